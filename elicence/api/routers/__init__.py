@@ -1,0 +1,1 @@
+"""The routers of ``/api/v1``: each parses, calls one use case and shapes the reply."""

@@ -1,0 +1,37 @@
+"""The unified licence catalogue, read-only (anyone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from elicence.api.auth import Service
+from elicence.api.schemas import catalogue_types_out, departments_out
+from elicence.catalogue_file import licence_type_to_dict
+from elicence.codes import check_type_code
+from elicence.errors import NotFoundError
+
+router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"])
+
+
+@router.get("/licence-types")
+def licence_types(svc: Service) -> list[dict[str, Any]]:
+    """Every licence type of the catalogue in force."""
+    return catalogue_types_out(svc.catalogue())
+
+
+@router.get("/licence-types/{code}")
+def licence_type(code: str, svc: Service) -> dict[str, Any]:
+    """One licence type by its code."""
+    check_type_code(code, field="code")
+    found = svc.catalogue().licence_types.get(code)
+    if found is None:
+        raise NotFoundError(f"no licence type {code} in the catalogue", field="code")
+    return licence_type_to_dict(found)
+
+
+@router.get("/departments")
+def departments(svc: Service) -> list[dict[str, Any]]:
+    """Every issuing department with what it may issue."""
+    return departments_out(svc.catalogue())

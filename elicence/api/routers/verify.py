@@ -1,0 +1,66 @@
+"""Verification (anyone; halls authenticated) and the trust list."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from elicence.api.auth import OptionalClient, Service
+from elicence.api.schemas import VerificationOut, VerifyIn, verification_out
+from elicence.errors import InputError
+
+router = APIRouter(prefix="/api/v1", tags=["verification"])
+
+
+@router.post("/verify", response_model=VerificationOut)
+def verify(body: VerifyIn, client: OptionalClient, svc: Service) -> Any:
+    """Verify a seal (text or QR URL) or an identifier. Anonymous callers see the holder masked."""
+    if (body.seal is None) == (body.identifier is None):
+        raise InputError("give exactly one of seal and identifier", field="seal")
+    report = svc.verify(seal=body.seal, identifier=body.identifier, client=client)
+    return verification_out(report, catalogue=svc.catalogue(), masked=client is None)
+
+
+@router.get("/trust-list")
+def trust_list(svc: Service) -> Any:
+    """The signed trust list (``signed``: base64 COSE_Sign1, see docs/formats.md) and its content."""
+    tl = svc.trust_list()
+    der = serialization.Encoding.DER
+    return {
+        "format": "EL-TL1",
+        "signed": base64.b64encode(tl.signed).decode(),
+        "issued_at": tl.issued_at,
+        "next_update": tl.next_update,
+        "root_certificate": base64.b64encode(tl.root.public_bytes(der)).decode(),
+        "entries": [
+            {
+                "kid": e.kid.hex(),
+                "department": e.department,
+                "name": e.name,
+                "status": e.status,
+                "status_since": e.status_since,
+                "licence_types": list(e.licence_types),
+                "certificate": base64.b64encode(e.certificate.public_bytes(der)).decode(),
+                "not_before": e.certificate.not_valid_before_utc,
+                "not_after": e.certificate.not_valid_after_utc,
+            }
+            for e in tl.entries
+        ],
+    }
+
+
+@router.get("/trust-list.cose", response_class=Response)
+def trust_list_cose(svc: Service) -> Response:
+    """The signed trust list as raw COSE_Sign1 bytes."""
+    return Response(svc.trust_list().signed, media_type="application/cose")
+
+
+@router.get("/root.crt", response_class=Response)
+def root_certificate(svc: Service) -> Response:
+    """The root CA certificate (PEM). Pin it out of band: fetching it here proves nothing."""
+    pem = svc.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
+    return Response(pem, media_type="application/x-pem-file")

@@ -1,0 +1,207 @@
+"""Request and response schemas of the public HTTP contract (``/api/v1``).
+
+Request schemas check shape only; the rules (check characters, catalogue, validity) are the
+domain's, so the API, the CLI and the batch path refuse the same things with the same words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from elicence.catalogue import Catalogue
+from elicence.catalogue_file import department_to_dict, licence_type_to_dict
+from elicence.licence import Licence, china_today, mask_id, mask_name
+from elicence.seal import SealedLicence
+from elicence.verifier import VerificationReport
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HolderIn(_In):
+    name: str = Field(examples=["广州市天河区某某餐饮管理有限公司"])
+    id_type: str = Field(description="holder id type code: 001 USCC, 111 resident ID, …",
+                         examples=["001"])
+    id_number: str = Field(examples=["91440101MA59TK3R7Y"])
+
+
+class IssuanceIn(_In):
+    source_ref: str = Field(description="the department's own reference; retries reuse it",
+                            examples=["GZ-SCJ-2026-000123"])
+    type_code: str = Field(examples=["11100000000013338W011"])
+    licence_number: str = Field(description="the paper licence's number (证照编号)")
+    holder: HolderIn
+    valid_from: str = Field(description="YYYY-MM-DD", examples=["2026-11-28"])
+    valid_until: str | None = Field(
+        default=None, description="YYYY-MM-DD; leave out where the validity rule fixes it"
+    )
+    data: dict[str, str | int] = Field(default_factory=dict,
+                                       description="the type's data items by name")
+
+
+class BatchIn(_In):
+    items: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+
+
+class VerifyIn(_In):
+    seal: str | None = Field(default=None, description="seal text EL1:… or the whole QR URL")
+    identifier: str | None = Field(default=None, description="a GB/T 36904 identifier")
+
+
+class HolderOut(BaseModel):
+    name: str
+    id_type: str
+    id_number: str
+
+
+class LicenceOut(BaseModel):
+    identifier: str
+    type_code: str
+    type_name: str | None
+    department: str
+    licence_number: str
+    holder: HolderOut
+    valid_from: dt.date
+    valid_until: dt.date | None
+    status: str
+    version: int
+    issued_at: dt.datetime
+    data: dict[str, str]
+    seal: str
+    verification_url: str
+    superseded_by: str | None = None
+
+
+class IssuedOut(LicenceOut):
+    created: bool
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    outcome: str  # created | existing | error
+    identifier: str | None = None
+    seal: str | None = None
+    verification_url: str | None = None
+    status: str | None = None
+    version: int | None = None
+    error: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    created: int
+    existing: int
+    failed: int
+    results: list[BatchItemOut]
+
+
+class CheckOut(BaseModel):
+    name: str
+    passed: bool
+    detail: str
+
+
+class SealedLicenceOut(BaseModel):
+    identifier: str
+    type_code: str
+    type_name: str | None
+    licence_number: str
+    holder_name: str
+    holder_id: str
+    holder_id_type: str
+    issuer: str | None
+    issuer_name: str | None
+    issued_at: dt.datetime | None
+    valid_from: dt.date
+    valid_until: dt.date | None
+    version: int
+    data: dict[str, str]
+
+
+class VerificationOut(BaseModel):
+    verdict: str
+    checks: list[CheckOut]
+    licence: SealedLicenceOut | None
+    checked_at: dt.datetime
+    status_checked: bool
+    superseded_by: str | None = None
+    masked: bool
+
+
+def licence_out(lic: Licence, *, catalogue: Catalogue, url: str, now: dt.datetime) -> dict[str, Any]:
+    lt = catalogue.licence_types.get(lic.type_code)
+    return {
+        "identifier": lic.identifier,
+        "type_code": lic.type_code,
+        "type_name": lt.name_zh if lt else None,
+        "department": lic.department_uscc,
+        "licence_number": lic.licence_number,
+        "holder": {
+            "name": lic.holder.name,
+            "id_type": str(lic.holder.id_type),
+            "id_number": lic.holder.id_number,
+        },
+        "valid_from": lic.valid_from,
+        "valid_until": lic.valid_until,
+        "status": lic.effective_status(china_today(now)),
+        "version": lic.version,
+        "issued_at": lic.issued_at,
+        "data": dict(lic.data),
+        "seal": lic.seal,
+        "verification_url": url,
+        "superseded_by": lic.superseded_by,
+    }
+
+
+def verification_out(
+    report: VerificationReport, *, catalogue: Catalogue, masked: bool
+) -> VerificationOut:
+    lic: SealedLicence | None = report.licence
+    licence = None
+    if lic is not None:
+        lt = catalogue.licence_types.get(lic.type_code)
+        dept = catalogue.departments.get(report.issuer or "")
+        licence = SealedLicenceOut(
+            identifier=lic.identifier,
+            type_code=lic.type_code,
+            type_name=lt.name_zh if lt else None,
+            licence_number=lic.licence_number,
+            holder_name=mask_name(lic.holder_name) if masked else lic.holder_name,
+            holder_id=mask_id(lic.holder_id) if masked else lic.holder_id,
+            holder_id_type=lic.holder_id_type,
+            issuer=report.issuer,
+            issuer_name=dept.name_zh if dept else None,
+            issued_at=report.issued_at,
+            valid_from=lic.valid_from,
+            valid_until=lic.valid_until,
+            version=lic.version,
+            data=_data(lic, natural_person=bool(lt and lt.holder_category == "natural_person"),
+                       masked=masked),
+        )
+    return VerificationOut(
+        verdict=str(report.verdict),
+        checks=[CheckOut(name=c.name, passed=c.passed, detail=c.detail) for c in report.checks],
+        licence=licence,
+        checked_at=report.checked_at,
+        status_checked=report.status_checked,
+        superseded_by=report.superseded_by,
+        masked=masked,
+    )
+
+
+def _data(lic: SealedLicence, *, natural_person: bool, masked: bool) -> dict[str, str]:
+    """Seal data items; masked for anonymous callers where they describe natural persons."""
+    if masked and natural_person:
+        return {k: mask_name(v) for k, v in lic.data.items()}
+    return dict(lic.data)
+
+
+def catalogue_types_out(catalogue: Catalogue) -> list[dict[str, Any]]:
+    return [licence_type_to_dict(t) for t in catalogue.licence_types.values()]
+
+
+def departments_out(catalogue: Catalogue) -> list[dict[str, Any]]:
+    return [department_to_dict(d) for d in catalogue.departments.values()]

@@ -1,0 +1,250 @@
+"""The unified licence catalogue (电子证照目录): licence types and departments, as domain values.
+
+Invariants: a :class:`Catalogue` is checked whole when built: every code passes its check
+character, every department's licence types exist, and each type's data item names are unique.
+Parsing the catalogue file lives in :mod:`elicence.catalogue_file`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from elicence.errors import CatalogueError, InputError
+
+
+class HolderCategory(StrEnum):
+    """Who a licence type is issued to."""
+
+    NATURAL_PERSON = "natural_person"  # 自然人
+    ORGANISATION = "organisation"  # 法人和其他组织
+
+
+class IssuerLevel(StrEnum):
+    """The administrative level of an issuing department."""
+
+    NATIONAL = "national"  # 国家级
+    PROVINCE = "province"  # 省级
+    CITY = "city"  # 地市级
+    COUNTY = "county"  # 区县级
+    TOWNSHIP = "township"  # 乡镇级
+
+
+class ItemType(StrEnum):
+    """The type of one data item of a licence type."""
+
+    TEXT = "text"
+    DATE = "date"
+    INTEGER = "integer"
+    USCC = "uscc"
+    ID_NUMBER = "id_number"
+
+
+class HolderIdType(StrEnum):
+    """Holder id type codes."""
+
+    USCC = "001"
+    OTHER_ORGANISATION = "099"
+    RESIDENT_ID = "111"
+    PASSPORT_411 = "411"
+    PASSPORT_412 = "412"
+    PASSPORT_413 = "413"
+    PASSPORT_414 = "414"
+    TAIWAN_PERMIT = "511"
+    HK_MACAO_PERMIT = "516"
+    OTHER = "999"
+
+    @property
+    def category(self) -> HolderCategory | None:
+        """The holder category this id type belongs to (None: either)."""
+        if self in (HolderIdType.USCC, HolderIdType.OTHER_ORGANISATION):
+            return HolderCategory.ORGANISATION
+        if self is HolderIdType.OTHER:
+            return None
+        return HolderCategory.NATURAL_PERSON
+
+
+_DIVISION_RE = re.compile(r"[1-8][0-9]{5}")
+_ITEM_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_VALIDITY_RE = re.compile(r"(0|[1-9][0-9]{0,2})/([YMDL])")
+
+
+@dataclass(frozen=True, slots=True)
+class ValidityRule:
+    """How long a licence of a type is valid: ``N/Y``, ``N/M``, ``N/D`` or ``0/L`` (long-term)."""
+
+    amount: int
+    unit: str
+
+    @classmethod
+    def parse(cls, text: str, *, field: str = "validity") -> ValidityRule:
+        m = _VALIDITY_RE.fullmatch(text)
+        if not m:
+            raise InputError("must be N/Y, N/M, N/D or 0/L (for example 5/Y)", field=field)
+        amount, unit = int(m.group(1)), m.group(2)
+        if (unit == "L") != (amount == 0):
+            raise InputError("0 goes with L (long-term) and L only with 0", field=field)
+        return cls(amount, unit)
+
+    @property
+    def long_term(self) -> bool:
+        return self.unit == "L"
+
+    def __str__(self) -> str:
+        return f"{self.amount}/{self.unit}"
+
+    def last_day(self, valid_from: dt.date) -> dt.date | None:
+        """The last day of validity for a licence valid from ``valid_from`` (None: long-term)."""
+        if self.unit == "L":
+            return None
+        if self.unit == "D":
+            return valid_from + dt.timedelta(days=self.amount - 1)
+        months = self.amount * (12 if self.unit == "Y" else 1)
+        y, m = divmod(valid_from.month - 1 + months, 12)
+        year, month = valid_from.year + y, m + 1
+        day = min(valid_from.day, calendar.monthrange(year, month)[1])
+        return dt.date(year, month, day) - dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class DataItem:
+    """One data item of a licence type (a field printed on the licence)."""
+
+    name: str
+    label_zh: str
+    label_en: str
+    type: ItemType = ItemType.TEXT
+    required: bool = True
+    max_length: int = 64
+    in_seal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceType:
+    """One catalogue entry (目录信息) of a licence type."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    authority_name: str
+    authority_uscc: str
+    holder_category: HolderCategory
+    validity: ValidityRule
+    issuer_levels: tuple[IssuerLevel, ...]
+    data_items: tuple[DataItem, ...]
+    template: str = "default"
+    english_labels: bool = True
+    service_items: tuple[str, ...] = ()
+    version: int = 1
+
+    def item(self, name: str) -> DataItem | None:
+        for item in self.data_items:
+            if item.name == name:
+                return item
+        return None
+
+    @property
+    def seal_items(self) -> tuple[DataItem, ...]:
+        return tuple(i for i in self.data_items if i.in_seal)
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    """An issuing department: USCC, names, GB/T 2260 division code, level, what it may issue."""
+
+    uscc: str
+    name_zh: str
+    name_en: str
+    division_code: str
+    level: IssuerLevel
+    licence_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The whole catalogue, checked for internal consistency when built."""
+
+    licence_types: Mapping[str, LicenceType] = field(default_factory=dict)
+    departments: Mapping[str, Department] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls, licence_types: Iterable[LicenceType], departments: Iterable[Department]
+    ) -> Catalogue:
+        types: dict[str, LicenceType] = {}
+        for t in licence_types:
+            if t.code in types:
+                raise CatalogueError(f"licence type {t.code} appears twice", field="code")
+            names = [i.name for i in t.data_items]
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise CatalogueError(
+                    f"licence type {t.code}: data item {sorted(dup)[0]!r} appears twice",
+                    field="data_items",
+                )
+            types[t.code] = t
+        depts: dict[str, Department] = {}
+        for d in departments:
+            if d.uscc in depts:
+                raise CatalogueError(f"department {d.uscc} appears twice", field="uscc")
+            for code in d.licence_types:
+                lt = types.get(code)
+                if lt is None:
+                    raise CatalogueError(
+                        f"department {d.uscc} lists unknown licence type {code}",
+                        field="licence_types",
+                    )
+                if d.level not in lt.issuer_levels:
+                    raise CatalogueError(
+                        f"department {d.uscc} is {d.level} level but licence type {code} is "
+                        f"issued at {', '.join(lt.issuer_levels)} level",
+                        field="licence_types",
+                    )
+            depts[d.uscc] = d
+        return cls(types, depts)
+
+    def licence_type(self, code: str) -> LicenceType:
+        try:
+            return self.licence_types[code]
+        except KeyError:
+            raise CatalogueError(
+                f"unknown licence type {code}", field="type_code", code="unknown_licence_type"
+            ) from None
+
+    def department(self, uscc: str) -> Department:
+        try:
+            return self.departments[uscc]
+        except KeyError:
+            raise CatalogueError(
+                f"unknown department {uscc}", field="department", code="unknown_department"
+            ) from None
+
+
+def check_division_code(value: str, *, field: str = "division_code") -> str:
+    """A GB/T 2260 administrative division code: six digits."""
+    if not _DIVISION_RE.fullmatch(value):
+        raise InputError("must be a six-digit GB/T 2260 division code", field=field)
+    return value
+
+
+def check_item_name(value: str, *, field: str = "name") -> str:
+    if not _ITEM_NAME_RE.fullmatch(value):
+        raise InputError("must be lower-case ascii, digits and _ (at most 40)", field=field)
+    return value
+
+
+GUANGDONG_DIVISIONS = {
+    "440000": "广东省",
+    "440100": "广州市",
+    "440106": "广州市天河区",
+    "440300": "深圳市",
+    "440305": "深圳市南山区",
+    "440400": "珠海市",
+    "440600": "佛山市",
+    "441900": "东莞市",
+    "442000": "中山市",
+}

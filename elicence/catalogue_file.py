@@ -1,0 +1,283 @@
+"""The catalogue file: YAML in, a checked :class:`~elicence.catalogue.Catalogue` out.
+
+Every error names the line of the file and the field (``licence_types[2].data_items[0].max_length``)
+so whoever edits the catalogue can find the fault. The file format is documented in
+``docs/catalogue.md``; ``elicence/data/demo_catalogue.yaml`` is the demo for Guangdong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from elicence.catalogue import (
+    Catalogue,
+    DataItem,
+    Department,
+    HolderCategory,
+    IssuerLevel,
+    ItemType,
+    LicenceType,
+    ValidityRule,
+    check_division_code,
+    check_item_name,
+)
+from elicence.codes import check_type_code, check_uscc
+from elicence.errors import CatalogueError, InputError
+
+DEMO_CATALOGUE = Path(__file__).parent / "data" / "demo_catalogue.yaml"
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
+
+
+class _DataItemIn(_Model):
+    name: str
+    label_zh: Text
+    label_en: Text
+    type: ItemType = ItemType.TEXT
+    required: bool = True
+    max_length: Annotated[int, Field(ge=1, le=2000)] = 64
+    in_seal: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _rule(check_item_name, v)
+
+
+class _AuthorityIn(_Model):
+    name: Text
+    uscc: str
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        return _rule(check_uscc, v)
+
+
+class _LicenceTypeIn(_Model):
+    code: str
+    name_zh: Text
+    name_en: Text
+    authority: _AuthorityIn
+    holder_category: HolderCategory
+    validity: str
+    issuer_levels: Annotated[list[IssuerLevel], Field(min_length=1)]
+    data_items: Annotated[list[_DataItemIn], Field(min_length=1, max_length=60)]
+    template: Text = "default"
+    english_labels: bool = True
+    service_items: list[Text] = []
+    version: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        return _rule(check_type_code, v)
+
+    @field_validator("validity")
+    @classmethod
+    def _validity(cls, v: str) -> str:
+        _rule(ValidityRule.parse, v)
+        return v
+
+
+class _DepartmentIn(_Model):
+    uscc: str
+    name_zh: Text
+    name_en: Text
+    division_code: str
+    level: IssuerLevel
+    licence_types: list[str] = []
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        return _rule(check_uscc, v)
+
+    @field_validator("division_code")
+    @classmethod
+    def _division(cls, v: str) -> str:
+        return _rule(check_division_code, v)
+
+
+class _CatalogueIn(_Model):
+    format: Literal["elicence-catalogue/1"]
+    licence_types: list[_LicenceTypeIn]
+    departments: list[_DepartmentIn]
+
+
+def _rule(check: Any, value: str) -> Any:
+    """Run a domain check inside a pydantic validator, turning its error into pydantic's."""
+    try:
+        return check(value)
+    except InputError as e:
+        raise ValueError(e.message) from None
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the node at ``loc``, or of its deepest existing ancestor."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if k.value == key), None)
+            if found is None:
+                break
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                break
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
+    """Parse and check catalogue YAML text."""
+    try:
+        raw = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise CatalogueError(f"{source}: {where}: not valid YAML: {e}", field=None) from e
+    try:
+        parsed = _CatalogueIn.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+        line = _line_of(root, loc)
+        path = _field_path(loc) or "catalogue"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise CatalogueError(f"line {line} of {source}: {msg}", field=path) from None
+    try:
+        return _build(parsed)
+    except CatalogueError as e:
+        raise CatalogueError(f"{source}: {e.message}", field=e.field) from None
+
+
+def _build(parsed: _CatalogueIn) -> Catalogue:
+    return Catalogue.build(
+        (_to_type(t) for t in parsed.licence_types),
+        (_to_department(d) for d in parsed.departments),
+    )
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """Read, parse and check a catalogue file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CatalogueError(f"cannot read catalogue file {path}: {e}") from e
+    return parse_catalogue(text, source=str(path))
+
+
+def _to_type(t: _LicenceTypeIn) -> LicenceType:
+    return LicenceType(
+        code=t.code,
+        name_zh=t.name_zh,
+        name_en=t.name_en,
+        authority_name=t.authority.name,
+        authority_uscc=t.authority.uscc,
+        holder_category=t.holder_category,
+        validity=ValidityRule.parse(t.validity),
+        issuer_levels=tuple(t.issuer_levels),
+        data_items=tuple(
+            DataItem(
+                name=i.name,
+                label_zh=i.label_zh,
+                label_en=i.label_en,
+                type=i.type,
+                required=i.required,
+                max_length=i.max_length,
+                in_seal=i.in_seal,
+            )
+            for i in t.data_items
+        ),
+        template=t.template,
+        english_labels=t.english_labels,
+        service_items=tuple(t.service_items),
+        version=t.version,
+    )
+
+
+def _to_department(d: _DepartmentIn) -> Department:
+    return Department(
+        uscc=d.uscc,
+        name_zh=d.name_zh,
+        name_en=d.name_en,
+        division_code=d.division_code,
+        level=d.level,
+        licence_types=tuple(d.licence_types),
+    )
+
+
+def catalogue_to_dict(catalogue: Catalogue) -> dict[str, Any]:
+    """The catalogue as plain data in the file's shape (for storage and the API)."""
+    return {
+        "format": "elicence-catalogue/1",
+        "licence_types": [licence_type_to_dict(t) for t in catalogue.licence_types.values()],
+        "departments": [department_to_dict(d) for d in catalogue.departments.values()],
+    }
+
+
+def licence_type_to_dict(t: LicenceType) -> dict[str, Any]:
+    return {
+        "code": t.code,
+        "name_zh": t.name_zh,
+        "name_en": t.name_en,
+        "authority": {"name": t.authority_name, "uscc": t.authority_uscc},
+        "holder_category": str(t.holder_category),
+        "validity": str(t.validity),
+        "issuer_levels": [str(level) for level in t.issuer_levels],
+        "data_items": [
+            {
+                "name": i.name,
+                "label_zh": i.label_zh,
+                "label_en": i.label_en,
+                "type": str(i.type),
+                "required": i.required,
+                "max_length": i.max_length,
+                "in_seal": i.in_seal,
+            }
+            for i in t.data_items
+        ],
+        "template": t.template,
+        "english_labels": t.english_labels,
+        "service_items": list(t.service_items),
+        "version": t.version,
+    }
+
+
+def department_to_dict(d: Department) -> dict[str, Any]:
+    return {
+        "uscc": d.uscc,
+        "name_zh": d.name_zh,
+        "name_en": d.name_en,
+        "division_code": d.division_code,
+        "level": str(d.level),
+        "licence_types": list(d.licence_types),
+    }
+
+
+def catalogue_from_dict(data: dict[str, Any]) -> Catalogue:
+    """Rebuild a catalogue from :func:`catalogue_to_dict` output (as stored in the registry)."""
+    try:
+        return _build(_CatalogueIn.model_validate(data))
+    except ValidationError as e:
+        raise CatalogueError(f"stored catalogue is malformed: {e.errors()[0]['msg']}") from None

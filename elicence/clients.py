@@ -1,0 +1,42 @@
+"""API clients and their keys: roles, key generation and hashing.
+
+Invariant: a key is shown once, at creation; the registry holds only its SHA-256 (keys are 256-bit
+random, so a fast hash is enough: there is nothing to brute-force).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+KEY_PREFIX = "elk_"
+
+
+class Role(StrEnum):
+    DEPARTMENT = "department"  # issues and manages its own licences
+    HALL = "hall"  # a service hall that verifies licences
+    ADMIN = "admin"  # operators: everything
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """An authenticated caller."""
+
+    id: str
+    name: str
+    role: Role
+    department: str | None  # the USCC a department client is bound to
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_client_id() -> str:
+    return "c_" + secrets.token_hex(8)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

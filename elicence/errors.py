@@ -1,0 +1,101 @@
+"""The error hierarchy: one root, one family per area.
+
+Every message is fit to show a user. ``field`` names the input that was wrong, where there is one;
+``code`` is a stable machine-readable word that clients may switch on.
+"""
+
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Root of every error elicence raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InputError(Error):
+    """The input is malformed: a wrong check character, a bad date, an unknown code."""
+
+    code = "invalid_input"
+
+
+class CatalogueError(Error):
+    """The catalogue file or a catalogue look-up is wrong."""
+
+    code = "catalogue_error"
+
+
+class IssuanceError(Error):
+    """An issuance request breaks a rule of the catalogue or of the department's rights."""
+
+    code = "issuance_refused"
+
+
+class ConflictError(Error):
+    """The request conflicts with what is stored (another body under the same source_ref)."""
+
+    code = "conflict"
+
+
+class NotFoundError(Error):
+    """The thing asked for does not exist, or the caller may not know that it does."""
+
+    code = "not_found"
+
+
+class PermissionDeniedError(Error):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
+
+
+class AuthenticationError(Error):
+    """The caller could not be identified (missing or unknown API key)."""
+
+    code = "unauthenticated"
+
+
+class RegistryError(Error):
+    """The registry could not store or read what was asked."""
+
+    code = "registry_error"
+
+
+class KeyCustodyError(Error):
+    """A key or certificate could not be created, loaded or used."""
+
+    code = "key_custody_error"
+
+
+class SealError(Error):
+    """A seal could not be processed at all (not merely invalid: unreadable as input)."""
+
+    code = "bad_seal"
+
+
+class TrustListError(Error):
+    """A trust list is malformed or its signature does not verify."""
+
+    code = "bad_trust_list"
+
+
+class SettingsError(Error):
+    """The settings are unsafe or inconsistent."""
+
+    code = "bad_settings"
+
+
+class DuplicateSourceRefError(RegistryError):
+    """Another licence of this department already carries this source_ref."""
+
+    code = "duplicate_source_ref"

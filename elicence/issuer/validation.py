@@ -1,0 +1,195 @@
+"""Turn a raw issuance request (JSON-shaped) into a checked :class:`IssuanceRequest`.
+
+Each rule failure raises :class:`InputError` (malformed), :class:`CatalogueError` (unknown type)
+or :class:`PermissionDeniedError` (the department may not issue the type), naming the field as a
+client sent it (``holder.id_number``, ``data.legal_representative``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from elicence.catalogue import (
+    Catalogue,
+    Department,
+    HolderCategory,
+    HolderIdType,
+    ItemType,
+    LicenceType,
+)
+from elicence.codes import check_resident_id, check_type_code, check_uscc
+from elicence.errors import InputError, PermissionDeniedError
+from elicence.licence import Holder, IssuanceRequest
+
+_OTHER_ID_RE = re.compile(r"[0-9A-Za-z()\-]{1,64}")
+_SOURCE_REF_RE = re.compile(r"[\x21-\x7e]{1,128}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+REQUEST_FIELDS = frozenset(
+    {"source_ref", "type_code", "licence_number", "holder", "valid_from", "valid_until", "data"}
+)
+
+
+def _text(value: object, *, field: str, max_length: int, required: bool = True) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError("is required", field=field)
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError("must be a string", field=field)
+    text = unicodedata.normalize("NFC", str(value).strip())
+    if _CONTROL.search(text):
+        raise InputError("must not contain control characters", field=field)
+    if len(text) > max_length:
+        raise InputError(f"is {len(text)} characters, at most {max_length} allowed", field=field)
+    return text
+
+
+def _date(value: object, *, field: str) -> dt.date:
+    if not isinstance(value, str):
+        raise InputError("must be a date YYYY-MM-DD", field=field)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{value!r} is not a date YYYY-MM-DD", field=field) from None
+
+
+def check_holder(raw: object, licence_type: LicenceType) -> Holder:
+    if not isinstance(raw, Mapping):
+        raise InputError("must be an object with name, id_type and id_number", field="holder")
+    unknown = set(raw) - {"name", "id_type", "id_number"}
+    if unknown:
+        raise InputError("is not a holder field", field=f"holder.{sorted(unknown)[0]}")
+    name = _text(raw.get("name"), field="holder.name", max_length=200)
+    try:
+        id_type = HolderIdType(str(raw.get("id_type")))
+    except ValueError:
+        raise InputError(
+            "must be a holder id type code (001, 099, 111, 411-414, 511, 516, 999)",
+            field="holder.id_type",
+        ) from None
+    category = id_type.category
+    if category is not None and category is not licence_type.holder_category:
+        who = "natural persons" if category is HolderCategory.NATURAL_PERSON else "organisations"
+        raise InputError(
+            f"id type {id_type} is for {who}; {licence_type.name_en} is issued to "
+            f"{licence_type.holder_category.replace('_', ' ')}s",
+            field="holder.id_type",
+        )
+    raw_id = raw.get("id_number")
+    if id_type is HolderIdType.USCC:
+        id_number = check_uscc(raw_id, field="holder.id_number")
+    elif id_type is HolderIdType.RESIDENT_ID:
+        id_number = check_resident_id(raw_id, field="holder.id_number")
+    else:
+        id_number = _text(raw_id, field="holder.id_number", max_length=64)
+        if not _OTHER_ID_RE.fullmatch(id_number):
+            raise InputError("must be 1-64 letters, digits, '-' or brackets", field="holder.id_number")
+    return Holder(name=name, id_type=id_type, id_number=id_number)
+
+
+def check_data(raw: object, licence_type: LicenceType) -> dict[str, str]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InputError("must be an object keyed by data item names", field="data")
+    for key in raw:
+        if licence_type.item(str(key)) is None:
+            raise InputError(
+                f"is not a data item of {licence_type.name_en} ({licence_type.code})",
+                field=f"data.{key}",
+            )
+    out: dict[str, str] = {}
+    for item in licence_type.data_items:
+        field = f"data.{item.name}"
+        value = _text(raw.get(item.name), field=field, max_length=item.max_length,
+                      required=item.required)
+        if not value:
+            continue
+        if item.type is ItemType.DATE:
+            value = _date(value, field=field).isoformat()
+        elif item.type is ItemType.INTEGER and not value.isdigit():
+            raise InputError("must be a whole number", field=field)
+        elif item.type is ItemType.USCC:
+            value = check_uscc(value, field=field)
+        elif item.type is ItemType.ID_NUMBER:
+            value = check_resident_id(value, field=field)
+        out[item.name] = value
+    return out
+
+
+def check_request(
+    raw: Mapping[str, Any], *, catalogue: Catalogue, department: Department
+) -> IssuanceRequest:
+    """Check every field of a raw request; raise on the first rule broken."""
+    if not isinstance(raw, Mapping):
+        raise InputError("the request must be a JSON object", field=None)
+    unknown = set(raw) - REQUEST_FIELDS
+    if unknown:
+        raise InputError("is not a field of an issuance request", field=sorted(unknown)[0])
+    source_ref = _text(raw.get("source_ref"), field="source_ref", max_length=128)
+    if not _SOURCE_REF_RE.fullmatch(source_ref):
+        raise InputError("must be 1-128 printable ASCII characters without spaces",
+                         field="source_ref")
+    type_code = check_type_code(raw.get("type_code"))
+    licence_type = catalogue.licence_type(type_code)
+    if type_code not in department.licence_types:
+        raise PermissionDeniedError(
+            f"{department.name_zh} ({department.uscc}) may not issue {licence_type.name_zh} "
+            f"({type_code}) under the catalogue",
+            field="type_code",
+            code="type_not_permitted",
+        )
+    licence_number = _text(raw.get("licence_number"), field="licence_number", max_length=64)
+    holder = check_holder(raw.get("holder"), licence_type)
+    valid_from = _date(raw.get("valid_from"), field="valid_from")
+    last_day = licence_type.validity.last_day(valid_from)
+    raw_until = raw.get("valid_until")
+    if licence_type.validity.long_term:
+        if raw_until is not None:
+            raise InputError(
+                f"must be null: {licence_type.name_en} is long-term (validity rule 0/L)",
+                field="valid_until",
+            )
+        valid_until = None
+    elif raw_until is None:
+        valid_until = last_day
+    else:
+        valid_until = _date(raw_until, field="valid_until")
+        if valid_until < valid_from:
+            raise InputError("must not be before valid_from", field="valid_until")
+        if last_day is not None and valid_until > last_day:
+            raise InputError(
+                f"must be at most {last_day} under the validity rule {licence_type.validity}",
+                field="valid_until",
+            )
+    data = check_data(raw.get("data"), licence_type)
+    return IssuanceRequest(
+        source_ref=source_ref,
+        type_code=type_code,
+        licence_number=licence_number,
+        holder=holder,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        data=data,
+    )
+
+
+def request_hash(request: IssuanceRequest) -> str:
+    """A digest of the checked request: equal requests under one source_ref are retries."""
+    canonical = {
+        "source_ref": request.source_ref,
+        "type_code": request.type_code,
+        "licence_number": request.licence_number,
+        "holder": [request.holder.name, str(request.holder.id_type), request.holder.id_number],
+        "valid_from": request.valid_from.isoformat(),
+        "valid_until": request.valid_until.isoformat() if request.valid_until else None,
+        "data": dict(sorted(request.data.items())),
+    }
+    blob = json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -1,0 +1,1 @@
+"""Key custody and PKI: root CA, department signing certificates, signers, the trust list."""

@@ -1,0 +1,89 @@
+"""Key custody behind a protocol: whoever seals asks a :class:`Signer`, never for a key.
+
+``SoftwareSigner`` holds a P-256 key in memory; an HSM backend (``Pkcs11Signer``) can implement the
+same protocol later without the issuer noticing. Invariant: ``sign`` returns an ES256 signature in
+the raw ``r || s`` form of RFC 9053 (64 bytes); ``sign_der`` the same in DER for CMS and X.509.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Protocol, runtime_checkable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from elicence.errors import KeyCustodyError
+
+
+def kid_of(certificate: x509.Certificate) -> bytes:
+    """The key id of a certificate: the first 8 bytes of SHA-256 over its DER."""
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()[:8]
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Something that signs with one department's (or the service's) key."""
+
+    @property
+    def kid(self) -> bytes: ...
+
+    @property
+    def certificate(self) -> x509.Certificate: ...
+
+    def sign(self, message: bytes) -> bytes:
+        """ES256 over ``message``: raw ``r || s``, 64 bytes."""
+        ...
+
+    def sign_der(self, message: bytes) -> bytes:
+        """ECDSA P-256 with SHA-256 over ``message``, DER-encoded."""
+        ...
+
+
+class SoftwareSigner:
+    """A :class:`Signer` backed by a private key held in this process's memory."""
+
+    __slots__ = ("_key", "_certificate", "_kid")
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise KeyCustodyError("only ECDSA P-256 keys are supported")
+        if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
+            raise KeyCustodyError("the private key does not match the certificate")
+        self._key = key
+        self._certificate = certificate
+        self._kid = kid_of(certificate)
+
+    @property
+    def kid(self) -> bytes:
+        return self._kid
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self._certificate
+
+    @property
+    def private_key(self) -> ec.EllipticCurvePrivateKey:
+        """The key itself, for libraries (pyHanko) that must hold it; HSM signers have none."""
+        return self._key
+
+    def sign_der(self, message: bytes) -> bytes:
+        return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+    def sign(self, message: bytes) -> bytes:
+        r, s = decode_dss_signature(self.sign_der(message))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def raw_to_der(signature: bytes) -> bytes:
+    """Turn a raw ``r || s`` P-256 signature into DER (raises on a wrong length)."""
+    if len(signature) != 64:
+        raise ValueError("an ES256 signature is 64 bytes")
+    return encode_dss_signature(
+        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    )

@@ -1,0 +1,352 @@
+"""A key store on disk: PEM certificates and passphrase-encrypted PKCS#8 keys, and a manifest.
+
+Layout under the store directory::
+
+    root.crt.pem   root.key.pem          the root CA (its key is used only by init and rotate)
+    service/<kid>.crt.pem .key.pem       the trust-list and checkpoint signer
+    departments/<uscc>/<kid>.crt.pem .key.pem
+    manifest.json                        every certificate's kid, role, department and status
+
+Invariants: a private key never touches the disk unencrypted; the manifest is replaced atomically
+(write, fsync, rename); each department has at most one ``active`` key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from elicence.errors import KeyCustodyError
+from elicence.keys import pki
+from elicence.keys.signer import SoftwareSigner, kid_of
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"  # signs new seals
+    RETIRED = "retired"  # no longer signs; what it signed stays valid
+    REVOKED = "revoked"  # compromised: what it signed after ``status_since`` is untrusted
+
+
+class KeyRole(StrEnum):
+    DEPARTMENT = "department"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    """One certificate in the store."""
+
+    kid: str  # hex
+    role: KeyRole
+    department: str | None
+    name: str
+    certificate_path: str
+    key_path: str
+    status: KeyStatus
+    status_since: dt.datetime
+    created_at: dt.datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kid": self.kid,
+            "role": str(self.role),
+            "department": self.department,
+            "name": self.name,
+            "certificate": self.certificate_path,
+            "key": self.key_path,
+            "status": str(self.status),
+            "status_since": self.status_since.isoformat(),
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> KeyEntry:
+        return cls(
+            kid=d["kid"],
+            role=KeyRole(d["role"]),
+            department=d["department"],
+            name=d["name"],
+            certificate_path=d["certificate"],
+            key_path=d["key"],
+            status=KeyStatus(d["status"]),
+            status_since=dt.datetime.fromisoformat(d["status_since"]),
+            created_at=dt.datetime.fromisoformat(d["created_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentName:
+    uscc: str
+    name: str
+
+
+class KeyStore:
+    """The key store directory. Cheap to construct; reads files on demand."""
+
+    ROOT_NAME = "elicence Root CA"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def initialised(self) -> bool:
+        return (self.directory / "manifest.json").is_file() and (
+            self.directory / "root.crt.pem"
+        ).is_file()
+
+    def entries(self) -> list[KeyEntry]:
+        path = self.directory / "manifest.json"
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return [KeyEntry.from_json(e) for e in raw["certificates"]]
+        except FileNotFoundError:
+            raise KeyCustodyError(
+                f"no key store at {self.directory}: run `elicence keys init`"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise KeyCustodyError(f"key store manifest {path} is unreadable: {e}") from e
+
+    def root_certificate(self) -> x509.Certificate:
+        return self._read_cert("root.crt.pem")
+
+    def certificate(self, entry: KeyEntry) -> x509.Certificate:
+        return self._read_cert(entry.certificate_path)
+
+    def active_entry(self, department: str) -> KeyEntry | None:
+        for e in self.entries():
+            if (
+                e.role is KeyRole.DEPARTMENT
+                and e.department == department
+                and e.status is KeyStatus.ACTIVE
+            ):
+                return e
+        return None
+
+    def department_signers(self, passphrase: str) -> dict[str, SoftwareSigner]:
+        """A signer for every department with an active key."""
+        return {
+            e.department: self._signer(e, passphrase)
+            for e in self.entries()
+            if e.role is KeyRole.DEPARTMENT
+            and e.status is KeyStatus.ACTIVE
+            and e.department is not None
+        }
+
+    def service_signer(self, passphrase: str) -> SoftwareSigner:
+        for e in self.entries():
+            if e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE:
+                return self._signer(e, passphrase)
+        raise KeyCustodyError("the key store has no active service key: run `elicence keys init`")
+
+    # -- changing --------------------------------------------------------------------------
+
+    def init(
+        self,
+        *,
+        passphrase: str,
+        departments: Iterable[DepartmentName],
+        now: dt.datetime,
+        crl_url: str | None,
+    ) -> list[KeyEntry]:
+        """Create the root and service keys if missing, and a key for each department without one.
+
+        Idempotent: running it again creates only what is missing. Returns what it created.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        created: list[KeyEntry] = []
+        if not (self.directory / "root.crt.pem").is_file():
+            root_key = pki.new_key()
+            root = pki.make_root(root_key, name=self.ROOT_NAME, now=now)
+            self._write_key("root.key.pem", root_key, passphrase)
+            self._write_cert("root.crt.pem", root)
+            entries: list[KeyEntry] = []
+        else:
+            entries = self.entries()
+        root_key = self._read_key("root.key.pem", passphrase)
+        root = self.root_certificate()
+        if not any(e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE for e in entries):
+            created.append(
+                self._new_entry(
+                    root_key,
+                    root,
+                    role=KeyRole.SERVICE,
+                    department=None,
+                    name="elicence trust list signer",
+                    passphrase=passphrase,
+                    now=now,
+                    crl_url=crl_url,
+                )
+            )
+        active = {e.department for e in entries if e.status is KeyStatus.ACTIVE}
+        for d in departments:
+            if d.uscc not in active:
+                created.append(
+                    self._new_entry(
+                        root_key,
+                        root,
+                        role=KeyRole.DEPARTMENT,
+                        department=d.uscc,
+                        name=d.name,
+                        passphrase=passphrase,
+                        now=now,
+                        crl_url=crl_url,
+                    )
+                )
+        self._write_manifest(entries + created)
+        return created
+
+    def rotate(
+        self, department: str, *, passphrase: str, now: dt.datetime, crl_url: str | None
+    ) -> tuple[KeyEntry | None, KeyEntry]:
+        """Give ``department`` a new key; its active one is retired. Returns (retired, new)."""
+        entries = self.entries()
+        old = next(
+            (
+                e
+                for e in entries
+                if e.role is KeyRole.DEPARTMENT
+                and e.department == department
+                and e.status is KeyStatus.ACTIVE
+            ),
+            None,
+        )
+        if old is None and not any(e.department == department for e in entries):
+            raise KeyCustodyError(f"department {department} has no key to rotate", field="department")
+        root_key = self._read_key("root.key.pem", passphrase)
+        name = old.name if old else next(e.name for e in entries if e.department == department)
+        new = self._new_entry(
+            root_key,
+            self.root_certificate(),
+            role=KeyRole.DEPARTMENT,
+            department=department,
+            name=name,
+            passphrase=passphrase,
+            now=now,
+            crl_url=crl_url,
+        )
+        retired = replace(old, status=KeyStatus.RETIRED, status_since=now) if old else None
+        self._write_manifest(
+            [retired if (old and e.kid == old.kid and retired) else e for e in entries] + [new]
+        )
+        return retired, new
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _new_entry(
+        self,
+        root_key: ec.EllipticCurvePrivateKey,
+        root: x509.Certificate,
+        *,
+        role: KeyRole,
+        department: str | None,
+        name: str,
+        passphrase: str,
+        now: dt.datetime,
+        crl_url: str | None,
+    ) -> KeyEntry:
+        key = pki.new_key()
+        cert = pki.make_end_entity(
+            root_key=root_key,
+            root=root,
+            public_key=key.public_key(),
+            common_name=name,
+            uscc=department,
+            now=now,
+            validity=pki.SERVICE_VALIDITY if role is KeyRole.SERVICE else pki.DEPARTMENT_VALIDITY,
+            crl_url=crl_url,
+            trust_list_signer=role is KeyRole.SERVICE,
+        )
+        kid = kid_of(cert).hex()
+        folder = "service" if role is KeyRole.SERVICE else f"departments/{department}"
+        cert_path, key_path = f"{folder}/{kid}.crt.pem", f"{folder}/{kid}.key.pem"
+        self._write_key(key_path, key, passphrase)
+        self._write_cert(cert_path, cert)
+        return KeyEntry(
+            kid=kid,
+            role=role,
+            department=department,
+            name=name,
+            certificate_path=cert_path,
+            key_path=key_path,
+            status=KeyStatus.ACTIVE,
+            status_since=now,
+            created_at=now,
+        )
+
+    def _signer(self, entry: KeyEntry, passphrase: str) -> SoftwareSigner:
+        return SoftwareSigner(self._read_key(entry.key_path, passphrase), self.certificate(entry))
+
+    def _read_cert(self, rel: str) -> x509.Certificate:
+        path = self.directory / rel
+        try:
+            return x509.load_pem_x509_certificate(path.read_bytes())
+        except FileNotFoundError:
+            raise KeyCustodyError(
+                f"certificate {path} is missing: run `elicence keys init`"
+            ) from None
+        except (OSError, ValueError) as e:
+            raise KeyCustodyError(f"certificate {path} is unreadable: {e}") from e
+
+    def _read_key(self, rel: str, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        path = self.directory / rel
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
+        except FileNotFoundError:
+            raise KeyCustodyError(f"key {path} is missing") from None
+        except (ValueError, TypeError) as e:
+            raise KeyCustodyError(
+                f"key {path} cannot be decrypted: wrong passphrase or damaged file"
+            ) from e
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise KeyCustodyError(f"key {path} is not an EC key")
+        return key
+
+    def _write_key(self, rel: str, key: ec.EllipticCurvePrivateKey, passphrase: str) -> None:
+        if not passphrase:
+            raise KeyCustodyError("a passphrase is required to store keys")
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase.encode()),
+        )
+        self._atomic_write(rel, pem, mode=0o600)
+
+    def _write_cert(self, rel: str, cert: x509.Certificate) -> None:
+        self._atomic_write(rel, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+
+    def _write_manifest(self, entries: list[KeyEntry]) -> None:
+        body = json.dumps(
+            {"format": "elicence-keystore/1", "certificates": [e.to_json() for e in entries]},
+            indent=2,
+            ensure_ascii=False,
+        )
+        self._atomic_write("manifest.json", body.encode("utf-8"), mode=0o644)
+
+    def _atomic_write(self, rel: str, data: bytes, *, mode: int) -> None:
+        path = self.directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,216 @@
+"""The trust list: every department signing certificate with its status, signed under the root.
+
+Wire form: a tagged COSE_Sign1 (ES256) whose protected header carries ``alg``, ``kid`` and
+``x5chain`` (33) = the service certificate DER, issued by the root with the trust-list EKU; its
+payload a CBOR map (see docs/formats.md). A hall holding only the root certificate checks it with
+:func:`verify_trust_list`. Invariant: a :class:`TrustList` value exists only after its signature,
+its signer's chain to the pinned root and its signer's EKU were all checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import cbor2
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from elicence.errors import TrustListError
+from elicence.keys import pki
+from elicence.keys.signer import Signer, kid_of, raw_to_der
+
+FORMAT = "EL-TL1"
+HEADER_ALG, HEADER_KID, HEADER_X5CHAIN = 1, 4, 33
+ALG_ES256 = -7
+COSE_SIGN1_TAG = 18
+# payload keys
+T_FORMAT, T_ISSUED, T_NEXT_UPDATE, T_ROOT, T_ENTRIES = 1, 2, 3, 4, 5
+# entry keys
+E_KID, E_DEPT, E_NAME, E_CERT, E_STATUS, E_SINCE, E_TYPES = 1, 2, 3, 4, 5, 6, 7
+STATUSES = ("active", "retired", "revoked")
+
+
+@dataclass(frozen=True, slots=True)
+class TrustEntry:
+    """One department signing certificate as the trust list states it."""
+
+    kid: bytes
+    department: str
+    name: str
+    certificate: x509.Certificate
+    status: str  # active | retired | revoked
+    status_since: dt.datetime
+    licence_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustList:
+    """A verified trust list."""
+
+    issued_at: dt.datetime
+    next_update: dt.datetime
+    root: x509.Certificate
+    entries: tuple[TrustEntry, ...]
+    signed: bytes  # the COSE_Sign1 it was read from
+
+    def entry(self, kid: bytes) -> TrustEntry | None:
+        for e in self.entries:
+            if e.kid == kid:
+                return e
+        return None
+
+    def stale(self, now: dt.datetime) -> bool:
+        return now > self.next_update
+
+
+def _ts(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+def _dt(value: object, what: str) -> dt.datetime:
+    if not isinstance(value, int):
+        raise TrustListError(f"{what} must be an integer time")
+    return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def sign_trust_list(
+    *,
+    signer: Signer,
+    root: x509.Certificate,
+    entries: Iterable[TrustEntry],
+    issued_at: dt.datetime,
+    next_update: dt.datetime,
+) -> bytes:
+    """Build and sign a trust list; returns the COSE_Sign1 bytes."""
+    der = serialization.Encoding.DER
+    payload = cbor2.dumps(
+        {
+            T_FORMAT: FORMAT,
+            T_ISSUED: _ts(issued_at),
+            T_NEXT_UPDATE: _ts(next_update),
+            T_ROOT: root.public_bytes(der),
+            T_ENTRIES: [
+                {
+                    E_KID: e.kid,
+                    E_DEPT: e.department,
+                    E_NAME: e.name,
+                    E_CERT: e.certificate.public_bytes(der),
+                    E_STATUS: e.status,
+                    E_SINCE: _ts(e.status_since),
+                    E_TYPES: list(e.licence_types),
+                }
+                for e in entries
+            ],
+        }
+    )
+    protected = cbor2.dumps(
+        {
+            HEADER_ALG: ALG_ES256,
+            HEADER_KID: signer.kid,
+            HEADER_X5CHAIN: signer.certificate.public_bytes(der),
+        }
+    )
+    signature = signer.sign(cbor2.dumps(["Signature1", protected, b"", payload]))
+    return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+
+
+def verify_trust_list(signed: bytes, *, root: x509.Certificate) -> TrustList:
+    """Check a signed trust list against the pinned ``root`` and return its content.
+
+    Steps:
+    1. the bytes are a tagged COSE_Sign1 with ES256 and an x5chain certificate;
+    2. that certificate is issued by the pinned root and carries the trust-list EKU;
+    3. it was valid when the list was issued;
+    4. the signature verifies under it;
+    5. the payload is a well-formed EL-TL1 list whose root is the pinned root.
+    """
+    # 1.
+    try:
+        obj = cbor2.loads(signed)
+        protected_bytes, _unprotected, payload, signature = obj.value
+        protected = cbor2.loads(protected_bytes)
+        body = cbor2.loads(payload)
+    except Exception as e:
+        raise TrustListError("trust list is not a COSE_Sign1 message") from e
+    if (
+        obj.tag != COSE_SIGN1_TAG
+        or not isinstance(protected, Mapping)
+        or not isinstance(body, Mapping)
+    ):
+        raise TrustListError("trust list is not a tagged COSE_Sign1 with a map payload")
+    if protected.get(HEADER_ALG) != ALG_ES256 or not isinstance(signature, bytes):
+        raise TrustListError("trust list must be signed with ES256")
+    try:
+        signer_cert = x509.load_der_x509_certificate(protected[HEADER_X5CHAIN])
+    except (KeyError, TypeError, ValueError) as e:
+        raise TrustListError("trust list carries no readable signer certificate") from e
+    # 2.
+    if not pki.issued_by(signer_cert, root) or not pki.has_trust_list_eku(signer_cert):
+        raise TrustListError("trust list signer is not certified by the root for trust lists")
+    issued_at = _dt(body.get(T_ISSUED), "issued_at")
+    # 3.
+    if not (signer_cert.not_valid_before_utc <= issued_at <= signer_cert.not_valid_after_utc):
+        raise TrustListError("trust list signer certificate was not valid when the list was issued")
+    # 4.
+    public_key = signer_cert.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or len(signature) != 64:
+        raise TrustListError("trust list signature is not ES256")
+    try:
+        public_key.verify(
+            raw_to_der(signature),
+            cbor2.dumps(["Signature1", protected_bytes, b"", payload]),
+            ec.ECDSA(hashes.SHA256()),
+        )
+    except InvalidSignature:
+        raise TrustListError("trust list signature does not verify") from None
+    # 5.
+    if body.get(T_FORMAT) != FORMAT:
+        raise TrustListError(f"trust list format is not {FORMAT}")
+    if body.get(T_ROOT) != root.public_bytes(serialization.Encoding.DER):
+        raise TrustListError("trust list names a different root")
+    return TrustList(
+        issued_at=issued_at,
+        next_update=_dt(body.get(T_NEXT_UPDATE), "next_update"),
+        root=root,
+        entries=tuple(_entry(e) for e in _list(body.get(T_ENTRIES))),
+        signed=signed,
+    )
+
+
+def _list(value: object) -> list[Mapping[int, object]]:
+    if not isinstance(value, list | tuple) or not all(isinstance(e, Mapping) for e in value):
+        raise TrustListError("trust list entries must be a list of maps")
+    return list(value)
+
+
+def _entry(raw: Mapping[int, object]) -> TrustEntry:
+    try:
+        cert = x509.load_der_x509_certificate(raw[E_CERT])  # type: ignore[arg-type]
+        kid, dept, name, status = raw[E_KID], raw[E_DEPT], raw[E_NAME], raw[E_STATUS]
+        types = raw[E_TYPES]
+    except (KeyError, TypeError, ValueError) as e:
+        raise TrustListError("a trust list entry is incomplete or malformed") from e
+    if not (
+        isinstance(kid, bytes)
+        and isinstance(dept, str)
+        and isinstance(name, str)
+        and status in STATUSES
+        and isinstance(types, list | tuple)
+        and all(isinstance(t, str) for t in types)
+    ):
+        raise TrustListError("a trust list entry has a field of the wrong type")
+    if kid != kid_of(cert):
+        raise TrustListError("a trust list entry's kid does not match its certificate")
+    return TrustEntry(
+        kid=kid,
+        department=dept,
+        name=name,
+        certificate=cert,
+        status=str(status),
+        status_since=_dt(raw.get(E_SINCE), "status_since"),
+        licence_types=tuple(types),
+    )

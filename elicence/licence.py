@@ -1,0 +1,112 @@
+"""Licence domain values: the holder, an issuance request, a stored licence and its status.
+
+Invariants: an :class:`IssuanceRequest` is only built by :func:`elicence.issuer.validation`
+after every field passed its rule; a :class:`Licence` is what the registry holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from elicence.catalogue import HolderIdType
+
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+class LicenceStatus(StrEnum):
+    """The stored status of a licence. Expiry is not stored: it follows from the dates."""
+
+    VALID = "valid"  # 现势
+    SUSPENDED = "suspended"  # 暂停
+    REVOKED = "revoked"  # 注销
+    SUPERSEDED = "superseded"  # 已被新版本替代
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The holder (持证主体) of a licence."""
+
+    name: str
+    id_type: HolderIdType
+    id_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuanceRequest:
+    """A department's request to issue one licence, already checked field by field."""
+
+    source_ref: str
+    type_code: str
+    licence_number: str
+    holder: Holder
+    valid_from: dt.date
+    valid_until: dt.date | None
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Licence:
+    """A licence as the registry holds it."""
+
+    identifier: str
+    type_code: str
+    department_uscc: str
+    licence_number: str
+    holder: Holder
+    valid_from: dt.date
+    valid_until: dt.date | None
+    data: Mapping[str, str]
+    status: LicenceStatus
+    version: int
+    issued_at: dt.datetime
+    seal: str
+    kid: str
+    source_ref: str | None = None
+    request_hash: str | None = None
+    superseded_by: str | None = None
+
+    def effective_status(self, today: dt.date) -> str:
+        """The status a hall sees today: the stored one, or ``expired`` past the last day."""
+        if self.status is LicenceStatus.VALID and self.valid_until is not None:
+            if today > self.valid_until:
+                return "expired"
+        return str(self.status)
+
+
+def mask_id(id_number: str) -> str:
+    """Mask an id number, keeping the first 4 and last 4 characters (short ids: last 2)."""
+    if len(id_number) <= 6:
+        return "*" * (len(id_number) - 2) + id_number[-2:] if len(id_number) > 2 else "*" * 2
+    return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:]
+
+
+def mask_name(name: str) -> str:
+    """Mask a name: 张三 → 张*, 欧阳小明 → 欧**明, long organisation names keep head and tail."""
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    if len(name) <= 4:
+        return name[0] + "*" * (len(name) - 2) + name[-1]
+    keep = max(1, len(name) // 4)
+    return name[:keep] + "*" * (len(name) - 2 * keep) + name[-keep:]
+
+
+def china_today(now: dt.datetime) -> dt.date:
+    """The calendar date in China at ``now`` (validity dates are Beijing time)."""
+    return now.astimezone(CHINA_TZ).date()
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceEvent:
+    """An entry for the append-only event log."""
+
+    kind: str  # issued | revoked | suspended | reinstated | amended | renewed
+    identifier: str
+    department: str
+    actor: str
+    at: dt.datetime
+    detail: Mapping[str, object] = field(default_factory=dict)

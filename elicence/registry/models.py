@@ -1,0 +1,139 @@
+"""SQLAlchemy 2 models of the registry. Never API schemas; the domain sees dataclasses.
+
+Invariants: ``events`` is append-only (no code path updates or deletes a row); times are stored
+as UTC; ``(department, source_ref)`` is unique, which is what makes issuance idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores it naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the registry")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class CatalogueVersion(Base):
+    """One imported catalogue; the newest row is the catalogue in force."""
+
+    __tablename__ = "catalogue_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    imported_at: Mapped[dt.datetime]
+    digest: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]]
+
+
+class ApiClient(Base):
+    """A client of the API: a department, a hall or an admin, with a hashed key."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(18))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    disabled_at: Mapped[dt.datetime | None]
+
+
+class LicenceRow(Base):
+    """One version of one licence."""
+
+    __tablename__ = "licences"
+    __table_args__ = (
+        UniqueConstraint("department", "source_ref", name="uq_licences_department_source_ref"),
+        Index("ix_licences_holder", "holder_id_type", "holder_id"),
+        Index("ix_licences_type_code", "type_code"),
+        Index("ix_licences_department_issued", "department", "issued_at"),
+        Index("ix_licences_serial", "serial"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    identifier: Mapped[str] = mapped_column(String(100), unique=True)
+    serial: Mapped[str] = mapped_column(String(32))
+    type_code: Mapped[str] = mapped_column(String(21))
+    department: Mapped[str] = mapped_column(String(18))
+    licence_number: Mapped[str] = mapped_column(String(64))
+    holder_name: Mapped[str] = mapped_column(String(200))
+    holder_id_type: Mapped[str] = mapped_column(String(3))
+    holder_id: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    data: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[dt.datetime]
+    seal: Mapped[str] = mapped_column(Text)
+    kid: Mapped[str] = mapped_column(String(16))
+    source_ref: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    superseded_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class EventRow(Base):
+    """One entry of the append-only event log (the change feed reads it in ``seq`` order)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_identifier", "identifier"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    identifier: Mapped[str] = mapped_column(String(100))
+    department: Mapped[str] = mapped_column(String(18))
+    actor: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]
+
+
+class UsageRecord(Base):
+    """One verification through the API (用证记录): who checked which licence, and the verdict."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_identifier", "identifier"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime]
+    client_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("api_clients.id"))
+    identifier: Mapped[str | None] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(16))
+    authenticated: Mapped[bool] = mapped_column(Boolean)

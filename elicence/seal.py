@@ -1,0 +1,267 @@
+"""The EL1 seal: a licence as a tagged COSE_Sign1 (RFC 9052, ES256) over CWT claims (RFC 8392).
+
+Text form: ``EL1:`` + base32 (RFC 4648, upper case, no padding) of zlib(COSE_Sign1). The full
+specification, with a worked example, is ``docs/formats.md``. Invariants: :func:`seal_licence` only
+produces what :func:`decode_seal` reads back; :func:`decode_seal` checks structure, never trust.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from elicence.errors import SealError
+from elicence.keys.signer import Signer, raw_to_der
+from elicence.licence import CHINA_TZ
+
+PREFIX = "EL1:"
+COSE_SIGN1_TAG = 18
+ALG_ES256 = -7
+HEADER_ALG = 1
+HEADER_KID = 4
+CLAIM_ISS = 1
+CLAIM_EXP = 4
+CLAIM_IAT = 6
+CLAIM_LICENCE = -65537  # private-use CWT claim (below -65536): the licence itself
+
+# keys of the licence map inside CLAIM_LICENCE
+K_IDENTIFIER, K_TYPE, K_NUMBER, K_HOLDER_NAME, K_HOLDER_ID, K_HOLDER_ID_TYPE = 1, 2, 3, 4, 5, 6
+K_VALID_FROM, K_VALID_UNTIL, K_VERSION, K_DATA = 7, 8, 9, 10
+
+MAX_SEAL_TEXT = 4096  # a QR code of version 40 holds 4,296 alphanumeric characters
+MAX_COSE_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class SealedLicence:
+    """What a seal says about its licence (the holder id masked for natural persons)."""
+
+    identifier: str
+    type_code: str
+    licence_number: str
+    holder_name: str
+    holder_id: str
+    holder_id_type: str
+    valid_from: dt.date
+    valid_until: dt.date | None
+    version: int
+    data: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SealClaims:
+    """The CWT claims of a seal."""
+
+    issuer: str
+    issued_at: int
+    expires_at: int | None
+    licence: SealedLicence
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedSeal:
+    """A structurally sound seal whose signature has not yet been checked."""
+
+    text: str
+    protected: bytes
+    kid: bytes
+    alg: int
+    payload: bytes
+    signature: bytes
+    claims: SealClaims
+
+    def signed_message(self) -> bytes:
+        """The COSE Sig_structure the signature covers."""
+        return _sig_structure(self.protected, self.payload)
+
+    def signature_valid(self, public_key: ec.EllipticCurvePublicKey) -> bool:
+        """Whether the ES256 signature verifies under ``public_key``."""
+        if self.alg != ALG_ES256 or len(self.signature) != 64:
+            return False
+        try:
+            public_key.verify(
+                raw_to_der(self.signature), self.signed_message(), ec.ECDSA(hashes.SHA256())
+            )
+        except InvalidSignature:
+            return False
+        return True
+
+
+def expiry_instant(valid_until: dt.date | None) -> int | None:
+    """The ``exp`` claim: the end of the last valid day, Beijing time (None: long-term)."""
+    if valid_until is None:
+        return None
+    end = dt.datetime.combine(valid_until + dt.timedelta(days=1), dt.time(), CHINA_TZ)
+    return int(end.timestamp())
+
+
+def _sig_structure(protected: bytes, payload: bytes) -> bytes:
+    return cbor2.dumps(["Signature1", protected, b"", payload])
+
+
+def encode_claims(claims: SealClaims) -> bytes:
+    """The CBOR payload of a seal."""
+    lic = claims.licence
+    body: dict[int, Any] = {
+        K_IDENTIFIER: lic.identifier,
+        K_TYPE: lic.type_code,
+        K_NUMBER: lic.licence_number,
+        K_HOLDER_NAME: lic.holder_name,
+        K_HOLDER_ID: lic.holder_id,
+        K_HOLDER_ID_TYPE: lic.holder_id_type,
+        K_VALID_FROM: lic.valid_from.isoformat(),
+        K_VERSION: lic.version,
+        K_DATA: dict(lic.data),
+    }
+    if lic.valid_until is not None:
+        body[K_VALID_UNTIL] = lic.valid_until.isoformat()
+    cwt: dict[int, Any] = {CLAIM_ISS: claims.issuer, CLAIM_IAT: claims.issued_at}
+    if claims.expires_at is not None:
+        cwt[CLAIM_EXP] = claims.expires_at
+    cwt[CLAIM_LICENCE] = body
+    return cbor2.dumps(cwt)
+
+
+def seal_licence(claims: SealClaims, signer: Signer) -> str:
+    """Sign ``claims`` with ``signer`` and return the seal text."""
+    protected = cbor2.dumps({HEADER_ALG: ALG_ES256, HEADER_KID: signer.kid})
+    payload = encode_claims(claims)
+    signature = signer.sign(_sig_structure(protected, payload))
+    cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+    return PREFIX + base64.b32encode(zlib.compress(cose, 9)).decode("ascii").rstrip("=")
+
+
+def seal_text_from(value: str) -> str:
+    """The seal text in ``value``: the text itself or a verification URL carrying it after ``#``.
+
+    Raises :class:`SealError` when ``value`` carries no EL1 seal at all.
+    """
+    text = value.strip()
+    if "#" in text:
+        text = text.rsplit("#", 1)[1]
+    if not text.upper().startswith(PREFIX):
+        raise SealError(
+            "is not an EL1 seal: expected EL1:… or a verification URL ending in #EL1:…",
+            field="seal",
+        )
+    if len(text) > MAX_SEAL_TEXT:
+        raise SealError(f"is longer than {MAX_SEAL_TEXT} characters", field="seal")
+    return PREFIX + text[len(PREFIX) :]
+
+
+def cose_bytes(seal_text: str) -> bytes:
+    """The COSE_Sign1 bytes inside a seal text (base32 and zlib undone)."""
+    body = seal_text_from(seal_text)[len(PREFIX) :]
+    try:
+        compressed = base64.b32decode(body + "=" * (-len(body) % 8))
+    except (binascii.Error, ValueError) as e:
+        raise SealError("is not valid base32 after EL1:", field="seal") from e
+    try:
+        inflater = zlib.decompressobj()
+        cose = inflater.decompress(compressed, MAX_COSE_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise SealError("does not inflate to a complete COSE message", field="seal")
+    except zlib.error as e:
+        raise SealError("is not valid zlib data", field="seal") from e
+    return cose
+
+
+def decode_seal(seal_text: str) -> DecodedSeal:
+    """Check the structure of a seal and read its claims (no signature check)."""
+    text = seal_text_from(seal_text)
+    cose = cose_bytes(text)
+    try:
+        obj = cbor2.loads(cose)
+    except Exception as e:  # cbor2 raises several types for malformed input
+        raise SealError("is not valid CBOR", field="seal") from e
+    if not isinstance(obj, cbor2.CBORTag) or obj.tag != COSE_SIGN1_TAG:
+        raise SealError("is not a tagged COSE_Sign1", field="seal")
+    msg = obj.value
+    if not (
+        isinstance(msg, list | tuple)
+        and len(msg) == 4
+        and isinstance(msg[0], bytes)
+        and isinstance(msg[1], Mapping)
+        and isinstance(msg[2], bytes)
+        and isinstance(msg[3], bytes)
+    ):
+        raise SealError("COSE_Sign1 must be [protected, unprotected, payload, signature]")
+    protected_bytes, _unprotected, payload, signature = msg
+    try:
+        protected = cbor2.loads(protected_bytes)
+        claims_raw = cbor2.loads(payload)
+    except Exception as e:
+        raise SealError("protected header or payload is not valid CBOR", field="seal") from e
+    if not isinstance(protected, Mapping):
+        raise SealError("protected header is not a map", field="seal")
+    alg, kid = protected.get(HEADER_ALG), protected.get(HEADER_KID)
+    if not isinstance(alg, int) or not isinstance(kid, bytes):
+        raise SealError("protected header must carry alg and kid", field="seal")
+    return DecodedSeal(
+        text=text,
+        protected=protected_bytes,
+        kid=kid,
+        alg=alg,
+        payload=payload,
+        signature=signature,
+        claims=_claims(claims_raw),
+    )
+
+
+def _claims(raw: object) -> SealClaims:
+    if not isinstance(raw, Mapping):
+        raise SealError("payload is not a CWT claims map", field="seal")
+    iss, iat, exp, body = (
+        raw.get(CLAIM_ISS),
+        raw.get(CLAIM_IAT),
+        raw.get(CLAIM_EXP),
+        raw.get(CLAIM_LICENCE),
+    )
+    if not isinstance(iss, str) or not isinstance(iat, int) or not isinstance(body, Mapping):
+        raise SealError("payload must carry iss, iat and the licence claim", field="seal")
+    if exp is not None and not isinstance(exp, int):
+        raise SealError("exp must be an integer", field="seal")
+    try:
+        strings = {
+            k: body[k]
+            for k in (K_IDENTIFIER, K_TYPE, K_NUMBER, K_HOLDER_NAME, K_HOLDER_ID, K_HOLDER_ID_TYPE)
+        }
+        valid_from = dt.date.fromisoformat(body[K_VALID_FROM])
+        until = body.get(K_VALID_UNTIL)
+        valid_until = dt.date.fromisoformat(until) if until is not None else None
+        version, data = body[K_VERSION], body[K_DATA]
+    except (KeyError, TypeError, ValueError) as e:
+        raise SealError("licence claim is incomplete or malformed", field="seal") from e
+    if not all(isinstance(v, str) for v in strings.values()) or not isinstance(version, int):
+        raise SealError("licence claim has a field of the wrong type", field="seal")
+    if not isinstance(data, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise SealError("licence data must map names to strings", field="seal")
+    return SealClaims(
+        issuer=iss,
+        issued_at=iat,
+        expires_at=exp,
+        licence=SealedLicence(
+            identifier=strings[K_IDENTIFIER],
+            type_code=strings[K_TYPE],
+            licence_number=strings[K_NUMBER],
+            holder_name=strings[K_HOLDER_NAME],
+            holder_id=strings[K_HOLDER_ID],
+            holder_id_type=strings[K_HOLDER_ID_TYPE],
+            valid_from=valid_from,
+            valid_until=valid_until,
+            version=version,
+            data=dict(data),
+        ),
+    )

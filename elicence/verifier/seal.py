@@ -1,0 +1,231 @@
+"""Verify an EL1 seal against a trust list and, where given, the registry's status.
+
+Steps (the numbers recur in the code):
+1. the text is an EL1 seal whose COSE_Sign1 and CWT claims decode;
+2. the trust list is current (not past its next update);
+3. the seal's kid is in the trust list;
+4. that certificate chains to the root;
+5. it was valid when the seal was issued (iat), and not retired or revoked before that time;
+6. the ES256 signature verifies under it;
+7. the seal's issuer, the certificate's department and the identifier's issuer code agree, the
+   identifier's check character is right and its type and version match the claims;
+8. the department is allowed to issue this licence type;
+9. the registry holds a licence with this identifier and exactly this seal;
+10. its status is neither revoked, suspended nor superseded;
+11. today lies within its validity dates.
+
+Every check fails closed: the verdict is ``valid`` only when every one of these ran and passed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from elicence.codes import parse_identifier
+from elicence.errors import InputError, SealError
+from elicence.keys import pki
+from elicence.keys.trustlist import TrustList
+from elicence.licence import china_today
+from elicence.seal import DecodedSeal, decode_seal, seal_text_from
+from elicence.verifier.report import Check, VerificationReport, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRecord:
+    """What the registry knows of one licence, as the verifier needs it."""
+
+    identifier: str
+    seal: str
+    status: str  # valid | suspended | revoked | superseded
+    valid_from: dt.date
+    valid_until: dt.date | None
+    superseded_by: str | None = None
+
+
+class StatusSource(Protocol):
+    """Where a verifier learns a licence's current status (the registry, a mirror)."""
+
+    def lookup(self, identifier: str) -> RegistryRecord | None: ...
+
+
+class _UnsafeSkipStatusCheck:
+    """Verify signature and trust only: the verdict says nothing about revocation."""
+
+    def __repr__(self) -> str:
+        return "UnsafeSkipStatusCheck"
+
+
+UnsafeSkipStatusCheck: Final = _UnsafeSkipStatusCheck()
+
+_CRYPTO_CHECKS = frozenset(
+    {
+        "decode",
+        "trust_list_current",
+        "signer_known",
+        "signer_chain",
+        "signer_valid_at_issuance",
+        "signature",
+        "issuer_consistent",
+        "issuer_authorised",
+        "validity_dates",
+    }
+)
+_STATUS_CHECKS = frozenset({"registry_record", "registry_status"})
+
+
+def verify_seal(
+    seal: str,
+    *,
+    trust_list: TrustList,
+    status: StatusSource | _UnsafeSkipStatusCheck,
+    now: dt.datetime,
+) -> VerificationReport:
+    """Verify a seal text (or QR URL). Raises :class:`SealError` if it is not an EL1 seal at all."""
+    text = seal_text_from(seal)
+    checks: list[Check] = []
+    skip_status = isinstance(status, _UnsafeSkipStatusCheck)
+    required = _CRYPTO_CHECKS if skip_status else _CRYPTO_CHECKS | _STATUS_CHECKS
+
+    def done(**details: object) -> VerificationReport:
+        return VerificationReport.from_checks(
+            checks, required=required, checked_at=now, status_checked=not skip_status, **details
+        )
+
+    # 1.
+    try:
+        decoded = decode_seal(text)
+    except SealError as e:
+        checks.append(Check("decode", False, f"the seal does not decode: {e.message}"))
+        return done()
+    claims = decoded.claims
+    checks.append(Check("decode", True, "EL1 COSE_Sign1 with CWT claims"))
+    details: dict[str, object] = {
+        "licence": claims.licence,
+        "issuer": claims.issuer,
+        "issued_at": dt.datetime.fromtimestamp(claims.issued_at, dt.UTC),
+    }
+    # 2.
+    stale = trust_list.stale(now)
+    checks.append(
+        Check(
+            "trust_list_current",
+            not stale,
+            f"trust list issued {trust_list.issued_at:%Y-%m-%d %H:%M}Z, "
+            f"next update {trust_list.next_update:%Y-%m-%d %H:%M}Z",
+            Verdict.INDETERMINATE,
+        )
+    )
+    # 3.
+    entry = trust_list.entry(decoded.kid)
+    if entry is None:
+        checks.append(
+            Check("signer_known", False, f"key {decoded.kid.hex()} is not in the trust list",
+                  Verdict.UNTRUSTED)
+        )
+        return done(**details)
+    checks.append(Check("signer_known", True, f"key {entry.kid.hex()} of {entry.name}"))
+    # 4.
+    chained = pki.issued_by(entry.certificate, trust_list.root)
+    checks.append(
+        Check("signer_chain", chained,
+              "certificate issued by the root" if chained else "certificate not issued by the root",
+              Verdict.UNTRUSTED)
+    )
+    # 5.
+    issued_at = dt.datetime.fromtimestamp(claims.issued_at, dt.UTC)
+    cert = entry.certificate
+    in_period = cert.not_valid_before_utc <= issued_at <= cert.not_valid_after_utc
+    withdrawn = entry.status != "active" and issued_at >= entry.status_since
+    checks.append(
+        Check(
+            "signer_valid_at_issuance",
+            in_period and not withdrawn,
+            f"sealed {issued_at:%Y-%m-%d %H:%M:%S}Z; certificate valid "
+            f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}"
+            + (f"; key {entry.status} since {entry.status_since:%Y-%m-%d %H:%M:%S}Z"
+               if entry.status != "active" else ""),
+            Verdict.UNTRUSTED,
+        )
+    )
+    # 6.
+    public_key = cert.public_key()
+    good = isinstance(public_key, ec.EllipticCurvePublicKey) and decoded.signature_valid(public_key)
+    checks.append(Check("signature", good, "ES256 signature " + ("verifies" if good else "does not verify")))
+    # 7.
+    checks.append(_issuer_consistent(decoded, entry.department))
+    # 8.
+    allowed = claims.licence.type_code in entry.licence_types
+    checks.append(
+        Check(
+            "issuer_authorised",
+            allowed,
+            f"{entry.name} " + ("may" if allowed else "may not")
+            + f" issue licence type {claims.licence.type_code}",
+            Verdict.UNTRUSTED,
+        )
+    )
+    valid_from, valid_until = claims.licence.valid_from, claims.licence.valid_until
+    # 9. and 10.
+    if not skip_status:
+        assert not isinstance(status, _UnsafeSkipStatusCheck)
+        record = status.lookup(claims.licence.identifier)
+        if record is None:
+            checks.append(Check("registry_record", False, "the registry holds no such licence",
+                                Verdict.NOT_FOUND))
+            return done(**details)
+        same = seal_text_from(record.seal) == decoded.text
+        checks.append(
+            Check("registry_record", same,
+                  "the registry holds this licence with this seal" if same
+                  else "the registry holds a different seal for this identifier")
+        )
+        valid_from, valid_until = record.valid_from, record.valid_until
+        status_verdict = {
+            "revoked": Verdict.REVOKED,
+            "suspended": Verdict.SUSPENDED,
+            "superseded": Verdict.SUPERSEDED,
+        }.get(record.status)
+        detail = f"status {record.status}"
+        if record.superseded_by:
+            detail += f", superseded by {record.superseded_by}"
+            details["superseded_by"] = record.superseded_by
+        checks.append(
+            Check("registry_status", record.status == "valid", detail,
+                  status_verdict or Verdict.INVALID)
+        )
+    # 11.
+    today = china_today(now)
+    if today < valid_from:
+        checks.append(Check("validity_dates", False, f"not valid before {valid_from}"))
+    elif valid_until is not None and today > valid_until:
+        checks.append(Check("validity_dates", False, f"expired after {valid_until}", Verdict.EXPIRED))
+    else:
+        checks.append(Check("validity_dates", True,
+                            f"valid from {valid_from} " +
+                            (f"to {valid_until}" if valid_until else "with no end (long-term)")))
+    return done(**details)
+
+
+def _issuer_consistent(decoded: DecodedSeal, cert_department: str) -> Check:
+    claims, lic = decoded.claims, decoded.claims.licence
+    try:
+        ident = parse_identifier(lic.identifier)
+    except InputError as e:
+        return Check("issuer_consistent", False, f"identifier: {e.message}")
+    problems = []
+    if claims.issuer != cert_department:
+        problems.append(f"seal issuer {claims.issuer} is not the signer {cert_department}")
+    if ident.issuer_code != claims.issuer:
+        problems.append(f"identifier issuer {ident.issuer_code} is not the seal issuer")
+    if ident.type_code != lic.type_code:
+        problems.append("identifier type code differs from the seal's")
+    if ident.version != lic.version:
+        problems.append("identifier version differs from the seal's")
+    if problems:
+        return Check("issuer_consistent", False, "; ".join(problems))
+    return Check("issuer_consistent", True,
+                 f"issuer {claims.issuer} signed, and the identifier's check character is right")
