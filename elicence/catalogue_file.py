@@ -7,6 +7,7 @@ so whoever edits the catalogue can find the fault. The file format is documented
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -113,12 +114,13 @@ class _CatalogueIn(_Model):
     departments: list[_DepartmentIn]
 
 
-def _rule(check: Any, value: str) -> Any:
+def _rule(check: Callable[..., object], value: str) -> str:
     """Run a domain check inside a pydantic validator, turning its error into pydantic's."""
     try:
-        return check(value)
+        result = check(value)
     except InputError as e:
         raise ValueError(e.message) from None
+    return result if isinstance(result, str) else value
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:

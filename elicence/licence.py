@@ -70,9 +70,12 @@ class Licence:
 
     def effective_status(self, today: dt.date) -> str:
         """The status a hall sees today: the stored one, or ``expired`` past the last day."""
-        if self.status is LicenceStatus.VALID and self.valid_until is not None:
-            if today > self.valid_until:
-                return "expired"
+        if (
+            self.status is LicenceStatus.VALID
+            and self.valid_until is not None
+            and today > self.valid_until
+        ):
+            return "expired"
         return str(self.status)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from elicence.keys.trustlist import TrustEntry, TrustList, sign_trust_list, veri
 from elicence.licence import Licence
 from elicence.registry import Registry
 from elicence.registry.store import ClientRecord
-from elicence.verifier import VerificationReport, Verdict, verify_seal
+from elicence.verifier import Verdict, VerificationReport, verify_seal
 from elicence.verifier.report import Check
 
 
@@ -146,7 +146,7 @@ class Elicence:
         return self._signers
 
     def trust_list(self) -> TrustList:
-        """The current signed trust list (re-signed when keys or catalogue change, or at half-life)."""
+        """The signed trust list, re-signed when keys or catalogue change, or at half-life."""
         self._refresh_keys()
         now = self.clock()
         catalogue = self.catalogue()
@@ -194,7 +194,9 @@ class Elicence:
         self._refresh_keys()
         return self.issuer.issue(raw, department=department, actor=client.id)
 
-    def issue_batch(self, client: Client, items: list[Mapping[str, Any]]) -> list[BatchItemResult]:
+    def issue_batch(
+        self, client: Client, items: Sequence[Mapping[str, Any]]
+    ) -> list[BatchItemResult]:
         department = self._issuing_department(client)
         self._refresh_keys()
         return self.issuer.issue_batch(items, department=department, actor=client.id)
@@ -214,7 +216,9 @@ class Elicence:
         if client.role is Role.HALL:
             raise PermissionDeniedError("halls verify licences; they do not read the registry")
         lic = self.registry.licence(identifier)
-        if lic is None or (client.role is Role.DEPARTMENT and lic.department_uscc != client.department):
+        if lic is None or (
+            client.role is Role.DEPARTMENT and lic.department_uscc != client.department
+        ):
             raise NotFoundError(f"no licence {identifier} for this client", field="identifier")
         return lic
 
@@ -246,8 +250,14 @@ class Elicence:
             if record is None:
                 report = VerificationReport(
                     verdict=Verdict.NOT_FOUND,
-                    checks=(Check("registry_record", False, "the registry holds no such licence",
-                                  Verdict.NOT_FOUND),),
+                    checks=(
+                        Check(
+                            "registry_record",
+                            False,
+                            "the registry holds no such licence",
+                            Verdict.NOT_FOUND,
+                        ),
+                    ),
                     checked_at=now,
                     status_checked=True,
                 )
@@ -269,11 +279,15 @@ class Elicence:
     def add_client(self, *, name: str, role: Role, department: str | None) -> NewClient:
         if role is Role.DEPARTMENT:
             if department is None:
-                raise InputError("a department client needs its department USCC", field="department")
+                raise InputError(
+                    "a department client needs its department USCC", field="department"
+                )
             check_uscc(department, field="department")
             self.catalogue().department(department)
         elif department is not None:
-            raise InputError("only department clients are bound to a department", field="department")
+            raise InputError(
+                "only department clients are bound to a department", field="department"
+            )
         if not name.strip():
             raise InputError("is required", field="name")
         key = new_api_key()

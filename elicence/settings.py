@@ -6,7 +6,7 @@ outside development mode.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from elicence.errors import SettingsError
 
-DEVELOPMENT_PASSPHRASE = "development-only-passphrase"
+DEVELOPMENT_PASSPHRASE = "development-only-passphrase"  # noqa: S105 - refused outside dev
+log = logging.getLogger("elicence")
 
 
 class Settings(BaseSettings):
@@ -41,10 +42,7 @@ class Settings(BaseSettings):
                     "outside development mode",
                     field="key_passphrase",
                 )
-            warnings.warn(
-                "elicence runs with the development key passphrase (development mode only)",
-                stacklevel=2,
-            )
+            log.warning("elicence runs with the development key passphrase (development only)")
         if len(self.key_passphrase.get_secret_value()) < 12:
             raise SettingsError("must be at least 12 characters", field="key_passphrase")
         self.public_base_url = self.public_base_url.rstrip("/")

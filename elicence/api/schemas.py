@@ -24,14 +24,17 @@ class _In(BaseModel):
 
 class HolderIn(_In):
     name: str = Field(examples=["广州市天河区某某餐饮管理有限公司"])
-    id_type: str = Field(description="holder id type code: 001 USCC, 111 resident ID, …",
-                         examples=["001"])
+    id_type: str = Field(
+        description="holder id type code: 001 USCC, 111 resident ID, …", examples=["001"]
+    )
     id_number: str = Field(examples=["91440101MA59TK3R7Y"])
 
 
 class IssuanceIn(_In):
-    source_ref: str = Field(description="the department's own reference; retries reuse it",
-                            examples=["GZ-SCJ-2026-000123"])
+    source_ref: str = Field(
+        description="the department's own reference; retries reuse it",
+        examples=["GZ-SCJ-2026-000123"],
+    )
     type_code: str = Field(examples=["11100000000013338W011"])
     licence_number: str = Field(description="the paper licence's number (证照编号)")
     holder: HolderIn
@@ -39,8 +42,9 @@ class IssuanceIn(_In):
     valid_until: str | None = Field(
         default=None, description="YYYY-MM-DD; leave out where the validity rule fixes it"
     )
-    data: dict[str, str | int] = Field(default_factory=dict,
-                                       description="the type's data items by name")
+    data: dict[str, str | int] = Field(
+        default_factory=dict, description="the type's data items by name"
+    )
 
 
 class BatchIn(_In):
@@ -131,7 +135,9 @@ class VerificationOut(BaseModel):
     masked: bool
 
 
-def licence_out(lic: Licence, *, catalogue: Catalogue, url: str, now: dt.datetime) -> dict[str, Any]:
+def licence_out(
+    lic: Licence, *, catalogue: Catalogue, url: str, now: dt.datetime
+) -> dict[str, Any]:
     lt = catalogue.licence_types.get(lic.type_code)
     return {
         "identifier": lic.identifier,
@@ -178,8 +184,11 @@ def verification_out(
             valid_from=lic.valid_from,
             valid_until=lic.valid_until,
             version=lic.version,
-            data=_data(lic, natural_person=bool(lt and lt.holder_category == "natural_person"),
-                       masked=masked),
+            data=_data(
+                lic,
+                natural_person=bool(lt and lt.holder_category == "natural_person"),
+                masked=masked,
+            ),
         )
     return VerificationOut(
         verdict=str(report.verdict),

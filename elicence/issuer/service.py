@@ -44,9 +44,7 @@ class IssuanceUnitOfWork(Protocol):
     def licences_by_source_refs(
         self, department: str, refs: Sequence[str]
     ) -> dict[str, Licence]: ...
-    def add_licences(
-        self, licences: Sequence[Licence], events: Sequence[LicenceEvent]
-    ) -> None: ...
+    def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None: ...
     def commit(self) -> None: ...
 
 
@@ -85,9 +83,7 @@ class IssuanceService:
 
     # -- one --------------------------------------------------------------------------------
 
-    def issue(
-        self, raw: Mapping[str, Any], *, department: str, actor: str
-    ) -> IssuanceResult:
+    def issue(self, raw: Mapping[str, Any], *, department: str, actor: str) -> IssuanceResult:
         """Check, seal and store one licence (or answer the one stored under its source_ref)."""
         catalogue = self._catalogue()
         dept = catalogue.department(department)
@@ -108,8 +104,9 @@ class IssuanceService:
         with self._store.unit_of_work() as uow:
             existing = uow.licence_by_source_ref(dept.uscc, request.source_ref)
         if existing is None:  # pragma: no cover - the unique index said it exists
-            raise ConflictError("source_ref is taken but its licence cannot be read",
-                                field="source_ref")
+            raise ConflictError(
+                "source_ref is taken but its licence cannot be read", field="source_ref"
+            )
         return _replay(existing, digest)
 
     # -- batch ------------------------------------------------------------------------------
@@ -234,8 +231,11 @@ def seal_claims(
             valid_from=request.valid_from,
             valid_until=request.valid_until,
             version=version,
-            data={i.name: request.data[i.name] for i in licence_type.seal_items
-                  if i.name in request.data},
+            data={
+                i.name: request.data[i.name]
+                for i in licence_type.seal_items
+                if i.name in request.data
+            },
         ),
     )
 
@@ -260,5 +260,3 @@ def _issued_event(licence: Licence, actor: str) -> LicenceEvent:
         at=licence.issued_at,
         detail={"type_code": licence.type_code, "version": licence.version},
     )
-
-

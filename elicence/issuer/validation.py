@@ -89,7 +89,9 @@ def check_holder(raw: object, licence_type: LicenceType) -> Holder:
     else:
         id_number = _text(raw_id, field="holder.id_number", max_length=64)
         if not _OTHER_ID_RE.fullmatch(id_number):
-            raise InputError("must be 1-64 letters, digits, '-' or brackets", field="holder.id_number")
+            raise InputError(
+                "must be 1-64 letters, digits, '-' or brackets", field="holder.id_number"
+            )
     return Holder(name=name, id_type=id_type, id_number=id_number)
 
 
@@ -107,8 +109,9 @@ def check_data(raw: object, licence_type: LicenceType) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in licence_type.data_items:
         field = f"data.{item.name}"
-        value = _text(raw.get(item.name), field=field, max_length=item.max_length,
-                      required=item.required)
+        value = _text(
+            raw.get(item.name), field=field, max_length=item.max_length, required=item.required
+        )
         if not value:
             continue
         if item.type is ItemType.DATE:
@@ -134,8 +137,9 @@ def check_request(
         raise InputError("is not a field of an issuance request", field=sorted(unknown)[0])
     source_ref = _text(raw.get("source_ref"), field="source_ref", max_length=128)
     if not _SOURCE_REF_RE.fullmatch(source_ref):
-        raise InputError("must be 1-128 printable ASCII characters without spaces",
-                         field="source_ref")
+        raise InputError(
+            "must be 1-128 printable ASCII characters without spaces", field="source_ref"
+        )
     type_code = check_type_code(raw.get("type_code"))
     licence_type = catalogue.licence_type(type_code)
     if type_code not in department.licence_types:

@@ -40,9 +40,7 @@ def _name(common_name: str, *, uscc: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def make_root(
-    key: ec.EllipticCurvePrivateKey, *, name: str, now: dt.datetime
-) -> x509.Certificate:
+def make_root(key: ec.EllipticCurvePrivateKey, *, name: str, now: dt.datetime) -> x509.Certificate:
     """A self-signed root CA certificate."""
     subject = _name(name)
     return (

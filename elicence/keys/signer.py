@@ -48,7 +48,7 @@ class Signer(Protocol):
 class SoftwareSigner:
     """A :class:`Signer` backed by a private key held in this process's memory."""
 
-    __slots__ = ("_key", "_certificate", "_kid")
+    __slots__ = ("_certificate", "_key", "_kid")
 
     def __init__(self, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
         if not isinstance(key.curve, ec.SECP256R1):

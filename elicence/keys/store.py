@@ -2,13 +2,14 @@
 
 Layout under the store directory::
 
-    root.crt.pem   root.key.pem          the root CA (its key is used only by init and rotate)
-    service/<kid>.crt.pem .key.pem       the trust-list and checkpoint signer
-    departments/<uscc>/<kid>.crt.pem .key.pem
+    root.crt.pem   root.key          the root CA (its key is used only by init and rotate)
+    service/<kid>.crt.pem .key       the trust-list and checkpoint signer
+    departments/<uscc>/<kid>.crt.pem .key
     manifest.json                        every certificate's kid, role, department and status
 
-Invariants: a private key never touches the disk unencrypted; the manifest is replaced atomically
-(write, fsync, rename); each department has at most one ``active`` key.
+Invariants: a private key never touches the disk unencrypted (:mod:`elicence.keys.envelope`);
+the manifest is replaced atomically (write, fsync, rename); each department has at most one
+``active`` key.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.errors import KeyCustodyError
 from elicence.keys import pki
+from elicence.keys.envelope import SCRYPT_LOG2_N, seal_key, unseal_key
 from elicence.keys.signer import SoftwareSigner, kid_of
 
 
@@ -96,8 +98,9 @@ class KeyStore:
 
     ROOT_NAME = "elicence Root CA"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, scrypt_log2_n: int = SCRYPT_LOG2_N) -> None:
         self.directory = directory
+        self._scrypt_log2_n = scrypt_log2_n
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -171,12 +174,12 @@ class KeyStore:
         if not (self.directory / "root.crt.pem").is_file():
             root_key = pki.new_key()
             root = pki.make_root(root_key, name=self.ROOT_NAME, now=now)
-            self._write_key("root.key.pem", root_key, passphrase)
+            self._write_key("root.key", root_key, passphrase)
             self._write_cert("root.crt.pem", root)
             entries: list[KeyEntry] = []
         else:
             entries = self.entries()
-        root_key = self._read_key("root.key.pem", passphrase)
+        root_key = self._read_key("root.key", passphrase)
         root = self.root_certificate()
         if not any(e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE for e in entries):
             created.append(
@@ -225,8 +228,10 @@ class KeyStore:
             None,
         )
         if old is None and not any(e.department == department for e in entries):
-            raise KeyCustodyError(f"department {department} has no key to rotate", field="department")
-        root_key = self._read_key("root.key.pem", passphrase)
+            raise KeyCustodyError(
+                f"department {department} has no key to rotate", field="department"
+            )
+        root_key = self._read_key("root.key", passphrase)
         name = old.name if old else next(e.name for e in entries if e.department == department)
         new = self._new_entry(
             root_key,
@@ -272,7 +277,7 @@ class KeyStore:
         )
         kid = kid_of(cert).hex()
         folder = "service" if role is KeyRole.SERVICE else f"departments/{department}"
-        cert_path, key_path = f"{folder}/{kid}.crt.pem", f"{folder}/{kid}.key.pem"
+        cert_path, key_path = f"{folder}/{kid}.crt.pem", f"{folder}/{kid}.key"
         self._write_key(key_path, key, passphrase)
         self._write_cert(cert_path, cert)
         return KeyEntry(
@@ -304,26 +309,14 @@ class KeyStore:
     def _read_key(self, rel: str, passphrase: str) -> ec.EllipticCurvePrivateKey:
         path = self.directory / rel
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
+            return unseal_key(path.read_bytes(), passphrase)
         except FileNotFoundError:
             raise KeyCustodyError(f"key {path} is missing") from None
-        except (ValueError, TypeError) as e:
-            raise KeyCustodyError(
-                f"key {path} cannot be decrypted: wrong passphrase or damaged file"
-            ) from e
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise KeyCustodyError(f"key {path} is not an EC key")
-        return key
+        except KeyCustodyError as e:
+            raise KeyCustodyError(f"key {path}: {e.message}") from e
 
     def _write_key(self, rel: str, key: ec.EllipticCurvePrivateKey, passphrase: str) -> None:
-        if not passphrase:
-            raise KeyCustodyError("a passphrase is required to store keys")
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase.encode()),
-        )
-        self._atomic_write(rel, pem, mode=0o600)
+        self._atomic_write(rel, seal_key(key, passphrase, log2_n=self._scrypt_log2_n), mode=0o600)
 
     def _write_cert(self, rel: str, cert: x509.Certificate) -> None:
         self._atomic_write(rel, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)

@@ -291,7 +291,9 @@ class Registry:
                 select(EventRow).where(EventRow.seq > after).order_by(EventRow.seq).limit(limit)
             )
             return [
-                StoredEvent(r.seq, r.at, r.kind, r.identifier, r.department, r.actor, dict(r.detail))
+                StoredEvent(
+                    r.seq, r.at, r.kind, r.identifier, r.department, r.actor, dict(r.detail)
+                )
                 for r in rows
             ]
 

@@ -4,7 +4,7 @@ Works with no database: a hall that is offline verifies with a trust list alone.
 :func:`verify_seal`, :class:`VerificationReport`, :class:`Verdict`, :class:`StatusSource`.
 """
 
-from elicence.verifier.report import Check, VerificationReport, Verdict
+from elicence.verifier.report import Check, Verdict, VerificationReport
 from elicence.verifier.seal import (
     RegistryRecord,
     StatusSource,
@@ -17,7 +17,7 @@ __all__ = [
     "RegistryRecord",
     "StatusSource",
     "UnsafeSkipStatusCheck",
-    "VerificationReport",
     "Verdict",
+    "VerificationReport",
     "verify_seal",
 ]

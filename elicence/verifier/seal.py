@@ -31,7 +31,7 @@ from elicence.keys import pki
 from elicence.keys.trustlist import TrustList
 from elicence.licence import china_today
 from elicence.seal import DecodedSeal, decode_seal, seal_text_from
-from elicence.verifier.report import Check, VerificationReport, Verdict
+from elicence.verifier.report import Check, Verdict, VerificationReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +123,24 @@ def verify_seal(
     entry = trust_list.entry(decoded.kid)
     if entry is None:
         checks.append(
-            Check("signer_known", False, f"key {decoded.kid.hex()} is not in the trust list",
-                  Verdict.UNTRUSTED)
+            Check(
+                "signer_known",
+                False,
+                f"key {decoded.kid.hex()} is not in the trust list",
+                Verdict.UNTRUSTED,
+            )
         )
         return done(**details)
     checks.append(Check("signer_known", True, f"key {entry.kid.hex()} of {entry.name}"))
     # 4.
     chained = pki.issued_by(entry.certificate, trust_list.root)
     checks.append(
-        Check("signer_chain", chained,
-              "certificate issued by the root" if chained else "certificate not issued by the root",
-              Verdict.UNTRUSTED)
+        Check(
+            "signer_chain",
+            chained,
+            "certificate issued by the root" if chained else "certificate not issued by the root",
+            Verdict.UNTRUSTED,
+        )
     )
     # 5.
     issued_at = dt.datetime.fromtimestamp(claims.issued_at, dt.UTC)
@@ -146,15 +153,20 @@ def verify_seal(
             in_period and not withdrawn,
             f"sealed {issued_at:%Y-%m-%d %H:%M:%S}Z; certificate valid "
             f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}"
-            + (f"; key {entry.status} since {entry.status_since:%Y-%m-%d %H:%M:%S}Z"
-               if entry.status != "active" else ""),
+            + (
+                f"; key {entry.status} since {entry.status_since:%Y-%m-%d %H:%M:%S}Z"
+                if entry.status != "active"
+                else ""
+            ),
             Verdict.UNTRUSTED,
         )
     )
     # 6.
     public_key = cert.public_key()
     good = isinstance(public_key, ec.EllipticCurvePublicKey) and decoded.signature_valid(public_key)
-    checks.append(Check("signature", good, "ES256 signature " + ("verifies" if good else "does not verify")))
+    checks.append(
+        Check("signature", good, "ES256 signature " + ("verifies" if good else "does not verify"))
+    )
     # 7.
     checks.append(_issuer_consistent(decoded, entry.department))
     # 8.
@@ -163,7 +175,8 @@ def verify_seal(
         Check(
             "issuer_authorised",
             allowed,
-            f"{entry.name} " + ("may" if allowed else "may not")
+            f"{entry.name} "
+            + ("may" if allowed else "may not")
             + f" issue licence type {claims.licence.type_code}",
             Verdict.UNTRUSTED,
         )
@@ -174,14 +187,24 @@ def verify_seal(
         assert not isinstance(status, _UnsafeSkipStatusCheck)
         record = status.lookup(claims.licence.identifier)
         if record is None:
-            checks.append(Check("registry_record", False, "the registry holds no such licence",
-                                Verdict.NOT_FOUND))
+            checks.append(
+                Check(
+                    "registry_record",
+                    False,
+                    "the registry holds no such licence",
+                    Verdict.NOT_FOUND,
+                )
+            )
             return done(**details)
         same = seal_text_from(record.seal) == decoded.text
         checks.append(
-            Check("registry_record", same,
-                  "the registry holds this licence with this seal" if same
-                  else "the registry holds a different seal for this identifier")
+            Check(
+                "registry_record",
+                same,
+                "the registry holds this licence with this seal"
+                if same
+                else "the registry holds a different seal for this identifier",
+            )
         )
         valid_from, valid_until = record.valid_from, record.valid_until
         status_verdict = {
@@ -194,19 +217,30 @@ def verify_seal(
             detail += f", superseded by {record.superseded_by}"
             details["superseded_by"] = record.superseded_by
         checks.append(
-            Check("registry_status", record.status == "valid", detail,
-                  status_verdict or Verdict.INVALID)
+            Check(
+                "registry_status",
+                record.status == "valid",
+                detail,
+                status_verdict or Verdict.INVALID,
+            )
         )
     # 11.
     today = china_today(now)
     if today < valid_from:
         checks.append(Check("validity_dates", False, f"not valid before {valid_from}"))
     elif valid_until is not None and today > valid_until:
-        checks.append(Check("validity_dates", False, f"expired after {valid_until}", Verdict.EXPIRED))
+        checks.append(
+            Check("validity_dates", False, f"expired after {valid_until}", Verdict.EXPIRED)
+        )
     else:
-        checks.append(Check("validity_dates", True,
-                            f"valid from {valid_from} " +
-                            (f"to {valid_until}" if valid_until else "with no end (long-term)")))
+        checks.append(
+            Check(
+                "validity_dates",
+                True,
+                f"valid from {valid_from} "
+                + (f"to {valid_until}" if valid_until else "with no end (long-term)"),
+            )
+        )
     return done(**details)
 
 
@@ -227,5 +261,8 @@ def _issuer_consistent(decoded: DecodedSeal, cert_department: str) -> Check:
         problems.append("identifier version differs from the seal's")
     if problems:
         return Check("issuer_consistent", False, "; ".join(problems))
-    return Check("issuer_consistent", True,
-                 f"issuer {claims.issuer} signed, and the identifier's check character is right")
+    return Check(
+        "issuer_consistent",
+        True,
+        f"issuer {claims.issuer} signed, and the identifier's check character is right",
+    )

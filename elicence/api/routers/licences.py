@@ -34,14 +34,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", status_code=201, response_model=IssuedOut, responses=ERRORS)
-def issue_licence(body: IssuanceIn, client: RequiredClient, svc: Service, response: Response) -> Any:
+def issue_licence(
+    body: IssuanceIn, client: RequiredClient, svc: Service, response: Response
+) -> Any:
     """Issue one licence. Idempotent by ``source_ref``: a retry answers the same licence (200)."""
     result = svc.issue(client, body.model_dump())
     if not result.created:
         response.status_code = 200
     lic = result.licence
-    out = licence_out(lic, catalogue=svc.catalogue(), url=svc.verification_url(lic.seal),
-                      now=svc.clock())
+    out = licence_out(
+        lic, catalogue=svc.catalogue(), url=svc.verification_url(lic.seal), now=svc.clock()
+    )
     return {**out, "created": result.created}
 
 
@@ -81,8 +84,9 @@ def issue_batch(body: BatchIn, client: RequiredClient, svc: Service) -> Any:
 def get_licence(identifier: str, client: RequiredClient, svc: Service) -> Any:
     """The licence with its seal and status (its own department, or an admin)."""
     lic = svc.licence_for(client, identifier)
-    return licence_out(lic, catalogue=svc.catalogue(), url=svc.verification_url(lic.seal),
-                       now=svc.clock())
+    return licence_out(
+        lic, catalogue=svc.catalogue(), url=svc.verification_url(lic.seal), now=svc.clock()
+    )
 
 
 @router.get("", response_model=list[LicenceOut], responses=ERRORS)

@@ -27,7 +27,7 @@ def verify(body: VerifyIn, client: OptionalClient, svc: Service) -> Any:
 
 @router.get("/trust-list")
 def trust_list(svc: Service) -> Any:
-    """The signed trust list (``signed``: base64 COSE_Sign1, see docs/formats.md) and its content."""
+    """The signed trust list (``signed``: base64 COSE_Sign1, docs/formats.md) and its content."""
     tl = svc.trust_list()
     der = serialization.Encoding.DER
     return {

@@ -1,0 +1,5 @@
+"""ASGI entry point: ``uvicorn elicence.api.asgi:app`` (settings from the environment)."""
+
+from elicence.api.app import create_app
+
+app = create_app()

@@ -1,0 +1,422 @@
+"""The ``elicence`` command line. The one place that maps errors to exit codes:
+0 success (``verify``: valid), 1 ``verify``: not valid, 2 bad input, 3 configuration, keys or
+database unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from cryptography import x509
+
+from elicence import errors
+from elicence.bootstrap import build_service
+from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
+from elicence.clients import Role
+from elicence.services import Elicence, utcnow
+from elicence.settings import Settings
+
+app = typer.Typer(
+    help="elicence: electronic licences (电子证照) — issue, seal, verify.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+catalogue_app = typer.Typer(help="The unified licence catalogue.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Root CA, department signing keys and the trust list.", no_args_is_help=True
+)
+clients_app = typer.Typer(help="API clients and their keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The registry database.", no_args_is_help=True)
+app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(keys_app, name="keys")
+app.add_typer(clients_app, name="clients")
+app.add_typer(db_app, name="db")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_INVALID, EXIT_INPUT, EXIT_UNAVAILABLE = 1, 2, 3
+
+
+def exit_code(error: errors.Error) -> int:
+    """The exit code of an error (the one mapping of errors to exit codes)."""
+    if isinstance(
+        error, errors.KeyCustodyError | errors.RegistryError | errors.SettingsError
+    ) and not isinstance(error, errors.DuplicateSourceRefError):
+        return EXIT_UNAVAILABLE
+    return EXIT_INPUT
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handled(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn elicence errors into a one-line message and the mapped exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except errors.Error as e:
+            raise _fail(str(e), exit_code(e)) from None
+
+    return wrapper
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except errors.SettingsError as e:
+        raise _fail(str(e), EXIT_UNAVAILABLE) from None
+    except Exception as e:  # pydantic's ValidationError: a malformed ELICENCE_* variable
+        raise _fail(f"bad settings: {e}", EXIT_UNAVAILABLE) from None
+
+
+def _service(settings: Settings | None = None) -> Elicence:
+    return build_service(settings or _settings())
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+# -- set-up ---------------------------------------------------------------------------------
+
+
+@app.command()
+@handled
+def init(
+    demo: Annotated[
+        bool, typer.Option(help="Import the demo catalogue and make demo clients.")
+    ] = True,
+) -> None:
+    """Set up a fresh installation: database, catalogue, keys (and demo clients)."""
+    settings = _settings()
+    svc = _service(settings)
+    if svc.registry.catalogue_version() is None:
+        if not demo:
+            raise _fail("no catalogue yet: run `elicence catalogue import FILE`", EXIT_INPUT)
+        version, created = svc.import_catalogue(load_catalogue(DEMO_CATALOGUE))
+        typer.echo(f"imported the demo catalogue (version {version})")
+    else:
+        created = svc.init_keys()
+    typer.echo(f"key store {settings.keys_dir}: {len(created)} keys created")
+    if demo:
+        if settings.env != "development":
+            raise _fail("demo clients exist only in development mode", EXIT_INPUT)
+        _demo_clients(svc, settings.data_dir / "demo-clients.json")
+
+
+def _demo_clients(svc: Elicence, path: Path) -> None:
+    """Create (once) and print the demo clients. Their keys are kept in a file: development only."""
+    if path.is_file():
+        keys = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        catalogue = svc.catalogue()
+        dept = next(iter(sorted(catalogue.departments)))
+        dept = "11440100MB2D00002M" if "11440100MB2D00002M" in catalogue.departments else dept
+        made = {
+            "department": svc.add_client(
+                name="demo department", role=Role.DEPARTMENT, department=dept
+            ),
+            "hall": svc.add_client(name="demo hall", role=Role.HALL, department=None),
+            "admin": svc.add_client(name="demo admin", role=Role.ADMIN, department=None),
+        }
+        keys = {
+            k: {"api_key": v.api_key, "client_id": v.client.id, "department": v.client.department}
+            for k, v in made.items()
+        }
+        path.write_text(json.dumps(keys, indent=2), encoding="utf-8")
+        path.chmod(0o600)
+    typer.echo("demo API keys (development only):")
+    for role, info in keys.items():
+        extra = f" for {info['department']}" if info.get("department") else ""
+        typer.echo(f"  {role:<10} {info['api_key']}{extra}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import uvicorn
+
+    settings = _settings()
+    _service(settings).registry.dispose()  # upgrade the schema once, before the workers start
+    uvicorn.run(
+        "elicence.api.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+@handled
+def db_upgrade() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    build_service(settings, upgrade=True)
+    typer.echo(f"database {settings.effective_database_url}: schema up to date")
+
+
+# -- catalogue ------------------------------------------------------------------------------
+
+
+@catalogue_app.command("import")
+@handled
+def catalogue_import(file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")]) -> None:
+    """Check and import a catalogue file; new departments get signing keys."""
+    catalogue = load_catalogue(file)
+    svc = _service()
+    version, created = svc.import_catalogue(catalogue)
+    typer.echo(
+        f"imported {len(catalogue.licence_types)} licence types and "
+        f"{len(catalogue.departments)} departments as catalogue version {version}; "
+        f"{len(created)} new keys"
+    )
+
+
+@catalogue_app.command("check")
+@handled
+def catalogue_check(file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")]) -> None:
+    """Check a catalogue file without importing it."""
+    catalogue = load_catalogue(file)
+    typer.echo(
+        f"ok: {len(catalogue.licence_types)} licence types, "
+        f"{len(catalogue.departments)} departments"
+    )
+
+
+@catalogue_app.command("show")
+@handled
+def catalogue_show() -> None:
+    """Print the catalogue in force."""
+    from elicence.catalogue_file import catalogue_to_dict
+
+    _print_json(catalogue_to_dict(_service().catalogue()))
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+
+@keys_app.command("init")
+@handled
+def keys_init() -> None:
+    """Create the root CA, the service key and a key for each department that has none."""
+    created = _service().init_keys()
+    for e in created:
+        typer.echo(f"created {e.role} key {e.kid} {e.department or ''} {e.name}")
+    typer.echo(f"{len(created)} keys created")
+
+
+@keys_app.command("list")
+@handled
+def keys_list() -> None:
+    """List every certificate with its status."""
+    svc = _service()
+    for e in svc.keystore.entries():
+        cert = svc.keystore.certificate(e)
+        typer.echo(
+            f"{e.kid}  {e.role:<10} {e.department or '-':<18} {e.status:<8} since "
+            f"{e.status_since:%Y-%m-%d %H:%M}Z  "
+            f"valid to {cert.not_valid_after_utc:%Y-%m-%d}  {e.name}"
+        )
+
+
+@keys_app.command("rotate")
+@handled
+def keys_rotate(department: Annotated[str, typer.Argument(help="Department USCC.")]) -> None:
+    """Give a department a new key; its old key is retired (what it sealed stays valid)."""
+    old, new = _service().rotate_key(department.strip().upper())
+    if old:
+        typer.echo(f"retired {old.kid}")
+    typer.echo(f"active  {new.kid} for {department}")
+
+
+@keys_app.command("export-trust-list")
+@handled
+def keys_export_trust_list(
+    out: Annotated[Path, typer.Argument(help="Where to write the signed trust list (COSE).")],
+) -> None:
+    """Write the signed trust list and the root certificate for offline halls."""
+    from cryptography.hazmat.primitives import serialization
+
+    svc = _service()
+    tl = svc.trust_list()
+    out.write_bytes(tl.signed)
+    root = out.with_suffix(".root.pem")
+    root.write_bytes(tl.root.public_bytes(serialization.Encoding.PEM))
+    typer.echo(f"wrote {out} ({len(tl.signed)} bytes, {len(tl.entries)} certificates) and {root}")
+
+
+# -- clients --------------------------------------------------------------------------------
+
+
+@clients_app.command("add")
+@handled
+def clients_add(
+    name: Annotated[str, typer.Option(help="Who the client is.")],
+    role: Annotated[Role, typer.Option(help="department, hall or admin.")],
+    department: Annotated[str | None, typer.Option(help="USCC, for department clients.")] = None,
+) -> None:
+    """Create an API client and print its key (shown once)."""
+    made = _service().add_client(
+        name=name, role=role, department=department.strip().upper() if department else None
+    )
+    typer.echo(f"client {made.client.id} ({made.client.role}) created; its API key, shown once:")
+    typer.echo(made.api_key)
+
+
+@clients_app.command("list")
+@handled
+def clients_list() -> None:
+    """List API clients."""
+    for c in _service().registry.clients():
+        state = "disabled" if c.disabled_at else "active"
+        typer.echo(f"{c.id}  {c.role:<10} {c.department or '-':<18} {state:<8} {c.name}")
+
+
+@clients_app.command("disable")
+@handled
+def clients_disable(client_id: Annotated[str, typer.Argument()]) -> None:
+    """Disable a client; its key stops working."""
+    if not _service().registry.disable_client(client_id, now=utcnow()):
+        raise _fail(f"no client {client_id}", EXIT_INPUT)
+    typer.echo(f"disabled {client_id}")
+
+
+# -- issue and verify -----------------------------------------------------------------------
+
+
+@app.command()
+@handled
+def issue(
+    file: Annotated[Path, typer.Argument(help="JSON: one issuance request, or a list of them.")],
+    department: Annotated[str, typer.Option(help="The issuing department's USCC.")],
+) -> None:
+    """Issue licences from a JSON file as a department (prints the results as JSON)."""
+    try:
+        body = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _fail(f"{file}: not a readable JSON file: {e}", EXIT_INPUT) from None
+    from elicence.clients import Client
+
+    svc = _service()
+    dept = department.strip().upper()
+    client = Client(id="cli", name="command line", role=Role.DEPARTMENT, department=dept)
+    if isinstance(body, list):
+        results = svc.issue_batch(client, body)
+        out = [
+            {
+                "index": r.index,
+                "identifier": r.result.licence.identifier,
+                "created": r.result.created,
+                "seal": r.result.licence.seal,
+            }
+            if r.result
+            else {
+                "index": r.index,
+                "error": {
+                    "code": r.error.code if r.error else "",
+                    "message": r.error.message if r.error else "",
+                    "field": r.error.field if r.error else None,
+                },
+            }
+            for r in results
+        ]
+        _print_json(out)
+        if any("error" in o for o in out):
+            raise typer.Exit(EXIT_INPUT)
+        return
+    result = svc.issue(client, body)
+    lic = result.licence
+    _print_json(
+        {
+            "identifier": lic.identifier,
+            "created": result.created,
+            "seal": lic.seal,
+            "verification_url": svc.verification_url(lic.seal),
+            "status": str(lic.status),
+            "version": lic.version,
+        }
+    )
+
+
+@app.command()
+def verify(
+    value: Annotated[str, typer.Argument(help="Seal text, QR URL or identifier.")],
+    trust_list: Annotated[
+        Path | None,
+        typer.Option(help="Verify offline against this signed trust list (no database)."),
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option(help="The pinned root certificate (PEM), with --trust-list.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Verify a licence. Exit 0 when valid, 1 when not, 2 on bad input."""
+    from elicence.verifier import UnsafeSkipStatusCheck, verify_seal
+
+    try:
+        if trust_list is not None:
+            if root is None:
+                raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
+            from elicence.keys.trustlist import verify_trust_list
+
+            try:
+                root_cert = x509.load_pem_x509_certificate(root.read_bytes())
+                signed = trust_list.read_bytes()
+            except (OSError, ValueError) as e:
+                raise _fail(f"cannot read the trust list or root: {e}", EXIT_INPUT) from None
+            tl = verify_trust_list(signed, root=root_cert)
+            report = verify_seal(value, trust_list=tl, status=UnsafeSkipStatusCheck, now=utcnow())
+        else:
+            svc = _service()
+            if value.strip().startswith("1.2.156.3005.2."):
+                report = svc.verify(identifier=value, client=None)
+            else:
+                report = svc.verify(seal=value, client=None)
+    except errors.Error as e:
+        raise _fail(str(e), exit_code(e)) from None
+    if as_json:
+        _print_json(
+            {
+                "verdict": str(report.verdict),
+                "checks": [
+                    {"name": c.name, "passed": c.passed, "detail": c.detail} for c in report.checks
+                ],
+            }
+        )
+    else:
+        typer.echo(f"verdict: {report.verdict}")
+        for c in report.checks:
+            typer.echo(f"  [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+        if report.licence:
+            lic = report.licence
+            typer.echo(
+                f"  licence {lic.identifier} ({lic.licence_number}), holder {lic.holder_name}"
+            )
+    raise typer.Exit(0 if report.valid else EXIT_INVALID)
+
+
+def main() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app(prog_name="elicence")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,224 @@
+"""Shared fixtures: a reproducible test PKI, a service on SQLite (and PostgreSQL), API clients.
+
+Time is fixed (``NOW``) unless a test moves the clock. PostgreSQL tests use
+``ELICENCE_TEST_POSTGRES_URL`` (default: the local server); with ``CI=true`` they fail rather
+than skip when it is unreachable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from elicence.api.app import create_app
+from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
+from elicence.clients import Role
+from elicence.keys.store import DepartmentName, KeyStore
+from elicence.registry import Registry
+from elicence.services import Elicence
+
+NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
+PASSPHRASE = "test-passphrase-not-secret"
+GZ_AMR = "11440100MB2D00002M"  # 广州市市场监督管理局: business licence, food permit
+SZ_AMR = "11440300MB2F00008P"  # 深圳市市场监督管理局
+TH_CIVIL = "11440106MB2E00307F"  # 天河区民政局: marriage certificate
+GZ_HEALTH = "11440100MB2D00105L"  # 广州市卫生健康委员会: medical licence, birth certificate
+FOOD = "11100000000013338W011"
+BUSINESS = "11100000000013338W001"
+MARRIAGE = "11100000000014001A001"
+BIRTH = "11100000MB0000000P002"
+POSTGRES_URL = os.environ.get(
+    "ELICENCE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+class Clock:
+    """A clock tests can move."""
+
+    def __init__(self, now: dt.datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += dt.timedelta(**kw)
+
+
+@pytest.fixture(scope="session")
+def demo_catalogue():  # type: ignore[no-untyped-def]
+    return load_catalogue(DEMO_CATALOGUE)
+
+
+@pytest.fixture(scope="session")
+def keystore_template(tmp_path_factory: pytest.TempPathFactory, demo_catalogue) -> Path:  # type: ignore[no-untyped-def]
+    """One key store for the session (made once, copied per test): fast, reproducible dates."""
+    directory = tmp_path_factory.mktemp("keys-template") / "keys"
+    KeyStore(directory, scrypt_log2_n=10).init(
+        passphrase=PASSPHRASE,
+        departments=[
+            DepartmentName(d.uscc, d.name_zh) for d in demo_catalogue.departments.values()
+        ],
+        now=NOW - dt.timedelta(days=30),
+        crl_url="http://127.0.0.1:8000/api/v1/crl",
+    )
+    return directory
+
+
+def make_service(registry: Registry, keys: Path, clock: Clock, demo_catalogue) -> Elicence:  # type: ignore[no-untyped-def]
+    registry.upgrade()
+    svc = Elicence(
+        registry=registry,
+        keystore=KeyStore(keys, scrypt_log2_n=10),
+        passphrase=PASSPHRASE,
+        public_base_url="https://hall.example.gov.cn",
+        clock=clock,
+    )
+    if registry.catalogue_version() is None:
+        registry.save_catalogue(demo_catalogue, now=clock())
+    return svc
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def keys_dir(tmp_path: Path, keystore_template: Path) -> Path:
+    target = tmp_path / "keys"
+    shutil.copytree(keystore_template, target)
+    return target
+
+
+@pytest.fixture
+def service(tmp_path: Path, keys_dir: Path, clock: Clock, demo_catalogue) -> Iterator[Elicence]:  # type: ignore[no-untyped-def]
+    registry = Registry.from_url(f"sqlite:///{tmp_path / 'registry.db'}")
+    yield make_service(registry, keys_dir, clock, demo_catalogue)
+    registry.dispose()
+
+
+@dataclass
+class ApiKeys:
+    gz_amr: str
+    sz_amr: str
+    th_civil: str
+    hall: str
+    admin: str
+
+    def h(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {getattr(self, who)}"}
+
+
+@pytest.fixture
+def api_keys(service: Elicence) -> ApiKeys:
+    def add(name: str, role: Role, dept: str | None = None) -> str:
+        return service.add_client(name=name, role=role, department=dept).api_key
+
+    return ApiKeys(
+        gz_amr=add("广州市市场监督管理局", Role.DEPARTMENT, GZ_AMR),
+        sz_amr=add("深圳市市场监督管理局", Role.DEPARTMENT, SZ_AMR),
+        th_civil=add("天河区民政局", Role.DEPARTMENT, TH_CIVIL),
+        hall=add("天河区政务服务中心", Role.HALL),
+        admin=add("operator", Role.ADMIN),
+    )
+
+
+@pytest.fixture
+def api(service: Elicence) -> Iterator[TestClient]:
+    with TestClient(create_app(service), raise_server_exceptions=False) as client:
+        yield client
+
+
+def food_permit(source_ref: str = "GZ-SCJ-2026-000123", **over: object) -> dict[str, object]:
+    """A realistic issuance request for a food business permit (食品经营许可证)."""
+    body: dict[str, object] = {
+        "source_ref": source_ref,
+        "type_code": FOOD,
+        "licence_number": "JY14401060000123",
+        "holder": {
+            "name": "广州市天河区某某餐饮管理有限公司",
+            "id_type": "001",
+            "id_number": "91350100M000100Y43",
+        },
+        "valid_from": "2026-11-28",
+        "valid_until": None,
+        "data": {
+            "legal_representative": "张三",
+            "residence": "广州市天河区天河路385号",
+            "business_premises": "广州市天河区天河路385号首层101铺",
+            "main_business_format": "餐饮服务经营者",
+            "business_items": "热食类食品制售；冷食类食品制售",
+        },
+    }
+    body.update(over)
+    return body
+
+
+def marriage(source_ref: str = "TH-MZ-2026-0001", **over: object) -> dict[str, object]:
+    """A realistic issuance request for a marriage certificate (结婚证)."""
+    body: dict[str, object] = {
+        "source_ref": source_ref,
+        "type_code": MARRIAGE,
+        "licence_number": "J440106-2026-000321",
+        "holder": {"name": "李四", "id_type": "111", "id_number": "11010519491231002X"},
+        "valid_from": "2026-11-28",
+        "data": {
+            "spouse_name": "王五",
+            "spouse_id_number": "11010519491231002X",
+            "registration_date": "2026-11-28",
+        },
+    }
+    body.update(over)
+    return body
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+
+def _postgres_admin_url() -> str:
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    admin = create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"elicence_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required on CI and unreachable: {e}")
+        pytest.skip(f"PostgreSQL unreachable: {e}")
+    url = _postgres_admin_url().rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_service(
+    postgres_url: str, keys_dir: Path, clock: Clock, demo_catalogue
+) -> Iterator[Elicence]:  # type: ignore[no-untyped-def]
+    registry = Registry.from_url(postgres_url)
+    svc = make_service(registry, keys_dir, clock, demo_catalogue)
+    yield svc
+    from sqlalchemy import text
+
+    with registry.engine.begin() as conn:
+        conn.execute(text("TRUNCATE licences, events, usage_records RESTART IDENTITY CASCADE"))
+    registry.dispose()
