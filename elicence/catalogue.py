@@ -175,34 +175,46 @@ class Catalogue:
     def build(
         cls, licence_types: Iterable[LicenceType], departments: Iterable[Department]
     ) -> Catalogue:
+        # fields are paths in the catalogue file's shape, so the file parser can name the line
         types: dict[str, LicenceType] = {}
-        for t in licence_types:
+        for ti, t in enumerate(licence_types):
             if t.code in types:
-                raise CatalogueError(f"licence type {t.code} appears twice", field="code")
-            names = [i.name for i in t.data_items]
-            dup = {n for n in names if names.count(n) > 1}
-            if dup:
                 raise CatalogueError(
-                    f"licence type {t.code}: data item {sorted(dup)[0]!r} appears twice",
-                    field="data_items",
+                    f"licence type {t.code} appears twice", field=f"licence_types[{ti}].code"
                 )
+            if t.code[:18] != t.authority_uscc:
+                raise CatalogueError(
+                    f"licence type {t.code} must begin with its defining authority's USCC "
+                    f"{t.authority_uscc} (GB/T 36904)",
+                    field=f"licence_types[{ti}].code",
+                )
+            seen: set[str] = set()
+            for ii, item in enumerate(t.data_items):
+                if item.name in seen:
+                    raise CatalogueError(
+                        f"licence type {t.code}: data item {item.name!r} appears twice",
+                        field=f"licence_types[{ti}].data_items[{ii}].name",
+                    )
+                seen.add(item.name)
             types[t.code] = t
         depts: dict[str, Department] = {}
-        for d in departments:
+        for di, d in enumerate(departments):
             if d.uscc in depts:
-                raise CatalogueError(f"department {d.uscc} appears twice", field="uscc")
-            for code in d.licence_types:
+                raise CatalogueError(
+                    f"department {d.uscc} appears twice", field=f"departments[{di}].uscc"
+                )
+            for ci, code in enumerate(d.licence_types):
                 lt = types.get(code)
                 if lt is None:
                     raise CatalogueError(
                         f"department {d.uscc} lists unknown licence type {code}",
-                        field="licence_types",
+                        field=f"departments[{di}].licence_types[{ci}]",
                     )
                 if d.level not in lt.issuer_levels:
                     raise CatalogueError(
                         f"department {d.uscc} is {d.level} level but licence type {code} is "
                         f"issued at {', '.join(lt.issuer_levels)} level",
-                        field="licence_types",
+                        field=f"departments[{di}].licence_types[{ci}]",
                     )
             depts[d.uscc] = d
         return cls(types, depts)

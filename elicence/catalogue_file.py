@@ -166,7 +166,8 @@ def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
         line = _line_of(root, loc)
         path = _field_path(loc) or "catalogue"
         msg = err["msg"].removeprefix("Value error, ")
-        raise CatalogueError(f"line {line} of {source}: {msg}", field=path) from None
+        where = f"line {line} of {source}" if line is not None else source
+        raise CatalogueError(f"{where}: {msg}", field=path) from None
     try:
         return _build(parsed)
     except CatalogueError as e:

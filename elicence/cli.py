@@ -99,6 +99,13 @@ def init(
 ) -> None:
     """Set up a fresh installation: database, catalogue, keys (and demo clients)."""
     settings = _settings()
+    if demo and settings.env != "development":
+        # refuse before anything is written: the demo catalogue and keys are development only
+        raise _fail(
+            "the demo catalogue and clients exist only in development mode: "
+            "run `elicence catalogue import FILE`, then `elicence init --no-demo`",
+            EXIT_INPUT,
+        )
     svc = _service(settings)
     if svc.registry.catalogue_version() is None:
         if not demo:
@@ -109,8 +116,6 @@ def init(
         created = svc.init_keys()
     typer.echo(f"key store {settings.keys_dir}: {len(created)} keys created")
     if demo:
-        if settings.env != "development":
-            raise _fail("demo clients exist only in development mode", EXIT_INPUT)
         _demo_clients(svc, settings.data_dir / "demo-clients.json")
 
 
@@ -148,11 +153,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Run the HTTP API (uvicorn)."""
+    import socket
+
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     settings = _settings()
     _service(settings).registry.dispose()  # upgrade the schema once, before the workers start
-    uvicorn.run(
+    config = uvicorn.Config(
         "elicence.api.asgi:app",
         host=host or settings.host,
         port=port or settings.port,
@@ -160,6 +168,16 @@ def serve(
         log_level="info",
         access_log=False,
     )
+    if workers <= 1:
+        uvicorn.Server(config).run()
+        return
+    # Bind with proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and uvicorn's own multi-worker socket leaves it 0 (40 ms Nagle/delayed-ACK stalls).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @db_app.command("upgrade")

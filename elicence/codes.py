@@ -15,6 +15,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+import gmpy2
+
 from elicence.errors import InputError
 
 ALNUM36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -32,6 +34,10 @@ SERIAL_LENGTH = 16
 _SERIAL_RE = re.compile(r"[0-9A-Z]{1,32}")
 _TYPE_CODE_RE = re.compile(r"[0-9A-Z]{18}[0-9]{3}")
 _VERSION_RE = re.compile(r"[0-9]{3}")
+_IDENTIFIER_RE = re.compile(
+    r"1\.2\.156\.3005\.2\.([0-9A-Z]{18}[0-9]{3})\.([0-9A-HJ-NP-RTUWXY]{18})"
+    r"\.([0-9A-Z]{1,32})\.([0-9]{3})\.([0-9A-Z])"
+)
 
 
 # --- GB 32100 USCC -------------------------------------------------------------------------
@@ -156,6 +162,15 @@ def parse_identifier(value: object, *, field: str = "identifier") -> LicenceIden
     if not isinstance(value, str):
         raise InputError("must be a string (GB/T 36904 identifier)", field=field)
     text = value.strip()
+    m = _IDENTIFIER_RE.fullmatch(text)
+    if m is not None and m.group(4) != "000":  # the common case: well-formed; check the check
+        ident = LicenceIdentifier(m.group(1), m.group(2), m.group(3), int(m.group(4)))
+        if ident.check != m.group(5):
+            raise InputError(
+                f"wrong check character {m.group(5)!r}, ISO 7064 MOD 37,36 gives {ident.check!r}",
+                field=field,
+            )
+        return ident
     if not text.startswith(IDENTIFIER_PREFIX + "."):
         raise InputError(f"must start with {IDENTIFIER_PREFIX}. (GB/T 36904)", field=field)
     parts = text[len(IDENTIFIER_PREFIX) + 1 :].split(".")
@@ -185,5 +200,9 @@ def parse_identifier(value: object, *, field: str = "identifier") -> LicenceIden
 
 
 def new_serial() -> str:
-    """A fresh serial from the CSPRNG: 16 characters 0-9A-Z (about 82 bits)."""
-    return "".join(secrets.choice(ALNUM36) for _ in range(SERIAL_LENGTH))
+    """A fresh serial from the CSPRNG: 16 characters 0-9A-Z, uniform (about 82.7 bits)."""
+    return (
+        str(gmpy2.digits(secrets.randbelow(36**SERIAL_LENGTH), 36))
+        .upper()
+        .rjust(SERIAL_LENGTH, "0")
+    )

@@ -226,6 +226,9 @@ class Elicence:
         if client.role is Role.HALL:
             raise PermissionDeniedError("halls verify licences; they do not search the registry")
         if client.role is Role.DEPARTMENT:
+            asked = filters.get("department")
+            if asked is not None and asked != client.department:
+                return []  # another department's licences: none of them are this client's
             filters["department"] = client.department
         return self.registry.search(**filters)
 

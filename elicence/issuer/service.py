@@ -89,16 +89,14 @@ class IssuanceService:
         dept = catalogue.department(department)
         request = check_request(raw, catalogue=catalogue, department=dept)
         digest = request_hash(request)
+        licence = self._seal(request, catalogue.licence_type(request.type_code), dept, digest)
+        # Optimistic: insert, and let the unique (department, source_ref) index catch a retry.
         with self._store.unit_of_work() as uow:
-            existing = uow.licence_by_source_ref(dept.uscc, request.source_ref)
-            if existing is not None:
-                return _replay(existing, digest)
-            licence = self._seal(request, catalogue.licence_type(request.type_code), dept, digest)
             try:
                 uow.add_licences([licence], [_issued_event(licence, actor)])
                 uow.commit()
             except DuplicateSourceRefError:
-                pass  # a concurrent twin won the race: answer what it stored
+                pass  # a retry, or a concurrent twin that won the race: answer what is stored
             else:
                 return IssuanceResult(licence, created=True)
         with self._store.unit_of_work() as uow:
@@ -182,13 +180,13 @@ class IssuanceService:
                 f"department {dept.uscc} has no active signing key: run `elicence keys init`"
             )
         now = self._clock()
-        identifier = LicenceIdentifier(request.type_code, dept.uscc, new_serial(), 1)
+        identifier = str(LicenceIdentifier(request.type_code, dept.uscc, new_serial(), 1))
         seal = seal_licence(
-            seal_claims(request.holder, request, licence_type, str(identifier), 1, dept.uscc, now),
+            seal_claims(request.holder, request, licence_type, identifier, 1, dept.uscc, now),
             signer,
         )
         return Licence(
-            identifier=str(identifier),
+            identifier=identifier,
             type_code=request.type_code,
             department_uscc=dept.uscc,
             licence_number=request.licence_number,

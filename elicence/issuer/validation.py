@@ -29,6 +29,7 @@ from elicence.licence import Holder, IssuanceRequest
 
 _OTHER_ID_RE = re.compile(r"[0-9A-Za-z()\-]{1,64}")
 _SOURCE_REF_RE = re.compile(r"[\x21-\x7e]{1,128}")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 REQUEST_FIELDS = frozenset(
     {"source_ref", "type_code", "licence_number", "holder", "valid_from", "valid_until", "data"}
@@ -116,7 +117,7 @@ def check_data(raw: object, licence_type: LicenceType) -> dict[str, str]:
             continue
         if item.type is ItemType.DATE:
             value = _date(value, field=field).isoformat()
-        elif item.type is ItemType.INTEGER and not value.isdigit():
+        elif item.type is ItemType.INTEGER and not _DIGITS.fullmatch(value):
             raise InputError("must be a whole number", field=field)
         elif item.type is ItemType.USCC:
             value = check_uscc(value, field=field)

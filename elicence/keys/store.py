@@ -179,9 +179,16 @@ class KeyStore:
             entries: list[KeyEntry] = []
         else:
             entries = self.entries()
+        active = {e.department for e in entries if e.status is KeyStatus.ACTIVE}
+        needs_service = not any(
+            e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE for e in entries
+        )
+        missing = [d for d in departments if d.uscc not in active]
+        if not needs_service and not missing:
+            return created  # nothing to do: the root key stays untouched
         root_key = self._read_key("root.key", passphrase)
         root = self.root_certificate()
-        if not any(e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE for e in entries):
+        if needs_service:
             created.append(
                 self._new_entry(
                     root_key,
@@ -194,21 +201,19 @@ class KeyStore:
                     crl_url=crl_url,
                 )
             )
-        active = {e.department for e in entries if e.status is KeyStatus.ACTIVE}
-        for d in departments:
-            if d.uscc not in active:
-                created.append(
-                    self._new_entry(
-                        root_key,
-                        root,
-                        role=KeyRole.DEPARTMENT,
-                        department=d.uscc,
-                        name=d.name,
-                        passphrase=passphrase,
-                        now=now,
-                        crl_url=crl_url,
-                    )
+        for d in missing:
+            created.append(
+                self._new_entry(
+                    root_key,
+                    root,
+                    role=KeyRole.DEPARTMENT,
+                    department=d.uscc,
+                    name=d.name,
+                    passphrase=passphrase,
+                    now=now,
+                    crl_url=crl_url,
                 )
+            )
         self._write_manifest(entries + created)
         return created
 

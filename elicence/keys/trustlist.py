@@ -45,6 +45,8 @@ class TrustEntry:
     status: str  # active | retired | revoked
     status_since: dt.datetime
     licence_types: tuple[str, ...]
+    chains_to_root: bool = False  # checked once, when the list is read
+    public_key: ec.EllipticCurvePublicKey | None = None  # None: not a P-256 key
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,7 @@ def verify_trust_list(signed: bytes, *, root: x509.Certificate) -> TrustList:
         issued_at=issued_at,
         next_update=_dt(body.get(T_NEXT_UPDATE), "next_update"),
         root=root,
-        entries=tuple(_entry(e) for e in _list(body.get(T_ENTRIES))),
+        entries=tuple(_entry(e, root) for e in _list(body.get(T_ENTRIES))),
         signed=signed,
     )
 
@@ -187,7 +189,7 @@ def _list(value: object) -> list[Mapping[int, object]]:
     return list(value)
 
 
-def _entry(raw: Mapping[int, object]) -> TrustEntry:
+def _entry(raw: Mapping[int, object], root: x509.Certificate) -> TrustEntry:
     try:
         cert = x509.load_der_x509_certificate(raw[E_CERT])  # type: ignore[arg-type]
         kid, dept, name, status = raw[E_KID], raw[E_DEPT], raw[E_NAME], raw[E_STATUS]
@@ -205,6 +207,7 @@ def _entry(raw: Mapping[int, object]) -> TrustEntry:
         raise TrustListError("a trust list entry has a field of the wrong type")
     if kid != kid_of(cert):
         raise TrustListError("a trust list entry's kid does not match its certificate")
+    key = cert.public_key()
     return TrustEntry(
         kid=kid,
         department=dept,
@@ -213,4 +216,8 @@ def _entry(raw: Mapping[int, object]) -> TrustEntry:
         status=str(status),
         status_since=_dt(raw.get(E_SINCE), "status_since"),
         licence_types=tuple(types),
+        chains_to_root=pki.issued_by(cert, root),
+        public_key=key
+        if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
+        else None,
     )

@@ -13,11 +13,10 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from elicence.catalogue import Catalogue, HolderIdType
@@ -55,7 +54,7 @@ class StoredEvent:
     detail: dict[str, Any]
 
 
-def _licence(row: LicenceRow) -> Licence:
+def _licence(row: Any) -> Licence:
     return Licence(
         identifier=row.identifier,
         type_code=row.type_code,
@@ -101,16 +100,35 @@ def _licence_values(lic: Licence) -> dict[str, Any]:
     }
 
 
-class UnitOfWork:
-    """One transaction. Repositories flush; :meth:`commit` is the one place that commits."""
+LICENCES = cast(Table, LicenceRow.__table__)
+EVENTS = cast(Table, EventRow.__table__)
+CLIENTS = cast(Table, ApiClient.__table__)
+USAGE = cast(Table, UsageRecord.__table__)
+CATALOGUES = cast(Table, CatalogueVersion.__table__)
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+
+def _integrity(e: IntegrityError) -> RegistryError:
+    if "source_ref" in str(e.orig):
+        return DuplicateSourceRefError(
+            "another licence of this department carries this source_ref", field="source_ref"
+        )
+    return RegistryError(f"the registry refused the change: {e.orig}")
+
+
+class UnitOfWork:
+    """One transaction on one connection (SQLAlchemy Core: issuance is the hot path).
+
+    Repositories only execute; :meth:`commit` is the one place that commits. What is not
+    committed when the ``with`` block ends is rolled back.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
     def licence_by_source_ref(self, department: str, source_ref: str) -> Licence | None:
-        row = self._session.scalars(
-            select(LicenceRow).where(
-                LicenceRow.department == department, LicenceRow.source_ref == source_ref
+        row = self._conn.execute(
+            select(LICENCES).where(
+                LICENCES.c.department == department, LICENCES.c.source_ref == source_ref
             )
         ).first()
         return _licence(row) if row else None
@@ -118,10 +136,10 @@ class UnitOfWork:
     def licences_by_source_refs(self, department: str, refs: Sequence[str]) -> dict[str, Licence]:
         found: dict[str, Licence] = {}
         for i in range(0, len(refs), 500):
-            rows = self._session.scalars(
-                select(LicenceRow).where(
-                    LicenceRow.department == department,
-                    LicenceRow.source_ref.in_(refs[i : i + 500]),
+            rows = self._conn.execute(
+                select(LICENCES).where(
+                    LICENCES.c.department == department,
+                    LICENCES.c.source_ref.in_(refs[i : i + 500]),
                 )
             )
             for row in rows:
@@ -129,52 +147,40 @@ class UnitOfWork:
         return found
 
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None:
-        """Insert licences and their events (Core bulk inserts: this is the hot path)."""
-        if not licences and not events:
-            return
+        """Insert licences and their events."""
         try:
             if licences:
-                self._session.execute(
-                    insert(LicenceRow), [_licence_values(lic) for lic in licences]
-                )
+                self._conn.execute(insert(LICENCES), [_licence_values(lic) for lic in licences])
             if events:
-                self._session.execute(
-                    insert(EventRow),
-                    [
-                        {
-                            "at": e.at,
-                            "kind": e.kind,
-                            "identifier": e.identifier,
-                            "department": e.department,
-                            "actor": e.actor,
-                            "detail": dict(e.detail),
-                        }
-                        for e in events
-                    ],
-                )
+                self._conn.execute(insert(EVENTS), [_event_values(e) for e in events])
         except IntegrityError as e:
-            self._session.rollback()
-            if "source_ref" in str(e.orig):
-                raise DuplicateSourceRefError(
-                    "another licence of this department carries this source_ref",
-                    field="source_ref",
-                ) from e
-            raise RegistryError("a licence with this identifier exists already") from e
+            raise _integrity(e) from e
+
+    def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert plain rows into one of the registry's tables."""
+        try:
+            self._conn.execute(insert(table), list(rows))
+        except IntegrityError as e:
+            raise _integrity(e) from e
 
     def commit(self) -> None:
         try:
-            self._session.commit()
+            self._conn.commit()
         except IntegrityError as e:
-            self._session.rollback()
-            if "source_ref" in str(e.orig):
-                raise DuplicateSourceRefError(
-                    "another licence of this department carries this source_ref",
-                    field="source_ref",
-                ) from e
-            raise RegistryError(f"the registry refused the change: {e.orig}") from e
+            raise _integrity(e) from e
         except SQLAlchemyError as e:
-            self._session.rollback()
             raise RegistryError(f"the registry could not commit: {e}") from e
+
+
+def _event_values(e: LicenceEvent) -> dict[str, Any]:
+    return {
+        "at": e.at,
+        "kind": e.kind,
+        "identifier": e.identifier,
+        "department": e.department,
+        "actor": e.actor,
+        "detail": dict(e.detail),
+    }
 
 
 class Registry:
@@ -182,7 +188,7 @@ class Registry:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._writer = engine.execution_options(elicence_write=True)
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
@@ -214,43 +220,39 @@ class Registry:
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         """A write transaction; what is not committed is rolled back."""
-        session = self._sessions(bind=self.engine.execution_options(elicence_write=True))
         try:
-            yield UnitOfWork(session)
+            with self._writer.connect() as conn:
+                conn.begin()
+                yield UnitOfWork(conn)
         except SQLAlchemyError as e:
-            session.rollback()
             raise RegistryError(f"registry failure: {e}") from e
-        finally:
-            session.close()
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
-        session = self._sessions()
+    def _read(self) -> Iterator[Connection]:
         try:
-            yield session
+            with self.engine.connect() as conn:
+                yield conn
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e
-        finally:
-            session.close()
 
     # -- licences ---------------------------------------------------------------------------
 
     def licence(self, identifier: str) -> Licence | None:
-        with self._read() as s:
-            row = s.scalars(select(LicenceRow).where(LicenceRow.identifier == identifier)).first()
+        with self._read() as c:
+            row = c.execute(select(LICENCES).where(LICENCES.c.identifier == identifier)).first()
             return _licence(row) if row else None
 
     def lookup(self, identifier: str) -> RegistryRecord | None:
         """The :class:`~elicence.verifier.StatusSource` view of a licence."""
-        with self._read() as s:
-            row = s.execute(
+        with self._read() as c:
+            row = c.execute(
                 select(
-                    LicenceRow.seal,
-                    LicenceRow.status,
-                    LicenceRow.valid_from,
-                    LicenceRow.valid_until,
-                    LicenceRow.superseded_by,
-                ).where(LicenceRow.identifier == identifier)
+                    LICENCES.c.seal,
+                    LICENCES.c.status,
+                    LICENCES.c.valid_from,
+                    LICENCES.c.valid_until,
+                    LICENCES.c.superseded_by,
+                ).where(LICENCES.c.identifier == identifier)
             ).first()
         if row is None:
             return None
@@ -268,27 +270,27 @@ class Registry:
         limit: int = 100,
         offset: int = 0,
     ) -> list[Licence]:
-        q = select(LicenceRow)
+        q = select(LICENCES)
         if holder_id_type is not None:
-            q = q.where(LicenceRow.holder_id_type == holder_id_type)
+            q = q.where(LICENCES.c.holder_id_type == holder_id_type)
         if holder_id is not None:
-            q = q.where(LicenceRow.holder_id == holder_id)
+            q = q.where(LICENCES.c.holder_id == holder_id)
         if type_code is not None:
-            q = q.where(LicenceRow.type_code == type_code)
+            q = q.where(LICENCES.c.type_code == type_code)
         if department is not None:
-            q = q.where(LicenceRow.department == department)
+            q = q.where(LICENCES.c.department == department)
         if issued_from is not None:
-            q = q.where(LicenceRow.issued_at >= issued_from)
+            q = q.where(LICENCES.c.issued_at >= issued_from)
         if issued_until is not None:
-            q = q.where(LicenceRow.issued_at < issued_until)
-        q = q.order_by(LicenceRow.id).limit(limit).offset(offset)
-        with self._read() as s:
-            return [_licence(r) for r in s.scalars(q)]
+            q = q.where(LICENCES.c.issued_at < issued_until)
+        q = q.order_by(LICENCES.c.id).limit(limit).offset(offset)
+        with self._read() as c:
+            return [_licence(r) for r in c.execute(q)]
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[StoredEvent]:
-        with self._read() as s:
-            rows = s.scalars(
-                select(EventRow).where(EventRow.seq > after).order_by(EventRow.seq).limit(limit)
+        with self._read() as c:
+            rows = c.execute(
+                select(EVENTS).where(EVENTS.c.seq > after).order_by(EVENTS.c.seq).limit(limit)
             )
             return [
                 StoredEvent(
@@ -298,8 +300,8 @@ class Registry:
             ]
 
     def count_licences(self) -> int:
-        with self._read() as s:
-            return s.scalar(select(func.count()).select_from(LicenceRow)) or 0
+        with self._read() as c:
+            return c.scalar(select(func.count()).select_from(LICENCES)) or 0
 
     # -- catalogue --------------------------------------------------------------------------
 
@@ -310,27 +312,24 @@ class Registry:
             json.dumps(document, sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()
         with self.unit_of_work() as uow:
-            session = uow._session
-            row = CatalogueVersion(imported_at=now, digest=digest, document=document)
-            session.add(row)
-            session.flush()
-            version = row.id
+            uow.insert(CATALOGUES, [{"imported_at": now, "digest": digest, "document": document}])
             uow.commit()
+        version = self.catalogue_version()
+        assert version is not None
         return version
 
     def catalogue_version(self) -> int | None:
-        with self._read() as s:
-            return s.scalar(select(func.max(CatalogueVersion.id)))
+        with self._read() as c:
+            version: int | None = c.scalar(select(func.max(CATALOGUES.c.id)))
+            return version
 
     def catalogue(self) -> tuple[int, Catalogue] | None:
         """The catalogue in force and its version id, or None before any import."""
-        with self._read() as s:
-            row = s.scalars(
-                select(CatalogueVersion).order_by(CatalogueVersion.id.desc()).limit(1)
-            ).first()
-            if row is None:
-                return None
-            return row.id, catalogue_from_dict(row.document)
+        with self._read() as c:
+            row = c.execute(select(CATALOGUES).order_by(CATALOGUES.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return row.id, catalogue_from_dict(row.document)
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -345,37 +344,38 @@ class Registry:
         now: dt.datetime,
     ) -> ClientRecord:
         with self.unit_of_work() as uow:
-            uow._session.add(
-                ApiClient(
-                    id=client_id,
-                    name=name,
-                    role=role,
-                    department=department,
-                    key_hash=key_hash,
-                    created_at=now,
-                    disabled_at=None,
-                )
+            uow.insert(
+                CLIENTS,
+                [
+                    {
+                        "id": client_id,
+                        "name": name,
+                        "role": role,
+                        "department": department,
+                        "key_hash": key_hash,
+                        "created_at": now,
+                        "disabled_at": None,
+                    }
+                ],
             )
             uow.commit()
         return ClientRecord(client_id, name, role, department, now, None)
 
     def client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
-        with self._read() as s:
-            row = s.scalars(select(ApiClient).where(ApiClient.key_hash == key_hash)).first()
+        with self._read() as c:
+            row = c.execute(select(CLIENTS).where(CLIENTS.c.key_hash == key_hash)).first()
             return _client(row) if row else None
 
     def clients(self) -> list[ClientRecord]:
-        with self._read() as s:
-            return [_client(r) for r in s.scalars(select(ApiClient).order_by(ApiClient.created_at))]
+        with self._read() as c:
+            return [_client(r) for r in c.execute(select(CLIENTS).order_by(CLIENTS.c.created_at))]
 
     def disable_client(self, client_id: str, *, now: dt.datetime) -> bool:
-        with self.unit_of_work() as uow:
-            row = uow._session.get(ApiClient, client_id)
-            if row is None:
-                return False
-            row.disabled_at = now
-            uow.commit()
-        return True
+        with self._writer.begin() as c:
+            result = c.execute(
+                update(CLIENTS).where(CLIENTS.c.id == client_id).values(disabled_at=now)
+            )
+            return bool(result.rowcount)
 
     # -- usage ------------------------------------------------------------------------------
 
@@ -389,8 +389,8 @@ class Registry:
         verdict: str,
     ) -> None:
         with self.unit_of_work() as uow:
-            uow._session.execute(
-                insert(UsageRecord),
+            uow.insert(
+                USAGE,
                 [
                     {
                         "at": at,
@@ -405,10 +405,10 @@ class Registry:
             uow.commit()
 
     def usage(self, *, identifier: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        q = select(UsageRecord).order_by(UsageRecord.id.desc()).limit(limit)
+        q = select(USAGE).order_by(USAGE.c.id.desc()).limit(limit)
         if identifier is not None:
-            q = q.where(UsageRecord.identifier == identifier)
-        with self._read() as s:
+            q = q.where(USAGE.c.identifier == identifier)
+        with self._read() as c:
             return [
                 {
                     "at": r.at,
@@ -417,11 +417,11 @@ class Registry:
                     "channel": r.channel,
                     "verdict": r.verdict,
                 }
-                for r in s.scalars(q)
+                for r in c.execute(q)
             ]
 
 
-def _client(row: ApiClient) -> ClientRecord:
+def _client(row: Any) -> ClientRecord:
     return ClientRecord(row.id, row.name, row.role, row.department, row.created_at, row.disabled_at)
 
 

@@ -21,6 +21,19 @@ class Verdict(StrEnum):
     INDETERMINATE = "indeterminate"  # status data missing or stale
 
 
+# The order in which failures outweigh each other (the first is the gravest).
+GRAVITY = (
+    Verdict.INVALID,
+    Verdict.UNTRUSTED,
+    Verdict.NOT_FOUND,
+    Verdict.REVOKED,
+    Verdict.SUPERSEDED,
+    Verdict.SUSPENDED,
+    Verdict.EXPIRED,
+    Verdict.INDETERMINATE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     """One check of a verification; ``verdict_if_failed`` is what its failure means."""
@@ -57,12 +70,13 @@ class VerificationReport:
         checked_at: dt.datetime,
         **details: object,
     ) -> VerificationReport:
-        """The verdict of the first failed check; ``valid`` only if every required check passed."""
-        verdict: Verdict | None = None
-        for c in checks:
-            if not c.passed:
-                verdict = c.verdict_if_failed
-                break
+        """The gravest verdict among failed checks; ``valid`` only if every required check passed.
+
+        Gravity, not order: a stale trust list must not hide a bad signature behind
+        ``indeterminate``.
+        """
+        failed = [c.verdict_if_failed for c in checks if not c.passed]
+        verdict = min(failed, key=GRAVITY.index) if failed else None
         if verdict is None:
             ran = {c.name for c in checks if c.passed}
             verdict = Verdict.VALID if required <= ran else Verdict.INDETERMINATE

@@ -1,0 +1,262 @@
+"""elicence benchmark: raw ECDSA beside sealing, verification and issuance with storage.
+
+Run: ``.venv/bin/python bench/bench.py [--n 2000] [--postgres URL] [--no-http]``.
+Prints throughput and p50/p99 latency for each stage, and the raw ECDSA P-256 sign and verify
+speed measured in the same run (the machine is shared and noisy: compare ratios, not figures).
+Targets (DESIGN.md): sealing >= 50 % of raw sign, offline verify >= 60 % of raw verify, issuance
+>= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP verify >= 1,000/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import create_engine, text
+
+from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
+from elicence.clients import Client, Role
+from elicence.keys.store import DepartmentName, KeyStore
+from elicence.registry import Registry
+from elicence.seal import SealClaims, SealedLicence, seal_licence
+from elicence.services import Elicence
+from elicence.verifier import UnsafeSkipStatusCheck, verify_seal
+
+GZ_AMR = "11440100MB2D00002M"
+FOOD = "11100000000013338W011"
+PASSPHRASE = "benchmark-passphrase"
+ROWS: list[tuple[str, str, str, str, str]] = []
+
+
+def food(ref: str) -> dict[str, object]:
+    return {
+        "source_ref": ref,
+        "type_code": FOOD,
+        "licence_number": "JY14401060000123",
+        "holder": {"name": "广州市天河区某某餐饮管理有限公司", "id_type": "001",
+                   "id_number": "91350100M000100Y43"},
+        "valid_from": "2026-11-28",
+        "data": {
+            "legal_representative": "张三",
+            "residence": "广州市天河区天河路385号",
+            "business_premises": "广州市天河区天河路385号首层101铺",
+            "main_business_format": "餐饮服务经营者",
+            "business_items": "热食类食品制售；冷食类食品制售",
+        },
+    }
+
+
+def timed(n: int, fn: Callable[[int], object]) -> tuple[float, list[float]]:
+    lat = []
+    start = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        fn(i)
+        lat.append(time.perf_counter() - t)
+    return time.perf_counter() - start, lat
+
+
+def report(stage: str, n: int, elapsed: float, lat: list[float] | None, note: str = "") -> float:
+    rate = n / elapsed
+    if lat:
+        q = statistics.quantiles(lat, n=100)
+        p50, p99 = f"{q[49] * 1000:.2f}", f"{q[98] * 1000:.2f}"
+    else:
+        p50 = p99 = "-"
+    ROWS.append((stage, f"{rate:,.0f}/s", p50, p99, note))
+    print(f"  {stage:<44} {rate:>10,.0f}/s  p50 {p50:>7} ms  p99 {p99:>7} ms  {note}", flush=True)
+    return rate
+
+
+def raw_crypto(n: int) -> tuple[float, float]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    msg = os.urandom(300)
+    el, _ = timed(n, lambda _i: key.sign(msg, ec.ECDSA(hashes.SHA256())))
+    sign = report("raw ECDSA P-256 sign (cryptography)", n, el, None)
+    sig = key.sign(msg, ec.ECDSA(hashes.SHA256()))
+    pub = key.public_key()
+    el, _ = timed(n, lambda _i: pub.verify(sig, msg, ec.ECDSA(hashes.SHA256())))
+    verify = report("raw ECDSA P-256 verify (cryptography)", n, el, None)
+    return sign, verify
+
+
+def make_service(workdir: Path, url: str, keys: Path) -> Elicence:
+    registry = Registry.from_url(url)
+    registry.upgrade()
+    svc = Elicence(registry=registry, keystore=KeyStore(keys), passphrase=PASSPHRASE,
+                   public_base_url="https://hall.example.gov.cn")
+    if registry.catalogue_version() is None:
+        registry.save_catalogue(load_catalogue(DEMO_CATALOGUE), now=dt.datetime.now(dt.UTC))
+    return svc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--n", type=int, default=2000, help="operations per stage")
+    ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                    help="admin URL of a PostgreSQL server ('' to skip)")
+    ap.add_argument("--no-http", action="store_true", help="skip the HTTP stages")
+    args = ap.parse_args()
+    n = args.n
+    work = Path(tempfile.mkdtemp(prefix="elicence-bench-"))
+    try:
+        run(n, work, args.postgres, not args.no_http)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
+    print(f"elicence benchmark, n={n}, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    print("raw crypto (same run):")
+    raw_sign, raw_verify = raw_crypto(n)
+
+    catalogue = load_catalogue(DEMO_CATALOGUE)
+    keys = work / "keys"
+    KeyStore(keys).init(passphrase=PASSPHRASE,
+                        departments=[DepartmentName(d.uscc, d.name_zh)
+                                     for d in catalogue.departments.values()],
+                        now=dt.datetime.now(dt.UTC) - dt.timedelta(days=1), crl_url=None)
+    svc = make_service(work, f"sqlite:///{work / 'seal.db'}", keys)
+    signer = svc.signers()[GZ_AMR]
+    tl = svc.trust_list()
+
+    print("seal and verify in memory (no database):")
+    claims = SealClaims(
+        issuer=GZ_AMR, issued_at=int(time.time()), expires_at=None,
+        licence=SealedLicence(
+            identifier="1.2.156.3005.2.11100000000013338W011.11440100MB2D00002M.ABCDEFGHJK123456.001.0",
+            type_code=FOOD, licence_number="JY14401060000123", holder_name="广州市天河区某某餐饮管理有限公司",
+            holder_id="91350100M000100Y43", holder_id_type="001", valid_from=dt.date(2026, 11, 28),
+            valid_until=dt.date(2031, 11, 27), version=1,
+            data={"legal_representative": "张三", "main_business_format": "餐饮服务经营者"}))
+    el, lat = timed(n, lambda _i: seal_licence(claims, signer))
+    rate = report("seal (CBOR + COSE ES256 + zlib + base32)", n, el, lat)
+    print(f"    -> {rate / raw_sign:.0%} of raw sign (target >= 50%)")
+    issued = svc.issue(Client("bench", "bench", Role.DEPARTMENT, GZ_AMR), food("warm-up")).licence
+    now = dt.datetime.now(dt.UTC)
+    el, lat = timed(n, lambda _i: verify_seal(issued.seal, trust_list=tl,
+                                              status=UnsafeSkipStatusCheck, now=now))
+    rate = report("verify offline (trust list only)", n, el, lat)
+    print(f"    -> {rate / raw_verify:.0%} of raw verify (target >= 60%)")
+
+    backends = [("SQLite", f"sqlite:///{work / 'registry.db'}")]
+    pg_db = None
+    if pg_admin:
+        pg_db = f"elicence_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'CREATE DATABASE "{pg_db}"'))
+            backends.append(("PostgreSQL", pg_admin.rsplit("/", 1)[0] + f"/{pg_db}"))
+        except Exception as e:
+            print(f"  (PostgreSQL skipped: {e})")
+            pg_db = None
+    try:
+        for name, url in backends:
+            stage_backend(name, url, n, work, keys, http)
+    finally:
+        if pg_db:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
+    print("\nsummary (stage, throughput, p50 ms, p99 ms):")
+    for row in ROWS:
+        print("  " + " | ".join(row))
+
+
+def stage_backend(name: str, url: str, n: int, work: Path, keys: Path, http: bool) -> None:
+    print(f"{name}: issuance with storage")
+    svc = make_service(work, url, keys)
+    client = Client("bench", "bench", Role.DEPARTMENT, GZ_AMR)
+    run_id = uuid.uuid4().hex[:6]
+    el, lat = timed(n, lambda i: svc.issue(client, food(f"svc-{run_id}-{i}")))
+    report(f"{name}: issue one by one, service layer", n, el, lat)
+    batch = svc.add_client(name="bench", role=Role.DEPARTMENT, department=GZ_AMR)
+    hall = svc.add_client(name="bench hall", role=Role.HALL, department=None)
+    svc.registry.dispose()
+    if not http:
+        return
+    port = free_port()
+    env = {**os.environ, "ELICENCE_DATABASE_URL": url, "ELICENCE_DATA_DIR": str(work),
+           "ELICENCE_KEY_PASSPHRASE": PASSPHRASE}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "elicence.api.asgi:app", "--port", str(port),
+         "--workers", "2", "--log-level", "warning", "--no-access-log"],
+        env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        h = {"Authorization": f"Bearer {batch.api_key}"}
+        with httpx.Client(base_url=base, headers=h, timeout=60) as c:
+            size = 1000
+            batches = max(1, n // size)
+            lat = []
+            start = time.perf_counter()
+            for b in range(batches):
+                items = [food(f"batch-{run_id}-{b}-{i}") for i in range(size)]
+                t = time.perf_counter()
+                r = c.post("/api/v1/licences/batch", json={"items": items})
+                lat.append(time.perf_counter() - t)
+                assert r.status_code == 200 and r.json()["created"] == size, r.text[:300]
+            el = time.perf_counter() - start
+            report(f"{name}: batch API over HTTP (1,000 a call)", batches * size, el, None,
+                   f"call p50 {statistics.median(lat) * 1000:.0f} ms")
+            single = min(n, 1000)
+            el, lat = timed(single, lambda i: c.post("/api/v1/licences",
+                                                     json=food(f"http-{run_id}-{i}")))
+            report(f"{name}: one HTTP issuance at a time", single, el, lat)
+            seal = c.post("/api/v1/licences", json=food(f"http-{run_id}-0")).json()["seal"]
+        hh = {"Authorization": f"Bearer {hall.api_key}"}
+        per, threads = max(n // 8, 100), 8
+        clients = [httpx.Client(base_url=base, headers=hh, timeout=60) for _ in range(threads)]
+
+        def worker(k: int) -> list[float]:
+            out = []
+            for _ in range(per):
+                t = time.perf_counter()
+                r = clients[k].post("/api/v1/verify", json={"seal": seal})
+                out.append(time.perf_counter() - t)
+                assert r.status_code == 200 and r.json()["verdict"] == "valid"
+            return out
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as ex:
+            lat = [x for part in ex.map(worker, range(threads)) for x in part]
+        el = time.perf_counter() - start
+        report(f"{name}: HTTP verify, 8 client threads", per * threads, el, lat,
+               "client shares the 2 cores")
+        for cl in clients:
+            cl.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""An independent verifier written from docs/formats.md alone.
+
+The verifying half of this file uses only ``base64``, ``zlib``, ``hashlib``, ``cbor2`` and
+``cryptography``: nothing from ``elicence``. If it disagrees with elicence, either the code or the
+document is wrong. elicence is used only to *produce* a fresh seal and trust list (test 3).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+# -- the independent verifier (docs/formats.md) ----------------------------------------------
+
+ALNUM36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+IDENTIFIER_PREFIX = "1.2.156.3005.2."
+TRUST_LIST_EKU = ObjectIdentifier("2.25.311947153180298131036358546431367436881")
+ORGANIZATION_IDENTIFIER = ObjectIdentifier("2.5.4.97")
+
+
+class RejectedError(Exception):
+    """The independent verifier refuses the input."""
+
+
+def mod37_36(text: str) -> str:
+    """§1.1: ISO/IEC 7064 MOD 37,36, alphabet 0-9A-Z valued 0-35."""
+    p = 36
+    for c in text:
+        if c not in ALNUM36:
+            raise RejectedError(f"character {c!r} outside 0-9A-Z")
+        p = (p + ALNUM36.index(c)) % 36
+        if p == 0:
+            p = 36
+        p = (2 * p) % 37
+    return ALNUM36[(37 - p) % 36]
+
+
+@dataclass
+class Identifier:
+    type_code: str
+    issuer_code: str
+    serial: str
+    version: int
+
+
+def check_identifier(text: str) -> Identifier:
+    """§1.1: split the identifier and check its MOD 37,36 character."""
+    if not text.startswith(IDENTIFIER_PREFIX):
+        raise RejectedError("identifier prefix")
+    parts = text[len(IDENTIFIER_PREFIX) :].split(".")
+    if len(parts) != 5:
+        raise RejectedError("identifier parts")
+    type_code, issuer, serial, version, check = parts
+    if len(type_code) != 21 or len(issuer) != 18 or len(version) != 3 or not version.isdigit():
+        raise RejectedError("identifier part lengths")
+    if mod37_36(type_code + issuer + serial + version) != check:
+        raise RejectedError("identifier check character")
+    return Identifier(type_code, issuer, serial, int(version))
+
+
+def der_signature(raw: bytes) -> bytes:
+    """§2.2: raw r || s (32 + 32 bytes) to DER for ``cryptography``."""
+    if len(raw) != 64:
+        raise RejectedError("ES256 signature must be 64 bytes")
+    return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+
+
+def es256_ok(public_key: Any, protected: bytes, payload: bytes, signature: bytes) -> bool:
+    """§2.2: the signature over ["Signature1", protected, h'', payload]."""
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        return False
+    message = cbor2.dumps(["Signature1", protected, b"", payload])
+    try:
+        public_key.verify(der_signature(signature), message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def kid_of(cert: x509.Certificate) -> bytes:
+    """§2.2: the first 8 bytes of SHA-256 over the certificate's DER."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()[:8]
+
+
+def issued_by(cert: x509.Certificate, root: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def cose_sign1(data: bytes) -> tuple[bytes, Mapping[Any, Any], bytes, bytes]:
+    """A tagged COSE_Sign1: (protected bytes, protected map, payload, signature)."""
+    obj = cbor2.loads(data)
+    if not isinstance(obj, cbor2.CBORTag) or obj.tag != 18:
+        raise RejectedError("not a tagged COSE_Sign1")
+    msg = obj.value
+    if not isinstance(msg, list | tuple) or len(msg) != 4:
+        raise RejectedError("COSE_Sign1 is not an array of 4")
+    protected, _unprotected, payload, signature = msg
+    header = cbor2.loads(protected)
+    if not isinstance(header, Mapping) or header.get(1) != -7:
+        raise RejectedError("alg is not ES256")
+    return protected, header, payload, signature
+
+
+def decode_seal(text: str) -> tuple[bytes, Mapping[Any, Any], bytes, bytes]:
+    """§2.1: strip EL1:, base32 (pad with =), inflate, then the COSE_Sign1."""
+    text = text.strip()
+    if "#" in text:
+        text = text.rsplit("#", 1)[1]
+    if not text.startswith("EL1:"):
+        raise RejectedError("not an EL1 seal")
+    body = text[4:]
+    compressed = base64.b32decode(body + "=" * (-len(body) % 8))
+    return cose_sign1(zlib.decompress(compressed))
+
+
+@dataclass
+class TrustEntry:
+    department: str
+    certificate: x509.Certificate
+    status: str
+    status_since: int
+    licence_types: list[str]
+
+
+def verify_trust_list(data: bytes, root: x509.Certificate) -> dict[bytes, TrustEntry]:
+    """§4.2: check an EL-TL1 trust list with only the pinned root; entries by kid."""
+    protected, header, payload, signature = cose_sign1(data)  # 1.
+    signer = x509.load_der_x509_certificate(header[33])
+    if not issued_by(signer, root):  # 2.
+        raise RejectedError("trust list signer not issued by the root")
+    eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    if TRUST_LIST_EKU not in eku:
+        raise RejectedError("trust list signer lacks the trust-list EKU")
+    body = cbor2.loads(payload)
+    issued = dt.datetime.fromtimestamp(body[2], dt.UTC)
+    if not signer.not_valid_before_utc <= issued <= signer.not_valid_after_utc:  # 3.
+        raise RejectedError("trust list signer not valid when the list was issued")
+    if not es256_ok(signer.public_key(), protected, payload, signature):  # 4.
+        raise RejectedError("trust list signature")
+    if body[1] != "EL-TL1" or body[4] != root.public_bytes(serialization.Encoding.DER):  # 5.
+        raise RejectedError("trust list format or root")
+    entries = {}
+    for e in body[5]:
+        cert = x509.load_der_x509_certificate(e[4])
+        if e[1] != kid_of(cert) or e[5] not in ("active", "retired", "revoked"):
+            raise RejectedError("trust list entry")
+        entries[e[1]] = TrustEntry(e[2], cert, e[5], e[6], list(e[7]))
+    return entries
+
+
+def verify(
+    seal: str,
+    *,
+    signer: x509.Certificate,
+    root: x509.Certificate,
+    licence_types: list[str] | None = None,
+    status: str = "active",
+    status_since: int | None = None,
+) -> dict[Any, Any]:
+    """§5, steps 1 and 3-8 (no registry, no clock): returns the licence map or raises."""
+    protected, header, payload, signature = decode_seal(seal)  # 1.
+    claims = cbor2.loads(payload)
+    iss, iat, licence = claims[1], claims[6], claims[-65537]
+    if header[4] != kid_of(signer):  # 3.
+        raise RejectedError("kid does not name this certificate")
+    if not issued_by(signer, root):  # 4.
+        raise RejectedError("signer not issued by the root")
+    sealed = dt.datetime.fromtimestamp(iat, dt.UTC)
+    if not signer.not_valid_before_utc <= sealed <= signer.not_valid_after_utc:  # 5.
+        raise RejectedError("signer not valid when the seal was made")
+    if status != "active" and status_since is not None and iat >= status_since:
+        raise RejectedError("signer withdrawn before the seal was made")
+    if not es256_ok(signer.public_key(), protected, payload, signature):  # 6.
+        raise RejectedError("bad signature")
+    ident = check_identifier(licence[1])  # 7.
+    department = signer.subject.get_attributes_for_oid(ORGANIZATION_IDENTIFIER)[0].value
+    if iss != department or ident.issuer_code != iss:
+        raise RejectedError("issuer inconsistent")
+    if ident.type_code != licence[2] or ident.version != licence[9]:
+        raise RejectedError("identifier differs from the claims")
+    if licence_types is not None and licence[2] not in licence_types:  # 8.
+        raise RejectedError("department may not issue this type")
+    return {"iss": iss, "iat": iat, "exp": claims.get(4), "licence": licence}
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+def _pem(name: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate((EXAMPLES / name).read_bytes())
+
+
+def test_mod37_36_on_design_identifiers() -> None:
+    assert mod37_36("11100000000013338W01111430000006122244L20230000403001") == "U"
+    assert mod37_36("11100000000013338W00911330105002500287C2025052201002") == "0"
+
+
+def test_example_files_verify() -> None:
+    seal = (EXAMPLES / "seal.txt").read_text()
+    signer, root = _pem("signer.pem"), _pem("root.pem")
+    _, header, _, _ = decode_seal(seal)
+    assert header[4] == kid_of(signer) == bytes.fromhex("893f995b32eb3b4a")
+    assert issued_by(signer, root)
+    entries = verify_trust_list((EXAMPLES / "trust-list.cose").read_bytes(), root)
+    entry = entries[kid_of(signer)]
+    assert entry.certificate == signer and entry.status == "active"
+    out = verify(seal, signer=signer, root=root, licence_types=entry.licence_types)
+    lic = out["licence"]
+    assert out["iss"] == "11440100MB2D00002M" == entry.department
+    assert lic[1] == (
+        "1.2.156.3005.2.11100000000013338W011.11440100MB2D00002M.CZEIAIUA858NEWGH.001.0"
+    )
+    assert check_identifier(lic[1]).issuer_code == out["iss"]
+    assert lic[8] == "2031-11-27"
+    # exp: the end of the last valid day, Beijing time
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    assert out["exp"] == int(dt.datetime(2031, 11, 28, tzinfo=beijing).timestamp())
+    assert out["iat"] == int(dt.datetime(2026, 11, 28, 2, tzinfo=dt.UTC).timestamp())
+    assert lic[10] == {"legal_representative": "张三", "main_business_format": "餐饮服务经营者"}
+
+
+def test_tampered_copy_fails() -> None:
+    seal = (EXAMPLES / "seal.txt").read_text().strip()
+    body = seal[4:]
+    cose = zlib.decompress(base64.b32decode(body + "=" * (-len(body) % 8)))
+    assert cose.count(b"JY1440106") == 1
+    tampered = cose.replace(b"JY1440106", b"JY2440106")  # one payload byte of the licence number
+    assert sum(a != b for a, b in zip(cose, tampered, strict=True)) == 1
+    forged = "EL1:" + base64.b32encode(zlib.compress(tampered, 9)).decode().rstrip("=")
+    assert forged != seal
+    _, _, payload, _ = decode_seal(forged)
+    assert cbor2.loads(payload)[-65537][3] == "JY24401060000123"  # still decodes
+    with pytest.raises(RejectedError, match="bad signature"):
+        verify(forged, signer=_pem("signer.pem"), root=_pem("root.pem"))
+
+
+def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # type: ignore[no-untyped-def]
+    # Production side: elicence issues a seal and signs a trust list.
+    from elicence.clients import Client, Role
+    from tests.conftest import GZ_AMR, food_permit
+
+    client = Client("c_test", "test", Role.DEPARTMENT, GZ_AMR)
+    seal = service.issue(client, food_permit("DOC-FORMATS-1")).licence.seal
+    url = service.verification_url(seal)
+    signed = service.trust_list().signed
+    root_pem = service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
+
+    # Verifying side: independent code only.
+    root = x509.load_pem_x509_certificate(root_pem)
+    assert url.endswith("/v#" + seal)
+    entries = verify_trust_list(signed, root)
+    _, header, _, _ = decode_seal(url)
+    entry = entries[header[4]]
+    out = verify(
+        url,
+        signer=entry.certificate,
+        root=root,
+        licence_types=entry.licence_types,
+        status=entry.status,
+        status_since=entry.status_since,
+    )
+    assert out["iss"] == GZ_AMR == entry.department
+    assert entry.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    # a trust list whose signature was altered is refused
+    broken = bytearray(signed)
+    broken[-1] ^= 1
+    with pytest.raises(RejectedError):
+        verify_trust_list(bytes(broken), root)
