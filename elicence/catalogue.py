@@ -121,6 +121,7 @@ class DataItem:
     required: bool = True
     max_length: int = 64
     in_seal: bool = False
+    seal_key: int | None = None  # the item's key in the seal (1-23), fixed forever for its type
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,12 @@ class LicenceType:
     @property
     def seal_items(self) -> tuple[DataItem, ...]:
         return tuple(i for i in self.data_items if i.in_seal)
+
+    def item_by_seal_key(self, key: int) -> DataItem | None:
+        for item in self.data_items:
+            if item.in_seal and item.seal_key == key:
+                return item
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +196,22 @@ class Catalogue:
                     field=f"licence_types[{ti}].code",
                 )
             seen: set[str] = set()
+            seal_keys: set[int] = set()
             for ii, item in enumerate(t.data_items):
+                where = f"licence_types[{ti}].data_items[{ii}].seal_key"
+                if item.in_seal != (item.seal_key is not None):
+                    raise CatalogueError(
+                        f"licence type {t.code}: data item {item.name!r} needs a seal_key "
+                        "exactly when it goes into the seal (in_seal: true)",
+                        field=where,
+                    )
+                if item.seal_key is not None:
+                    if item.seal_key in seal_keys:
+                        raise CatalogueError(
+                            f"licence type {t.code}: seal_key {item.seal_key} appears twice",
+                            field=where,
+                        )
+                    seal_keys.add(item.seal_key)
                 if item.name in seen:
                     raise CatalogueError(
                         f"licence type {t.code}: data item {item.name!r} appears twice",
@@ -234,6 +256,27 @@ class Catalogue:
             raise CatalogueError(
                 f"unknown department {uscc}", field="department", code="unknown_department"
             ) from None
+
+
+def check_seal_keys_stable(old: Catalogue, new: Catalogue) -> None:
+    """Refuse a catalogue that would give a seal key of an existing type another meaning.
+
+    Seals already issued name their data items by seal key; reusing a key for another item
+    would make every old seal of the type read wrongly.
+    """
+    for code, new_type in new.licence_types.items():
+        old_type = old.licence_types.get(code)
+        if old_type is None:
+            continue
+        for item in new_type.seal_items:
+            assert item.seal_key is not None
+            before = old_type.item_by_seal_key(item.seal_key)
+            if before is not None and before.name != item.name:
+                raise CatalogueError(
+                    f"licence type {code}: seal_key {item.seal_key} meant {before.name!r} and "
+                    f"cannot now mean {item.name!r}; seals already issued use it",
+                    field="seal_key",
+                )
 
 
 def check_division_code(value: str, *, field: str = "division_code") -> str:

@@ -46,6 +46,7 @@ class _DataItemIn(_Model):
     required: bool = True
     max_length: Annotated[int, Field(ge=1, le=2000)] = 64
     in_seal: bool = False
+    seal_key: Annotated[int, Field(ge=1, le=23)] | None = None
 
     @field_validator("name")
     @classmethod
@@ -209,6 +210,7 @@ def _to_type(t: _LicenceTypeIn) -> LicenceType:
                 required=i.required,
                 max_length=i.max_length,
                 in_seal=i.in_seal,
+                seal_key=i.seal_key,
             )
             for i in t.data_items
         ),
@@ -257,6 +259,7 @@ def licence_type_to_dict(t: LicenceType) -> dict[str, Any]:
                 "required": i.required,
                 "max_length": i.max_length,
                 "in_seal": i.in_seal,
+                "seal_key": i.seal_key,
             }
             for i in t.data_items
         ],

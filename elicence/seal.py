@@ -54,7 +54,7 @@ class SealedLicence:
     valid_from: dt.date
     valid_until: dt.date | None
     version: int
-    data: Mapping[str, str]
+    data: Mapping[int, str]  # seal key (from the catalogue) -> value
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,9 +285,9 @@ def _claims(raw: object) -> SealClaims:
     if not all(isinstance(v, str) for v in strings.values()) or not isinstance(version, int):
         raise SealError("licence claim has a field of the wrong type", field="seal")
     if not isinstance(data, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        type(k) is int and isinstance(v, str) for k, v in data.items()
     ):
-        raise SealError("licence data must map names to strings", field="seal")
+        raise SealError("licence data must map seal keys (integers) to strings", field="seal")
     return SealClaims(
         issuer=iss,
         issued_at=iat,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elicence.catalogue import Catalogue
+from elicence.catalogue import Catalogue, check_seal_keys_stable
 from elicence.clients import Client, Role, hash_api_key, new_api_key, new_client_id
 from elicence.codes import check_uscc, parse_identifier
 from elicence.errors import (
@@ -100,6 +100,9 @@ class Elicence:
 
     def import_catalogue(self, catalogue: Catalogue) -> tuple[int, list[KeyEntry]]:
         """Store a new catalogue; give every new department a signing key."""
+        previous = self.registry.catalogue()
+        if previous is not None:
+            check_seal_keys_stable(previous[1], catalogue)
         version = self.registry.save_catalogue(catalogue, now=self.clock())
         created = self.init_keys(catalogue)
         self._catalogue_checked = 0.0
@@ -133,13 +136,18 @@ class Elicence:
             version = manifest.stat().st_mtime
         except OSError:
             version = None
-        if version != self._keys_version:
-            with self._lock:
-                signers = self.keystore.department_signers(self._passphrase)
-                self._signers.clear()
-                self._signers.update(signers)
-                self._keys_version = version
-                self._trust_list = None
+        if version == self._keys_version:
+            return
+        with self._lock:
+            if version == self._keys_version:  # another thread loaded them meanwhile
+                return
+            signers = self.keystore.department_signers(self._passphrase)
+            # in place, never empty: the issuer holds this dict and may be sealing right now
+            self._signers.update(signers)
+            for gone in set(self._signers) - set(signers):
+                del self._signers[gone]
+            self._keys_version = version
+            self._trust_list = None
 
     def signers(self) -> Mapping[str, SoftwareSigner]:
         self._refresh_keys()

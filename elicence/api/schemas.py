@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from elicence.catalogue import Catalogue
+from elicence.catalogue import Catalogue, LicenceType
 from elicence.catalogue_file import department_to_dict, licence_type_to_dict
 from elicence.licence import Licence, china_today, mask_id, mask_name
 from elicence.seal import SealedLicence
@@ -186,6 +186,7 @@ def verification_out(
             version=lic.version,
             data=_data(
                 lic,
+                lt,
                 natural_person=bool(lt and lt.holder_category == "natural_person"),
                 masked=masked,
             ),
@@ -201,11 +202,17 @@ def verification_out(
     )
 
 
-def _data(lic: SealedLicence, *, natural_person: bool, masked: bool) -> dict[str, str]:
-    """Seal data items; masked for anonymous callers where they describe natural persons."""
-    if masked and natural_person:
-        return {k: mask_name(v) for k, v in lic.data.items()}
-    return dict(lic.data)
+def _data(
+    lic: SealedLicence, lt: LicenceType | None, *, natural_person: bool, masked: bool
+) -> dict[str, str]:
+    """Seal data items by name; masked for anonymous callers where they describe persons."""
+    out = {}
+    for key, value in lic.data.items():
+        item = lt.item_by_seal_key(key) if lt else None
+        out[item.name if item else str(key)] = (
+            mask_name(value) if masked and natural_person else value
+        )
+    return out
 
 
 def catalogue_types_out(catalogue: Catalogue) -> list[dict[str, Any]]:

@@ -230,9 +230,9 @@ def seal_claims(
             valid_until=request.valid_until,
             version=version,
             data={
-                i.name: request.data[i.name]
+                i.seal_key: request.data[i.name]
                 for i in licence_type.seal_items
-                if i.name in request.data
+                if i.seal_key is not None and i.name in request.data
             },
         ),
     )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -124,6 +125,18 @@ class EventRow(Base):
     department: Mapped[str] = mapped_column(String(18))
     actor: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
+
+
+class LicenceDocument(Base):
+    """A rendered and signed document of a licence (``kind`` "pdf"), made once and kept."""
+
+    __tablename__ = "licence_documents"
+
+    identifier: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[dt.datetime]
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class UsageRecord(Base):

@@ -27,6 +27,7 @@ from elicence.registry.models import (
     ApiClient,
     CatalogueVersion,
     EventRow,
+    LicenceDocument,
     LicenceRow,
     UsageRecord,
 )
@@ -105,6 +106,7 @@ EVENTS = cast(Table, EventRow.__table__)
 CLIENTS = cast(Table, ApiClient.__table__)
 USAGE = cast(Table, UsageRecord.__table__)
 CATALOGUES = cast(Table, CatalogueVersion.__table__)
+DOCUMENTS = cast(Table, LicenceDocument.__table__)
 
 
 def _integrity(e: IntegrityError) -> RegistryError:
@@ -302,6 +304,40 @@ class Registry:
     def count_licences(self) -> int:
         with self._read() as c:
             return c.scalar(select(func.count()).select_from(LICENCES)) or 0
+
+    # -- documents --------------------------------------------------------------------------
+
+    def document(self, identifier: str, kind: str = "pdf") -> bytes | None:
+        """A kept document of a licence, or None if none was made yet."""
+        with self._read() as c:
+            content: bytes | None = c.scalar(
+                select(DOCUMENTS.c.content).where(
+                    DOCUMENTS.c.identifier == identifier, DOCUMENTS.c.kind == kind
+                )
+            )
+            return content
+
+    def keep_document(
+        self, identifier: str, content: bytes, *, now: dt.datetime, kind: str = "pdf"
+    ) -> bytes:
+        """Keep a document; if a concurrent request kept one first, return that one instead."""
+        row = {
+            "identifier": identifier,
+            "kind": kind,
+            "created_at": now,
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "content": content,
+        }
+        try:
+            with self.unit_of_work() as uow:
+                uow.insert(DOCUMENTS, [row])
+                uow.commit()
+        except RegistryError:
+            kept = self.document(identifier, kind)
+            if kept is None:
+                raise
+            return kept
+        return content
 
     # -- catalogue --------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Licence layouts, PDF rendering, QR codes and HTML pages."""
