@@ -7,6 +7,7 @@ so whoever edits the catalogue can find the fault. The file format is documented
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -143,6 +144,13 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def _loc_of(path: str) -> tuple[int | str, ...]:
+    """The inverse of :func:`_field_path`: ``a[0].b`` → ``("a", 0, "b")``."""
+    return tuple(
+        int(index) if index else name for name, index in re.findall(r"(\w+)|\[(\d+)\]", path)
+    )
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -172,7 +180,9 @@ def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
     try:
         return _build(parsed)
     except CatalogueError as e:
-        raise CatalogueError(f"{source}: {e.message}", field=e.field) from None
+        line = _line_of(root, _loc_of(e.field)) if e.field else None
+        where = f"line {line} of {source}" if line is not None else source
+        raise CatalogueError(f"{where}: {e.message}", field=e.field) from None
 
 
 def _build(parsed: _CatalogueIn) -> Catalogue:

@@ -72,6 +72,7 @@ class DecodedSeal:
     """A structurally sound seal whose signature has not yet been checked."""
 
     text: str
+    cose: bytes  # the COSE_Sign1 bytes (the same for every text that encodes this seal)
     protected: bytes
     kid: bytes
     alg: int
@@ -235,7 +236,9 @@ def decode_seal(seal_text: str) -> DecodedSeal:
         and isinstance(msg[2], bytes)
         and isinstance(msg[3], bytes)
     ):
-        raise SealError("COSE_Sign1 must be [protected, unprotected, payload, signature]")
+        raise SealError(
+            "COSE_Sign1 must be [protected, unprotected, payload, signature]", field="seal"
+        )
     protected_bytes, _unprotected, payload, signature = msg
     try:
         protected = cbor2.loads(protected_bytes)
@@ -249,6 +252,7 @@ def decode_seal(seal_text: str) -> DecodedSeal:
         raise SealError("protected header must carry alg and kid", field="seal")
     return DecodedSeal(
         text=text,
+        cose=cose,
         protected=protected_bytes,
         kid=kid,
         alg=alg,

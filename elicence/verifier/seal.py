@@ -27,7 +27,13 @@ from elicence.codes import parse_identifier
 from elicence.errors import InputError, SealError
 from elicence.keys.trustlist import TrustList
 from elicence.licence import china_today
-from elicence.seal import DecodedSeal, decode_seal, expiry_instant, seal_text_from
+from elicence.seal import (
+    DecodedSeal,
+    cose_bytes,
+    decode_seal,
+    expiry_instant,
+    seal_text_from,
+)
 from elicence.verifier.report import Check, Verdict, VerificationReport
 
 
@@ -192,7 +198,9 @@ def verify_seal(
                 )
             )
             return done(**details)
-        same = seal_text_from(record.seal) == decoded.text
+        # Compare the signed bytes, not the text: deflate has slack bits, so more than one text
+        # inflates to the same COSE message.
+        same = record.seal == decoded.text or _cose_of(record.seal) == decoded.cose
         checks.append(
             Check(
                 "registry_record",
@@ -238,6 +246,13 @@ def verify_seal(
             )
         )
     return done(**details)
+
+
+def _cose_of(seal: str) -> bytes | None:
+    try:
+        return cose_bytes(seal)
+    except SealError:
+        return None
 
 
 def _instant(t: dt.datetime) -> str:
