@@ -201,8 +201,7 @@ def stage_backend(name: str, url: str, n: int, work: Path, keys: Path, http: boo
     env = {**os.environ, "ELICENCE_DATABASE_URL": url, "ELICENCE_DATA_DIR": str(work),
            "ELICENCE_KEY_PASSPHRASE": PASSPHRASE}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "elicence.api.asgi:app", "--port", str(port),
-         "--workers", "2", "--log-level", "warning", "--no-access-log"],
+        [sys.executable, "-m", "elicence.cli", "serve", "--port", str(port), "--workers", "2"],
         env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

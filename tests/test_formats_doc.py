@@ -199,9 +199,20 @@ def verify(
         raise RejectedError("issuer inconsistent")
     if ident.type_code != licence[2] or ident.version != licence[9]:
         raise RejectedError("identifier differs from the claims")
+    data = licence[10]  # §2.3: seal key (an integer from the catalogue) -> text
+    if not isinstance(data, Mapping) or not all(
+        type(k) is int and 1 <= k <= 23 and isinstance(v, str) for k, v in data.items()
+    ):
+        raise RejectedError("licence data must map seal keys 1-23 to text")
     if licence_types is not None and licence[2] not in licence_types:  # 8.
         raise RejectedError("department may not issue this type")
     return {"iss": iss, "iat": iat, "exp": claims.get(4), "licence": licence}
+
+
+def label_data(data: Mapping[int, str], entry: Mapping[str, Any]) -> dict[str, str]:
+    """§2.3: name the sealed data items through the type's catalogue entry (its JSON form)."""
+    names = {i["seal_key"]: i["name"] for i in entry["data_items"] if i["in_seal"]}
+    return {names.get(k, str(k)): v for k, v in data.items()}
 
 
 # -- tests ------------------------------------------------------------------------------------
@@ -220,7 +231,7 @@ def test_example_files_verify() -> None:
     seal = (EXAMPLES / "seal.txt").read_text()
     signer, root = _pem("signer.pem"), _pem("root.pem")
     _, header, _, _ = decode_seal(seal)
-    assert header[4] == kid_of(signer) == bytes.fromhex("893f995b32eb3b4a")
+    assert header[4] == kid_of(signer) == bytes.fromhex("80c06bb5bfa7dae9")
     assert issued_by(signer, root)
     entries = verify_trust_list((EXAMPLES / "trust-list.cose").read_bytes(), root)
     entry = entries[kid_of(signer)]
@@ -229,7 +240,7 @@ def test_example_files_verify() -> None:
     lic = out["licence"]
     assert out["iss"] == "11440100MB2D00002M" == entry.department
     assert lic[1] == (
-        "1.2.156.3005.2.11100000000013338W011.11440100MB2D00002M.CZEIAIUA858NEWGH.001.0"
+        "1.2.156.3005.2.11100000000013338W011.11440100MB2D00002M.E6I8E0OFGL6LFUBJ.001.9"
     )
     assert check_identifier(lic[1]).issuer_code == out["iss"]
     assert lic[8] == "2031-11-27"
@@ -237,7 +248,21 @@ def test_example_files_verify() -> None:
     beijing = dt.timezone(dt.timedelta(hours=8))
     assert out["exp"] == int(dt.datetime(2031, 11, 28, tzinfo=beijing).timestamp())
     assert out["iat"] == int(dt.datetime(2026, 11, 28, 2, tzinfo=dt.UTC).timestamp())
-    assert lic[10] == {"legal_representative": "张三", "main_business_format": "餐饮服务经营者"}
+    # key 10 maps the catalogue's seal keys (integers) to values, not item names
+    assert all(type(k) is int for k in lic[10])
+    assert lic[10] == {1: "张三", 2: "餐饮服务经营者"}
+    # labelled through the type's catalogue entry (data_items[].seal_key), as §6.3 shows
+    catalogue_entry = {
+        "data_items": [
+            {"name": "legal_representative", "in_seal": True, "seal_key": 1},
+            {"name": "residence", "in_seal": False, "seal_key": None},
+            {"name": "main_business_format", "in_seal": True, "seal_key": 2},
+        ]
+    }
+    assert label_data(lic[10], catalogue_entry) == {
+        "legal_representative": "张三",
+        "main_business_format": "餐饮服务经营者",
+    }
 
 
 def test_tampered_copy_fails() -> None:
@@ -257,14 +282,17 @@ def test_tampered_copy_fails() -> None:
 
 def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # type: ignore[no-untyped-def]
     # Production side: elicence issues a seal and signs a trust list.
+    from elicence.catalogue_file import licence_type_to_dict
     from elicence.clients import Client, Role
-    from tests.conftest import GZ_AMR, food_permit
+    from tests.conftest import FOOD, GZ_AMR, food_permit
 
     client = Client("c_test", "test", Role.DEPARTMENT, GZ_AMR)
     seal = service.issue(client, food_permit("DOC-FORMATS-1")).licence.seal
     url = service.verification_url(seal)
     signed = service.trust_list().signed
     root_pem = service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
+    # what GET /api/v1/catalogue/licence-types/{code} answers
+    catalogue_entry = licence_type_to_dict(service.catalogue().licence_type(FOOD))
 
     # Verifying side: independent code only.
     root = x509.load_pem_x509_certificate(root_pem)
@@ -281,6 +309,11 @@ def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # typ
         status_since=entry.status_since,
     )
     assert out["iss"] == GZ_AMR == entry.department
+    assert all(type(k) is int for k in out["licence"][10])
+    assert label_data(out["licence"][10], catalogue_entry) == {
+        "legal_representative": "张三",
+        "main_business_format": "餐饮服务经营者",
+    }
     assert entry.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     # a trust list whose signature was altered is refused
     broken = bytearray(signed)
