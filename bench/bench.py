@@ -4,13 +4,16 @@ Run: ``.venv/bin/python bench/bench.py [--n 2000] [--postgres URL] [--no-http]``
 Prints throughput and p50/p99 latency for each stage, and the raw ECDSA P-256 sign and verify
 speed measured in the same run (the machine is shared and noisy: compare ratios, not figures).
 Targets (DESIGN.md): sealing >= 50 % of raw sign, offline verify >= 60 % of raw verify, issuance
->= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP verify >= 1,000/s.
+>= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP verify >= 1,000/s,
+a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside pyHanko's own signing of a
+tiny fixed PDF in the same run (``--pdf-only`` runs just that stage).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import os
 import shutil
 import signal
@@ -33,6 +36,7 @@ from sqlalchemy import create_engine, text
 from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.clients import Client, Role
 from elicence.keys.store import DepartmentName, KeyStore
+from elicence.licence import Licence
 from elicence.registry import Registry
 from elicence.seal import SealClaims, SealedLicence, seal_licence
 from elicence.services import Elicence
@@ -42,6 +46,7 @@ GZ_AMR = "11440100MB2D00002M"
 FOOD = "11100000000013338W011"
 PASSPHRASE = "benchmark-passphrase"
 ROWS: list[tuple[str, str, str, str, str]] = []
+PDF_N, PDF_ONLY = 200, False
 
 
 def food(ref: str) -> dict[str, object]:
@@ -49,8 +54,11 @@ def food(ref: str) -> dict[str, object]:
         "source_ref": ref,
         "type_code": FOOD,
         "licence_number": "JY14401060000123",
-        "holder": {"name": "广州市天河区某某餐饮管理有限公司", "id_type": "001",
-                   "id_number": "91350100M000100Y43"},
+        "holder": {
+            "name": "广州市天河区某某餐饮管理有限公司",
+            "id_type": "001",
+            "id_number": "91350100M000100Y43",
+        },
         "valid_from": "2026-11-28",
         "data": {
             "legal_representative": "张三",
@@ -99,8 +107,12 @@ def raw_crypto(n: int) -> tuple[float, float]:
 def make_service(workdir: Path, url: str, keys: Path) -> Elicence:
     registry = Registry.from_url(url)
     registry.upgrade()
-    svc = Elicence(registry=registry, keystore=KeyStore(keys), passphrase=PASSPHRASE,
-                   public_base_url="https://hall.example.gov.cn")
+    svc = Elicence(
+        registry=registry,
+        keystore=KeyStore(keys),
+        passphrase=PASSPHRASE,
+        public_base_url="https://hall.example.gov.cn",
+    )
     if registry.catalogue_version() is None:
         registry.save_catalogue(load_catalogue(DEMO_CATALOGUE), now=dt.datetime.now(dt.UTC))
     return svc
@@ -115,11 +127,18 @@ def free_port() -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n", type=int, default=2000, help="operations per stage")
-    ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                    help="admin URL of a PostgreSQL server ('' to skip)")
+    ap.add_argument(
+        "--postgres",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="admin URL of a PostgreSQL server ('' to skip)",
+    )
     ap.add_argument("--no-http", action="store_true", help="skip the HTTP stages")
+    ap.add_argument("--pdf-n", type=int, default=200, help="licence PDFs to make")
+    ap.add_argument("--pdf-only", action="store_true", help="run only the PDF stage")
     args = ap.parse_args()
     n = args.n
+    global PDF_N, PDF_ONLY  # command-line switches for run()
+    PDF_N, PDF_ONLY = args.pdf_n, args.pdf_only
     work = Path(tempfile.mkdtemp(prefix="elicence-bench-"))
     try:
         run(n, work, args.postgres, not args.no_http)
@@ -134,32 +153,47 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
 
     catalogue = load_catalogue(DEMO_CATALOGUE)
     keys = work / "keys"
-    KeyStore(keys).init(passphrase=PASSPHRASE,
-                        departments=[DepartmentName(d.uscc, d.name_zh)
-                                     for d in catalogue.departments.values()],
-                        now=dt.datetime.now(dt.UTC) - dt.timedelta(days=1), crl_url=None)
+    KeyStore(keys).init(
+        passphrase=PASSPHRASE,
+        departments=[DepartmentName(d.uscc, d.name_zh) for d in catalogue.departments.values()],
+        now=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+        crl_url=None,
+    )
     svc = make_service(work, f"sqlite:///{work / 'seal.db'}", keys)
     signer = svc.signers()[GZ_AMR]
     tl = svc.trust_list()
 
     print("seal and verify in memory (no database):")
     claims = SealClaims(
-        issuer=GZ_AMR, issued_at=int(time.time()), expires_at=None,
+        issuer=GZ_AMR,
+        issued_at=int(time.time()),
+        expires_at=None,
         licence=SealedLicence(
             identifier="1.2.156.3005.2.11100000000013338W011.11440100MB2D00002M.ABCDEFGHJK123456.001.0",
-            type_code=FOOD, licence_number="JY14401060000123", holder_name="广州市天河区某某餐饮管理有限公司",
-            holder_id="91350100M000100Y43", holder_id_type="001", valid_from=dt.date(2026, 11, 28),
-            valid_until=dt.date(2031, 11, 27), version=1,
-            data={"legal_representative": "张三", "main_business_format": "餐饮服务经营者"}))
+            type_code=FOOD,
+            licence_number="JY14401060000123",
+            holder_name="广州市天河区某某餐饮管理有限公司",
+            holder_id="91350100M000100Y43",
+            holder_id_type="001",
+            valid_from=dt.date(2026, 11, 28),
+            valid_until=dt.date(2031, 11, 27),
+            version=1,
+            data={"legal_representative": "张三", "main_business_format": "餐饮服务经营者"},
+        ),
+    )
     el, lat = timed(n, lambda _i: seal_licence(claims, signer))
     rate = report("seal (CBOR + COSE ES256 + zlib + base32)", n, el, lat)
     print(f"    -> {rate / raw_sign:.0%} of raw sign (target >= 50%)")
     issued = svc.issue(Client("bench", "bench", Role.DEPARTMENT, GZ_AMR), food("warm-up")).licence
     now = dt.datetime.now(dt.UTC)
-    el, lat = timed(n, lambda _i: verify_seal(issued.seal, trust_list=tl,
-                                              status=UnsafeSkipStatusCheck, now=now))
+    el, lat = timed(
+        n, lambda _i: verify_seal(issued.seal, trust_list=tl, status=UnsafeSkipStatusCheck, now=now)
+    )
     rate = report("verify offline (trust list only)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify (target >= 60%)")
+    stage_pdf(svc, issued, PDF_N)
+    if PDF_ONLY:
+        return
 
     backends = [("SQLite", f"sqlite:///{work / 'registry.db'}")]
     pg_db = None
@@ -185,6 +219,83 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
         print("  " + " | ".join(row))
 
 
+def stage_pdf(svc: Elicence, lic: Licence, n: int) -> None:
+    """Signed licence PDFs (B-B) beside pyHanko signing a tiny fixed PDF with the same key."""
+    from asn1crypto import keys as asn1_keys
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+    from reportlab.pdfgen.canvas import Canvas
+
+    from elicence.templates.pades import BYTES_RESERVED, to_asn1
+
+    print("licence PDFs (one core):")
+    catalogue = svc.catalogue()
+    signer = svc.signers()[GZ_AMR]
+    root = svc.keystore.root_certificate()
+    args = {
+        "licence_type": catalogue.licence_type(lic.type_code),
+        "department": catalogue.department(GZ_AMR),
+        "signer": signer,
+        "root": root,
+        "public_base_url": svc.public_base_url,
+        "crl": None,
+        "now": dt.datetime.now(dt.UTC),
+    }
+    svc.documents.make(lic, **args)  # warm-up: the font loaded, the PAdES signer built
+    el, lat = timed(n, lambda _i: svc.documents.make(lic, **args))
+    report("PDF: render + QR + PAdES B-B (PDFs)", n, el, lat, "target p50 <= 30 ms")
+    el, lat_render = timed(
+        n,
+        lambda _i: svc.documents.renderer.render(
+            lic,
+            licence_type=args["licence_type"],
+            department=args["department"],
+            public_base_url=svc.public_base_url,
+        ),
+    )
+    report("  of which render + QR (unsigned)", n, el, lat_render)
+
+    buf = io.BytesIO()
+    c = Canvas(buf)
+    c.drawString(72, 720, "elicence benchmark: a tiny fixed PDF")
+    c.showPage()
+    c.save()
+    tiny = buf.getvalue()
+    pkcs8 = signer.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    simple = signers.SimpleSigner(
+        signing_cert=to_asn1(signer.certificate),
+        signing_key=asn1_keys.PrivateKeyInfo.load(pkcs8),
+        cert_registry=SimpleCertificateStore.from_certs(
+            [to_asn1(signer.certificate), to_asn1(root)]
+        ),
+    )
+    plain = signers.PdfSigner(
+        signers.PdfSignatureMetadata(
+            field_name="Sig", subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256"
+        ),
+        signer=simple,
+    )
+
+    def sign_tiny(_i: int) -> bytes:
+        out = io.BytesIO()
+        plain.sign_pdf(
+            IncrementalPdfFileWriter(io.BytesIO(tiny)), bytes_reserved=BYTES_RESERVED, output=out
+        )
+        return out.getvalue()
+
+    sign_tiny(0)
+    el, lat_tiny = timed(n, sign_tiny)
+    report("pyHanko alone: tiny fixed PDF, B-B", n, el, lat_tiny, "same key, same run")
+    print(
+        f"    -> a licence PDF costs {statistics.median(lat) / statistics.median(lat_tiny):.2f}x "
+        "pyHanko's own signing of a tiny PDF"
+    )
+
+
 def stage_backend(name: str, url: str, n: int, work: Path, keys: Path, http: bool) -> None:
     print(f"{name}: issuance with storage")
     svc = make_service(work, url, keys)
@@ -198,11 +309,17 @@ def stage_backend(name: str, url: str, n: int, work: Path, keys: Path, http: boo
     if not http:
         return
     port = free_port()
-    env = {**os.environ, "ELICENCE_DATABASE_URL": url, "ELICENCE_DATA_DIR": str(work),
-           "ELICENCE_KEY_PASSPHRASE": PASSPHRASE}
+    env = {
+        **os.environ,
+        "ELICENCE_DATABASE_URL": url,
+        "ELICENCE_DATA_DIR": str(work),
+        "ELICENCE_KEY_PASSPHRASE": PASSPHRASE,
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "elicence.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env, start_new_session=True)
+        env=env,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -224,11 +341,17 @@ def stage_backend(name: str, url: str, n: int, work: Path, keys: Path, http: boo
                 lat.append(time.perf_counter() - t)
                 assert r.status_code == 200 and r.json()["created"] == size, r.text[:300]
             el = time.perf_counter() - start
-            report(f"{name}: batch API over HTTP (1,000 a call)", batches * size, el, None,
-                   f"call p50 {statistics.median(lat) * 1000:.0f} ms")
+            report(
+                f"{name}: batch API over HTTP (1,000 a call)",
+                batches * size,
+                el,
+                None,
+                f"call p50 {statistics.median(lat) * 1000:.0f} ms",
+            )
             single = min(n, 1000)
-            el, lat = timed(single, lambda i: c.post("/api/v1/licences",
-                                                     json=food(f"http-{run_id}-{i}")))
+            el, lat = timed(
+                single, lambda i: c.post("/api/v1/licences", json=food(f"http-{run_id}-{i}"))
+            )
             report(f"{name}: one HTTP issuance at a time", single, el, lat)
             seal = c.post("/api/v1/licences", json=food(f"http-{run_id}-0")).json()["seal"]
         hh = {"Authorization": f"Bearer {hall.api_key}"}
@@ -248,8 +371,13 @@ def stage_backend(name: str, url: str, n: int, work: Path, keys: Path, http: boo
         with ThreadPoolExecutor(threads) as ex:
             lat = [x for part in ex.map(worker, range(threads)) for x in part]
         el = time.perf_counter() - start
-        report(f"{name}: HTTP verify, 8 client threads", per * threads, el, lat,
-               "client shares the 2 cores")
+        report(
+            f"{name}: HTTP verify, 8 client threads",
+            per * threads,
+            el,
+            lat,
+            "client shares the 2 cores",
+        )
         for cl in clients:
             cl.close()
     finally:

@@ -36,6 +36,8 @@ app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(db_app, name="db")
+registry_app = typer.Typer(help="The registry's event log: audit it.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +47,10 @@ EXIT_INVALID, EXIT_INPUT, EXIT_UNAVAILABLE = 1, 2, 3
 
 def exit_code(error: errors.Error) -> int:
     """The exit code of an error (the one mapping of errors to exit codes)."""
+    if isinstance(error, errors.LogIntegrityError):
+        return EXIT_INVALID  # the log or a feed failed its check: "not valid"
+    if isinstance(error, errors.MirrorError):
+        return EXIT_UNAVAILABLE
     if isinstance(
         error, errors.KeyCustodyError | errors.RegistryError | errors.SettingsError
     ) and not isinstance(error, errors.DuplicateSourceRefError):
@@ -374,7 +380,9 @@ def issue(
 
 @app.command()
 def verify(
-    value: Annotated[str, typer.Argument(help="Seal text, QR URL or identifier.")],
+    value: Annotated[
+        str, typer.Argument(help="Seal text, QR URL, identifier, or a signed licence PDF file.")
+    ],
     trust_list: Annotated[
         Path | None,
         typer.Option(help="Verify offline against this signed trust list (no database)."),
@@ -386,7 +394,9 @@ def verify(
 ) -> None:
     """Verify a licence. Exit 0 when valid, 1 when not, 2 on bad input."""
     from elicence.verifier import UnsafeSkipStatusCheck, verify_seal
+    from elicence.verifier.pdf import verify_pdf
 
+    pdf = _read_pdf_argument(value)
     try:
         if trust_list is not None:
             if root is None:
@@ -399,10 +409,17 @@ def verify(
             except (OSError, ValueError) as e:
                 raise _fail(f"cannot read the trust list or root: {e}", EXIT_INPUT) from None
             tl = verify_trust_list(signed, root=root_cert)
-            report = verify_seal(value, trust_list=tl, status=UnsafeSkipStatusCheck, now=utcnow())
+            if pdf is not None:
+                report = verify_pdf(pdf, trust_list=tl, status=UnsafeSkipStatusCheck, now=utcnow())
+            else:
+                report = verify_seal(
+                    value, trust_list=tl, status=UnsafeSkipStatusCheck, now=utcnow()
+                )
         else:
             svc = _service()
-            if value.strip().startswith("1.2.156.3005.2."):
+            if pdf is not None:
+                report = svc.verify_pdf(pdf, client=None)
+            elif value.strip().startswith("1.2.156.3005.2."):
                 report = svc.verify(identifier=value, client=None)
             else:
                 report = svc.verify(seal=value, client=None)
@@ -427,6 +444,125 @@ def verify(
                 f"  licence {lic.identifier} ({lic.licence_number}), holder {lic.holder_name}"
             )
     raise typer.Exit(0 if report.valid else EXIT_INVALID)
+
+
+# -- the event log, mirrors and key compromise ------------------------------------------------
+
+
+@registry_app.command("audit")
+@handled
+def registry_audit() -> None:
+    """Check the event log's hash chain, its signed checkpoints and the licences' statuses.
+
+    Exit 0 when everything holds, 1 when tampering is found.
+    """
+    report = _service().audit()
+    typer.echo(f"{report.events} events, head {report.head_hash}, {report.checkpoints} checkpoints")
+    for problem in report.problems:
+        typer.echo(f"TAMPERED: {problem}")
+    if not report.ok:
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo("ok: the chain, every checkpoint and every licence status agree")
+
+
+@app.command()
+@handled
+def mirror(
+    upstream: Annotated[str, typer.Option("--from", help="The upstream hall's base URL.")],
+    root: Annotated[
+        Path | None,
+        typer.Option(help="The upstream's root certificate (PEM) to pin; needed on first pull."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="ELICENCE_MIRROR_API_KEY", help="A hall API key at the upstream."),
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Pull once and stop.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between pulls.")] = 5.0,
+    page_size: Annotated[int, typer.Option(help="Events per feed page (1-1000).")] = 500,
+) -> None:
+    """Keep this registry (its own database) in step with an upstream hall's change feed."""
+    import time
+
+    from elicence.mirror import HttpUpstream, pull
+
+    pinned = None
+    if root is not None:
+        try:
+            pinned = x509.load_pem_x509_certificate(root.read_bytes())
+        except (OSError, ValueError) as e:
+            raise _fail(f"cannot read the root certificate {root}: {e}", EXIT_INPUT) from None
+    svc = _service()
+    source = HttpUpstream(upstream, api_key=api_key)
+    try:
+        while True:
+            try:
+                result = pull(svc.registry, source, root=pinned, clock=utcnow, page_size=page_size)
+            except errors.MirrorError as e:
+                if once:
+                    raise
+                typer.echo(f"warning: {e}; retrying in {interval:g} s", err=True)
+            else:
+                if result.applied or once:
+                    typer.echo(
+                        f"mirrored {result.applied} events; holding {result.head} "
+                        f"of the upstream's {result.upstream_size}"
+                    )
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        source.close()
+
+
+@keys_app.command("compromise")
+@handled
+def keys_compromise(
+    department: Annotated[str, typer.Argument(help="Department USCC.")],
+    since: Annotated[
+        str, typer.Option(help="When the key was compromised: ISO 8601 with a time zone.")
+    ],
+    kid: Annotated[str | None, typer.Option(help="The key (default: the active one).")] = None,
+) -> None:
+    """Mark a department key compromised: its seals made at or after SINCE become untrusted."""
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"--since: {since!r} is not an ISO 8601 time", EXIT_INPUT) from None
+    if when.tzinfo is None:
+        raise _fail("--since: give a time zone (for example 2026-11-28T10:00:00+08:00)", EXIT_INPUT)
+    revoked, new = _service().compromise_key(department.strip().upper(), since=when, kid=kid)
+    typer.echo(f"revoked {revoked.kid} since {revoked.status_since.isoformat()}")
+    if new is not None:
+        typer.echo(f"active  {new.kid} for {department}")
+
+
+def _read_pdf_argument(value: str) -> bytes | None:
+    """The bytes of ``value`` when it names a PDF file (``*.pdf``), else None."""
+    if not value.strip().lower().endswith(".pdf"):
+        return None
+    try:
+        return Path(value.strip()).read_bytes()
+    except OSError as e:
+        raise _fail(f"cannot read {value}: {e}", EXIT_INPUT) from None
+
+
+@app.command()
+@handled
+def pdf(
+    identifier: Annotated[str, typer.Argument(help="The licence's identifier.")],
+    out: Annotated[Path, typer.Option(help="Where to write the signed PDF.")],
+) -> None:
+    """Write a licence's signed PDF (made and kept at the first request)."""
+    from elicence.clients import Client
+
+    svc = _service()
+    operator = Client(id="cli", name="command line", role=Role.ADMIN, department=None)
+    data = svc.licence_pdf(operator, identifier.strip())
+    out.write_bytes(data)
+    typer.echo(f"wrote {out} ({len(data):,} bytes)")
 
 
 def main() -> None:

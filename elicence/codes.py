@@ -103,18 +103,31 @@ def check_resident_id(value: object, *, field: str = "id_number") -> str:
 # --- ISO 7064 MOD 37,36 ---------------------------------------------------------------------
 
 
+def _mod37_36_step(p: int, v: int) -> int:
+    p = (p + v) % 36
+    if p == 0:
+        p = 36
+    return (2 * p) % 37
+
+
+# _STEP[p][v]: the next p after a character of value v (the algorithm as a lookup table)
+_STEP = [[_mod37_36_step(p, v) for v in range(36)] for p in range(37)]
+_VALUES = bytes.maketrans(ALNUM36.encode(), bytes(range(36)))
+_ALNUM36_RE = re.compile(r"[0-9A-Z]*")
+
+
 def mod37_36_check_char(text: str) -> str:
-    """ISO/IEC 7064 MOD 37,36 check character over ``text`` (alphabet 0-9A-Z, values 0-35)."""
+    """ISO/IEC 7064 MOD 37,36 check character over ``text`` (alphabet 0-9A-Z, values 0-35).
+
+    p = 36; for each character: p = (p + v) mod 36, 0 becomes 36, p = 2p mod 37;
+    check = alphabet[(37 - p) mod 36].
+    """
+    if not _ALNUM36_RE.fullmatch(text):
+        bad = next(c for c in text if c not in _ALNUM36_VALUE)
+        raise InputError(f"character {bad!r} is outside 0-9A-Z", field="identifier")
     p = 36
-    for c in text:
-        try:
-            v = _ALNUM36_VALUE[c]
-        except KeyError:
-            raise InputError(f"character {c!r} is outside 0-9A-Z", field="identifier") from None
-        p = (p + v) % 36
-        if p == 0:
-            p = 36
-        p = (2 * p) % 37
+    for v in text.encode().translate(_VALUES):
+        p = _STEP[p][v]
     return ALNUM36[(37 - p) % 36]
 
 

@@ -99,3 +99,33 @@ class DuplicateSourceRefError(RegistryError):
     """Another licence of this department already carries this source_ref."""
 
     code = "duplicate_source_ref"
+
+
+class IllegalTransitionError(ConflictError):
+    """A lifecycle change that the licence's current status does not allow."""
+
+    code = "illegal_transition"
+
+
+class LogIntegrityError(Error):
+    """The event log, a checkpoint or a change feed fails its hash chain or signature check."""
+
+    code = "log_integrity"
+
+
+class MirrorError(Error):
+    """A mirror could not pull from its upstream (unreachable, refused, or not a mirror)."""
+
+    code = "mirror_error"
+
+
+class DocumentError(Error):
+    """A licence document (PDF) could not be made: signing or time-stamping failed."""
+
+    code = "document_unavailable"
+
+
+class PayloadTooLargeError(InputError):
+    """An upload is larger than the service accepts."""
+
+    code = "payload_too_large"

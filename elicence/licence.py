@@ -67,6 +67,7 @@ class Licence:
     source_ref: str | None = None
     request_hash: str | None = None
     superseded_by: str | None = None
+    status_index: int | None = None  # its bit in the department's status lists
 
     def effective_status(self, today: dt.date) -> str:
         """The status a hall sees today: the stored one, or ``expired`` past the last day."""

@@ -37,6 +37,7 @@ CLAIM_LICENCE = -65537  # private-use CWT claim (below -65536): the licence itse
 K_IDENTIFIER, K_TYPE, K_NUMBER, K_HOLDER_NAME, K_HOLDER_ID, K_HOLDER_ID_TYPE = 1, 2, 3, 4, 5, 6
 K_VALID_FROM, K_VALID_UNTIL, K_VERSION, K_DATA = 7, 8, 9, 10
 
+MAX_SEAL_KEY = 23  # seal keys of data items: one-byte CBOR integers
 MAX_SEAL_TEXT = 4096  # a QR code of version 40 holds 4,296 alphanumeric characters
 MAX_COSE_BYTES = 8192
 
@@ -289,9 +290,11 @@ def _claims(raw: object) -> SealClaims:
     if not all(isinstance(v, str) for v in strings.values()) or not isinstance(version, int):
         raise SealError("licence claim has a field of the wrong type", field="seal")
     if not isinstance(data, Mapping) or not all(
-        type(k) is int and isinstance(v, str) for k, v in data.items()
+        type(k) is int and 1 <= k <= MAX_SEAL_KEY and isinstance(v, str) for k, v in data.items()
     ):
-        raise SealError("licence data must map seal keys (integers) to strings", field="seal")
+        raise SealError(
+            f"licence data must map seal keys (1-{MAX_SEAL_KEY}) to strings", field="seal"
+        )
     return SealClaims(
         issuer=iss,
         issued_at=iat,

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     trust_list_validity_hours: int = Field(default=24, ge=1, le=24 * 31)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # the CJK font licence PDFs embed (a subset of); WenQuanYi Micro Hei from fonts-wqy-microhei
+    font_path: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    # an RFC 3161 time-stamping authority: licence PDFs become PAdES B-T (B-LT with the CRL)
+    tsa_url: str | None = None
 
     @model_validator(mode="after")
     def _refuse_development_shortcuts(self) -> Settings:

@@ -220,5 +220,10 @@ def pg_service(
     from sqlalchemy import text
 
     with registry.engine.begin() as conn:
-        conn.execute(text("TRUNCATE licences, events, usage_records RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "TRUNCATE licences, events, usage_records, checkpoints, status_counters, "
+                "mirror_state RESTART IDENTITY CASCADE"
+            )
+        )
     registry.dispose()

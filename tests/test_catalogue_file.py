@@ -59,7 +59,7 @@ def test_demo_catalogue_food_permit_entry() -> None:
     food = load_catalogue(DEMO_CATALOGUE).licence_type(FOOD)
     assert food.validity == ValidityRule(5, "Y")
     assert food.authority_uscc == "11100000000013338W"
-    assert [i.name for i in food.seal_items] == ["legal_representative", "main_business_format"]
+    assert [i.name for i in food.seal_items] == []  # permits seal only the core metadata
     item = food.item("complaint_hotline")
     assert item is not None and item.required is False and item.max_length == 20
     assert food.item("no_such_item") is None

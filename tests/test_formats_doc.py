@@ -284,15 +284,15 @@ def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # typ
     # Production side: elicence issues a seal and signs a trust list.
     from elicence.catalogue_file import licence_type_to_dict
     from elicence.clients import Client, Role
-    from tests.conftest import FOOD, GZ_AMR, food_permit
+    from tests.conftest import MARRIAGE, TH_CIVIL, marriage
 
-    client = Client("c_test", "test", Role.DEPARTMENT, GZ_AMR)
-    seal = service.issue(client, food_permit("DOC-FORMATS-1")).licence.seal
+    client = Client("c_test", "test", Role.DEPARTMENT, TH_CIVIL)
+    seal = service.issue(client, marriage("DOC-FORMATS-1")).licence.seal
     url = service.verification_url(seal)
     signed = service.trust_list().signed
     root_pem = service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
     # what GET /api/v1/catalogue/licence-types/{code} answers
-    catalogue_entry = licence_type_to_dict(service.catalogue().licence_type(FOOD))
+    catalogue_entry = licence_type_to_dict(service.catalogue().licence_type(MARRIAGE))
 
     # Verifying side: independent code only.
     root = x509.load_pem_x509_certificate(root_pem)
@@ -308,11 +308,11 @@ def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # typ
         status=entry.status,
         status_since=entry.status_since,
     )
-    assert out["iss"] == GZ_AMR == entry.department
-    assert all(type(k) is int for k in out["licence"][10])
+    assert out["iss"] == TH_CIVIL == entry.department
+    assert out["licence"][10] and all(type(k) is int for k in out["licence"][10])
     assert label_data(out["licence"][10], catalogue_entry) == {
-        "legal_representative": "张三",
-        "main_business_format": "餐饮服务经营者",
+        "spouse_name": "王五",
+        "registration_date": "2026-11-28",
     }
     assert entry.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     # a trust list whose signature was altered is refused

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from elicence import __version__
 from elicence.api import errors
-from elicence.api.routers import catalogue, licences, verify
+from elicence.api.routers import catalogue, documents, feed, licences, lifecycle, page, verify
 from elicence.bootstrap import build_service
 from elicence.services import Elicence
 from elicence.settings import Settings
@@ -23,7 +26,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "elicence", None) is None:
             app.state.elicence = build_service(settings or Settings())
+        ticker = asyncio.create_task(_checkpoint_every_minute(app))
         yield
+        ticker.cancel()
 
     app = FastAPI(
         title="elicence",
@@ -37,6 +42,11 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(licences.router)
     app.include_router(verify.router)
     app.include_router(catalogue.router)
+    app.include_router(page.router)
+    app.include_router(lifecycle.router)
+    app.include_router(feed.router)
+    app.include_router(documents.router)
+    app.add_middleware(documents.PdfUploadDispatch)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:
@@ -44,3 +54,13 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         return {"status": "ok", "catalogue_version": svc.registry.catalogue_version()}
 
     return app
+
+
+async def _checkpoint_every_minute(app: FastAPI) -> None:
+    """Sign a checkpoint of the event log every minute in which it grew."""
+    while True:
+        await asyncio.sleep(Elicence.CHECKPOINT_INTERVAL.total_seconds())
+        try:
+            await run_in_threadpool(app.state.elicence.checkpoint)
+        except Exception:
+            logging.getLogger("elicence.api").exception("could not sign a log checkpoint")

@@ -22,11 +22,14 @@ STATUS: list[tuple[type[errors.Error], int]] = [
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
     (errors.DuplicateSourceRefError, 409),
+    (errors.PayloadTooLargeError, 413),
     (errors.InputError, 422),
     (errors.SealError, 422),
     (errors.IssuanceError, 422),
     (errors.KeyCustodyError, 503),
     (errors.RegistryError, 503),
+    (errors.DocumentError, 503),
+    (errors.SettingsError, 503),
 ]
 
 

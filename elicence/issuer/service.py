@@ -75,11 +75,14 @@ class IssuanceService:
         catalogue: Callable[[], Catalogue],
         signers: Mapping[str, Signer],
         clock: Callable[[], dt.datetime],
+        printable: Callable[[IssuanceRequest], None] | None = None,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
         self._signers = signers
         self._clock = clock
+        # refuses (InputError) a request the licence document could not print, before storing
+        self._printable = printable
 
     # -- one --------------------------------------------------------------------------------
 
@@ -88,6 +91,8 @@ class IssuanceService:
         catalogue = self._catalogue()
         dept = catalogue.department(department)
         request = check_request(raw, catalogue=catalogue, department=dept)
+        if self._printable is not None:
+            self._printable(request)
         digest = request_hash(request)
         licence = self._seal(request, catalogue.licence_type(request.type_code), dept, digest)
         # Optimistic: insert, and let the unique (department, source_ref) index catch a retry.
@@ -125,6 +130,8 @@ class IssuanceService:
         for i, raw in enumerate(items):
             try:
                 req = check_request(raw, catalogue=catalogue, department=dept)
+                if self._printable is not None:
+                    self._printable(req)
             except Error as e:
                 results[i] = BatchItemResult(i, None, e)
             else:
@@ -250,11 +257,26 @@ def _replay(existing: Licence, digest: str) -> IssuanceResult:
 
 
 def _issued_event(licence: Licence, actor: str) -> LicenceEvent:
+    return new_licence_event(licence, "issued", actor)
+
+
+def new_licence_event(licence: Licence, kind: str, actor: str) -> LicenceEvent:
+    """The event that brings a licence (or a new version) into the log, carrying its seal, so
+    that a mirror can rebuild the registry from the log alone (docs/formats.md §7)."""
+    detail: dict[str, Any] = {
+        "type_code": licence.type_code,
+        "version": licence.version,
+        "seal": licence.seal,
+        "valid_from": licence.valid_from.isoformat(),
+        "valid_until": licence.valid_until.isoformat() if licence.valid_until else None,
+    }
+    if licence.status_index is not None:
+        detail["status_index"] = licence.status_index
     return LicenceEvent(
-        kind="issued",
+        kind=kind,
         identifier=licence.identifier,
         department=licence.department_uscc,
         actor=actor,
         at=licence.issued_at,
-        detail={"type_code": licence.type_code, "version": licence.version},
+        detail=detail,
     )

@@ -157,3 +157,33 @@ def has_trust_list_eku(cert: x509.Certificate) -> bool:
     except x509.ExtensionNotFound:
         return False
     return EKU_TRUST_LIST_SIGNING in eku
+
+
+CRL_VALIDITY = dt.timedelta(days=30)
+
+
+def make_crl(
+    *,
+    root_key: ec.EllipticCurvePrivateKey,
+    root: x509.Certificate,
+    revoked: list[tuple[int, dt.datetime]],
+    now: dt.datetime,
+    validity: dt.timedelta = CRL_VALIDITY,
+) -> x509.CertificateRevocationList:
+    """A CRL signed by the root listing the revoked certificates (serial, revocation time)."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(root.subject)
+        .last_update(now)
+        .next_update(now + validity)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+            critical=False,
+        )
+        .add_extension(x509.CRLNumber(int(now.timestamp() * 1000)), critical=False)
+    )
+    for serial, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    return builder.sign(root_key, hashes.SHA256())

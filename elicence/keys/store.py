@@ -6,6 +6,7 @@ Layout under the store directory::
     service/<kid>.crt.pem .key       the trust-list and checkpoint signer
     departments/<uscc>/<kid>.crt.pem .key
     manifest.json                        every certificate's kid, role, department and status
+    crl.der                              the root's CRL (DER), re-signed by init and rotate
 
 Invariants: a private key never touches the disk unencrypted (:mod:`elicence.keys.envelope`);
 the manifest is replaced atomically (write, fsync, rename); each department has at most one
@@ -32,6 +33,8 @@ from elicence.errors import KeyCustodyError
 from elicence.keys import pki
 from elicence.keys.envelope import SCRYPT_LOG2_N, seal_key, unseal_key
 from elicence.keys.signer import SoftwareSigner, kid_of
+
+CRL_FILE = "crl.der"  # the root's CRL, made with the root key by init and rotate
 
 
 class KeyStatus(StrEnum):
@@ -154,6 +157,43 @@ class KeyStore:
                 return self._signer(e, passphrase)
         raise KeyCustodyError("the key store has no active service key: run `elicence keys init`")
 
+    def crl(self) -> bytes | None:
+        """The root's CRL (DER) over the store's certificates, or None if none was made yet."""
+        try:
+            return (self.directory / CRL_FILE).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise KeyCustodyError(f"CRL {self.directory / CRL_FILE} is unreadable: {e}") from e
+
+    def current_crl(self, now: dt.datetime) -> bytes | None:
+        """The stored CRL if it is readable and ``now`` lies within its update period."""
+        der = self.crl()
+        if der is None:
+            return None
+        try:
+            crl = x509.load_der_x509_crl(der)
+        except ValueError:
+            return None
+        next_update = crl.next_update_utc
+        if next_update is None or not (crl.last_update_utc <= now < next_update):
+            return None
+        return der
+
+    def _crl_fresh(self, now: dt.datetime) -> bool:
+        """Whether the stored CRL exists and has more than half its period left."""
+        der = self.crl()
+        if der is None:
+            return False
+        try:
+            crl = x509.load_der_x509_crl(der)
+        except ValueError:
+            return False
+        next_update = crl.next_update_utc
+        if next_update is None:
+            return False
+        return now < next_update - (next_update - crl.last_update_utc) / 2
+
     # -- changing --------------------------------------------------------------------------
 
     def init(
@@ -184,7 +224,7 @@ class KeyStore:
             e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE for e in entries
         )
         missing = [d for d in departments if d.uscc not in active]
-        if not needs_service and not missing:
+        if not needs_service and not missing and self._crl_fresh(now):
             return created  # nothing to do: the root key stays untouched
         root_key = self._read_key("root.key", passphrase)
         root = self.root_certificate()
@@ -215,6 +255,7 @@ class KeyStore:
                 )
             )
         self._write_manifest(entries + created)
+        self._write_crl(root_key, root, entries + created, now)
         return created
 
     def rotate(
@@ -249,10 +290,58 @@ class KeyStore:
             crl_url=crl_url,
         )
         retired = replace(old, status=KeyStatus.RETIRED, status_since=now) if old else None
-        self._write_manifest(
-            [retired if (old and e.kid == old.kid and retired) else e for e in entries] + [new]
-        )
+        updated = [retired if (old and e.kid == old.kid and retired) else e for e in entries]
+        self._write_manifest([*updated, new])
+        self._write_crl(root_key, self.root_certificate(), [*updated, new], now)
         return retired, new
+
+    def compromise(
+        self,
+        department: str,
+        *,
+        since: dt.datetime,
+        passphrase: str,
+        now: dt.datetime,
+        crl_url: str | None,
+        kid: str | None = None,
+    ) -> tuple[KeyEntry, KeyEntry | None]:
+        """Mark a department key compromised since ``since``: what it sealed from then on is
+        untrusted, what it sealed before stays valid. Its active key (or ``kid``) is revoked; an
+        active key is first replaced by a new one. Returns (revoked, new or None).
+
+        A retired key keeps the earlier of its retirement and ``since``: revoking it must not make
+        seals dated after its retirement trusted again.
+        """
+        if since.tzinfo is None:
+            raise KeyCustodyError("must carry a time zone", field="since")
+        if since > now:
+            raise KeyCustodyError("must not be in the future", field="since")
+        entries = self.entries()
+        target = next(
+            (
+                e
+                for e in entries
+                if e.role is KeyRole.DEPARTMENT
+                and e.department == department
+                and (e.kid == kid if kid else e.status is KeyStatus.ACTIVE)
+            ),
+            None,
+        )
+        if target is None:
+            which = f"key {kid}" if kid else "active key"
+            raise KeyCustodyError(f"department {department} has no {which}", field="department")
+        new = None
+        if target.status is KeyStatus.ACTIVE:
+            _retired, new = self.rotate(department, passphrase=passphrase, now=now, crl_url=crl_url)
+            entries = self.entries()
+        current = next(e for e in entries if e.kid == target.kid)
+        start = since if target.status is KeyStatus.ACTIVE else min(since, target.status_since)
+        revoked = replace(current, status=KeyStatus.REVOKED, status_since=start)
+        updated = [revoked if e.kid == revoked.kid else e for e in entries]
+        self._write_manifest(updated)
+        root_key = self._read_key("root.key", passphrase)
+        self._write_crl(root_key, self.root_certificate(), updated, now)
+        return revoked, new
 
     # -- files -----------------------------------------------------------------------------
 
@@ -325,6 +414,22 @@ class KeyStore:
 
     def _write_cert(self, rel: str, cert: x509.Certificate) -> None:
         self._atomic_write(rel, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+
+    def _write_crl(
+        self,
+        root_key: ec.EllipticCurvePrivateKey,
+        root: x509.Certificate,
+        entries: list[KeyEntry],
+        now: dt.datetime,
+    ) -> None:
+        """Sign and store the CRL: every revoked certificate, valid for CRL_VALIDITY."""
+        revoked = [
+            (self.certificate(e).serial_number, e.status_since)
+            for e in entries
+            if e.status is KeyStatus.REVOKED
+        ]
+        crl = pki.make_crl(root_key=root_key, root=root, revoked=revoked, now=now)
+        self._atomic_write(CRL_FILE, crl.public_bytes(serialization.Encoding.DER), mode=0o644)
 
     def _write_manifest(self, entries: list[KeyEntry]) -> None:
         body = json.dumps(

@@ -88,6 +88,7 @@ class LicenceRow(Base):
         Index("ix_licences_type_code", "type_code"),
         Index("ix_licences_department_issued", "department", "issued_at"),
         Index("ix_licences_serial", "serial"),
+        Index("ix_licences_department_status_index", "department", "status_index"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -110,6 +111,7 @@ class LicenceRow(Base):
     source_ref: Mapped[str | None] = mapped_column(String(128))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     superseded_by: Mapped[str | None] = mapped_column(String(100))
+    status_index: Mapped[int | None] = mapped_column(Integer)  # its bit in the status lists
 
 
 class EventRow(Base):
@@ -125,6 +127,8 @@ class EventRow(Base):
     department: Mapped[str] = mapped_column(String(18))
     actor: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str | None] = mapped_column(String(64))  # docs/formats.md §7
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class LicenceDocument(Base):
@@ -152,3 +156,37 @@ class UsageRecord(Base):
     channel: Mapped[str] = mapped_column(String(16))
     verdict: Mapped[str] = mapped_column(String(16))
     authenticated: Mapped[bool] = mapped_column(Boolean)
+
+
+class CheckpointRow(Base):
+    """A signed checkpoint of the event log (EL-CP1): its size and head hash."""
+
+    __tablename__ = "checkpoints"
+
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime]
+    signed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class StatusCounter(Base):
+    """The next free status list index of a department (handed out in blocks)."""
+
+    __tablename__ = "status_counters"
+
+    department: Mapped[str] = mapped_column(String(18), primary_key=True)
+    next_index: Mapped[int] = mapped_column(Integer)
+
+
+class MirrorState(Base):
+    """Where a mirror pulls from: the upstream, its pinned root, its trust list and checkpoint."""
+
+    __tablename__ = "mirror_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    upstream: Mapped[str] = mapped_column(String(500))
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    trust_list: Mapped[bytes | None] = mapped_column(LargeBinary)
+    checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary)
+    catalogue_digest: Mapped[str | None] = mapped_column(String(64))
+    pulled_at: Mapped[dt.datetime | None]

@@ -15,20 +15,35 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from elicence.catalogue import Catalogue, HolderIdType
 from elicence.catalogue_file import catalogue_from_dict, catalogue_to_dict
 from elicence.errors import DuplicateSourceRefError, RegistryError
+from elicence.eventlog import GENESIS, Checkpoint, LogEvent, chain
 from elicence.licence import Holder, Licence, LicenceEvent, LicenceStatus
 from elicence.registry.models import (
     ApiClient,
     CatalogueVersion,
+    CheckpointRow,
     EventRow,
     LicenceDocument,
     LicenceRow,
+    MirrorState,
+    StatusCounter,
     UsageRecord,
 )
 from elicence.verifier.seal import RegistryRecord
@@ -44,15 +59,19 @@ class ClientRecord:
     disabled_at: dt.datetime | None
 
 
+StoredEvent = LogEvent  # an event as the log holds it, with its place in the hash chain
+
+
 @dataclass(frozen=True, slots=True)
-class StoredEvent:
-    seq: int
-    at: dt.datetime
-    kind: str
-    identifier: str
-    department: str
-    actor: str
-    detail: dict[str, Any]
+class MirrorRecord:
+    """What a mirror keeps about its upstream."""
+
+    upstream: str
+    root: bytes  # the pinned root certificate, DER
+    trust_list: bytes | None
+    checkpoint: bytes | None
+    catalogue_digest: str | None
+    pulled_at: dt.datetime | None
 
 
 def _licence(row: Any) -> Licence:
@@ -73,6 +92,7 @@ def _licence(row: Any) -> Licence:
         source_ref=row.source_ref,
         request_hash=row.request_hash,
         superseded_by=row.superseded_by,
+        status_index=row.status_index,
     )
 
 
@@ -98,6 +118,7 @@ def _licence_values(lic: Licence) -> dict[str, Any]:
         "source_ref": lic.source_ref,
         "request_hash": lic.request_hash,
         "superseded_by": lic.superseded_by,
+        "status_index": lic.status_index,
     }
 
 
@@ -107,6 +128,24 @@ CLIENTS = cast(Table, ApiClient.__table__)
 USAGE = cast(Table, UsageRecord.__table__)
 CATALOGUES = cast(Table, CatalogueVersion.__table__)
 DOCUMENTS = cast(Table, LicenceDocument.__table__)
+CHECKPOINTS = cast(Table, CheckpointRow.__table__)
+COUNTERS = cast(Table, StatusCounter.__table__)
+MIRROR = cast(Table, MirrorState.__table__)
+LOG_LOCK = 0x656C6963  # pg_advisory_xact_lock key that serialises appends to the event log
+
+
+def _log_event(r: Any) -> LogEvent:
+    return LogEvent(
+        r.seq,
+        r.at,
+        r.kind,
+        r.identifier,
+        r.department,
+        r.actor,
+        dict(r.detail),
+        r.prev_hash or "",
+        r.hash or "",
+    )
 
 
 def _integrity(e: IntegrityError) -> RegistryError:
@@ -149,14 +188,139 @@ class UnitOfWork:
         return found
 
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None:
-        """Insert licences and their events."""
+        """Insert licences and their events (chained after the log's head)."""
         try:
             if licences:
                 self._conn.execute(insert(LICENCES), [_licence_values(lic) for lic in licences])
-            if events:
-                self._conn.execute(insert(EVENTS), [_event_values(e) for e in events])
         except IntegrityError as e:
             raise _integrity(e) from e
+        self.append_events(events)
+
+    # -- the event log ------------------------------------------------------------------------
+
+    def _lock_log(self) -> None:
+        """Serialise appends: PostgreSQL takes a transaction-level advisory lock; SQLite writes
+        under BEGIN IMMEDIATE, which already excludes every other writer."""
+        if self._conn.dialect.name == "postgresql":
+            self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOG_LOCK})
+
+    def log_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last event; (0, GENESIS) for an empty log."""
+        row = self._conn.execute(
+            select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
+        ).first()
+        return (row[0], row[1] or "") if row else (0, GENESIS)
+
+    def append_events(self, events: Sequence[LicenceEvent]) -> list[LogEvent]:
+        """Chain ``events`` after the head (one head read) and insert them."""
+        if not events:
+            return []
+        self._lock_log()
+        seq, head = self.log_head()
+        chained = chain(events, head_seq=seq, head_hash=head)
+        self._insert_log(chained)
+        return chained
+
+    def _insert_log(self, events: Sequence[LogEvent]) -> None:
+        if not events:
+            return
+        try:
+            self._conn.execute(
+                insert(EVENTS),
+                [
+                    {
+                        "seq": e.seq,
+                        "at": e.at,
+                        "kind": e.kind,
+                        "identifier": e.identifier,
+                        "department": e.department,
+                        "actor": e.actor,
+                        "detail": dict(e.detail),
+                        "prev_hash": e.prev_hash,
+                        "hash": e.hash,
+                    }
+                    for e in events
+                ],
+            )
+        except IntegrityError as e:
+            raise _integrity(e) from e
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def licences_for_update(
+        self,
+        *,
+        identifiers: Sequence[str] | None = None,
+        department: str | None = None,
+        holder: tuple[str, str] | None = None,
+        statuses: Sequence[str] | None = None,
+    ) -> list[Licence]:
+        """Read and lock licences (SELECT … FOR UPDATE on PostgreSQL), in a fixed order."""
+        q = select(LICENCES)
+        if identifiers is not None:
+            q = q.where(LICENCES.c.identifier.in_(list(identifiers)))
+        if department is not None:
+            q = q.where(LICENCES.c.department == department)
+        if holder is not None:
+            q = q.where(LICENCES.c.holder_id_type == holder[0], LICENCES.c.holder_id == holder[1])
+        if statuses is not None:
+            q = q.where(LICENCES.c.status.in_(list(statuses)))
+        q = q.order_by(LICENCES.c.id).with_for_update()
+        return [_licence(r) for r in self._conn.execute(q)]
+
+    def set_status(
+        self, identifier: str, status: LicenceStatus, *, superseded_by: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"status": str(status)}
+        if superseded_by is not None:
+            values["superseded_by"] = superseded_by
+        self._conn.execute(
+            update(LICENCES).where(LICENCES.c.identifier == identifier).values(**values)
+        )
+
+    def reserve_status_indices(self, department: str, count: int) -> int:
+        """Take ``count`` consecutive free status list indices of a department; the first."""
+        row = self._conn.execute(
+            select(COUNTERS.c.next_index).where(COUNTERS.c.department == department)
+        ).first()
+        if row is None:
+            start = 0
+            self._conn.execute(insert(COUNTERS), [{"department": department, "next_index": count}])
+        else:
+            start = row[0]
+            self._conn.execute(
+                update(COUNTERS)
+                .where(COUNTERS.c.department == department)
+                .values(next_index=start + count)
+            )
+        return int(start)
+
+    # -- mirroring --------------------------------------------------------------------------
+
+    def append_mirrored(self, events: Sequence[LogEvent]) -> None:
+        """Insert events exactly as the upstream chained them (checked by the caller)."""
+        self._insert_log(events)
+
+    def add_mirrored_licence(self, licence: Licence) -> None:
+        """Insert a licence learnt from the feed, unless it is already there."""
+        exists = self._conn.execute(
+            select(LICENCES.c.id).where(LICENCES.c.identifier == licence.identifier)
+        ).first()
+        if exists is None:
+            self._conn.execute(insert(LICENCES), [_licence_values(licence)])
+
+    def save_mirror(self, record: MirrorRecord) -> None:
+        values = {
+            "upstream": record.upstream,
+            "root": record.root,
+            "trust_list": record.trust_list,
+            "checkpoint": record.checkpoint,
+            "catalogue_digest": record.catalogue_digest,
+            "pulled_at": record.pulled_at,
+        }
+        done = self._conn.execute(update(MIRROR).where(MIRROR.c.id == 1).values(**values))
+        if not done.rowcount:
+            self._conn.execute(insert(MIRROR), [{"id": 1, **values}])
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert plain rows into one of the registry's tables."""
@@ -172,17 +336,6 @@ class UnitOfWork:
             raise _integrity(e) from e
         except SQLAlchemyError as e:
             raise RegistryError(f"the registry could not commit: {e}") from e
-
-
-def _event_values(e: LicenceEvent) -> dict[str, Any]:
-    return {
-        "at": e.at,
-        "kind": e.kind,
-        "identifier": e.identifier,
-        "department": e.department,
-        "actor": e.actor,
-        "detail": dict(e.detail),
-    }
 
 
 class Registry:
@@ -290,16 +443,126 @@ class Registry:
             return [_licence(r) for r in c.execute(q)]
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[StoredEvent]:
+        """Events after ``after`` in ``seq`` order, with their hashes."""
         with self._read() as c:
             rows = c.execute(
                 select(EVENTS).where(EVENTS.c.seq > after).order_by(EVENTS.c.seq).limit(limit)
             )
-            return [
-                StoredEvent(
-                    r.seq, r.at, r.kind, r.identifier, r.department, r.actor, dict(r.detail)
+            return [_log_event(r) for r in rows]
+
+    def iter_events(self, *, page: int = 5000) -> Iterator[LogEvent]:
+        """Every event in ``seq`` order, read page by page (for audits of a large log)."""
+        after = -1
+        while True:
+            with self._read() as c:
+                rows = c.execute(
+                    select(EVENTS).where(EVENTS.c.seq > after).order_by(EVENTS.c.seq).limit(page)
+                ).all()
+            if not rows:
+                return
+            for r in rows:
+                yield _log_event(r)
+            after = rows[-1].seq
+
+    def log_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last event; (0, GENESIS) for an empty log."""
+        with self._read() as c:
+            row = c.execute(
+                select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
+            ).first()
+        return (row[0], row[1] or "") if row else (0, GENESIS)
+
+    def event_hash_at(self, seq: int) -> str | None:
+        """The hash of event ``seq`` (GENESIS for 0), or None if the log holds no such event."""
+        if seq == 0:
+            return GENESIS
+        with self._read() as c:
+            digest: str | None = c.scalar(select(EVENTS.c.hash).where(EVENTS.c.seq == seq))
+            return digest
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Keep a signed checkpoint (a concurrent one of the same size is as good)."""
+        try:
+            with self._writer.begin() as c:
+                c.execute(
+                    insert(CHECKPOINTS),
+                    [
+                        {
+                            "size": checkpoint.size,
+                            "head_hash": checkpoint.head_hash,
+                            "issued_at": checkpoint.issued_at,
+                            "signed": checkpoint.signed,
+                        }
+                    ],
                 )
-                for r in rows
-            ]
+        except IntegrityError:
+            return
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self._read() as c:
+            row = c.execute(
+                select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)
+            ).first()
+        return Checkpoint(row.size, row.head_hash, row.issued_at, row.signed) if row else None
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._read() as c:
+            rows = c.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size)).all()
+        return [Checkpoint(r.size, r.head_hash, r.issued_at, r.signed) for r in rows]
+
+    def licence_states(self) -> Iterator[tuple[str, str, str | None]]:
+        """(identifier, status, superseded_by) of every licence, page by page."""
+        after = 0
+        while True:
+            with self._read() as c:
+                rows = c.execute(
+                    select(
+                        LICENCES.c.id,
+                        LICENCES.c.identifier,
+                        LICENCES.c.status,
+                        LICENCES.c.superseded_by,
+                    )
+                    .where(LICENCES.c.id > after)
+                    .order_by(LICENCES.c.id)
+                    .limit(5000)
+                ).all()
+            if not rows:
+                return
+            for r in rows:
+                yield r[1], r[2], r[3]
+            after = rows[-1][0]
+
+    def status_entries(self, department: str) -> tuple[int, list[tuple[int, str]]]:
+        """(indices handed out, [(status index, status)] of every licence not ``valid``)."""
+        with self._read() as c:
+            size = c.scalar(
+                select(COUNTERS.c.next_index).where(COUNTERS.c.department == department)
+            )
+            rows = c.execute(
+                select(LICENCES.c.status_index, LICENCES.c.status).where(
+                    LICENCES.c.department == department,
+                    LICENCES.c.status != "valid",
+                    LICENCES.c.status_index.is_not(None),
+                )
+            ).all()
+        return int(size or 0), [(r[0], r[1]) for r in rows]
+
+    def mirror(self) -> MirrorRecord | None:
+        """The mirror's state, or None for a registry that is not a mirror."""
+        with self._read() as c:
+            row = c.execute(select(MIRROR).where(MIRROR.c.id == 1)).first()
+        if row is None:
+            return None
+        return MirrorRecord(
+            row.upstream,
+            row.root,
+            row.trust_list,
+            row.checkpoint,
+            row.catalogue_digest,
+            row.pulled_at,
+        )
 
     def count_licences(self) -> int:
         with self._read() as c:
@@ -353,6 +616,12 @@ class Registry:
         version = self.catalogue_version()
         assert version is not None
         return version
+
+    def catalogue_history(self) -> list[Catalogue]:
+        """Every catalogue ever imported, oldest first."""
+        with self._read() as c:
+            rows = c.execute(select(CATALOGUES.c.document).order_by(CATALOGUES.c.id)).all()
+        return [catalogue_from_dict(r.document) for r in rows]
 
     def catalogue_version(self) -> int | None:
         with self._read() as c:

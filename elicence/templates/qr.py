@@ -22,8 +22,14 @@ def verification_url(public_base_url: str, seal: str) -> str:
     return f"{public_base_url.rstrip('/')}/v#{seal}"
 
 
-def make_qr(public_base_url: str, seal: str, *, max_version: int = 40) -> segno.QRCode:
-    """The QR code of a licence; raises :class:`SealError` if it would exceed ``max_version``."""
+def make_qr(
+    public_base_url: str, seal: str, *, max_version: int = 40, mask: int | None = None
+) -> segno.QRCode:
+    """The QR code of a licence; raises :class:`SealError` if it would exceed ``max_version``.
+
+    ``mask`` fixes the mask pattern (0-7) instead of trying all eight for the best score: any
+    mask decodes, and the search costs five times the rest of the encoding (licence PDFs).
+    """
     prefix = f"{public_base_url.rstrip('/')}/v#"
     try:
         segments: Any = [(prefix, consts.MODE_BYTE), (seal, consts.MODE_ALPHANUMERIC)]
@@ -31,6 +37,7 @@ def make_qr(public_base_url: str, seal: str, *, max_version: int = 40) -> segno.
             segments,
             error=ERROR,
             boost_error=False,
+            mask=mask,
         )
     except (segno.DataOverflowError, ValueError) as e:
         raise SealError(f"the seal does not fit a QR code: {e}", field="seal") from e

@@ -20,6 +20,7 @@ Every check fails closed: the verdict is ``valid`` only when every one of these 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -255,6 +256,7 @@ def _cose_of(seal: str) -> bytes | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)  # the same certificate and trust-list times recur
 def _instant(t: dt.datetime) -> str:
     """A UTC instant for a check's detail (isoformat: strftime costs more than a signature)."""
     return t.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -176,4 +176,12 @@ def test_one_issued_event_per_issuance(
     assert [e.seq for e in events] == sorted(e.seq for e in events)
     gz_client = next(c for c in service.registry.clients() if c.department == GZ_AMR)
     assert {e.actor for e in events} == {gz_client.id}
-    assert events[0].detail == {"type_code": FOOD, "version": 1}
+    first = service.registry.licence(idents[0])
+    assert first is not None
+    assert events[0].detail == {  # the seal too: a mirror rebuilds the registry from the log
+        "type_code": FOOD,
+        "version": 1,
+        "seal": first.seal,
+        "valid_from": first.valid_from.isoformat(),
+        "valid_until": first.valid_until.isoformat() if first.valid_until else None,
+    }

@@ -1,0 +1,99 @@
+"""COSE_Sign1 documents signed by the service key: log checkpoints and status lists.
+
+The same envelope as the trust list (docs/formats.md §4.2): a tagged COSE_Sign1, ES256, whose
+protected header carries ``alg``, ``kid`` and ``x5chain`` (33) = the service certificate DER.
+Invariant: :func:`verify_service_document` returns a payload only after the signer certificate was
+found directly issued by the pinned root with the trust-list EKU, valid at the document's time,
+and the signature verified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cbor2
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from elicence.errors import Error
+from elicence.keys import pki
+from elicence.keys.signer import Signer, raw_to_der
+
+HEADER_ALG, HEADER_KID, HEADER_X5CHAIN = 1, 4, 33
+ALG_ES256 = -7
+COSE_SIGN1_TAG = 18
+
+
+def sign_service_document(signer: Signer, payload: Mapping[int, Any]) -> bytes:
+    """Sign a CBOR map as a tagged COSE_Sign1 carrying the signer's certificate."""
+    body = cbor2.dumps(dict(payload))
+    protected = cbor2.dumps(
+        {
+            HEADER_ALG: ALG_ES256,
+            HEADER_KID: signer.kid,
+            HEADER_X5CHAIN: signer.certificate.public_bytes(serialization.Encoding.DER),
+        }
+    )
+    signature = signer.sign(cbor2.dumps(["Signature1", protected, b"", body]))
+    return bytes(cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, body, signature])))
+
+
+def verify_service_document(
+    signed: bytes,
+    *,
+    root: x509.Certificate,
+    signed_at: Callable[[Mapping[Any, Any]], dt.datetime],
+    error: type[Error],
+    what: str,
+) -> Mapping[Any, Any]:
+    """Check a service-signed document against the pinned ``root``; return its payload map.
+
+    Steps: 1. a tagged COSE_Sign1 with ES256 and an x5chain certificate; 2. that certificate is
+    issued by the root with the trust-list EKU; 3. it was valid at ``signed_at(payload)``;
+    4. the signature verifies. Any failure raises ``error``.
+    """
+    # 1.
+    try:
+        obj = cbor2.loads(signed)
+        protected_bytes, _unprotected, payload, signature = obj.value
+        protected = cbor2.loads(protected_bytes)
+        body = cbor2.loads(payload)
+    except Exception as e:
+        raise error(f"the {what} is not a COSE_Sign1 message") from e
+    if (
+        not isinstance(obj, cbor2.CBORTag)
+        or obj.tag != COSE_SIGN1_TAG
+        or not isinstance(protected, Mapping)
+        or not isinstance(body, Mapping)
+    ):
+        raise error(f"the {what} is not a tagged COSE_Sign1 with a map payload")
+    if protected.get(HEADER_ALG) != ALG_ES256 or not isinstance(signature, bytes):
+        raise error(f"the {what} must be signed with ES256")
+    try:
+        cert = x509.load_der_x509_certificate(protected[HEADER_X5CHAIN])
+    except (KeyError, TypeError, ValueError) as e:
+        raise error(f"the {what} carries no readable signer certificate") from e
+    # 2.
+    if not pki.issued_by(cert, root) or not pki.has_trust_list_eku(cert):
+        raise error(f"the {what} signer is not certified by the pinned root as the service key")
+    # 3.
+    at = signed_at(body)
+    if not (cert.not_valid_before_utc <= at <= cert.not_valid_after_utc):
+        raise error(f"the {what} signer certificate was not valid when it signed")
+    # 4.
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or len(signature) != 64:
+        raise error(f"the {what} signature is not ES256")
+    try:
+        key.verify(
+            raw_to_der(signature),
+            cbor2.dumps(["Signature1", protected_bytes, b"", payload]),
+            ec.ECDSA(hashes.SHA256()),
+        )
+    except InvalidSignature:
+        raise error(f"the {what} signature does not verify") from None
+    return body

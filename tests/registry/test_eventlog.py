@@ -1,0 +1,181 @@
+"""The event log's hash chain, its signed checkpoints, and the audit that finds tampering.
+
+The chain is recomputed here from docs/formats.md §7 alone (hashlib + json), and tampering is
+done with plain SQL on the database file, as an intruder with database access would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from elicence.cli import app
+from elicence.eventlog import GENESIS, verify_checkpoint
+from elicence.services import Elicence
+from tests.conftest import ApiKeys, food_permit
+
+
+def independent_hash(prev: str, event: dict[str, object]) -> str:
+    body = {
+        k: event[k] for k in ("seq", "at", "kind", "identifier", "department", "actor", "detail")
+    }
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(bytes.fromhex(prev) + blob.encode("utf-8")).hexdigest()
+
+
+def busy_log(api: TestClient, keys: ApiKeys) -> list[str]:
+    """Five licences issued (one batch), one suspended and one revoked: 7 events."""
+    items = [food_permit(f"LOG-{n}", licence_number=f"JY{n:06d}") for n in range(5)]
+    r = api.post("/api/v1/licences/batch", json={"items": items}, headers=keys.h("gz_amr"))
+    assert r.status_code == 200, r.text
+    idents = [x["identifier"] for x in r.json()["results"]]
+    for ident, action in ((idents[1], "suspend"), (idents[2], "revoke")):
+        r = api.post(
+            f"/api/v1/licences/{ident}/{action}", json={"reason": "检查"}, headers=keys.h("gz_amr")
+        )
+        assert r.status_code == 200, r.text
+    return idents
+
+
+def test_events_chain_as_formats_md_says(
+    api: TestClient, api_keys: ApiKeys, service: Elicence
+) -> None:
+    busy_log(api, api_keys)
+    r = api.get("/api/v1/feed", params={"after": 0, "limit": 1000}, headers=api_keys.h("hall"))
+    assert r.status_code == 200, r.text
+    events = r.json()["events"]
+    assert [e["seq"] for e in events] == list(range(1, 8))
+    prev = GENESIS
+    for e in events:
+        assert e["prev_hash"] == prev
+        assert e["hash"] == independent_hash(prev, e)
+        prev = e["hash"]
+    assert events[0]["at"].endswith("Z") and len(events[0]["at"]) == 27
+    cp = r.json()["checkpoint"]
+    assert (cp["size"], cp["head_hash"]) == (7, prev)
+    signed = verify_checkpoint(
+        __import__("base64").b64decode(cp["signed"]), root=service.keystore.root_certificate()
+    )
+    assert (signed.size, signed.head_hash) == (7, prev)
+
+
+def test_a_checkpoint_is_signed_after_every_batch(
+    api: TestClient, api_keys: ApiKeys, service: Elicence
+) -> None:
+    busy_log(api, api_keys)
+    cps = service.registry.checkpoints()
+    assert 5 in [c.size for c in cps]  # right after the batch of five
+    items = [food_permit(f"LOG-B-{n}", licence_number=f"JY9{n:05d}") for n in range(3)]
+    api.post("/api/v1/licences/batch", json={"items": items}, headers=api_keys.h("gz_amr"))
+    latest = service.registry.latest_checkpoint()
+    assert latest is not None
+    assert (latest.size, latest.head_hash) == service.registry.log_head()
+
+
+def test_a_clean_log_audits_clean(api: TestClient, api_keys: ApiKeys, service: Elicence) -> None:
+    busy_log(api, api_keys)
+    service.checkpoint()
+    report = service.audit()
+    assert report.ok, report.problems
+    assert (report.events, report.checkpoints) == (7, 2)
+
+
+def _sql(service: Elicence, *statements: str) -> None:
+    with service.registry.engine.begin() as c:
+        for s in statements:
+            c.execute(text(s))
+
+
+TAMPERING: list[tuple[str, Callable[[Elicence, list[str]], None], str]] = [
+    (
+        "edit-detail",
+        lambda s, ids: _sql(
+            s,
+            """UPDATE events SET detail = '{"reason":"x","from":"valid","to":"valid"}' WHERE seq = 7""",
+        ),
+        "event 7 was altered",
+    ),
+    (
+        "edit-actor",
+        lambda s, ids: _sql(s, "UPDATE events SET actor = 'someone-else' WHERE seq = 3"),
+        "event 3 was altered",
+    ),
+    (
+        "delete-middle",
+        lambda s, ids: _sql(s, "DELETE FROM events WHERE seq = 4"),
+        "event 4 is missing",
+    ),
+    (
+        "delete-tail",
+        lambda s, ids: _sql(s, "DELETE FROM events WHERE seq = 7"),
+        "events were deleted",
+    ),
+    (
+        "reorder",
+        lambda s, ids: _sql(
+            s,
+            "UPDATE events SET seq = 100 WHERE seq = 2",
+            "UPDATE events SET seq = 2 WHERE seq = 3",
+            "UPDATE events SET seq = 3 WHERE seq = 100",
+        ),
+        "does not link",
+    ),
+    (
+        "unrevoke-licence",
+        lambda s, ids: _sql(
+            s, f"UPDATE licences SET status = 'valid' WHERE identifier = '{ids[2]}'"
+        ),
+        "is valid but the log says revoked",
+    ),
+    (
+        "forge-checkpoint",
+        lambda s, ids: _sql(s, "UPDATE checkpoints SET head_hash = '" + "ab" * 32 + "'"),
+        "differs from the signed one",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "finding"), [(t, f) for _, t, f in TAMPERING], ids=[i for i, _, _ in TAMPERING]
+)
+def test_tampering_is_found_by_the_audit(
+    api: TestClient,
+    api_keys: ApiKeys,
+    service: Elicence,
+    tamper: Callable[[Elicence, list[str]], None],
+    finding: str,
+) -> None:
+    idents = busy_log(api, api_keys)
+    assert service.checkpoint() is not None  # a checkpoint over all 7 events
+    tamper(service, idents)
+    report = service.audit()
+    assert not report.ok
+    assert any(finding in p for p in report.problems), report.problems
+
+
+def test_registry_audit_command_exits_non_zero_on_tampering(
+    api: TestClient, api_keys: ApiKeys, service: Elicence, tmp_path: Path, keys_dir: Path
+) -> None:
+    busy_log(api, api_keys)
+    service.checkpoint()
+    db = service.registry.engine.url.database
+    env = {
+        "ELICENCE_DATA_DIR": str(keys_dir.parent),
+        "ELICENCE_DATABASE_URL": f"sqlite:///{db}",
+        "ELICENCE_KEY_PASSPHRASE": "test-passphrase-not-secret",
+    }
+    runner = CliRunner()
+    ok = runner.invoke(app, ["registry", "audit"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "7 events" in ok.stdout and "ok:" in ok.stdout
+    _sql(service, "UPDATE events SET actor = 'intruder' WHERE seq = 5")
+    bad = runner.invoke(app, ["registry", "audit"], env=env)
+    assert bad.exit_code == 1
+    assert "TAMPERED: event 5 was altered" in bad.stdout
