@@ -79,11 +79,14 @@ def verify_service_document(
         raise error(f"the {what} carries no readable signer certificate") from e
     # 2.
     if not pki.issued_by(cert, root) or not pki.has_trust_list_eku(cert):
-        raise error(f"the {what} signer is not certified by the pinned root as the service key")
+        raise error(
+            f"the {what} signer is not certified by the root for trust lists and checkpoints "
+            "(the service key)"
+        )
     # 3.
     at = signed_at(body)
     if not (cert.not_valid_before_utc <= at <= cert.not_valid_after_utc):
-        raise error(f"the {what} signer certificate was not valid when it signed")
+        raise error(f"the {what} signer certificate was not valid when the {what} was issued")
     # 4.
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or len(signature) != 64:

@@ -13,20 +13,16 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import cbor2
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.errors import TrustListError
 from elicence.keys import pki
-from elicence.keys.signer import Signer, kid_of, raw_to_der
+from elicence.keys.cose import sign_service_document, verify_service_document
+from elicence.keys.signer import Signer, kid_of
 
 FORMAT = "EL-TL1"
-HEADER_ALG, HEADER_KID, HEADER_X5CHAIN = 1, 4, 33
-ALG_ES256 = -7
-COSE_SIGN1_TAG = 18
 # payload keys
 T_FORMAT, T_ISSUED, T_NEXT_UPDATE, T_ROOT, T_ENTRIES = 1, 2, 3, 4, 5
 # entry keys
@@ -89,35 +85,25 @@ def sign_trust_list(
 ) -> bytes:
     """Build and sign a trust list; returns the COSE_Sign1 bytes."""
     der = serialization.Encoding.DER
-    payload = cbor2.dumps(
-        {
-            T_FORMAT: FORMAT,
-            T_ISSUED: _ts(issued_at),
-            T_NEXT_UPDATE: _ts(next_update),
-            T_ROOT: root.public_bytes(der),
-            T_ENTRIES: [
-                {
-                    E_KID: e.kid,
-                    E_DEPT: e.department,
-                    E_NAME: e.name,
-                    E_CERT: e.certificate.public_bytes(der),
-                    E_STATUS: e.status,
-                    E_SINCE: _ts(e.status_since),
-                    E_TYPES: list(e.licence_types),
-                }
-                for e in entries
-            ],
-        }
-    )
-    protected = cbor2.dumps(
-        {
-            HEADER_ALG: ALG_ES256,
-            HEADER_KID: signer.kid,
-            HEADER_X5CHAIN: signer.certificate.public_bytes(der),
-        }
-    )
-    signature = signer.sign(cbor2.dumps(["Signature1", protected, b"", payload]))
-    return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+    payload = {
+        T_FORMAT: FORMAT,
+        T_ISSUED: _ts(issued_at),
+        T_NEXT_UPDATE: _ts(next_update),
+        T_ROOT: root.public_bytes(der),
+        T_ENTRIES: [
+            {
+                E_KID: e.kid,
+                E_DEPT: e.department,
+                E_NAME: e.name,
+                E_CERT: e.certificate.public_bytes(der),
+                E_STATUS: e.status,
+                E_SINCE: _ts(e.status_since),
+                E_TYPES: list(e.licence_types),
+            }
+            for e in entries
+        ],
+    }
+    return sign_service_document(signer, payload)
 
 
 def verify_trust_list(signed: bytes, *, root: x509.Certificate) -> TrustList:
@@ -130,45 +116,15 @@ def verify_trust_list(signed: bytes, *, root: x509.Certificate) -> TrustList:
     4. the signature verifies under it;
     5. the payload is a well-formed EL-TL1 list whose root is the pinned root.
     """
-    # 1.
-    try:
-        obj = cbor2.loads(signed)
-        protected_bytes, _unprotected, payload, signature = obj.value
-        protected = cbor2.loads(protected_bytes)
-        body = cbor2.loads(payload)
-    except Exception as e:
-        raise TrustListError("trust list is not a COSE_Sign1 message") from e
-    if (
-        obj.tag != COSE_SIGN1_TAG
-        or not isinstance(protected, Mapping)
-        or not isinstance(body, Mapping)
-    ):
-        raise TrustListError("trust list is not a tagged COSE_Sign1 with a map payload")
-    if protected.get(HEADER_ALG) != ALG_ES256 or not isinstance(signature, bytes):
-        raise TrustListError("trust list must be signed with ES256")
-    try:
-        signer_cert = x509.load_der_x509_certificate(protected[HEADER_X5CHAIN])
-    except (KeyError, TypeError, ValueError) as e:
-        raise TrustListError("trust list carries no readable signer certificate") from e
-    # 2.
-    if not pki.issued_by(signer_cert, root) or not pki.has_trust_list_eku(signer_cert):
-        raise TrustListError("trust list signer is not certified by the root for trust lists")
+    # 1.-4.
+    body = verify_service_document(
+        signed,
+        root=root,
+        signed_at=lambda b: _dt(b.get(T_ISSUED), "issued_at"),
+        error=TrustListError,
+        what="trust list",
+    )
     issued_at = _dt(body.get(T_ISSUED), "issued_at")
-    # 3.
-    if not (signer_cert.not_valid_before_utc <= issued_at <= signer_cert.not_valid_after_utc):
-        raise TrustListError("trust list signer certificate was not valid when the list was issued")
-    # 4.
-    public_key = signer_cert.public_key()
-    if not isinstance(public_key, ec.EllipticCurvePublicKey) or len(signature) != 64:
-        raise TrustListError("trust list signature is not ES256")
-    try:
-        public_key.verify(
-            raw_to_der(signature),
-            cbor2.dumps(["Signature1", protected_bytes, b"", payload]),
-            ec.ECDSA(hashes.SHA256()),
-        )
-    except InvalidSignature:
-        raise TrustListError("trust list signature does not verify") from None
     # 5.
     if body.get(T_FORMAT) != FORMAT:
         raise TrustListError(f"trust list format is not {FORMAT}")

@@ -182,10 +182,10 @@ def test_self_signed_signer_with_the_eku_is_refused(store: KeyStore) -> None:
 def test_list_issued_outside_the_signer_certificate_validity_is_refused(store: KeyStore) -> None:
     signer = store.service_signer(PASSPHRASE)
     before = signer.certificate.not_valid_before_utc - dt.timedelta(days=1)
-    with pytest.raises(TrustListError, match="not valid when the list was issued"):
+    with pytest.raises(TrustListError, match="not valid when the trust list was issued"):
         verify_trust_list(_sign(store, issued_at=before), root=store.root_certificate())
     after = signer.certificate.not_valid_after_utc + dt.timedelta(days=1)
-    with pytest.raises(TrustListError, match="not valid when the list was issued"):
+    with pytest.raises(TrustListError, match="not valid when the trust list was issued"):
         verify_trust_list(_sign(store, issued_at=after), root=store.root_certificate())
 
 
