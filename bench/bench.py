@@ -6,7 +6,8 @@ speed measured in the same run (the machine is shared and noisy: compare ratios,
 Targets (DESIGN.md): sealing >= 50 % of raw sign, offline verify >= 60 % of raw verify, issuance
 >= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP verify >= 1,000/s,
 a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside pyHanko's own signing of a
-tiny fixed PDF in the same run (``--pdf-only`` runs just that stage).
+tiny fixed PDF in the same run (``--pdf-only`` runs just that stage). Also the size and the
+build and verify time of a status list of 1,000,000 licences with 1 % revoked at random.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import datetime as dt
 import io
 import os
+import random
 import shutil
 import signal
 import socket
@@ -36,11 +38,13 @@ from sqlalchemy import create_engine, text
 from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.clients import Client, Role
 from elicence.keys.store import DepartmentName, KeyStore
+from elicence.keys.trustlist import TrustList
 from elicence.licence import Licence
 from elicence.registry import Registry
 from elicence.seal import SealClaims, SealedLicence, seal_licence
 from elicence.services import Elicence
-from elicence.verifier import UnsafeSkipStatusCheck, verify_seal
+from elicence.statuslist import Purpose, list_size, sign_status_list
+from elicence.verifier import OfflineStatus, UnsafeSkipStatusCheck, verify_seal, verify_status_list
 
 GZ_AMR = "11440100MB2D00002M"
 FOOD = "11100000000013338W011"
@@ -191,6 +195,7 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     )
     rate = report("verify offline (trust list only)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify (target >= 60%)")
+    stage_status_list(svc, issued, tl, n, raw_verify)
     stage_pdf(svc, issued, PDF_N)
     if PDF_ONLY:
         return
@@ -217,6 +222,59 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     print("\nsummary (stage, throughput, p50 ms, p99 ms):")
     for row in ROWS:
         print("  " + " | ".join(row))
+
+
+def stage_status_list(
+    svc: Elicence, lic: Licence, tl: TrustList, n: int, raw_verify: float
+) -> None:
+    """A status list of 1,000,000 licences with 1 % revoked at random: size, build, verify."""
+    print("status list (1,000,000 licences, 1 % revoked at random):")
+    licences = 1_000_000
+    revoked = random.Random(1).sample(range(licences), licences // 100)
+    signer = svc.keystore.service_signer(PASSPHRASE)
+    now = dt.datetime.now(dt.UTC)
+
+    def build(_i: int) -> bytes:
+        return sign_status_list(
+            signer=signer,
+            department=GZ_AMR,
+            purpose=Purpose.REVOCATION,
+            issued_at=now,
+            valid_until=now + dt.timedelta(hours=24),
+            size=list_size(licences),
+            indices=revoked,
+        )
+
+    runs = 20
+    el, lat = timed(runs, build)
+    report("status list: build + zlib + sign", runs, el, lat)
+    signed = build(0)
+    el, lat = timed(runs, lambda _i: verify_status_list(signed, tl))
+    report("status list: verify + inflate", runs, el, lat)
+    sl = verify_status_list(signed, tl)
+    print(
+        f"    -> {sl.size:,} bits ({sl.size // 8:,} bytes raw), {sl.compressed_size:,} bytes "
+        f"zlib, {len(signed):,} bytes signed (COSE_Sign1)"
+    )
+    lists = [verify_status_list(build(0), tl)] + [
+        verify_status_list(
+            sign_status_list(
+                signer=signer,
+                department=GZ_AMR,
+                purpose=p,
+                issued_at=now,
+                valid_until=now + dt.timedelta(hours=24),
+                size=list_size(licences),
+                indices=(),
+            ),
+            tl,
+        )
+        for p in (Purpose.SUSPENSION, Purpose.SUPERSESSION)
+    ]
+    status = OfflineStatus(lists)
+    el, lat = timed(n, lambda _i: verify_seal(lic.seal, trust_list=tl, status=status, now=now))
+    rate = report("verify offline (trust list + status lists)", n, el, lat)
+    print(f"    -> {rate / raw_verify:.0%} of raw verify")
 
 
 def stage_pdf(svc: Elicence, lic: Licence, n: int) -> None:

@@ -25,6 +25,7 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
         passphrase=settings.key_passphrase.get_secret_value(),
         public_base_url=settings.public_base_url,
         trust_list_validity=dt.timedelta(hours=settings.trust_list_validity_hours),
+        status_list_validity=dt.timedelta(hours=settings.status_list_validity_hours),
         font_path=settings.font_path,
         tsa_url=settings.tsa_url or None,
     )

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from cryptography import x509
@@ -20,6 +20,10 @@ from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.clients import Role
 from elicence.services import Elicence, utcnow
 from elicence.settings import Settings
+
+if TYPE_CHECKING:
+    from elicence.keys.trustlist import TrustList
+    from elicence.verifier.status import OfflineStatus
 
 app = typer.Typer(
     help="elicence: electronic licences (电子证照) — issue, seal, verify.",
@@ -285,6 +289,50 @@ def keys_export_trust_list(
     typer.echo(f"wrote {out} ({len(tl.signed)} bytes, {len(tl.entries)} certificates) and {root}")
 
 
+@keys_app.command("export-status-lists")
+@handled
+def keys_export_status_lists(
+    out: Annotated[Path, typer.Argument(help="Directory to write the signed status lists to.")],
+) -> None:
+    """Write every department's signed status lists (DEPT.PURPOSE.cose) for offline halls."""
+    svc = _service()
+    lists = svc.status_lists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for sl in lists:
+            (out / f"{sl.department}.{sl.purpose}.cose").write_bytes(sl.signed)
+    except OSError as e:
+        raise _fail(f"cannot write to {out}: {e}", EXIT_INPUT) from None
+    departments = len({sl.department for sl in lists})
+    total = sum(len(sl.signed) for sl in lists)
+    valid_until = min((sl.valid_until for sl in lists), default=None)
+    typer.echo(
+        f"wrote {len(lists)} status lists of {departments} departments to {out} "
+        f"({total:,} bytes), valid until {valid_until:%Y-%m-%d %H:%M}Z"
+        if valid_until
+        else f"no departments: nothing written to {out}"
+    )
+
+
+def _read_status_lists(directory: Path, trust_list: TrustList) -> OfflineStatus:
+    """Every DEPT.PURPOSE.cose in ``directory`` that verifies; the others are named and skipped."""
+    from elicence.statuslist import Purpose
+    from elicence.verifier.status import OfflineStatus, verify_status_list
+
+    if not directory.is_dir():
+        raise _fail(f"--status-lists: {directory} is not a directory", EXIT_INPUT)
+    lists = []
+    for purpose in Purpose:
+        for path in sorted(directory.glob(f"*.{purpose}.cose")):
+            try:
+                lists.append(verify_status_list(path.read_bytes(), trust_list))
+            except OSError as e:
+                typer.echo(f"warning: cannot read {path}: {e}", err=True)
+            except errors.StatusListError as e:
+                typer.echo(f"warning: {path} is refused: {e.message}", err=True)
+    return OfflineStatus(lists)
+
+
 # -- clients --------------------------------------------------------------------------------
 
 
@@ -390,13 +438,29 @@ def verify(
     root: Annotated[
         Path | None, typer.Option(help="The pinned root certificate (PEM), with --trust-list.")
     ] = None,
+    status_lists: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a directory of signed status lists (DEPT.PURPOSE.cose, "
+            "from `keys export-status-lists` or GET /api/v1/status-lists/…): revoked, "
+            "suspended and superseded licences are found offline."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Verify a licence. Exit 0 when valid, 1 when not, 2 on bad input."""
+    """Verify a licence. Exit 0 when valid, 1 when not, 2 on bad input.
+
+    Offline (--trust-list, --root) without --status-lists, "valid" says nothing of revocation;
+    with --status-lists, it is "valid" only when the department's lists are current and clear.
+    """
     from elicence.verifier import UnsafeSkipStatusCheck, verify_seal
     from elicence.verifier.pdf import verify_pdf
 
     pdf = _read_pdf_argument(value)
+    if status_lists is not None and trust_list is None:
+        raise _fail(
+            "--status-lists needs --trust-list and --root (offline verification)", EXIT_INPUT
+        )
     try:
         if trust_list is not None:
             if root is None:
@@ -409,12 +473,15 @@ def verify(
             except (OSError, ValueError) as e:
                 raise _fail(f"cannot read the trust list or root: {e}", EXIT_INPUT) from None
             tl = verify_trust_list(signed, root=root_cert)
+            status = (
+                UnsafeSkipStatusCheck
+                if status_lists is None
+                else _read_status_lists(status_lists, tl)
+            )
             if pdf is not None:
-                report = verify_pdf(pdf, trust_list=tl, status=UnsafeSkipStatusCheck, now=utcnow())
+                report = verify_pdf(pdf, trust_list=tl, status=status, now=utcnow())
             else:
-                report = verify_seal(
-                    value, trust_list=tl, status=UnsafeSkipStatusCheck, now=utcnow()
-                )
+                report = verify_seal(value, trust_list=tl, status=status, now=utcnow())
         else:
             svc = _service()
             if pdf is not None:

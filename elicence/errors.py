@@ -89,6 +89,12 @@ class TrustListError(Error):
     code = "bad_trust_list"
 
 
+class StatusListError(Error):
+    """A status list is malformed, not signed by the service key, or its signature fails."""
+
+    code = "bad_status_list"
+
+
 class SettingsError(Error):
     """The settings are unsafe or inconsistent."""
 

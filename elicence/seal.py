@@ -36,6 +36,9 @@ CLAIM_LICENCE = -65537  # private-use CWT claim (below -65536): the licence itse
 # keys of the licence map inside CLAIM_LICENCE
 K_IDENTIFIER, K_TYPE, K_NUMBER, K_HOLDER_NAME, K_HOLDER_ID, K_HOLDER_ID_TYPE = 1, 2, 3, 4, 5, 6
 K_VALID_FROM, K_VALID_UNTIL, K_VERSION, K_DATA = 7, 8, 9, 10
+K_STATUS_INDEX = 11  # optional (absent in seals made before status lists): the licence's bit
+
+MAX_STATUS_INDEX = 2**31 - 1  # the registry's column is a 32-bit integer
 
 MAX_SEAL_KEY = 23  # seal keys of data items: one-byte CBOR integers
 MAX_SEAL_TEXT = 4096  # a QR code of version 40 holds 4,296 alphanumeric characters
@@ -56,6 +59,8 @@ class SealedLicence:
     valid_until: dt.date | None
     version: int
     data: Mapping[int, str]  # seal key (from the catalogue) -> value
+    # its bit in the issuing department's status lists (None: an older seal, online check only)
+    status_index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,8 @@ def encode_claims(claims: SealClaims) -> bytes:
         K_VERSION: lic.version,
         K_DATA: dict(lic.data),
     }
+    if lic.status_index is not None:
+        body[K_STATUS_INDEX] = lic.status_index
     if lic.valid_until is not None:
         body[K_VALID_UNTIL] = lic.valid_until.isoformat()
     cwt: dict[int, Any] = {CLAIM_ISS: claims.issuer, CLAIM_IAT: claims.issued_at}
@@ -285,10 +292,17 @@ def _claims(raw: object) -> SealClaims:
         until = body.get(K_VALID_UNTIL)
         valid_until = dt.date.fromisoformat(until) if until is not None else None
         version, data = body[K_VERSION], body[K_DATA]
+        has_index, status_index = K_STATUS_INDEX in body, body.get(K_STATUS_INDEX)
     except (KeyError, TypeError, ValueError) as e:
         raise SealError("licence claim is incomplete or malformed", field="seal") from e
     if not all(isinstance(v, str) for v in strings.values()) or not isinstance(version, int):
         raise SealError("licence claim has a field of the wrong type", field="seal")
+    if has_index and not (  # absent in older seals; never null
+        type(status_index) is int and 0 <= status_index <= MAX_STATUS_INDEX
+    ):
+        raise SealError(
+            f"licence status index must be an integer 0-{MAX_STATUS_INDEX}", field="seal"
+        )
     if not isinstance(data, Mapping) or not all(
         type(k) is int and 1 <= k <= MAX_SEAL_KEY and isinstance(v, str) for k, v in data.items()
     ):
@@ -310,5 +324,6 @@ def _claims(raw: object) -> SealClaims:
             valid_until=valid_until,
             version=version,
             data=dict(data),
+            status_index=status_index,
         ),
     )

@@ -45,11 +45,13 @@ from elicence.keys.trustlist import TrustEntry, TrustList, sign_trust_list, veri
 from elicence.licence import Licence
 from elicence.registry import Registry
 from elicence.registry.store import ClientRecord
+from elicence.statuslist import PURPOSE_OF_STATUS, Purpose, list_size, sign_status_list
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.pdf import DEFAULT_FONT_PATH
 from elicence.verifier import Verdict, VerificationReport, verify_seal
 from elicence.verifier.pdf import verify_pdf
 from elicence.verifier.report import Check
+from elicence.verifier.status import StatusList, verify_status_list
 
 
 def utcnow() -> dt.datetime:
@@ -78,6 +80,7 @@ class Elicence:
         passphrase: str,
         public_base_url: str,
         trust_list_validity: dt.timedelta = dt.timedelta(hours=24),
+        status_list_validity: dt.timedelta = dt.timedelta(hours=24),
         clock: Callable[[], dt.datetime] = utcnow,
         font_path: Path = DEFAULT_FONT_PATH,
         tsa_url: str | None = None,
@@ -88,6 +91,9 @@ class Elicence:
         self.clock = clock
         self._passphrase = passphrase
         self._trust_list_validity = trust_list_validity
+        self._status_list_validity = status_list_validity
+        # (department, purpose) -> (log size when built, the signed and verified list)
+        self._status_lists: dict[tuple[str, Purpose], tuple[int, StatusList]] = {}
         self._lock = threading.Lock()
         self._catalogue: tuple[int, Catalogue] | None = None
         self._catalogue_checked = 0.0
@@ -245,6 +251,76 @@ class Elicence:
         trust_list = verify_trust_list(signed, root=root)
         self._trust_list = (trust_list, catalogue_version)
         return trust_list
+
+    # -- status lists -------------------------------------------------------------------------
+
+    def status_list(self, department: str, purpose: str) -> StatusList:
+        """The signed status list of a department and purpose (formats.md §8).
+
+        Built from the registry on request and kept until the log grows or half its validity
+        has passed; every list of the department is built from one query.
+        """
+        dept = check_uscc(department, field="department")
+        if dept not in self.catalogue().departments:
+            raise NotFoundError(f"no department {dept} in the catalogue", field="department")
+        try:
+            wanted = Purpose(purpose)
+        except ValueError:
+            raise NotFoundError(
+                f"no status list {purpose!r}: revocation, suspension or supersession",
+                field="purpose",
+            ) from None
+        now = self.clock()
+        size, _head = self.registry.log_head()
+        cached = self._status_lists.get((dept, wanted))
+        if (
+            cached is not None
+            and cached[0] == size
+            and now < cached[1].issued_at + self._status_list_validity / 2
+        ):
+            return cached[1]
+        built = self._build_status_lists(dept, log_size=size, now=now)
+        return built[wanted]
+
+    def status_lists(self) -> list[StatusList]:
+        """Every department's three status lists (for export to offline halls)."""
+        return [
+            self.status_list(dept, str(purpose))
+            for dept in sorted(self.catalogue().departments)
+            for purpose in Purpose
+        ]
+
+    def _build_status_lists(
+        self, department: str, *, log_size: int, now: dt.datetime
+    ) -> dict[Purpose, StatusList]:
+        if self.registry.mirror() is not None:
+            raise NotFoundError(
+                "a mirror does not sign status lists: fetch them from its upstream",
+                field="department",
+            )
+        handed_out, entries = self.registry.status_entries(department)
+        size = list_size(handed_out)
+        indices: dict[Purpose, list[int]] = {p: [] for p in Purpose}
+        for index, status in entries:
+            purpose = PURPOSE_OF_STATUS.get(status)
+            if purpose is not None:
+                indices[purpose].append(index)
+        issued_at = now.replace(microsecond=0)
+        trust_list = self.trust_list()
+        built = {}
+        for purpose in Purpose:
+            signed = sign_status_list(
+                signer=self._checkpoint_signer(),
+                department=department,
+                purpose=purpose,
+                issued_at=issued_at,
+                valid_until=issued_at + self._status_list_validity,
+                size=size,
+                indices=indices[purpose],
+            )
+            built[purpose] = verify_status_list(signed, trust_list)  # checked on the way out
+            self._status_lists[(department, purpose)] = (log_size, built[purpose])
+        return built
 
     # -- issuance ---------------------------------------------------------------------------
 
@@ -510,12 +586,12 @@ class Elicence:
         path); the API also calls this every minute, so activity is checkpointed within one.
         A mirror signs nothing: it keeps its upstream's checkpoints.
         """
-        if self.registry.mirror() is not None:
-            return self.registry.latest_checkpoint()
         now = self.clock()
         last = self._last_checkpoint_at
         if min_interval is not None and last is not None and now - last < min_interval:
-            return None
+            return None  # checked first: this is on the issuance hot path
+        if self.registry.mirror() is not None:
+            return self.registry.latest_checkpoint()
         size, head = self.registry.log_head()
         latest = self.registry.latest_checkpoint()
         if latest is not None and latest.size >= size:

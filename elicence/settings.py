@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr = SecretStr(DEVELOPMENT_PASSPHRASE)
     public_base_url: str = "http://127.0.0.1:8000"
     trust_list_validity_hours: int = Field(default=24, ge=1, le=24 * 31)
+    status_list_validity_hours: int = Field(default=24, ge=1, le=24 * 31)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # the CJK font licence PDFs embed (a subset of); WenQuanYi Micro Hei from fonts-wqy-microhei

@@ -34,7 +34,9 @@ from elicence import errors
 from elicence.bootstrap import build_service
 from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.cli import app
+from elicence.clients import Client, Role
 from elicence.codes import LicenceIdentifier
+from elicence.issuer.lifecycle import Action
 from elicence.seal import CLAIM_LICENCE, K_HOLDER_NAME, PREFIX, cose_bytes
 from elicence.services import Elicence
 from elicence.settings import DEVELOPMENT_PASSPHRASE, Settings
@@ -822,6 +824,75 @@ def test_verify_offline_bad_files(
     result = cli(tmp_path / "empty", "verify", issued.seal, *args[case])
     assert result.exit_code == 2
     assert result.stderr.startswith("error:") or "\nerror:" in result.stderr
+
+
+def test_verify_offline_with_status_lists_finds_a_revocation(
+    issued: Issued, exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    trust_list, root = exported
+    lists = tmp_path / "status"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def offline(*extra: object) -> Result:
+        return cli(empty, "verify", issued.seal, "--trust-list", trust_list, "--root", root, *extra)
+
+    result = cli(issued.data_dir, "keys", "export-status-lists", lists)
+    assert result.exit_code == 0, result.stderr
+    assert f"wrote {3 * len(DEMO_DEPARTMENTS)} status lists of {len(DEMO_DEPARTMENTS)}" in (
+        result.stdout
+    )
+    assert sorted(p.name for p in lists.iterdir() if p.name.startswith(GZ_AMR)) == [
+        f"{GZ_AMR}.revocation.cose",
+        f"{GZ_AMR}.supersession.cose",
+        f"{GZ_AMR}.suspension.cose",
+    ]
+    valid = offline("--status-lists", lists)
+    assert valid.exit_code == 0, valid.stdout + valid.stderr
+    assert "[ok] status_lists" in valid.stdout and "[ok] status_list_bits" in valid.stdout
+
+    with service_for(issued.data_dir) as svc:
+        admin = Client("cli-test", "admin", Role.ADMIN, None)
+        svc.change_status(admin, issued.identifier, Action.REVOKE, reason="注销")
+    assert offline("--status-lists", lists).exit_code == 0  # the hall's copy predates it
+    assert cli(issued.data_dir, "keys", "export-status-lists", lists).exit_code == 0
+    revoked = offline("--status-lists", lists, "--json")
+    assert revoked.exit_code == 1
+    assert json.loads(revoked.stdout)["verdict"] == "revoked"
+    assert list(empty.iterdir()) == []  # no database, no key store was touched
+    # without status lists the offline verdict knows nothing of the revocation
+    assert offline().exit_code == 0
+
+    # a missing list: indeterminate (exit 1); a forged one is named and not used
+    (lists / f"{GZ_AMR}.suspension.cose").unlink()
+    missing = offline("--status-lists", lists)
+    assert missing.exit_code == 1 and missing.stdout.startswith("verdict: revoked")
+    (lists / f"{GZ_AMR}.revocation.cose").write_bytes(b"forged")
+    forged = offline("--status-lists", lists)
+    assert forged.exit_code == 1
+    assert forged.stdout.startswith("verdict: indeterminate")
+    assert f"{GZ_AMR}.revocation.cose is refused" in forged.stderr
+
+
+@pytest.mark.parametrize("case", ["no-trust-list", "not-a-directory"])
+def test_verify_with_status_lists_bad_arguments(
+    issued: Issued, exported: tuple[Path, Path], tmp_path: Path, case: str
+) -> None:
+    trust_list, root = exported
+    args: dict[str, list[object]] = {
+        "no-trust-list": ["--status-lists", tmp_path],
+        "not-a-directory": [
+            "--trust-list",
+            trust_list,
+            "--root",
+            root,
+            "--status-lists",
+            tmp_path / "nope",
+        ],
+    }
+    result = cli(tmp_path / "empty", "verify", issued.seal, *args[case])
+    assert result.exit_code == 2
+    assert "--status-lists" in result.stderr
 
 
 def test_console_script_verifies_offline(

@@ -2,7 +2,8 @@
 
 The verifying half of this file uses only ``base64``, ``zlib``, ``hashlib``, ``cbor2`` and
 ``cryptography``: nothing from ``elicence``. If it disagrees with elicence, either the code or the
-document is wrong. elicence is used only to *produce* a fresh seal and trust list (test 3).
+document is wrong. elicence is used only to *produce* a fresh seal, trust list and status lists
+(the last test).
 """
 
 from __future__ import annotations
@@ -204,9 +205,57 @@ def verify(
         type(k) is int and 1 <= k <= 23 and isinstance(v, str) for k, v in data.items()
     ):
         raise RejectedError("licence data must map seal keys 1-23 to text")
+    index = licence.get(11)  # §2.3: the status index, absent in older seals
+    if 11 in licence and not (type(index) is int and 0 <= index <= 2**31 - 1):
+        raise RejectedError("the status index must be an unsigned integer")
     if licence_types is not None and licence[2] not in licence_types:  # 8.
         raise RejectedError("department may not issue this type")
     return {"iss": iss, "iat": iat, "exp": claims.get(4), "licence": licence}
+
+
+@dataclass
+class StatusList:
+    department: str
+    purpose: str
+    issued_at: int
+    valid_until: int
+    size: int
+    bits: bytes
+
+    def is_set(self, index: int) -> bool:
+        """§8: bit i is bit 7 - (i mod 8) of byte i div 8 (the most significant bit first)."""
+        if not 0 <= index < self.size:
+            raise RejectedError("the list does not cover this index")
+        return bool(self.bits[index // 8] >> (7 - index % 8) & 1)
+
+
+def verify_status_list(data: bytes, root: x509.Certificate) -> StatusList:
+    """§8: check an EL-SL1 status list with only the pinned root (as a trust list, §4.2)."""
+    protected, header, payload, signature = cose_sign1(data)
+    signer = x509.load_der_x509_certificate(header[33])
+    if not issued_by(signer, root):
+        raise RejectedError("status list signer not issued by the root")
+    eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    if TRUST_LIST_EKU not in eku:
+        raise RejectedError("status list signer lacks the trust-list EKU")
+    body = cbor2.loads(payload)
+    issued = dt.datetime.fromtimestamp(body[4], dt.UTC)
+    if not signer.not_valid_before_utc <= issued <= signer.not_valid_after_utc:
+        raise RejectedError("status list signer not valid when the list was issued")
+    if not es256_ok(signer.public_key(), protected, payload, signature):
+        raise RejectedError("status list signature")
+    size = body[6]
+    if body[1] != "EL-SL1" or body[3] not in ("revocation", "suspension", "supersession"):
+        raise RejectedError("status list format or purpose")
+    if type(size) is not int or size % 131072 or not 131072 <= size <= 2**27:
+        raise RejectedError("status list size")
+    if body[5] <= body[4]:
+        raise RejectedError("status list validity")
+    inflater = zlib.decompressobj()
+    bits = inflater.decompress(body[7], size // 8 + 1)
+    if len(bits) != size // 8 or not inflater.eof or inflater.unused_data:
+        raise RejectedError("status list bitstring length")
+    return StatusList(body[2], body[3], body[4], body[5], size, bits)
 
 
 def label_data(data: Mapping[int, str], entry: Mapping[str, Any]) -> dict[str, str]:
@@ -231,7 +280,7 @@ def test_example_files_verify() -> None:
     seal = (EXAMPLES / "seal.txt").read_text()
     signer, root = _pem("signer.pem"), _pem("root.pem")
     _, header, _, _ = decode_seal(seal)
-    assert header[4] == kid_of(signer) == bytes.fromhex("80c06bb5bfa7dae9")
+    assert header[4] == kid_of(signer) == bytes.fromhex("103044460289fd55")
     assert issued_by(signer, root)
     entries = verify_trust_list((EXAMPLES / "trust-list.cose").read_bytes(), root)
     entry = entries[kid_of(signer)]
@@ -240,7 +289,7 @@ def test_example_files_verify() -> None:
     lic = out["licence"]
     assert out["iss"] == "11440100MB2D00002M" == entry.department
     assert lic[1] == (
-        "1.2.156.3005.2.11100000000013338W011.11440100MB2D00002M.E6I8E0OFGL6LFUBJ.001.9"
+        "1.2.156.3005.2.11100000000013338W011.11440100MB2D00002M.HFY1HMQQHKHL3XJ9.001.J"
     )
     assert check_identifier(lic[1]).issuer_code == out["iss"]
     assert lic[8] == "2031-11-27"
@@ -248,10 +297,11 @@ def test_example_files_verify() -> None:
     beijing = dt.timezone(dt.timedelta(hours=8))
     assert out["exp"] == int(dt.datetime(2031, 11, 28, tzinfo=beijing).timestamp())
     assert out["iat"] == int(dt.datetime(2026, 11, 28, 2, tzinfo=dt.UTC).timestamp())
-    # key 10 maps the catalogue's seal keys (integers) to values, not item names
-    assert all(type(k) is int for k in lic[10])
-    assert lic[10] == {1: "张三", 2: "餐饮服务经营者"}
-    # labelled through the type's catalogue entry (data_items[].seal_key), as §6.3 shows
+    # the food business permit seals no data items: key 10 is an empty map
+    assert lic[10] == {}
+    # key 11: the first status index of the department
+    assert lic[11] == 0
+    # key 10 is labelled through the type's catalogue entry (data_items[].seal_key)
     catalogue_entry = {
         "data_items": [
             {"name": "legal_representative", "in_seal": True, "seal_key": 1},
@@ -259,10 +309,21 @@ def test_example_files_verify() -> None:
             {"name": "main_business_format", "in_seal": True, "seal_key": 2},
         ]
     }
-    assert label_data(lic[10], catalogue_entry) == {
+    assert label_data({1: "张三", 2: "餐饮服务经营者"}, catalogue_entry) == {
         "legal_representative": "张三",
         "main_business_format": "餐饮服务经营者",
     }
+
+
+def test_example_status_list_verifies_and_the_example_is_not_revoked() -> None:
+    root = _pem("root.pem")
+    listed = verify_status_list((EXAMPLES / "status-list-revocation.cose").read_bytes(), root)
+    assert (listed.department, listed.purpose) == ("11440100MB2D00002M", "revocation")
+    assert listed.issued_at == int(dt.datetime(2026, 11, 28, 2, tzinfo=dt.UTC).timestamp())
+    assert listed.valid_until - listed.issued_at == 24 * 3600
+    assert listed.size == 131072 and listed.bits == bytes(16384)
+    _, _, payload, _ = decode_seal((EXAMPLES / "seal.txt").read_text())
+    assert not listed.is_set(cbor2.loads(payload)[-65537][11])
 
 
 def test_tampered_copy_fails() -> None:
@@ -315,6 +376,18 @@ def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # typ
         "registration_date": "2026-11-28",
     }
     assert entry.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    # revoked: its bit is set in the department's revocation list (§8), read independently
+    index = out["licence"][11]
+    admin = Client("c_admin", "admin", Role.ADMIN, None)
+    from elicence.issuer.lifecycle import Action
+
+    service.change_status(admin, out["licence"][1], Action.REVOKE, reason="注销")
+    revocation = service.status_list(TH_CIVIL, "revocation").signed
+    listed = verify_status_list(revocation, root)
+    assert listed.department == TH_CIVIL and listed.is_set(index)
+    assert [i for i in range(listed.size) if listed.is_set(i)] == [index]
+    suspension = verify_status_list(service.status_list(TH_CIVIL, "suspension").signed, root)
+    assert not suspension.is_set(index)
     # a trust list whose signature was altered is refused
     broken = bytearray(signed)
     broken[-1] ^= 1

@@ -370,3 +370,51 @@ def test_licence_data_keyed_by_names_is_refused(signer: SoftwareSigner) -> None:
     )
     with pytest.raises(SealError, match="seal keys"):
         decode_seal(text)
+
+
+# -- licence key 11: the status index ---------------------------------------------------------
+
+
+def _with_licence_key(signer: SoftwareSigner, key: int, value: object) -> str:
+    raw = cbor2.loads(cose_bytes(seal_licence(_claims(), signer)))
+    protected, unprotected, payload, signature = raw.value
+    claims = dict(cbor2.loads(payload))
+    claims[-65537] = {**claims[-65537], key: value}
+    return _text_of(
+        cbor2.dumps(
+            cbor2.CBORTag(18, [protected, dict(unprotected), cbor2.dumps(claims), signature])
+        )
+    )
+
+
+def test_status_index_round_trips_as_licence_key_11(signer: SoftwareSigner) -> None:
+    lic = _claims().licence
+    fields = {f: getattr(lic, f) for f in lic.__slots__}  # type: ignore[attr-defined]
+    indexed = SealedLicence(**{**fields, "status_index": 7})
+    text = seal_licence(_claims(licence=indexed), signer)
+    decoded = decode_seal(text)
+    assert decoded.claims.licence.status_index == 7
+    assert cbor2.loads(decoded.payload)[-65537][11] == 7
+
+
+def test_a_seal_without_key_11_decodes_with_no_status_index(signer: SoftwareSigner) -> None:
+    text = seal_licence(_claims(), signer)  # an older seal: no index
+    assert 11 not in cbor2.loads(decode_seal(text).payload)[-65537]
+    assert decode_seal(text).claims.licence.status_index is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(-1, id="negative"),
+        pytest.param(2**31, id="beyond-32-bit"),
+        pytest.param("7", id="text"),
+        pytest.param(True, id="boolean"),
+        pytest.param(7.0, id="float"),
+        pytest.param(None, id="null"),
+    ],
+)
+def test_a_malformed_status_index_is_refused(signer: SoftwareSigner, value: object) -> None:
+    text = _with_licence_key(signer, 11, value)
+    with pytest.raises(SealError, match="status index"):
+        decode_seal(text)

@@ -13,7 +13,16 @@ from starlette.concurrency import run_in_threadpool
 
 from elicence import __version__
 from elicence.api import errors
-from elicence.api.routers import catalogue, documents, feed, licences, lifecycle, page, verify
+from elicence.api.routers import (
+    catalogue,
+    documents,
+    feed,
+    licences,
+    lifecycle,
+    page,
+    status,
+    verify,
+)
 from elicence.bootstrap import build_service
 from elicence.services import Elicence
 from elicence.settings import Settings
@@ -33,7 +42,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app = FastAPI(
         title="elicence",
         version=__version__,
-        summary="Electronic licences (电子证照): issue, verify, trust list and catalogue.",
+        summary="Electronic licences (电子证照): issue, verify, trust and status lists, catalogue.",
         lifespan=lifespan,
     )
     if service is not None:
@@ -45,6 +54,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(page.router)
     app.include_router(lifecycle.router)
     app.include_router(feed.router)
+    app.include_router(status.router)
     app.include_router(documents.router)
     app.add_middleware(documents.PdfUploadDispatch)
 

@@ -78,6 +78,7 @@ class LicenceOut(BaseModel):
     seal: str
     verification_url: str
     superseded_by: str | None = None
+    status_index: int | None = None  # its bit in the department's status lists
 
 
 class IssuedOut(LicenceOut):
@@ -123,6 +124,7 @@ class SealedLicenceOut(BaseModel):
     valid_until: dt.date | None
     version: int
     data: dict[str, str]
+    status_index: int | None = None
 
 
 class VerificationOut(BaseModel):
@@ -159,6 +161,7 @@ def licence_out(
         "seal": lic.seal,
         "verification_url": url,
         "superseded_by": lic.superseded_by,
+        "status_index": lic.status_index,
     }
 
 
@@ -190,6 +193,7 @@ def verification_out(
                 natural_person=bool(lt and lt.holder_category == "natural_person"),
                 masked=masked,
             ),
+            status_index=lic.status_index,
         )
     return VerificationOut(
         verdict=str(report.verdict),

@@ -9,8 +9,9 @@ Invariants:
   a reason and is one event of the log, in the same transaction as the change;
 - the licence rows are locked (``SELECT … FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
   SQLite) before the rule is checked, so concurrent calls serialise and end in one state;
-- amend and renew make a new version (identifier version + 1, a new seal); the old version becomes
-  ``superseded`` and points to the new one. Revoked and superseded licences are final.
+- amend and renew make a new version (identifier version + 1, a new seal carrying a new status
+  index); the old version becomes ``superseded`` and points to the new one. Revoked and
+  superseded licences are final.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class LifecycleUnitOfWork(Protocol):
     ) -> None: ...
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None: ...
     def append_events(self, events: Sequence[LicenceEvent]) -> list[LogEvent]: ...
+    def reserve_status_indices(self, department: str, count: int) -> int: ...
     def commit(self) -> None: ...
 
 
@@ -153,13 +155,11 @@ class LifecycleService:
         catalogue: Callable[[], Catalogue],
         signers: Mapping[str, Signer],
         clock: Callable[[], dt.datetime],
-        status_index: Callable[[str, int], int] | None = None,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
         self._signers = signers
         self._clock = clock
-        self._status_index = status_index
 
     # -- status changes ---------------------------------------------------------------------
 
@@ -336,7 +336,7 @@ class LifecycleService:
             if signer is None:
                 raise KeyCustodyError(f"department {dept.uscc} has no active signing key")
             now = self._clock()
-            status_index = self._status_index(dept.uscc, 1) if self._status_index else None
+            status_index = uow.reserve_status_indices(dept.uscc, 1)  # the new version's bit
             seal = seal_licence(
                 seal_claims(
                     request.holder,
@@ -346,6 +346,7 @@ class LifecycleService:
                     old.version + 1,
                     dept.uscc,
                     now,
+                    status_index,
                 ),
                 signer,
             )
@@ -504,5 +505,5 @@ def licence_from_seal(
         issued_at=dt.datetime.fromtimestamp(claims.issued_at, dt.UTC),
         seal=seal,
         kid=decoded.kid.hex(),
-        status_index=status_index,
+        status_index=sealed.status_index if sealed.status_index is not None else status_index,
     )

@@ -45,6 +45,7 @@ class IssuanceUnitOfWork(Protocol):
         self, department: str, refs: Sequence[str]
     ) -> dict[str, Licence]: ...
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None: ...
+    def reserve_status_indices(self, department: str, count: int) -> int: ...
     def commit(self) -> None: ...
 
 
@@ -94,10 +95,14 @@ class IssuanceService:
         if self._printable is not None:
             self._printable(request)
         digest = request_hash(request)
-        licence = self._seal(request, catalogue.licence_type(request.type_code), dept, digest)
+        licence_type = catalogue.licence_type(request.type_code)
+        signer = self._signer(dept)
         # Optimistic: insert, and let the unique (department, source_ref) index catch a retry.
+        # The status index is reserved in the same transaction, so a retry gives it back.
         with self._store.unit_of_work() as uow:
             try:
+                index = uow.reserve_status_indices(dept.uscc, 1)
+                licence = self._seal(request, licence_type, dept, digest, signer, index)
                 uow.add_licences([licence], [_issued_event(licence, actor)])
                 uow.commit()
             except DuplicateSourceRefError:
@@ -156,41 +161,59 @@ class IssuanceService:
     ) -> None:
         with self._store.unit_of_work() as uow:
             existing = uow.licences_by_source_refs(dept.uscc, [r.source_ref for _, r, _ in checked])
+            new: dict[str, tuple[int, IssuanceRequest, str]] = {}
+            repeats: list[tuple[int, str, str]] = []  # (item, source_ref, digest) of a new one's
+            for i, req, digest in checked:
+                known = existing.get(req.source_ref)
+                if known is not None:
+                    results[i] = _replayed(i, known, digest)
+                elif req.source_ref in new:
+                    repeats.append((i, req.source_ref, digest))
+                else:
+                    new[req.source_ref] = (i, req, digest)
             fresh: dict[str, Licence] = {}
             pending: list[tuple[int, Licence]] = []
-            for i, req, digest in checked:
-                known = existing.get(req.source_ref) or fresh.get(req.source_ref)
-                if known is not None:
-                    try:
-                        results[i] = BatchItemResult(i, _replay(known, digest), None)
-                    except ConflictError as e:
-                        results[i] = BatchItemResult(i, None, e)
-                    continue
-                lic = self._seal(req, catalogue.licence_type(req.type_code), dept, digest)
-                fresh[req.source_ref] = lic
-                pending.append((i, lic))
+            if new:
+                signer = self._signer(dept)
+                first = uow.reserve_status_indices(dept.uscc, len(new))  # one statement
+                for k, (i, req, digest) in enumerate(new.values()):
+                    lic = self._seal(
+                        req, catalogue.licence_type(req.type_code), dept, digest, signer, first + k
+                    )
+                    fresh[req.source_ref] = lic
+                    pending.append((i, lic))
             uow.add_licences(
                 [lic for _, lic in pending], [_issued_event(lic, actor) for _, lic in pending]
             )
             uow.commit()
+        for i, source_ref, digest in repeats:
+            results[i] = _replayed(i, fresh[source_ref], digest)
         for i, lic in pending:
             results[i] = BatchItemResult(i, IssuanceResult(lic, created=True), None)
 
     # -- sealing ----------------------------------------------------------------------------
 
-    def _seal(
-        self, request: IssuanceRequest, licence_type: LicenceType, dept: Department, digest: str
-    ) -> Licence:
+    def _signer(self, dept: Department) -> Signer:
         signer = self._signers.get(dept.uscc)
         if signer is None:
             raise KeyCustodyError(
                 f"department {dept.uscc} has no active signing key: run `elicence keys init`"
             )
+        return signer
+
+    def _seal(
+        self,
+        request: IssuanceRequest,
+        licence_type: LicenceType,
+        dept: Department,
+        digest: str,
+        signer: Signer,
+        status_index: int,
+    ) -> Licence:
         now = self._clock()
         identifier = str(LicenceIdentifier(request.type_code, dept.uscc, new_serial(), 1))
-        seal = seal_licence(
-            seal_claims(request.holder, request, licence_type, identifier, 1, dept.uscc, now),
-            signer,
+        claims = seal_claims(
+            request.holder, request, licence_type, identifier, 1, dept.uscc, now, status_index
         )
         return Licence(
             identifier=identifier,
@@ -204,10 +227,11 @@ class IssuanceService:
             status=LicenceStatus.VALID,
             version=1,
             issued_at=now,
-            seal=seal,
+            seal=seal_licence(claims, signer),
             kid=signer.kid.hex(),
             source_ref=request.source_ref,
             request_hash=digest,
+            status_index=status_index,
         )
 
 
@@ -219,8 +243,10 @@ def seal_claims(
     version: int,
     issuer: str,
     now: dt.datetime,
+    status_index: int | None,
 ) -> SealClaims:
-    """The claims sealed for a licence: the type's seal items, the holder id masked for persons."""
+    """The claims sealed for a licence: the type's seal items, the holder id masked for persons,
+    and its bit in the department's status lists."""
     person = licence_type.holder_category is HolderCategory.NATURAL_PERSON
     return SealClaims(
         issuer=issuer,
@@ -241,8 +267,16 @@ def seal_claims(
                 for i in licence_type.seal_items
                 if i.seal_key is not None and i.name in request.data
             },
+            status_index=status_index,
         ),
     )
+
+
+def _replayed(index: int, existing: Licence, digest: str) -> BatchItemResult:
+    try:
+        return BatchItemResult(index, _replay(existing, digest), None)
+    except ConflictError as e:
+        return BatchItemResult(index, None, e)
 
 
 def _replay(existing: Licence, digest: str) -> IssuanceResult:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
@@ -131,6 +132,24 @@ DOCUMENTS = cast(Table, LicenceDocument.__table__)
 CHECKPOINTS = cast(Table, CheckpointRow.__table__)
 COUNTERS = cast(Table, StatusCounter.__table__)
 MIRROR = cast(Table, MirrorState.__table__)
+# Statements of the issuance hot path, built once (building one costs as much as running it).
+_INSERT_LICENCE = insert(LICENCES)
+_INSERT_USAGE = insert(USAGE)
+_LOOKUP = select(
+    LICENCES.c.seal,
+    LICENCES.c.status,
+    LICENCES.c.valid_from,
+    LICENCES.c.valid_until,
+    LICENCES.c.superseded_by,
+).where(LICENCES.c.identifier == bindparam("identifier"))
+_INSERT_EVENT = insert(EVENTS)
+_LOG_HEAD = select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
+# The same upsert text on SQLite (3.35+) and PostgreSQL.
+_RESERVE_STATUS = text(
+    "INSERT INTO status_counters (department, next_index) VALUES (:department, :count) "
+    "ON CONFLICT (department) DO UPDATE SET next_index = status_counters.next_index + :count "
+    "RETURNING next_index"
+)
 LOG_LOCK = 0x656C6963  # pg_advisory_xact_lock key that serialises appends to the event log
 
 
@@ -191,7 +210,7 @@ class UnitOfWork:
         """Insert licences and their events (chained after the log's head)."""
         try:
             if licences:
-                self._conn.execute(insert(LICENCES), [_licence_values(lic) for lic in licences])
+                self._conn.execute(_INSERT_LICENCE, [_licence_values(lic) for lic in licences])
         except IntegrityError as e:
             raise _integrity(e) from e
         self.append_events(events)
@@ -206,9 +225,7 @@ class UnitOfWork:
 
     def log_head(self) -> tuple[int, str]:
         """(seq, hash) of the last event; (0, GENESIS) for an empty log."""
-        row = self._conn.execute(
-            select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
-        ).first()
+        row = self._conn.execute(_LOG_HEAD).first()
         return (row[0], row[1] or "") if row else (0, GENESIS)
 
     def append_events(self, events: Sequence[LicenceEvent]) -> list[LogEvent]:
@@ -226,7 +243,7 @@ class UnitOfWork:
             return
         try:
             self._conn.execute(
-                insert(EVENTS),
+                _INSERT_EVENT,
                 [
                     {
                         "seq": e.seq,
@@ -279,21 +296,17 @@ class UnitOfWork:
         )
 
     def reserve_status_indices(self, department: str, count: int) -> int:
-        """Take ``count`` consecutive free status list indices of a department; the first."""
-        row = self._conn.execute(
-            select(COUNTERS.c.next_index).where(COUNTERS.c.department == department)
-        ).first()
-        if row is None:
-            start = 0
-            self._conn.execute(insert(COUNTERS), [{"department": department, "next_index": count}])
-        else:
-            start = row[0]
-            self._conn.execute(
-                update(COUNTERS)
-                .where(COUNTERS.c.department == department)
-                .values(next_index=start + count)
-            )
-        return int(start)
+        """Take ``count`` consecutive free status list indices of a department; the first.
+
+        One statement (an upsert returning the new counter): the counter row stays locked
+        until this transaction ends, and a rollback gives the indices back.
+        """
+        if count < 1:
+            raise RegistryError("reserve at least one status index")
+        after = self._conn.execute(
+            _RESERVE_STATUS, {"department": department, "count": count}
+        ).scalar_one()
+        return int(after) - count
 
     # -- mirroring --------------------------------------------------------------------------
 
@@ -344,6 +357,7 @@ class Registry:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(elicence_write=True)
+        self._reader = engine.execution_options(elicence_read_one=True)
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
@@ -385,6 +399,15 @@ class Registry:
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         try:
+            with self._reader.connect() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A read transaction for several statements that must see one state."""
+        try:
             with self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as e:
@@ -400,15 +423,7 @@ class Registry:
     def lookup(self, identifier: str) -> RegistryRecord | None:
         """The :class:`~elicence.verifier.StatusSource` view of a licence."""
         with self._read() as c:
-            row = c.execute(
-                select(
-                    LICENCES.c.seal,
-                    LICENCES.c.status,
-                    LICENCES.c.valid_from,
-                    LICENCES.c.valid_until,
-                    LICENCES.c.superseded_by,
-                ).where(LICENCES.c.identifier == identifier)
-            ).first()
+            row = c.execute(_LOOKUP, {"identifier": identifier}).first()
         if row is None:
             return None
         return RegistryRecord(identifier, row[0], row[1], row[2], row[3], row[4])
@@ -536,7 +551,7 @@ class Registry:
 
     def status_entries(self, department: str) -> tuple[int, list[tuple[int, str]]]:
         """(indices handed out, [(status index, status)] of every licence not ``valid``)."""
-        with self._read() as c:
+        with self._snapshot() as c:  # two statements: one snapshot
             size = c.scalar(
                 select(COUNTERS.c.next_index).where(COUNTERS.c.department == department)
             )
@@ -693,21 +708,19 @@ class Registry:
         channel: str,
         verdict: str,
     ) -> None:
-        with self.unit_of_work() as uow:
-            uow.insert(
-                USAGE,
-                [
-                    {
-                        "at": at,
-                        "client_id": client_id,
-                        "identifier": identifier,
-                        "channel": channel,
-                        "verdict": verdict,
-                        "authenticated": client_id is not None,
-                    }
-                ],
-            )
-            uow.commit()
+        row = {
+            "at": at,
+            "client_id": client_id,
+            "identifier": identifier,
+            "channel": channel,
+            "verdict": verdict,
+            "authenticated": client_id is not None,
+        }
+        try:
+            with self._writer.begin() as c:
+                c.execute(_INSERT_USAGE, row)
+        except SQLAlchemyError as e:
+            raise RegistryError(f"could not record the verification: {e}") from e
 
     def usage(self, *, identifier: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         q = select(USAGE).order_by(USAGE.c.id.desc()).limit(limit)
@@ -745,5 +758,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        write = conn.get_execution_options().get("elicence_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("elicence_read_one", False):
+            return  # one SELECT: autocommit mode already gives it a consistent WAL snapshot
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("elicence_write", False) else "BEGIN")

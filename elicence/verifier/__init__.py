@@ -1,7 +1,9 @@
-"""Verification of seals (and later PDFs) against a trust list, with or without registry status.
+"""Verification of seals and signed PDFs against a trust list, with or without status.
 
-Works with no database: a hall that is offline verifies with a trust list alone. Public API:
-:func:`verify_seal`, :class:`VerificationReport`, :class:`Verdict`, :class:`StatusSource`.
+Works with no database: a hall that is offline verifies with a trust list alone, or with a trust
+list and the departments' signed status lists. Public API: :func:`verify_seal`,
+:class:`VerificationReport`, :class:`Verdict`, :class:`StatusSource`,
+:func:`verify_status_list`, :class:`StatusList`, :class:`OfflineStatus`.
 """
 
 from elicence.verifier.report import Check, Verdict, VerificationReport
@@ -11,13 +13,17 @@ from elicence.verifier.seal import (
     UnsafeSkipStatusCheck,
     verify_seal,
 )
+from elicence.verifier.status import OfflineStatus, StatusList, verify_status_list
 
 __all__ = [
     "Check",
+    "OfflineStatus",
     "RegistryRecord",
+    "StatusList",
     "StatusSource",
     "UnsafeSkipStatusCheck",
     "Verdict",
     "VerificationReport",
     "verify_seal",
+    "verify_status_list",
 ]

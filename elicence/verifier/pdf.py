@@ -37,6 +37,7 @@ from elicence.keys.signer import kid_of
 from elicence.keys.trustlist import TrustList
 from elicence.verifier.report import GRAVITY, Check, Verdict, VerificationReport
 from elicence.verifier.seal import StatusSource, _UnsafeSkipStatusCheck, verify_seal
+from elicence.verifier.status import OfflineStatus
 
 MAX_PDF_BYTES = 5 * 1024 * 1024
 SEAL_INFO_KEY = "/ELSeal"
@@ -83,7 +84,7 @@ def verify_pdf(
     data: bytes,
     *,
     trust_list: TrustList,
-    status: StatusSource | _UnsafeSkipStatusCheck,
+    status: StatusSource | OfflineStatus | _UnsafeSkipStatusCheck,
     now: dt.datetime,
 ) -> VerificationReport:
     """Verify a signed licence PDF. Raises :class:`InputError` if ``data`` is no readable PDF."""

@@ -1,4 +1,8 @@
-"""Verify an EL1 seal against a trust list and, where given, the registry's status.
+"""Verify an EL1 seal against a trust list and, where given, its status.
+
+The status comes from the registry (a :class:`StatusSource`), from signed status lists held
+offline (:class:`~elicence.verifier.status.OfflineStatus`), or nowhere
+(:data:`UnsafeSkipStatusCheck`: steps 9 and 10 are skipped).
 
 Steps (the numbers recur in the code):
 1. the text is an EL1 seal whose COSE_Sign1 and CWT claims decode;
@@ -10,8 +14,12 @@ Steps (the numbers recur in the code):
 7. the seal's issuer, the certificate's department and the identifier's issuer code agree, the
    identifier's check character is right and its type and version match the claims;
 8. the department is allowed to issue this licence type;
-9. the registry holds a licence with this identifier and exactly this seal;
-10. its status is neither revoked, suspended nor superseded;
+9. the status is known: the registry holds a licence with this identifier and exactly this
+   seal; or, offline, the seal carries a status index and the issuing department's revocation,
+   suspension and supersession lists are held, checked against the trust list's root, current
+   (not past valid until) and long enough to cover that index;
+10. its status is neither revoked, suspended nor superseded: the registry's status, or, offline,
+    the index's bit in each of the three lists;
 11. today lies within its validity dates.
 
 Every check fails closed: the verdict is ``valid`` only when every one of these ran and passed.
@@ -35,7 +43,9 @@ from elicence.seal import (
     expiry_instant,
     seal_text_from,
 )
+from elicence.statuslist import Purpose, bit_set
 from elicence.verifier.report import Check, Verdict, VerificationReport
+from elicence.verifier.status import OfflineStatus, StatusList
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +89,33 @@ _CRYPTO_CHECKS = frozenset(
     }
 )
 _STATUS_CHECKS = frozenset({"registry_record", "registry_status"})
+_OFFLINE_STATUS_CHECKS = frozenset({"status_lists", "status_list_bits"})
+# a set bit, gravest first (revoked and superseded are final, a suspension may end)
+_LIST_VERDICTS = (
+    (Purpose.REVOCATION, Verdict.REVOKED),
+    (Purpose.SUPERSESSION, Verdict.SUPERSEDED),
+    (Purpose.SUSPENSION, Verdict.SUSPENDED),
+)
+_VERDICT_OF_PURPOSE = dict(_LIST_VERDICTS)
 
 
 def verify_seal(
     seal: str,
     *,
     trust_list: TrustList,
-    status: StatusSource | _UnsafeSkipStatusCheck,
+    status: StatusSource | OfflineStatus | _UnsafeSkipStatusCheck,
     now: dt.datetime,
 ) -> VerificationReport:
     """Verify a seal text (or QR URL). Raises :class:`SealError` if it is not an EL1 seal at all."""
     text = seal_text_from(seal)
     checks: list[Check] = []
     skip_status = isinstance(status, _UnsafeSkipStatusCheck)
-    required = _CRYPTO_CHECKS if skip_status else _CRYPTO_CHECKS | _STATUS_CHECKS
+    if skip_status:
+        required = _CRYPTO_CHECKS
+    elif isinstance(status, OfflineStatus):
+        required = _CRYPTO_CHECKS | _OFFLINE_STATUS_CHECKS
+    else:
+        required = _CRYPTO_CHECKS | _STATUS_CHECKS
 
     def done(**details: object) -> VerificationReport:
         return VerificationReport.from_checks(
@@ -186,8 +209,9 @@ def verify_seal(
     )
     valid_from, valid_until = claims.licence.valid_from, claims.licence.valid_until
     # 9. and 10.
-    if not skip_status:
-        assert not isinstance(status, _UnsafeSkipStatusCheck)
+    if isinstance(status, OfflineStatus):
+        checks.extend(_offline_status(decoded, status, trust_list, now))
+    elif not isinstance(status, _UnsafeSkipStatusCheck):
         record = status.lookup(claims.licence.identifier)
         if record is None:
             checks.append(
@@ -247,6 +271,72 @@ def verify_seal(
             )
         )
     return done(**details)
+
+
+def _offline_status(
+    decoded: DecodedSeal, status: OfflineStatus, trust_list: TrustList, now: dt.datetime
+) -> list[Check]:
+    """Steps 9 and 10 from status lists: the lists are usable, then the seal's bit in each."""
+    department, index = decoded.claims.issuer, decoded.claims.licence.status_index
+    # 9.
+    if index is None:
+        return [
+            Check(
+                "status_lists",
+                False,
+                "the seal carries no status index (it was made before status lists): only an "
+                "online check (POST /api/v1/verify) can tell whether it was revoked",
+                Verdict.INDETERMINATE,
+            )
+        ]
+    problems: list[str] = []
+    usable: list[StatusList] = []  # gravest purpose first (_LIST_VERDICTS)
+    root = trust_list.root
+    for purpose, _verdict in _LIST_VERDICTS:
+        sl = status.lists.get((department, purpose))
+        if sl is None:
+            problems.append(f"no {purpose} list of {department} is held")
+        elif sl.root is not root and sl.root != root:
+            problems.append(f"the {purpose} list was checked against another root")
+        elif now > sl.valid_until:
+            problems.append(
+                f"the {purpose} list is stale (valid until {_instant(sl.valid_until)}): "
+                "fetch a fresh one"
+            )
+        elif index >= sl.size:
+            problems.append(
+                f"the {purpose} list ({sl.size} bits) does not cover index {index}: "
+                "fetch a fresh one"
+            )
+        else:
+            usable.append(sl)
+    if problems:
+        detail = "; ".join(problems)
+    else:
+        oldest = min(usable[0].issued_at, usable[1].issued_at, usable[2].issued_at)
+        detail = f"the lists of {department} are current (the oldest issued {_instant(oldest)})"
+    checks = [Check("status_lists", not problems, detail, Verdict.INDETERMINATE)]
+    # 10.
+    if usable:
+        hit = next((sl for sl in usable if bit_set(sl.bits, index)), None)
+        if hit is not None:
+            verdict = _VERDICT_OF_PURPOSE[hit.purpose]
+            checks.append(
+                Check(
+                    "status_list_bits",
+                    False,
+                    f"index {index} is set in the {hit.purpose} list",
+                    verdict,
+                )
+            )
+        else:
+            consulted = (
+                "the three lists"
+                if len(usable) == 3
+                else " and ".join(f"the {sl.purpose} list" for sl in usable)
+            )
+            checks.append(Check("status_list_bits", True, f"index {index} is clear in {consulted}"))
+    return checks
 
 
 def _cose_of(seal: str) -> bytes | None:

@@ -184,4 +184,9 @@ def test_one_issued_event_per_issuance(
         "seal": first.seal,
         "valid_from": first.valid_from.isoformat(),
         "valid_until": first.valid_until.isoformat() if first.valid_until else None,
+        "status_index": 0,
     }
+    # each licence took the next status index; the retry and the refusal gave theirs back
+    statuses = [service.registry.licence(i) for i in idents]
+    assert [lic.status_index for lic in statuses if lic] == [0, 1, 2]
+    assert service.registry.status_entries(GZ_AMR) == (3, [])

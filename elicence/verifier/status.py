@@ -1,0 +1,172 @@
+"""Offline licence status: signed status lists EL-SL1, checked against a trust list's root.
+
+A hall holding a trust list and the issuing department's three status lists (revocation,
+suspension, supersession) answers ``revoked``, ``suspended`` or ``superseded`` with no network
+and no database: :func:`verify_status_list` checks each list, :class:`OfflineStatus` holds them,
+and ``verify_seal(..., status=OfflineStatus(...))`` reads the seal's bit (steps 9 and 10 of
+:mod:`elicence.verifier.seal`). Format: docs/formats.md §8.
+
+Invariant: a :class:`StatusList` value exists only after its signature, its signer's chain to
+the trust list's root and EKU, and its payload were all checked; whether it is stale is judged
+when a seal is verified, not here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from cryptography import x509
+
+from elicence.codes import check_uscc
+from elicence.errors import InputError, StatusListError
+from elicence.keys.cose import verify_service_document
+from elicence.keys.trustlist import TrustList
+from elicence.statuslist import (
+    FORMAT,
+    MAX_BITS,
+    MIN_BITS,
+    S_BITS,
+    S_DEPARTMENT,
+    S_FORMAT,
+    S_ISSUED,
+    S_PURPOSE,
+    S_SIZE,
+    S_VALID_UNTIL,
+    Purpose,
+    bit_set,
+    set_indices,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusList:
+    """A verified status list of one department and purpose."""
+
+    department: str
+    purpose: Purpose
+    issued_at: dt.datetime
+    valid_until: dt.datetime
+    size: int  # bits
+    compressed_size: int  # bytes of zlib data in the signed list
+    bits: bytes = field(repr=False)  # the uncompressed bitstring (bit 0 = MSB of byte 0)
+    signed: bytes = field(repr=False)  # the COSE_Sign1 it was read from
+    root: x509.Certificate = field(repr=False)  # the root it was checked against
+
+    def covers(self, index: int) -> bool:
+        return 0 <= index < self.size
+
+    def is_set(self, index: int) -> bool:
+        """Whether licence ``index`` has this list's status (False outside the list)."""
+        return self.covers(index) and bit_set(self.bits, index)
+
+    def stale(self, now: dt.datetime) -> bool:
+        return now > self.valid_until
+
+    def set_indices(self) -> list[int]:
+        return set_indices(self.bits)
+
+
+def _time(value: object, what: str) -> dt.datetime:
+    if type(value) is not int:
+        raise StatusListError(f"the status list's {what} must be an integer time")
+    return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def verify_status_list(signed: bytes, trust_list: TrustList) -> StatusList:
+    """Check a signed status list against ``trust_list``'s root and return its content.
+
+    Steps:
+    1. the bytes are a tagged COSE_Sign1 with ES256 and an x5chain certificate;
+    2. that certificate is issued by the trust list's root and carries the trust-list EKU (the
+       service key: a department key cannot sign a status list);
+    3. it was valid when the list was issued;
+    4. the signature verifies under it;
+    5. the payload is a well-formed EL-SL1 list: a USCC, a known purpose, valid until after
+       issued at, a size that is a multiple of 131,072 bits up to 2**27, and zlib data that
+       inflates to exactly size / 8 bytes.
+    Any failure raises :class:`StatusListError`.
+    """
+    root = trust_list.root
+    # 1.-4.
+    body = verify_service_document(
+        signed,
+        root=root,
+        signed_at=lambda b: _time(b.get(S_ISSUED), "issued at"),
+        error=StatusListError,
+        what="status list",
+    )
+    # 5.
+    if body.get(S_FORMAT) != FORMAT:
+        raise StatusListError(f"the status list's format is not {FORMAT}")
+    department, purpose, size = body.get(S_DEPARTMENT), body.get(S_PURPOSE), body.get(S_SIZE)
+    if not isinstance(department, str):
+        raise StatusListError("the status list names no department")
+    try:
+        canonical = check_uscc(department, field="department")
+    except InputError as e:
+        raise StatusListError(f"the status list's department is not a USCC: {e.message}") from e
+    if canonical != department:
+        raise StatusListError("the status list's department must be written in upper case")
+    try:
+        parsed = Purpose(purpose) if isinstance(purpose, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise StatusListError(f"the status list's purpose {purpose!r} is not known")
+    issued_at = _time(body.get(S_ISSUED), "issued at")
+    valid_until = _time(body.get(S_VALID_UNTIL), "valid until")
+    if valid_until <= issued_at:
+        raise StatusListError("the status list is valid until before it was issued")
+    if type(size) is not int or size % MIN_BITS or not MIN_BITS <= size <= MAX_BITS:
+        raise StatusListError(
+            f"the status list's size must be a multiple of {MIN_BITS} bits up to {MAX_BITS}"
+        )
+    compressed = body.get(S_BITS)
+    if not isinstance(compressed, bytes):
+        raise StatusListError("the status list's bitstring must be a byte string")
+    bits = _inflate(compressed, size // 8)
+    return StatusList(
+        department=department,
+        purpose=parsed,
+        issued_at=issued_at,
+        valid_until=valid_until,
+        size=size,
+        compressed_size=len(compressed),
+        bits=bits,
+        signed=signed,
+        root=root,
+    )
+
+
+def _inflate(data: bytes, length: int) -> bytes:
+    try:
+        inflater = zlib.decompressobj()
+        bits = inflater.decompress(data, length + 1)  # never more than one byte too many
+        complete = inflater.eof and not inflater.unconsumed_tail and not inflater.unused_data
+    except zlib.error as e:
+        raise StatusListError("the status list's bitstring is not valid zlib data") from e
+    if not complete or len(bits) != length:
+        raise StatusListError(f"the status list's bitstring does not inflate to {length} bytes")
+    return bits
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class OfflineStatus:
+    """Verified status lists, by (department, purpose): the newest of each is kept."""
+
+    lists: Mapping[tuple[str, Purpose], StatusList]
+
+    def __init__(self, lists: Iterable[StatusList]) -> None:
+        newest: dict[tuple[str, Purpose], StatusList] = {}
+        for sl in lists:
+            key = (sl.department, sl.purpose)
+            if key not in newest or sl.issued_at > newest[key].issued_at:
+                newest[key] = sl
+        object.__setattr__(self, "lists", MappingProxyType(newest))
+
+    def get(self, department: str, purpose: Purpose) -> StatusList | None:
+        return self.lists.get((department, purpose))
