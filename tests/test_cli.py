@@ -37,6 +37,7 @@ from elicence.cli import app
 from elicence.clients import Client, Role
 from elicence.codes import LicenceIdentifier
 from elicence.issuer.lifecycle import Action
+from elicence.registry import Registry
 from elicence.seal import CLAIM_LICENCE, K_HOLDER_NAME, PREFIX, cose_bytes
 from elicence.services import Elicence
 from elicence.settings import DEVELOPMENT_PASSPHRASE, Settings
@@ -1001,3 +1002,27 @@ def test_unreachable_database_is_a_configuration_error(tmp_path: Path) -> None:
     result = cli(tmp_path / "data", "db", "upgrade", ELICENCE_DATABASE_URL=url)
     assert result.exit_code == 3
     assert "database" in result.stderr
+
+
+def test_a_verification_from_the_installed_command_leaves_its_usage_record(
+    issued: Issued,
+) -> None:
+    """Usage records are written behind the request; a short CLI run must not lose its one."""
+    script = Path(sys.executable).with_name("elicence")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELICENCE_")}
+    env["ELICENCE_DATA_DIR"] = str(issued.data_dir)
+    done = subprocess.run(
+        [script, "verify", issued.seal],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    registry = Registry.from_url(f"sqlite:///{issued.data_dir / 'elicence.db'}")
+    try:
+        rows = registry.usage(identifier=issued.identifier)
+    finally:
+        registry.dispose()
+    assert [(r["channel"], r["verdict"], r["client_id"]) for r in rows] == [("seal", "valid", None)]

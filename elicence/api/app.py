@@ -38,6 +38,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         ticker = asyncio.create_task(_checkpoint_every_minute(app))
         yield
         ticker.cancel()
+        app.state.elicence.registry.flush_usage()
 
     app = FastAPI(
         title="elicence",

@@ -7,10 +7,14 @@ Invariants: repositories only ``flush``; the caller's use case commits through
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -150,6 +154,8 @@ _RESERVE_STATUS = text(
     "ON CONFLICT (department) DO UPDATE SET next_index = status_counters.next_index + :count "
     "RETURNING next_index"
 )
+log = logging.getLogger("elicence.registry")
+USAGE_FLUSH_SECONDS = 0.05
 LOG_LOCK = 0x656C6963  # pg_advisory_xact_lock key that serialises appends to the event log
 
 
@@ -173,6 +179,71 @@ def _integrity(e: IntegrityError) -> RegistryError:
             "another licence of this department carries this source_ref", field="source_ref"
         )
     return RegistryError(f"the registry refused the change: {e.orig}")
+
+
+class WriteBehind:
+    """Rows queued by many threads and written by one background thread in batches.
+
+    Invariants: rows are written in the order queued; a failed write keeps its rows queued
+    (up to ``MAX_QUEUED``, past which the oldest are dropped and the loss is logged); ``flush``
+    returns only when everything queued before it was written or failed.
+    """
+
+    MAX_QUEUED = 100_000
+
+    def __init__(self, write: Callable[[list[dict[str, Any]]], None], *, interval: float) -> None:
+        self._write = write
+        self._interval = interval
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            self._rows.append(row)
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="elicence-usage-writer", daemon=True
+                )
+                self._thread.start()
+                atexit.register(self.close)  # a CLI run writes its records before exiting
+            if len(self._rows) >= 500:
+                self._wake.set()
+
+    def flush(self) -> None:
+        with self._flushing:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return
+            try:
+                self._write(rows)
+            except Exception:
+                with self._lock:
+                    self._rows[:0] = rows
+                    if len(self._rows) > self.MAX_QUEUED:
+                        lost = len(self._rows) - self.MAX_QUEUED
+                        del self._rows[:lost]
+                        log.error("dropped %d queued usage records", lost)
+                raise
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        with contextlib.suppress(Exception):
+            self.flush()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("could not write usage records; will retry")
 
 
 class UnitOfWork:
@@ -358,6 +429,7 @@ class Registry:
         self.engine = engine
         self._writer = engine.execution_options(elicence_write=True)
         self._reader = engine.execution_options(elicence_read_one=True)
+        self._usage = WriteBehind(self._write_usage, interval=USAGE_FLUSH_SECONDS)
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
@@ -384,6 +456,7 @@ class Registry:
         upgrade(self.engine)
 
     def dispose(self) -> None:
+        self._usage.close()
         self.engine.dispose()
 
     @contextmanager
@@ -708,21 +781,36 @@ class Registry:
         channel: str,
         verdict: str,
     ) -> None:
-        row = {
-            "at": at,
-            "client_id": client_id,
-            "identifier": identifier,
-            "channel": channel,
-            "verdict": verdict,
-            "authenticated": client_id is not None,
-        }
+        """Queue a usage record (用证记录); it is written within ``USAGE_FLUSH_SECONDS``.
+
+        Write-behind: one transaction per flush instead of one per verification keeps the
+        single SQLite writer free for issuance. The window lost if the process is killed is
+        that interval; :meth:`flush_usage` (called on dispose and before reading) empties it.
+        """
+        self._usage.add(
+            {
+                "at": at,
+                "client_id": client_id,
+                "identifier": identifier,
+                "channel": channel,
+                "verdict": verdict,
+                "authenticated": client_id is not None,
+            }
+        )
+
+    def flush_usage(self) -> None:
+        """Write every queued usage record now."""
+        self._usage.flush()
+
+    def _write_usage(self, rows: list[dict[str, Any]]) -> None:
         try:
             with self._writer.begin() as c:
-                c.execute(_INSERT_USAGE, row)
+                c.execute(_INSERT_USAGE, rows)
         except SQLAlchemyError as e:
-            raise RegistryError(f"could not record the verification: {e}") from e
+            raise RegistryError(f"could not record verifications: {e}") from e
 
     def usage(self, *, identifier: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        self.flush_usage()
         q = select(USAGE).order_by(USAGE.c.id.desc()).limit(limit)
         if identifier is not None:
             q = q.where(USAGE.c.identifier == identifier)

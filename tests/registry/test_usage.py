@@ -1,0 +1,72 @@
+"""Usage records (用证记录) are written behind the request, in order, and never silently lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+
+from elicence.errors import RegistryError
+from elicence.registry.store import WriteBehind
+from elicence.services import Elicence
+from tests.conftest import NOW
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {"i": i}
+
+
+def test_rows_are_written_in_order_by_the_background_thread() -> None:
+    written: list[list[dict[str, Any]]] = []
+    wb = WriteBehind(written.append, interval=0.01)
+    for i in range(5):
+        wb.add(_row(i))
+    deadline = time.monotonic() + 5
+    while sum(len(b) for b in written) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [r["i"] for b in written for r in b] == [0, 1, 2, 3, 4]
+    wb.close()
+
+
+def test_a_failed_write_keeps_its_rows_for_the_next_flush() -> None:
+    calls: list[list[dict[str, Any]]] = []
+    fail = [True]
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        if fail[0]:
+            raise RegistryError("database down")
+        calls.append(rows)
+
+    wb = WriteBehind(write, interval=3600)  # only explicit flushes in this test
+    wb.add(_row(1))
+    wb.add(_row(2))
+    with pytest.raises(RegistryError):
+        wb.flush()
+    wb.add(_row(3))
+    fail[0] = False
+    wb.flush()
+    assert [r["i"] for r in calls[0]] == [1, 2, 3]
+    wb.close()
+
+
+def test_close_writes_what_is_queued() -> None:
+    written: list[dict[str, Any]] = []
+    wb = WriteBehind(written.extend, interval=3600)
+    wb.add(_row(7))
+    wb.close()
+    assert written == [_row(7)]
+
+
+def test_verifications_are_recorded_with_their_client(service: Elicence) -> None:
+    for i in range(3):
+        service.registry.record_usage(
+            at=NOW + dt.timedelta(seconds=i),
+            client_id=None,
+            identifier=f"id-{i}",
+            channel="seal",
+            verdict="valid",
+        )
+    rows = service.registry.usage()  # reading flushes first
+    assert [r["identifier"] for r in rows] == ["id-2", "id-1", "id-0"]
