@@ -115,6 +115,7 @@ class LicenceRenderer:
         self.font_name = f"EL-{digest}"
         self._font: TTFont | None = None
         self._widths: dict[int, int] = {}
+        self._printable: frozenset[str] = frozenset()
         self._default_width = 1000
         self._lock = threading.Lock()
         self._static: dict[tuple[LicenceType, Department], _Static] = {}
@@ -138,6 +139,7 @@ class LicenceRenderer:
                     ) from e
                 pdfmetrics.registerFont(loaded)
                 self._widths = dict(loaded.face.charWidths)
+                self._printable = frozenset(map(chr, self._widths))
                 self._default_width = int(loaded.face.defaultWidth)
                 self._font = loaded
             return self._font
@@ -149,6 +151,8 @@ class LicenceRenderer:
     def missing_glyphs(self, text: str) -> list[str]:
         """The characters of ``text`` the font cannot show (in order, without repeats)."""
         self._load()
+        if self._printable.issuperset(text):  # the common case, at C speed
+            return []
         widths = self._widths
         missing: list[str] = []
         for ch in text:
