@@ -9,7 +9,7 @@ import zlib
 
 import cbor2
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycose.keys import CoseKey
 from pycose.keys.curves import P256
@@ -418,3 +418,17 @@ def test_a_malformed_status_index_is_refused(signer: SoftwareSigner, value: obje
     text = _with_licence_key(signer, 11, value)
     with pytest.raises(SealError, match="status index"):
         decode_seal(text)
+
+
+@given(protected=st.binary(max_size=300), payload=st.binary(max_size=70_000))
+@settings(max_examples=60, deadline=None)
+def test_hand_written_cbor_is_what_cbor2_writes(protected: bytes, payload: bytes) -> None:
+    """The Sig_structure and COSE_Sign1 bytes are written out by hand on the hot path."""
+    from elicence.seal import _COSE_HEAD, _EMPTY_MAP, _bstr, _sig_structure
+
+    assert _sig_structure(protected, payload) == cbor2.dumps(
+        ["Signature1", protected, b"", payload]
+    )
+    signature = bytes(range(64))
+    written = _COSE_HEAD + _bstr(protected) + _EMPTY_MAP + _bstr(payload) + _bstr(signature)
+    assert written == cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature]))
