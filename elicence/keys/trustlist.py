@@ -23,6 +23,8 @@ from elicence.keys.cose import sign_service_document, verify_service_document
 from elicence.keys.signer import Signer, kid_of
 
 FORMAT = "EL-TL1"
+_END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
+_START_OF_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
 # payload keys
 T_FORMAT, T_ISSUED, T_NEXT_UPDATE, T_ROOT, T_ENTRIES = 1, 2, 3, 4, 5
 # entry keys
@@ -42,6 +44,9 @@ class TrustEntry:
     status_since: dt.datetime
     licence_types: tuple[str, ...]
     chains_to_root: bool = False  # checked once, when the list is read
+    # the certificate's validity, read once (each read from the certificate makes a datetime)
+    not_before: dt.datetime = _END_OF_TIME  # fail closed: an entry built without them is
+    not_after: dt.datetime = _START_OF_TIME  # never within its validity
     public_key: ec.EllipticCurvePublicKey | None = None  # None: not a P-256 key
 
 
@@ -173,6 +178,8 @@ def _entry(raw: Mapping[int, object], root: x509.Certificate) -> TrustEntry:
         status_since=_dt(raw.get(E_SINCE), "status_since"),
         licence_types=tuple(types),
         chains_to_root=pki.issued_by(cert, root),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
         public_key=key
         if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
         else None,

@@ -170,16 +170,16 @@ def verify_seal(
         )
     )
     # 5.
-    issued_at = dt.datetime.fromtimestamp(claims.issued_at, dt.UTC)
-    cert = entry.certificate
-    in_period = cert.not_valid_before_utc <= issued_at <= cert.not_valid_after_utc
+    issued_at = details["issued_at"]
+    assert isinstance(issued_at, dt.datetime)
+    in_period = entry.not_before <= issued_at <= entry.not_after
     withdrawn = entry.status != "active" and issued_at >= entry.status_since
     checks.append(
         Check(
             "signer_valid_at_issuance",
             in_period and not withdrawn,
             f"sealed {_instant(issued_at)}; certificate valid "
-            f"{_instant(cert.not_valid_before_utc)} to {_instant(cert.not_valid_after_utc)}"
+            f"{_instant(entry.not_before)} to {_instant(entry.not_after)}"
             + (
                 f"; key {entry.status} since {_instant(entry.status_since)}"
                 if entry.status != "active"
