@@ -21,6 +21,7 @@ import uvicorn
 
 from elicence.api.app import create_app
 from elicence.clients import Client, Role
+from elicence.issuer.lifecycle import Action
 from elicence.keys.store import KeyStore
 from elicence.licence import Licence, mask_id, mask_name
 from elicence.registry import Registry
@@ -315,3 +316,27 @@ def test_changing_the_hash_checks_the_new_code(live: Live, page: Any) -> None:
     assert _open(page, f"{live.url}/v") == "没有证照码"
     page.evaluate(f"location.hash = {lic.seal!r}")
     _wait_for(page, "有效")
+
+
+@pytest.mark.parametrize(
+    ("action", "zh", "en"),
+    [
+        (Action.REVOKE, "已注销", "Revoked"),
+        (Action.SUSPEND, "已暂停", "Suspended"),
+    ],
+    ids=["revoked", "suspended"],
+)
+def test_a_revoked_or_suspended_licence_is_never_shown_as_genuine(
+    live: Live, page: Any, action: Action, zh: str, en: str
+) -> None:
+    client = live.client(GZ_AMR)
+    lic = live.service.issue(client, food_permit()).licence
+    live.service.change_status(client, lic.identifier, action, reason="浏览器测试")
+    assert _open(page, live.service.verification_url(lic.seal)) == zh
+    assert page.inner_text("#verdict-en") == en
+    assert "good" not in (page.get_attribute("#verdict", "class") or "")  # never the genuine look
+    assert page.inner_text("#verdict-zh") != "有效"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(
+        path=str(ARTIFACTS / f"verification-page-{en.lower()}-390x844.png"), full_page=True
+    )
