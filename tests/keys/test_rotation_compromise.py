@@ -99,3 +99,28 @@ def test_keys_compromise_command(service: Elicence, keys_dir: Path) -> None:
     )
     assert ok.exit_code == 0, ok.output
     assert "revoked" in ok.stdout and "active" in ok.stdout
+
+
+def test_the_crl_lists_a_compromised_certificate_but_not_a_retired_one(
+    service: Elicence, clock: Clock
+) -> None:
+    """Issue 3's CRL (signed by the root, served at /api/v1/crl) names the revoked certificate."""
+    from cryptography import x509
+
+    client = _client(service)
+    lic = service.issue(client, food_permit("CRL-1")).licence
+    old_cert = service.keystore.certificate(
+        next(e for e in service.keystore.entries() if e.kid == lic.kid)
+    )
+    clock.advance(hours=1)
+    retired, _new = service.rotate_key(GZ_AMR)  # a retired key is not revoked
+    assert retired is not None
+    crl = x509.load_der_x509_crl(service.keystore.crl() or b"")
+    assert crl.get_revoked_certificate_by_serial_number(old_cert.serial_number) is None
+
+    clock.advance(hours=1)
+    service.compromise_key(GZ_AMR, since=lic.issued_at, kid=lic.kid)
+    crl = x509.load_der_x509_crl(service.keystore.crl() or b"")
+    assert crl.is_signature_valid(service.keystore.root_certificate().public_key())  # type: ignore[arg-type]
+    entry = crl.get_revoked_certificate_by_serial_number(old_cert.serial_number)
+    assert entry is not None
