@@ -156,6 +156,8 @@ _RESERVE_STATUS = text(
 )
 log = logging.getLogger("elicence.registry")
 USAGE_FLUSH_SECONDS = 0.05
+WAL_CHECKPOINT_SECONDS = 1.0
+WAL_SAFETY_PAGES = 20_000  # 80 MB: checkpoint inline only if the background one falls behind
 LOG_LOCK = 0x656C6963  # pg_advisory_xact_lock key that serialises appends to the event log
 
 
@@ -244,6 +246,45 @@ class WriteBehind:
                 self.flush()
             except Exception:
                 log.exception("could not write usage records; will retry")
+
+
+class _WalCheckpointer:
+    """A thread that checkpoints SQLite's WAL every ``interval`` seconds (PASSIVE: it never
+    waits for, or blocks, a writer), so that issuances do not pay for checkpoint fsyncs."""
+
+    def __init__(self, engine: Engine, *, interval: float) -> None:
+        # no BEGIN around the pragma: a checkpoint inside a transaction stops at its snapshot
+        self._engine = engine.execution_options(elicence_read_one=True)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.done = 0  # checkpoints run (for tests and operators)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="elicence-wal-checkpoint", daemon=True
+                )
+                self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                self.done += 1
+            except Exception:
+                log.exception("WAL checkpoint failed; SQLite will checkpoint inline instead")
 
 
 class UnitOfWork:
@@ -430,6 +471,13 @@ class Registry:
         self._writer = engine.execution_options(elicence_write=True)
         self._reader = engine.execution_options(elicence_read_one=True)
         self._usage = WriteBehind(self._write_usage, interval=USAGE_FLUSH_SECONDS)
+        # SQLite files: WAL checkpoints (and their fsyncs) off the request path.
+        database = engine.url.database
+        self._checkpoints = (
+            _WalCheckpointer(engine, interval=WAL_CHECKPOINT_SECONDS)
+            if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+            else None
+        )
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
@@ -457,11 +505,15 @@ class Registry:
 
     def dispose(self) -> None:
         self._usage.close()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
         self.engine.dispose()
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         """A write transaction; what is not committed is rolled back."""
+        if self._checkpoints is not None:
+            self._checkpoints.start()
         try:
             with self._writer.connect() as conn:
                 conn.begin()
@@ -840,6 +892,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints run in the background (Registry._checkpoints); this is the safety net.
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()

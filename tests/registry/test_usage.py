@@ -70,3 +70,27 @@ def test_verifications_are_recorded_with_their_client(service: Elicence) -> None
         )
     rows = service.registry.usage()  # reading flushes first
     assert [r["identifier"] for r in rows] == ["id-2", "id-1", "id-0"]
+
+
+def test_sqlite_checkpoints_its_wal_in_the_background(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, demo_catalogue: Any
+) -> None:
+    """Issuance must not pay for WAL checkpoints: a thread runs them, and stops on dispose."""
+    from elicence.registry import Registry, store
+
+    monkeypatch.setattr(store, "WAL_CHECKPOINT_SECONDS", 0.02)
+    registry = Registry.from_url(f"sqlite:///{tmp_path / 'wal.db'}")
+    registry.upgrade()
+    registry.save_catalogue(demo_catalogue, now=NOW)  # a write starts the checkpointer
+    checkpoints = registry._checkpoints
+    assert checkpoints is not None
+    deadline = time.monotonic() + 5
+    while checkpoints.done == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert checkpoints.done > 0
+    with registry.engine.connect() as conn:
+        busy, frames, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert busy == 0 and frames == done  # nothing left behind
+    registry.dispose()
+    assert checkpoints._thread is not None and not checkpoints._thread.is_alive()
+    assert Registry.from_url("sqlite://")._checkpoints is None  # memory: nothing to checkpoint
