@@ -48,6 +48,7 @@ from elicence.registry.store import ClientRecord
 from elicence.statuslist import PURPOSE_OF_STATUS, Purpose, list_size, sign_status_list
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.pdf import DEFAULT_FONT_PATH
+from elicence.templates.qr import verification_url
 from elicence.verifier import Verdict, VerificationReport, verify_seal
 from elicence.verifier.pdf import verify_pdf
 from elicence.verifier.report import Check
@@ -346,7 +347,7 @@ class Elicence:
         return client.department
 
     def verification_url(self, seal: str) -> str:
-        return f"{self.public_base_url}/v#{seal}"
+        return verification_url(self.public_base_url, seal)
 
     # -- reading ----------------------------------------------------------------------------
 
