@@ -39,7 +39,7 @@ from elicence.licence import china_today
 from elicence.seal import (
     DecodedSeal,
     cose_bytes,
-    decode_seal,
+    decode_seal_text,
     expiry_instant,
     seal_text_from,
 )
@@ -124,7 +124,7 @@ def verify_seal(
 
     # 1.
     try:
-        decoded = decode_seal(text)
+        decoded = decode_seal_text(text)
     except SealError as e:
         checks.append(Check("decode", False, f"the seal does not decode: {e.message}"))
         return done()
