@@ -28,16 +28,15 @@ from elicence.codes import check_uscc, parse_identifier
 from elicence.errors import (
     IllegalTransitionError,
     InputError,
-    KeyCustodyError,
     NotFoundError,
     PermissionDeniedError,
 )
 from elicence.eventlog import LogEvent
-from elicence.issuer.service import new_licence_event, seal_claims
+from elicence.issuer.service import new_licence_event, sealed_version, signer_for
 from elicence.issuer.validation import check_request
 from elicence.keys.signer import Signer
 from elicence.licence import Holder, Licence, LicenceEvent, LicenceStatus, china_today
-from elicence.seal import decode_seal, seal_licence
+from elicence.seal import decode_seal
 
 MAX_BULK = 1000
 MAX_REASON = 500
@@ -332,39 +331,17 @@ class LifecycleService:
             if old.version >= 999:
                 raise IllegalTransitionError("the identifier's version cannot pass 999")
             new_ident = str(ident.with_version(old.version + 1))
-            signer = self._signers.get(dept.uscc)
-            if signer is None:
-                raise KeyCustodyError(f"department {dept.uscc} has no active signing key")
-            now = self._clock()
+            signer = signer_for(self._signers, dept)
             status_index = uow.reserve_status_indices(dept.uscc, 1)  # the new version's bit
-            seal = seal_licence(
-                seal_claims(
-                    request.holder,
-                    request,
-                    catalogue.licence_type(request.type_code),
-                    new_ident,
-                    old.version + 1,
-                    dept.uscc,
-                    now,
-                    status_index,
-                ),
+            new = sealed_version(
+                request,
+                catalogue.licence_type(request.type_code),
+                dept,
                 signer,
-            )
-            new = Licence(
                 identifier=new_ident,
-                type_code=old.type_code,
-                department_uscc=dept.uscc,
-                licence_number=request.licence_number,
-                holder=request.holder,
-                valid_from=request.valid_from,
-                valid_until=request.valid_until,
-                data=request.data,
-                status=LicenceStatus.VALID,
                 version=old.version + 1,
-                issued_at=now,
-                seal=seal,
-                kid=signer.kid.hex(),
                 status_index=status_index,
+                now=self._clock(),
             )
             uow.set_status(old.identifier, after, superseded_by=new_ident)
             event = new_licence_event(new, EVENT_KIND[action], actor)

@@ -96,7 +96,7 @@ class IssuanceService:
             self._printable(request)
         digest = request_hash(request)
         licence_type = catalogue.licence_type(request.type_code)
-        signer = self._signer(dept)
+        signer = signer_for(self._signers, dept)
         # Optimistic: insert, and let the unique (department, source_ref) index catch a retry.
         # The status index is reserved in the same transaction, so a retry gives it back.
         with self._store.unit_of_work() as uow:
@@ -174,7 +174,7 @@ class IssuanceService:
             fresh: dict[str, Licence] = {}
             pending: list[tuple[int, Licence]] = []
             if new:
-                signer = self._signer(dept)
+                signer = signer_for(self._signers, dept)
                 first = uow.reserve_status_indices(dept.uscc, len(new))  # one statement
                 for k, (i, req, digest) in enumerate(new.values()):
                     lic = self._seal(
@@ -193,14 +193,6 @@ class IssuanceService:
 
     # -- sealing ----------------------------------------------------------------------------
 
-    def _signer(self, dept: Department) -> Signer:
-        signer = self._signers.get(dept.uscc)
-        if signer is None:
-            raise KeyCustodyError(
-                f"department {dept.uscc} has no active signing key: run `elicence keys init`"
-            )
-        return signer
-
     def _seal(
         self,
         request: IssuanceRequest,
@@ -210,29 +202,70 @@ class IssuanceService:
         signer: Signer,
         status_index: int,
     ) -> Licence:
-        now = self._clock()
         identifier = str(LicenceIdentifier(request.type_code, dept.uscc, new_serial(), 1))
-        claims = seal_claims(
-            request.holder, request, licence_type, identifier, 1, dept.uscc, now, status_index
-        )
-        return Licence(
+        return sealed_version(
+            request,
+            licence_type,
+            dept,
+            signer,
             identifier=identifier,
-            type_code=request.type_code,
-            department_uscc=dept.uscc,
-            licence_number=request.licence_number,
-            holder=request.holder,
-            valid_from=request.valid_from,
-            valid_until=request.valid_until,
-            data=request.data,
-            status=LicenceStatus.VALID,
             version=1,
-            issued_at=now,
-            seal=seal_licence(claims, signer),
-            kid=signer.kid.hex(),
+            status_index=status_index,
+            now=self._clock(),
             source_ref=request.source_ref,
             request_hash=digest,
-            status_index=status_index,
         )
+
+
+def signer_for(signers: Mapping[str, Signer], dept: Department) -> Signer:
+    """The department's active signer, or a :class:`KeyCustodyError` that says what to do."""
+    signer = signers.get(dept.uscc)
+    if signer is None:
+        raise KeyCustodyError(
+            f"department {dept.uscc} has no active signing key: run `elicence keys init`"
+        )
+    return signer
+
+
+def sealed_version(
+    request: IssuanceRequest,
+    licence_type: LicenceType,
+    dept: Department,
+    signer: Signer,
+    *,
+    identifier: str,
+    version: int,
+    status_index: int,
+    now: dt.datetime,
+    source_ref: str | None = None,
+    request_hash: str | None = None,
+) -> Licence:
+    """Seal one version of a licence and return it as the registry will hold it.
+
+    Issuance (version 1, with its source_ref and request hash) and amend/renew (a later version)
+    both make licences here, so the seal and the stored record cannot drift apart.
+    """
+    claims = seal_claims(
+        request.holder, request, licence_type, identifier, version, dept.uscc, now, status_index
+    )
+    return Licence(
+        identifier=identifier,
+        type_code=request.type_code,
+        department_uscc=dept.uscc,
+        licence_number=request.licence_number,
+        holder=request.holder,
+        valid_from=request.valid_from,
+        valid_until=request.valid_until,
+        data=request.data,
+        status=LicenceStatus.VALID,
+        version=version,
+        issued_at=now,
+        seal=seal_licence(claims, signer),
+        kid=signer.kid.hex(),
+        source_ref=source_ref,
+        request_hash=request_hash,
+        status_index=status_index,
+    )
 
 
 def seal_claims(
