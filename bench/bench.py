@@ -35,15 +35,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import create_engine, text
 
-from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
-from elicence.clients import Client, Role
+from elicence.app.service import Elicence
+from elicence.bootstrap import assemble
+from elicence.domain.clients import Client, Role
+from elicence.domain.licence import Licence
+from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
+from elicence.formats.seal import SealClaims, SealedLicence, seal_licence
+from elicence.formats.statuslist import Purpose, list_size, sign_status_list
+from elicence.formats.trustlist import TrustList
 from elicence.keys.store import DepartmentName, KeyStore
-from elicence.keys.trustlist import TrustList
-from elicence.licence import Licence
 from elicence.registry import Registry
-from elicence.seal import SealClaims, SealedLicence, seal_licence
-from elicence.services import Elicence
-from elicence.statuslist import Purpose, list_size, sign_status_list
 from elicence.verifier import OfflineStatus, UnsafeSkipStatusCheck, verify_seal, verify_status_list
 
 GZ_AMR = "11440100MB2D00002M"
@@ -111,7 +112,7 @@ def raw_crypto(n: int) -> tuple[float, float]:
 def make_service(workdir: Path, url: str, keys: Path) -> Elicence:
     registry = Registry.from_url(url)
     registry.upgrade()
-    svc = Elicence(
+    svc = assemble(
         registry=registry,
         keystore=KeyStore(keys),
         passphrase=PASSPHRASE,

@@ -15,15 +15,14 @@ import typer
 from cryptography import x509
 
 from elicence import errors
+from elicence.app.service import Elicence, utcnow
 from elicence.bootstrap import build_service
-from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
-from elicence.clients import Role
-from elicence.services import Elicence, utcnow
+from elicence.domain.clients import Role
+from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.settings import Settings
 
 if TYPE_CHECKING:
-    from elicence.keys.trustlist import TrustList
-    from elicence.verifier.status import OfflineStatus
+    pass
 
 app = typer.Typer(
     help="elicence: electronic licences (电子证照) — issue, seal, verify.",
@@ -117,7 +116,7 @@ def init(
             EXIT_INPUT,
         )
     svc = _service(settings)
-    if svc.registry.catalogue_version() is None:
+    if svc.catalogue_version() is None:
         if not demo:
             raise _fail("no catalogue yet: run `elicence catalogue import FILE`", EXIT_INPUT)
         version, created = svc.import_catalogue(load_catalogue(DEMO_CATALOGUE))
@@ -169,7 +168,7 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     settings = _settings()
-    _service(settings).registry.dispose()  # upgrade the schema once, before the workers start
+    _service(settings).close()  # upgrade the schema once, before the workers start
     config = uvicorn.Config(
         "elicence.api.asgi:app",
         host=host or settings.host,
@@ -231,7 +230,7 @@ def catalogue_check(file: Annotated[Path, typer.Argument(help="Catalogue YAML fi
 @handled
 def catalogue_show() -> None:
     """Print the catalogue in force."""
-    from elicence.catalogue_file import catalogue_to_dict
+    from elicence.formats.catalogue_file import catalogue_to_dict
 
     _print_json(catalogue_to_dict(_service().catalogue()))
 
@@ -254,8 +253,7 @@ def keys_init() -> None:
 def keys_list() -> None:
     """List every certificate with its status."""
     svc = _service()
-    for e in svc.keystore.entries():
-        cert = svc.keystore.certificate(e)
+    for e, cert in svc.certificates():
         typer.echo(
             f"{e.kid}  {e.role:<10} {e.department or '-':<18} {e.status:<8} since "
             f"{e.status_since:%Y-%m-%d %H:%M}Z  "
@@ -314,25 +312,6 @@ def keys_export_status_lists(
     )
 
 
-def _read_status_lists(directory: Path, trust_list: TrustList) -> OfflineStatus:
-    """Every DEPT.PURPOSE.cose in ``directory`` that verifies; the others are named and skipped."""
-    from elicence.statuslist import Purpose
-    from elicence.verifier.status import OfflineStatus, verify_status_list
-
-    if not directory.is_dir():
-        raise _fail(f"--status-lists: {directory} is not a directory", EXIT_INPUT)
-    lists = []
-    for purpose in Purpose:
-        for path in sorted(directory.glob(f"*.{purpose}.cose")):
-            try:
-                lists.append(verify_status_list(path.read_bytes(), trust_list))
-            except OSError as e:
-                typer.echo(f"warning: cannot read {path}: {e}", err=True)
-            except errors.StatusListError as e:
-                typer.echo(f"warning: {path} is refused: {e.message}", err=True)
-    return OfflineStatus(lists)
-
-
 # -- clients --------------------------------------------------------------------------------
 
 
@@ -355,7 +334,7 @@ def clients_add(
 @handled
 def clients_list() -> None:
     """List API clients."""
-    for c in _service().registry.clients():
+    for c in _service().clients():
         state = "disabled" if c.disabled_at else "active"
         typer.echo(f"{c.id}  {c.role:<10} {c.department or '-':<18} {state:<8} {c.name}")
 
@@ -364,8 +343,7 @@ def clients_list() -> None:
 @handled
 def clients_disable(client_id: Annotated[str, typer.Argument()]) -> None:
     """Disable a client; its key stops working."""
-    if not _service().registry.disable_client(client_id, now=utcnow()):
-        raise _fail(f"no client {client_id}", EXIT_INPUT)
+    _service().disable_client(client_id)
     typer.echo(f"disabled {client_id}")
 
 
@@ -383,7 +361,7 @@ def issue(
         body = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(f"{file}: not a readable JSON file: {e}", EXIT_INPUT) from None
-    from elicence.clients import Client
+    from elicence.domain.clients import Client
 
     svc = _service()
     dept = department.strip().upper()
@@ -453,9 +431,6 @@ def verify(
     Offline (--trust-list, --root) without --status-lists, "valid" says nothing of revocation;
     with --status-lists, it is "valid" only when the department's lists are current and clear.
     """
-    from elicence.verifier import UnsafeSkipStatusCheck, verify_seal
-    from elicence.verifier.pdf import verify_pdf
-
     pdf = _read_pdf_argument(value)
     if status_lists is not None and trust_list is None:
         raise _fail(
@@ -465,23 +440,19 @@ def verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            from elicence.keys.trustlist import verify_trust_list
+            from elicence.verifier import OfflineVerifier
 
-            try:
-                root_cert = x509.load_pem_x509_certificate(root.read_bytes())
-                signed = trust_list.read_bytes()
-            except (OSError, ValueError) as e:
-                raise _fail(f"cannot read the trust list or root: {e}", EXIT_INPUT) from None
-            tl = verify_trust_list(signed, root=root_cert)
-            status = (
-                UnsafeSkipStatusCheck
-                if status_lists is None
-                else _read_status_lists(status_lists, tl)
+            if status_lists is not None and not status_lists.is_dir():
+                raise _fail(f"--status-lists: {status_lists} is not a directory", EXIT_INPUT)
+            offline = OfflineVerifier.from_files(
+                trust_list=trust_list, root=root, status_lists=status_lists
             )
+            for problem in offline.refused:
+                typer.echo(f"warning: {problem}", err=True)
             if pdf is not None:
-                report = verify_pdf(pdf, trust_list=tl, status=status, now=utcnow())
+                report = offline.verify_pdf(pdf, now=utcnow())
             else:
-                report = verify_seal(value, trust_list=tl, status=status, now=utcnow())
+                report = offline.verify(value, now=utcnow())
         else:
             svc = _service()
             if pdf is not None:
@@ -551,7 +522,7 @@ def mirror(
     """Keep this registry (its own database) in step with an upstream hall's change feed."""
     import time
 
-    from elicence.mirror import HttpUpstream, pull
+    from elicence.app.mirror import HttpUpstream
 
     pinned = None
     if root is not None:
@@ -564,7 +535,7 @@ def mirror(
     try:
         while True:
             try:
-                result = pull(svc.registry, source, root=pinned, clock=utcnow, page_size=page_size)
+                result = svc.mirror_pull(source, root=pinned, page_size=page_size)
             except errors.MirrorError as e:
                 if once:
                     raise
@@ -623,7 +594,7 @@ def pdf(
     out: Annotated[Path, typer.Option(help="Where to write the signed PDF.")],
 ) -> None:
     """Write a licence's signed PDF (made and kept at the first request)."""
-    from elicence.clients import Client
+    from elicence.domain.clients import Client
 
     svc = _service()
     operator = Client(id="cli", name="command line", role=Role.ADMIN, department=None)

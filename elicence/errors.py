@@ -35,12 +35,6 @@ class CatalogueError(Error):
     code = "catalogue_error"
 
 
-class IssuanceError(Error):
-    """An issuance request breaks a rule of the catalogue or of the department's rights."""
-
-    code = "issuance_refused"
-
-
 class ConflictError(Error):
     """The request conflicts with what is stored (another body under the same source_ref)."""
 

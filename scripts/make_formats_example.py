@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives import serialization
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from elicence.clients import Client, Role  # noqa: E402
+from elicence.domain.clients import Client, Role  # noqa: E402
+from elicence.formats.seal import b32decode, cose_bytes  # noqa: E402
 from elicence.keys.store import DepartmentName, KeyStore  # noqa: E402
 from elicence.registry import Registry  # noqa: E402
-from elicence.seal import b32decode, cose_bytes  # noqa: E402
 from tests.conftest import (  # noqa: E402
     GZ_AMR,
     NOW,
@@ -38,7 +38,7 @@ EXAMPLES = REPO / "docs" / "examples"
 
 
 def main() -> None:
-    from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
+    from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 
     catalogue = load_catalogue(DEMO_CATALOGUE)
     work = Path(tempfile.mkdtemp(prefix="elicence-example-"))

@@ -19,11 +19,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
-from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
-from elicence.clients import Role
+from elicence.app.service import Elicence
+from elicence.bootstrap import assemble
+from elicence.domain.clients import Role
+from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.keys.store import DepartmentName, KeyStore
 from elicence.registry import Registry
-from elicence.services import Elicence
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 PASSPHRASE = "test-passphrase-not-secret"
@@ -75,7 +76,7 @@ def keystore_template(tmp_path_factory: pytest.TempPathFactory, demo_catalogue) 
 
 def make_service(registry: Registry, keys: Path, clock: Clock, demo_catalogue) -> Elicence:  # type: ignore[no-untyped-def]
     registry.upgrade()
-    svc = Elicence(
+    svc = assemble(
         registry=registry,
         keystore=KeyStore(keys, scrypt_log2_n=10),
         passphrase=PASSPHRASE,

@@ -1,4 +1,4 @@
-"""elicence.catalogue_file and the catalogue values: the demo file, validity rules, broken files."""
+"""elicence.formats.catalogue_file and the catalogue values: the demo file, validity rules, broken files."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elicence.catalogue import (
+from elicence.domain.catalogue import (
     Catalogue,
     HolderCategory,
     IssuerLevel,
     ValidityRule,
 )
-from elicence.catalogue_file import (
+from elicence.errors import CatalogueError, InputError
+from elicence.formats.catalogue_file import (
     DEMO_CATALOGUE,
     catalogue_from_dict,
     catalogue_to_dict,
     load_catalogue,
     parse_catalogue,
 )
-from elicence.errors import CatalogueError, InputError
 from tests.conftest import BUSINESS, FOOD, MARRIAGE, TH_CIVIL
 
 DEMO_TEXT = DEMO_CATALOGUE.read_text(encoding="utf-8")

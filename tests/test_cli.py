@@ -31,15 +31,15 @@ from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
 from elicence import errors
+from elicence.app.service import Elicence
 from elicence.bootstrap import build_service
-from elicence.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.cli import app
-from elicence.clients import Client, Role
-from elicence.codes import LicenceIdentifier
+from elicence.domain.clients import Client, Role
+from elicence.domain.codes import LicenceIdentifier
+from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
+from elicence.formats.seal import CLAIM_LICENCE, K_HOLDER_NAME, PREFIX, cose_bytes
 from elicence.issuer.lifecycle import Action
 from elicence.registry import Registry
-from elicence.seal import CLAIM_LICENCE, K_HOLDER_NAME, PREFIX, cose_bytes
-from elicence.services import Elicence
 from elicence.settings import DEVELOPMENT_PASSPHRASE, Settings
 from tests.conftest import FOOD, GZ_AMR, SZ_AMR, TH_CIVIL, food_permit, marriage
 

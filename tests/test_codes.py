@@ -1,4 +1,4 @@
-"""elicence.codes: GB 32100 USCC, GB 11643 resident ID, GB/T 36904 identifier (MOD 37,36)."""
+"""elicence.domain.codes: GB 32100 USCC, GB 11643 resident ID, GB/T 36904 identifier (MOD 37,36)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elicence.codes import (
+from elicence.domain.codes import (
     ALNUM36,
     IDENTIFIER_PREFIX,
     USCC_ALPHABET,

@@ -343,8 +343,8 @@ def test_tampered_copy_fails() -> None:
 
 def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # type: ignore[no-untyped-def]
     # Production side: elicence issues a seal and signs a trust list.
-    from elicence.catalogue_file import licence_type_to_dict
-    from elicence.clients import Client, Role
+    from elicence.domain.clients import Client, Role
+    from elicence.formats.catalogue_file import licence_type_to_dict
     from tests.conftest import MARRIAGE, TH_CIVIL, marriage
 
     client = Client("c_test", "test", Role.DEPARTMENT, TH_CIVIL)

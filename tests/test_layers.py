@@ -1,15 +1,21 @@
-"""The layer rule of docs/DESIGN.md, enforced by reading every module's imports (AST, no import).
+"""The layer rule of DESIGN.md, enforced twice.
 
-- only ``elicence/registry/`` imports SQLAlchemy or Alembic;
-- only ``elicence/api/`` imports FastAPI or Starlette, and nothing else imports ``elicence.api``;
-- ``elicence/verifier/`` imports none of those nor ``elicence.registry``, directly or through
-  the elicence modules it imports (a hall verifies offline, with no database);
-- domain modules never import ``elicence.settings`` nor read the environment.
+- ``lint-imports`` (import-linter, contracts in pyproject.toml) checks the layers of
+  docs/architecture.md over the whole import graph: ``api | cli`` over ``bootstrap`` over ``app``
+  over ``issuer | verifier | templates | registry | settings`` over ``formats`` over ``keys``
+  over ``domain`` over ``errors``; SQLAlchemy only in ``registry``, FastAPI only in ``api``, the
+  verifier free of both even indirectly, settings read only by the transports and ``bootstrap``.
+- An AST walk of every module (this file) checks what import-linter cannot: nothing outside the
+  transports and ``bootstrap`` reads the environment, and the transports act through the facade
+  only (no ``elicence.registry`` or ``elicence.keys`` import, no ``.registry``/``.keystore``).
+
+Both are shown to fail on planted breaches, so neither passes by checking nothing.
 """
 
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -20,29 +26,33 @@ import elicence
 
 PACKAGE_DIR = Path(elicence.__file__).parent
 REPO = PACKAGE_DIR.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 DB = ("sqlalchemy", "alembic")
 WEB = ("fastapi", "starlette")
-DOMAIN = (
-    "elicence/codes.py",
-    "elicence/catalogue.py",
-    "elicence/licence.py",
-    "elicence/seal.py",
-    "elicence/issuer/",
-    "elicence/verifier/",
-    "elicence/keys/",
-    "elicence/registry/",
+# Where the environment and settings may be read: the transports and the composition root.
+SETTINGS_READERS = (
+    "elicence/api/",
+    "elicence/cli.py",
+    "elicence/bootstrap.py",
+    "elicence/settings.py",
 )
+# The transports act through the facade (elicence.app.service.Elicence) only.
+TRANSPORTS = ("elicence/api/", "elicence/cli.py")
+BEHIND_THE_FACADE = ("elicence.registry", "elicence.keys")
+FACADE_INTERNALS = frozenset({"registry", "keystore", "_keyring", "_issuer", "_lifecycle"})
 ENV_NAMES = frozenset({"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"})
 
 
 @dataclass(frozen=True, slots=True)
 class Use:
-    """Something a module does that a rule may forbid: import a module or read the environment."""
+    """Something a module does that a rule may forbid: import a module, read the environment,
+    or reach behind the facade (an attribute of :data:`FACADE_INTERNALS`)."""
 
-    what: str  # a dotted module name, or "os.environ" / "os.getenv" …
+    what: str  # a dotted module name, "os.environ" / "os.getenv" …, or ".registry" …
     line: int
     env: bool = False
+    attribute: bool = False
 
 
 def module_name(path: str) -> str:
@@ -62,7 +72,8 @@ def _resolve(path: str, level: int, module: str | None) -> str:
 
 
 def uses_of(path: str, source: str) -> list[Use]:
-    """Every import (absolute, relative, importlib, ``__import__``) and environment read."""
+    """Every import (absolute, relative, importlib, ``__import__``), environment read, and use of
+    an attribute of :data:`FACADE_INTERNALS`."""
     tree = ast.parse(source, filename=path)
     out: list[Use] = []
     os_names = {"os"}
@@ -96,6 +107,8 @@ def uses_of(path: str, source: str) -> list[Use]:
                 and isinstance(node.args[0].value, str)
             ):
                 out.append(Use(node.args[0].value, node.lineno))
+        if isinstance(node, ast.Attribute) and node.attr in FACADE_INTERNALS:
+            out.append(Use(f".{node.attr}", node.lineno, attribute=True))
         if (
             isinstance(node, ast.Attribute)
             and node.attr in ENV_NAMES
@@ -114,8 +127,9 @@ def _under(module: str, prefixes: Iterable[str]) -> bool:
 class Rule:
     name: str
     applies: Callable[[str], bool]
-    forbidden: tuple[str, ...]
+    forbidden: tuple[str, ...] = ()
     no_env: bool = False
+    facade_only: bool = False
 
 
 RULES = (
@@ -135,10 +149,16 @@ RULES = (
         (*DB, *WEB, "elicence.registry", "elicence.api"),
     ),
     Rule(
-        "domain code is given what it needs: no settings, no environment",
-        lambda p: p.startswith(DOMAIN),
+        "code below the transports is given what it needs: no settings, no environment",
+        lambda p: not p.startswith(SETTINGS_READERS),
         ("elicence.settings", "pydantic_settings"),
         no_env=True,
+    ),
+    Rule(
+        "the API and the CLI act through the facade (elicence.app.service.Elicence) only",
+        lambda p: p.startswith(TRANSPORTS),
+        BEHIND_THE_FACADE,
+        facade_only=True,
     ),
 )
 
@@ -152,9 +172,13 @@ def violations(sources: Mapping[str, str]) -> list[str]:
             if not rule.applies(path):
                 continue
             for use in uses:
-                if use.env and rule.no_env:
-                    found.append(f"{path}:{use.line}: reads {use.what} ({rule.name})")
-                elif not use.env and _under(use.what, rule.forbidden):
+                if use.attribute:
+                    if rule.facade_only:
+                        found.append(f"{path}:{use.line}: uses {use.what} ({rule.name})")
+                elif use.env:
+                    if rule.no_env:
+                        found.append(f"{path}:{use.line}: reads {use.what} ({rule.name})")
+                elif _under(use.what, rule.forbidden):
                     found.append(f"{path}:{use.line}: imports {use.what} ({rule.name})")
     return sorted(set(found))
 
@@ -182,7 +206,7 @@ def verifier_closure_violations(sources: Mapping[str, str]) -> list[str]:
             current = queue.pop()
             path = modules[current]
             for use in uses[path]:
-                if use.env:
+                if use.env or use.attribute:
                     continue
                 if _under(use.what, (*DB, *WEB, "elicence.registry", "elicence.api")):
                     chain = [current]
@@ -204,12 +228,35 @@ def package_sources() -> dict[str, str]:
     }
 
 
+def lint_imports(cwd: Path, *, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = None
+    if pythonpath is not None:
+        import os
+
+        env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+
+
 # -- the rule holds for elicence ---------------------------------------------------------------
+
+
+def test_import_linter_contracts_hold() -> None:
+    out = lint_imports(REPO)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 broken" in out.stdout
+    assert "5 kept" in out.stdout, out.stdout  # every contract of pyproject.toml ran
 
 
 def test_every_module_keeps_the_layer_rule() -> None:
     sources = package_sources()
-    assert len(sources) > 20
+    assert len(sources) > 40
     bad = violations(sources)
     offenders = sorted({line.split(":", 1)[0] for line in bad})
     assert not bad, f"layer rule broken in {offenders}:\n" + "\n".join(bad)
@@ -237,22 +284,20 @@ def test_importing_the_verifier_loads_no_database_or_web_framework() -> None:
 
 
 def test_the_checker_sees_the_real_imports() -> None:
-    """Not vacuous: the checker finds what the allowed layers really import."""
+    """Not vacuous: the checker finds what the allowed layers really import and use."""
     sources = package_sources()
-    store = {
-        u.what for u in uses_of("elicence/registry/store.py", sources["elicence/registry/store.py"])
-    }
-    assert "sqlalchemy" in store
-    app = {u.what for u in uses_of("elicence/api/app.py", sources["elicence/api/app.py"])}
-    assert "fastapi" in app
-    assert "elicence.settings" in app
-    verifier = {
-        u.what for u in uses_of("elicence/verifier/seal.py", sources["elicence/verifier/seal.py"])
-    }
-    assert "elicence.seal" in verifier
+
+    def used(path: str) -> set[str]:
+        return {u.what for u in uses_of(path, sources[path])}
+
+    assert "sqlalchemy" in used("elicence/registry/queries.py")
+    assert "fastapi" in used("elicence/api/app.py")
+    assert "elicence.settings" in used("elicence/api/app.py")
+    assert "elicence.formats.seal" in used("elicence/verifier/seal.py")
+    assert ".registry" in used("elicence/app/service.py")  # the facade holds the registry
 
 
-# -- the checker can fail ----------------------------------------------------------------------
+# -- the checkers can fail ---------------------------------------------------------------------
 
 BROKEN = {
     "elicence/verifier/offline.py": (
@@ -261,12 +306,13 @@ BROKEN = {
         "URL = os.environ['ELICENCE_DATABASE_URL']\n"
     ),
     "elicence/issuer/extra.py": "from sqlalchemy import select\nfrom .. import settings\n",
-    "elicence/codes.py": "from os import getenv\n",
+    "elicence/domain/codes.py": "from os import getenv\n",
     "elicence/keys/hsm.py": "import os as system\nPIN = system.getenv('PIN')\n",
-    "elicence/seal.py": "import importlib\nimportlib.import_module('elicence.settings')\n",
-    "elicence/cli.py": "import fastapi\n",
-    "elicence/services.py": "from elicence.api.app import create_app\n",
+    "elicence/formats/seal.py": "import importlib\nimportlib.import_module('elicence.settings')\n",
+    "elicence/cli.py": "import fastapi\nsvc.registry.clients()\n",
+    "elicence/app/service.py": "from elicence.api.app import create_app\n",
     "elicence/templates/render.py": "from ..api import schemas\n",
+    "elicence/api/routers/extra.py": "from elicence.keys.store import KeyStore\nsvc.keystore\n",
 }
 
 
@@ -277,12 +323,15 @@ def test_the_checker_reports_each_breach_with_its_file() -> None:
         "elicence/verifier/offline.py:3: reads os.environ",
         "elicence/issuer/extra.py:1: imports sqlalchemy",
         "elicence/issuer/extra.py:2: imports elicence.settings",
-        "elicence/codes.py:1: reads os.getenv",
+        "elicence/domain/codes.py:1: reads os.getenv",
         "elicence/keys/hsm.py:2: reads os.getenv",
-        "elicence/seal.py:2: imports elicence.settings",
+        "elicence/formats/seal.py:2: imports elicence.settings",
         "elicence/cli.py:1: imports fastapi",
-        "elicence/services.py:1: imports elicence.api",
+        "elicence/cli.py:2: uses .registry",
+        "elicence/app/service.py:1: imports elicence.api",
         "elicence/templates/render.py:1: imports elicence.api",
+        "elicence/api/routers/extra.py:1: imports elicence.keys.store",
+        "elicence/api/routers/extra.py:2: uses .keystore",
     ]
     for prefix in expected:
         assert any(line.startswith(prefix) for line in bad), (prefix, bad)
@@ -292,15 +341,15 @@ def test_the_checker_reports_each_breach_with_its_file() -> None:
 
 def test_the_checker_allows_what_the_rule_allows() -> None:
     allowed = {
-        "elicence/registry/store.py": "import sqlalchemy\nfrom alembic import command\n",
+        "elicence/registry/queries.py": "import sqlalchemy\nfrom alembic import command\n",
         "elicence/api/app.py": (
             "from fastapi import FastAPI\nfrom elicence.settings import Settings\n"
             "from starlette.exceptions import HTTPException\nfrom . import errors\n"
         ),
         "elicence/cli.py": "import os\nfrom elicence.settings import Settings\nos.environ.get('X')\n",
-        "elicence/bootstrap.py": "from elicence.settings import Settings\n",
-        "elicence/verifier/seal.py": "from elicence.seal import decode_seal\nimport os.path\n",
-        "elicence/registry/models.py": "from elicence.verifier.seal import RegistryRecord\n",
+        "elicence/bootstrap.py": "from elicence.settings import Settings\nfrom elicence import keys\n",
+        "elicence/verifier/seal.py": "from elicence.formats.seal import decode_seal\nimport os.path\n",
+        "elicence/app/service.py": "self.registry.licence(x)\nfrom elicence.registry import Registry\n",
     }
     assert violations(allowed) == []
 
@@ -310,14 +359,33 @@ def test_the_closure_check_follows_imports_through_other_modules() -> None:
         "elicence/__init__.py": "",
         "elicence/verifier/__init__.py": "from elicence.verifier.seal import verify\n",
         "elicence/verifier/seal.py": "from elicence.helpers import status\n",
-        "elicence/helpers.py": "from elicence.registry.store import Registry\n",
+        "elicence/helpers.py": "from elicence.registry.queries import Registry\n",
         "elicence/registry/__init__.py": "",
-        "elicence/registry/store.py": "import sqlalchemy\n",
+        "elicence/registry/queries.py": "import sqlalchemy\n",
     }
     assert violations(sources) == []  # no direct breach ...
     bad = verifier_closure_violations(sources)  # ... but the verifier reaches the database
     assert any(
-        "elicence/verifier/seal.py: reaches elicence.registry.store via elicence.helpers" in b
+        "elicence/verifier/seal.py: reaches elicence.registry.queries via elicence.helpers" in b
         for b in bad
     ), bad
     assert any("reaches sqlalchemy" in b for b in bad), bad
+
+
+def test_import_linter_reports_planted_breaches(tmp_path: Path) -> None:
+    """A copy of the package with a layer turned upside down and the verifier reaching the
+    database: import-linter must break exactly those contracts."""
+    shutil.copytree(
+        PACKAGE_DIR, tmp_path / "elicence", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    codes = tmp_path / "elicence" / "domain" / "codes.py"
+    codes.write_text(codes.read_text() + "\nfrom elicence.app import service  # noqa\n")
+    status = tmp_path / "elicence" / "verifier" / "status.py"
+    status.write_text(status.read_text() + "\nimport elicence.registry.queries  # noqa\n")
+    out = lint_imports(tmp_path, pythonpath=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "elicence is layered" in out.stdout and "BROKEN" in out.stdout
+    assert "elicence.domain.codes -> elicence.app.service" in out.stdout
+    assert "the verifier needs no database" in out.stdout
+    assert "3 kept, 2 broken" in out.stdout, out.stdout

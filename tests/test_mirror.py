@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from elicence.app.mirror import pull
+from elicence.app.service import Elicence
+from elicence.bootstrap import assemble
 from elicence.errors import LogIntegrityError, MirrorError
-from elicence.eventlog import event_hash, parse_instant, sign_checkpoint
+from elicence.formats.eventlog import event_hash, parse_instant, sign_checkpoint
 from elicence.keys.store import KeyStore
-from elicence.mirror import pull
 from elicence.registry import Registry
-from elicence.services import Elicence
 from tests.conftest import PASSPHRASE, ApiKeys, Clock, food_permit
 
 Tamper = Callable[[dict[str, Any]], dict[str, Any]]
@@ -61,7 +62,7 @@ class InProcessUpstream:
 def city(tmp_path: Path, clock: Clock) -> Iterator[Elicence]:
     registry = Registry.from_url(f"sqlite:///{tmp_path / 'city.db'}")
     registry.upgrade()
-    yield Elicence(
+    yield assemble(
         registry=registry,
         keystore=KeyStore(tmp_path / "city-keys"),  # none: a mirror signs nothing
         passphrase=PASSPHRASE,

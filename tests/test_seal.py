@@ -1,4 +1,4 @@
-"""elicence.seal: the EL1 text form, decoding, limits, and interoperability with pycose."""
+"""elicence.formats.seal: the EL1 text form, decoding, limits, and interoperability with pycose."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ from pycose.keys.keyparam import EC2KpCurve, EC2KpX, EC2KpY, KpKty
 from pycose.keys.keytype import KtyEC2
 from pycose.messages import Sign1Message
 
-from elicence.codes import LicenceIdentifier
+from elicence.domain.codes import LicenceIdentifier
+from elicence.domain.licence import CHINA_TZ
 from elicence.errors import SealError
-from elicence.keys import pki
-from elicence.keys.signer import SoftwareSigner
-from elicence.licence import CHINA_TZ
-from elicence.seal import (
+from elicence.formats.seal import (
     MAX_SEAL_TEXT,
     PREFIX,
     SealClaims,
@@ -35,6 +33,8 @@ from elicence.seal import (
     seal_licence,
     seal_text_from,
 )
+from elicence.keys import pki
+from elicence.keys.signer import SoftwareSigner
 from tests.conftest import FOOD, GZ_AMR, NOW
 
 QR_ALPHANUMERIC = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
@@ -337,7 +337,7 @@ def test_a_seal_made_by_pycose_decodes_and_verifies_here(signer: SoftwareSigner)
     from pycose.headers import KID, Algorithm
     from pycose.keys.keyparam import EC2KpD
 
-    from elicence.seal import encode_claims
+    from elicence.formats.seal import encode_claims
 
     numbers = signer.private_key.private_numbers()
     key = CoseKey.from_dict(
@@ -424,7 +424,7 @@ def test_a_malformed_status_index_is_refused(signer: SoftwareSigner, value: obje
 @settings(max_examples=60, deadline=None)
 def test_hand_written_cbor_is_what_cbor2_writes(protected: bytes, payload: bytes) -> None:
     """The Sig_structure and COSE_Sign1 bytes are written out by hand on the hot path."""
-    from elicence.seal import _COSE_HEAD, _EMPTY_MAP, _bstr, _sig_structure
+    from elicence.formats.seal import _COSE_HEAD, _EMPTY_MAP, _bstr, _sig_structure
 
     assert _sig_structure(protected, payload) == cbor2.dumps(
         ["Signature1", protected, b"", payload]

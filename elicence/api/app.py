@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from elicence import __version__
@@ -23,8 +24,9 @@ from elicence.api.routers import (
     status,
     verify,
 )
+from elicence.api.schemas import add_documented_bodies
+from elicence.app.service import Elicence
 from elicence.bootstrap import build_service
-from elicence.services import Elicence
 from elicence.settings import Settings
 
 
@@ -38,7 +40,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         ticker = asyncio.create_task(_checkpoint_every_minute(app))
         yield
         ticker.cancel()
-        app.state.elicence.registry.flush_usage()
+        app.state.elicence.flush()
 
     app = FastAPI(
         title="elicence",
@@ -59,10 +61,24 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(documents.router)
     app.add_middleware(documents.PdfUploadDispatch)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=app.routes,
+            )
+            add_documented_bodies(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:
         svc: Elicence = app.state.elicence
-        return {"status": "ok", "catalogue_version": svc.registry.catalogue_version()}
+        return svc.health()
 
     return app
 

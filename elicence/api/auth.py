@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from elicence.clients import Client
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client
 from elicence.errors import AuthenticationError
-from elicence.services import Elicence
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `elicence clients add`.")
 

@@ -25,7 +25,6 @@ STATUS: list[tuple[type[errors.Error], int]] = [
     (errors.PayloadTooLargeError, 413),
     (errors.InputError, 422),
     (errors.SealError, 422),
-    (errors.IssuanceError, 422),
     (errors.KeyCustodyError, 503),
     (errors.RegistryError, 503),
     (errors.DocumentError, 503),

@@ -1,4 +1,4 @@
-"""Lifecycle of an issued licence: revoke (注销), suspend, reinstate, amend, renew; and replay.
+"""Lifecycle of an issued licence: revoke (注销), suspend, reinstate, amend, renew.
 
 The rules are one explicit table, :data:`TRANSITIONS`: (stored status, action) → new status of
 the licence acted on. Anything not in the table is refused with the reason. Expiry is not an
@@ -17,26 +17,25 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from elicence.catalogue import Catalogue, HolderIdType
-from elicence.codes import check_uscc, parse_identifier
+from elicence.domain.catalogue import Catalogue
+from elicence.domain.codes import parse_identifier
+from elicence.domain.licence import EventKind, Licence, LicenceEvent, LicenceStatus, china_today
 from elicence.errors import (
     IllegalTransitionError,
     InputError,
     NotFoundError,
     PermissionDeniedError,
 )
-from elicence.eventlog import LogEvent
+from elicence.formats.eventlog import LogEvent
 from elicence.issuer.service import new_licence_event, sealed_version, signer_for
 from elicence.issuer.validation import check_request
 from elicence.keys.signer import Signer
-from elicence.licence import Holder, Licence, LicenceEvent, LicenceStatus, china_today
-from elicence.seal import decode_seal
 
 MAX_BULK = 1000
 MAX_REASON = 500
@@ -67,15 +66,13 @@ TRANSITIONS: Mapping[tuple[LicenceStatus, Action], LicenceStatus] = {
     (S, Action.REINSTATE): V,
 }
 
-EVENT_KIND: Mapping[Action, str] = {
-    Action.REVOKE: "revoked",
-    Action.SUSPEND: "suspended",
-    Action.REINSTATE: "reinstated",
-    Action.AMEND: "amended",
-    Action.RENEW: "renewed",
+EVENT_KIND: Mapping[Action, EventKind] = {
+    Action.REVOKE: EventKind.REVOKED,
+    Action.SUSPEND: EventKind.SUSPENDED,
+    Action.REINSTATE: EventKind.REINSTATED,
+    Action.AMEND: EventKind.AMENDED,
+    Action.RENEW: EventKind.RENEWED,
 }
-NEW_VERSION_KINDS = frozenset({"issued", "amended", "renewed"})
-STATUS_KINDS: Mapping[str, LicenceStatus] = {"revoked": R, "suspended": S, "reinstated": V}
 
 
 def next_status(licence: Licence, action: Action) -> LicenceStatus:
@@ -407,80 +404,3 @@ def _merged(old: Licence, changes: Mapping[str, Any], data: Mapping[str, Any]) -
         ),
         "data": merged_data,
     }
-
-
-# -- replay: what each event does to the registry (audits and mirrors) -----------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Effect:
-    """What one event does: a new licence (by its seal) and status changes."""
-
-    new_seal: str | None = None
-    status_index: int | None = None
-    statuses: tuple[tuple[str, LicenceStatus, str | None], ...] = field(default_factory=tuple)
-
-
-def effect_of(event: LogEvent) -> Effect:
-    """The effect of an event of the log; unknown kinds change nothing."""
-    detail = event.detail
-    if event.kind in NEW_VERSION_KINDS:
-        seal = detail.get("seal")
-        index = detail.get("status_index")
-        statuses: list[tuple[str, LicenceStatus, str | None]] = [(event.identifier, V, None)]
-        old = detail.get("supersedes")
-        if isinstance(old, str):
-            statuses.append((old, X, event.identifier))
-        return Effect(
-            seal if isinstance(seal, str) else None,
-            index if type(index) is int else None,
-            tuple(statuses),
-        )
-    status = STATUS_KINDS.get(event.kind)
-    if status is not None:
-        return Effect(statuses=((event.identifier, status, None),))
-    return Effect()
-
-
-def replay(events: Iterable[LogEvent]) -> dict[str, tuple[str, str | None]]:
-    """Every licence's (status, superseded_by) as the log says it should be."""
-    state: dict[str, tuple[str, str | None]] = {}
-    for e in events:
-        for ident, status, by in effect_of(e).statuses:
-            previous = state.get(ident, ("", None))[1]
-            state[ident] = (str(status), by or previous)
-    return state
-
-
-def licence_from_seal(
-    seal: str, *, catalogue: Catalogue | None, status_index: int | None = None
-) -> Licence:
-    """A registry record rebuilt from a seal alone (a mirror holds what the seal states)."""
-    decoded = decode_seal(seal)
-    claims, sealed = decoded.claims, decoded.claims.licence
-    check_uscc(claims.issuer, field="iss")
-    lt = catalogue.licence_types.get(sealed.type_code) if catalogue else None
-    data: dict[str, str] = {}
-    for key, value in sealed.data.items():
-        item = lt.item_by_seal_key(key) if lt else None
-        data[item.name if item else str(key)] = value
-    try:
-        id_type = HolderIdType(sealed.holder_id_type)
-    except ValueError:
-        raise InputError("the seal's holder id type is unknown", field="seal") from None
-    return Licence(
-        identifier=sealed.identifier,
-        type_code=sealed.type_code,
-        department_uscc=claims.issuer,
-        licence_number=sealed.licence_number,
-        holder=Holder(sealed.holder_name, id_type, sealed.holder_id),
-        valid_from=sealed.valid_from,
-        valid_until=sealed.valid_until,
-        data=data,
-        status=LicenceStatus.VALID,
-        version=sealed.version,
-        issued_at=dt.datetime.fromtimestamp(claims.issued_at, dt.UTC),
-        seal=seal,
-        kid=decoded.kid.hex(),
-        status_index=sealed.status_index if sealed.status_index is not None else status_index,
-    )

@@ -15,18 +15,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from elicence.catalogue import Catalogue, Department, HolderCategory, LicenceType
-from elicence.codes import LicenceIdentifier, new_serial
-from elicence.errors import (
-    ConflictError,
-    DuplicateSourceRefError,
-    Error,
-    InputError,
-    KeyCustodyError,
-)
-from elicence.issuer.validation import check_request, request_hash
-from elicence.keys.signer import Signer
-from elicence.licence import (
+from elicence.domain.catalogue import Catalogue, Department, HolderCategory, LicenceType
+from elicence.domain.codes import LicenceIdentifier, new_serial
+from elicence.domain.licence import (
+    EventKind,
     Holder,
     IssuanceRequest,
     Licence,
@@ -34,7 +26,16 @@ from elicence.licence import (
     LicenceStatus,
     mask_id,
 )
-from elicence.seal import SealClaims, SealedLicence, expiry_instant, seal_licence
+from elicence.errors import (
+    ConflictError,
+    DuplicateSourceRefError,
+    Error,
+    InputError,
+    KeyCustodyError,
+)
+from elicence.formats.seal import SealClaims, SealedLicence, expiry_instant, seal_licence
+from elicence.issuer.validation import check_request, request_hash
+from elicence.keys.signer import Signer
 
 MAX_BATCH = 1000
 
@@ -324,10 +325,10 @@ def _replay(existing: Licence, digest: str) -> IssuanceResult:
 
 
 def _issued_event(licence: Licence, actor: str) -> LicenceEvent:
-    return new_licence_event(licence, "issued", actor)
+    return new_licence_event(licence, EventKind.ISSUED, actor)
 
 
-def new_licence_event(licence: Licence, kind: str, actor: str) -> LicenceEvent:
+def new_licence_event(licence: Licence, kind: EventKind, actor: str) -> LicenceEvent:
     """The event that brings a licence (or a new version) into the log, carrying its seal, so
     that a mirror can rebuild the registry from the log alone (docs/formats.md §7)."""
     detail: dict[str, Any] = {

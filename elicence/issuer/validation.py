@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from elicence.catalogue import (
+from elicence.domain.catalogue import (
     Catalogue,
     Department,
     HolderCategory,
@@ -23,9 +23,9 @@ from elicence.catalogue import (
     ItemType,
     LicenceType,
 )
-from elicence.codes import check_resident_id, check_type_code, check_uscc
+from elicence.domain.codes import check_resident_id, check_type_code, check_uscc
+from elicence.domain.licence import Holder, IssuanceRequest
 from elicence.errors import InputError, PermissionDeniedError
-from elicence.licence import Holder, IssuanceRequest
 
 _OTHER_ID_RE = re.compile(r"[0-9A-Za-z()\-]{1,64}")
 _SOURCE_REF_RE = re.compile(r"[\x21-\x7e]{1,128}")

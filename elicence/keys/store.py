@@ -125,6 +125,18 @@ class KeyStore:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise KeyCustodyError(f"key store manifest {path} is unreadable: {e}") from e
 
+    def version(self) -> tuple[int, int] | None:
+        """A token that changes whenever the manifest is replaced (None before ``init``).
+
+        Every change of the store (init, rotate, compromise) ends by replacing the manifest, so
+        a process holding loaded signers reloads them exactly when this differs.
+        """
+        try:
+            st = (self.directory / "manifest.json").stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino)
+
     def root_certificate(self) -> x509.Certificate:
         return self._read_cert("root.crt.pem")
 

@@ -1,8 +1,13 @@
 """Persistence: the catalogue, licences, the append-only event log, API clients, usage records.
 
-The only package that imports SQLAlchemy or Alembic. Public entry point: :class:`Registry`.
+The only package that imports SQLAlchemy or Alembic. Its modules: ``models`` (the ORM models and
+the schema), ``tables`` (Core tables, hot-path statements, row ↔ value conversions), ``engine``
+(opening the database, SQLite pragmas and WAL checkpoints), ``uow`` (the unit of work),
+``queries`` (:class:`Registry`), ``writebehind`` (batched usage records), ``migrate`` and
+``migrations/`` (Alembic). Public entry points: :class:`Registry` and :class:`UnitOfWork`.
 """
 
-from elicence.registry.store import Registry, UnitOfWork
+from elicence.registry.queries import ClientRecord, MirrorRecord, Registry
+from elicence.registry.uow import UnitOfWork
 
-__all__ = ["Registry", "UnitOfWork"]
+__all__ = ["ClientRecord", "MirrorRecord", "Registry", "UnitOfWork"]

@@ -16,9 +16,9 @@ from pathlib import Path
 from cryptography import x509
 from pyhanko.sign.timestamps import TimeStamper
 
-from elicence.catalogue import Department, LicenceType
+from elicence.domain.catalogue import Department, LicenceType
+from elicence.domain.licence import Licence
 from elicence.keys.signer import Signer
-from elicence.licence import Licence
 from elicence.templates.pades import SEAL_INFO_KEY, PadesSigner, http_timestamper
 from elicence.templates.pdf import DEFAULT_FONT_PATH, LicenceRenderer
 

@@ -34,9 +34,15 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from elicence.catalogue import Department, HolderCategory, HolderIdType, ItemType, LicenceType
+from elicence.domain.catalogue import (
+    Department,
+    HolderCategory,
+    HolderIdType,
+    ItemType,
+    LicenceType,
+)
+from elicence.domain.licence import CHINA_TZ, IssuanceRequest, Licence
 from elicence.errors import InputError, SettingsError
-from elicence.licence import CHINA_TZ, IssuanceRequest, Licence
 from elicence.templates.qr import make_qr
 
 DEFAULT_FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")

@@ -3,12 +3,14 @@
 Works with no database: a hall that is offline verifies with a trust list alone, or with a trust
 list and the departments' signed status lists. Public API: :func:`verify_seal`,
 :class:`VerificationReport`, :class:`Verdict`, :class:`StatusSource`,
-:func:`verify_status_list`, :class:`StatusList`, :class:`OfflineStatus`.
+:func:`verify_status_list`, :class:`StatusList`, :class:`OfflineStatus`, and
+:class:`OfflineVerifier` (a trust list and status lists read from files, as the CLI uses them).
 """
 
-from elicence.verifier.report import Check, Verdict, VerificationReport
+from elicence.domain.licence import RegistryRecord
+from elicence.verifier.offline import OfflineVerifier
+from elicence.verifier.report import Check, CheckName, Verdict, VerificationReport
 from elicence.verifier.seal import (
-    RegistryRecord,
     StatusSource,
     UnsafeSkipStatusCheck,
     verify_seal,
@@ -17,7 +19,9 @@ from elicence.verifier.status import OfflineStatus, StatusList, verify_status_li
 
 __all__ = [
     "Check",
+    "CheckName",
     "OfflineStatus",
+    "OfflineVerifier",
     "RegistryRecord",
     "StatusList",
     "StatusSource",

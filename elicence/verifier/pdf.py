@@ -11,9 +11,12 @@ Steps (the numbers recur in the code):
 4. it covers the whole file: no change after signing, no extra incremental update;
 5. the signer's certificate chains to the trust list's root (no fetching);
 6. the signer is a department key in the trust list, not withdrawn when it signed;
-7. the document information carries an EL1 seal (/ELSeal, the same as /Keywords);
+7. the document information carries an EL1 seal (/ELSeal, the same as /Keywords) that decodes;
 8. the signer's department is the seal's issuer (the department that issued the licence);
 9. the seal itself verifies (verify_seal's checks, the registry's record and status included).
+
+One combiner judges the PDF's checks and the seal's together
+(:meth:`VerificationReport.from_findings`).
 
 Every check fails closed: the verdict is ``valid`` only when every one of these ran and passed.
 """
@@ -33,24 +36,27 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from elicence.errors import InputError, PayloadTooLargeError, SealError
+from elicence.formats.seal import decode_seal_text, seal_text_from
+from elicence.formats.trustlist import TrustList
 from elicence.keys.signer import kid_of
-from elicence.keys.trustlist import TrustList
-from elicence.verifier.report import GRAVITY, Check, Verdict, VerificationReport
-from elicence.verifier.seal import StatusSource, _UnsafeSkipStatusCheck, verify_seal
+from elicence.verifier.report import Check, CheckName, Findings, Verdict, VerificationReport
+from elicence.verifier.seal import StatusSource, _UnsafeSkipStatusCheck, seal_findings
 from elicence.verifier.status import OfflineStatus
 
 MAX_PDF_BYTES = 5 * 1024 * 1024
 SEAL_INFO_KEY = "/ELSeal"
 PADES_SUBFILTER = "/ETSI.CAdES.detached"
 
-_PDF_CHECKS = (
-    "pdf_signature",
-    "pdf_integrity",
-    "pdf_coverage",
-    "pdf_signer_chain",
-    "pdf_signer_known",
-    "pdf_seal",
-    "pdf_signer_is_issuer",
+_PDF_CHECKS = frozenset(
+    {
+        CheckName.PDF_SIGNATURE,
+        CheckName.PDF_INTEGRITY,
+        CheckName.PDF_COVERAGE,
+        CheckName.PDF_SIGNER_CHAIN,
+        CheckName.PDF_SIGNER_KNOWN,
+        CheckName.PDF_SEAL,
+        CheckName.PDF_SIGNER_IS_ISSUER,
+    }
 )
 
 
@@ -90,27 +96,32 @@ def verify_pdf(
     """Verify a signed licence PDF. Raises :class:`InputError` if ``data`` is no readable PDF."""
     # 1.
     reader = _read(data)
-    checks: list[Check] = []
+    found = Findings(_PDF_CHECKS)
+    checks = found.checks
 
-    def done(seal_report: VerificationReport | None = None) -> VerificationReport:
-        return _combine(checks, seal_report, now=now)
+    def done() -> VerificationReport:
+        return VerificationReport.from_findings(found, checked_at=now)
 
     # 2.
     try:
         signatures = list(reader.embedded_signatures)
     except Exception as e:
-        checks.append(Check("pdf_signature", False, f"the signature fields are malformed: {e}"))
+        checks.append(
+            Check(CheckName.PDF_SIGNATURE, False, f"the signature fields are malformed: {e}")
+        )
         return done()
     if len(signatures) != 1:
         checks.append(
-            Check("pdf_signature", False, f"expected one signature, found {len(signatures)}")
+            Check(
+                CheckName.PDF_SIGNATURE, False, f"expected one signature, found {len(signatures)}"
+            )
         )
         return done()
     sig = signatures[0]
     subfilter = str(sig.sig_object.get("/SubFilter", ""))
     if subfilter != PADES_SUBFILTER:
         checks.append(
-            Check("pdf_signature", False, f"signature subfilter {subfilter} is not PAdES")
+            Check(CheckName.PDF_SIGNATURE, False, f"signature subfilter {subfilter} is not PAdES")
         )
         return done()
     # 3. and 5. (pyHanko: digest, CMS signature, and the chain to the pinned root)
@@ -123,14 +134,20 @@ def verify_pdf(
     try:
         result = validate_pdf_signature(sig, signer_validation_context=context, skip_diff=True)
     except Exception as e:  # a malformed CMS or byte range: pyHanko cannot even evaluate it
-        checks.append(Check("pdf_signature", True, f"a PAdES signature ({_level(reader, sig)})"))
-        checks.append(Check("pdf_integrity", False, f"the signature cannot be evaluated: {e}"))
+        checks.append(
+            Check(CheckName.PDF_SIGNATURE, True, f"a PAdES signature ({_level(reader, sig)})")
+        )
+        checks.append(
+            Check(CheckName.PDF_INTEGRITY, False, f"the signature cannot be evaluated: {e}")
+        )
         return done()
-    checks.append(Check("pdf_signature", True, f"a PAdES signature ({_level(reader, sig)})"))
+    checks.append(
+        Check(CheckName.PDF_SIGNATURE, True, f"a PAdES signature ({_level(reader, sig)})")
+    )
     intact = bool(result.intact and result.valid)
     checks.append(
         Check(
-            "pdf_integrity",
+            CheckName.PDF_INTEGRITY,
             intact,
             "the signed bytes are unchanged and the signature verifies"
             if intact
@@ -141,7 +158,7 @@ def verify_pdf(
     whole = result.coverage is SignatureCoverageLevel.ENTIRE_FILE
     checks.append(
         Check(
-            "pdf_coverage",
+            CheckName.PDF_COVERAGE,
             whole,
             "the signature covers the whole file"
             if whole
@@ -153,7 +170,7 @@ def verify_pdf(
     trusted = bool(result.trusted)
     checks.append(
         Check(
-            "pdf_signer_chain",
+            CheckName.PDF_SIGNER_CHAIN,
             trusted,
             "the signer's certificate chains to the root"
             if trusted
@@ -169,7 +186,7 @@ def verify_pdf(
     if entry is None:
         checks.append(
             Check(
-                "pdf_signer_known",
+                CheckName.PDF_SIGNER_KNOWN,
                 False,
                 f"the signer ({cert.subject.rfc4514_string()}) is not in the trust list",
                 Verdict.UNTRUSTED,
@@ -181,7 +198,7 @@ def verify_pdf(
         )
         checks.append(
             Check(
-                "pdf_signer_known",
+                CheckName.PDF_SIGNER_KNOWN,
                 not withdrawn,
                 f"signed by key {entry.kid.hex()} of {entry.name}"
                 + (
@@ -196,24 +213,27 @@ def verify_pdf(
     seal = _info_text(reader, SEAL_INFO_KEY)
     keywords = _info_text(reader, "/Keywords")
     if not seal:
-        checks.append(Check("pdf_seal", False, "the PDF carries no EL1 seal (/ELSeal)"))
+        checks.append(Check(CheckName.PDF_SEAL, False, "the PDF carries no EL1 seal (/ELSeal)"))
         return done()
     if keywords is not None and keywords.strip() != seal.strip():
-        checks.append(Check("pdf_seal", False, "/ELSeal and /Keywords carry different seals"))
+        checks.append(
+            Check(CheckName.PDF_SEAL, False, "/ELSeal and /Keywords carry different seals")
+        )
         return done()
-    # 9.
     try:
-        seal_report = verify_seal(seal, trust_list=trust_list, status=status, now=now)
+        claims = decode_seal_text(seal_text_from(seal)).claims
     except SealError as e:
-        checks.append(Check("pdf_seal", False, f"/ELSeal is not an EL1 seal: {e.message}"))
+        checks.append(Check(CheckName.PDF_SEAL, False, f"/ELSeal is not an EL1 seal: {e.message}"))
         return done()
-    checks.append(Check("pdf_seal", True, "the PDF carries an EL1 seal (/ELSeal, /Keywords)"))
+    checks.append(
+        Check(CheckName.PDF_SEAL, True, "the PDF carries an EL1 seal (/ELSeal, /Keywords)")
+    )
     # 8.
-    issuer = seal_report.issuer
-    same = entry is not None and issuer is not None and entry.department == issuer
+    issuer = claims.issuer
+    same = entry is not None and entry.department == issuer
     checks.append(
         Check(
-            "pdf_signer_is_issuer",
+            CheckName.PDF_SIGNER_IS_ISSUER,
             same,
             f"the PDF is signed by the seal's issuer {issuer}"
             if same
@@ -222,35 +242,9 @@ def verify_pdf(
             Verdict.UNTRUSTED,
         )
     )
-    return done(seal_report)
-
-
-def _combine(
-    checks: list[Check], seal_report: VerificationReport | None, *, now: dt.datetime
-) -> VerificationReport:
-    """The PDF checks followed by the seal's; the gravest failure decides, fail closed."""
-    failed = [c.verdict_if_failed for c in checks if not c.passed]
-    ran = {c.name for c in checks if c.passed}
-    details: dict[str, Any] = {}
-    all_checks = list(checks)
-    if seal_report is not None:
-        all_checks.extend(seal_report.checks)
-        if seal_report.verdict is not Verdict.VALID:
-            failed.append(seal_report.verdict)
-        details = {
-            "licence": seal_report.licence,
-            "issuer": seal_report.issuer,
-            "issued_at": seal_report.issued_at,
-            "status_checked": seal_report.status_checked,
-            "superseded_by": seal_report.superseded_by,
-        }
-    if failed:
-        verdict = min(failed, key=GRAVITY.index)
-    elif seal_report is not None and ran >= set(_PDF_CHECKS):
-        verdict = Verdict.VALID
-    else:
-        verdict = Verdict.INDETERMINATE
-    return VerificationReport(verdict=verdict, checks=tuple(all_checks), checked_at=now, **details)
+    # 9.
+    found.absorb(seal_findings(seal, trust_list=trust_list, status=status, now=now))
+    return done()
 
 
 def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:

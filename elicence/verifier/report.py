@@ -1,13 +1,18 @@
-"""The result of a verification, as a value: a verdict and every check that led to it."""
+"""The result of a verification, as a value: a verdict and every check that led to it.
+
+Invariant: a verdict is made in one place, :meth:`VerificationReport.from_findings`: the gravest
+failed check decides, and ``valid`` needs every required check to have run and passed (fail
+closed: a check that did not run is not a check that passed).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from elicence.seal import SealedLicence
+from elicence.formats.seal import SealedLicence
 
 
 class Verdict(StrEnum):
@@ -35,6 +40,33 @@ GRAVITY = (
 )
 
 
+class CheckName(StrEnum):
+    """Every check a verification can make (the ``name`` of a check in the HTTP answer)."""
+
+    # a seal (verifier/seal.py, steps 1-11)
+    DECODE = "decode"
+    TRUST_LIST_CURRENT = "trust_list_current"
+    SIGNER_KNOWN = "signer_known"
+    SIGNER_CHAIN = "signer_chain"
+    SIGNER_VALID_AT_ISSUANCE = "signer_valid_at_issuance"
+    SIGNATURE = "signature"
+    ISSUER_CONSISTENT = "issuer_consistent"
+    ISSUER_AUTHORISED = "issuer_authorised"
+    REGISTRY_RECORD = "registry_record"
+    REGISTRY_STATUS = "registry_status"
+    STATUS_LISTS = "status_lists"
+    STATUS_LIST_BITS = "status_list_bits"
+    VALIDITY_DATES = "validity_dates"
+    # a signed PDF (verifier/pdf.py, steps 1-9)
+    PDF_SIGNATURE = "pdf_signature"
+    PDF_INTEGRITY = "pdf_integrity"
+    PDF_COVERAGE = "pdf_coverage"
+    PDF_SIGNER_CHAIN = "pdf_signer_chain"
+    PDF_SIGNER_KNOWN = "pdf_signer_known"
+    PDF_SEAL = "pdf_seal"
+    PDF_SIGNER_IS_ISSUER = "pdf_signer_is_issuer"
+
+
 class Check(NamedTuple):
     """One check of a verification; ``verdict_if_failed`` is what its failure means.
 
@@ -43,10 +75,30 @@ class Check(NamedTuple):
     of the report. It is as immutable.
     """
 
-    name: str
+    name: CheckName
     passed: bool
     detail: str
     verdict_if_failed: Verdict = Verdict.INVALID
+
+
+@dataclass(slots=True)
+class Findings:
+    """What a verification found so far: its checks, the checks it requires, what it learnt.
+
+    Verifications that build on another (a PDF on its seal) :meth:`absorb` its findings, so
+    that one combiner judges them all.
+    """
+
+    required: frozenset[CheckName]
+    checks: list[Check] = field(default_factory=list)
+    details: dict[str, object] = field(default_factory=dict)
+    status_checked: bool = False
+
+    def absorb(self, other: Findings) -> None:
+        self.checks.extend(other.checks)
+        self.required |= other.required
+        self.details.update(other.details)
+        self.status_checked = other.status_checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,22 +119,22 @@ class VerificationReport:
         return self.verdict is Verdict.VALID
 
     @classmethod
-    def from_checks(
-        cls,
-        checks: list[Check],
-        *,
-        required: frozenset[str],
-        checked_at: dt.datetime,
-        **details: object,
-    ) -> VerificationReport:
+    def from_findings(cls, found: Findings, *, checked_at: dt.datetime) -> VerificationReport:
         """The gravest verdict among failed checks; ``valid`` only if every required check passed.
 
         Gravity, not order: a stale trust list must not hide a bad signature behind
         ``indeterminate``.
         """
+        checks = found.checks
         failed = [c.verdict_if_failed for c in checks if not c.passed]
         verdict = min(failed, key=GRAVITY.index) if failed else None
         if verdict is None:
             ran = {c.name for c in checks if c.passed}
-            verdict = Verdict.VALID if required <= ran else Verdict.INDETERMINATE
-        return cls(verdict=verdict, checks=tuple(checks), checked_at=checked_at, **details)  # type: ignore[arg-type]
+            verdict = Verdict.VALID if found.required <= ran else Verdict.INDETERMINATE
+        return cls(
+            verdict=verdict,
+            checks=tuple(checks),
+            checked_at=checked_at,
+            status_checked=found.status_checked,
+            **found.details,  # type: ignore[arg-type]
+        )

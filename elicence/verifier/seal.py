@@ -29,35 +29,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
 from typing import Final, Protocol
 
-from elicence.codes import parse_identifier
+from elicence.domain.codes import parse_identifier
+from elicence.domain.licence import LicenceStatus, RegistryRecord, china_today
 from elicence.errors import InputError, SealError
-from elicence.keys.trustlist import TrustList
-from elicence.licence import china_today
-from elicence.seal import (
+from elicence.formats.seal import (
     DecodedSeal,
     cose_bytes,
     decode_seal_text,
     expiry_instant,
     seal_text_from,
 )
-from elicence.statuslist import Purpose, bit_set
-from elicence.verifier.report import Check, Verdict, VerificationReport
+from elicence.formats.statuslist import Purpose, bit_set
+from elicence.formats.trustlist import TrustList
+from elicence.verifier.report import Check, CheckName, Findings, Verdict, VerificationReport
 from elicence.verifier.status import OfflineStatus, StatusList
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryRecord:
-    """What the registry knows of one licence, as the verifier needs it."""
-
-    identifier: str
-    seal: str
-    status: str  # valid | suspended | revoked | superseded
-    valid_from: dt.date
-    valid_until: dt.date | None
-    superseded_by: str | None = None
 
 
 class StatusSource(Protocol):
@@ -77,19 +64,19 @@ UnsafeSkipStatusCheck: Final = _UnsafeSkipStatusCheck()
 
 _CRYPTO_CHECKS = frozenset(
     {
-        "decode",
-        "trust_list_current",
-        "signer_known",
-        "signer_chain",
-        "signer_valid_at_issuance",
-        "signature",
-        "issuer_consistent",
-        "issuer_authorised",
-        "validity_dates",
+        CheckName.DECODE,
+        CheckName.TRUST_LIST_CURRENT,
+        CheckName.SIGNER_KNOWN,
+        CheckName.SIGNER_CHAIN,
+        CheckName.SIGNER_VALID_AT_ISSUANCE,
+        CheckName.SIGNATURE,
+        CheckName.ISSUER_CONSISTENT,
+        CheckName.ISSUER_AUTHORISED,
+        CheckName.VALIDITY_DATES,
     }
 )
-_STATUS_CHECKS = frozenset({"registry_record", "registry_status"})
-_OFFLINE_STATUS_CHECKS = frozenset({"status_lists", "status_list_bits"})
+_STATUS_CHECKS = frozenset({CheckName.REGISTRY_RECORD, CheckName.REGISTRY_STATUS})
+_OFFLINE_STATUS_CHECKS = frozenset({CheckName.STATUS_LISTS, CheckName.STATUS_LIST_BITS})
 # a set bit, gravest first (revoked and superseded are final, a suspension may end)
 _LIST_VERDICTS = (
     (Purpose.REVOCATION, Verdict.REVOKED),
@@ -97,6 +84,11 @@ _LIST_VERDICTS = (
     (Purpose.SUSPENSION, Verdict.SUSPENDED),
 )
 _VERDICT_OF_PURPOSE = dict(_LIST_VERDICTS)
+_VERDICT_OF_STATUS = {
+    LicenceStatus.REVOKED: Verdict.REVOKED,
+    LicenceStatus.SUSPENDED: Verdict.SUSPENDED,
+    LicenceStatus.SUPERSEDED: Verdict.SUPERSEDED,
+}
 
 
 def verify_seal(
@@ -107,8 +99,19 @@ def verify_seal(
     now: dt.datetime,
 ) -> VerificationReport:
     """Verify a seal text (or QR URL). Raises :class:`SealError` if it is not an EL1 seal at all."""
+    found = seal_findings(seal, trust_list=trust_list, status=status, now=now)
+    return VerificationReport.from_findings(found, checked_at=now)
+
+
+def seal_findings(
+    seal: str,
+    *,
+    trust_list: TrustList,
+    status: StatusSource | OfflineStatus | _UnsafeSkipStatusCheck,
+    now: dt.datetime,
+) -> Findings:
+    """The checks of :func:`verify_seal`, not yet judged (a PDF's verification absorbs them)."""
     text = seal_text_from(seal)
-    checks: list[Check] = []
     skip_status = isinstance(status, _UnsafeSkipStatusCheck)
     if skip_status:
         required = _CRYPTO_CHECKS
@@ -117,19 +120,21 @@ def verify_seal(
     else:
         required = _CRYPTO_CHECKS | _STATUS_CHECKS
 
-    def done(**details: object) -> VerificationReport:
-        return VerificationReport.from_checks(
-            checks, required=required, checked_at=now, status_checked=not skip_status, **details
-        )
+    found = Findings(required, status_checked=not skip_status)
+    checks = found.checks
+
+    def done(**details: object) -> Findings:
+        found.details.update(details)
+        return found
 
     # 1.
     try:
         decoded = decode_seal_text(text)
     except SealError as e:
-        checks.append(Check("decode", False, f"the seal does not decode: {e.message}"))
+        checks.append(Check(CheckName.DECODE, False, f"the seal does not decode: {e.message}"))
         return done()
     claims = decoded.claims
-    checks.append(Check("decode", True, "EL1 COSE_Sign1 with CWT claims"))
+    checks.append(Check(CheckName.DECODE, True, "EL1 COSE_Sign1 with CWT claims"))
     details: dict[str, object] = {
         "licence": claims.licence,
         "issuer": claims.issuer,
@@ -139,7 +144,7 @@ def verify_seal(
     stale = trust_list.stale(now)
     checks.append(
         Check(
-            "trust_list_current",
+            CheckName.TRUST_LIST_CURRENT,
             not stale,
             f"trust list issued {_instant(trust_list.issued_at)}, "
             f"next update {_instant(trust_list.next_update)}",
@@ -151,19 +156,19 @@ def verify_seal(
     if entry is None:
         checks.append(
             Check(
-                "signer_known",
+                CheckName.SIGNER_KNOWN,
                 False,
                 f"key {decoded.kid.hex()} is not in the trust list",
                 Verdict.UNTRUSTED,
             )
         )
         return done(**details)
-    checks.append(Check("signer_known", True, f"key {entry.kid.hex()} of {entry.name}"))
+    checks.append(Check(CheckName.SIGNER_KNOWN, True, f"key {entry.kid.hex()} of {entry.name}"))
     # 4.
     chained = entry.chains_to_root  # checked against the pinned root when the list was read
     checks.append(
         Check(
-            "signer_chain",
+            CheckName.SIGNER_CHAIN,
             chained,
             "certificate issued by the root" if chained else "certificate not issued by the root",
             Verdict.UNTRUSTED,
@@ -176,7 +181,7 @@ def verify_seal(
     withdrawn = entry.status != "active" and issued_at >= entry.status_since
     checks.append(
         Check(
-            "signer_valid_at_issuance",
+            CheckName.SIGNER_VALID_AT_ISSUANCE,
             in_period and not withdrawn,
             f"sealed {_instant(issued_at)}; certificate valid "
             f"{_instant(entry.not_before)} to {_instant(entry.not_after)}"
@@ -191,7 +196,11 @@ def verify_seal(
     # 6.
     good = entry.public_key is not None and decoded.signature_valid(entry.public_key)
     checks.append(
-        Check("signature", good, "ES256 signature " + ("verifies" if good else "does not verify"))
+        Check(
+            CheckName.SIGNATURE,
+            good,
+            "ES256 signature " + ("verifies" if good else "does not verify"),
+        )
     )
     # 7.
     checks.append(_issuer_consistent(decoded, entry.department))
@@ -199,7 +208,7 @@ def verify_seal(
     allowed = claims.licence.type_code in entry.licence_types
     checks.append(
         Check(
-            "issuer_authorised",
+            CheckName.ISSUER_AUTHORISED,
             allowed,
             f"{entry.name} "
             + ("may" if allowed else "may not")
@@ -216,7 +225,7 @@ def verify_seal(
         if record is None:
             checks.append(
                 Check(
-                    "registry_record",
+                    CheckName.REGISTRY_RECORD,
                     False,
                     "the registry holds no such licence",
                     Verdict.NOT_FOUND,
@@ -228,7 +237,7 @@ def verify_seal(
         same = record.seal == decoded.text or _cose_of(record.seal) == decoded.cose
         checks.append(
             Check(
-                "registry_record",
+                CheckName.REGISTRY_RECORD,
                 same,
                 "the registry holds this licence with this seal"
                 if same
@@ -236,19 +245,15 @@ def verify_seal(
             )
         )
         valid_from, valid_until = record.valid_from, record.valid_until
-        status_verdict = {
-            "revoked": Verdict.REVOKED,
-            "suspended": Verdict.SUSPENDED,
-            "superseded": Verdict.SUPERSEDED,
-        }.get(record.status)
+        status_verdict = _VERDICT_OF_STATUS.get(record.status)
         detail = f"status {record.status}"
         if record.superseded_by:
             detail += f", superseded by {record.superseded_by}"
             details["superseded_by"] = record.superseded_by
         checks.append(
             Check(
-                "registry_status",
-                record.status == "valid",
+                CheckName.REGISTRY_STATUS,
+                record.status == LicenceStatus.VALID,
                 detail,
                 status_verdict or Verdict.INVALID,
             )
@@ -256,15 +261,15 @@ def verify_seal(
     # 11.
     today = china_today(now)
     if today < valid_from:
-        checks.append(Check("validity_dates", False, f"not valid before {valid_from}"))
+        checks.append(Check(CheckName.VALIDITY_DATES, False, f"not valid before {valid_from}"))
     elif valid_until is not None and today > valid_until:
         checks.append(
-            Check("validity_dates", False, f"expired after {valid_until}", Verdict.EXPIRED)
+            Check(CheckName.VALIDITY_DATES, False, f"expired after {valid_until}", Verdict.EXPIRED)
         )
     else:
         checks.append(
             Check(
-                "validity_dates",
+                CheckName.VALIDITY_DATES,
                 True,
                 f"valid from {valid_from} "
                 + (f"to {valid_until}" if valid_until else "with no end (long-term)"),
@@ -282,7 +287,7 @@ def _offline_status(
     if index is None:
         return [
             Check(
-                "status_lists",
+                CheckName.STATUS_LISTS,
                 False,
                 "the seal carries no status index (it was made before status lists): only an "
                 "online check (POST /api/v1/verify) can tell whether it was revoked",
@@ -315,7 +320,7 @@ def _offline_status(
     else:
         oldest = min(usable[0].issued_at, usable[1].issued_at, usable[2].issued_at)
         detail = f"the lists of {department} are current (the oldest issued {_instant(oldest)})"
-    checks = [Check("status_lists", not problems, detail, Verdict.INDETERMINATE)]
+    checks = [Check(CheckName.STATUS_LISTS, not problems, detail, Verdict.INDETERMINATE)]
     # 10.
     if usable:
         hit = next((sl for sl in usable if bit_set(sl.bits, index)), None)
@@ -323,7 +328,7 @@ def _offline_status(
             verdict = _VERDICT_OF_PURPOSE[hit.purpose]
             checks.append(
                 Check(
-                    "status_list_bits",
+                    CheckName.STATUS_LIST_BITS,
                     False,
                     f"index {index} is set in the {hit.purpose} list",
                     verdict,
@@ -335,7 +340,9 @@ def _offline_status(
                 if len(usable) == 3
                 else " and ".join(f"the {sl.purpose} list" for sl in usable)
             )
-            checks.append(Check("status_list_bits", True, f"index {index} is clear in {consulted}"))
+            checks.append(
+                Check(CheckName.STATUS_LIST_BITS, True, f"index {index} is clear in {consulted}")
+            )
     return checks
 
 
@@ -357,7 +364,7 @@ def _issuer_consistent(decoded: DecodedSeal, cert_department: str) -> Check:
     try:
         ident = parse_identifier(lic.identifier)
     except InputError as e:
-        return Check("issuer_consistent", False, f"identifier: {e.message}")
+        return Check(CheckName.ISSUER_CONSISTENT, False, f"identifier: {e.message}")
     problems = []
     if claims.issuer != cert_department:
         problems.append(f"seal issuer {claims.issuer} is not the signer {cert_department}")
@@ -370,9 +377,9 @@ def _issuer_consistent(decoded: DecodedSeal, cert_department: str) -> Check:
     if claims.expires_at != expiry_instant(lic.valid_until):
         problems.append("exp does not match the licence's last valid day")
     if problems:
-        return Check("issuer_consistent", False, "; ".join(problems))
+        return Check(CheckName.ISSUER_CONSISTENT, False, "; ".join(problems))
     return Check(
-        "issuer_consistent",
+        CheckName.ISSUER_CONSISTENT,
         True,
         f"issuer {claims.issuer} signed, and the identifier's check character is right",
     )

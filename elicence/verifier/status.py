@@ -21,11 +21,10 @@ from types import MappingProxyType
 
 from cryptography import x509
 
-from elicence.codes import check_uscc
+from elicence.domain.codes import check_uscc
 from elicence.errors import InputError, StatusListError
-from elicence.keys.cose import verify_service_document
-from elicence.keys.trustlist import TrustList
-from elicence.statuslist import (
+from elicence.formats.cose import verify_service_document
+from elicence.formats.statuslist import (
     FORMAT,
     MAX_BITS,
     MIN_BITS,
@@ -40,6 +39,7 @@ from elicence.statuslist import (
     bit_set,
     set_indices,
 )
+from elicence.formats.trustlist import TrustList
 
 
 @dataclass(frozen=True, slots=True)

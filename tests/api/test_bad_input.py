@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from elicence.services import Elicence
+from elicence.app.service import Elicence
 from tests.conftest import ApiKeys, food_permit, marriage
 
 URL = "/api/v1/licences"

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from fastapi.testclient import TestClient
 
-from elicence.services import Elicence
+from elicence.app.service import Elicence
 from elicence.verifier.pdf import MAX_PDF_BYTES
 from tests.conftest import ApiKeys, food_permit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from elicence.codes import parse_identifier
-from elicence.services import Elicence
+from elicence.app.service import Elicence
+from elicence.domain.codes import parse_identifier
 from tests.conftest import FOOD, GZ_AMR, MARRIAGE, TH_CIVIL, ApiKeys, food_permit, marriage
 
 URL = "/api/v1/licences"

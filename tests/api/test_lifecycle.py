@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from elicence.codes import parse_identifier
-from elicence.services import Elicence
+from elicence.app.service import Elicence
+from elicence.domain.codes import parse_identifier
 from tests.conftest import ApiKeys, Clock, food_permit, marriage
 
 URL = "/api/v1/licences"

@@ -20,12 +20,13 @@ import pytest
 import uvicorn
 
 from elicence.api.app import create_app
-from elicence.clients import Client, Role
+from elicence.app.service import Elicence
+from elicence.bootstrap import assemble
+from elicence.domain.clients import Client, Role
+from elicence.domain.licence import Licence, mask_id, mask_name
 from elicence.issuer.lifecycle import Action
 from elicence.keys.store import KeyStore
-from elicence.licence import Licence, mask_id, mask_name
 from elicence.registry import Registry
-from elicence.services import Elicence
 from tests.conftest import GZ_AMR, PASSPHRASE, TH_CIVIL, Clock, food_permit, marriage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -91,7 +92,7 @@ def _service(db: Path, keys: Path, clock: Clock, catalogue: Any, base_url: str) 
     registry.upgrade()
     if registry.catalogue_version() is None:
         registry.save_catalogue(catalogue, now=clock())
-    return Elicence(
+    return assemble(
         registry=registry,
         keystore=KeyStore(keys, scrypt_log2_n=10),
         passphrase=PASSPHRASE,

@@ -10,10 +10,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
-from elicence.codes import LicenceIdentifier, parse_identifier
+from elicence.app.service import Elicence
+from elicence.domain.codes import LicenceIdentifier, parse_identifier
 from elicence.errors import TrustListError
-from elicence.keys.trustlist import verify_trust_list
-from elicence.services import Elicence
+from elicence.formats.trustlist import verify_trust_list
 from tests.conftest import (
     FOOD,
     GZ_AMR,

@@ -8,9 +8,9 @@ import pytest
 from cryptography import x509
 from fastapi.testclient import TestClient
 
-from elicence.keys.trustlist import verify_trust_list
-from elicence.services import Elicence
-from elicence.statuslist import MIN_BITS, Purpose
+from elicence.app.service import Elicence
+from elicence.formats.statuslist import MIN_BITS, Purpose
+from elicence.formats.trustlist import verify_trust_list
 from elicence.verifier import OfflineStatus, Verdict, verify_seal, verify_status_list
 from tests.conftest import GZ_AMR, NOW, SZ_AMR, ApiKeys, Clock, food_permit
 
@@ -128,7 +128,7 @@ def test_bad_requests(api: TestClient, path: str, status: int, field: str) -> No
 
 
 def test_a_mirror_does_not_sign_status_lists(service: Elicence, api: TestClient) -> None:
-    from elicence.registry.store import MirrorRecord
+    from elicence.registry import MirrorRecord
 
     root = service.keystore.root_certificate()
     from cryptography.hazmat.primitives import serialization

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from elicence.clients import Role
-from elicence.codes import LicenceIdentifier, parse_identifier
-from elicence.services import Elicence
+from elicence.app.service import Elicence
+from elicence.domain.clients import Role
+from elicence.domain.codes import LicenceIdentifier, parse_identifier
 from tests.conftest import GZ_AMR, ApiKeys, Clock, food_permit, marriage
 
 VERIFY = "/api/v1/verify"

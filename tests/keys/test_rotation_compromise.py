@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from elicence.app.service import Elicence
 from elicence.cli import app
-from elicence.clients import Role
+from elicence.domain.clients import Role
 from elicence.errors import KeyCustodyError
-from elicence.services import Elicence
 from tests.conftest import GZ_AMR, PASSPHRASE, Clock, food_permit
 
 

@@ -1,4 +1,4 @@
-"""elicence.keys.trustlist: sign under the service key, verify against the pinned root."""
+"""elicence.formats.trustlist: sign under the service key, verify against the pinned root."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from cryptography import x509
 
 from elicence.errors import TrustListError
+from elicence.formats.trustlist import TrustEntry, TrustList, sign_trust_list, verify_trust_list
 from elicence.keys import pki
 from elicence.keys.signer import Signer, SoftwareSigner
 from elicence.keys.store import KeyRole, KeyStore
-from elicence.keys.trustlist import TrustEntry, TrustList, sign_trust_list, verify_trust_list
 from tests.conftest import FOOD, GZ_AMR, MARRIAGE, NOW, PASSPHRASE, TH_CIVIL
 
 ISSUED = NOW.replace(microsecond=0)

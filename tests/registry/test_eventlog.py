@@ -6,6 +6,7 @@ done with plain SQL on the database file, as an intruder with database access wo
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from elicence.app.service import Elicence
 from elicence.cli import app
-from elicence.eventlog import GENESIS, verify_checkpoint
-from elicence.services import Elicence
+from elicence.formats.eventlog import GENESIS, verify_checkpoint
 from tests.conftest import ApiKeys, food_permit
 
 
@@ -179,3 +182,51 @@ def test_registry_audit_command_exits_non_zero_on_tampering(
     bad = runner.invoke(app, ["registry", "audit"], env=env)
     assert bad.exit_code == 1
     assert "TAMPERED: event 5 was altered" in bad.stdout
+
+
+def _migration_0003():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    from elicence.registry.migrate import MIGRATIONS
+
+    path = MIGRATIONS / "versions" / "0003_event_chain.py"
+    spec = importlib.util.spec_from_file_location("migration_0003", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seq=st.integers(min_value=1, max_value=2**40),
+    at=st.datetimes(
+        min_value=dt.datetime(2000, 1, 1),
+        max_value=dt.datetime(2100, 1, 1),
+        timezones=st.just(dt.UTC),
+    ),
+    kind=st.sampled_from(["issued", "revoked", "suspended", "reinstated", "amended", "renewed"]),
+    text=st.text(max_size=30),
+    detail=st.dictionaries(
+        st.text(max_size=10), st.one_of(st.text(max_size=20), st.integers(), st.none()), max_size=5
+    ),
+    prev=st.binary(min_size=32, max_size=32),
+)
+def test_migration_0003_hashes_events_as_the_log_does(  # type: ignore[no-untyped-def]
+    seq, at, kind, text, detail, prev
+) -> None:
+    """0003 keeps a frozen copy of the event hash; today the two must agree on every event."""
+    from elicence.formats.eventlog import event_hash
+
+    frozen = _migration_0003()
+    fields = {
+        "seq": seq,
+        "at": at,
+        "kind": kind,
+        "identifier": "1.2.156.3005.2." + text,
+        "department": "11440100MB2D00002M",
+        "actor": text,
+        "detail": detail,
+    }
+    assert frozen.GENESIS == GENESIS
+    assert frozen.event_hash(prev.hex(), **fields) == event_hash(prev.hex(), **fields)

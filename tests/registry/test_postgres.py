@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 
 from elicence.api.app import create_app
-from elicence.clients import Client, Role
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client, Role
 from elicence.errors import ConflictError, Error
 from elicence.issuer import IssuanceResult
 from elicence.registry.migrate import MIGRATIONS, current
-from elicence.services import Elicence
 from tests.conftest import GZ_AMR, food_permit
 
 pytestmark = pytest.mark.postgres

@@ -15,10 +15,11 @@ from typing import TypeVar
 
 import pytest
 
-from elicence.clients import Client, Role
+from elicence.app.audit import replay
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client, Role
 from elicence.errors import Error, IllegalTransitionError
-from elicence.issuer.lifecycle import Action, Change, replay
-from elicence.services import Elicence
+from elicence.issuer.lifecycle import Action, Change
 from tests.conftest import GZ_AMR, food_permit
 
 pytestmark = pytest.mark.postgres

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from elicence.app.service import Elicence
 from elicence.errors import RegistryError
-from elicence.registry.store import WriteBehind
-from elicence.services import Elicence
+from elicence.registry.writebehind import WriteBehind
 from tests.conftest import NOW
 
 
@@ -76,9 +76,9 @@ def test_sqlite_checkpoints_its_wal_in_the_background(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch, demo_catalogue: Any
 ) -> None:
     """Issuance must not pay for WAL checkpoints: a thread runs them, and stops on dispose."""
-    from elicence.registry import Registry, store
+    from elicence.registry import Registry, engine
 
-    monkeypatch.setattr(store, "WAL_CHECKPOINT_SECONDS", 0.02)
+    monkeypatch.setattr(engine, "WAL_CHECKPOINT_SECONDS", 0.02)
     registry = Registry.from_url(f"sqlite:///{tmp_path / 'wal.db'}")
     registry.upgrade()
     registry.save_catalogue(demo_catalogue, now=NOW)  # a write starts the checkpointer

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from elicence.clients import Client, Role
-from elicence.services import Elicence
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client, Role
 from tests.conftest import GZ_AMR, food_permit
 
 TOOLS = ("pdfsig", "pdftotext", "pdftoppm", "qpdf", "zbarimg", "certutil")

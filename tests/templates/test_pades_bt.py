@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
-from elicence.services import Elicence
+from elicence.app.service import Elicence
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.pades import to_asn1
 from elicence.verifier.pdf import has_signature_timestamp, verify_pdf

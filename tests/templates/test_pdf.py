@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from elicence.services import Elicence
+from elicence.app.service import Elicence
 from elicence.templates.pdf import LAYOUTS, LicenceRenderer, layout_for
 from elicence.verifier import verify_seal
 from elicence.verifier.pdf import verify_pdf

@@ -16,10 +16,10 @@ import pytest
 import segno
 from fastapi.testclient import TestClient
 
-from elicence.clients import Client, Role
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client, Role
+from elicence.domain.licence import Licence
 from elicence.errors import SealError
-from elicence.licence import Licence
-from elicence.services import Elicence
 from elicence.templates.qr import MAX_VERSION, make_qr, verification_url
 from tests.conftest import (
     BIRTH,

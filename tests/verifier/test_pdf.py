@@ -16,10 +16,10 @@ import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
+from elicence.app.service import Elicence
 from elicence.errors import InputError, PayloadTooLargeError
 from elicence.keys import pki
 from elicence.keys.signer import SoftwareSigner
-from elicence.services import Elicence
 from elicence.templates.pades import SEAL_INFO_KEY, PadesSigner
 from elicence.verifier import UnsafeSkipStatusCheck, Verdict, VerificationReport
 from elicence.verifier.pdf import MAX_PDF_BYTES, verify_pdf

@@ -20,16 +20,12 @@ import cbor2
 import pytest
 from cryptography import x509
 
-from elicence.clients import Client, Role
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client, Role
 from elicence.errors import StatusListError
-from elicence.issuer.lifecycle import Action
-from elicence.keys.cose import sign_service_document
-from elicence.keys.signer import Signer
-from elicence.keys.store import DepartmentName, KeyStore
-from elicence.keys.trustlist import TrustList, verify_trust_list
-from elicence.seal import SealClaims, decode_seal, seal_licence
-from elicence.services import Elicence
-from elicence.statuslist import (
+from elicence.formats.cose import sign_service_document
+from elicence.formats.seal import SealClaims, decode_seal, seal_licence
+from elicence.formats.statuslist import (
     FORMAT,
     MIN_BITS,
     Purpose,
@@ -38,6 +34,10 @@ from elicence.statuslist import (
     set_indices,
     sign_status_list,
 )
+from elicence.formats.trustlist import TrustList, verify_trust_list
+from elicence.issuer.lifecycle import Action
+from elicence.keys.signer import Signer
+from elicence.keys.store import DepartmentName, KeyStore
 from elicence.verifier import (
     OfflineStatus,
     StatusList,
@@ -336,7 +336,7 @@ def _other_store(tmp_path: Path, demo_catalogue: Any) -> KeyStore:
 
 
 def _resigned_trust_list(store: KeyStore, like: TrustList) -> bytes:
-    from elicence.keys.trustlist import sign_trust_list
+    from elicence.formats.trustlist import sign_trust_list
 
     return sign_trust_list(
         signer=store.service_signer(PASSPHRASE),

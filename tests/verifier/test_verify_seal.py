@@ -7,14 +7,14 @@ import datetime as dt
 
 import pytest
 
-from elicence.clients import Client, Role
-from elicence.codes import LicenceIdentifier
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client, Role
+from elicence.domain.codes import LicenceIdentifier
 from elicence.errors import SealError
+from elicence.formats.seal import SealClaims, cose_bytes, decode_seal, expiry_instant, seal_licence
+from elicence.formats.trustlist import TrustList
 from elicence.keys import pki
 from elicence.keys.signer import Signer, SoftwareSigner
-from elicence.keys.trustlist import TrustList
-from elicence.seal import SealClaims, cose_bytes, decode_seal, expiry_instant, seal_licence
-from elicence.services import Elicence
 from elicence.verifier import (
     RegistryRecord,
     UnsafeSkipStatusCheck,
@@ -218,7 +218,7 @@ def test_a_changed_claim_with_the_old_signature_is_invalid(service: Elicence) ->
 
     import cbor2
 
-    from elicence.seal import b32encode
+    from elicence.formats.seal import b32encode
 
     seal = _issue(service)
     protected, unprotected, payload, signature = cbor2.loads(cose_bytes(seal)).value
@@ -305,7 +305,7 @@ def test_expired_five_years_on(service: Elicence, clock: Clock) -> None:
 
 def verify_trust_list_at(service: Elicence, at: dt.datetime) -> TrustList:
     """A trust list signed at ``at`` and valid for 90 days (made with the service's own keys)."""
-    from elicence.keys.trustlist import sign_trust_list, verify_trust_list
+    from elicence.formats.trustlist import sign_trust_list, verify_trust_list
 
     current = service.trust_list()
     signed = sign_trust_list(

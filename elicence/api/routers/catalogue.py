@@ -8,9 +8,9 @@ from fastapi import APIRouter
 
 from elicence.api.auth import Service
 from elicence.api.schemas import catalogue_types_out, departments_out
-from elicence.catalogue_file import licence_type_to_dict
-from elicence.codes import check_type_code
+from elicence.domain.codes import check_type_code
 from elicence.errors import NotFoundError
+from elicence.formats.catalogue_file import licence_type_to_dict
 
 router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"])
 

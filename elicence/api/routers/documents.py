@@ -20,9 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from elicence.api.auth import OptionalClient, RequiredClient, Service
 from elicence.api.schemas import VerificationOut, verification_out
-from elicence.clients import Client
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client
 from elicence.errors import InputError, PayloadTooLargeError
-from elicence.services import Elicence
 from elicence.verifier.pdf import MAX_PDF_BYTES
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.eventlog import instant
+from elicence.formats.eventlog import instant
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from elicence.api.auth import RequiredClient, Service
 from elicence.api.errors import error_body, status_of
@@ -13,15 +13,17 @@ from elicence.api.schemas import (
     BatchIn,
     BatchItemOut,
     BatchOut,
+    BatchRaw,
     IssuanceIn,
     IssuedOut,
     LicenceOut,
+    documented_as,
     licence_out,
 )
-from elicence.catalogue import HolderIdType
-from elicence.codes import check_type_code, check_uscc
+from elicence.domain.catalogue import HolderIdType
+from elicence.domain.codes import check_type_code, check_uscc
+from elicence.domain.licence import CHINA_TZ
 from elicence.errors import InputError
-from elicence.licence import CHINA_TZ
 
 router = APIRouter(prefix="/api/v1/licences", tags=["licences"])
 
@@ -33,12 +35,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", status_code=201, response_model=IssuedOut, responses=ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    response_model=IssuedOut,
+    responses=ERRORS,
+    openapi_extra=documented_as(IssuanceIn),
+)
 def issue_licence(
-    body: IssuanceIn, client: RequiredClient, svc: Service, response: Response
+    body: Annotated[dict[str, Any], Body()],
+    client: RequiredClient,
+    svc: Service,
+    response: Response,
 ) -> Any:
     """Issue one licence. Idempotent by ``source_ref``: a retry answers the same licence (200)."""
-    result = svc.issue(client, body.model_dump())
+    result = svc.issue(client, body)
     if not result.created:
         response.status_code = 200
     lic = result.licence
@@ -48,8 +59,10 @@ def issue_licence(
     return {**out, "created": result.created}
 
 
-@router.post("/batch", response_model=BatchOut, responses=ERRORS)
-def issue_batch(body: BatchIn, client: RequiredClient, svc: Service) -> Any:
+@router.post(
+    "/batch", response_model=BatchOut, responses=ERRORS, openapi_extra=documented_as(BatchIn)
+)
+def issue_batch(body: BatchRaw, client: RequiredClient, svc: Service) -> Any:
     """Issue up to 1,000 licences; each item has its own result (created, existing or error)."""
     results = svc.issue_batch(client, body.items)
     out = []

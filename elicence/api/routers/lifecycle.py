@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.api.auth import RequiredClient, Service
 from elicence.api.schemas import licence_out
+from elicence.app.service import Elicence
+from elicence.domain.licence import Licence
 from elicence.issuer.lifecycle import Action, Change
-from elicence.licence import Licence
-from elicence.services import Elicence
 
 router = APIRouter(prefix="/api/v1/licences", tags=["lifecycle"])
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.services import Elicence
+from elicence.app.service import Elicence
 from elicence.templates import page
 from elicence.templates.qr import make_qr
 

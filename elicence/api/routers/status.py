@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from elicence.api.auth import Service
-from elicence.statuslist import FORMAT
+from elicence.formats.statuslist import FORMAT
 
 router = APIRouter(prefix="/api/v1", tags=["status lists"])
 

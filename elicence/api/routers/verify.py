@@ -65,5 +65,5 @@ def trust_list_cose(svc: Service) -> Response:
 @router.get("/root.crt", response_class=Response)
 def root_certificate(svc: Service) -> Response:
     """The root CA certificate (PEM). Pin it out of band: fetching it here proves nothing."""
-    pem = svc.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
+    pem = svc.root_certificate().public_bytes(serialization.Encoding.PEM)
     return Response(pem, media_type="application/x-pem-file")

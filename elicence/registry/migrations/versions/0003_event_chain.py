@@ -9,10 +9,14 @@ Existing events are chained in ``seq`` order as they stand (docs/formats.md §7)
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
-from elicence.eventlog import GENESIS, event_hash
 from elicence.registry.models import UTCDateTime
 
 revision = "0003"
@@ -86,6 +90,46 @@ def _chain_existing_events() -> None:
             sa.update(events).where(events.c.seq == expected).values(prev_hash=prev, hash=digest)
         )
         prev = digest
+
+
+# -- the hash chain as it was defined when this migration was written (docs/formats.md §7) -----
+# Frozen here on purpose: a migration must do tomorrow what it did the day it was written, even
+# if elicence.formats.eventlog changes. tests/registry/test_eventlog.py checks that the two agree.
+
+GENESIS = "0" * 64
+
+
+def _instant(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def event_hash(
+    prev_hash: str,
+    *,
+    seq: int,
+    at: dt.datetime,
+    kind: str,
+    identifier: str,
+    department: str,
+    actor: str,
+    detail: dict[str, Any],
+) -> str:
+    body = json.dumps(
+        {
+            "seq": seq,
+            "at": _instant(at),
+            "kind": kind,
+            "identifier": identifier,
+            "department": department,
+            "actor": actor,
+            "detail": dict(detail),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    ).encode("utf-8")
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
 
 
 def downgrade() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from elicence.catalogue import HolderIdType
+from elicence.domain.catalogue import HolderIdType
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -104,13 +104,36 @@ def china_today(now: dt.datetime) -> dt.date:
     return now.astimezone(CHINA_TZ).date()
 
 
+class EventKind(StrEnum):
+    """What an event of the log records (docs/formats.md §7)."""
+
+    ISSUED = "issued"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    REINSTATED = "reinstated"
+    AMENDED = "amended"
+    RENEWED = "renewed"
+
+
 @dataclass(frozen=True, slots=True)
 class LicenceEvent:
     """An entry for the append-only event log."""
 
-    kind: str  # issued | revoked | suspended | reinstated | amended | renewed
+    kind: EventKind
     identifier: str
     department: str
     actor: str
     at: dt.datetime
     detail: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRecord:
+    """What the registry knows of one licence's standing, as a verifier needs it."""
+
+    identifier: str
+    seal: str
+    status: LicenceStatus
+    valid_from: dt.date
+    valid_until: dt.date | None
+    superseded_by: str | None = None

@@ -21,9 +21,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from elicence.domain.licence import CHINA_TZ
 from elicence.errors import SealError
 from elicence.keys.signer import Signer, raw_to_der
-from elicence.licence import CHINA_TZ
 
 PREFIX = "EL1:"
 COSE_SIGN1_TAG = 18

@@ -17,6 +17,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,14 +26,17 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from elicence.catalogue import Catalogue
-from elicence.catalogue_file import catalogue_from_dict
-from elicence.errors import Error, LogIntegrityError, MirrorError, TrustListError
-from elicence.eventlog import Checkpoint, LogEvent, check_chain, verify_checkpoint
-from elicence.issuer.lifecycle import effect_of, licence_from_seal
-from elicence.keys.trustlist import verify_trust_list
+from elicence.app.audit import effect_of
+from elicence.domain.catalogue import Catalogue, HolderIdType
+from elicence.domain.codes import check_uscc
+from elicence.domain.licence import Holder, Licence, LicenceStatus
+from elicence.errors import Error, InputError, LogIntegrityError, MirrorError, TrustListError
+from elicence.formats.catalogue_file import catalogue_from_dict
+from elicence.formats.eventlog import Checkpoint, LogEvent, check_chain, verify_checkpoint
+from elicence.formats.seal import decode_seal
+from elicence.formats.trustlist import TrustList, verify_trust_list
 from elicence.registry import Registry
-from elicence.registry.store import MirrorRecord
+from elicence.registry.queries import MirrorRecord
 
 
 class Upstream(Protocol):
@@ -267,3 +271,72 @@ def _check_checkpoint(
             f"the upstream's signed checkpoint at {checkpoint.size} events does not match "
             "this mirror's log: the upstream forked; refusing it"
         )
+
+
+def licence_from_seal(
+    seal: str, *, catalogue: Catalogue | None, status_index: int | None = None
+) -> Licence:
+    """A registry record rebuilt from a seal alone (a mirror holds what the seal states)."""
+    decoded = decode_seal(seal)
+    claims, sealed = decoded.claims, decoded.claims.licence
+    check_uscc(claims.issuer, field="iss")
+    lt = catalogue.licence_types.get(sealed.type_code) if catalogue else None
+    data: dict[str, str] = {}
+    for key, value in sealed.data.items():
+        item = lt.item_by_seal_key(key) if lt else None
+        data[item.name if item else str(key)] = value
+    try:
+        id_type = HolderIdType(sealed.holder_id_type)
+    except ValueError:
+        raise InputError("the seal's holder id type is unknown", field="seal") from None
+    return Licence(
+        identifier=sealed.identifier,
+        type_code=sealed.type_code,
+        department_uscc=claims.issuer,
+        licence_number=sealed.licence_number,
+        holder=Holder(sealed.holder_name, id_type, sealed.holder_id),
+        valid_from=sealed.valid_from,
+        valid_until=sealed.valid_until,
+        data=data,
+        status=LicenceStatus.VALID,
+        version=sealed.version,
+        issued_at=dt.datetime.fromtimestamp(claims.issued_at, dt.UTC),
+        seal=seal,
+        kid=decoded.kid.hex(),
+        status_index=sealed.status_index if sealed.status_index is not None else status_index,
+    )
+
+
+class MirroredTrust:
+    """What a registry that mirrors an upstream trusts: the upstream's trust list (pulled,
+    checked against the pinned root) and that root. Nothing for a registry that is no mirror."""
+
+    RECHECK_SECONDS = 5.0
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._checked: tuple[float, TrustList | None] = (-1e9, None)
+
+    def is_mirror(self) -> bool:
+        return self._registry.mirror() is not None
+
+    def root(self) -> x509.Certificate | None:
+        """The pinned root of a mirror, None for a registry of its own."""
+        state = self._registry.mirror()
+        return x509.load_der_x509_certificate(state.root) if state is not None else None
+
+    def trust_list(self) -> TrustList | None:
+        """A mirror's trust list (re-read at most every few seconds), None if none."""
+        checked_at, cached = self._checked
+        if time.monotonic() - checked_at < self.RECHECK_SECONDS:
+            return cached
+        state = self._registry.mirror()
+        found = None
+        if state is not None and state.trust_list is not None:
+            if cached is not None and cached.signed == state.trust_list:
+                found = cached
+            else:
+                root = x509.load_der_x509_certificate(state.root)
+                found = verify_trust_list(state.trust_list, root=root)
+        self._checked = (time.monotonic(), found)
+        return found

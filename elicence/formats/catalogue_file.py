@@ -1,4 +1,4 @@
-"""The catalogue file: YAML in, a checked :class:`~elicence.catalogue.Catalogue` out.
+"""The catalogue file: YAML in, a checked :class:`~elicence.domain.catalogue.Catalogue` out.
 
 Every error names the line of the file and the field (``licence_types[2].data_items[0].max_length``)
 so whoever edits the catalogue can find the fault. The file format is documented in
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from elicence.catalogue import (
+from elicence.domain.catalogue import (
     Catalogue,
     DataItem,
     Department,
@@ -27,10 +27,10 @@ from elicence.catalogue import (
     check_division_code,
     check_item_name,
 )
-from elicence.codes import check_type_code, check_uscc
+from elicence.domain.codes import check_type_code, check_uscc
 from elicence.errors import CatalogueError, InputError
 
-DEMO_CATALOGUE = Path(__file__).parent / "data" / "demo_catalogue.yaml"
+DEMO_CATALOGUE = Path(__file__).parent.parent / "data" / "demo_catalogue.yaml"
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 

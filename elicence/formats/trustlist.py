@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.errors import TrustListError
+from elicence.formats.cose import sign_service_document, verify_service_document
 from elicence.keys import pki
-from elicence.keys.cose import sign_service_document, verify_service_document
 from elicence.keys.signer import Signer, kid_of
 
 FORMAT = "EL-TL1"

@@ -2,7 +2,7 @@
 
 Invariants: a :class:`Catalogue` is checked whole when built: every code passes its check
 character, every department's licence types exist, and each type's data item names are unique.
-Parsing the catalogue file lives in :mod:`elicence.catalogue_file`.
+Parsing the catalogue file lives in :mod:`elicence.formats.catalogue_file`.
 """
 
 from __future__ import annotations

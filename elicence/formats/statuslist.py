@@ -3,7 +3,7 @@
 W3C Bitstring Status List semantics: bit ``i`` is set if and only if the department's licence
 with status index ``i`` (licence key 11 of its seal) has the list's status; bit 0 is the most
 significant bit of byte 0. Wire form (docs/formats.md §8): a tagged COSE_Sign1 signed by the
-service key (the trust-list envelope of :mod:`elicence.keys.cose`), payload
+service key (the trust-list envelope of :mod:`elicence.formats.cose`), payload
 ``{1: "EL-SL1", 2: department, 3: purpose, 4: issued at, 5: valid until, 6: size in bits,
 7: zlib(bitstring)}``. Verification is :func:`elicence.verifier.status.verify_status_list`.
 
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from elicence.errors import InputError
-from elicence.keys.cose import sign_service_document
+from elicence.formats.cose import sign_service_document
 from elicence.keys.signer import Signer
 
 FORMAT = "EL-SL1"

@@ -22,10 +22,10 @@ from typing import Any
 
 from cryptography import x509
 
+from elicence.domain.licence import LicenceEvent
 from elicence.errors import InputError, LogIntegrityError
-from elicence.keys.cose import sign_service_document, verify_service_document
+from elicence.formats.cose import sign_service_document, verify_service_document
 from elicence.keys.signer import Signer
-from elicence.licence import LicenceEvent
 
 GENESIS = "0" * 64  # the prev_hash of event 1
 CHECKPOINT_FORMAT = "EL-CP1"

@@ -1,0 +1,141 @@
+"""Who may do what: API clients, their keys, and the role rules every use case asks.
+
+Roles (``elicence.domain.clients.Role``): a department issues and manages its own licences, a
+hall verifies and follows the change feed, an admin does everything. Invariants: a disabled
+client's key stops working within ``CLIENT_CACHE_SECONDS``; a department never learns that
+another department's licence exists (404, not 403); a hall never reads the registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from elicence.domain.catalogue import Catalogue
+from elicence.domain.clients import Client, Role, hash_api_key, new_api_key, new_client_id
+from elicence.domain.codes import check_uscc
+from elicence.domain.licence import Licence
+from elicence.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
+from elicence.registry import Registry
+from elicence.registry.queries import ClientRecord
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    client: ClientRecord
+    api_key: str  # shown once
+
+
+class Access:
+    """API clients: create, list, disable, and authenticate by key (cached briefly)."""
+
+    CLIENT_CACHE_SECONDS = 30.0
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        catalogue: Callable[[], Catalogue],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._registry = registry
+        self._catalogue = catalogue
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Client | None]] = {}
+
+    def authenticate(self, api_key: str) -> Client:
+        """The client an API key belongs to."""
+        digest = hash_api_key(api_key)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is None or now - hit[0] > self.CLIENT_CACHE_SECONDS:
+            record = self._registry.client_by_key_hash(digest)
+            client = None
+            if record is not None and record.disabled_at is None:
+                client = Client(record.id, record.name, Role(record.role), record.department)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = hit = (now, client)
+        if hit[1] is None:
+            raise AuthenticationError("the API key is not valid", field="Authorization")
+        return hit[1]
+
+    def add_client(self, *, name: str, role: Role, department: str | None) -> NewClient:
+        if role is Role.DEPARTMENT:
+            if department is None:
+                raise InputError(
+                    "a department client needs its department USCC", field="department"
+                )
+            check_uscc(department, field="department")
+            self._catalogue().department(department)
+        elif department is not None:
+            raise InputError(
+                "only department clients are bound to a department", field="department"
+            )
+        if not name.strip():
+            raise InputError("is required", field="name")
+        key = new_api_key()
+        record = self._registry.add_client(
+            client_id=new_client_id(),
+            name=name.strip(),
+            role=str(role),
+            department=department,
+            key_hash=hash_api_key(key),
+            now=self._clock(),
+        )
+        return NewClient(record, key)
+
+    def clients(self) -> list[ClientRecord]:
+        return self._registry.clients()
+
+    def disable_client(self, client_id: str) -> None:
+        if not self._registry.disable_client(client_id, now=self._clock()):
+            raise NotFoundError(f"no client {client_id}", field="client_id")
+        self._cache.clear()
+
+
+# -- the role rules ---------------------------------------------------------------------------
+
+
+def issuing_department(client: Client) -> str:
+    """The department a client issues for; only department clients issue."""
+    if client.role is not Role.DEPARTMENT or client.department is None:
+        raise PermissionDeniedError("only a department client may issue licences")
+    return client.department
+
+
+def acting_department(client: Client) -> str | None:
+    """The department a client changes licences for, None for an admin; halls may not."""
+    if client.role is Role.ADMIN:
+        return None
+    if client.role is Role.DEPARTMENT and client.department is not None:
+        return client.department
+    raise PermissionDeniedError("only the issuing department (or an admin) may change a licence")
+
+
+def check_may_read(client: Client, licence: Licence | None, identifier: str) -> Licence:
+    """The licence if ``client`` may read it from the registry; another department's is 404."""
+    if client.role is Role.HALL:
+        raise PermissionDeniedError("halls verify licences; they do not read the registry")
+    if licence is None or (
+        client.role is Role.DEPARTMENT and licence.department_uscc != client.department
+    ):
+        raise NotFoundError(f"no licence {identifier} for this client", field="identifier")
+    return licence
+
+
+def search_department(client: Client, asked: str | None) -> tuple[bool, str | None]:
+    """(may see anything, department filter) for a registry search by ``client``."""
+    if client.role is Role.HALL:
+        raise PermissionDeniedError("halls verify licences; they do not search the registry")
+    if client.role is Role.DEPARTMENT:
+        # another department's licences: none of them are this client's
+        return asked is None or asked == client.department, client.department
+    return True, asked
+
+
+def check_feed_reader(client: Client | None) -> None:
+    if client is None or client.role not in (Role.HALL, Role.ADMIN):
+        raise PermissionDeniedError("the change feed is for halls and admins")

@@ -1,0 +1,409 @@
+"""The facade the API and the CLI call: one method per use case, each checking who may do it and
+delegating to the part that does it.
+
+Built only by :func:`elicence.bootstrap.assemble`. The parts: :class:`CatalogueSource` (the
+catalogue in force), :class:`Keyring` (loaded signers), :class:`Access` (clients and roles),
+:class:`Publisher` (trust and status lists, checkpoints), the issuer's
+:class:`IssuanceService` and :class:`LifecycleService`, :class:`LicenceDocuments` (signed PDFs),
+and the registry. Invariants: every verification through :meth:`Elicence.verify` or
+:meth:`Elicence.verify_pdf` leaves a usage record; every change of the log is followed by a
+checkpoint within ``CHECKPOINT_INTERVAL``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from elicence.app import access, audit, mirror
+from elicence.app.access import Access, NewClient
+from elicence.app.catalogue import CatalogueSource
+from elicence.app.publishing import Publisher
+from elicence.domain.catalogue import Catalogue
+from elicence.domain.clients import Client, Role
+from elicence.domain.codes import check_uscc, parse_identifier
+from elicence.domain.licence import Licence
+from elicence.errors import InputError
+from elicence.formats.eventlog import Checkpoint, LogEvent
+from elicence.formats.trustlist import TrustList
+from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
+from elicence.issuer.lifecycle import Action, Change, LifecycleService
+from elicence.issuer.service import signer_for
+from elicence.keys.keyring import Keyring
+from elicence.keys.signer import Signer
+from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
+from elicence.registry import ClientRecord, Registry
+from elicence.templates.documents import LicenceDocuments
+from elicence.templates.qr import verification_url
+from elicence.verifier import Verdict, VerificationReport, verify_seal
+from elicence.verifier.pdf import verify_pdf
+from elicence.verifier.report import Check, CheckName
+from elicence.verifier.status import StatusList
+
+__all__ = ["Elicence", "Feed", "NewClient", "utcnow"]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One page of the change feed."""
+
+    events: list[LogEvent]
+    checkpoint: Checkpoint | None
+    size: int  # events in the log now
+
+
+class Elicence:
+    """One instance per process."""
+
+    CHECKPOINT_INTERVAL = dt.timedelta(seconds=60)
+    MAX_FEED_LIMIT = 1000
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        keystore: KeyStore,
+        keyring: Keyring,
+        catalogue: CatalogueSource,
+        access: Access,
+        publisher: Publisher,
+        issuer: IssuanceService,
+        lifecycle: LifecycleService,
+        documents: LicenceDocuments,
+        public_base_url: str,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        # Tests and operators' scripts may look at ``registry`` and ``keystore``; the API and the
+        # CLI call methods only (tests/test_layers.py holds them to it).
+        self.registry = registry
+        self.keystore = keystore
+        self.documents = documents
+        self.public_base_url = public_base_url.rstrip("/")
+        self.clock = clock
+        self._keyring = keyring
+        self._catalogue = catalogue
+        self._access = access
+        self._publisher = publisher
+        self._issuer = issuer
+        self._lifecycle = lifecycle
+
+    def close(self) -> None:
+        """Write what is queued (usage records) and close the database."""
+        self.registry.dispose()
+
+    def flush(self) -> None:
+        """Write what is queued (usage records) now."""
+        self.registry.flush_usage()
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "catalogue_version": self._catalogue.version()}
+
+    # -- catalogue ------------------------------------------------------------------------------
+
+    def catalogue(self) -> Catalogue:
+        """The catalogue in force (re-read at most every few seconds when it changed)."""
+        return self._catalogue()
+
+    def catalogue_version(self) -> int | None:
+        return self._catalogue.version()
+
+    def import_catalogue(self, catalogue: Catalogue) -> tuple[int, list[KeyEntry]]:
+        """Store a new catalogue; give every new department a signing key."""
+        version = self._catalogue.import_(catalogue)
+        return version, self.init_keys(catalogue)
+
+    # -- keys and trust -------------------------------------------------------------------------
+
+    def init_keys(self, catalogue: Catalogue | None = None) -> list[KeyEntry]:
+        catalogue = catalogue or self.catalogue()
+        return self._keyring.init(
+            [DepartmentName(d.uscc, d.name_zh) for d in catalogue.departments.values()],
+            now=self.clock(),
+            crl_url=self.crl_url,
+        )
+
+    def rotate_key(self, department: str) -> tuple[KeyEntry | None, KeyEntry]:
+        check_uscc(department, field="department")
+        return self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
+
+    def compromise_key(
+        self, department: str, *, since: dt.datetime, kid: str | None = None
+    ) -> tuple[KeyEntry, KeyEntry | None]:
+        """A department key was compromised at ``since``: seals it made from then on become
+        untrusted (the trust list carries status revoked with that time)."""
+        check_uscc(department, field="department")
+        return self._keyring.compromise(
+            department, since=since, kid=kid, now=self.clock(), crl_url=self.crl_url
+        )
+
+    def certificates(self) -> list[tuple[KeyEntry, x509.Certificate]]:
+        """Every certificate of the key store with its entry."""
+        return [(e, self._keyring.certificate(e)) for e in self._keyring.entries()]
+
+    def root_certificate(self) -> x509.Certificate:
+        return self._keyring.root_certificate()
+
+    @property
+    def crl_url(self) -> str:
+        return f"{self.public_base_url}/api/v1/crl"
+
+    def crl(self) -> bytes:
+        return self._publisher.crl()
+
+    def signers(self) -> Mapping[str, Signer]:
+        return self._keyring
+
+    def trust_list(self) -> TrustList:
+        return self._publisher.trust_list()
+
+    def status_list(self, department: str, purpose: str) -> StatusList:
+        return self._publisher.status_list(department, purpose)
+
+    def status_lists(self) -> list[StatusList]:
+        return self._publisher.status_lists()
+
+    # -- issuance -------------------------------------------------------------------------------
+
+    def issue(self, client: Client, raw: Mapping[str, Any]) -> IssuanceResult:
+        department = access.issuing_department(client)
+        result = self._issuer.issue(raw, department=department, actor=client.id)
+        self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
+        return result
+
+    def issue_batch(
+        self, client: Client, items: Sequence[Mapping[str, Any]]
+    ) -> list[BatchItemResult]:
+        department = access.issuing_department(client)
+        results = self._issuer.issue_batch(items, department=department, actor=client.id)
+        self.checkpoint()  # after every batch
+        return results
+
+    def verification_url(self, seal: str) -> str:
+        return verification_url(self.public_base_url, seal)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def licence_for(self, client: Client, identifier: str) -> Licence:
+        ident = str(parse_identifier(identifier))
+        return access.check_may_read(client, self.registry.licence(ident), ident)
+
+    def search(self, client: Client, **filters: Any) -> list[Licence]:
+        anything, department = access.search_department(client, filters.get("department"))
+        if not anything:
+            return []
+        filters["department"] = department
+        return self.registry.search(**filters)
+
+    # -- verification ---------------------------------------------------------------------------
+
+    def verify(
+        self, *, seal: str | None = None, identifier: str | None = None, client: Client | None
+    ) -> VerificationReport:
+        """Verify a seal (or the licence an identifier names) and record the use."""
+        if (seal is None) == (identifier is None):
+            raise InputError("give exactly one of seal and identifier", field="seal")
+        now = self.clock()
+        if seal is not None:
+            report = verify_seal(seal, trust_list=self.trust_list(), status=self.registry, now=now)
+            channel = "seal"
+            ident = report.licence.identifier if report.licence else None
+        else:
+            assert identifier is not None
+            ident = str(parse_identifier(identifier))
+            record = self.registry.lookup(ident)
+            channel = "identifier"
+            if record is None:
+                report = VerificationReport(
+                    verdict=Verdict.NOT_FOUND,
+                    checks=(
+                        Check(
+                            CheckName.REGISTRY_RECORD,
+                            False,
+                            "the registry holds no such licence",
+                            Verdict.NOT_FOUND,
+                        ),
+                    ),
+                    checked_at=now,
+                    status_checked=True,
+                )
+            else:
+                report = verify_seal(
+                    record.seal, trust_list=self.trust_list(), status=self.registry, now=now
+                )
+        self._record_use(report, ident, channel, client, now)
+        return report
+
+    def verify_pdf(self, data: bytes, *, client: Client | None) -> VerificationReport:
+        """Verify a signed licence PDF (signature, signer, seal, registry) and record the use."""
+        now = self.clock()
+        report = verify_pdf(data, trust_list=self.trust_list(), status=self.registry, now=now)
+        ident = report.licence.identifier if report.licence else None
+        self._record_use(report, ident, "pdf", client, now)
+        return report
+
+    def _record_use(
+        self,
+        report: VerificationReport,
+        identifier: str | None,
+        channel: str,
+        client: Client | None,
+        now: dt.datetime,
+    ) -> None:
+        self.registry.record_usage(
+            at=now,
+            client_id=client.id if client else None,
+            identifier=identifier,
+            channel=channel,
+            verdict=str(report.verdict),
+        )
+
+    # -- documents ------------------------------------------------------------------------------
+
+    def licence_pdf(self, client: Client, identifier: str) -> bytes:
+        """The signed PDF of a licence: made and kept at the first request, then served kept."""
+        lic = self.licence_for(client, identifier)
+        kept = self.registry.document(lic.identifier)
+        if kept is not None:
+            return kept
+        catalogue = self.catalogue()
+        department = catalogue.department(lic.department_uscc)
+        now = self.clock()
+        pdf = self.documents.make(
+            lic,
+            licence_type=catalogue.licence_type(lic.type_code),
+            department=department,
+            signer=signer_for(self._keyring, department),
+            root=self._keyring.root_certificate(),
+            public_base_url=self.public_base_url,
+            crl=self._keyring.current_crl(now),
+            now=now,
+        )
+        return self.registry.keep_document(lic.identifier, pdf, now=now)
+
+    # -- clients --------------------------------------------------------------------------------
+
+    def add_client(self, *, name: str, role: Role, department: str | None) -> NewClient:
+        return self._access.add_client(name=name, role=role, department=department)
+
+    def authenticate(self, api_key: str) -> Client:
+        return self._access.authenticate(api_key)
+
+    def clients(self) -> list[ClientRecord]:
+        return self._access.clients()
+
+    def disable_client(self, client_id: str) -> None:
+        self._access.disable_client(client_id)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def change_status(
+        self, client: Client, identifier: str, action: Action, *, reason: str
+    ) -> Change:
+        """Revoke, suspend or reinstate one licence."""
+        change = self._lifecycle.change_status(
+            identifier,
+            action,
+            reason=reason,
+            department=access.acting_department(client),
+            actor=client.id,
+        )
+        self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
+        return change
+
+    def amend(
+        self, client: Client, identifier: str, changes: Mapping[str, Any], *, reason: str
+    ) -> Change:
+        change = self._lifecycle.amend(
+            identifier,
+            changes,
+            reason=reason,
+            department=access.acting_department(client),
+            actor=client.id,
+        )
+        self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
+        return change
+
+    def renew(
+        self, client: Client, identifier: str, *, reason: str, valid_from: dt.date | None = None
+    ) -> Change:
+        change = self._lifecycle.renew(
+            identifier,
+            reason=reason,
+            department=access.acting_department(client),
+            actor=client.id,
+            valid_from=valid_from,
+        )
+        self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
+        return change
+
+    def bulk_change(
+        self,
+        client: Client,
+        action: Action,
+        *,
+        reason: str,
+        identifiers: Sequence[str] | None = None,
+        holder: tuple[str, str] | None = None,
+    ) -> list[Change]:
+        """Revoke, suspend or reinstate many licences in one transaction."""
+        changes = self._lifecycle.bulk(
+            action,
+            reason=reason,
+            department=access.acting_department(client),
+            actor=client.id,
+            identifiers=identifiers,
+            holder=holder,
+        )
+        self.checkpoint()  # after every batch
+        return changes
+
+    # -- the event log, checkpoints, the change feed and mirrors --------------------------------
+
+    def checkpoint(self, *, min_interval: dt.timedelta | None = None) -> Checkpoint | None:
+        return self._publisher.checkpoint(min_interval=min_interval)
+
+    def feed(self, client: Client | None, *, after: int, limit: int) -> Feed:
+        """Events after ``after`` in order, with the latest signed checkpoint (halls, admins)."""
+        access.check_feed_reader(client)
+        if after < 0:
+            raise InputError("must be 0 or a sequence number", field="after")
+        if not 1 <= limit <= self.MAX_FEED_LIMIT:
+            raise InputError(f"must be between 1 and {self.MAX_FEED_LIMIT}", field="limit")
+        events = self.registry.events(after=after, limit=limit)
+        checkpoint = self.checkpoint()
+        size, _head = self.registry.log_head()
+        return Feed(events, checkpoint, size)
+
+    def log_root(self) -> x509.Certificate:
+        """The root that checkpoints of this log chain to (a mirror's pinned root)."""
+        return self._publisher.log_root()
+
+    def audit(self) -> audit.AuditReport:
+        """Check the whole log: the hash chain, every checkpoint, and the licences' statuses."""
+        return audit.audit(self.registry, root=self.log_root())
+
+    def mirror_pull(
+        self,
+        upstream: mirror.Upstream,
+        *,
+        root: x509.Certificate | None,
+        page_size: int = 500,
+        max_pages: int | None = None,
+    ) -> mirror.PullResult:
+        """Bring this registry up to an upstream's head (this registry becomes its mirror)."""
+        return mirror.pull(
+            self.registry,
+            upstream,
+            root=root,
+            clock=self.clock,
+            page_size=page_size,
+            max_pages=max_pages,
+        )

@@ -1,0 +1,126 @@
+"""The keys a running service signs with, kept loaded and reloaded when the key store changes.
+
+A :class:`Keyring` is a live ``Mapping[str, Signer]`` from department USCC to that department's
+active signer: the issuer holds it and asks it for a signer, never for a key or a file. It also
+holds the passphrase, so the custody operations that need the root key (``init``, ``rotate``,
+``compromise``) go through it and nothing above ``keys/`` ever sees the passphrase.
+
+Invariants: the mapping is never empty while it is being replaced (a reload swaps in a complete
+new dict in one assignment); signers are reloaded only when :meth:`KeyStore.version` changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+
+from cryptography import x509
+
+from elicence.keys.signer import Signer
+from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
+
+
+class Keyring(Mapping[str, Signer]):
+    """Department signers and the service signer of one key store (software keys)."""
+
+    def __init__(self, store: KeyStore, *, passphrase: str) -> None:
+        self._store = store
+        self._passphrase = passphrase
+        self._signers: dict[str, Signer] = {}
+        self._service: Signer | None = None
+        self._version: object = None
+        self._loaded = False
+        self._lock = threading.Lock()
+
+    # -- the mapping (refreshed on read) ------------------------------------------------------
+
+    def __getitem__(self, department: str) -> Signer:
+        self.refresh()
+        return self._signers[department]
+
+    def __iter__(self) -> Iterator[str]:
+        self.refresh()
+        return iter(dict(self._signers))
+
+    def __len__(self) -> int:
+        self.refresh()
+        return len(self._signers)
+
+    def refresh(self) -> bool:
+        """Reload the signers if the key store changed since they were loaded; True if it did."""
+        version = self._store.version()
+        if self._loaded and version == self._version:
+            return False
+        with self._lock:
+            if self._loaded and version == self._version:  # another thread reloaded meanwhile
+                return False
+            signers: dict[str, Signer] = dict(self._store.department_signers(self._passphrase))
+            self._signers = signers  # one assignment: readers see the old or the new dict
+            self._service = None
+            self._version = version
+            self._loaded = True
+            return True
+
+    @property
+    def version(self) -> object:
+        """What the loaded signers were read under (changes whenever the key store does)."""
+        self.refresh()
+        return self._version
+
+    def service(self) -> Signer:
+        """The service signer (trust lists, status lists, checkpoints), loaded once."""
+        self.refresh()
+        signer = self._service
+        if signer is None:
+            signer = self._service = self._store.service_signer(self._passphrase)
+        return signer
+
+    # -- reading the store --------------------------------------------------------------------
+
+    def entries(self) -> list[KeyEntry]:
+        return self._store.entries()
+
+    def certificate(self, entry: KeyEntry) -> x509.Certificate:
+        return self._store.certificate(entry)
+
+    def root_certificate(self) -> x509.Certificate:
+        return self._store.root_certificate()
+
+    def crl(self) -> bytes | None:
+        return self._store.crl()
+
+    def current_crl(self, now: dt.datetime) -> bytes | None:
+        return self._store.current_crl(now)
+
+    # -- custody operations (need the root key) -----------------------------------------------
+
+    def init(
+        self, departments: Iterable[DepartmentName], *, now: dt.datetime, crl_url: str | None
+    ) -> list[KeyEntry]:
+        return self._store.init(
+            passphrase=self._passphrase, departments=departments, now=now, crl_url=crl_url
+        )
+
+    def rotate(
+        self, department: str, *, now: dt.datetime, crl_url: str | None
+    ) -> tuple[KeyEntry | None, KeyEntry]:
+        return self._store.rotate(department, passphrase=self._passphrase, now=now, crl_url=crl_url)
+
+    def compromise(
+        self,
+        department: str,
+        *,
+        since: dt.datetime,
+        kid: str | None,
+        now: dt.datetime,
+        crl_url: str | None,
+    ) -> tuple[KeyEntry, KeyEntry | None]:
+        return self._store.compromise(
+            department,
+            since=since,
+            kid=kid,
+            passphrase=self._passphrase,
+            now=now,
+            crl_url=crl_url,
+        )

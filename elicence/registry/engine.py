@@ -1,0 +1,162 @@
+"""The database engine: opening SQLite or PostgreSQL, SQLite's pragmas and background WAL
+checkpoints, and the three kinds of connection the registry uses (a write transaction, a
+one-statement read, a multi-statement snapshot).
+
+Invariant: no SQLAlchemy exception leaves this package; each becomes a
+:class:`~elicence.errors.RegistryError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from elicence.errors import RegistryError
+from elicence.registry.uow import UnitOfWork
+
+log = logging.getLogger("elicence.registry")
+WAL_CHECKPOINT_SECONDS = 1.0
+WAL_SAFETY_PAGES = 20_000  # 80 MB: checkpoint inline only if the background one falls behind
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url`` (SQLite file, SQLite memory or PostgreSQL)."""
+    try:
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:")
+            engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                poolclass=StaticPool if memory else None,
+            )
+            _sqlite_pragmas(engine)
+        else:
+            engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as e:
+        raise RegistryError(f"cannot open the database {url!r}: {e}") from e
+    return engine
+
+
+class _WalCheckpointer:
+    """A thread that checkpoints SQLite's WAL every ``interval`` seconds (PASSIVE: it never
+    waits for, or blocks, a writer), so that issuances do not pay for checkpoint fsyncs."""
+
+    def __init__(self, engine: Engine, *, interval: float) -> None:
+        # no BEGIN around the pragma: a checkpoint inside a transaction stops at its snapshot
+        self._engine = engine.execution_options(elicence_read_one=True)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.done = 0  # checkpoints run (for tests and operators)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="elicence-wal-checkpoint", daemon=True
+                )
+                self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                self.done += 1
+            except Exception:
+                log.exception("WAL checkpoint failed; SQLite will checkpoint inline instead")
+
+
+class Database:
+    """An engine and the connections the registry opens on it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(elicence_write=True)
+        self._reader = engine.execution_options(elicence_read_one=True)
+        # SQLite files: WAL checkpoints (and their fsyncs) off the request path.
+        database = engine.url.database
+        self._checkpoints = (
+            _WalCheckpointer(engine, interval=WAL_CHECKPOINT_SECONDS)
+            if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+            else None
+        )
+
+    def upgrade(self) -> None:
+        """Bring the schema up to date (Alembic ``upgrade head``)."""
+        from elicence.registry.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def dispose(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+        self.engine.dispose()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """A write transaction; what is not committed is rolled back."""
+        if self._checkpoints is not None:
+            self._checkpoints.start()
+        try:
+            with self._writer.connect() as conn:
+                conn.begin()
+                yield UnitOfWork(conn)
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._reader.connect() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A read transaction for several statements that must see one state."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for write transactions (no upgrade deadlocks)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints run in the background (Database._checkpoints); this is the safety net.
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        if options.get("elicence_read_one", False):
+            return  # one SELECT: autocommit mode already gives it a consistent WAL snapshot
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("elicence_write", False) else "BEGIN")

@@ -1,0 +1,404 @@
+"""The registry: the queries the rest of elicence needs, and the small writes that are their own
+use case (a catalogue import, a client, a kept document, usage records).
+
+Invariant: what a query returns is a domain value or a frozen record of :mod:`.tables`, never a
+row; no SQLAlchemy exception leaves it (see :mod:`.engine`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from elicence.domain.catalogue import Catalogue
+from elicence.domain.licence import Licence, LicenceStatus, RegistryRecord
+from elicence.errors import RegistryError
+from elicence.formats.catalogue_file import catalogue_from_dict, catalogue_to_dict
+from elicence.formats.eventlog import GENESIS, Checkpoint, LogEvent
+from elicence.registry.engine import Database, open_engine
+from elicence.registry.tables import (
+    CATALOGUES,
+    CHECKPOINTS,
+    CLIENTS,
+    COUNTERS,
+    DOCUMENTS,
+    EVENTS,
+    INSERT_USAGE,
+    LICENCES,
+    LOOKUP,
+    MIRROR,
+    USAGE,
+    ClientRecord,
+    MirrorRecord,
+    client_of,
+    licence_of,
+    log_event_of,
+)
+from elicence.registry.writebehind import WriteBehind
+
+__all__ = ["ClientRecord", "MirrorRecord", "Registry"]
+
+USAGE_FLUSH_SECONDS = 0.05
+
+
+class Registry(Database):
+    """The registry database: the queries the rest of elicence needs, and its small writes."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._usage = WriteBehind(self._write_usage, interval=USAGE_FLUSH_SECONDS)
+
+    @classmethod
+    def from_url(cls, url: str) -> Registry:
+        """Open the database at ``url`` (SQLite file, SQLite memory or PostgreSQL)."""
+        return cls(open_engine(url))
+
+    def dispose(self) -> None:
+        self._usage.close()
+        super().dispose()
+
+    # -- licences ---------------------------------------------------------------------------
+
+    def licence(self, identifier: str) -> Licence | None:
+        with self._read() as c:
+            row = c.execute(select(LICENCES).where(LICENCES.c.identifier == identifier)).first()
+            return licence_of(row) if row else None
+
+    def lookup(self, identifier: str) -> RegistryRecord | None:
+        """The :class:`~elicence.verifier.StatusSource` view of a licence."""
+        with self._read() as c:
+            row = c.execute(LOOKUP, {"identifier": identifier}).first()
+        if row is None:
+            return None
+        return RegistryRecord(identifier, row[0], LicenceStatus(row[1]), row[2], row[3], row[4])
+
+    def search(
+        self,
+        *,
+        holder_id_type: str | None = None,
+        holder_id: str | None = None,
+        type_code: str | None = None,
+        department: str | None = None,
+        issued_from: dt.datetime | None = None,
+        issued_until: dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Licence]:
+        q = select(LICENCES)
+        if holder_id_type is not None:
+            q = q.where(LICENCES.c.holder_id_type == holder_id_type)
+        if holder_id is not None:
+            q = q.where(LICENCES.c.holder_id == holder_id)
+        if type_code is not None:
+            q = q.where(LICENCES.c.type_code == type_code)
+        if department is not None:
+            q = q.where(LICENCES.c.department == department)
+        if issued_from is not None:
+            q = q.where(LICENCES.c.issued_at >= issued_from)
+        if issued_until is not None:
+            q = q.where(LICENCES.c.issued_at < issued_until)
+        q = q.order_by(LICENCES.c.id).limit(limit).offset(offset)
+        with self._read() as c:
+            return [licence_of(r) for r in c.execute(q)]
+
+    def events(self, *, after: int = 0, limit: int = 100) -> list[LogEvent]:
+        """Events after ``after`` in ``seq`` order, with their hashes."""
+        with self._read() as c:
+            rows = c.execute(
+                select(EVENTS).where(EVENTS.c.seq > after).order_by(EVENTS.c.seq).limit(limit)
+            )
+            return [log_event_of(r) for r in rows]
+
+    def iter_events(self, *, page: int = 5000) -> Iterator[LogEvent]:
+        """Every event in ``seq`` order, read page by page (for audits of a large log)."""
+        after = -1
+        while True:
+            with self._read() as c:
+                rows = c.execute(
+                    select(EVENTS).where(EVENTS.c.seq > after).order_by(EVENTS.c.seq).limit(page)
+                ).all()
+            if not rows:
+                return
+            for r in rows:
+                yield log_event_of(r)
+            after = rows[-1].seq
+
+    def log_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last event; (0, GENESIS) for an empty log."""
+        with self._read() as c:
+            row = c.execute(
+                select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
+            ).first()
+        return (row[0], row[1] or "") if row else (0, GENESIS)
+
+    def event_hash_at(self, seq: int) -> str | None:
+        """The hash of event ``seq`` (GENESIS for 0), or None if the log holds no such event."""
+        if seq == 0:
+            return GENESIS
+        with self._read() as c:
+            digest: str | None = c.scalar(select(EVENTS.c.hash).where(EVENTS.c.seq == seq))
+            return digest
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Keep a signed checkpoint (a concurrent one of the same size is as good)."""
+        try:
+            with self._writer.begin() as c:
+                c.execute(
+                    insert(CHECKPOINTS),
+                    [
+                        {
+                            "size": checkpoint.size,
+                            "head_hash": checkpoint.head_hash,
+                            "issued_at": checkpoint.issued_at,
+                            "signed": checkpoint.signed,
+                        }
+                    ],
+                )
+        except IntegrityError:
+            return
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self._read() as c:
+            row = c.execute(
+                select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)
+            ).first()
+        return Checkpoint(row.size, row.head_hash, row.issued_at, row.signed) if row else None
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._read() as c:
+            rows = c.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size)).all()
+        return [Checkpoint(r.size, r.head_hash, r.issued_at, r.signed) for r in rows]
+
+    def licence_states(self) -> Iterator[tuple[str, str, str | None]]:
+        """(identifier, status, superseded_by) of every licence, page by page."""
+        after = 0
+        while True:
+            with self._read() as c:
+                rows = c.execute(
+                    select(
+                        LICENCES.c.id,
+                        LICENCES.c.identifier,
+                        LICENCES.c.status,
+                        LICENCES.c.superseded_by,
+                    )
+                    .where(LICENCES.c.id > after)
+                    .order_by(LICENCES.c.id)
+                    .limit(5000)
+                ).all()
+            if not rows:
+                return
+            for r in rows:
+                yield r[1], r[2], r[3]
+            after = rows[-1][0]
+
+    def status_entries(self, department: str) -> tuple[int, list[tuple[int, str]]]:
+        """(indices handed out, [(status index, status)] of every licence not ``valid``)."""
+        with self._snapshot() as c:  # two statements: one snapshot
+            size = c.scalar(
+                select(COUNTERS.c.next_index).where(COUNTERS.c.department == department)
+            )
+            rows = c.execute(
+                select(LICENCES.c.status_index, LICENCES.c.status).where(
+                    LICENCES.c.department == department,
+                    LICENCES.c.status != "valid",
+                    LICENCES.c.status_index.is_not(None),
+                )
+            ).all()
+        return int(size or 0), [(r[0], r[1]) for r in rows]
+
+    def mirror(self) -> MirrorRecord | None:
+        """The mirror's state, or None for a registry that is not a mirror."""
+        with self._read() as c:
+            row = c.execute(select(MIRROR).where(MIRROR.c.id == 1)).first()
+        if row is None:
+            return None
+        return MirrorRecord(
+            row.upstream,
+            row.root,
+            row.trust_list,
+            row.checkpoint,
+            row.catalogue_digest,
+            row.pulled_at,
+        )
+
+    def count_licences(self) -> int:
+        with self._read() as c:
+            return c.scalar(select(func.count()).select_from(LICENCES)) or 0
+
+    # -- documents --------------------------------------------------------------------------
+
+    def document(self, identifier: str, kind: str = "pdf") -> bytes | None:
+        """A kept document of a licence, or None if none was made yet."""
+        with self._read() as c:
+            content: bytes | None = c.scalar(
+                select(DOCUMENTS.c.content).where(
+                    DOCUMENTS.c.identifier == identifier, DOCUMENTS.c.kind == kind
+                )
+            )
+            return content
+
+    def keep_document(
+        self, identifier: str, content: bytes, *, now: dt.datetime, kind: str = "pdf"
+    ) -> bytes:
+        """Keep a document; if a concurrent request kept one first, return that one instead."""
+        row = {
+            "identifier": identifier,
+            "kind": kind,
+            "created_at": now,
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "content": content,
+        }
+        try:
+            with self.unit_of_work() as uow:
+                uow.insert(DOCUMENTS, [row])
+                uow.commit()
+        except RegistryError:
+            kept = self.document(identifier, kind)
+            if kept is None:
+                raise
+            return kept
+        return content
+
+    # -- catalogue --------------------------------------------------------------------------
+
+    def save_catalogue(self, catalogue: Catalogue, *, now: dt.datetime) -> int:
+        """Store ``catalogue`` as the one in force; returns its version id."""
+        document = catalogue_to_dict(catalogue)
+        digest = hashlib.sha256(
+            json.dumps(document, sort_keys=True, ensure_ascii=False).encode()
+        ).hexdigest()
+        with self.unit_of_work() as uow:
+            uow.insert(CATALOGUES, [{"imported_at": now, "digest": digest, "document": document}])
+            uow.commit()
+        version = self.catalogue_version()
+        assert version is not None
+        return version
+
+    def catalogue_history(self) -> list[Catalogue]:
+        """Every catalogue ever imported, oldest first."""
+        with self._read() as c:
+            rows = c.execute(select(CATALOGUES.c.document).order_by(CATALOGUES.c.id)).all()
+        return [catalogue_from_dict(r.document) for r in rows]
+
+    def catalogue_version(self) -> int | None:
+        with self._read() as c:
+            version: int | None = c.scalar(select(func.max(CATALOGUES.c.id)))
+            return version
+
+    def catalogue(self) -> tuple[int, Catalogue] | None:
+        """The catalogue in force and its version id, or None before any import."""
+        with self._read() as c:
+            row = c.execute(select(CATALOGUES).order_by(CATALOGUES.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return row.id, catalogue_from_dict(row.document)
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def add_client(
+        self,
+        *,
+        client_id: str,
+        name: str,
+        role: str,
+        department: str | None,
+        key_hash: str,
+        now: dt.datetime,
+    ) -> ClientRecord:
+        with self.unit_of_work() as uow:
+            uow.insert(
+                CLIENTS,
+                [
+                    {
+                        "id": client_id,
+                        "name": name,
+                        "role": role,
+                        "department": department,
+                        "key_hash": key_hash,
+                        "created_at": now,
+                        "disabled_at": None,
+                    }
+                ],
+            )
+            uow.commit()
+        return ClientRecord(client_id, name, role, department, now, None)
+
+    def client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
+        with self._read() as c:
+            row = c.execute(select(CLIENTS).where(CLIENTS.c.key_hash == key_hash)).first()
+            return client_of(row) if row else None
+
+    def clients(self) -> list[ClientRecord]:
+        with self._read() as c:
+            return [client_of(r) for r in c.execute(select(CLIENTS).order_by(CLIENTS.c.created_at))]
+
+    def disable_client(self, client_id: str, *, now: dt.datetime) -> bool:
+        with self._writer.begin() as c:
+            result = c.execute(
+                update(CLIENTS).where(CLIENTS.c.id == client_id).values(disabled_at=now)
+            )
+            return bool(result.rowcount)
+
+    # -- usage ------------------------------------------------------------------------------
+
+    def record_usage(
+        self,
+        *,
+        at: dt.datetime,
+        client_id: str | None,
+        identifier: str | None,
+        channel: str,
+        verdict: str,
+    ) -> None:
+        """Queue a usage record (用证记录); it is written within ``USAGE_FLUSH_SECONDS``.
+
+        Write-behind: one transaction per flush instead of one per verification keeps the
+        single SQLite writer free for issuance. The window lost if the process is killed is
+        that interval; :meth:`flush_usage` (called on dispose and before reading) empties it.
+        """
+        self._usage.add(
+            {
+                "at": at,
+                "client_id": client_id,
+                "identifier": identifier,
+                "channel": channel,
+                "verdict": verdict,
+                "authenticated": client_id is not None,
+            }
+        )
+
+    def flush_usage(self) -> None:
+        """Write every queued usage record now."""
+        self._usage.flush()
+
+    def _write_usage(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            with self._writer.begin() as c:
+                c.execute(INSERT_USAGE, rows)
+        except SQLAlchemyError as e:
+            raise RegistryError(f"could not record verifications: {e}") from e
+
+    def usage(self, *, identifier: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        self.flush_usage()
+        q = select(USAGE).order_by(USAGE.c.id.desc()).limit(limit)
+        if identifier is not None:
+            q = q.where(USAGE.c.identifier == identifier)
+        with self._read() as c:
+            return [
+                {
+                    "at": r.at,
+                    "client_id": r.client_id,
+                    "identifier": r.identifier,
+                    "channel": r.channel,
+                    "verdict": r.verdict,
+                }
+                for r in c.execute(q)
+            ]
