@@ -319,12 +319,21 @@ def keys_export_status_lists(
 @handled
 def clients_add(
     name: Annotated[str, typer.Option(help="Who the client is.")],
-    role: Annotated[Role, typer.Option(help="department, hall or admin.")],
+    role: Annotated[Role, typer.Option(help="department, hall, admin or holder.")],
     department: Annotated[str | None, typer.Option(help="USCC, for department clients.")] = None,
+    holder: Annotated[
+        str | None,
+        typer.Option(help="For holder clients: ID_TYPE:ID_NUMBER, e.g. 001:91350100M000100Y43."),
+    ] = None,
 ) -> None:
     """Create an API client and print its key (shown once)."""
+    from elicence.domain.licence import HolderRef
+
     made = _service().add_client(
-        name=name, role=role, department=department.strip().upper() if department else None
+        name=name,
+        role=role,
+        department=department.strip().upper() if department else None,
+        holder=HolderRef.parse(holder, field="--holder") if holder is not None else None,
     )
     typer.echo(f"client {made.client.id} ({made.client.role}) created; its API key, shown once:")
     typer.echo(made.api_key)
@@ -336,7 +345,8 @@ def clients_list() -> None:
     """List API clients."""
     for c in _service().clients():
         state = "disabled" if c.disabled_at else "active"
-        typer.echo(f"{c.id}  {c.role:<10} {c.department or '-':<18} {state:<8} {c.name}")
+        bound = c.department or (f"{c.holder_id_type}:{c.holder_id}" if c.holder_id else "-")
+        typer.echo(f"{c.id}  {c.role:<10} {bound:<18} {state:<8} {c.name}")
 
 
 @clients_app.command("disable")

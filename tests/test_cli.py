@@ -500,6 +500,22 @@ def test_clients_add_department_client(data_dir: Path) -> None:
     assert line.split()[1:4] == ["department", SZ_AMR, "active"]
 
 
+def test_clients_add_holder_client(data_dir: Path) -> None:
+    result = cli(
+        data_dir, "clients", "add", "--name", "某某公司", "--role", "holder",
+        "--holder", "001:91350100m000100y43",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    client_id = result.stdout.split()[1]
+    (key,) = API_KEY.findall(result.stdout)
+    (line,) = [x for x in cli(data_dir, "clients", "list").stdout.splitlines() if client_id in x]
+    assert line.split()[1:4] == ["holder", "001:91350100M000100Y43", "active"]
+    with service_for(data_dir) as svc:
+        client = svc.authenticate(key)
+    assert client.role == "holder" and client.holder is not None
+    assert str(client.holder) == "001:91350100M000100Y43"
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -516,6 +532,17 @@ def test_clients_add_department_client(data_dir: Path) -> None:
         ),
         pytest.param(["--role", "hall", "--department", SZ_AMR], "department", id="hall-with-uscc"),
         pytest.param(["--role", "superuser"], "superuser", id="unknown-role"),
+        pytest.param(["--role", "holder"], "holder", id="holder-without-holder"),
+        pytest.param(
+            ["--role", "holder", "--holder", "001:91350100M000100Y44"],
+            "--holder.id_number",
+            id="holder-wrong-check-char",
+        ),
+        pytest.param(
+            ["--role", "hall", "--holder", "001:91350100M000100Y43"],
+            "holder",
+            id="hall-with-holder",
+        ),
     ],
 )
 def test_clients_add_bad_input(data_dir: Path, args: list[str], needle: str) -> None:

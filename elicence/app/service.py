@@ -26,7 +26,7 @@ from elicence.app.publishing import Publisher
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc, parse_identifier
-from elicence.domain.licence import Licence
+from elicence.domain.licence import HolderRef, Licence
 from elicence.errors import InputError
 from elicence.formats.eventlog import Checkpoint, LogEvent
 from elicence.formats.trustlist import TrustList
@@ -196,10 +196,18 @@ class Elicence:
         return access.check_may_read(client, self.registry.licence(ident), ident)
 
     def search(self, client: Client, **filters: Any) -> list[Licence]:
-        anything, department = access.search_department(client, filters.get("department"))
-        if not anything:
+        asked = (
+            (filters["holder_id_type"], filters["holder_id"])
+            if filters.get("holder_id_type") is not None
+            else None
+        )
+        scope = access.search_scope(client, department=filters.get("department"), holder=asked)
+        if not scope.anything:
             return []
-        filters["department"] = department
+        filters["department"] = scope.department
+        if scope.holder is not None:
+            filters["holder_id_type"] = str(scope.holder.id_type)
+            filters["holder_id"] = scope.holder.id_number
         return self.registry.search(**filters)
 
     # -- verification ---------------------------------------------------------------------------
@@ -290,8 +298,15 @@ class Elicence:
 
     # -- clients --------------------------------------------------------------------------------
 
-    def add_client(self, *, name: str, role: Role, department: str | None) -> NewClient:
-        return self._access.add_client(name=name, role=role, department=department)
+    def add_client(
+        self,
+        *,
+        name: str,
+        role: Role,
+        department: str | None,
+        holder: HolderRef | None = None,
+    ) -> NewClient:
+        return self._access.add_client(name=name, role=role, department=department, holder=holder)
 
     def authenticate(self, api_key: str) -> Client:
         return self._access.authenticate(api_key)

@@ -11,6 +11,8 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
+from elicence.domain.licence import HolderRef
+
 KEY_PREFIX = "elk_"
 
 
@@ -18,6 +20,7 @@ class Role(StrEnum):
     DEPARTMENT = "department"  # issues and manages its own licences
     HALL = "hall"  # a service hall that verifies licences
     ADMIN = "admin"  # operators: everything
+    HOLDER = "holder"  # a citizen or an enterprise acting for itself (持证主体, 申请人)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class Client:
     name: str
     role: Role
     department: str | None  # the USCC a department client is bound to
+    holder: HolderRef | None = None  # who a holder client is
 
 
 def new_api_key() -> str:

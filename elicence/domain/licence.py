@@ -7,11 +7,14 @@ after every field passed its rule; a :class:`Licence` is what the registry holds
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from elicence.domain.catalogue import HolderIdType
+from elicence.domain.codes import check_resident_id, check_uscc
+from elicence.errors import InputError
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -32,6 +35,66 @@ class Holder:
     name: str
     id_type: HolderIdType
     id_number: str
+
+    @property
+    def ref(self) -> HolderRef:
+        return HolderRef(self.id_type, self.id_number)
+
+
+@dataclass(frozen=True, slots=True)
+class HolderRef:
+    """Who a holder is, as their licences name them: the id type code and the id number."""
+
+    id_type: HolderIdType
+    id_number: str
+
+    def __str__(self) -> str:
+        return f"{self.id_type}:{self.id_number}"
+
+    @classmethod
+    def parse(cls, text: object, *, field: str = "holder") -> HolderRef:
+        """``"111:11010519491231002X"`` (id type code, a colon, the id number), checked."""
+        if not isinstance(text, str) or ":" not in text:
+            raise InputError(
+                "must be the id type code and the id number joined by ':' "
+                "(e.g. 111:11010519491231002X)",
+                field=field,
+            )
+        id_type, id_number = text.split(":", 1)
+        return holder_ref(id_type.strip(), id_number, field=field)
+
+
+_OTHER_ID_RE = re.compile(r"[0-9A-Za-z()\-]{1,64}")
+
+
+def parse_holder_id_type(value: object, *, field: str = "holder.id_type") -> HolderIdType:
+    try:
+        return HolderIdType(str(value))
+    except ValueError:
+        raise InputError(
+            "must be a holder id type code (001, 099, 111, 411-414, 511, 516, 999)", field=field
+        ) from None
+
+
+def check_holder_id(id_type: HolderIdType, value: object, *, field: str) -> str:
+    """An id number checked by its type's rule: USCC and resident ID by their check characters,
+    the others as 1-64 letters, digits, '-' or brackets. Returned canonical (upper case)."""
+    if id_type is HolderIdType.USCC:
+        return check_uscc(value, field=field)
+    if id_type is HolderIdType.RESIDENT_ID:
+        return check_resident_id(value, field=field)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("is required", field=field)
+    text = value.strip()
+    if not _OTHER_ID_RE.fullmatch(text):
+        raise InputError("must be 1-64 letters, digits, '-' or brackets", field=field)
+    return text
+
+
+def holder_ref(id_type: object, id_number: object, *, field: str = "holder") -> HolderRef:
+    """A checked :class:`HolderRef` (errors name ``field.id_type`` or ``field.id_number``)."""
+    kind = parse_holder_id_type(id_type, field=f"{field}.id_type")
+    return HolderRef(kind, check_holder_id(kind, id_number, field=f"{field}.id_number"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,14 @@ from elicence.domain.catalogue import (
     LicenceType,
 )
 from elicence.domain.codes import check_resident_id, check_type_code, check_uscc
-from elicence.domain.licence import Holder, IssuanceRequest
+from elicence.domain.licence import (
+    Holder,
+    IssuanceRequest,
+    check_holder_id,
+    parse_holder_id_type,
+)
 from elicence.errors import InputError, PermissionDeniedError
 
-_OTHER_ID_RE = re.compile(r"[0-9A-Za-z()\-]{1,64}")
 _SOURCE_REF_RE = re.compile(r"[\x21-\x7e]{1,128}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -67,13 +71,7 @@ def check_holder(raw: object, licence_type: LicenceType) -> Holder:
     if unknown:
         raise InputError("is not a holder field", field=f"holder.{sorted(unknown)[0]}")
     name = _text(raw.get("name"), field="holder.name", max_length=200)
-    try:
-        id_type = HolderIdType(str(raw.get("id_type")))
-    except ValueError:
-        raise InputError(
-            "must be a holder id type code (001, 099, 111, 411-414, 511, 516, 999)",
-            field="holder.id_type",
-        ) from None
+    id_type = parse_holder_id_type(raw.get("id_type"), field="holder.id_type")
     category = id_type.category
     if category is not None and category is not licence_type.holder_category:
         who = "natural persons" if category is HolderCategory.NATURAL_PERSON else "organisations"
@@ -83,16 +81,9 @@ def check_holder(raw: object, licence_type: LicenceType) -> Holder:
             field="holder.id_type",
         )
     raw_id = raw.get("id_number")
-    if id_type is HolderIdType.USCC:
-        id_number = check_uscc(raw_id, field="holder.id_number")
-    elif id_type is HolderIdType.RESIDENT_ID:
-        id_number = check_resident_id(raw_id, field="holder.id_number")
-    else:
-        id_number = _text(raw_id, field="holder.id_number", max_length=64)
-        if not _OTHER_ID_RE.fullmatch(id_number):
-            raise InputError(
-                "must be 1-64 letters, digits, '-' or brackets", field="holder.id_number"
-            )
+    if id_type not in (HolderIdType.USCC, HolderIdType.RESIDENT_ID):
+        raw_id = _text(raw_id, field="holder.id_number", max_length=64)  # control chars, length
+    id_number = check_holder_id(id_type, raw_id, field="holder.id_number")
     return Holder(name=name, id_type=id_type, id_number=id_number)
 
 

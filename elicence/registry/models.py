@@ -65,7 +65,7 @@ class CatalogueVersion(Base):
 
 
 class ApiClient(Base):
-    """A client of the API: a department, a hall or an admin, with a hashed key."""
+    """A client of the API: a department, a hall, an admin or a holder, with a hashed key."""
 
     __tablename__ = "api_clients"
 
@@ -76,6 +76,11 @@ class ApiClient(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime]
     disabled_at: Mapped[dt.datetime | None]
+    # a holder client (role "holder") acts for this holder only
+    holder_id_type: Mapped[str | None] = mapped_column(String(3))
+    holder_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_api_clients_holder", "holder_id_type", "holder_id"),)
 
 
 class LicenceRow(Base):

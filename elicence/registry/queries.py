@@ -312,6 +312,7 @@ class Registry(Database):
         department: str | None,
         key_hash: str,
         now: dt.datetime,
+        holder: tuple[str, str] | None = None,
     ) -> ClientRecord:
         with self.unit_of_work() as uow:
             uow.insert(
@@ -325,11 +326,22 @@ class Registry(Database):
                         "key_hash": key_hash,
                         "created_at": now,
                         "disabled_at": None,
+                        "holder_id_type": holder[0] if holder else None,
+                        "holder_id": holder[1] if holder else None,
                     }
                 ],
             )
             uow.commit()
-        return ClientRecord(client_id, name, role, department, now, None)
+        return ClientRecord(
+            client_id,
+            name,
+            role,
+            department,
+            now,
+            None,
+            holder[0] if holder else None,
+            holder[1] if holder else None,
+        )
 
     def client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
         with self._read() as c:

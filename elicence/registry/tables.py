@@ -39,6 +39,8 @@ class ClientRecord:
     department: str | None
     created_at: dt.datetime
     disabled_at: dt.datetime | None
+    holder_id_type: str | None = None
+    holder_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,4 +155,13 @@ def integrity_error(e: IntegrityError) -> RegistryError:
 
 
 def client_of(row: Any) -> ClientRecord:
-    return ClientRecord(row.id, row.name, row.role, row.department, row.created_at, row.disabled_at)
+    return ClientRecord(
+        row.id,
+        row.name,
+        row.role,
+        row.department,
+        row.created_at,
+        row.disabled_at,
+        row.holder_id_type,
+        row.holder_id,
+    )
