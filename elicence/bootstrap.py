@@ -12,6 +12,7 @@ from pathlib import Path
 
 from elicence.app.access import Access
 from elicence.app.catalogue import CatalogueSource
+from elicence.app.holder import Holders
 from elicence.app.mirror import MirroredTrust
 from elicence.app.publishing import Publisher
 from elicence.app.service import Elicence, utcnow
@@ -41,12 +42,13 @@ def assemble(
     keyring = Keyring(keystore, passphrase=passphrase)
     catalogue = CatalogueSource(registry, clock=clock)
     documents = LicenceDocuments(font_path=font_path, tsa_url=tsa_url)
-    return Elicence(
+    access = Access(registry, catalogue=catalogue, clock=clock)
+    service = Elicence(
         registry=registry,
         keystore=keystore,
         keyring=keyring,
         catalogue=catalogue,
-        access=Access(registry, catalogue=catalogue, clock=clock),
+        access=access,
         publisher=Publisher(
             registry=registry,
             keyring=keyring,
@@ -70,6 +72,14 @@ def assemble(
         public_base_url=public_base_url,
         clock=clock,
     )
+    service.holder = Holders(
+        reader=service,
+        registry=registry,
+        access=access,
+        service_signer=keyring.service,
+        clock=clock,
+    )
+    return service
 
 
 def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:

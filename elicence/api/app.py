@@ -18,6 +18,7 @@ from elicence.api.routers import (
     catalogue,
     documents,
     feed,
+    holder,
     licences,
     lifecycle,
     page,
@@ -59,6 +60,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(feed.router)
     app.include_router(status.router)
     app.include_router(documents.router)
+    app.include_router(holder.router)
     app.add_middleware(documents.PdfUploadDispatch)
 
     def openapi() -> dict[str, Any]:
