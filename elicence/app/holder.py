@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from elicence.app.access import Access, NewClient
+from elicence.app.signin import SignIn
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import parse_identifier
@@ -105,8 +106,10 @@ class Holders:
         registry: Registry,
         access: Access,
         service_signer: Callable[[], Signer],
+        sign_in: SignIn,
         clock: Callable[[], dt.datetime],
     ) -> None:
+        self.sign_in = sign_in
         self._reader = reader
         self._registry = registry
         self._store = HolderStore(registry)
