@@ -265,6 +265,7 @@ def my_licence(identifier: str, request: Request, done: str | None = None) -> Re
         usage=usage_views(usage, names),
         halls=w.svc.holder.halls(),
         show_licence=False,
+        tab="licences",
         back=f"/me/licences/{lic.identifier}",
         now_ts=int(time.time()),
         live_until=web.beijing(now + dt.timedelta(seconds=90), seconds=True)[11:],
