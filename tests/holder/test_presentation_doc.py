@@ -29,7 +29,7 @@ from tests.holder.conftest import ORG_X, World
 TRUST_LIST_EKU = ObjectIdentifier("2.25.311947153180298131036358546431367436881")
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     pass
 
 
@@ -44,18 +44,18 @@ def _inflate(data: bytes) -> bytes:
     d = zlib.decompressobj()
     out = d.decompress(data)
     if not d.eof or d.unused_data:
-        raise Refused("incomplete zlib stream")
+        raise RefusedError("incomplete zlib stream")
     return out
 
 
 def _sign1(data: bytes) -> tuple[bytes, Mapping[Any, Any], bytes, bytes]:
     obj = cbor2.loads(data)
     if not isinstance(obj, cbor2.CBORTag) or obj.tag != 18 or len(obj.value) != 4:
-        raise Refused("not a tagged COSE_Sign1")
+        raise RefusedError("not a tagged COSE_Sign1")
     protected, _unprotected, payload, signature = obj.value
     header = cbor2.loads(protected)
     if header.get(1) != -7:
-        raise Refused("not ES256")
+        raise RefusedError("not ES256")
     return protected, header, payload, signature
 
 
@@ -87,9 +87,9 @@ def trust_list(
     service.verify_directly_issued_by(root)
     eku = service.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     if TRUST_LIST_EKU not in eku:
-        raise Refused("the trust list signer lacks the trust-list EKU")
+        raise RefusedError("the trust list signer lacks the trust-list EKU")
     if not _es256(service.public_key(), protected, b"", payload, signature):
-        raise Refused("trust list signature")
+        raise RefusedError("trust list signature")
     body = cbor2.loads(payload)
     departments = {}
     for entry in body[5]:
@@ -108,29 +108,29 @@ def decode_and_verify(
 ) -> dict[str, Any]:
     """§9.4 steps 1-5 and the seal's signature (§2.2); returns what it found."""
     if not text.upper().startswith("EP1:"):
-        raise Refused("not EP1")
+        raise RefusedError("not EP1")
     protected, header, payload, signature = _sign1(_inflate(_b32(text[4:].upper())))  # 1.
     body = cbor2.loads(payload)
     seal, nbf, naf, nonce, binding = body[1], body[2], body[3], body[4], body[5]
     assert isinstance(seal, bytes) and len(nonce) == 12 and len(binding) == 16
     if header[4] != _kid(service):  # 2.
-        raise Refused("untrusted: not the service key")
+        raise RefusedError("untrusted: not the service key")
     if not _es256(service.public_key(), protected, b"EP1", payload, signature):  # 3.
-        raise Refused("invalid: signature")
+        raise RefusedError("invalid: signature")
     if naf - nbf > 120:  # 4.
-        raise Refused("invalid: window too long")
+        raise RefusedError("invalid: window too long")
     if now > naf + 10:
-        raise Refused("expired")
+        raise RefusedError("expired")
     if now < nbf - 10:
-        raise Refused("not yet valid")
+        raise RefusedError("not yet valid")
     if holder is not None:  # 5.
         expect = hashlib.sha256(b"EP1" + nonce + holder.encode()).digest()[:16]
         if expect != binding:
-            raise Refused("invalid: another holder")
+            raise RefusedError("invalid: another holder")
     s_protected, s_header, s_payload, s_signature = _sign1(seal)  # the seal, §2.2
     cert = departments[s_header[4]]
     if not _es256(cert.public_key(), s_protected, b"", s_payload, s_signature):
-        raise Refused("invalid: seal signature")
+        raise RefusedError("invalid: seal signature")
     claims = cbor2.loads(s_payload)
     return {"identifier": claims[-65537][1], "not_before": nbf, "not_after": naf}
 
@@ -171,7 +171,7 @@ def test_the_independent_decoder_refuses_as_the_document_says(
     world: World, change: dict[str, Any], why: str
 ) -> None:
     text, service, departments, now = _inputs(world)
-    with pytest.raises(Refused, match=why):
+    with pytest.raises(RefusedError, match=why):
         decode_and_verify(
             text,
             service=service,
@@ -202,6 +202,6 @@ def test_the_verdicts_of_elicence_match_the_decoders_near_the_window_edges(world
         try:
             decode_and_verify(text, service=service, departments=departments, now=now + offset)
             theirs = "accepted"
-        except Refused as e:
+        except RefusedError as e:
             theirs = str(e).replace(" ", "_")
         assert str(ours.verdict) == theirs, offset
