@@ -13,6 +13,7 @@ Invariants: :func:`sign_presentation` only produces what :func:`decode_presentat
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import zlib
@@ -39,7 +40,7 @@ from elicence.formats.seal import (
     PREFIX as SEAL_PREFIX,
 )
 from elicence.formats.trustlist import TrustList
-from elicence.keys.signer import Signer, raw_to_der
+from elicence.keys.signer import Signer, kid_of, raw_to_der
 
 PREFIX = "EP1:"
 EXTERNAL_AAD = b"EP1"
@@ -72,7 +73,7 @@ class DecodedPresentation:
     @property
     def seal_text(self) -> str:
         """The EL1 seal text of the embedded seal (one of the texts that encode it)."""
-        return SEAL_PREFIX + b32encode(zlib.compress(self.seal_cose, 9, wbits=10))
+        return SEAL_PREFIX + b32encode(zlib.compress(self.seal_cose, 1))  # read back at once
 
     def signature_valid(self, public_key: ec.EllipticCurvePublicKey) -> bool:
         if len(self.signature) != 64:
@@ -212,10 +213,38 @@ def _claims(body: Mapping[Any, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    """The service certificate of a trust list, with what a verifier needs from it, read once."""
+
+    certificate: x509.Certificate
+    kid: bytes
+    public_key: ec.EllipticCurvePublicKey | None
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+
 def service_certificate(trust_list: TrustList) -> x509.Certificate:
     """The certificate that signed a (verified) trust list: the service key presentations use."""
+    return service_key(trust_list).certificate
+
+
+def service_key(trust_list: TrustList) -> ServiceKey:
+    return _service_key(trust_list.signed)
+
+
+@functools.lru_cache(maxsize=8)  # one trust list serves many verifications
+def _service_key(signed: bytes) -> ServiceKey:
     try:
-        header = cbor2.loads(cbor2.loads(trust_list.signed).value[0])
-        return x509.load_der_x509_certificate(header[_X5CHAIN])
+        header = cbor2.loads(cbor2.loads(signed).value[0])
+        cert = x509.load_der_x509_certificate(header[_X5CHAIN])
     except Exception as e:  # pragma: no cover - a verified trust list always carries it
         raise PresentationError("the trust list names no signer certificate") from e
+    key = cert.public_key()
+    return ServiceKey(
+        certificate=cert,
+        kid=kid_of(cert),
+        public_key=key if isinstance(key, ec.EllipticCurvePublicKey) else None,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+    )

@@ -26,18 +26,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from elicence.formats.presentation import (
     CLOCK_SKEW,
     MAX_WINDOW,
     DecodedPresentation,
     decode_presentation,
     holder_binding,
-    service_certificate,
+    service_key,
 )
 from elicence.formats.trustlist import TrustList
-from elicence.keys.signer import kid_of
 from elicence.verifier.report import VerificationReport
 from elicence.verifier.seal import StatusSource, _UnsafeSkipStatusCheck, verify_seal
 from elicence.verifier.status import OfflineStatus
@@ -156,10 +153,10 @@ def _checks(
 ) -> list[PresentationCheck]:
     checks: list[PresentationCheck] = []
     # 2.
-    cert = service_certificate(trust_list)
-    key = cert.public_key()
-    known = decoded.kid == kid_of(cert)
-    in_period = cert.not_valid_before_utc <= decoded.not_before <= cert.not_valid_after_utc
+    service = service_key(trust_list)
+    key = service.public_key
+    known = decoded.kid == service.kid
+    in_period = service.not_before <= decoded.not_before <= service.not_after
     checks.append(
         PresentationCheck(
             PresentationCheckName.SIGNER,
@@ -177,7 +174,7 @@ def _checks(
     if not known:
         return checks  # no key to check the signature with: untrusted, and nothing more to say
     # 3.
-    good = isinstance(key, ec.EllipticCurvePublicKey) and decoded.signature_valid(key)
+    good = key is not None and decoded.signature_valid(key)
     checks.append(
         PresentationCheck(
             PresentationCheckName.SIGNATURE,
