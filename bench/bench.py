@@ -197,6 +197,7 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     rate = report("verify offline (trust list only)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify (target >= 60%)")
     stage_status_list(svc, issued, tl, n, raw_verify)
+    stage_presentation(svc, issued, tl, n, raw_sign, raw_verify)
     stage_pdf(svc, issued, PDF_N)
     if PDF_ONLY:
         return
@@ -275,6 +276,33 @@ def stage_status_list(
     status = OfflineStatus(lists)
     el, lat = timed(n, lambda _i: verify_seal(lic.seal, trust_list=tl, status=status, now=now))
     rate = report("verify offline (trust list + status lists)", n, el, lat)
+    print(f"    -> {rate / raw_verify:.0%} of raw verify")
+
+
+def stage_presentation(
+    svc: Elicence, lic: Licence, tl: TrustList, n: int, raw_sign: float, raw_verify: float
+) -> None:
+    """Live presentations (EP1, issue 8): made for the holder, verified offline with the trust
+    list (presentation signature + the seal's), and online through the service (a nonce row and
+    a usage record each)."""
+    from elicence.verifier.presentation import verify_presentation
+
+    print("live presentations (EP1):")
+    holder = svc.holder.principal(lic.holder.ref, "bench")
+    el, lat = timed(n, lambda _i: svc.holder.present(holder, lic.identifier))
+    rate = report("make a presentation (registry read + ES256)", n, el, lat)
+    print(f"    -> {rate / raw_sign:.0%} of raw sign")
+    text = svc.holder.present(holder, lic.identifier).text
+    now = dt.datetime.now(dt.UTC)
+    el, lat = timed(
+        n,
+        lambda _i: verify_presentation(text, trust_list=tl, status=UnsafeSkipStatusCheck, now=now),
+    )
+    rate = report("verify a presentation offline (two ES256 verifications)", n, el, lat)
+    print(f"    -> {rate / raw_verify:.0%} of raw verify (two signatures: at most 50%)")
+    texts = [svc.holder.present(holder, lic.identifier).text for _ in range(n)]
+    el, lat = timed(n, lambda i: svc.holder.verify_presentation(texts[i], client=None))
+    rate = report("verify a presentation online (nonce row, registry, usage)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify")
 
 

@@ -12,15 +12,18 @@ from pathlib import Path
 
 from elicence.app.access import Access
 from elicence.app.catalogue import CatalogueSource
+from elicence.app.console import Console
+from elicence.app.holder import Holders
 from elicence.app.mirror import MirroredTrust
 from elicence.app.publishing import Publisher
 from elicence.app.service import Elicence, utcnow
+from elicence.app.signin import ProviderSettings, SignIn
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
 from elicence.keys.keyring import Keyring
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
-from elicence.settings import Settings
+from elicence.settings import DEVELOPMENT_SESSION_SECRET, Settings
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.pdf import DEFAULT_FONT_PATH
 
@@ -36,17 +39,20 @@ def assemble(
     status_list_validity: dt.timedelta = dt.timedelta(hours=24),
     font_path: Path = DEFAULT_FONT_PATH,
     tsa_url: str | None = None,
+    sign_in: SignIn | None = None,
 ) -> Elicence:
-    """The service over an open registry and a key store."""
+    """The service over an open registry and a key store (web sign-in: the development
+    defaults, a demo identity provider, unless ``sign_in`` is given)."""
     keyring = Keyring(keystore, passphrase=passphrase)
     catalogue = CatalogueSource(registry, clock=clock)
     documents = LicenceDocuments(font_path=font_path, tsa_url=tsa_url)
-    return Elicence(
+    access = Access(registry, catalogue=catalogue, clock=clock)
+    service = Elicence(
         registry=registry,
         keystore=keystore,
         keyring=keyring,
         catalogue=catalogue,
-        access=Access(registry, catalogue=catalogue, clock=clock),
+        access=access,
         publisher=Publisher(
             registry=registry,
             keyring=keyring,
@@ -70,6 +76,22 @@ def assemble(
         public_base_url=public_base_url,
         clock=clock,
     )
+    service.holder = Holders(
+        reader=service,
+        registry=registry,
+        access=access,
+        service_signer=keyring.service,
+        sign_in=sign_in
+        or SignIn(
+            public_base_url=public_base_url,
+            secret=DEVELOPMENT_SESSION_SECRET,
+            demo=True,
+            clock=clock,
+        ),
+        clock=clock,
+    )
+    service.console = Console(catalogue=catalogue, documents=documents, clock=clock)
+    return service
 
 
 def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
@@ -87,4 +109,31 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
         status_list_validity=dt.timedelta(hours=settings.status_list_validity_hours),
         font_path=settings.font_path,
         tsa_url=settings.tsa_url or None,
+        sign_in=SignIn(
+            public_base_url=settings.public_base_url,
+            secret=settings.effective_session_secret,
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            max_age=dt.timedelta(hours=settings.session_max_hours),
+            demo=settings.demo_idp_enabled,
+            provider=_provider(settings),
+            clock=utcnow,
+        ),
+    )
+
+
+def _provider(settings: Settings) -> ProviderSettings | None:
+    """The holders' real OpenID provider, where the settings name one."""
+    if settings.oidc_issuer is None or settings.oidc_client_secret is None:
+        return None
+    return ProviderSettings(
+        issuer=settings.oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret.get_secret_value(),
+        scope=settings.oidc_scope,
+        authorization_endpoint=settings.oidc_authorization_endpoint,
+        token_endpoint=settings.oidc_token_endpoint,
+        jwks_uri=settings.oidc_jwks_uri,
+        id_type_claim=settings.oidc_id_type_claim,
+        id_number_claim=settings.oidc_id_number_claim,
+        name_claim=settings.oidc_name_claim,
     )

@@ -613,6 +613,87 @@ def pdf(
     typer.echo(f"wrote {out} ({len(data):,} bytes)")
 
 
+# -- holders: live presentations (issue 8) ---------------------------------------------------
+
+presentation_app = typer.Typer(
+    help="Live presentations (EP1, docs/formats.md §9): the holder's changing QR code.",
+    no_args_is_help=True,
+)
+app.add_typer(presentation_app, name="presentation")
+
+
+@presentation_app.command("verify")
+def presentation_verify(
+    text: Annotated[str, typer.Argument(help="The presentation as scanned: EP1:…")],
+    trust_list: Annotated[
+        Path | None, typer.Option(help="Verify offline against this signed trust list.")
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option(help="The pinned root certificate (PEM), with --trust-list.")
+    ] = None,
+    status_lists: Annotated[
+        Path | None, typer.Option(help="With --trust-list: a directory of signed status lists.")
+    ] = None,
+    holder: Annotated[
+        str | None,
+        typer.Option(help="The presenter's id as on their ID card, e.g. 111:11010519491231002X."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Verify a live presentation. Exit 0 when accepted and the licence valid, else 1; 2 on bad
+    input. Offline (--trust-list, --root) a replay within its 90 s cannot be told; a copy older
+    than its window is refused as expired."""
+    from elicence.domain.licence import HolderRef
+    from elicence.verifier import OfflineVerifier
+    from elicence.verifier.presentation import verify_presentation
+
+    try:
+        ref = HolderRef.parse(holder) if holder is not None else None
+        if trust_list is not None:
+            if root is None:
+                raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
+            offline = OfflineVerifier.from_files(
+                trust_list=trust_list, root=root, status_lists=status_lists
+            )
+            for problem in offline.refused:
+                typer.echo(f"warning: {problem}", err=True)
+            report = verify_presentation(
+                text,
+                trust_list=offline.trust_list,
+                status=offline.status,
+                now=utcnow(),
+                holder=(str(ref.id_type), ref.id_number) if ref else None,
+            )
+        elif status_lists is not None:
+            raise _fail("--status-lists needs --trust-list and --root", EXIT_INPUT)
+        else:
+            report = _service().holder.verify_presentation(text, client=None, holder=ref)
+    except errors.Error as e:
+        raise _fail(str(e), exit_code(e)) from None
+    checks = [(c.name, c.passed, c.detail) for c in report.checks] + [
+        (c.name, c.passed, c.detail) for c in report.seal.checks
+    ]
+    if as_json:
+        _print_json(
+            {
+                "accepted": report.accepted,
+                "presentation": str(report.verdict),
+                "verdict": str(report.seal.verdict),
+                "not_before": report.not_before.isoformat(),
+                "not_after": report.not_after.isoformat(),
+                "checks": [
+                    {"name": str(name), "passed": passed, "detail": detail}
+                    for name, passed, detail in checks
+                ],
+            }
+        )
+    else:
+        typer.echo(f"presentation: {report.verdict}; licence: {report.seal.verdict}")
+        for name, passed, detail in checks:
+            typer.echo(f"  [{'ok' if passed else 'FAIL'}] {name}: {detail}")
+    raise typer.Exit(0 if report.accepted else EXIT_INVALID)
+
+
 def main() -> None:
     import logging
 

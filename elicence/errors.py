@@ -129,3 +129,18 @@ class PayloadTooLargeError(InputError):
     """An upload is larger than the service accepts."""
 
     code = "payload_too_large"
+
+
+# -- holders: presentations, sign-in (issue 8) ------------------------------------------------
+
+
+class PresentationError(InputError):
+    """A dynamic presentation (EP1) cannot be read at all (not merely refused: unreadable)."""
+
+    code = "bad_presentation"
+
+
+class LoginError(AuthenticationError):
+    """A sign-in failed: the identity provider's answer, the session or the CSRF token."""
+
+    code = "login_failed"

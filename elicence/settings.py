@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from elicence.errors import SettingsError
 
 DEVELOPMENT_PASSPHRASE = "development-only-passphrase"  # noqa: S105 - refused outside dev
+DEVELOPMENT_SESSION_SECRET = "development-only-session-secret"  # noqa: S105 - refused outside dev
 log = logging.getLogger("elicence")
 
 
@@ -38,6 +39,29 @@ class Settings(BaseSettings):
     # an RFC 3161 time-stamping authority: licence PDFs become PAdES B-T (B-LT with the CRL)
     tsa_url: str | None = None
 
+    # -- holders' sign-in and web sessions (issue 8, docs/holder.md) ----------------------------
+    # signs session cookies (itsdangerous) and keys the demo identity provider; >= 32 characters.
+    # Unset: a development secret in development mode, and no web sign-in at all in production.
+    session_secret: SecretStr | None = None
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=8, ge=1, le=7 * 24)
+    # the demo OpenID provider at /demo-idp (development only, where it is the default): it
+    # asserts any holder id you type
+    demo_idp: bool | None = None
+    # a real provincial OpenID provider: its issuer, this service's client id and secret, and
+    # (optional: else read from <issuer>/.well-known/openid-configuration) its endpoints
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "elicence-portal"
+    oidc_client_secret: SecretStr | None = None
+    oidc_authorization_endpoint: str | None = None
+    oidc_token_endpoint: str | None = None
+    oidc_jwks_uri: str | None = None
+    oidc_scope: str = "openid profile"
+    # the ID token claims that carry the holder: id type code (001, 111, …), id number, name
+    oidc_id_type_claim: str = "holder_id_type"
+    oidc_id_number_claim: str = "holder_id"
+    oidc_name_claim: str = "name"
+
     @model_validator(mode="after")
     def _refuse_development_shortcuts(self) -> Settings:
         if self.key_passphrase.get_secret_value() == DEVELOPMENT_PASSPHRASE:
@@ -48,10 +72,45 @@ class Settings(BaseSettings):
                     field="key_passphrase",
                 )
             log.warning("elicence runs with the development key passphrase (development only)")
+        self._refuse_development_sign_in()
         if len(self.key_passphrase.get_secret_value()) < 12:
             raise SettingsError("must be at least 12 characters", field="key_passphrase")
         self.public_base_url = self.public_base_url.rstrip("/")
         return self
+
+    def _refuse_development_sign_in(self) -> None:
+        secret = self.session_secret.get_secret_value() if self.session_secret else None
+        if self.env != "development":
+            if secret == DEVELOPMENT_SESSION_SECRET:
+                raise SettingsError(
+                    "ELICENCE_SESSION_SECRET is the development secret; set a real one (at "
+                    "least 32 random characters) outside development mode",
+                    field="session_secret",
+                )
+            if self.demo_idp:
+                raise SettingsError(
+                    "the demo identity provider asserts any holder id and exists only in "
+                    "development mode: unset ELICENCE_DEMO_IDP and set ELICENCE_OIDC_ISSUER",
+                    field="demo_idp",
+                )
+        if secret is not None and len(secret) < 32:
+            raise SettingsError("must be at least 32 characters", field="session_secret")
+        if self.oidc_issuer is not None and self.oidc_client_secret is None:
+            raise SettingsError(
+                "a real identity provider needs this service's client secret",
+                field="oidc_client_secret",
+            )
+
+    @property
+    def effective_session_secret(self) -> str | None:
+        """The session secret; None (no web sign-in) in production when none is set."""
+        if self.session_secret is not None:
+            return self.session_secret.get_secret_value()
+        return DEVELOPMENT_SESSION_SECRET if self.env == "development" else None
+
+    @property
+    def demo_idp_enabled(self) -> bool:
+        return self.demo_idp if self.demo_idp is not None else self.env == "development"
 
     @property
     def effective_database_url(self) -> str:

@@ -16,11 +16,16 @@ from elicence import __version__
 from elicence.api import errors
 from elicence.api.routers import (
     catalogue,
+    console,
+    demo_idp,
+    desk,
     documents,
     feed,
+    holder,
     licences,
     lifecycle,
     page,
+    portal,
     status,
     verify,
 )
@@ -59,6 +64,15 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(feed.router)
     app.include_router(status.router)
     app.include_router(documents.router)
+    app.include_router(holder.router)
+    # the pages people see (issue 8): holder portal, hall desk, department console, sign-in;
+    # the 三率一数 dashboard router (/dashboard) joins here with the hall's case API
+    app.include_router(portal.router)
+    app.include_router(desk.router)
+    app.include_router(console.router)
+    app.include_router(console.api_router)
+    app.include_router(demo_idp.router)
+    app.include_router(demo_idp.token_router)
     app.add_middleware(documents.PdfUploadDispatch)
 
     def openapi() -> dict[str, Any]:

@@ -22,6 +22,8 @@ from cryptography import x509
 from elicence.app import access, audit, mirror
 from elicence.app.access import Access, NewClient
 from elicence.app.catalogue import CatalogueSource
+from elicence.app.console import Console
+from elicence.app.holder import Holders
 from elicence.app.publishing import Publisher
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
@@ -65,6 +67,8 @@ class Elicence:
 
     CHECKPOINT_INTERVAL = dt.timedelta(seconds=60)
     MAX_FEED_LIMIT = 1000
+    holder: Holders  # the holder side (issue 8): wired by bootstrap.assemble
+    console: Console  # the department console's previews (issue 8): wired likewise
 
     def __init__(
         self,

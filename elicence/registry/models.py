@@ -195,3 +195,42 @@ class MirrorState(Base):
     checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary)
     catalogue_digest: Mapped[str | None] = mapped_column(String(64))
     pulled_at: Mapped[dt.datetime | None]
+
+
+# -- holders: authorised use (授权用证) and presentation nonces (issue 8) ----------------------
+
+
+class GrantRow(Base):
+    """A holder's grant of one licence version to a hall client or a case (never deleted)."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        Index("ix_grants_holder", "holder_id_type", "holder_id", "created_at"),
+        Index("ix_grants_grantee", "grantee_kind", "grantee", "identifier"),
+        Index("ix_grants_identifier", "identifier"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(100))
+    holder_id_type: Mapped[str] = mapped_column(String(3))
+    holder_id: Mapped[str] = mapped_column(String(64))
+    grantee_kind: Mapped[str] = mapped_column(String(8))
+    grantee: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(200))
+    valid_from: Mapped[dt.datetime]
+    valid_until: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    withdrawn_at: Mapped[dt.datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class PresentationNonce(Base):
+    """A presentation nonce seen by an online verification, kept until its window has passed."""
+
+    __tablename__ = "presentation_nonces"
+    __table_args__ = (Index("ix_presentation_nonces_expires", "expires_at"),)
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)  # hex
+    seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]

@@ -17,7 +17,7 @@ from cryptography import x509
 from pyhanko.sign.timestamps import TimeStamper
 
 from elicence.domain.catalogue import Department, LicenceType
-from elicence.domain.licence import Licence
+from elicence.domain.licence import IssuanceRequest, Licence, LicenceStatus
 from elicence.keys.signer import Signer
 from elicence.templates.pades import SEAL_INFO_KEY, PadesSigner, http_timestamper
 from elicence.templates.pdf import DEFAULT_FONT_PATH, LicenceRenderer
@@ -54,6 +54,38 @@ class LicenceDocuments:
             )
             self._signers[signer.kid] = made
             return made
+
+    def draft(
+        self,
+        request: IssuanceRequest,
+        *,
+        licence_type: LicenceType,
+        department: Department,
+        now: dt.datetime,
+    ) -> bytes:
+        """An unsigned preview of a licence not yet issued, marked 草稿 DRAFT (nothing sealed)."""
+        preview = Licence(
+            identifier="（签发时生成 made at issuance）",
+            type_code=request.type_code,
+            department_uscc=department.uscc,
+            licence_number=request.licence_number,
+            holder=request.holder,
+            valid_from=request.valid_from,
+            valid_until=request.valid_until,
+            data=request.data,
+            status=LicenceStatus.VALID,
+            version=1,
+            issued_at=now,
+            seal="",
+            kid="",
+        )
+        return self.renderer.render(
+            preview,
+            licence_type=licence_type,
+            department=department,
+            public_base_url="",
+            draft=True,
+        )
 
     def make(
         self,

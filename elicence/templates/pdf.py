@@ -278,11 +278,16 @@ class LicenceRenderer:
         licence_type: LicenceType,
         department: Department,
         public_base_url: str,
+        draft: bool = False,
     ) -> bytes:
-        """The unsigned PDF of ``licence`` (its seal in the QR code and in the Keywords)."""
+        """The unsigned PDF of ``licence`` (its seal in the QR code and in the Keywords).
+
+        ``draft``: a preview of a licence not yet issued (no seal, no QR code, no identifier),
+        marked 草稿 DRAFT across every page.
+        """
         self._load()
         static = self._static_for(licence_type, department)
-        qr = make_qr(public_base_url, licence.seal, mask=QR_MASK)
+        qr = None if draft else make_qr(public_base_url, licence.seal, mask=QR_MASK)
         rows = self._rows(licence, licence_type)
         for text in (
             licence_type.name_zh,
@@ -322,6 +327,8 @@ class LicenceRenderer:
                     )
                 if number == len(pages):
                     self._draw_footer(c, licence, department, static, qr)
+                if draft:
+                    self._draw_draft_mark(c)
                 c.showPage()
             c.save()
         return buf.getvalue()
@@ -437,7 +444,7 @@ class LicenceRenderer:
         licence: Licence,
         department: Department,
         static: _Static,
-        qr: segno.QRCode,
+        qr: segno.QRCode | None,
     ) -> None:
         en = static.title_en is not None
         # the issuing department and the date, with the seal mark over them
@@ -454,7 +461,17 @@ class LicenceRenderer:
         self._draw_seal_mark(c, static, x_right - 70, 200)
         # the QR code and its caption
         qr_size = 118.0
-        self._draw_qr(c, qr, INNER, 92, qr_size)
+        if qr is None:  # a draft: nothing is sealed, so there is nothing to scan
+            c.saveState()
+            c.setDash(4, 3)
+            c.rect(INNER, 92, qr_size, qr_size)
+            c.setFont(self.font_name, 10)
+            c.drawCentredString(INNER + qr_size / 2, 92 + qr_size / 2 + 4, "草稿 无二维码")
+            c.setFont(self.font_name, 7)
+            c.drawCentredString(INNER + qr_size / 2, 92 + qr_size / 2 - 8, "Draft: no QR code")
+            c.restoreState()
+        else:
+            self._draw_qr(c, qr, INNER, 92, qr_size)
         c.setFont(self.font_name, 8.5)
         c.drawString(INNER + qr_size + 8, 150, "扫码核验")
         if en:
@@ -466,6 +483,19 @@ class LicenceRenderer:
         if en:
             c.setFont(self.font_name, 6.5)
             c.drawString(INNER, MARGIN + 13, "E-licence identifier (GB/T 36904)")
+
+    def _draw_draft_mark(self, c: Canvas) -> None:
+        """草稿 DRAFT across the page: a preview, signed by nobody."""
+        c.saveState()
+        c.setFillColorRGB(*RED)
+        c.setFillAlpha(0.22)
+        c.translate(PAGE_W / 2, PAGE_H / 2)
+        c.rotate(40)
+        c.setFont(self.font_name, 150)
+        c.drawCentredString(0, 10, "草稿")
+        c.setFont(self.font_name, 60)
+        c.drawCentredString(0, -70, "DRAFT · 未签发")
+        c.restoreState()
 
     def _draw_seal_mark(self, c: Canvas, static: _Static, cx: float, cy: float) -> None:
         radius = 56.0

@@ -102,7 +102,8 @@ async def verify_pdf(request: Request, client: OptionalClient, svc: Service) -> 
 
 def _verify(svc: Elicence, data: bytes, client: Client | None) -> VerificationOut:
     report = svc.verify_pdf(data, client=client)
-    return verification_out(report, catalogue=svc.catalogue(), masked=client is None)
+    masked = svc.holder.masked(client, report)
+    return verification_out(report, catalogue=svc.catalogue(), masked=masked)
 
 
 async def read_pdf_upload(request: Request) -> bytes:

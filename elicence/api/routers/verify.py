@@ -18,11 +18,13 @@ router = APIRouter(prefix="/api/v1", tags=["verification"])
 
 @router.post("/verify", response_model=VerificationOut)
 def verify(body: VerifyIn, client: OptionalClient, svc: Service) -> Response:
-    """Verify a seal (text or QR URL) or an identifier. Anonymous callers see the holder masked."""
+    """Verify a seal (text or QR URL) or an identifier. The holder is masked except for an admin,
+    the issuing department, the holder, and a hall holding a grant of the licence in force."""
     if (body.seal is None) == (body.identifier is None):
         raise InputError("give exactly one of seal and identifier", field="seal")
     report = svc.verify(seal=body.seal, identifier=body.identifier, client=client)
-    out = verification_out(report, catalogue=svc.catalogue(), masked=client is None)
+    masked = svc.holder.masked(client, report)  # a hall sees it in full under a grant only
+    out = verification_out(report, catalogue=svc.catalogue(), masked=masked)
     # Serialised here, once, by pydantic-core: the hot path of every hall (FastAPI would
     # otherwise validate the model again and run it through jsonable_encoder).
     return Response(out.model_dump_json(), media_type="application/json")

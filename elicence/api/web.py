@@ -1,0 +1,227 @@
+"""The web pages' transport: sessions in cookies, CSRF checks, HTML responses and HTML errors.
+
+Every page answers with :data:`SECURITY_HEADERS` (a strict CSP: scripts and styles from this
+origin only, forms posting to this origin only). A browser gets a session cookie on its first
+page (anonymous, with a CSRF token for the sign-in forms); signing in replaces it. Every
+state-changing request must carry the session's CSRF token (a form field ``csrf`` or the header
+``X-CSRF-Token``) and, where the browser sends one, an ``Origin`` of this service.
+
+Invariants: cookies are HttpOnly and SameSite=Lax (Secure when the service is on HTTPS); an error
+on a page is a page (status from ``api/errors.status_of``), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+
+from elicence import errors
+from elicence.api.errors import status_of
+from elicence.app.identity import Session, SessionCodec
+from elicence.app.service import Elicence
+from elicence.domain.clients import Client, Role
+from elicence.errors import AuthenticationError, LoginError, SettingsError
+from elicence.templates import web
+
+log = logging.getLogger("elicence.api")
+
+SESSION_COOKIE = "elicence_session"
+LOGIN_COOKIE = "elicence_login"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": web.CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def service(request: Request) -> Elicence:
+    svc: Elicence = request.app.state.elicence
+    return svc
+
+
+def base(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def codec(request: Request) -> SessionCodec:
+    sessions = service(request).holder.sign_in.sessions
+    if sessions is None:
+        raise SettingsError(
+            "web sign-in is not configured here (ELICENCE_SESSION_SECRET is not set)",
+            field="session_secret",
+        )
+    return sessions
+
+
+class Web:
+    """One page request: its service, its session (made anonymous if there is none)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.svc = service(request)
+        self.base = base(request)
+        self.codec = codec(request)
+        loaded = self.codec.load(request.cookies.get(SESSION_COOKIE))
+        self._fresh = loaded is None
+        self.session: Session = loaded or self.codec.new()
+        touched = self.codec.touch(self.session) if loaded else None
+        if touched is not None:
+            self.session, self._fresh = touched, True
+
+    # -- who ------------------------------------------------------------------------------------
+
+    def holder(self) -> Client | None:
+        ref = self.codec.holder_of(self.session)
+        if ref is None:
+            return None
+        return self.svc.holder.principal(ref, self.session.name or str(ref))
+
+    def client(self, *roles: Role) -> Client | None:
+        """The API client signed in on the console or the desk, if it has one of ``roles``."""
+        if self.session.client_id is None:
+            return None
+        client = self.svc.holder.client(self.session.client_id)
+        if client is None or client.role not in roles:
+            return None
+        return client
+
+    def who(self) -> str:
+        if self.session.holder is not None:
+            return self.session.name or ""
+        if self.session.client_id is not None:
+            client = self.svc.holder.client(self.session.client_id)
+            return client.name if client else ""
+        return ""
+
+    def sign_in(self, session: Session) -> None:
+        self.session, self._fresh = session, True
+
+    def sign_out(self) -> None:
+        self.session, self._fresh = self.codec.new(), True
+
+    # -- CSRF -----------------------------------------------------------------------------------
+
+    def check_csrf(self, token: str | None) -> None:
+        origin = self.request.headers.get("origin")
+        if origin is not None and origin != "null" and not _same_origin(self.request, origin):
+            raise LoginError("the form came from another site (Origin)", field="csrf")
+        if not SessionCodec.csrf_ok(self.session, token):
+            raise LoginError(
+                "the form has expired or came from elsewhere: reload the page and try again",
+                field="csrf",
+                code="csrf_failed",
+            )
+
+    # -- responses ------------------------------------------------------------------------------
+
+    def page(self, template: str, status: int = 200, **context: Any) -> Response:
+        html = web.render(
+            template,
+            base=self.base,
+            csrf=self.session.csrf,
+            who=self.who(),
+            notice=context.pop("notice", None),
+            **context,
+        )
+        return self.finish(HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS))
+
+    def redirect(self, path: str) -> Response:
+        return self.finish(
+            RedirectResponse(self.base + path, status_code=303, headers=SECURITY_HEADERS)
+        )
+
+    def finish(self, response: Response) -> Response:
+        if self._fresh:
+            set_cookie(self.request, response, SESSION_COOKIE, self.codec.dump(self.session))
+        return response
+
+    def to_login(self, next_path: str) -> Response:
+        return self.redirect(f"/login?next={quote(next_path)}")
+
+    def to_signin(self, next_path: str) -> Response:
+        return self.redirect(f"/signin?next={quote(next_path)}")
+
+
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, *, path: str = "/"
+) -> None:
+    secure = service(request).holder.sign_in.secure_cookies
+    response.set_cookie(
+        name, value, httponly=True, samesite="lax", secure=secure, path=base(request) + path
+    )
+
+
+def _same_origin(request: Request, origin: str) -> bool:
+    public = urlsplit(service(request).public_base_url)
+    asked = urlsplit(origin)
+    if (asked.scheme, asked.netloc) == (public.scheme, public.netloc):
+        return True
+    host = request.headers.get("host", "")
+    return asked.netloc == host and asked.scheme in ("http", "https")
+
+
+TITLES = {
+    401: ("需要登录", "Sign-in needed"),
+    403: ("无权操作", "Not allowed"),
+    404: ("未找到", "Not found"),
+    409: ("无法完成", "Cannot be done"),
+    413: ("文件过大", "Too large"),
+    422: ("输入有误", "Check your input"),
+}
+
+
+def error_page(request: Request, exc: errors.Error) -> Response:
+    status = status_of(exc)
+    if status >= 500:
+        log.error("page unavailable: %s", exc)
+    title = TITLES.get(status, ("服务暂不可用", "Service unavailable"))
+    try:
+        csrf = codec(request).load(request.cookies.get(SESSION_COOKIE))
+    except errors.Error:
+        csrf = None
+    html = web.render(
+        "error.html",
+        base=base(request),
+        csrf=csrf.csrf if csrf else "",
+        who="",
+        notice=None,
+        title_zh=title[0],
+        title_en=title[1],
+        message=exc.message,
+        field=exc.field,
+        code=exc.code,
+        back=request.headers.get("referer") or (base(request) + "/"),
+    )
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+class HtmlRoute(APIRoute):
+    """A route whose errors are pages: domain errors and malformed forms become an error page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except errors.Error as e:
+                if isinstance(e, AuthenticationError) and e.field == "Authorization":
+                    e = LoginError("the API key is not valid", field="api_key")
+                return error_page(request, e)
+            except RequestValidationError as e:
+                first = e.errors()[0] if e.errors() else {}
+                loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+                message = "is required" if first.get("type") == "missing" else "is not valid"
+                return error_page(request, errors.InputError(message, field=".".join(loc) or None))
+
+        return page
