@@ -129,3 +129,13 @@ class PayloadTooLargeError(InputError):
     """An upload is larger than the service accepts."""
 
     code = "payload_too_large"
+
+
+class RateLimitedError(Error):
+    """Too many requests from one client or address; try again after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

@@ -224,7 +224,7 @@ def pg_service(
         conn.execute(
             text(
                 "TRUNCATE licences, events, usage_records, checkpoints, status_counters, "
-                "mirror_state RESTART IDENTITY CASCADE"
+                "mirror_state, api_keys, audit_trail RESTART IDENTITY CASCADE"
             )
         )
     registry.dispose()

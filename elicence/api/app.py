@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from elicence import __version__
 from elicence.api import errors
+from elicence.api.context import RequestContextMiddleware
 from elicence.api.routers import (
     catalogue,
     documents,
@@ -22,6 +23,7 @@ from elicence.api.routers import (
     lifecycle,
     page,
     status,
+    trail,
     verify,
 )
 from elicence.api.schemas import add_documented_bodies
@@ -59,7 +61,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(feed.router)
     app.include_router(status.router)
     app.include_router(documents.router)
+    app.include_router(trail.router)
     app.add_middleware(documents.PdfUploadDispatch)
+    app.add_middleware(RequestContextMiddleware)  # outermost: every request has its context
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

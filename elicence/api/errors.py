@@ -23,6 +23,7 @@ STATUS: list[tuple[type[errors.Error], int]] = [
     (errors.ConflictError, 409),
     (errors.DuplicateSourceRefError, 409),
     (errors.PayloadTooLargeError, 413),
+    (errors.RateLimitedError, 429),
     (errors.InputError, 422),
     (errors.SealError, 422),
     (errors.KeyCustodyError, 503),
@@ -63,6 +64,8 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("service unavailable: %s", exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, errors.RateLimitedError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
