@@ -141,7 +141,7 @@ class Access:
         holder: HolderRef | None = None,
         expires_at: dt.datetime | None = None,
     ) -> NewClient:
-        self._check_expiry(expires_at)
+        expires_at = self._check_expiry(expires_at)
         if (role is Role.HOLDER) != (holder is not None):
             raise InputError(
                 "a holder client needs its holder (id type and number), and only it has one",
@@ -187,7 +187,7 @@ class Access:
                 "a key cached; to cut a leaked key off now, disable the client",
                 field="overlap",
             )
-        self._check_expiry(expires_at)
+        expires_at = self._check_expiry(expires_at)
         now = self._clock()
         key = new_api_key()
         record, live = self._keys.rotate(
@@ -204,13 +204,15 @@ class Access:
         """Every client's keys (hashes, expiry, retirement), newest first."""
         return self._keys.keys()
 
-    def _check_expiry(self, expires_at: dt.datetime | None) -> None:
+    def _check_expiry(self, expires_at: dt.datetime | None) -> dt.datetime | None:
+        """``expires_at`` in UTC, if it is an aware time in the future."""
         if expires_at is None:
-            return
+            return None
         if expires_at.tzinfo is None:
             raise InputError("give a time zone", field="expires")
         if expires_at <= self._clock():
             raise InputError("must be in the future", field="expires")
+        return expires_at.astimezone(dt.UTC)
 
     def clients(self) -> list[ClientRecord]:
         return self._registry.clients()

@@ -25,7 +25,7 @@ UNITS: dict[str, float] = {"s": 1.0, "min": 60.0, "h": 3600.0}
 _UNIT_WORDS = {"s": "s", "sec": "s", "second": "s", "m": "min", "min": "min", "minute": "min"}
 _UNIT_WORDS |= {"h": "h", "hour": "h"}
 _RATE = re.compile(
-    r"^\s*(?P<count>\d{1,9})\s*/\s*(?P<unit>[a-z]+)\s*(?:(?:,\s*)?burst\s+(?P<burst>\d{1,9}))?\s*$"
+    r"^\s*(?P<count>\d{1,10})\s*/\s*(?P<unit>[a-z]+)\s*(?:(?:,\s*)?burst\s+(?P<burst>\d{1,10}))?\s*$"
 )
 MAX_COUNT = 1_000_000_000
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
