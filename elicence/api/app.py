@@ -74,6 +74,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
                 routes=app.routes,
             )
             add_documented_bodies(schema)
+            errors.document(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
