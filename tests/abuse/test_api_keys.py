@@ -83,7 +83,7 @@ def test_the_client_cache_learns_a_rotation_made_by_another_worker(
     assert other.authenticate(made.api_key).id == made.client.id  # cached, no deadline
     overlap = dt.timedelta(seconds=Access.CLIENT_CACHE_SECONDS)
     service.rotate_client_key(made.client.id, overlap=overlap)
-    other._cache.clear()  # noqa: SLF001 - what CLIENT_CACHE_SECONDS of monotonic time does
+    other._cache.clear()
     clock.advance(seconds=Access.CLIENT_CACHE_SECONDS)
     with pytest.raises(AuthenticationError) as e:
         other.authenticate(made.api_key)
