@@ -186,3 +186,23 @@ def test_memory_buckets_stay_bounded_under_a_flood_of_addresses() -> None:
     limiter.hit("ip:busy", rate, now=T0)
     limiter.hit("ip:busy", rate, now=T0)
     assert "ip:busy" in limiter._tat
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        pytest.param("rate_limit_verify_ip", "fast", id="verify-ip-not-a-rate"),
+        pytest.param("rate_limit_auth_failures_ip", "0/min", id="auth-failures-zero"),
+        pytest.param("trusted_proxies", "10.0.0.0/8, proxy.internal", id="proxy-not-an-address"),
+        pytest.param("rate_limit_backend", "memcached", id="unknown-backend"),
+    ],
+)
+def test_settings_refuse_bad_limits_naming_the_setting(setting: str, value: str) -> None:
+    from pydantic import ValidationError
+
+    from elicence.errors import SettingsError
+    from elicence.settings import Settings
+
+    with pytest.raises((SettingsError, ValidationError)) as e:
+        Settings(**{setting: value})  # type: ignore[arg-type]
+    assert setting in str(e.value)
