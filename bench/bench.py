@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import json
 import os
 import random
 import shutil
@@ -28,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -52,6 +54,8 @@ FOOD = "11100000000013338W011"
 PASSPHRASE = "benchmark-passphrase"
 ROWS: list[tuple[str, str, str, str, str]] = []
 PDF_N, PDF_ONLY = 200, False
+RATE_LIMIT_BACKEND = "memory"
+RAW: dict[str, float] = {}  # raw ECDSA sign and verify of this run, for the load test's summary
 
 
 def food(ref: str) -> dict[str, object]:
@@ -140,10 +144,16 @@ def main() -> None:
     ap.add_argument("--no-http", action="store_true", help="skip the HTTP stages")
     ap.add_argument("--pdf-n", type=int, default=200, help="licence PDFs to make")
     ap.add_argument("--pdf-only", action="store_true", help="run only the PDF stage")
+    ap.add_argument(
+        "--rate-limit-backend",
+        choices=["memory", "redis"],
+        default="memory",
+        help="where the served workers keep their rate-limit counters (redis: 127.0.0.1:6379)",
+    )
     args = ap.parse_args()
     n = args.n
-    global PDF_N, PDF_ONLY  # command-line switches for run()
-    PDF_N, PDF_ONLY = args.pdf_n, args.pdf_only
+    global PDF_N, PDF_ONLY, RATE_LIMIT_BACKEND  # command-line switches for run()
+    PDF_N, PDF_ONLY, RATE_LIMIT_BACKEND = args.pdf_n, args.pdf_only, args.rate_limit_backend
     work = Path(tempfile.mkdtemp(prefix="elicence-bench-"))
     try:
         run(n, work, args.postgres, not args.no_http)
@@ -155,6 +165,7 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     print(f"elicence benchmark, n={n}, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     print("raw crypto (same run):")
     raw_sign, raw_verify = raw_crypto(n)
+    RAW.update(sign=raw_sign, verify=raw_verify)
 
     catalogue = load_catalogue(DEMO_CATALOGUE)
     keys = work / "keys"
@@ -424,6 +435,11 @@ def stage_backend(name: str, url: str, n: int, work: Path, keys: Path, http: boo
         "ELICENCE_DATABASE_URL": url,
         "ELICENCE_DATA_DIR": str(work),
         "ELICENCE_KEY_PASSPHRASE": PASSPHRASE,
+        # Rate limits on, through the chosen backend, set far above what this run sends: the
+        # limiter's cost is measured, it never refuses (a 429 would show as a non-2xx answer).
+        "ELICENCE_RATE_LIMIT_BACKEND": RATE_LIMIT_BACKEND,
+        "ELICENCE_RATE_LIMIT_VERIFY_CLIENT": "1000000/s",
+        "ELICENCE_RATE_LIMIT_PUBLIC_IP": "1000000/s",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "elicence.cli", "serve", "--port", str(port), "--workers", "2"],
@@ -492,6 +508,7 @@ def stage_backend(name: str, url: str, n: int, work: Path, keys: Path, http: boo
             cl.close()
         if shutil.which("wrk"):
             wrk_verify(name, base, hall.api_key, seal)
+            stage_load(name, url, base, hall.api_key, batch.api_key, seal, run_id)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -538,6 +555,140 @@ def wrk_verify(name: str, base: str, key: str, seal: str) -> None:
         f"p50 {pct.get('50%', '-'):>9}  p99 {pct.get('99%', '-'):>9}  {'; '.join(non2xx)}",
         flush=True,
     )
+
+
+WRK_ISSUE_LUA = """
+-- POST /api/v1/licences with a source_ref no other request of this run uses
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  prefix = args[1]
+  body_head = args[2]
+  body_tail = args[3]
+end
+function request()
+  counter = counter + 1
+  local ref = prefix .. "-" .. tid .. "-" .. counter
+  return wrk.format("POST", nil, {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. os.getenv("ELICENCE_BENCH_KEY"),
+  }, body_head .. ref .. body_tail)
+end
+"""
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    rate: float
+    p50: str
+    p99: str
+    non2xx: int
+    socket_errors: int
+
+    @property
+    def errors(self) -> int:
+        return self.non2xx + self.socket_errors
+
+
+def run_wrk(
+    url: str, script: str, *, args: list[str], connections: int, seconds: int, env: dict[str, str]
+) -> WrkResult:
+    """Run wrk with a Lua script; its requests, rate, p50/p99 and error counts."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                f.name,
+                url,
+                "--",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+            env={**os.environ, **env},
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    lines = out.splitlines()
+    pct = {ln.split()[0]: ln.split()[1] for ln in lines if ln.strip()[:3] in ("50%", "99%")}
+    total = next(int(ln.split()[0]) for ln in lines if " requests in " in ln)
+    non2xx = sum(int(ln.split()[-1]) for ln in lines if "Non-2xx" in ln)
+    socket = sum(
+        int(part.split()[-1])
+        for ln in lines
+        if ln.strip().startswith("Socket errors")
+        for part in ln.split(":", 1)[1].split(",")
+    )
+    rate = float(next(ln for ln in lines if ln.startswith("Requests/sec")).split()[1])
+    return WrkResult(total, rate, pct.get("50%", "-"), pct.get("99%", "-"), non2xx, socket)
+
+
+def stage_load(
+    name: str, url: str, base: str, hall_key: str, dept_key: str, seal: str, run_id: str
+) -> None:
+    """The load test of docs/deployment.md: wrk on loopback against `elicence serve --workers
+    2`; verification throughput, issuance p99 (unique source_refs) and every error counted."""
+    print(
+        f"{name}: load test, wrk on loopback against serve --workers 2 "
+        f"(rate limits on, {RATE_LIMIT_BACKEND} counters)"
+    )
+    registry = Registry.from_url(url)
+    before = registry.count_licences()
+    body = json.dumps(food("SOURCE-REF"), ensure_ascii=False)
+    head, tail = body.split("SOURCE-REF")
+    issue = run_wrk(
+        base + "/api/v1/licences",
+        WRK_ISSUE_LUA,
+        args=[f"wrk-{run_id}", head, tail],
+        connections=4,
+        seconds=8,
+        env={"ELICENCE_BENCH_KEY": dept_key},
+    )
+    created = registry.count_licences() - before
+    registry.dispose()
+    verify = run_wrk(
+        base + "/api/v1/verify",
+        WRK_LUA % (hall_key, seal),
+        args=[],
+        connections=8,
+        seconds=8,
+        env={},
+    )
+    for stage, r, note in (
+        (f"{name}: load, HTTP issuance, wrk 4 conns", issue, f"; {created} licences stored"),
+        (f"{name}: load, HTTP verify, wrk 8 conns", verify, ""),
+    ):
+        errors = f"{r.non2xx} non-2xx, {r.socket_errors} socket errors"
+        ROWS.append((stage, f"{r.rate:,.0f}/s", r.p50, r.p99, errors))
+        print(
+            f"  {stage:<44} {r.rate:>10,.0f}/s  p50 {r.p50:>9}  p99 {r.p99:>9}  "
+            f"{r.requests} requests, {errors} {note}",
+            flush=True,
+        )
+    print(
+        f"    -> {name}: verify {verify.rate:,.0f} req/s, issuance p99 {issue.p99}, "
+        f"errors {issue.errors + verify.errors}; raw ECDSA in this run: "
+        f"sign {RAW.get('sign', 0):,.0f}/s, verify {RAW.get('verify', 0):,.0f}/s"
+    )
+    # wrk counts the requests answered within its time; up to one a connection is still in
+    # flight when it stops, and the server stores those too
+    answered = issue.requests - issue.non2xx
+    if not answered <= created <= answered + 4:
+        print(f"    !! {answered} issuances answered 2xx, but {created} stored")
 
 
 if __name__ == "__main__":

@@ -11,18 +11,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from elicence.app.access import Access
+from elicence.app.backup import BackupSummary, restore
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.console import Console
+from elicence.app.guard import NO_LIMITS, Guard, Limits
 from elicence.app.holder import Holders
 from elicence.app.mirror import MirroredTrust
 from elicence.app.publishing import Publisher
 from elicence.app.service import Elicence, utcnow
 from elicence.app.signin import ProviderSettings, SignIn
+from elicence.app.trail import Trail
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
 from elicence.keys.keyring import Keyring
 from elicence.keys.store import KeyStore
+from elicence.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from elicence.registry import Registry
+from elicence.registry.apikeys import ApiKeyStore
+from elicence.registry.trail import TrailStore
 from elicence.settings import DEVELOPMENT_SESSION_SECRET, Settings
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.pdf import DEFAULT_FONT_PATH
@@ -40,13 +46,16 @@ def assemble(
     font_path: Path = DEFAULT_FONT_PATH,
     tsa_url: str | None = None,
     sign_in: SignIn | None = None,
+    limits: Limits = NO_LIMITS,
+    limiter: Limiter | None = None,
 ) -> Elicence:
-    """The service over an open registry and a key store (web sign-in: the development
-    defaults, a demo identity provider, unless ``sign_in`` is given)."""
+    """The service over an open registry and a key store. Web sign-in: the development defaults,
+    a demo identity provider, unless ``sign_in`` is given. Without ``limits`` nothing is rate
+    limited (tests, tools); :func:`build_service` passes the configured ones."""
     keyring = Keyring(keystore, passphrase=passphrase)
     catalogue = CatalogueSource(registry, clock=clock)
     documents = LicenceDocuments(font_path=font_path, tsa_url=tsa_url)
-    access = Access(registry, catalogue=catalogue, clock=clock)
+    access = Access(registry, catalogue=catalogue, clock=clock, keys=ApiKeyStore(registry.engine))
     service = Elicence(
         registry=registry,
         keystore=keystore,
@@ -75,6 +84,8 @@ def assemble(
         documents=documents,
         public_base_url=public_base_url,
         clock=clock,
+        guard=Guard(limiter or MemoryLimiter(), limits, clock=clock),
+        trail=Trail(TrailStore(registry.engine), clock=clock),
     )
     service.holder = Holders(
         reader=service,
@@ -92,6 +103,15 @@ def assemble(
     )
     service.console = Console(catalogue=catalogue, documents=documents, clock=clock)
     return service
+
+
+def restore_backup(source: Path, *, database_url: str, keys_dir: Path) -> BackupSummary:
+    """Restore a backup (``elicence backup create``) into an empty database and key store."""
+    registry = Registry.from_url(database_url)
+    try:
+        return restore(source, registry=registry, keys_dir=keys_dir)
+    finally:
+        registry.dispose()
 
 
 def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
@@ -118,6 +138,17 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
             provider=_provider(settings),
             clock=utcnow,
         ),
+        limits=Limits.parse(
+            verify_client=settings.rate_limit_verify_client,
+            verify_ip=settings.rate_limit_verify_ip,
+            public_ip=settings.rate_limit_public_ip,
+            auth_failures_ip=settings.rate_limit_auth_failures_ip,
+            pdf_cost=settings.rate_limit_pdf_cost,
+            trusted_proxies=settings.proxy_list,
+        ),
+        limiter=RedisLimiter(settings.redis_url)
+        if settings.rate_limit_backend == "redis"
+        else MemoryLimiter(),
     )
 
 

@@ -89,6 +89,7 @@ def _settings() -> Settings:
 
 
 def _service(settings: Settings | None = None) -> Elicence:
+    _operator_context()
     return build_service(settings or _settings())
 
 
@@ -176,6 +177,9 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,
+        # X-Forwarded-For is believed only from ELICENCE_TRUSTED_PROXIES (app/guard.py), never
+        # by uvicorn's own default of trusting 127.0.0.1
+        proxy_headers=False,
     )
     if workers <= 1:
         uvicorn.Server(config).run()
@@ -325,6 +329,7 @@ def clients_add(
         str | None,
         typer.Option(help="For holder clients: ID_TYPE:ID_NUMBER, e.g. 001:91350100M000100Y43."),
     ] = None,
+    expires: Annotated[str | None, typer.Option(help=EXPIRES_HELP)] = None,
 ) -> None:
     """Create an API client and print its key (shown once)."""
     from elicence.domain.licence import HolderRef
@@ -334,9 +339,12 @@ def clients_add(
         role=role,
         department=department.strip().upper() if department else None,
         holder=HolderRef.parse(holder, field="--holder") if holder is not None else None,
+        expires_at=_expiry(expires),
     )
     typer.echo(f"client {made.client.id} ({made.client.role}) created; its API key, shown once:")
     typer.echo(made.api_key)
+    if made.expires_at is not None:
+        typer.echo(f"it expires at {made.expires_at:%Y-%m-%d %H:%M:%S}Z")
 
 
 @clients_app.command("list")
@@ -692,6 +700,206 @@ def presentation_verify(
         for name, passed, detail in checks:
             typer.echo(f"  [{'ok' if passed else 'FAIL'}] {name}: {detail}")
     raise typer.Exit(0 if report.accepted else EXIT_INVALID)
+
+
+# -- abuse resistance: API key rotation and expiry, the audit trail, backups (docs/abuse.md) --
+
+EXPIRES_HELP = (
+    "When the key stops working: an ISO 8601 time with a time zone "
+    "(2027-06-30T00:00:00+08:00) or a duration from now (90d, 12h)."
+)
+trail_app = typer.Typer(help="The audit trail of privileged actions.", no_args_is_help=True)
+backup_app = typer.Typer(
+    help="Back up and restore the registry database and the key store.", no_args_is_help=True
+)
+app.add_typer(trail_app, name="trail")
+app.add_typer(backup_app, name="backup")
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _operator_context() -> None:
+    """Privileged actions from the command line are recorded as ``cli:<OS user>``."""
+    import getpass
+
+    from elicence.app.trail import CONTEXT, RequestContext
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    CONTEXT.set(RequestContext(actor=f"cli:{user}"))
+
+
+def _duration(text: str, option: str) -> Any:
+    import datetime as dt
+    import re
+
+    m = re.fullmatch(r"\s*(\d{1,6})\s*([smhd])\s*", text.lower())
+    if m is None:
+        raise _fail(f"{option}: {text!r} is not a duration like 45s, 30m, 24h or 90d", EXIT_INPUT)
+    return dt.timedelta(seconds=int(m.group(1)) * _DURATION[m.group(2)])
+
+
+def _when(text: str, option: str) -> Any:
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"{option}: {text!r} is not an ISO 8601 time", EXIT_INPUT) from None
+    if when.tzinfo is None:
+        raise _fail(f"{option}: give a time zone (2027-06-30T00:00:00+08:00)", EXIT_INPUT)
+    return when
+
+
+def _expiry(text: str | None) -> Any:
+    if text is None:
+        return None
+    if text.strip()[-1:].lower() in _DURATION and text.strip()[:-1].strip().isdigit():
+        return utcnow() + _duration(text, "--expires")
+    return _when(text, "--expires")
+
+
+@clients_app.command("rotate")
+@handled
+def clients_rotate(
+    client_id: Annotated[str, typer.Argument()],
+    overlap: Annotated[
+        str | None,
+        typer.Option(
+            help="How long the old key keeps working (default ELICENCE_API_KEY_OVERLAP_HOURS, "
+            "24h; at least 30s)."
+        ),
+    ] = None,
+    expires: Annotated[str | None, typer.Option(help=EXPIRES_HELP)] = None,
+) -> None:
+    """Give a client a new API key (shown once); the old one stops after the overlap."""
+    import datetime as dt
+
+    settings = _settings()
+    window = (
+        _duration(overlap, "--overlap")
+        if overlap is not None
+        else dt.timedelta(hours=settings.api_key_overlap_hours)
+    )
+    rotation = _service(settings).rotate_client_key(
+        client_id.strip(), overlap=window, expires_at=_expiry(expires)
+    )
+    new = rotation.new
+    typer.echo(f"client {new.client.id}: new API key, shown once:")
+    typer.echo(new.api_key)
+    typer.echo(
+        f"{rotation.old_keys} old key(s) keep working until "
+        f"{rotation.retires_at:%Y-%m-%d %H:%M:%S}Z"
+    )
+    if new.expires_at is not None:
+        typer.echo(f"the new key expires at {new.expires_at:%Y-%m-%d %H:%M:%S}Z")
+
+
+@clients_app.command("keys")
+@handled
+def clients_keys() -> None:
+    """List every client's keys: their hash prefix, expiry and the end of a rotation overlap."""
+    now = utcnow()
+    for client_id, keys in _service().client_keys().items():
+        for k in keys:
+            deadline = k.deadline
+            state = "active" if deadline is None or deadline > now else "stopped"
+            until = f"until {deadline:%Y-%m-%d %H:%M}Z" if deadline else "no expiry"
+            why = " (rotated out)" if k.retires_at is not None and deadline == k.retires_at else ""
+            typer.echo(
+                f"{client_id}  sha256:{k.key_hash[:12]}  created {k.created_at:%Y-%m-%d %H:%M}Z  "
+                f"{state:<7} {until}{why}"
+            )
+
+
+@trail_app.command("list")
+@handled
+def trail_list(
+    actor: Annotated[str | None, typer.Option(help="A client id, or cli:<user>.")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="e.g. licence.revoke, or licence for every licence.*.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="An identifier, client id, USCC …")] = None,
+    outcome: Annotated[str | None, typer.Option(help="ok, refused or failed.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 time with a time zone.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 time with a time zone.")] = None,
+    after: Annotated[int, typer.Option(help="Records after this id.")] = 0,
+    limit: Annotated[int, typer.Option(help="At most this many (1-1000).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print privileged actions, oldest first."""
+    records = _service().trail.records(
+        None,
+        after=after,
+        limit=limit,
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=outcome,
+        since=_when(since, "--since") if since else None,
+        until=_when(until, "--until") if until else None,
+    )
+    if as_json:
+        _print_json(
+            [
+                {
+                    "id": r.id,
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "role": r.role,
+                    "action": r.action,
+                    "target": r.target,
+                    "outcome": r.outcome,
+                    "detail": dict(r.detail),
+                    "request_id": r.request_id,
+                    "address": r.address,
+                }
+                for r in records
+            ]
+        )
+        return
+    for r in records:
+        where = f" from {r.address}" if r.address else ""
+        typer.echo(
+            f"{r.id:>6}  {r.at:%Y-%m-%d %H:%M:%S}Z  {r.outcome:<7} {r.action:<18} "
+            f"{r.target or '-'}  by {r.actor}{where}"
+        )
+
+
+@backup_app.command("create")
+@handled
+def backup_create(
+    out: Annotated[Path, typer.Argument(help="A new directory to write the backup to.")],
+) -> None:
+    """Back up the registry database and the key store (not the passphrase) into OUT."""
+    settings = _settings()
+    made = _service(settings).backups.create(out)
+    typer.echo(
+        f"backed up {made.licences} licences, {made.events} events and "
+        f"{made.key_files} key store files to {out} (schema {made.schema})"
+    )
+
+
+@backup_app.command("restore")
+@handled
+def backup_restore(
+    source: Annotated[Path, typer.Argument(help="A directory written by `backup create`.")],
+) -> None:
+    """Restore a backup into the configured (empty) database and (absent or empty) key store."""
+    settings = _settings()
+    _operator_context()
+    from elicence.bootstrap import restore_backup
+
+    made = restore_backup(
+        source, database_url=settings.effective_database_url, keys_dir=settings.keys_dir
+    )
+    svc = _service(settings)
+    svc.backups.record_restore(source, made)
+    typer.echo(
+        f"restored {made.licences} licences, {made.events} events and {made.key_files} key "
+        f"store files from {source}; run `elicence registry audit` to check the log"
+    )
 
 
 def main() -> None:

@@ -144,3 +144,13 @@ class LoginError(AuthenticationError):
     """A sign-in failed: the identity provider's answer, the session or the CSRF token."""
 
     code = "login_failed"
+
+
+class RateLimitedError(Error):
+    """Too many requests from one client or address; try again after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from elicence.errors import SettingsError
+from elicence.domain.limits import parse_networks, parse_rate
+from elicence.errors import InputError, SettingsError
 
 DEVELOPMENT_PASSPHRASE = "development-only-passphrase"  # noqa: S105 - refused outside dev
 DEVELOPMENT_SESSION_SECRET = "development-only-session-secret"  # noqa: S105 - refused outside dev
@@ -38,6 +39,20 @@ class Settings(BaseSettings):
     font_path: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
     # an RFC 3161 time-stamping authority: licence PDFs become PAdES B-T (B-LT with the CRL)
     tsa_url: str | None = None
+    # -- abuse resistance (docs/abuse.md): rates are "COUNT/UNIT [burst N]" or "off" -------
+    # memory: each worker process counts alone; redis: every worker and host shares counters
+    rate_limit_backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rate_limit_verify_client: str = "100/s burst 500"
+    rate_limit_verify_ip: str = "60/min burst 20"
+    rate_limit_public_ip: str = "600/min burst 120"
+    rate_limit_auth_failures_ip: str = "10/min burst 20"
+    rate_limit_pdf_cost: int = Field(default=10, ge=1, le=1000)
+    # comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed;
+    # empty (the default): X-Forwarded-For is ignored
+    trusted_proxies: str = ""
+    # how long a rotated-out API key keeps working (`elicence clients rotate --overlap`)
+    api_key_overlap_hours: float = Field(default=24.0, ge=0.0, le=24 * 90)
 
     # -- holders' sign-in and web sessions (issue 8, docs/holder.md) ----------------------------
     # signs session cookies (itsdangerous) and keys the demo identity provider; >= 32 characters.
@@ -76,6 +91,20 @@ class Settings(BaseSettings):
         if len(self.key_passphrase.get_secret_value()) < 12:
             raise SettingsError("must be at least 12 characters", field="key_passphrase")
         self.public_base_url = self.public_base_url.rstrip("/")
+        for name in (
+            "rate_limit_verify_client",
+            "rate_limit_verify_ip",
+            "rate_limit_public_ip",
+            "rate_limit_auth_failures_ip",
+        ):
+            try:
+                parse_rate(getattr(self, name), field=name)
+            except InputError as e:
+                raise SettingsError(e.message, field=name) from None
+        try:
+            parse_networks(self.proxy_list, field="trusted_proxies")
+        except InputError as e:
+            raise SettingsError(e.message, field="trusted_proxies") from None
         return self
 
     def _refuse_development_sign_in(self) -> None:
@@ -111,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def demo_idp_enabled(self) -> bool:
         return self.demo_idp if self.demo_idp is not None else self.env == "development"
+
+    @property
+    def proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def effective_database_url(self) -> str:

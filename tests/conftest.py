@@ -224,7 +224,8 @@ def pg_service(
         conn.execute(
             text(
                 "TRUNCATE licences, events, usage_records, checkpoints, status_counters, "
-                "mirror_state, grants, presentation_nonces RESTART IDENTITY CASCADE"
+                "mirror_state, grants, presentation_nonces, api_keys, audit_trail "
+                "RESTART IDENTITY CASCADE"
             )
         )
     registry.dispose()

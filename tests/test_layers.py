@@ -39,7 +39,7 @@ SETTINGS_READERS = (
 )
 # The transports act through the facade (elicence.app.service.Elicence) only.
 TRANSPORTS = ("elicence/api/", "elicence/cli.py")
-BEHIND_THE_FACADE = ("elicence.registry", "elicence.keys")
+BEHIND_THE_FACADE = ("elicence.registry", "elicence.keys", "elicence.ratelimit")
 FACADE_INTERNALS = frozenset({"registry", "keystore", "_keyring", "_issuer", "_lifecycle"})
 ENV_NAMES = frozenset({"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"})
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from elicence import __version__
 from elicence.api import errors
+from elicence.api.context import RequestContextMiddleware
 from elicence.api.routers import (
     catalogue,
     console,
@@ -27,6 +28,7 @@ from elicence.api.routers import (
     page,
     portal,
     status,
+    trail,
     verify,
 )
 from elicence.api.schemas import add_documented_bodies
@@ -73,7 +75,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(console.api_router)
     app.include_router(demo_idp.router)
     app.include_router(demo_idp.token_router)
+    app.include_router(trail.router)
     app.add_middleware(documents.PdfUploadDispatch)
+    app.add_middleware(RequestContextMiddleware)  # outermost: every request has its context
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -84,6 +88,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
                 routes=app.routes,
             )
             add_documented_bodies(schema)
+            errors.document(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -3,7 +3,8 @@
 Roles (``elicence.domain.clients.Role``): a department issues and manages its own licences, a
 hall verifies and follows the change feed, an admin does everything, a holder (a citizen or an
 enterprise) reads and downloads its own licences. Invariants: a disabled client's key stops
-working within ``CLIENT_CACHE_SECONDS``; a department never learns that another department's
+working within ``CLIENT_CACHE_SECONDS``; an expired or rotated-out key stops at its deadline
+exactly (docs/abuse.md); a department never learns that another department's
 licence exists, nor a holder another holder's (404, not 403); a hall never reads the registry.
 """
 
@@ -18,8 +19,14 @@ from elicence.domain.catalogue import Catalogue, HolderIdType
 from elicence.domain.clients import Client, Role, hash_api_key, new_api_key, new_client_id
 from elicence.domain.codes import check_uscc
 from elicence.domain.licence import HolderRef, Licence
-from elicence.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
+from elicence.errors import (
+    AuthenticationError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from elicence.registry import Registry
+from elicence.registry.apikeys import ApiKeyStore, KeyRecord
 from elicence.registry.queries import ClientRecord
 
 
@@ -27,6 +34,64 @@ from elicence.registry.queries import ClientRecord
 class NewClient:
     client: ClientRecord
     api_key: str  # shown once
+    expires_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """A rotated key: the new key (shown once) and until when the old ones work."""
+
+    new: NewClient
+    old_keys: int
+    retires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """What a key look-up found: the client, or why the key does not work, and its deadline."""
+
+    fetched: float
+    client: Client | None
+    refusal: AuthenticationError | None
+    deadline: dt.datetime | None
+    retired: bool  # the deadline is a rotation's (not an expiry's)
+
+    @classmethod
+    def of(cls, record: KeyRecord | None, *, fetched: float) -> _Cached:
+        if record is None:
+            refusal = AuthenticationError("the API key is not valid", field="Authorization")
+            return cls(fetched, None, refusal, None, False)
+        c = record.client
+        if c.disabled_at is not None:
+            refusal = AuthenticationError(
+                "this API key's client is disabled", field="Authorization"
+            )
+            return cls(fetched, None, refusal, None, False)
+        client = Client(c.id, c.name, Role(c.role), c.department, _holder_of(c))
+        deadline = record.deadline
+        retired = deadline is not None and deadline == record.retires_at
+        return cls(fetched, client, None, deadline, retired)
+
+    def client_at(self, now: dt.datetime) -> Client:
+        if self.refusal is not None:
+            raise self.refusal
+        assert self.client is not None
+        if self.deadline is not None and now >= self.deadline:
+            when = self.deadline.strftime("%Y-%m-%d %H:%M:%SZ")
+            if self.retired:
+                raise AuthenticationError(
+                    f"this API key was replaced by a rotation and stopped working at {when}; "
+                    "use the client's new key",
+                    field="Authorization",
+                    code="api_key_rotated",
+                )
+            raise AuthenticationError(
+                f"this API key expired at {when}; ask the operator for a new one "
+                "(elicence clients rotate)",
+                field="Authorization",
+                code="api_key_expired",
+            )
+        return self.client
 
 
 class Access:
@@ -40,34 +105,32 @@ class Access:
         *,
         catalogue: Callable[[], Catalogue],
         clock: Callable[[], dt.datetime],
+        keys: ApiKeyStore | None = None,
     ) -> None:
+        keys = keys or ApiKeyStore(registry.engine)
         self._registry = registry
         self._catalogue = catalogue
         self._clock = clock
-        self._cache: dict[str, tuple[float, Client | None]] = {}
+        self._keys = keys
+        self._cache: dict[str, _Cached] = {}
 
     def authenticate(self, api_key: str) -> Client:
-        """The client an API key belongs to."""
+        """The client an API key belongs to, or :class:`AuthenticationError` saying why not.
+
+        A cached key is still checked against its deadline (expiry or end of a rotation's
+        overlap) with the service clock on every call, so the cache never keeps a key alive
+        beyond it; a rotation's overlap is at least the cache time, so a worker that cached a
+        key before another worker rotated it learns the deadline before it passes.
+        """
         digest = hash_api_key(api_key)
         now = time.monotonic()
         hit = self._cache.get(digest)
-        if hit is None or now - hit[0] > self.CLIENT_CACHE_SECONDS:
-            record = self._registry.client_by_key_hash(digest)
-            client = None
-            if record is not None and record.disabled_at is None:
-                client = Client(
-                    record.id,
-                    record.name,
-                    Role(record.role),
-                    record.department,
-                    _holder_of(record),
-                )
+        if hit is None or now - hit.fetched > self.CLIENT_CACHE_SECONDS:
+            hit = _Cached.of(self._keys.lookup(digest), fetched=now)
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = hit = (now, client)
-        if hit[1] is None:
-            raise AuthenticationError("the API key is not valid", field="Authorization")
-        return hit[1]
+            self._cache[digest] = hit
+        return hit.client_at(self._clock())
 
     def add_client(
         self,
@@ -76,7 +139,9 @@ class Access:
         role: Role,
         department: str | None,
         holder: HolderRef | None = None,
+        expires_at: dt.datetime | None = None,
     ) -> NewClient:
+        expires_at = self._check_expiry(expires_at)
         if (role is Role.HOLDER) != (holder is not None):
             raise InputError(
                 "a holder client needs its holder (id type and number), and only it has one",
@@ -96,7 +161,7 @@ class Access:
         if not name.strip():
             raise InputError("is required", field="name")
         key = new_api_key()
-        record = self._registry.add_client(
+        record = self._keys.add_client(
             client_id=new_client_id(),
             name=name.strip(),
             role=str(role),
@@ -104,8 +169,50 @@ class Access:
             key_hash=hash_api_key(key),
             now=self._clock(),
             holder=(str(holder.id_type), holder.id_number) if holder else None,
+            expires_at=expires_at,
         )
-        return NewClient(record, key)
+        return NewClient(record, key, expires_at)
+
+    def rotate_key(
+        self,
+        client_id: str,
+        *,
+        overlap: dt.timedelta,
+        expires_at: dt.datetime | None = None,
+    ) -> Rotation:
+        """A new key for a client (shown once); its old keys keep working for ``overlap``."""
+        if overlap < dt.timedelta(seconds=self.CLIENT_CACHE_SECONDS):
+            raise InputError(
+                f"must be at least {self.CLIENT_CACHE_SECONDS:g} s, the time a worker may keep "
+                "a key cached; to cut a leaked key off now, disable the client",
+                field="overlap",
+            )
+        expires_at = self._check_expiry(expires_at)
+        now = self._clock()
+        key = new_api_key()
+        record, live = self._keys.rotate(
+            client_id,
+            new_hash=hash_api_key(key),
+            now=now,
+            retire_at=now + overlap,
+            expires_at=expires_at,
+        )
+        self._cache.clear()
+        return Rotation(NewClient(record, key, expires_at), old_keys=live, retires_at=now + overlap)
+
+    def keys(self) -> dict[str, list[KeyRecord]]:
+        """Every client's keys (hashes, expiry, retirement), newest first."""
+        return self._keys.keys()
+
+    def _check_expiry(self, expires_at: dt.datetime | None) -> dt.datetime | None:
+        """``expires_at`` in UTC, if it is an aware time in the future."""
+        if expires_at is None:
+            return None
+        if expires_at.tzinfo is None:
+            raise InputError("give a time zone", field="expires")
+        if expires_at <= self._clock():
+            raise InputError("must be in the future", field="expires")
+        return expires_at.astimezone(dt.UTC)
 
     def clients(self) -> list[ClientRecord]:
         return self._registry.clients()

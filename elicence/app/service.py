@@ -20,11 +20,14 @@ from typing import Any
 from cryptography import x509
 
 from elicence.app import access, audit, mirror
-from elicence.app.access import Access, NewClient
+from elicence.app.access import Access, NewClient, Rotation
+from elicence.app.backup import Backups
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.console import Console
+from elicence.app.guard import Guard
 from elicence.app.holder import Holders
 from elicence.app.publishing import Publisher
+from elicence.app.trail import Trail, TrailAction
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc, parse_identifier
@@ -84,6 +87,8 @@ class Elicence:
         documents: LicenceDocuments,
         public_base_url: str,
         clock: Callable[[], dt.datetime],
+        guard: Guard,
+        trail: Trail,
     ) -> None:
         # Tests and operators' scripts may look at ``registry`` and ``keystore``; the API and the
         # CLI call methods only (tests/test_layers.py holds them to it).
@@ -92,6 +97,9 @@ class Elicence:
         self.documents = documents
         self.public_base_url = public_base_url.rstrip("/")
         self.clock = clock
+        self.guard = guard  # rate limits (app/guard.py)
+        self.trail = trail  # the audit trail of privileged actions (app/trail.py)
+        self.backups = Backups(registry, keystore, trail, clock=clock)  # app/backup.py
         self._keyring = keyring
         self._catalogue = catalogue
         self._access = access
@@ -101,6 +109,7 @@ class Elicence:
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""
+        self.guard.close()
         self.registry.dispose()
 
     def flush(self) -> None:
@@ -121,32 +130,49 @@ class Elicence:
 
     def import_catalogue(self, catalogue: Catalogue) -> tuple[int, list[KeyEntry]]:
         """Store a new catalogue; give every new department a signing key."""
-        version = self._catalogue.import_(catalogue)
+        with self.trail.action(TrailAction.CATALOGUE_IMPORT, client=None) as rec:
+            version = self._catalogue.import_(catalogue)
+            rec.update(
+                version=version,
+                licence_types=len(catalogue.licence_types),
+                departments=len(catalogue.departments),
+            )
         return version, self.init_keys(catalogue)
 
     # -- keys and trust -------------------------------------------------------------------------
 
     def init_keys(self, catalogue: Catalogue | None = None) -> list[KeyEntry]:
-        catalogue = catalogue or self.catalogue()
-        return self._keyring.init(
-            [DepartmentName(d.uscc, d.name_zh) for d in catalogue.departments.values()],
-            now=self.clock(),
-            crl_url=self.crl_url,
-        )
+        with self.trail.action(TrailAction.KEYS_INIT, client=None) as rec:
+            catalogue = catalogue or self.catalogue()
+            created = self._keyring.init(
+                [DepartmentName(d.uscc, d.name_zh) for d in catalogue.departments.values()],
+                now=self.clock(),
+                crl_url=self.crl_url,
+            )
+            rec["created"] = [e.kid for e in created]
+        return created
 
     def rotate_key(self, department: str) -> tuple[KeyEntry | None, KeyEntry]:
-        check_uscc(department, field="department")
-        return self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
+        with self.trail.action(TrailAction.KEYS_ROTATE, client=None, target=department) as rec:
+            check_uscc(department, field="department")
+            old, new = self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
+            rec.update(retired=old.kid if old else None, active=new.kid)
+        return old, new
 
     def compromise_key(
         self, department: str, *, since: dt.datetime, kid: str | None = None
     ) -> tuple[KeyEntry, KeyEntry | None]:
         """A department key was compromised at ``since``: seals it made from then on become
         untrusted (the trust list carries status revoked with that time)."""
-        check_uscc(department, field="department")
-        return self._keyring.compromise(
-            department, since=since, kid=kid, now=self.clock(), crl_url=self.crl_url
-        )
+        with self.trail.action(
+            TrailAction.KEYS_COMPROMISE, client=None, target=department, since=since, kid=kid
+        ) as rec:
+            check_uscc(department, field="department")
+            revoked, new = self._keyring.compromise(
+                department, since=since, kid=kid, now=self.clock(), crl_url=self.crl_url
+            )
+            rec.update(revoked=revoked.kid, active=new.kid if new else None)
+        return revoked, new
 
     def certificates(self) -> list[tuple[KeyEntry, x509.Certificate]]:
         """Every certificate of the key store with its entry."""
@@ -280,7 +306,15 @@ class Elicence:
     # -- documents ------------------------------------------------------------------------------
 
     def licence_pdf(self, client: Client, identifier: str) -> bytes:
-        """The signed PDF of a licence: made and kept at the first request, then served kept."""
+        """The signed PDF of a licence: made and kept at the first request, then served kept.
+
+        An admin's download is a privileged action (the trail records it); an owner's is not."""
+        if client.role is Role.ADMIN:
+            with self.trail.action(TrailAction.LICENCE_PDF, client=client, target=identifier):
+                return self._licence_pdf(client, identifier)
+        return self._licence_pdf(client, identifier)
+
+    def _licence_pdf(self, client: Client, identifier: str) -> bytes:
         lic = self.licence_for(client, identifier)
         kept = self.registry.document(lic.identifier)
         if kept is not None:
@@ -309,8 +343,40 @@ class Elicence:
         role: Role,
         department: str | None,
         holder: HolderRef | None = None,
+        expires_at: dt.datetime | None = None,
     ) -> NewClient:
-        return self._access.add_client(name=name, role=role, department=department, holder=holder)
+        with self.trail.action(
+            TrailAction.CLIENT_ADD,
+            client=None,
+            role=str(role),
+            department=department,
+            holder=str(holder) if holder else None,
+            expires_at=expires_at,
+        ) as rec:
+            made = self._access.add_client(
+                name=name, role=role, department=department, holder=holder, expires_at=expires_at
+            )
+            rec["client"] = made.client.id
+        return made
+
+    def rotate_client_key(
+        self, client_id: str, *, overlap: dt.timedelta, expires_at: dt.datetime | None = None
+    ) -> Rotation:
+        """A new API key for a client (shown once); the old one works for ``overlap`` more."""
+        with self.trail.action(
+            TrailAction.CLIENT_ROTATE,
+            client=None,
+            target=client_id,
+            overlap_seconds=overlap.total_seconds(),
+            expires_at=expires_at,
+        ) as rec:
+            rotation = self._access.rotate_key(client_id, overlap=overlap, expires_at=expires_at)
+            rec.update(old_keys=rotation.old_keys, retires_at=rotation.retires_at)
+        return rotation
+
+    def client_keys(self) -> dict[str, list[Any]]:
+        """Every client's keys (hashes, expiry, end of overlap), newest first."""
+        return dict(self._access.keys())
 
     def authenticate(self, api_key: str) -> Client:
         return self._access.authenticate(api_key)
@@ -319,7 +385,8 @@ class Elicence:
         return self._access.clients()
 
     def disable_client(self, client_id: str) -> None:
-        self._access.disable_client(client_id)
+        with self.trail.action(TrailAction.CLIENT_DISABLE, client=None, target=client_id):
+            self._access.disable_client(client_id)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -327,39 +394,55 @@ class Elicence:
         self, client: Client, identifier: str, action: Action, *, reason: str
     ) -> Change:
         """Revoke, suspend or reinstate one licence."""
-        change = self._lifecycle.change_status(
-            identifier,
-            action,
-            reason=reason,
-            department=access.acting_department(client),
-            actor=client.id,
-        )
+        with self.trail.action(
+            TrailAction(f"licence.{action}"), client=client, target=identifier, reason=reason
+        ) as rec:
+            change = self._lifecycle.change_status(
+                identifier,
+                action,
+                reason=reason,
+                department=access.acting_department(client),
+                actor=client.id,
+            )
+            rec.update(_changed(change))
         self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
         return change
 
     def amend(
         self, client: Client, identifier: str, changes: Mapping[str, Any], *, reason: str
     ) -> Change:
-        change = self._lifecycle.amend(
-            identifier,
-            changes,
+        with self.trail.action(
+            TrailAction.LICENCE_AMEND,
+            client=client,
+            target=identifier,
             reason=reason,
-            department=access.acting_department(client),
-            actor=client.id,
-        )
+            fields=sorted(changes),
+        ) as rec:
+            change = self._lifecycle.amend(
+                identifier,
+                changes,
+                reason=reason,
+                department=access.acting_department(client),
+                actor=client.id,
+            )
+            rec.update(_changed(change))
         self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
         return change
 
     def renew(
         self, client: Client, identifier: str, *, reason: str, valid_from: dt.date | None = None
     ) -> Change:
-        change = self._lifecycle.renew(
-            identifier,
-            reason=reason,
-            department=access.acting_department(client),
-            actor=client.id,
-            valid_from=valid_from,
-        )
+        with self.trail.action(
+            TrailAction.LICENCE_RENEW, client=client, target=identifier, reason=reason
+        ) as rec:
+            change = self._lifecycle.renew(
+                identifier,
+                reason=reason,
+                department=access.acting_department(client),
+                actor=client.id,
+                valid_from=valid_from,
+            )
+            rec.update(_changed(change))
         self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
         return change
 
@@ -373,14 +456,23 @@ class Elicence:
         holder: tuple[str, str] | None = None,
     ) -> list[Change]:
         """Revoke, suspend or reinstate many licences in one transaction."""
-        changes = self._lifecycle.bulk(
-            action,
+        with self.trail.action(
+            TrailAction.LICENCE_BULK,
+            client=client,
+            target=":".join(holder) if holder else None,
+            action=str(action),
             reason=reason,
-            department=access.acting_department(client),
-            actor=client.id,
-            identifiers=identifiers,
-            holder=holder,
-        )
+            asked=len(identifiers) if identifiers is not None else None,
+        ) as rec:
+            changes = self._lifecycle.bulk(
+                action,
+                reason=reason,
+                department=access.acting_department(client),
+                actor=client.id,
+                identifiers=identifiers,
+                holder=holder,
+            )
+            rec.update(changed=len(changes), identifiers=[c.licence.identifier for c in changes])
         self.checkpoint()  # after every batch
         return changes
 
@@ -417,7 +509,28 @@ class Elicence:
         page_size: int = 500,
         max_pages: int | None = None,
     ) -> mirror.PullResult:
-        """Bring this registry up to an upstream's head (this registry becomes its mirror)."""
+        """Bring this registry up to an upstream's head (this registry becomes its mirror).
+
+        The first pull, which pins the upstream's root, is a privileged action (recorded)."""
+        if self.registry.mirror() is None:
+            with self.trail.action(
+                TrailAction.MIRROR_SETUP, client=None, target=upstream.url
+            ) as rec:
+                result = self._mirror_pull(
+                    upstream, root=root, page_size=page_size, max_pages=max_pages
+                )
+                rec.update(applied=result.applied, head=result.head)
+            return result
+        return self._mirror_pull(upstream, root=root, page_size=page_size, max_pages=max_pages)
+
+    def _mirror_pull(
+        self,
+        upstream: mirror.Upstream,
+        *,
+        root: x509.Certificate | None,
+        page_size: int,
+        max_pages: int | None,
+    ) -> mirror.PullResult:
         return mirror.pull(
             self.registry,
             upstream,
@@ -426,3 +539,14 @@ class Elicence:
             page_size=page_size,
             max_pages=max_pages,
         )
+
+
+def _changed(change: Change) -> dict[str, Any]:
+    """What the trail keeps of a lifecycle change: where to find it in the event log."""
+    out: dict[str, Any] = {
+        "status": str(change.licence.status),
+        "version": change.licence.version,
+    }
+    if change.new_version is not None:
+        out["new_identifier"] = change.new_version.identifier
+    return out

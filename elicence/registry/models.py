@@ -234,3 +234,45 @@ class PresentationNonce(Base):
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)  # hex
     seen_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
+
+
+# -- abuse resistance: API keys with expiry and rotation, the audit trail (migration 0006) ----
+
+
+class ApiKey(Base):
+    """One API key of a client (only its SHA-256). A client has one current key, and during a
+    rotation's overlap also the key it replaces, until ``retires_at``."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_client", "client_id"),)
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(32), ForeignKey("api_clients.id"))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]  # set by `--expires`
+    retires_at: Mapped[dt.datetime | None]  # set by a rotation: the end of the overlap
+
+
+class AuditRecord(Base):
+    """One privileged action: who did what to which target, when, from where, and how it ended.
+
+    Append-only: no code path updates or deletes a row, and database triggers refuse it."""
+
+    __tablename__ = "audit_trail"
+    __table_args__ = (
+        Index("ix_audit_trail_at", "at"),
+        Index("ix_audit_trail_actor", "actor"),
+        Index("ix_audit_trail_action", "action"),
+        Index("ix_audit_trail_target", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]]
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(64))

@@ -206,8 +206,13 @@ def test_a_holder_signs_in_sees_its_licence_and_shows_a_live_code_a_hall_accepts
 
     phone.click(f"a[href='/me/licences/{site.food.identifier}']")
     phone.wait_for_selector("#live-img")
-    loaded = phone.evaluate("document.getElementById('live-img').naturalWidth")
-    assert loaded > 0, "the live code did not load"
+    # the element is in the page before its image has loaded: wait for the image (a loaded
+    # machine takes its time), failing with the timeout if it never loads
+    phone.wait_for_function(
+        "() => { const i = document.getElementById('live-img'); "
+        "return i.complete && i.naturalWidth > 0; }",
+        timeout=60_000,
+    )
     _check_page(phone, "portal-licence")
     # the code as the screen shows it, scanned by an independent decoder, accepted once
     shot = tmp_path / "live.png"

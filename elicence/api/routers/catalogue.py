@@ -6,13 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from elicence.api.auth import Service
+from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
 from elicence.api.schemas import catalogue_types_out, departments_out
 from elicence.domain.codes import check_type_code
 from elicence.errors import NotFoundError
 from elicence.formats.catalogue_file import licence_type_to_dict
 
-router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"])
+router = APIRouter(
+    prefix="/api/v1/catalogue",
+    tags=["catalogue"],
+    dependencies=[PublicLimit],
+    responses=RATE_LIMITED,
+)
 
 
 @router.get("/licence-types")

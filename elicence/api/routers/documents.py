@@ -18,7 +18,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from elicence.api.auth import OptionalClient, RequiredClient, Service
+from elicence.api.auth import RATE_LIMITED, OptionalClient, PublicLimit, RequiredClient, Service
+from elicence.api.context import client_address
 from elicence.api.schemas import VerificationOut, verification_out
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
@@ -58,7 +59,10 @@ def licence_pdf(identifier: str, client: RequiredClient, svc: Service) -> Respon
 
 
 @router.get(
-    "/crl", response_class=Response, responses={200: {"content": {"application/pkix-crl": {}}}}
+    "/crl",
+    response_class=Response,
+    dependencies=[PublicLimit],
+    responses={**RATE_LIMITED, 200: {"content": {"application/pkix-crl": {}}}},
 )
 def crl(svc: Service) -> Response:
     """The root's certificate revocation list (DER), signed when keys were made or rotated."""
@@ -87,6 +91,7 @@ _UPLOAD_DOC: dict[str, Any] = {
     response_model=VerificationOut,
     openapi_extra=_UPLOAD_DOC,
     responses={
+        **RATE_LIMITED,
         413: {"description": f"the upload is larger than {MAX_PDF_BYTES:,} bytes"},
         422: {"description": "not a PDF, or not a readable one"},
     },
@@ -96,6 +101,9 @@ async def verify_pdf(request: Request, client: OptionalClient, svc: Service) -> 
 
     Also served at ``POST /api/v1/verify`` for a ``multipart/form-data`` or PDF body.
     """
+    await run_in_threadpool(
+        svc.guard.verify, client=client, address=client_address(request), pdf=True
+    )
     data = await read_pdf_upload(request)
     return await run_in_threadpool(_verify, svc, data, client)
 

@@ -13,10 +13,11 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from elicence.api.auth import OptionalClient, RequiredClient, Service
+from elicence.api.auth import RATE_LIMITED, OptionalClient, RequiredClient, Service
+from elicence.api.context import client_address
 from elicence.api.schemas import LicenceOut, VerificationOut, licence_out, verification_out
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
@@ -174,10 +175,18 @@ def presentation(identifier: str, client: RequiredClient, svc: Service) -> Any:
     )
 
 
-@router.post("/presentations/verify", response_model=PresentationVerifiedOut, responses=ERRORS)
-def verify_presentation(body: PresentationVerifyIn, client: OptionalClient, svc: Service) -> Any:
+@router.post(
+    "/presentations/verify",
+    response_model=PresentationVerifiedOut,
+    responses={**ERRORS, **RATE_LIMITED},
+)
+def verify_presentation(
+    body: PresentationVerifyIn, client: OptionalClient, svc: Service, request: Request
+) -> Any:
     """Verify a presentation: signature, window (a screenshot is ``expired``), nonce (a second
-    use is ``replayed``), then its seal against the registry. Leaves a usage record."""
+    use is ``replayed``), then its seal against the registry. Leaves a usage record. Charged to
+    the verification limits like ``POST /verify``."""
+    svc.guard.verify(client=client, address=client_address(request))
     holder = None
     if body.holder_id_type is not None or body.holder_id is not None:
         holder = holder_ref(body.holder_id_type, body.holder_id or "", field="holder")

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from elicence.api.auth import RequiredClient, Service
+from elicence.api.auth import RATE_LIMITED, PublicLimit, RequiredClient, Service
 from elicence.app.service import Elicence
 from elicence.templates import page
 from elicence.templates.qr import make_qr
@@ -35,23 +35,31 @@ def _serve(asset: page.Asset, request: Request) -> Response:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-@router.get("/v", response_class=Response, tags=["page"])
+@router.get(
+    "/v",
+    response_class=Response,
+    tags=["page"],
+    dependencies=[PublicLimit],
+    responses=RATE_LIMITED,
+)
 def verification_page(request: Request) -> Response:
     """The page a licence's QR code opens: it verifies the seal after ``#`` in the browser."""
     return _serve(page.verification_page(), request)
 
 
-@router.get("/v.js", response_class=Response, include_in_schema=False)
+@router.get("/v.js", response_class=Response, include_in_schema=False, dependencies=[PublicLimit])
 def verification_script(request: Request) -> Response:
     return _serve(page.script(), request)
 
 
-@router.get("/v.css", response_class=Response, include_in_schema=False)
+@router.get("/v.css", response_class=Response, include_in_schema=False, dependencies=[PublicLimit])
 def verification_stylesheet(request: Request) -> Response:
     return _serve(page.stylesheet(), request)
 
 
-@router.get("/v-icon.svg", response_class=Response, include_in_schema=False)
+@router.get(
+    "/v-icon.svg", response_class=Response, include_in_schema=False, dependencies=[PublicLimit]
+)
 def verification_icon(request: Request) -> Response:
     return _serve(page.icon(), request)
 

@@ -13,10 +13,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from elicence.api.auth import Service
+from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
 from elicence.formats.statuslist import FORMAT
 
-router = APIRouter(prefix="/api/v1", tags=["status lists"])
+router = APIRouter(
+    prefix="/api/v1", tags=["status lists"], dependencies=[PublicLimit], responses=RATE_LIMITED
+)
 
 # Halls and caches revalidate often (the ETag makes that cheap): a revocation should reach them
 # well before the list's validity ends.

@@ -6,20 +6,22 @@ import base64
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from elicence.api.auth import OptionalClient, Service
+from elicence.api.auth import RATE_LIMITED, OptionalClient, PublicLimit, Service
+from elicence.api.context import client_address
 from elicence.api.schemas import VerificationOut, VerifyIn, verification_out
 from elicence.errors import InputError
 
 router = APIRouter(prefix="/api/v1", tags=["verification"])
 
 
-@router.post("/verify", response_model=VerificationOut)
-def verify(body: VerifyIn, client: OptionalClient, svc: Service) -> Response:
+@router.post("/verify", response_model=VerificationOut, responses=RATE_LIMITED)
+def verify(body: VerifyIn, client: OptionalClient, svc: Service, request: Request) -> Response:
     """Verify a seal (text or QR URL) or an identifier. The holder is masked except for an admin,
     the issuing department, the holder, and a hall holding a grant of the licence in force."""
+    svc.guard.verify(client=client, address=client_address(request))
     if (body.seal is None) == (body.identifier is None):
         raise InputError("give exactly one of seal and identifier", field="seal")
     report = svc.verify(seal=body.seal, identifier=body.identifier, client=client)
@@ -30,7 +32,7 @@ def verify(body: VerifyIn, client: OptionalClient, svc: Service) -> Response:
     return Response(out.model_dump_json(), media_type="application/json")
 
 
-@router.get("/trust-list")
+@router.get("/trust-list", dependencies=[PublicLimit], responses=RATE_LIMITED)
 def trust_list(svc: Service) -> Any:
     """The signed trust list (``signed``: base64 COSE_Sign1, docs/formats.md) and its content."""
     tl = svc.trust_list()
@@ -58,13 +60,20 @@ def trust_list(svc: Service) -> Any:
     }
 
 
-@router.get("/trust-list.cose", response_class=Response)
+@router.get(
+    "/trust-list.cose",
+    response_class=Response,
+    dependencies=[PublicLimit],
+    responses=RATE_LIMITED,
+)
 def trust_list_cose(svc: Service) -> Response:
     """The signed trust list as raw COSE_Sign1 bytes."""
     return Response(svc.trust_list().signed, media_type="application/cose")
 
 
-@router.get("/root.crt", response_class=Response)
+@router.get(
+    "/root.crt", response_class=Response, dependencies=[PublicLimit], responses=RATE_LIMITED
+)
 def root_certificate(svc: Service) -> Response:
     """The root CA certificate (PEM). Pin it out of band: fetching it here proves nothing."""
     pem = svc.root_certificate().public_bytes(serialization.Encoding.PEM)

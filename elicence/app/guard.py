@@ -1,0 +1,172 @@
+"""Abuse resistance: who is charged for a request, against which limit, and where a request
+comes from.
+
+Four buckets (docs/abuse.md):
+
+- ``verify`` by authenticated client: ``POST /api/v1/verify`` (JSON and PDF) with an API key;
+- ``verify`` by address: the same without a key (the public page ``/v`` calls it so);
+- ``public`` by address: the public reads (the page and its assets, trust list, status lists,
+  CRL, root certificate, catalogue);
+- ``auth-failures`` by address: every request whose API key is unknown, expired, rotated out or
+  disabled. Only failures are charged, so a valid key is never refused because someone at the
+  same address (a NAT, a hall's proxy) sent bad ones: its request is authenticated before this
+  bucket is looked at.
+
+A PDF verification costs ``pdf_cost`` tokens (it is an order of magnitude more work). The
+address is the TCP peer, or, only when the peer is one of ``trusted_proxies``, the right-most
+``X-Forwarded-For`` hop that is not itself a trusted proxy. Invariants: with no trusted proxies
+(the default) ``X-Forwarded-For`` is ignored; a refusal raises :class:`RateLimitedError` with
+the seconds to wait; the time comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from elicence.domain.clients import Client
+from elicence.domain.limits import Network, Rate, parse_networks, parse_rate
+from elicence.errors import RateLimitedError
+from elicence.ratelimit import Limiter, MemoryLimiter
+
+
+class Bucket(StrEnum):
+    VERIFY_CLIENT = "verify-client"
+    VERIFY_IP = "verify-ip"
+    PUBLIC_IP = "public-ip"
+    AUTH_FAILURES_IP = "auth-failures-ip"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The rate of each bucket (None: not limited) and the cost of a PDF verification."""
+
+    verify_client: Rate | None = None
+    verify_ip: Rate | None = None
+    public_ip: Rate | None = None
+    auth_failures_ip: Rate | None = None
+    pdf_cost: int = 10
+    trusted_proxies: tuple[Network, ...] = field(default=())
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        verify_client: str,
+        verify_ip: str,
+        public_ip: str,
+        auth_failures_ip: str,
+        pdf_cost: int = 10,
+        trusted_proxies: Iterable[str] = (),
+    ) -> Limits:
+        """Limits from their text forms (``"120/min burst 30"`` or ``"off"``)."""
+        return cls(
+            verify_client=parse_rate(verify_client, field="rate_limit_verify_client"),
+            verify_ip=parse_rate(verify_ip, field="rate_limit_verify_ip"),
+            public_ip=parse_rate(public_ip, field="rate_limit_public_ip"),
+            auth_failures_ip=parse_rate(auth_failures_ip, field="rate_limit_auth_failures_ip"),
+            pdf_cost=pdf_cost,
+            trusted_proxies=parse_networks(trusted_proxies),
+        )
+
+    def rate(self, bucket: Bucket) -> Rate | None:
+        return {
+            Bucket.VERIFY_CLIENT: self.verify_client,
+            Bucket.VERIFY_IP: self.verify_ip,
+            Bucket.PUBLIC_IP: self.public_ip,
+            Bucket.AUTH_FAILURES_IP: self.auth_failures_ip,
+        }[bucket]
+
+
+NO_LIMITS = Limits()
+
+
+class Guard:
+    """The rate limits of the public surface, charged to a client or an address."""
+
+    def __init__(
+        self,
+        limiter: Limiter | None = None,
+        limits: Limits = NO_LIMITS,
+        *,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._limiter = limiter or MemoryLimiter()
+        self.limits = limits
+        self._clock = clock
+
+    @property
+    def backend(self) -> str:
+        return self._limiter.name
+
+    def close(self) -> None:
+        self._limiter.close()
+
+    # -- where a request comes from -------------------------------------------------------
+
+    def client_address(self, peer: str | None, forwarded_for: Sequence[str] = ()) -> str:
+        """The client's address: ``peer``, or from ``X-Forwarded-For`` when ``peer`` is a
+        trusted proxy (each proxy appends the address it received from, so walk from the
+        right and stop at the first hop that is not one of ours)."""
+        address = peer or "unknown"
+        if not self.limits.trusted_proxies or not self._trusted(address):
+            return address
+        hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not _is_ip(hop):
+                return address  # a malformed hop: charge the last proxy we can name
+            if not self._trusted(hop):
+                return hop
+            address = hop
+        return address
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.limits.trusted_proxies)
+
+    # -- the buckets ------------------------------------------------------------------------
+
+    def verify(self, *, client: Client | None, address: str, pdf: bool = False) -> None:
+        """Charge a verification to its client (with a key) or its address (without)."""
+        cost = self.limits.pdf_cost if pdf else 1
+        if client is not None:
+            self._charge(Bucket.VERIFY_CLIENT, client.id, cost, "verifications by this client")
+        else:
+            self._charge(Bucket.VERIFY_IP, address, cost, "verifications from this address")
+
+    def public(self, *, address: str) -> None:
+        """Charge a public read to its address."""
+        self._charge(Bucket.PUBLIC_IP, address, 1, "requests from this address")
+
+    def failed_authentication(self, *, address: str) -> None:
+        """Charge a bad API key to its address; over the limit, refuse (429) instead of 401."""
+        self._charge(Bucket.AUTH_FAILURES_IP, address, 1, "bad API keys from this address")
+
+    def _charge(self, bucket: Bucket, who: str, cost: int, what: str) -> None:
+        rate = self.limits.rate(bucket)
+        if rate is None:
+            return
+        decision = self._limiter.hit(
+            f"{bucket}:{who}", rate, now=self._clock().timestamp(), cost=cost
+        )
+        if not decision.allowed:
+            wait = decision.retry_after_seconds
+            raise RateLimitedError(
+                f"too many {what} (limit {rate}); try again in {wait} s",
+                retry_after=wait,
+                field="Authorization" if bucket is Bucket.AUTH_FAILURES_IP else None,
+            )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,133 @@
+"""The audit trail's storage: the append-only ``audit_trail`` table.
+
+Invariants: this module only inserts and selects (triggers made by migration 0006 refuse an
+UPDATE or DELETE on SQLite and PostgreSQL alike); a record is written in its own transaction;
+queries page by ``id`` (ascending), which is the order records were written in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Table, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from elicence.errors import RegistryError
+from elicence.registry.models import AuditRecord
+
+TRAIL = cast(Table, AuditRecord.__table__)
+INSERT_TRAIL = insert(TRAIL)
+
+
+@dataclass(frozen=True, slots=True)
+class TrailRecord:
+    """One privileged action as stored."""
+
+    id: int
+    at: dt.datetime
+    actor: str
+    role: str | None
+    action: str
+    target: str | None
+    outcome: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    request_id: str | None = None
+    address: str | None = None
+
+
+class TrailStore:
+    """Append records; read them back with filters."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._writer = engine.execution_options(elicence_write=True)
+        self._reader = engine.execution_options(elicence_read_one=True)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._reader.connect() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+    def append(
+        self,
+        *,
+        at: dt.datetime,
+        actor: str,
+        role: str | None,
+        action: str,
+        target: str | None,
+        outcome: str,
+        detail: Mapping[str, Any],
+        request_id: str | None,
+        address: str | None,
+    ) -> None:
+        row = {
+            "at": at,
+            "actor": actor[:64],
+            "role": role,
+            "action": action,
+            "target": target[:200] if target else None,
+            "outcome": outcome,
+            "detail": dict(detail),
+            "request_id": request_id,
+            "address": address,
+        }
+        try:
+            with self._writer.begin() as c:
+                c.execute(INSERT_TRAIL, [row])
+        except SQLAlchemyError as e:
+            raise RegistryError(f"could not write the audit trail: {e}") from e
+
+    def records(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        outcome: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[TrailRecord]:
+        """Records with ``id > after`` matching every filter given, oldest first."""
+        q = select(TRAIL).where(TRAIL.c.id > after)
+        if actor is not None:
+            q = q.where(TRAIL.c.actor == actor)
+        if action is not None:
+            # "licence" matches every licence.* action; "licence.revoke" only itself
+            q = q.where(
+                (TRAIL.c.action == action)
+                | TRAIL.c.action.startswith(action + ".", autoescape=True)
+            )
+        if target is not None:
+            q = q.where(TRAIL.c.target == target)
+        if outcome is not None:
+            q = q.where(TRAIL.c.outcome == outcome)
+        if since is not None:
+            q = q.where(TRAIL.c.at >= since)
+        if until is not None:
+            q = q.where(TRAIL.c.at < until)
+        with self._read() as c:
+            rows = c.execute(q.order_by(TRAIL.c.id).limit(limit)).all()
+        return [
+            TrailRecord(
+                r.id,
+                r.at,
+                r.actor,
+                r.role,
+                r.action,
+                r.target,
+                r.outcome,
+                dict(r.detail),
+                r.request_id,
+                r.address,
+            )
+            for r in rows
+        ]
