@@ -129,3 +129,9 @@ class PayloadTooLargeError(InputError):
     """An upload is larger than the service accepts."""
 
     code = "payload_too_large"
+
+
+class RateLimitedError(Error):
+    """Too many requests from one caller (or for one case) in a short time; retry later."""
+
+    code = "rate_limited"

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     font_path: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
     # an RFC 3161 time-stamping authority: licence PDFs become PAdES B-T (B-LT with the CRL)
     tsa_url: str | None = None
+    # the hall: the holiday calendar case deadlines count working days in (default: the demo
+    # file elicence/data/holidays_cn.yaml), and the working days a rectification order gets
+    holidays_file: Path | None = None
+    rectify_days: int = Field(default=15, ge=1, le=90)
 
     @model_validator(mode="after")
     def _refuse_development_shortcuts(self) -> Settings:

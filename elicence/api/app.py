@@ -13,11 +13,14 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from elicence import __version__
-from elicence.api import errors
+from elicence.api import errors, hall_schemas
 from elicence.api.routers import (
     catalogue,
     documents,
     feed,
+    hall_cases,
+    hall_items,
+    hall_public,
     licences,
     lifecycle,
     page,
@@ -59,6 +62,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(feed.router)
     app.include_router(status.router)
     app.include_router(documents.router)
+    app.include_router(hall_items.router)  # the hall's case API (issue 7)
+    app.include_router(hall_cases.router)
+    app.include_router(hall_public.router)
     app.add_middleware(documents.PdfUploadDispatch)
 
     def openapi() -> dict[str, Any]:
@@ -70,6 +76,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
                 routes=app.routes,
             )
             add_documented_bodies(schema)
+            hall_schemas.add_documented_bodies(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

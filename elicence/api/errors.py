@@ -23,6 +23,7 @@ STATUS: list[tuple[type[errors.Error], int]] = [
     (errors.ConflictError, 409),
     (errors.DuplicateSourceRefError, 409),
     (errors.PayloadTooLargeError, 413),
+    (errors.RateLimitedError, 429),
     (errors.InputError, 422),
     (errors.SealError, 422),
     (errors.KeyCustodyError, 503),
@@ -62,7 +63,13 @@ def install(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             log.error("service unavailable: %s", exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = (
+            {"WWW-Authenticate": "Bearer"}
+            if status == 401
+            else {"Retry-After": "60"}
+            if status == 429
+            else None
+        )
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -22,6 +22,7 @@ from cryptography import x509
 from elicence.app import access, audit, mirror
 from elicence.app.access import Access, NewClient
 from elicence.app.catalogue import CatalogueSource
+from elicence.app.hall import Hall
 from elicence.app.publishing import Publisher
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
@@ -80,6 +81,7 @@ class Elicence:
         documents: LicenceDocuments,
         public_base_url: str,
         clock: Callable[[], dt.datetime],
+        hall: Hall,
     ) -> None:
         # Tests and operators' scripts may look at ``registry`` and ``keystore``; the API and the
         # CLI call methods only (tests/test_layers.py holds them to it).
@@ -94,6 +96,7 @@ class Elicence:
         self._publisher = publisher
         self._issuer = issuer
         self._lifecycle = lifecycle
+        self.hall = hall  # the hall's case API (办件): its own facade (app/hall.py)
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""

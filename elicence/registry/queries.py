@@ -369,8 +369,11 @@ class Registry(Database):
         identifier: str | None,
         channel: str,
         verdict: str,
+        case_number: str | None = None,
     ) -> None:
         """Queue a usage record (用证记录); it is written within ``USAGE_FLUSH_SECONDS``.
+
+        ``case_number`` names the hall case (办件) that cited the licence, where one did.
 
         Write-behind: one transaction per flush instead of one per verification keeps the
         single SQLite writer free for issuance. The window lost if the process is killed is
@@ -384,6 +387,7 @@ class Registry(Database):
                 "channel": channel,
                 "verdict": verdict,
                 "authenticated": client_id is not None,
+                "case_number": case_number,
             }
         )
 
@@ -398,11 +402,19 @@ class Registry(Database):
         except SQLAlchemyError as e:
             raise RegistryError(f"could not record verifications: {e}") from e
 
-    def usage(self, *, identifier: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def usage(
+        self,
+        *,
+        identifier: str | None = None,
+        case_number: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
         self.flush_usage()
         q = select(USAGE).order_by(USAGE.c.id.desc()).limit(limit)
         if identifier is not None:
             q = q.where(USAGE.c.identifier == identifier)
+        if case_number is not None:
+            q = q.where(USAGE.c.case_number == case_number)
         with self._read() as c:
             return [
                 {
@@ -411,6 +423,7 @@ class Registry(Database):
                     "identifier": r.identifier,
                     "channel": r.channel,
                     "verdict": r.verdict,
+                    "case_number": r.case_number,
                 }
                 for r in c.execute(q)
             ]
