@@ -150,7 +150,9 @@ class RegistryCitations:
             status = _RecordingStatus(self._registry)
             report = verify_seal(seal, trust_list=self._trust_list(), status=status, now=now)
             ident = report.licence.identifier if report.licence else None
-            return CitationCheck(str(report.verdict), ident, _held(status, ident), "seal")
+            return CitationCheck(
+                str(report.verdict), ident, _held(status, ident), "seal", _why(report)
+            )
         ident = str(parse_identifier(identifier, field="identifier"))
         lic = self._registry.licence(ident)
         if lic is None:
@@ -167,10 +169,17 @@ class RegistryCitations:
                 checked_at=now,
                 status_checked=True,
             )
-            return CitationCheck(str(report.verdict), ident, None, "identifier")
+            return CitationCheck(str(report.verdict), ident, None, "identifier", _why(report))
         status = _RecordingStatus(self._registry, lic)
         report = verify_seal(lic.seal, trust_list=self._trust_list(), status=status, now=now)
-        return CitationCheck(str(report.verdict), ident, _held(status, ident), "identifier")
+        return CitationCheck(
+            str(report.verdict), ident, _held(status, ident), "identifier", _why(report)
+        )
+
+
+def _why(report: VerificationReport) -> str:
+    failed = next((c for c in report.checks if not c.passed), None)
+    return f"{failed.name}: {failed.detail}" if failed is not None else ""
 
 
 def _held(status: _RecordingStatus, identifier: str | None) -> Licence | None:

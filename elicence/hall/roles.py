@@ -110,7 +110,8 @@ def check_may_record_visit(client: Client, case: Case) -> None:
         return
     if client.role is Role.DEPARTMENT and client.department == case.department:
         return
-    check_may_read(client, case, case.number)
+    if client.role is not Role.DEPARTMENT:
+        check_may_read(client, case, case.number)
     raise PermissionDeniedError(
         "on-site visits are recorded by the hall or the handling department",
         code="not_handling_department",

@@ -102,6 +102,7 @@ class CitationCheck:
     identifier: str | None
     licence: Licence | None  # the registry's record (holder unmasked), when it has one
     presented: str  # "seal" or "identifier"
+    why: str = ""  # the first failed check, for the message
 
 
 class CitationChecker(Protocol):
@@ -184,7 +185,8 @@ class CaseStore(Protocol):
 def cited_licence_error(check: CitationCheck, *, field: str, at_approval: bool) -> Error:
     """A refused citation, its code naming the verifier's verdict (``cited_licence_revoked``)."""
     what = check.identifier or "the cited licence"
-    message = f"{what} is {check.verdict}: it cannot stand for the material"
+    message = f"{what} is {check.verdict}" + (f" ({check.why})" if check.why else "")
+    message += ": it cannot stand for the material"
     code = f"cited_licence_{check.verdict}"
     if at_approval:
         return ConflictError(
