@@ -459,7 +459,9 @@ class CaseService:
         if unknown:
             raise InputError("is not a field of a supplement", field=sorted(unknown)[0])
         n = case_number(number)
-        case = roles.check_may_read(client, self._store.case(n), n)
+        case = self._store.case(n)
+        if case is None:
+            raise NotFoundError(f"no case {n} for this client", field="case_number")
         roles.check_may_act(client, case, A.SUPPLEMENT)
         next_status(n, case.status, A.SUPPLEMENT)  # fail fast: nothing verified, nothing written
         form = check_form(raw.get("form"), case.item, partial=True)
@@ -562,7 +564,9 @@ class CaseService:
         now = self._clock()
         today = china_today(now)
         # 1.
-        case = roles.check_may_read(client, self._store.case(n), n)
+        case = self._store.case(n)
+        if case is None:
+            raise NotFoundError(f"no case {n} for this client", field="case_number")
         issues = case.item.issues
         action = A.APPROVE if issues is None else A.APPROVE_AND_ISSUE
         roles.check_may_act(client, case, action)
