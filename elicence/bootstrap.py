@@ -73,7 +73,7 @@ def assemble(
             store=hall_store,
             items=items,
             licences=catalogue,
-            citations=RegistryCitations(registry, trust_list=publisher.trust_list, clock=clock),
+            citations=RegistryCitations(hall_store, trust_list=publisher.trust_list, clock=clock),
             issuer=IssuerSeam(
                 issuer,
                 catalogue=catalogue,

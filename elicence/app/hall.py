@@ -29,15 +29,17 @@ from typing import Any
 from elicence.app.catalogue import CatalogueSource
 from elicence.domain.catalogue import GUANGDONG_DIVISIONS, Catalogue
 from elicence.domain.clients import Client, Role
-from elicence.domain.codes import check_uscc, parse_identifier
-from elicence.domain.licence import HolderRef, IssuanceRequest, Licence, RegistryRecord
-from elicence.errors import CatalogueError, InputError, NotFoundError, PermissionDeniedError
+from elicence.domain.codes import check_uscc
+from elicence.domain.licence import HolderRef, IssuanceRequest, RegistryRecord
+from elicence.errors import CatalogueError, Error, InputError, NotFoundError, PermissionDeniedError
+from elicence.formats.seal import decode_seal_text, seal_text_from
 from elicence.formats.trustlist import TrustList
 from elicence.hall import roles
 from elicence.hall.calendar import WorkingCalendar
 from elicence.hall.cases import (
     Case,
     CaseEvent,
+    CitedLicence,
     Complaint,
     OrderStatus,
     Rating,
@@ -51,6 +53,7 @@ from elicence.hall.service import (
     Approval,
     CaseService,
     CitationCheck,
+    CitationRequest,
     IssuedLicence,
     Progress,
 )
@@ -111,80 +114,94 @@ class ItemSource:
         self._checked = 0.0
 
 
-class _RecordingStatus:
-    """The verifier's ``StatusSource`` over the registry that keeps the licence it read (its
-    holder unmasked): one read answers both the verifier and the hall."""
+class _Known:
+    """The verifier's ``StatusSource`` answering from records read beforehand."""
 
-    def __init__(self, registry: Registry, known: Licence | None = None) -> None:
-        self._registry = registry
-        self.licence = known
+    def __init__(self, records: Mapping[str, tuple[RegistryRecord, CitedLicence]]) -> None:
+        self._records = records
 
     def lookup(self, identifier: str) -> RegistryRecord | None:
-        lic = self.licence
-        if lic is None or lic.identifier != identifier:
-            lic = self.licence = self._registry.licence(identifier)
-        if lic is None:
-            return None
-        return RegistryRecord(
-            lic.identifier, lic.seal, lic.status, lic.valid_from, lic.valid_until, lic.superseded_by
-        )
+        found = self._records.get(identifier)
+        return found[0] if found is not None else None
 
 
 class RegistryCitations:
-    """Verify a cited e-licence: by seal (or QR URL), or by identifier from the registry."""
+    """Verify cited e-licences — by seal (or QR URL), or by identifier from the registry —
+    with the registry read once for all of them."""
 
     def __init__(
         self,
-        registry: Registry,
+        store: HallStore,
         *,
         trust_list: Callable[[], TrustList],
         clock: Callable[[], dt.datetime],
     ) -> None:
-        self._registry = registry
+        self._store = store
         self._trust_list = trust_list
         self._clock = clock
 
-    def check(self, *, seal: str | None, identifier: str | None) -> CitationCheck:
+    def check(self, requests: Sequence[CitationRequest]) -> list[CitationCheck]:
         now = self._clock()
-        if seal is not None:
-            status = _RecordingStatus(self._registry)
-            report = verify_seal(seal, trust_list=self._trust_list(), status=status, now=now)
-            ident = report.licence.identifier if report.licence else None
-            return CitationCheck(
-                str(report.verdict), ident, _held(status, ident), "seal", _why(report)
-            )
-        ident = str(parse_identifier(identifier, field="identifier"))
-        lic = self._registry.licence(ident)
-        if lic is None:
-            report = VerificationReport(
-                verdict=Verdict.NOT_FOUND,
-                checks=(
-                    Check(
-                        CheckName.REGISTRY_RECORD,
-                        False,
-                        "the registry holds no such licence",
-                        Verdict.NOT_FOUND,
+        # 1. the identifiers to read: given, or read from the seal (verified below, not trusted)
+        wanted = [
+            r.identifier if r.identifier is not None else _identifier_in(r.seal) for r in requests
+        ]
+        records = self._store.cited([i for i in wanted if i is not None])
+        status = _Known(records)
+        trust_list = self._trust_list()
+        out = []
+        for request, asked in zip(requests, wanted, strict=True):
+            ident = asked
+            found = records.get(ident) if ident is not None else None
+            if request.seal is not None:
+                report = verify_seal(request.seal, trust_list=trust_list, status=status, now=now)
+                ident = report.licence.identifier if report.licence else None
+                found = records.get(ident) if ident is not None else None
+                presented = "seal"
+            elif found is None:
+                report = VerificationReport(
+                    verdict=Verdict.NOT_FOUND,
+                    checks=(
+                        Check(
+                            CheckName.REGISTRY_RECORD,
+                            False,
+                            "the registry holds no such licence",
+                            Verdict.NOT_FOUND,
+                        ),
                     ),
-                ),
-                checked_at=now,
-                status_checked=True,
+                    checked_at=now,
+                    status_checked=True,
+                )
+                presented = "identifier"
+            else:
+                # 2. by identifier: the registry's own seal, verified as if presented
+                report = verify_seal(found[0].seal, trust_list=trust_list, status=status, now=now)
+                presented = "identifier"
+            out.append(
+                CitationCheck(
+                    str(report.verdict),
+                    ident,
+                    found[1] if found is not None else None,
+                    presented,
+                    _why(report),
+                )
             )
-            return CitationCheck(str(report.verdict), ident, None, "identifier", _why(report))
-        status = _RecordingStatus(self._registry, lic)
-        report = verify_seal(lic.seal, trust_list=self._trust_list(), status=status, now=now)
-        return CitationCheck(
-            str(report.verdict), ident, _held(status, ident), "identifier", _why(report)
-        )
+        return out
+
+
+def _identifier_in(seal: str | None) -> str | None:
+    """The identifier a seal claims (None if it does not decode: the verifier will say why)."""
+    if seal is None:
+        return None
+    try:
+        return decode_seal_text(seal_text_from(seal)).claims.licence.identifier
+    except Error:
+        return None
 
 
 def _why(report: VerificationReport) -> str:
     failed = next((c for c in report.checks if not c.passed), None)
     return f"{failed.name}: {failed.detail}" if failed is not None else ""
-
-
-def _held(status: _RecordingStatus, identifier: str | None) -> Licence | None:
-    lic = status.licence
-    return lic if lic is not None and lic.identifier == identifier else None
 
 
 class IssuerSeam:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elicence.domain.clients import Client, Role
+from elicence.domain.codes import parse_identifier
 from elicence.domain.licence import HolderRef, holder_ref
 from elicence.errors import InputError, PayloadTooLargeError, PermissionDeniedError
 from elicence.hall.cases import Applicant, Channel, UploadIn
@@ -200,8 +201,8 @@ def check_citations(raw: object, item: ServiceItem, *, partial: bool) -> tuple[C
                 f"must be seal text or a QR URL of at most {MAX_SEAL_LENGTH} characters",
                 field=f"{where}.seal",
             )
-        if identifier is not None and not isinstance(identifier, str):
-            raise InputError("must be a GB/T 36904 identifier", field=f"{where}.identifier")
+        if identifier is not None:
+            identifier = str(parse_identifier(identifier, field=f"{where}.identifier"))
         out.append(CitationIn(i, material, seal, identifier))
     if not partial:
         for m in item.materials:

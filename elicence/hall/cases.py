@@ -48,6 +48,17 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class CitedLicence:
+    """What the registry holds of a cited licence that the hall's rules need: its type, its
+    issuer and its holder, unmasked (a natural person's seal carries the id masked)."""
+
+    identifier: str
+    type_code: str
+    department: str
+    holder: HolderRef
+
+
+@dataclass(frozen=True, slots=True)
 class UploadIn:
     """An uploaded file as the transport received it, not yet checked."""
 

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
-from elicence.domain.licence import HolderRef, Licence, china_today
+from elicence.domain.licence import HolderRef, china_today
 from elicence.errors import (
     ConflictError,
     Error,
@@ -54,6 +54,7 @@ from elicence.hall.cases import (
     Case,
     CaseEvent,
     Citation,
+    CitedLicence,
     Complaint,
     OrderStatus,
     Rating,
@@ -95,24 +96,38 @@ MAX_COMPLAINT = 1000
 
 
 @dataclass(frozen=True, slots=True)
+class CitationRequest:
+    """A licence to check: its seal text (or QR URL), or its identifier (already checked)."""
+
+    seal: str | None
+    identifier: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CitationCheck:
     """What the verifier said of a cited e-licence, and the registry's record of it."""
 
     verdict: str  # a verifier verdict: valid, invalid, untrusted, revoked, …
     identifier: str | None
-    licence: Licence | None  # the registry's record (holder unmasked), when it has one
+    licence: CitedLicence | None  # the registry's record (holder unmasked), when it has one
     presented: str  # "seal" or "identifier"
     why: str = ""  # the first failed check, for the message
 
 
 class CitationChecker(Protocol):
-    def check(self, *, seal: str | None, identifier: str | None) -> CitationCheck: ...
+    def check(self, requests: Sequence[CitationRequest]) -> list[CitationCheck]:
+        """One check per request, in order (the registry read once for all of them)."""
+        ...
 
 
 class CitationPolicy(Protocol):
-    """May ``applicant`` cite ``licence`` (the registry's unmasked record) for a case?"""
+    """May ``applicant`` cite ``licence`` (the registry's unmasked record) for a case?
 
-    def may_cite(self, applicant: HolderRef, licence: Licence) -> bool: ...
+    The seam where authorised use (授权用证: a holder lets a hall or a case see one licence)
+    plugs in: a policy that also answers yes for a licence its holder granted to the applicant
+    or the case."""
+
+    def may_cite(self, applicant: HolderRef, licence: CitedLicence) -> bool: ...
 
 
 class OwnLicencesOnly:
@@ -121,8 +136,8 @@ class OwnLicencesOnly:
     Compared on the registry's record, whose holder id is unmasked (a natural person's seal
     carries it masked)."""
 
-    def may_cite(self, applicant: HolderRef, licence: Licence) -> bool:
-        return licence.holder.ref == applicant
+    def may_cite(self, applicant: HolderRef, licence: CitedLicence) -> bool:
+        return licence.holder == applicant
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +175,13 @@ class CaseUnitOfWork(Protocol):
         case: Case,
         events: Sequence[CaseEvent],
         uploads: Sequence[tuple[Upload, bytes]] = (),
-    ) -> None: ...
+        *,
+        expected_version: int | None = None,
+    ) -> bool:
+        """Write the case (and its events); with ``expected_version``, only if the stored
+        case still has it (False, nothing written, if not)."""
+        ...
+
     def add_rating(self, rating: Rating, *, client_id: str) -> None: ...
     def add_rectification(self, order: Rectification) -> int: ...
     def rectification_for_update(self, order_id: int) -> Rectification | None: ...
@@ -308,19 +329,14 @@ class CaseService:
         now: dt.datetime,
         number: str | None = None,
     ) -> list[tuple[CitationIn, CitationCheck]]:
-        """Verify each cited e-licence; the first one refused raises (its check recorded)."""
-        done: list[tuple[CitationIn, CitationCheck]] = []
-        for c in citations:
-            where = f"licences[{c.index}]"
-            try:
-                check = self._citations.check(seal=c.seal, identifier=c.identifier)
-            except InputError as e:  # an unreadable seal or identifier
-                self._record(done, client=client, number=number, now=now)
-                raise InputError(
-                    e.message, field=f"{where}.{e.field or 'seal'}", code=e.code
-                ) from e
-            done.append((c, check))
-            problem = self._citation_problem(c, check, applicant, where)
+        """Verify every cited e-licence (each check recorded if one is refused; else by the
+        caller, naming the case); the first one refused raises."""
+        if not citations:
+            return []
+        checks = self._citations.check([CitationRequest(c.seal, c.identifier) for c in citations])
+        done = list(zip(citations, checks, strict=True))
+        for c, check in done:
+            problem = self._citation_problem(c, check, applicant, f"licences[{c.index}]")
             if problem is not None:
                 self._record(done, client=client, number=number, now=now)
                 raise problem
@@ -563,77 +579,58 @@ class CaseService:
         n = case_number(number)
         now = self._clock()
         today = china_today(now)
-        # 1.
-        case = self._store.case(n)
-        if case is None:
-            raise NotFoundError(f"no case {n} for this client", field="case_number")
-        issues = case.item.issues
-        action = A.APPROVE if issues is None else A.APPROVE_AND_ISSUE
-        roles.check_may_act(client, case, action)
-        next_status(n, case.status, action)
-        # 2.
-        rechecked: list[Citation] = list(case.citations)
-        if case.status is S.UNDER_REVIEW:
-            rechecked = self._recheck(case, client=client, now=now)
-        if issues is None:
-            with self._store.unit_of_work() as uow:
-                locked = self._locked(uow, n)
-                after = next_status(n, locked.status, action)
+        with self._store.unit_of_work() as uow:
+            # 1.
+            case = uow.case_for_update(n)
+            if case is None:
+                raise NotFoundError(f"no case {n} for this client", field="case_number")
+            issues = case.item.issues
+            action = A.APPROVE if issues is None else A.APPROVE_AND_ISSUE
+            roles.check_may_act(client, case, action)
+            after = next_status(n, case.status, action)
+            # 2.
+            rechecked = case.citations
+            if case.status is S.UNDER_REVIEW:
+                rechecked = tuple(self._recheck(case, client=client, now=now))
+            if issues is None:
                 approved = replace(
-                    locked,
+                    case,
                     status=after,
                     decided_at=now,
-                    citations=tuple(rechecked),
-                    reason=decision.get("note") or locked.reason,
-                    version=locked.version + 1,
+                    citations=rechecked,
+                    reason=decision.get("note") or case.reason,
+                    version=case.version + 1,
                 )
-                uow.save_case(
-                    approved, [CaseEvent(n, now, action, locked.status, after, client.id)]
-                )
+                uow.save_case(approved, [CaseEvent(n, now, action, case.status, after, client.id)])
                 uow.commit()
-            return Approval(approved, None, False)
-        # 3.
-        if case.status is S.ISSUING and case.issuance is not None:
-            request: Mapping[str, Any] = case.issuance
-        else:
-            request = self._issuance_request(
-                number=n,
-                item_issues=issues,
-                applicant_name=case.applicant.name,
-                applicant=case.applicant.ref,
-                form=case.form,
-                today=today,
-                decision=decision,
-            )
-            self._check_issuable(request, case.department, form_fields=False)
-        # 4.
-        with self._store.unit_of_work() as uow:
-            locked = self._locked(uow, n)
-            after = next_status(n, locked.status, action)
-            if locked.status is S.ISSUING and locked.issuance is not None:
-                request = locked.issuance  # a concurrent approval got here first: its request
+                return Approval(approved, None, False)
+            # 3.
+            if case.status is S.ISSUING and case.issuance is not None:
+                request: Mapping[str, Any] = case.issuance  # an interrupted approval resumes
+                pending = case
             else:
+                request = self._issuance_request(
+                    number=n,
+                    item_issues=issues,
+                    applicant_name=case.applicant.name,
+                    applicant=case.applicant.ref,
+                    form=case.form,
+                    today=today,
+                    decision=decision,
+                )
+                self._check_issuable(request, case.department, form_fields=False)
+                # 4.
                 pending = replace(
-                    locked,
+                    case,
                     status=after,
                     issuance=dict(request),
-                    citations=tuple(rechecked),
-                    version=locked.version + 1,
+                    citations=rechecked,
+                    version=case.version + 1,
                 )
-                uow.save_case(
-                    pending,
-                    [
-                        CaseEvent(
-                            n,
-                            now,
-                            action,
-                            locked.status,
-                            after,
-                            client.id,
-                            {"licence_type": issues},
-                        )
-                    ],
+                event = CaseEvent(
+                    n, now, action, case.status, after, client.id, {"licence_type": issues}
                 )
+                uow.save_case(pending, [event])
                 uow.commit()
         # 5.
         try:
@@ -645,51 +642,56 @@ class CaseService:
             if found is None:  # pragma: no cover - the issuer said it holds one
                 raise
             issued = IssuedLicence(found, created=False)
-        # 6.
+        # 6. (optimistic: the case as step 4 left it, unless a concurrent approval moved it)
         with self._store.unit_of_work() as uow:
-            locked = self._locked(uow, n)
-            if locked.status is S.APPROVED and locked.licence == issued.identifier:
-                return Approval(locked, issued.identifier, False)  # a concurrent twin finished
-            after = next_status(n, locked.status, A.LICENCE_ISSUED)
-            approved = replace(
-                locked,
-                status=after,
-                licence=issued.identifier,
-                decided_at=now,
-                reason=decision.get("note") or locked.reason,
-                version=locked.version + 1,
+            current = pending
+            approved = self._linked(current, issued, decision, now)
+            event = CaseEvent(
+                n,
+                now,
+                A.LICENCE_ISSUED,
+                current.status,
+                approved.status,
+                client.id,
+                {"licence": issued.identifier, "created": issued.created},
             )
-            uow.save_case(
-                approved,
-                [
-                    CaseEvent(
-                        n,
-                        now,
-                        A.LICENCE_ISSUED,
-                        locked.status,
-                        after,
-                        client.id,
-                        {"licence": issued.identifier, "created": issued.created},
-                    )
-                ],
-            )
+            if not uow.save_case(approved, [event], expected_version=current.version):
+                current = self._locked(uow, n)
+                if current.status is S.APPROVED and current.licence == issued.identifier:
+                    return Approval(current, issued.identifier, False)  # a twin finished
+                approved = self._linked(current, issued, decision, now)
+                event = replace(event, from_status=current.status)
+                uow.save_case(approved, [event])
             uow.commit()
         return Approval(approved, issued.identifier, issued.created)
 
+    @staticmethod
+    def _linked(
+        case: Case, issued: IssuedLicence, decision: Mapping[str, Any], now: dt.datetime
+    ) -> Case:
+        after = next_status(case.number, case.status, A.LICENCE_ISSUED)
+        return replace(
+            case,
+            status=after,
+            licence=issued.identifier,
+            decided_at=now,
+            reason=decision.get("note") or case.reason,
+            version=case.version + 1,
+        )
+
     def _recheck(self, case: Case, *, client: Client, now: dt.datetime) -> list[Citation]:
         """Verify the case's cited e-licences again (by identifier); refuse if one is not valid."""
-        out: list[Citation] = []
-        done: list[tuple[Citation, CitationCheck]] = []
-        try:
-            for i, c in enumerate(case.citations):
-                check = self._citations.check(seal=None, identifier=c.identifier)
-                done.append((c, check))
-                if check.verdict != VALID:
-                    raise cited_licence_error(check, field=f"citations[{i}]", at_approval=True)
-                out.append(replace(c, verdict=check.verdict, checked_at=now))
-        finally:
-            self._record(done, client=client, number=case.number, now=now)
-        return out
+        if not case.citations:
+            return []
+        checks = self._citations.check(
+            [CitationRequest(None, c.identifier) for c in case.citations]
+        )
+        done = list(zip(case.citations, checks, strict=True))
+        self._record(done, client=client, number=case.number, now=now)
+        for i, (_c, check) in enumerate(done):
+            if check.verdict != VALID:
+                raise cited_licence_error(check, field=f"citations[{i}]", at_approval=True)
+        return [replace(c, verdict=check.verdict, checked_at=now) for c, check in done]
 
     def _issuance_request(
         self,

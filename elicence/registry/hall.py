@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select,
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from elicence.domain.catalogue import HolderIdType
-from elicence.domain.licence import HolderRef, china_today
+from elicence.domain.licence import HolderRef, LicenceStatus, RegistryRecord, china_today
 from elicence.errors import ConflictError, RegistryError
 from elicence.hall.cases import (
     Applicant,
@@ -32,6 +32,7 @@ from elicence.hall.cases import (
     CaseEvent,
     Channel,
     Citation,
+    CitedLicence,
     Complaint,
     OrderStatus,
     Rating,
@@ -53,6 +54,7 @@ from elicence.registry.models import (
     HallRectification,
     HallUpload,
 )
+from elicence.registry.tables import LICENCES
 
 ITEM_CATALOGUES = cast(Table, HallItemCatalogue.__table__)
 CASES = cast(Table, HallCase.__table__)
@@ -85,11 +87,26 @@ INSERT_EVENT = insert(EVENTS)
 INSERT_UPLOAD = insert(UPLOADS)
 CASE_BY_NUMBER = select(CASES).where(CASES.c.number == bindparam("number"))
 CASE_FOR_UPDATE = CASE_BY_NUMBER.with_for_update()
+# What a citation check reads of each cited licence: the verifier's view and the holder, for all
+# of a case's citations in one statement.
+CITED = select(
+    LICENCES.c.identifier,
+    LICENCES.c.seal,
+    LICENCES.c.status,
+    LICENCES.c.valid_from,
+    LICENCES.c.valid_until,
+    LICENCES.c.superseded_by,
+    LICENCES.c.type_code,
+    LICENCES.c.department,
+    LICENCES.c.holder_id_type,
+    LICENCES.c.holder_id,
+).where(LICENCES.c.identifier.in_(bindparam("ids", expanding=True)))
 UPDATE_CASE = (
     update(CASES)
     .where(CASES.c.number == bindparam("n"))
     .values({c: bindparam(f"v_{c}") for c in _MUTABLE})
 )
+UPDATE_CASE_IF = UPDATE_CASE.where(CASES.c.version == bindparam("expected"))
 
 
 class _ItemSnapshots:
@@ -309,12 +326,22 @@ class HallUnitOfWork:
         case: Case,
         events: Sequence[CaseEvent],
         uploads: Sequence[tuple[Upload, bytes]] = (),
-    ) -> None:
+        *,
+        expected_version: int | None = None,
+    ) -> bool:
         values = {f"v_{k}": v for k, v in _mutable_values(case).items()}
-        self._conn.execute(UPDATE_CASE, {"n": case.number, **values})
+        if expected_version is None:
+            self._conn.execute(UPDATE_CASE, {"n": case.number, **values})
+        else:
+            done = self._conn.execute(
+                UPDATE_CASE_IF, {"n": case.number, "expected": expected_version, **values}
+            )
+            if done.rowcount != 1:
+                return False
         if events:
             self._conn.execute(INSERT_EVENT, [event_values(e) for e in events])
         self._uploads(case.number, uploads)
+        return True
 
     def add_rating(self, rating: Rating, *, client_id: str) -> None:
         exists = self._conn.execute(
@@ -540,6 +567,32 @@ class HallStore(Database):
         q = q.order_by(CASES.c.submitted_at, CASES.c.number).limit(limit).offset(offset)
         with self._read() as c:
             return [self.case_of(r) for r in c.execute(q)]
+
+    def cited(self, identifiers: Sequence[str]) -> dict[str, tuple[RegistryRecord, CitedLicence]]:
+        """The registry's records of cited licences (those it holds), by identifier."""
+        if not identifiers:
+            return {}
+        with self._read() as c:
+            rows = c.execute(CITED, {"ids": list(dict.fromkeys(identifiers))}).all()
+        return {
+            r.identifier: (
+                RegistryRecord(
+                    r.identifier,
+                    r.seal,
+                    LicenceStatus(r.status),
+                    r.valid_from,
+                    r.valid_until,
+                    r.superseded_by,
+                ),
+                CitedLicence(
+                    r.identifier,
+                    r.type_code,
+                    r.department,
+                    HolderRef(HolderIdType(r.holder_id_type), r.holder_id),
+                ),
+            )
+            for r in rows
+        }
 
     def events(self, number: str) -> list[CaseEvent]:
         with self._read() as c:
