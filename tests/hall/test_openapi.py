@@ -34,7 +34,7 @@ HALL_PATHS = {
 def test_the_hall_is_in_the_openapi_document(world: World) -> None:
     spec = world.api.get("/openapi.json").json()
     offered = {(m, p) for p, ops in spec["paths"].items() for m in ops}
-    assert HALL_PATHS <= offered, sorted(HALL_PATHS - offered)
+    assert not HALL_PATHS - offered, sorted(HALL_PATHS - offered)
     schemas = spec["components"]["schemas"]
     assert set(schemas["ApplicationIn"]["properties"]) == {
         "item_code",
