@@ -6,14 +6,18 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from elicence.domain.catalogue import HolderCategory
 from elicence.errors import CatalogueError
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.hall.items import (
     CatalogueName,
+    FormField,
     ItemKind,
     LicenceMaterial,
+    ServiceItem,
     UploadMaterial,
     check_against_licences,
     city_of,
@@ -329,3 +333,69 @@ def test_the_api_serves_items_catalogues_and_scenarios(any_world: World) -> None
 def test_a_department_of_the_item_catalogue_alone_may_have_clerks(world: World) -> None:
     assert world.client("th_fire").department == "11440106MB2E00710H"
     assert HolderCategory.ORGANISATION in world.svc.hall.items().items[RESTAURANT].audience
+
+
+# -- property: what the file format can say, it reads back -------------------------------------
+
+
+names = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
+labels = st.text(alphabet="营业执照经营场所平面图张三ABC", min_size=1, max_size=20)
+
+
+@st.composite
+def items(draw: st.DrawFn) -> ServiceItem:
+    depth = draw(st.integers(1, 3))
+    limit = {1: 10, 2: 2, 3: 1}[depth]
+    statutory = draw(st.integers(1, 365))
+    form_names = draw(st.lists(names, max_size=4, unique=True))
+    material_names = draw(st.lists(names, max_size=4, unique=True))
+    materials: list[LicenceMaterial | UploadMaterial] = []
+    for name in material_names:
+        if draw(st.booleans()):
+            materials.append(LicenceMaterial(name, draw(labels), BUSINESS, draw(st.booleans())))
+        else:
+            types = tuple(
+                draw(
+                    st.lists(
+                        st.sampled_from(["application/pdf", "image/png", "image/jpeg"]),
+                        min_size=1,
+                        max_size=3,
+                        unique=True,
+                    )
+                )
+            )
+            materials.append(
+                UploadMaterial(
+                    name,
+                    draw(labels),
+                    types,
+                    draw(st.integers(1, 10240)) * 1024,
+                    draw(st.booleans()),
+                )
+            )
+    return ServiceItem(
+        code=draw(st.from_regex(r"[0-9A-Z][0-9A-Z-]{3,20}", fullmatch=True)),
+        name_zh=draw(labels),
+        department=TH_AMR,
+        kind=draw(st.sampled_from(list(ItemKind))),
+        audience=tuple(
+            draw(
+                st.lists(st.sampled_from(list(HolderCategory)), min_size=1, max_size=2, unique=True)
+            )
+        ),
+        depth=depth,
+        max_visits=draw(st.integers(0, limit)),
+        promised_days=draw(st.integers(0, statutory)),
+        statutory_days=statutory,
+        form=tuple(
+            FormField(n, draw(labels), draw(st.booleans()), draw(st.integers(1, 2000)))
+            for n in form_names
+        ),
+        materials=tuple(materials),
+        issues=draw(st.none() | st.just(FOOD)),
+    )
+
+
+@given(items())
+def test_any_item_the_format_can_say_reads_back(item: ServiceItem) -> None:
+    assert item_from_dict(item_to_dict(item)) == item
