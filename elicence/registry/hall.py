@@ -107,6 +107,12 @@ UPDATE_CASE = (
     .values({c: bindparam(f"v_{c}") for c in _MUTABLE})
 )
 UPDATE_CASE_IF = UPDATE_CASE.where(CASES.c.version == bindparam("expected"))
+_DOCUMENTS = ("form", "citations", "uploads", "issuance")  # JSON: written only when changed
+UPDATE_STATE = (
+    update(CASES)
+    .where(CASES.c.number == bindparam("n"))
+    .values({c: bindparam(f"v_{c}") for c in _MUTABLE if c not in _DOCUMENTS})
+)
 
 
 class _ItemSnapshots:
@@ -190,6 +196,31 @@ def _mutable_values(case: Case) -> dict[str, Any]:
         "visits": case.visits,
         "version": case.version,
     }
+
+
+def _state_values(case: Case) -> dict[str, Any]:
+    return {
+        "status": str(case.status),
+        "accepted_on": case.accepted_on,
+        "due_on": case.due_on,
+        "paused_since": case.paused_since,
+        "paused_days": case.paused_days,
+        "decided_at": case.decided_at,
+        "completed_at": case.completed_at,
+        "reason": case.reason,
+        "licence": case.licence,
+        "visits": case.visits,
+        "version": case.version,
+    }
+
+
+def _same_documents(before: Case, after: Case) -> bool:
+    return (
+        before.form == after.form
+        and before.citations == after.citations
+        and before.uploads == after.uploads
+        and before.issuance == after.issuance
+    )
 
 
 def case_values(case: Case) -> dict[str, Any]:
@@ -277,6 +308,7 @@ class HallUnitOfWork:
     def __init__(self, conn: Connection, store: HallStore) -> None:
         self._conn = conn
         self._store = store
+        self._read: dict[str, Case] = {}  # cases read in this transaction, as read
 
     def add_case(
         self, case: Case, uploads: Sequence[tuple[Upload, bytes]], event: CaseEvent
@@ -319,7 +351,10 @@ class HallUnitOfWork:
     def case_for_update(self, number: str) -> Case | None:
         """Read and lock a case (SELECT … FOR UPDATE on PostgreSQL; SQLite's writer lock)."""
         row = self._conn.execute(CASE_FOR_UPDATE, {"number": number}).first()
-        return self._store.case_of(row) if row else None
+        if row is None:
+            return None
+        case = self._read[number] = self._store.case_of(row)
+        return case
 
     def save_case(
         self,
@@ -329,10 +364,15 @@ class HallUnitOfWork:
         *,
         expected_version: int | None = None,
     ) -> bool:
-        values = {f"v_{k}": v for k, v in _mutable_values(case).items()}
-        if expected_version is None:
+        read = self._read.get(case.number)
+        if expected_version is None and read is not None and _same_documents(read, case):
+            values = {f"v_{k}": v for k, v in _state_values(case).items()}
+            self._conn.execute(UPDATE_STATE, {"n": case.number, **values})
+        elif expected_version is None:
+            values = {f"v_{k}": v for k, v in _mutable_values(case).items()}
             self._conn.execute(UPDATE_CASE, {"n": case.number, **values})
         else:
+            values = {f"v_{k}": v for k, v in _mutable_values(case).items()}
             done = self._conn.execute(
                 UPDATE_CASE_IF, {"n": case.number, "expected": expected_version, **values}
             )
