@@ -15,12 +15,15 @@ from elicence.app.backup import BackupSummary, restore
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.console import Console
 from elicence.app.guard import NO_LIMITS, Guard, Limits
-from elicence.app.holder import Holders
+from elicence.app.hall import GrantedOrOwn, Hall, IssuerSeam, ItemSource, RegistryCitations
+from elicence.app.holder import AuthorisedUse, Holders
 from elicence.app.mirror import MirroredTrust
 from elicence.app.publishing import Publisher
 from elicence.app.service import Elicence, utcnow
 from elicence.app.signin import ProviderSettings, SignIn
 from elicence.app.trail import Trail
+from elicence.hall.calendar import DEMO_HOLIDAYS, WorkingCalendar, load_calendar
+from elicence.hall.service import CaseService
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
 from elicence.keys.keyring import Keyring
@@ -28,6 +31,8 @@ from elicence.keys.store import KeyStore
 from elicence.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from elicence.registry import Registry
 from elicence.registry.apikeys import ApiKeyStore
+from elicence.registry.hall import HallStore
+from elicence.registry.holder import HolderStore
 from elicence.registry.trail import TrailStore
 from elicence.settings import DEVELOPMENT_SESSION_SECRET, Settings
 from elicence.templates.documents import LicenceDocuments
@@ -48,6 +53,8 @@ def assemble(
     sign_in: SignIn | None = None,
     limits: Limits = NO_LIMITS,
     limiter: Limiter | None = None,
+    holidays: WorkingCalendar | None = None,
+    rectify_days: int = 15,
 ) -> Elicence:
     """The service over an open registry and a key store. Web sign-in: the development defaults,
     a demo identity provider, unless ``sign_in`` is given. Without ``limits`` nothing is rate
@@ -55,29 +62,63 @@ def assemble(
     keyring = Keyring(keystore, passphrase=passphrase)
     catalogue = CatalogueSource(registry, clock=clock)
     documents = LicenceDocuments(font_path=font_path, tsa_url=tsa_url)
-    access = Access(registry, catalogue=catalogue, clock=clock, keys=ApiKeyStore(registry.engine))
+    publisher = Publisher(
+        registry=registry,
+        keyring=keyring,
+        catalogue=catalogue,
+        mirror=MirroredTrust(registry),
+        clock=clock,
+        trust_list_validity=trust_list_validity,
+        status_list_validity=status_list_validity,
+    )
+    issuer = IssuanceService(
+        store=registry,
+        catalogue=catalogue,
+        signers=keyring,
+        clock=clock,
+        printable=documents.renderer.check_printable,
+    )
+    hall_store = HallStore(registry)
+    items = ItemSource(hall_store)
+    hall = Hall(
+        store=hall_store,
+        items=items,
+        licences=catalogue,
+        cases=CaseService(
+            store=hall_store,
+            items=items,
+            licences=catalogue,
+            citations=RegistryCitations(hall_store, trust_list=publisher.trust_list, clock=clock),
+            issuer=IssuerSeam(
+                issuer,
+                catalogue=catalogue,
+                registry=registry,
+                printable=documents.renderer.check_printable,
+                after_issue=lambda: publisher.checkpoint(min_interval=Elicence.CHECKPOINT_INTERVAL),
+            ),
+            usage=registry,
+            calendar=holidays if holidays is not None else load_calendar(DEMO_HOLIDAYS),
+            clock=clock,
+            rectify_days=rectify_days,
+            policy=GrantedOrOwn(AuthorisedUse(HolderStore(registry), clock=clock)),
+        ),
+        clock=clock,
+    )
+    access = Access(
+        registry,
+        catalogue=catalogue,
+        clock=clock,
+        keys=ApiKeyStore(registry.engine),
+        other_departments=items.knows_department,
+    )
     service = Elicence(
         registry=registry,
         keystore=keystore,
         keyring=keyring,
         catalogue=catalogue,
         access=access,
-        publisher=Publisher(
-            registry=registry,
-            keyring=keyring,
-            catalogue=catalogue,
-            mirror=MirroredTrust(registry),
-            clock=clock,
-            trust_list_validity=trust_list_validity,
-            status_list_validity=status_list_validity,
-        ),
-        issuer=IssuanceService(
-            store=registry,
-            catalogue=catalogue,
-            signers=keyring,
-            clock=clock,
-            printable=documents.renderer.check_printable,
-        ),
+        publisher=publisher,
+        issuer=issuer,
         lifecycle=LifecycleService(
             store=registry, catalogue=catalogue, signers=keyring, clock=clock
         ),
@@ -86,6 +127,7 @@ def assemble(
         clock=clock,
         guard=Guard(limiter or MemoryLimiter(), limits, clock=clock),
         trail=Trail(TrailStore(registry.engine), clock=clock),
+        hall=hall,
     )
     service.holder = Holders(
         reader=service,
@@ -143,12 +185,16 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
             verify_ip=settings.rate_limit_verify_ip,
             public_ip=settings.rate_limit_public_ip,
             auth_failures_ip=settings.rate_limit_auth_failures_ip,
+            progress_ip=settings.rate_limit_progress_ip,
+            progress_case=settings.rate_limit_progress_case,
             pdf_cost=settings.rate_limit_pdf_cost,
             trusted_proxies=settings.proxy_list,
         ),
         limiter=RedisLimiter(settings.redis_url)
         if settings.rate_limit_backend == "redis"
         else MemoryLimiter(),
+        holidays=load_calendar(settings.holidays_file or DEMO_HOLIDAYS),
+        rectify_days=settings.rectify_days,
     )
 
 

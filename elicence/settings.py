@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     rate_limit_verify_ip: str = "60/min burst 20"
     rate_limit_public_ip: str = "600/min burst 120"
     rate_limit_auth_failures_ip: str = "10/min burst 20"
+    # the hall's no-login progress query, per address and per case number
+    rate_limit_progress_ip: str = "10/min burst 10"
+    rate_limit_progress_case: str = "1/min burst 5"
     rate_limit_pdf_cost: int = Field(default=10, ge=1, le=1000)
     # comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed;
     # empty (the default): X-Forwarded-For is ignored
@@ -76,6 +79,10 @@ class Settings(BaseSettings):
     oidc_id_type_claim: str = "holder_id_type"
     oidc_id_number_claim: str = "holder_id"
     oidc_name_claim: str = "name"
+    # the hall: the holiday calendar case deadlines count working days in (default: the demo
+    # file elicence/data/holidays_cn.yaml), and the working days a rectification order gets
+    holidays_file: Path | None = None
+    rectify_days: int = Field(default=15, ge=1, le=90)
 
     @model_validator(mode="after")
     def _refuse_development_shortcuts(self) -> Settings:
@@ -96,6 +103,8 @@ class Settings(BaseSettings):
             "rate_limit_verify_ip",
             "rate_limit_public_ip",
             "rate_limit_auth_failures_ip",
+            "rate_limit_progress_ip",
+            "rate_limit_progress_case",
         ):
             try:
                 parse_rate(getattr(self, name), field=name)

@@ -224,8 +224,9 @@ def pg_service(
         conn.execute(
             text(
                 "TRUNCATE licences, events, usage_records, checkpoints, status_counters, "
-                "mirror_state, grants, presentation_nonces, api_keys, audit_trail "
-                "RESTART IDENTITY CASCADE"
+                "mirror_state, grants, presentation_nonces, api_keys, audit_trail, "
+                "hall_item_catalogues, hall_cases, hall_uploads, hall_case_events, "
+                "hall_ratings, hall_rectifications, hall_complaints RESTART IDENTITY CASCADE"
             )
         )
     registry.dispose()

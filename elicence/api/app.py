@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from elicence import __version__
-from elicence.api import errors
+from elicence.api import errors, hall_schemas
 from elicence.api.context import RequestContextMiddleware
 from elicence.api.routers import (
     catalogue,
@@ -22,6 +22,9 @@ from elicence.api.routers import (
     desk,
     documents,
     feed,
+    hall_cases,
+    hall_items,
+    hall_public,
     holder,
     licences,
     lifecycle,
@@ -66,6 +69,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(feed.router)
     app.include_router(status.router)
     app.include_router(documents.router)
+    app.include_router(hall_items.router)  # the hall's case API (issue 7)
+    app.include_router(hall_cases.router)
+    app.include_router(hall_public.router)
     app.include_router(holder.router)
     # the pages people see (issue 8): holder portal, hall desk, department console, sign-in;
     # the 三率一数 dashboard router (/dashboard) joins here with the hall's case API
@@ -89,6 +95,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
             )
             add_documented_bodies(schema)
             errors.document(schema)
+            hall_schemas.add_documented_bodies(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -21,6 +21,10 @@ from elicence.formats.catalogue_file import department_to_dict, licence_type_to_
 from elicence.formats.seal import SealedLicence
 from elicence.verifier import VerificationReport
 
+# The largest offset or position a query may name: beyond any registry's size, and small enough
+# for every database integer (a larger one would fail in the driver, not in validation).
+MAX_POSITION = 2**53
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")

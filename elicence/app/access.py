@@ -106,12 +106,15 @@ class Access:
         catalogue: Callable[[], Catalogue],
         clock: Callable[[], dt.datetime],
         keys: ApiKeyStore | None = None,
+        other_departments: Callable[[str], bool] | None = None,
     ) -> None:
         keys = keys or ApiKeyStore(registry.engine)
         self._registry = registry
         self._catalogue = catalogue
         self._clock = clock
         self._keys = keys
+        # departments known elsewhere (the hall's item catalogue): their clerks may exist too
+        self._other_departments = other_departments
         self._cache: dict[str, _Cached] = {}
 
     def authenticate(self, api_key: str) -> Client:
@@ -153,7 +156,8 @@ class Access:
                     "a department client needs its department USCC", field="department"
                 )
             check_uscc(department, field="department")
-            self._catalogue().department(department)
+            if self._other_departments is None or not self._other_departments(department):
+                self._catalogue().department(department)
         elif department is not None:
             raise InputError(
                 "only department clients are bound to a department", field="department"

@@ -1,7 +1,7 @@
 """Abuse resistance: who is charged for a request, against which limit, and where a request
 comes from.
 
-Four buckets (docs/abuse.md):
+Six buckets (docs/abuse.md):
 
 - ``verify`` by authenticated client: ``POST /api/v1/verify`` (JSON and PDF) with an API key;
 - ``verify`` by address: the same without a key (the public page ``/v`` calls it so);
@@ -10,7 +10,9 @@ Four buckets (docs/abuse.md):
 - ``auth-failures`` by address: every request whose API key is unknown, expired, rotated out or
   disabled. Only failures are charged, so a valid key is never refused because someone at the
   same address (a NAT, a hall's proxy) sent bad ones: its request is authenticated before this
-  bucket is looked at.
+  bucket is looked at;
+- ``progress`` by address and by case number: the hall's no-login progress query (进度查询),
+  the one door where an outsider could guess case numbers or applicants' ids.
 
 A PDF verification costs ``pdf_cost`` tokens (it is an order of magnitude more work). The
 address is the TCP peer, or, only when the peer is one of ``trusted_proxies``, the right-most
@@ -38,6 +40,8 @@ class Bucket(StrEnum):
     VERIFY_IP = "verify-ip"
     PUBLIC_IP = "public-ip"
     AUTH_FAILURES_IP = "auth-failures-ip"
+    PROGRESS_IP = "progress-ip"
+    PROGRESS_CASE = "progress-case"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ class Limits:
     verify_ip: Rate | None = None
     public_ip: Rate | None = None
     auth_failures_ip: Rate | None = None
+    progress_ip: Rate | None = None
+    progress_case: Rate | None = None
     pdf_cost: int = 10
     trusted_proxies: tuple[Network, ...] = field(default=())
 
@@ -59,6 +65,8 @@ class Limits:
         verify_ip: str,
         public_ip: str,
         auth_failures_ip: str,
+        progress_ip: str = "off",
+        progress_case: str = "off",
         pdf_cost: int = 10,
         trusted_proxies: Iterable[str] = (),
     ) -> Limits:
@@ -68,6 +76,8 @@ class Limits:
             verify_ip=parse_rate(verify_ip, field="rate_limit_verify_ip"),
             public_ip=parse_rate(public_ip, field="rate_limit_public_ip"),
             auth_failures_ip=parse_rate(auth_failures_ip, field="rate_limit_auth_failures_ip"),
+            progress_ip=parse_rate(progress_ip, field="rate_limit_progress_ip"),
+            progress_case=parse_rate(progress_case, field="rate_limit_progress_case"),
             pdf_cost=pdf_cost,
             trusted_proxies=parse_networks(trusted_proxies),
         )
@@ -78,6 +88,8 @@ class Limits:
             Bucket.VERIFY_IP: self.verify_ip,
             Bucket.PUBLIC_IP: self.public_ip,
             Bucket.AUTH_FAILURES_IP: self.auth_failures_ip,
+            Bucket.PROGRESS_IP: self.progress_ip,
+            Bucket.PROGRESS_CASE: self.progress_case,
         }[bucket]
 
 
@@ -147,6 +159,12 @@ class Guard:
     def failed_authentication(self, *, address: str) -> None:
         """Charge a bad API key to its address; over the limit, refuse (429) instead of 401."""
         self._charge(Bucket.AUTH_FAILURES_IP, address, 1, "bad API keys from this address")
+
+    def progress(self, *, address: str, case_number: str) -> None:
+        """Charge a no-login progress query to its address, then to the case it names (so
+        guessing applicants' ids for one case is limited too, from however many addresses)."""
+        self._charge(Bucket.PROGRESS_IP, address, 1, "progress queries from this address")
+        self._charge(Bucket.PROGRESS_CASE, case_number, 1, "progress queries for this case")
 
     def _charge(self, bucket: Bucket, who: str, cost: int, what: str) -> None:
         rate = self.limits.rate(bucket)

@@ -37,7 +37,6 @@ from elicence.domain.grants import (
     Grantee,
     GranteeKind,
     UsageEntry,
-    check_case_number,
     check_period,
     check_purpose,
     new_grant_id,
@@ -47,6 +46,7 @@ from elicence.errors import ConflictError, InputError, NotFoundError, Permission
 from elicence.formats.presentation import WINDOW, sign_presentation
 from elicence.formats.seal import cose_bytes
 from elicence.formats.trustlist import TrustList
+from elicence.hall.numbers import case_number
 from elicence.keys.signer import Signer
 from elicence.registry import ClientRecord, Registry
 from elicence.registry.holder import HolderStore
@@ -94,6 +94,46 @@ class CiteDecision:
 def holder_client_id(ref: HolderRef) -> str:
     """The stable client id of a holder signed in on the web (no API key, no clients row)."""
     return "h_" + hashlib.sha256(str(ref).encode()).hexdigest()[:16]
+
+
+class AuthorisedUse:
+    """Whether a case may cite a licence: its applicant holds it, or the holder's grant of it to
+    the case number or to the hall handling it is in force now (授权用证). The hall's cases ask
+    it (``app/hall.GrantedOrOwn``); it reads the registry and the clock, nothing else."""
+
+    def __init__(self, store: HolderStore, *, clock: Callable[[], dt.datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def may_cite(
+        self,
+        applicant: HolderRef,
+        identifier: str,
+        *,
+        case: str | None = None,
+        hall: Client | None = None,
+        holder: HolderRef | None = None,
+    ) -> CiteDecision:
+        """``holder``: the licence's holder where the caller already read it (saves a query)."""
+        ident = str(parse_identifier(identifier))
+        owns = (
+            holder == applicant
+            if holder is not None
+            else bool(self._store.identifiers_of(applicant, [ident]))
+        )
+        if owns:
+            return CiteDecision(True, "holder")
+        now = self._clock()
+        candidates = []
+        if case is not None:
+            candidates.append(Grantee(GranteeKind.CASE, case_number(case, field="case")))
+        if hall is not None and hall.role is Role.HALL:
+            candidates.append(Grantee(GranteeKind.HALL, hall.id))
+        for grantee in candidates:
+            grant = self._store.grant_in_force(ident, grantee, at=now)
+            if grant is not None:
+                return CiteDecision(True, "grant", grant)
+        return CiteDecision(False, "no_grant" if candidates else "not_holder")
 
 
 class Holders:
@@ -254,7 +294,7 @@ class Holders:
                 raise InputError("is not a hall of this service", field="grantee.ref")
             ref_text = hall.id
         else:
-            ref_text = check_case_number(grantee)
+            ref_text = case_number(grantee, field="grantee.ref")
         start, end = check_period(valid_from or now, valid_until, now=now)
         grant = Grant(
             id=new_grant_id(),
@@ -323,22 +363,10 @@ class Holders:
         case: str | None = None,
         hall: Client | None = None,
     ) -> CiteDecision:
-        """Whether a case of ``applicant`` may cite ``identifier``: the applicant holds it, or a
-        grant of it to the case number or to the hall is in force now."""
-        ident = str(parse_identifier(identifier))
-        if self._store.identifiers_of(applicant, [ident]):
-            return CiteDecision(True, "holder")
-        now = self._clock()
-        candidates = []
-        if case is not None:
-            candidates.append(Grantee(GranteeKind.CASE, check_case_number(case, field="case")))
-        if hall is not None and hall.role is Role.HALL:
-            candidates.append(Grantee(GranteeKind.HALL, hall.id))
-        for grantee in candidates:
-            grant = self._store.grant_in_force(ident, grantee, at=now)
-            if grant is not None:
-                return CiteDecision(True, "grant", grant)
-        return CiteDecision(False, "no_grant" if candidates else "not_holder")
+        """Whether a case of ``applicant`` may cite ``identifier`` (:class:`AuthorisedUse`)."""
+        return AuthorisedUse(self._store, clock=self._clock).may_cite(
+            applicant, identifier, case=case, hall=hall
+        )
 
     def _grant_for_hall(self, client: Client, grant_id: str) -> Grant:
         if client.role is not Role.HALL:

@@ -25,6 +25,7 @@ from elicence.app.backup import Backups
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.console import Console
 from elicence.app.guard import Guard
+from elicence.app.hall import Hall
 from elicence.app.holder import Holders
 from elicence.app.publishing import Publisher
 from elicence.app.trail import Trail, TrailAction
@@ -89,6 +90,7 @@ class Elicence:
         clock: Callable[[], dt.datetime],
         guard: Guard,
         trail: Trail,
+        hall: Hall,
     ) -> None:
         # Tests and operators' scripts may look at ``registry`` and ``keystore``; the API and the
         # CLI call methods only (tests/test_layers.py holds them to it).
@@ -106,6 +108,7 @@ class Elicence:
         self._publisher = publisher
         self._issuer = issuer
         self._lifecycle = lifecycle
+        self.hall = hall  # the hall's case API (办件): its own facade (app/hall.py)
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""

@@ -5,7 +5,7 @@ hall client, or a case number), a purpose and a period. It is withdrawn, never d
 usage records of the past can always be matched with the grant that was in force.
 
 Invariants: a :class:`Grant` is built only from checked parts (:func:`check_purpose`,
-:func:`check_case_number`, :func:`check_period`); a grant is in force only inside its period and
+:func:`check_period`); a grant is in force only inside its period and
 before its withdrawal; it covers exactly one licence version (an amendment or renewal makes a new
 identifier, which needs a new grant).
 """
@@ -24,7 +24,6 @@ from elicence.errors import InputError
 
 MAX_GRANT_PERIOD = dt.timedelta(days=366)
 MAX_PURPOSE = 200
-_CASE_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z\-_/]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -94,15 +93,6 @@ def check_purpose(value: object, *, field: str = "purpose") -> str:
     if len(text) > MAX_PURPOSE:
         raise InputError(f"is {len(text)} characters, at most {MAX_PURPOSE} allowed", field=field)
     return text
-
-
-def check_case_number(value: object, *, field: str = "grantee.ref") -> str:
-    """A case number: 1-64 letters, digits, '-', '_' or '/', starting with a letter or digit."""
-    if not isinstance(value, str) or not _CASE_RE.fullmatch(value.strip()):
-        raise InputError(
-            "must be a case number: 1-64 letters, digits, '-', '_' or '/'", field=field
-        )
-    return value.strip()
 
 
 def parse_grantee_kind(value: object, *, field: str = "grantee.kind") -> GranteeKind:

@@ -152,7 +152,10 @@ class UsageRecord(Base):
     """One verification through the API (用证记录): who checked which licence, and the verdict."""
 
     __tablename__ = "usage_records"
-    __table_args__ = (Index("ix_usage_identifier", "identifier"),)
+    __table_args__ = (
+        Index("ix_usage_identifier", "identifier"),
+        Index("ix_usage_case_number", "case_number"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime]
@@ -161,6 +164,7 @@ class UsageRecord(Base):
     channel: Mapped[str] = mapped_column(String(16))
     verdict: Mapped[str] = mapped_column(String(16))
     authenticated: Mapped[bool] = mapped_column(Boolean)
+    case_number: Mapped[str | None] = mapped_column(String(21))  # the case that cited it (hall)
 
 
 class CheckpointRow(Base):
@@ -276,3 +280,143 @@ class AuditRecord(Base):
     detail: Mapped[dict[str, Any]]
     request_id: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+# -- the hall's cases (issue 7): service items, cases, uploads, timeline, ratings, orders ---------
+
+
+class HallItemCatalogue(Base):
+    """One imported service-item catalogue (事项目录); the newest row is the one in force."""
+
+    __tablename__ = "hall_item_catalogues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    imported_at: Mapped[dt.datetime]
+    digest: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]]
+
+
+class HallCase(Base):
+    """A case (办件), with a snapshot of the service item applied for."""
+
+    __tablename__ = "hall_cases"
+    __table_args__ = (
+        Index("ix_hall_cases_department_status", "department", "status"),
+        Index("ix_hall_cases_applicant", "applicant_id_type", "applicant_id"),
+        Index("ix_hall_cases_completed_at", "completed_at"),
+        Index("ix_hall_cases_status_due_on", "status", "due_on"),
+    )
+
+    number: Mapped[str] = mapped_column(String(21), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(40))
+    item_version: Mapped[int] = mapped_column(Integer)  # the item catalogue it was applied under
+    item: Mapped[dict[str, Any]]  # the item as it was (its snapshot)
+    department: Mapped[str] = mapped_column(String(18))
+    division: Mapped[str] = mapped_column(String(6))
+    applicant_id_type: Mapped[str] = mapped_column(String(3))
+    applicant_id: Mapped[str] = mapped_column(String(64))
+    applicant_name: Mapped[str] = mapped_column(String(200))
+    applicant_client: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(24))
+    form: Mapped[dict[str, Any]]
+    citations: Mapped[list[Any]] = mapped_column(JSON)
+    uploads: Mapped[list[Any]] = mapped_column(JSON)  # metadata; the bytes are in hall_uploads
+    submitted_at: Mapped[dt.datetime]
+    accepted_on: Mapped[dt.date | None] = mapped_column(Date)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    paused_since: Mapped[dt.date | None] = mapped_column(Date)
+    paused_days: Mapped[int] = mapped_column(Integer)
+    decided_at: Mapped[dt.datetime | None]
+    completed_at: Mapped[dt.datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    licence: Mapped[str | None] = mapped_column(String(100))
+    issuance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    visits: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class HallUpload(Base):
+    """The bytes of an uploaded material (never a file on a path the client chose)."""
+
+    __tablename__ = "hall_uploads"
+    __table_args__ = (Index("ix_hall_uploads_case_material", "case_number", "material"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(21), ForeignKey("hall_cases.number"))
+    material: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[dt.datetime]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class HallCaseEvent(Base):
+    """One step of a case's timeline: a transition, a supplement, a visit."""
+
+    __tablename__ = "hall_case_events"
+    __table_args__ = (Index("ix_hall_case_events_case", "case_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(21), ForeignKey("hall_cases.number"))
+    at: Mapped[dt.datetime]
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]
+
+
+class HallRating(Base):
+    """The applicant's rating of a finished case (好差评): one per case."""
+
+    __tablename__ = "hall_ratings"
+    __table_args__ = (Index("ix_hall_ratings_at", "at"),)
+
+    case_number: Mapped[str] = mapped_column(
+        String(21), ForeignKey("hall_cases.number"), primary_key=True
+    )
+    at: Mapped[dt.datetime]
+    client_id: Mapped[str] = mapped_column(String(64))
+    stars: Mapped[int] = mapped_column(Integer)
+    dimensions: Mapped[dict[str, Any]]
+    comment: Mapped[str] = mapped_column(Text)
+
+
+class HallRectification(Base):
+    """A rectification work order (整改工单) opened by a rating of 1 or 2 stars."""
+
+    __tablename__ = "hall_rectifications"
+    __table_args__ = (Index("ix_hall_rectifications_department", "department", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(21), ForeignKey("hall_cases.number"))
+    department: Mapped[str] = mapped_column(String(18))
+    opened_at: Mapped[dt.datetime]
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    resolved_at: Mapped[dt.datetime | None]
+    note: Mapped[str] = mapped_column(Text)
+
+
+class HallComplaint(Base):
+    """A complaint (投诉) about a case and its answer."""
+
+    __tablename__ = "hall_complaints"
+    __table_args__ = (
+        Index("ix_hall_complaints_department", "department"),
+        Index("ix_hall_complaints_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(21), ForeignKey("hall_cases.number"))
+    department: Mapped[str] = mapped_column(String(18))
+    at: Mapped[dt.datetime]
+    client_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[dt.datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    substantiated: Mapped[bool | None] = mapped_column(Boolean)

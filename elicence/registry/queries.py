@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +46,7 @@ from elicence.registry.writebehind import WriteBehind
 __all__ = ["ClientRecord", "MirrorRecord", "Registry"]
 
 USAGE_FLUSH_SECONDS = 0.05
+log = logging.getLogger("elicence.registry")
 
 
 class Registry(Database):
@@ -369,8 +371,11 @@ class Registry(Database):
         identifier: str | None,
         channel: str,
         verdict: str,
+        case_number: str | None = None,
     ) -> None:
         """Queue a usage record (用证记录); it is written within ``USAGE_FLUSH_SECONDS``.
+
+        ``case_number`` names the hall case (办件) that cited the licence, where one did.
 
         Write-behind: one transaction per flush instead of one per verification keeps the
         single SQLite writer free for issuance. The window lost if the process is killed is
@@ -384,6 +389,7 @@ class Registry(Database):
                 "channel": channel,
                 "verdict": verdict,
                 "authenticated": client_id is not None,
+                "case_number": case_number,
             }
         )
 
@@ -392,17 +398,43 @@ class Registry(Database):
         self._usage.flush()
 
     def _write_usage(self, rows: list[dict[str, Any]]) -> None:
+        """Write queued usage records in one transaction.
+
+        A row the database refuses for good (an integrity error: say, a client id it does not
+        know) must not hold back every record queued behind it forever: the batch is then
+        written row by row and the refused rows are logged and dropped. Any other failure (the
+        database is away) raises, and the write-behind queue keeps the rows for the next try.
+        """
         try:
             with self._writer.begin() as c:
                 c.execute(INSERT_USAGE, rows)
+            return
+        except IntegrityError:
+            pass
         except SQLAlchemyError as e:
             raise RegistryError(f"could not record verifications: {e}") from e
+        for row in rows:
+            try:
+                with self._writer.begin() as c:
+                    c.execute(INSERT_USAGE, [row])
+            except IntegrityError as e:
+                log.error("dropped a usage record the registry refuses (%s): %r", e.orig, row)
+            except SQLAlchemyError as e:
+                raise RegistryError(f"could not record verifications: {e}") from e
 
-    def usage(self, *, identifier: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def usage(
+        self,
+        *,
+        identifier: str | None = None,
+        case_number: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
         self.flush_usage()
         q = select(USAGE).order_by(USAGE.c.id.desc()).limit(limit)
         if identifier is not None:
             q = q.where(USAGE.c.identifier == identifier)
+        if case_number is not None:
+            q = q.where(USAGE.c.case_number == case_number)
         with self._read() as c:
             return [
                 {
@@ -411,6 +443,7 @@ class Registry(Database):
                     "identifier": r.identifier,
                     "channel": r.channel,
                     "verdict": r.verdict,
+                    "case_number": r.case_number,
                 }
                 for r in c.execute(q)
             ]

@@ -29,6 +29,7 @@ from elicence.app.service import Elicence
 from elicence.bootstrap import assemble
 from elicence.domain.clients import Role
 from elicence.domain.licence import HolderRef
+from elicence.hall.items_file import DEMO_ITEMS, load_items
 from elicence.issuer.lifecycle import Action
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
@@ -74,6 +75,7 @@ def demo_service(
         clock=clock,
     )
     registry.save_catalogue(demo_catalogue, now=clock())
+    svc.hall.import_items(load_items(DEMO_ITEMS))  # the hall's service-item catalogue
     gz = svc.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
     th = svc.add_client(name="th", role=Role.DEPARTMENT, department=TH_CIVIL)
     KEYS.department = gz.api_key
@@ -116,9 +118,12 @@ def serve_demo(demo_service: Elicence) -> Iterator[None]:
 )
 def test_the_whole_api_keeps_its_contract(case: schemathesis.Case) -> None:
     issues = case.method.upper() == "POST" and case.path.startswith("/api/v1/licences")
-    # the holder's own operations (grants, usage records, presentations) are for holders
-    holders = case.path.startswith(("/api/v1/grants", "/api/v1/usage")) or case.path.endswith(
-        "/presentation"
+    # the holder's own operations (grants, usage records, presentations, applying for a case
+    # and rating it) are for holders
+    holders = (
+        case.path.startswith(("/api/v1/grants", "/api/v1/usage"))
+        or case.path.endswith(("/presentation", "/rating", "/complaints"))
+        or (case.method.upper() == "POST" and case.path == "/api/v1/cases")
     )
     key = KEYS.department if issues else KEYS.holder if holders else KEYS.admin
     # our key, not a generated one: bad keys have tests of their own (tests/abuse/)

@@ -11,11 +11,14 @@ import pytest
 
 from elicence.domain.catalogue import HolderIdType
 from elicence.domain.licence import HolderRef
+from elicence.hall.numbers import new_case_number
 from tests.conftest import Clock
 from tests.holder.conftest import ORG_ID_MASK, ORG_NAME, ORG_X, PERSON, World
 
 GRANTS = "/api/v1/grants"
 VERIFY = "/api/v1/verify"
+CASE = new_case_number("440106", dt.date(2026, 11, 28))
+OTHER_CASE = new_case_number("440106", dt.date(2026, 11, 28))
 
 
 def _grant(world: World, who: dict[str, str], **over: Any) -> Any:
@@ -169,6 +172,12 @@ def test_only_a_holder_grants(world: World, who: str) -> None:
             {"grantee": {"kind": "hall", "ref": "c_nope"}}, 422, "grantee.ref", id="no-hall"
         ),
         pytest.param({"grantee": {"kind": "case", "ref": "办件 1"}}, 422, "grantee.ref", id="case"),
+        pytest.param(
+            {"grantee": {"kind": "case", "ref": CASE[:-1] + ("0" if CASE[-1] != "0" else "1")}},
+            422,
+            "grantee.ref",
+            id="case-check-character",
+        ),
         pytest.param({"purpose": "  "}, 422, "purpose", id="no-purpose"),
         pytest.param({"purpose": "x" * 201}, 422, "purpose", id="long-purpose"),
         pytest.param({"valid_until": "2026-11-27T00:00:00Z"}, 422, "valid_until", id="past"),
@@ -212,16 +221,16 @@ def test_may_cite_consults_case_and_hall_grants(world: World, clock: Clock) -> N
     ident = world.food["identifier"]
     assert holders.may_cite(org, ident).reason == "holder"
     assert holders.may_cite(person, ident).allowed is False
-    assert holders.may_cite(person, ident, case="GZ-2026-000777").reason == "no_grant"
-    grant = _grant(world, world.org, grantee={"kind": "case", "ref": "GZ-2026-000777"}).json()
-    decision = holders.may_cite(person, ident, case="GZ-2026-000777")
+    assert holders.may_cite(person, ident, case=CASE).reason == "no_grant"
+    grant = _grant(world, world.org, grantee={"kind": "case", "ref": CASE}).json()
+    decision = holders.may_cite(person, ident, case=CASE)
     assert decision.allowed and decision.reason == "grant" and decision.grant is not None
     assert decision.grant.id == grant["id"]
-    assert holders.may_cite(person, ident, case="GZ-2026-000778").allowed is False
+    assert holders.may_cite(person, ident, case=OTHER_CASE).allowed is False
     hall = world.service.authenticate(world.keys.hall)
     assert holders.may_cite(person, ident, hall=hall).allowed is False  # a case grant only
     clock.advance(days=31)
-    assert holders.may_cite(person, ident, case="GZ-2026-000777").allowed is False
+    assert holders.may_cite(person, ident, case=CASE).allowed is False
 
 
 def test_a_grant_may_start_later_and_is_pending_until_then(world: World, clock: Clock) -> None:

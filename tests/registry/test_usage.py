@@ -94,3 +94,23 @@ def test_sqlite_checkpoints_its_wal_in_the_background(
     registry.dispose()
     assert checkpoints._thread is not None and not checkpoints._thread.is_alive()
     assert Registry.from_url("sqlite://")._checkpoints is None  # memory: nothing to checkpoint
+
+
+def test_a_record_the_registry_refuses_does_not_hold_back_the_others(service: Elicence) -> None:
+    """A row refused for good (a client id the registry does not know) is dropped with a log
+    line; the records queued around it are written, now and afterwards."""
+    for i, client_id in enumerate([None, "c_unknown", None]):
+        service.registry.record_usage(
+            at=NOW + dt.timedelta(seconds=i),
+            client_id=client_id,
+            identifier=f"poison-{i}",
+            channel="seal",
+            verdict="valid",
+        )
+    service.registry.flush_usage()
+    service.registry.record_usage(
+        at=NOW + dt.timedelta(seconds=9), client_id=None, identifier="after", channel="seal",
+        verdict="valid",
+    )  # fmt: skip
+    rows = service.registry.usage()
+    assert [r["identifier"] for r in rows] == ["after", "poison-2", "poison-0"]

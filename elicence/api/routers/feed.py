@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from elicence.api.auth import RequiredClient, Service
+from elicence.api.schemas import MAX_POSITION
 from elicence.formats.eventlog import instant
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
@@ -21,7 +22,10 @@ router = APIRouter(prefix="/api/v1", tags=["feed"])
 def feed(
     client: RequiredClient,
     svc: Service,
-    after: Annotated[int, Query(description="the last seq you hold (0: from the start)")] = 0,
+    after: Annotated[
+        int,
+        Query(ge=0, le=MAX_POSITION, description="the last seq you hold (0: from the start)"),
+    ] = 0,
     limit: Annotated[int, Query(description="at most this many events, 1-1000")] = 100,
 ) -> Any:
     """Events with ``seq > after`` in order, and the latest signed checkpoint."""

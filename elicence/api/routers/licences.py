@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Response
 from elicence.api.auth import RequiredClient, Service
 from elicence.api.errors import error_body, status_of
 from elicence.api.schemas import (
+    MAX_POSITION,
     BatchIn,
     BatchItemOut,
     BatchOut,
@@ -113,7 +114,7 @@ def search_licences(
     issued_from: dt.date | None = None,
     issued_until: dt.date | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
 ) -> Any:
     """Search by holder, type, department and issue date (a department sees only its own)."""
     if holder_id_type is not None and holder_id_type not in set(HolderIdType):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from elicence.api.auth import RequiredClient, Service
+from elicence.api.schemas import MAX_POSITION
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 
@@ -42,7 +43,10 @@ class TrailPageOut(BaseModel):
 def audit_trail(
     client: RequiredClient,
     svc: Service,
-    after: Annotated[int, Query(description="the last record id you hold (0: from the start)")] = 0,
+    after: Annotated[
+        int,
+        Query(ge=0, le=MAX_POSITION, description="the last record id you hold (0: from the start)"),
+    ] = 0,
     limit: Annotated[int, Query(description="at most this many records, 1-1000")] = 100,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[

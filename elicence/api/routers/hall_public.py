@@ -1,0 +1,87 @@
+"""What the hall shows without a login: a case's progress and result (by case number and the
+applicant's id, rate-limited, the applicant masked), and 三率一数 (the seed opens 效能监察 to
+the public's supervision), as JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from elicence.api.auth import RATE_LIMITED, Service
+from elicence.api.context import client_address
+from elicence.api.hall_schemas import ProgressIn, ProgressOut, metrics_rows, progress_out
+from elicence.domain.licence import holder_ref
+from elicence.hall.metrics import CSV_COLUMNS, GroupBy
+from elicence.hall.numbers import case_number
+
+router = APIRouter(prefix="/api/v1", tags=["hall: progress and metrics"])
+
+# The shapes of the metrics queries, declared so that clients (and schemathesis) know them; the
+# domain (hall/metrics.parse_period) still checks that the dates are real.
+Period = Annotated[
+    str,
+    Query(
+        pattern=r"^(\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?|\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2})$",
+        description="2026-11 (a month), 2026-Q4, 2026 or 2026-11-01..2026-11-30",
+        examples=["2026-11"],
+    ),
+]
+By = Annotated[GroupBy, Query(description="one row per department, division, city, or all")]
+Group = Annotated[str | None, Query(max_length=32, description="only this group's row")]
+
+
+@router.post(
+    "/progress",
+    response_model=ProgressOut,
+    responses={404: {"description": "no case with this number for this applicant"}, **RATE_LIMITED},
+)
+def progress(body: ProgressIn, request: Request, svc: Service) -> Any:
+    """A case's progress and result, by its number and the applicant's id: no login (the
+    seed's 进度查询, 结果查询). An unknown number and a wrong id get the same 404."""
+    number = case_number(body.case_number)
+    holder = holder_ref(body.holder_id_type, body.holder_id, field="holder")
+    svc.guard.progress(address=client_address(request), case_number=number)
+    return progress_out(svc.hall.progress(number, holder), catalogue=svc.hall.items())
+
+
+@router.get("/metrics")
+def metrics(
+    svc: Service, period: Period, group_by: By = GroupBy.DEPARTMENT, group: Group = None
+) -> dict[str, Any]:
+    """三率一数 and the composite score per department, division or city (or all) in a period:
+    ``2026-11``, ``2026-Q4``, ``2026`` or ``2026-11-01..2026-11-30``. docs/metrics.md gives
+    every formula."""
+    report = svc.hall.metrics(period=period, group_by=group_by, group=group)
+    return {
+        "period": {
+            "label": report.period.label,
+            "first": report.period.first,
+            "last": report.period.last,
+        },
+        "group_by": str(report.group_by),
+        "rows": metrics_rows(report.rows, report.period),
+    }
+
+
+@router.get("/metrics.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def metrics_csv(
+    svc: Service, period: Period, group_by: By = GroupBy.DEPARTMENT, group: Group = None
+) -> Response:
+    """The same rows as CSV (UTF-8 with a byte-order mark, so that spreadsheets read 中文)."""
+    report = svc.hall.metrics(period=period, group_by=group_by, group=group)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in metrics_rows(report.rows, report.period):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return Response(
+        "\ufeff" + buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="metrics-{report.period.label}.csv"'
+        },
+    )

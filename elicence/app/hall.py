@@ -1,0 +1,476 @@
+"""The hall's facade: the service-item catalogue, cases, ratings and complaints, 三率一数.
+
+:class:`Hall` is what the API and the CLI call (``Elicence.hall``): one method per use case,
+each given the :class:`~elicence.domain.clients.Client` the transport authenticated (by API key
+today, by the holder's web login tomorrow: it depends on nothing else) and delegating to the
+hall's use cases (:class:`~elicence.hall.service.CaseService`). This module also holds the
+adapters that plug the rest of elicence into the hall's seams:
+
+- :class:`ItemSource`: the item catalogue in force, cached, re-read when it changed;
+- :class:`RegistryCitations`: the hall's ``CitationChecker`` — the verifier (``verify_seal``)
+  against the trust list and the registry's status, answering the registry's unmasked record;
+- :class:`IssuerSeam`: the hall's ``LicenceIssuing`` — the issuer's checks and its idempotent
+  ``issue`` (then a log checkpoint, as every issuance through the facade);
+- the registry is the hall's ``UsageLog`` (usage records carry the case number) and, through
+  :class:`~elicence.registry.hall.HallStore`, its ``CaseStore``.
+
+Invariant: nothing here decides a hall rule; the rules are in ``elicence/hall/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from elicence.app.catalogue import CatalogueSource
+from elicence.app.holder import AuthorisedUse
+from elicence.domain.catalogue import GUANGDONG_DIVISIONS, Catalogue
+from elicence.domain.clients import Client, Role
+from elicence.domain.codes import check_uscc
+from elicence.domain.licence import HolderRef, IssuanceRequest, RegistryRecord
+from elicence.errors import CatalogueError, Error, InputError, NotFoundError, PermissionDeniedError
+from elicence.formats.seal import decode_seal_text, seal_text_from
+from elicence.formats.trustlist import TrustList
+from elicence.hall import roles
+from elicence.hall.calendar import WorkingCalendar
+from elicence.hall.cases import (
+    Case,
+    CaseEvent,
+    CitedLicence,
+    Complaint,
+    OrderStatus,
+    Rating,
+    Rectification,
+    Upload,
+    UploadIn,
+)
+from elicence.hall.items import ItemCatalogue, check_against_licences
+from elicence.hall.metrics import GroupBy, Metrics, Period, compute_groups, parse_period
+from elicence.hall.service import (
+    Approval,
+    CaseService,
+    CitationCheck,
+    CitationRequest,
+    IssuedLicence,
+    Progress,
+)
+from elicence.hall.workflow import CaseAction, CaseStatus
+from elicence.issuer import IssuanceService
+from elicence.issuer.validation import check_request
+from elicence.registry import Registry
+from elicence.registry.hall import HallStore
+from elicence.verifier import Verdict, VerificationReport, verify_seal
+from elicence.verifier.report import Check, CheckName
+
+__all__ = ["Hall", "IssuerSeam", "ItemSource", "RegistryCitations"]
+
+MAX_LIST = 500
+
+
+class ItemSource:
+    """The service-item catalogue in force and its version id (cached; re-read when changed)."""
+
+    RECHECK_SECONDS = 5.0
+
+    def __init__(self, store: HallStore) -> None:
+        self._store = store
+        self._current: tuple[int, ItemCatalogue] | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> tuple[int, ItemCatalogue]:
+        now = time.monotonic()
+        current = self._current
+        if current is None or now - self._checked > self.RECHECK_SECONDS:
+            with self._lock:
+                version = self._store.items_version()
+                if version is None:
+                    raise CatalogueError(
+                        "no service-item catalogue has been imported: run "
+                        "`elicence items import FILE`",
+                        code="no_item_catalogue",
+                    )
+                if current is None or current[0] != version:
+                    loaded = self._store.items()
+                    assert loaded is not None
+                    self._current = current = loaded
+                self._checked = now
+        return current
+
+    def catalogue(self) -> ItemCatalogue:
+        return self()[1]
+
+    def knows_department(self, uscc: str) -> bool:
+        """Whether the item catalogue in force names this department (its clerks may exist)."""
+        try:
+            return uscc in self.catalogue().departments
+        except CatalogueError:
+            return False
+
+    def changed(self) -> None:
+        self._checked = 0.0
+
+
+class _Known:
+    """The verifier's ``StatusSource`` answering from records read beforehand."""
+
+    def __init__(self, records: Mapping[str, tuple[RegistryRecord, CitedLicence]]) -> None:
+        self._records = records
+
+    def lookup(self, identifier: str) -> RegistryRecord | None:
+        found = self._records.get(identifier)
+        return found[0] if found is not None else None
+
+
+class GrantedOrOwn:
+    """The hall's citation policy with authorised use (授权用证): an applicant cites its own
+    licences, or one whose holder granted it to the case number or to the hall client that
+    submits or acts on the case (``app/holder.AuthorisedUse``)."""
+
+    def __init__(self, authorised: AuthorisedUse) -> None:
+        self._authorised = authorised
+
+    def may_cite(
+        self, applicant: HolderRef, licence: CitedLicence, *, case: str | None, client: Client
+    ) -> bool:
+        decision = self._authorised.may_cite(
+            applicant,
+            licence.identifier,
+            case=case,
+            hall=client if client.role is Role.HALL else None,
+            holder=licence.holder,
+        )
+        return decision.allowed
+
+
+class RegistryCitations:
+    """Verify cited e-licences — by seal (or QR URL), or by identifier from the registry —
+    with the registry read once for all of them."""
+
+    def __init__(
+        self,
+        store: HallStore,
+        *,
+        trust_list: Callable[[], TrustList],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._store = store
+        self._trust_list = trust_list
+        self._clock = clock
+
+    def check(self, requests: Sequence[CitationRequest]) -> list[CitationCheck]:
+        now = self._clock()
+        # 1. the identifiers to read: given, or read from the seal (verified below, not trusted)
+        wanted = [
+            r.identifier if r.identifier is not None else _identifier_in(r.seal) for r in requests
+        ]
+        records = self._store.cited([i for i in wanted if i is not None])
+        status = _Known(records)
+        trust_list = self._trust_list()
+        out = []
+        for request, asked in zip(requests, wanted, strict=True):
+            ident = asked
+            found = records.get(ident) if ident is not None else None
+            if request.seal is not None:
+                report = verify_seal(request.seal, trust_list=trust_list, status=status, now=now)
+                ident = report.licence.identifier if report.licence else None
+                found = records.get(ident) if ident is not None else None
+                presented = "seal"
+            elif found is None:
+                report = VerificationReport(
+                    verdict=Verdict.NOT_FOUND,
+                    checks=(
+                        Check(
+                            CheckName.REGISTRY_RECORD,
+                            False,
+                            "the registry holds no such licence",
+                            Verdict.NOT_FOUND,
+                        ),
+                    ),
+                    checked_at=now,
+                    status_checked=True,
+                )
+                presented = "identifier"
+            else:
+                # 2. by identifier: the registry's own seal, verified as if presented
+                report = verify_seal(found[0].seal, trust_list=trust_list, status=status, now=now)
+                presented = "identifier"
+            out.append(
+                CitationCheck(
+                    str(report.verdict),
+                    ident,
+                    found[1] if found is not None else None,
+                    presented,
+                    _why(report),
+                )
+            )
+        return out
+
+
+def _identifier_in(seal: str | None) -> str | None:
+    """The identifier a seal claims (None if it does not decode: the verifier will say why)."""
+    if seal is None:
+        return None
+    try:
+        return decode_seal_text(seal_text_from(seal)).claims.licence.identifier
+    except Error:
+        return None
+
+
+def _why(report: VerificationReport) -> str:
+    failed = next((c for c in report.checks if not c.passed), None)
+    return f"{failed.name}: {failed.detail}" if failed is not None else ""
+
+
+class IssuerSeam:
+    """The issuer, as the hall's ``LicenceIssuing``: check, issue (idempotent), find."""
+
+    def __init__(
+        self,
+        issuer: IssuanceService,
+        *,
+        catalogue: CatalogueSource,
+        registry: Registry,
+        printable: Callable[[IssuanceRequest], None] | None,
+        after_issue: Callable[[], object],
+    ) -> None:
+        self._issuer = issuer
+        self._catalogue = catalogue
+        self._registry = registry
+        self._printable = printable
+        self._after_issue = after_issue
+
+    def check(self, raw: Mapping[str, Any], *, department: str) -> None:
+        catalogue = self._catalogue()
+        request = check_request(
+            raw, catalogue=catalogue, department=catalogue.department(department)
+        )
+        if self._printable is not None:
+            self._printable(request)
+
+    def issue(self, raw: Mapping[str, Any], *, department: str, actor: str) -> IssuedLicence:
+        result = self._issuer.issue(raw, department=department, actor=actor)
+        self._after_issue()
+        return IssuedLicence(result.licence.identifier, result.created)
+
+    def find(self, *, department: str, source_ref: str) -> str | None:
+        with self._registry.unit_of_work() as uow:
+            lic = uow.licence_by_source_ref(department, source_ref)
+        return lic.identifier if lic is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsReport:
+    period: Period
+    group_by: GroupBy
+    rows: list[Metrics]
+
+
+class Hall:
+    """The hall's use cases for the transports. Built only by ``bootstrap.assemble``."""
+
+    def __init__(
+        self,
+        *,
+        store: HallStore,
+        items: ItemSource,
+        licences: CatalogueSource,
+        cases: CaseService,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._store = store
+        self._items = items
+        self._licences = licences
+        self._cases = cases
+        self._clock = clock
+
+    # -- the service-item catalogue ---------------------------------------------------------
+
+    def import_items(self, catalogue: ItemCatalogue) -> int:
+        """Store a new item catalogue after checking it against the licence catalogue."""
+        check_against_licences(catalogue, self._licences())
+        version = self._store.save_items(catalogue, now=self._clock())
+        self._items.changed()
+        return version
+
+    def items(self) -> ItemCatalogue:
+        return self._items.catalogue()
+
+    def items_version(self) -> int | None:
+        return self._store.items_version()
+
+    def licence_catalogue(self) -> Catalogue:
+        return self._licences()
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self._cases.calendar
+
+    def today(self) -> dt.date:
+        return self._cases.today()
+
+    # -- cases ----------------------------------------------------------------------------------
+
+    def submit(
+        self, client: Client, raw: Mapping[str, Any], uploads: Sequence[UploadIn] = ()
+    ) -> Case:
+        return self._cases.submit(raw, uploads, client=client)
+
+    def case(self, client: Client, number: str) -> Case:
+        return self._cases.case_for(client, number)
+
+    def timeline(self, client: Client, number: str) -> tuple[Case, list[CaseEvent]]:
+        return self._cases.timeline(client, number)
+
+    def cases(
+        self,
+        client: Client,
+        *,
+        department: str | None = None,
+        status: str | None = None,
+        item_code: str | None = None,
+        overdue: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Case]:
+        """Cases this client may see: a holder its own, a clerk its department's, the hall and
+        admins every one (with filters)."""
+        if not 1 <= limit <= MAX_LIST:
+            raise InputError(f"must be between 1 and {MAX_LIST}", field="limit")
+        if offset < 0:
+            raise InputError("must be 0 or more", field="offset")
+        wanted = None
+        if status is not None:
+            try:
+                wanted = CaseStatus(status)
+            except ValueError:
+                raise InputError(
+                    f"must be one of {', '.join(CaseStatus)}", field="status"
+                ) from None
+        if department is not None:
+            department = check_uscc(department, field="department")
+        applicant: HolderRef | None = None
+        if client.role is Role.HOLDER:
+            if client.holder is None:
+                return []
+            applicant = client.holder
+        elif client.role is Role.DEPARTMENT:
+            if department is not None and department != client.department:
+                return []  # another department's cases: none of them are this clerk's
+            department = client.department
+        return self._store.cases(
+            department=department,
+            applicant=applicant,
+            status=wanted,
+            item_code=item_code,
+            overdue_on=self.today() if overdue else None,
+            limit=limit,
+            offset=offset,
+        )
+
+    def act(
+        self, client: Client, number: str, action: CaseAction, *, reason: str | None = None
+    ) -> Case:
+        return self._cases.act(number, action, client=client, reason=reason)
+
+    def supplement(
+        self,
+        client: Client,
+        number: str,
+        raw: Mapping[str, Any],
+        uploads: Sequence[UploadIn] = (),
+    ) -> Case:
+        return self._cases.supplement(number, raw, uploads, client=client)
+
+    def approve(
+        self, client: Client, number: str, raw: Mapping[str, Any] | None = None
+    ) -> Approval:
+        return self._cases.approve(number, raw, client=client)
+
+    def record_visit(self, client: Client, number: str, *, note: str | None = None) -> Case:
+        return self._cases.record_visit(number, client=client, note=note)
+
+    def upload(self, client: Client, number: str, material: str) -> tuple[Upload, bytes]:
+        return self._cases.upload(client, number, material)
+
+    def progress(self, number: str, holder: HolderRef) -> Progress:
+        """Progress and result by case number and the applicant's id (no login)."""
+        return self._cases.progress(number, holder)
+
+    # -- ratings, rectification, complaints -----------------------------------------------------
+
+    def rate(
+        self, client: Client, number: str, raw: Mapping[str, Any]
+    ) -> tuple[Rating, Rectification | None]:
+        return self._cases.rate(number, raw, client=client)
+
+    def rating(self, client: Client, number: str) -> Rating:
+        case = self._cases.case_for(client, number)
+        rating = self._store.rating(case.number)
+        if rating is None:
+            raise NotFoundError(f"case {case.number} has not been rated", field="case_number")
+        return rating
+
+    def complain(self, client: Client, number: str, raw: object) -> Complaint:
+        return self._cases.complain(number, raw, client=client)
+
+    def complaints(self, client: Client, *, number: str | None = None) -> list[Complaint]:
+        if client.role is Role.HOLDER:
+            if client.holder is None:
+                return []
+            return self._store.complaints(applicant=client.holder, number=number)
+        if client.role is Role.DEPARTMENT:
+            return self._store.complaints(department=client.department or "-", number=number)
+        return self._store.complaints(number=number)
+
+    def answer(self, client: Client, complaint_id: int, raw: object) -> Complaint:
+        return self._cases.answer(complaint_id, raw, client=client)
+
+    def rectifications(self, client: Client, *, status: str | None = None) -> list[Rectification]:
+        if client.role not in (Role.DEPARTMENT, Role.ADMIN):
+            raise PermissionDeniedError(
+                "rectification orders are for the handling department and supervisors"
+            )
+        wanted = None
+        if status is not None:
+            try:
+                wanted = OrderStatus(status)
+            except ValueError:
+                raise InputError("must be open or resolved", field="status") from None
+        return self._store.rectifications(department=roles.department_scope(client), status=wanted)
+
+    def resolve_rectification(self, client: Client, order_id: int, note: object) -> Rectification:
+        return self._cases.resolve_rectification(order_id, note, client=client)
+
+    # -- 三率一数 ---------------------------------------------------------------------------------
+
+    def metrics(
+        self, *, period: str, group_by: str = "department", group: str | None = None
+    ) -> MetricsReport:
+        """三率一数 and the composite score of every group in a period (public: the seed has
+        效能监察 open to the public's supervision)."""
+        p = parse_period(period)
+        try:
+            by = GroupBy(group_by)
+        except ValueError:
+            raise InputError(f"must be one of {', '.join(GroupBy)}", field="group_by") from None
+        facts = self._store.facts(start=p.start, end=p.end)
+        catalogue = self._store.items_at(p.end)
+        names: dict[str, str] = {"all": "全部"}
+        names.update(GUANGDONG_DIVISIONS)
+        weights = None
+        if catalogue is not None:
+            names.update({d.uscc: d.name_zh for d in catalogue.departments.values()})
+            weights = catalogue.weights_for(p.first)
+        rows = compute_groups(
+            facts,
+            group_by=by,
+            names=names,
+            only=[group] if group is not None else None,
+            **({"weights": weights} if weights is not None else {}),
+        )
+        return MetricsReport(p, by, rows)

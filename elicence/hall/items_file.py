@@ -1,0 +1,419 @@
+"""The service-item catalogue file: YAML in, a checked :class:`ItemCatalogue` out, and back.
+
+Every error names the line of the file and the field (``items[2].materials[0].licence_type``),
+as the licence catalogue file does. The format (``elicence-service-items/1``) is documented in
+``docs/hall.md``; ``elicence/data/demo_service_items.yaml`` is the demo for Guangdong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from elicence.domain.catalogue import HolderCategory, check_division_code
+from elicence.domain.codes import check_type_code, check_uscc
+from elicence.errors import CatalogueError, InputError
+from elicence.hall.items import (
+    ITEM_CODE_RE,
+    MAX_UPLOAD_BYTES,
+    NAME_RE,
+    SCENARIO_CODE_RE,
+    UPLOAD_TYPES,
+    FormField,
+    HallDepartment,
+    ItemCatalogue,
+    ItemKind,
+    LicenceMaterial,
+    Scenario,
+    ScoringWeights,
+    ServiceItem,
+    UploadMaterial,
+)
+
+FORMAT = "elicence-service-items/1"
+DEMO_ITEMS = Path(__file__).parent.parent / "data" / "demo_service_items.yaml"
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
+
+
+def _rule(check: Callable[..., object], value: str) -> str:
+    try:
+        result = check(value)
+    except InputError as e:
+        raise ValueError(e.message) from None
+    return result if isinstance(result, str) else value
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return check
+
+
+_name = _pattern(NAME_RE, "lower-case ascii, digits and _ (at most 40), starting with a letter")
+_item_code = _pattern(ITEM_CODE_RE, "4-40 characters 0-9, A-Z and -, starting with 0-9 or A-Z")
+_scenario_code = _pattern(SCENARIO_CODE_RE, "2-40 characters a-z, 0-9 and -, starting with a-z")
+
+
+class _DepartmentIn(_Model):
+    uscc: str
+    name_zh: Text
+    division_code: str
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        return _rule(check_uscc, v)
+
+    @field_validator("division_code")
+    @classmethod
+    def _division(cls, v: str) -> str:
+        return _rule(check_division_code, v)
+
+
+class _FieldIn(_Model):
+    name: str
+    label_zh: Text
+    required: bool = True
+    max_length: Annotated[int, Field(ge=1, le=2000)] = 200
+
+    @field_validator("name")
+    @classmethod
+    def _n(cls, v: str) -> str:
+        return _name(v)
+
+
+class _UploadIn(_Model):
+    types: Annotated[
+        list[Literal["application/pdf", "image/jpeg", "image/png"]], Field(min_length=1)
+    ]
+    max_kb: Annotated[int, Field(ge=1, le=MAX_UPLOAD_BYTES // 1024)] = 5120
+
+
+class _MaterialIn(_Model):
+    name: str
+    label_zh: Text
+    required: bool = True
+    licence_type: str | None = None
+    upload: _UploadIn | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _n(cls, v: str) -> str:
+        return _name(v)
+
+    @field_validator("licence_type")
+    @classmethod
+    def _type(cls, v: str | None) -> str | None:
+        return None if v is None else _rule(check_type_code, v)
+
+
+class _ItemIn(_Model):
+    code: str
+    name_zh: Text
+    department: str
+    kind: ItemKind
+    audience: Annotated[list[HolderCategory], Field(min_length=1, max_length=2)]
+    depth: Annotated[int, Field(ge=1, le=3)]
+    max_visits: Annotated[int, Field(ge=0, le=10)]
+    promised_days: Annotated[int, Field(ge=0, le=365)]
+    statutory_days: Annotated[int, Field(ge=1, le=365)]
+    form: Annotated[list[_FieldIn], Field(max_length=60)] = []
+    materials: Annotated[list[_MaterialIn], Field(max_length=40)] = []
+    issues: str | None = None
+    guided_by: str | None = None
+    collaborating: list[str] = []
+
+    @field_validator("code")
+    @classmethod
+    def _c(cls, v: str) -> str:
+        return _item_code(v)
+
+    @field_validator("department", "guided_by")
+    @classmethod
+    def _uscc(cls, v: str | None) -> str | None:
+        return None if v is None else _rule(check_uscc, v)
+
+    @field_validator("collaborating")
+    @classmethod
+    def _others(cls, v: list[str]) -> list[str]:
+        return [_rule(check_uscc, c) for c in v]
+
+    @field_validator("issues")
+    @classmethod
+    def _issues(cls, v: str | None) -> str | None:
+        return None if v is None else _rule(check_type_code, v)
+
+
+class _ScenarioIn(_Model):
+    code: str
+    name_zh: Text
+    description_zh: Annotated[str, Field(max_length=500)] = ""
+    items: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("code")
+    @classmethod
+    def _c(cls, v: str) -> str:
+        return _scenario_code(v)
+
+    @field_validator("items")
+    @classmethod
+    def _items(cls, v: list[str]) -> list[str]:
+        return [_item_code(c) for c in v]
+
+
+class _ScoringIn(_Model):
+    from_: dt.date = Field(alias="from")
+    capability: Annotated[float, Field(ge=0, le=1)]
+    efficiency: Annotated[float, Field(ge=0, le=1)]
+    satisfaction: Annotated[float, Field(ge=0, le=1)]
+
+
+class _FileIn(_Model):
+    format: Literal["elicence-service-items/1"]
+    departments: Annotated[list[_DepartmentIn], Field(min_length=1)]
+    items: Annotated[list[_ItemIn], Field(min_length=1)]
+    scenarios: list[_ScenarioIn] = []
+    scoring: list[_ScoringIn] = []
+
+
+class DatesAsText(yaml.SafeLoader):
+    """PyYAML's safe loader, leaving dates as text: pydantic checks them and names the field
+    (PyYAML itself raises a bare ValueError for 2026-13-01)."""
+
+
+DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the node at ``loc``, or of its deepest existing ancestor."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _loc(path: str) -> tuple[int | str, ...]:
+    return tuple(int(i) if i else n for n, i in re.findall(r"(\w+)|\[(\d+)\]", path))
+
+
+def parse_items(text: str, *, source: str = "<service items>") -> ItemCatalogue:
+    """Parse and check service-item catalogue YAML text."""
+    try:
+        root = yaml.compose(text)
+        raw = yaml.load(text, Loader=DatesAsText)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise CatalogueError(f"{source}: {where}: not valid YAML: {e}") from e
+    try:
+        parsed = _FileIn.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+        line = _line_of(root, loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        where = f"line {line} of {source}" if line is not None else source
+        raise CatalogueError(f"{where}: {msg}", field=_path(loc) or "catalogue") from None
+    try:
+        return _build(parsed)
+    except CatalogueError as e:
+        line = _line_of(root, _loc(e.field)) if e.field else None
+        where = f"line {line} of {source}" if line is not None else source
+        raise CatalogueError(f"{where}: {e.message}", field=e.field) from None
+
+
+def load_items(path: Path) -> ItemCatalogue:
+    """Read, parse and check a service-item catalogue file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CatalogueError(f"cannot read service-item file {path}: {e}") from e
+    return parse_items(text, source=str(path))
+
+
+def items_from_dict(data: dict[str, Any]) -> ItemCatalogue:
+    """Rebuild a catalogue from :func:`items_to_dict` output (as stored in the registry)."""
+    try:
+        return _build(_FileIn.model_validate(data))
+    except ValidationError as e:
+        raise CatalogueError(
+            f"stored service items are malformed: {e.errors()[0]['msg']}"
+        ) from None
+
+
+def _build(parsed: _FileIn) -> ItemCatalogue:
+    return ItemCatalogue.build(
+        (HallDepartment(d.uscc, d.name_zh, d.division_code) for d in parsed.departments),
+        [_to_item(it, i) for i, it in enumerate(parsed.items)],
+        (Scenario(s.code, s.name_zh, tuple(s.items), s.description_zh) for s in parsed.scenarios),
+        (
+            ScoringWeights(s.from_, s.capability, s.efficiency, s.satisfaction)
+            for s in parsed.scoring
+        ),
+    )
+
+
+def _to_item(it: _ItemIn, i: int) -> ServiceItem:
+    materials: list[LicenceMaterial | UploadMaterial] = []
+    for j, m in enumerate(it.materials):
+        if (m.licence_type is None) == (m.upload is None):
+            raise CatalogueError(
+                "a material is either a licence_type (cited as an e-licence) or an upload",
+                field=f"items[{i}].materials[{j}]",
+            )
+        if m.licence_type is not None:
+            materials.append(LicenceMaterial(m.name, m.label_zh, m.licence_type, m.required))
+        else:
+            assert m.upload is not None
+            materials.append(
+                UploadMaterial(
+                    m.name, m.label_zh, tuple(m.upload.types), m.upload.max_kb * 1024, m.required
+                )
+            )
+    return ServiceItem(
+        code=it.code,
+        name_zh=it.name_zh,
+        department=it.department,
+        kind=it.kind,
+        audience=tuple(dict.fromkeys(it.audience)),
+        depth=it.depth,
+        max_visits=it.max_visits,
+        promised_days=it.promised_days,
+        statutory_days=it.statutory_days,
+        form=tuple(FormField(f.name, f.label_zh, f.required, f.max_length) for f in it.form),
+        materials=tuple(materials),
+        issues=it.issues,
+        guided_by=it.guided_by,
+        collaborating=tuple(it.collaborating),
+    )
+
+
+def item_from_dict(data: dict[str, Any]) -> ServiceItem:
+    """One item from :func:`item_to_dict` output (a case's snapshot of what it applied for)."""
+    try:
+        return _to_item(_ItemIn.model_validate(data), 0)
+    except ValidationError as e:
+        raise CatalogueError(f"stored service item is malformed: {e.errors()[0]['msg']}") from None
+
+
+def item_to_dict(item: ServiceItem) -> dict[str, Any]:
+    """One item in the file's shape (also its shape in the API)."""
+    materials: list[dict[str, Any]] = []
+    for m in item.materials:
+        if isinstance(m, LicenceMaterial):
+            materials.append(
+                {
+                    "name": m.name,
+                    "label_zh": m.label_zh,
+                    "required": m.required,
+                    "licence_type": m.licence_type,
+                }
+            )
+        else:
+            materials.append(
+                {
+                    "name": m.name,
+                    "label_zh": m.label_zh,
+                    "required": m.required,
+                    "upload": {"types": list(m.content_types), "max_kb": m.max_bytes // 1024},
+                }
+            )
+    return {
+        "code": item.code,
+        "name_zh": item.name_zh,
+        "department": item.department,
+        "kind": str(item.kind),
+        "audience": [str(a) for a in item.audience],
+        "depth": item.depth,
+        "max_visits": item.max_visits,
+        "promised_days": item.promised_days,
+        "statutory_days": item.statutory_days,
+        "form": [
+            {
+                "name": f.name,
+                "label_zh": f.label_zh,
+                "required": f.required,
+                "max_length": f.max_length,
+            }
+            for f in item.form
+        ],
+        "materials": materials,
+        "issues": item.issues,
+        "guided_by": item.guided_by,
+        "collaborating": list(item.collaborating),
+    }
+
+
+def items_to_dict(catalogue: ItemCatalogue) -> dict[str, Any]:
+    """The catalogue as plain data in the file's shape (for storage and the API)."""
+    return {
+        "format": FORMAT,
+        "departments": [
+            {"uscc": d.uscc, "name_zh": d.name_zh, "division_code": d.division_code}
+            for d in catalogue.departments.values()
+        ],
+        "items": [item_to_dict(i) for i in catalogue.items.values()],
+        "scenarios": [
+            {
+                "code": s.code,
+                "name_zh": s.name_zh,
+                "description_zh": s.description_zh,
+                "items": list(s.items),
+            }
+            for s in catalogue.scenarios.values()
+        ],
+        "scoring": [
+            {
+                "from": w.start.isoformat(),
+                "capability": w.capability,
+                "efficiency": w.efficiency,
+                "satisfaction": w.satisfaction,
+            }
+            for w in catalogue.scoring
+        ],
+    }
+
+
+__all__ = [
+    "DEMO_ITEMS",
+    "FORMAT",
+    "UPLOAD_TYPES",
+    "item_from_dict",
+    "item_to_dict",
+    "items_from_dict",
+    "items_to_dict",
+    "load_items",
+    "parse_items",
+]

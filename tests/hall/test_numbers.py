@@ -1,0 +1,104 @@
+"""Case numbers (办件编号): the scheme, the MOD 37,36 check character, parsing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from elicence.domain.codes import ALNUM36
+from elicence.errors import InputError
+from elicence.hall.numbers import CaseNumber, case_number, new_case_number, parse_case_number
+
+divisions = st.sampled_from(["440000", "440100", "440106", "440300", "441900"])
+days = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2099, 12, 31))
+randoms = st.text(alphabet=ALNUM36, min_size=8, max_size=8)
+
+
+def test_a_new_number_has_the_documented_shape() -> None:
+    n = new_case_number("440106", dt.date(2026, 11, 28))
+    assert len(n) == 21 and n.startswith("440106261128")
+    parsed = parse_case_number(n)
+    assert parsed.division == "440106" and parsed.day == dt.date(2026, 11, 28)
+    assert str(parsed) == n
+
+
+def test_the_worked_example_of_the_docs() -> None:
+    """docs/hall.md: 440106 261128 7K3M9Q2X and its check character."""
+    number = CaseNumber("440106", dt.date(2026, 11, 28), "7K3M9Q2X")
+    # ISO/IEC 7064 MOD 37,36 written out again, as docs/hall.md states it
+    p = 36
+    for ch in "4401062611287K3M9Q2X":
+        p = (p + ALNUM36.index(ch)) % 36 or 36
+        p = (2 * p) % 37
+    assert ALNUM36[(37 - p) % 36] == "Y"
+    assert str(number) == "4401062611287K3M9Q2XY"
+
+
+@given(divisions, days, randoms)
+def test_what_is_made_parses_back(division: str, day: dt.date, random: str) -> None:
+    text = str(CaseNumber(division, day, random))
+    assert parse_case_number(text) == CaseNumber(division, day, random)
+    spaced = f" {text[:6]} {text[6:12]}-{text[12:20]} {text[20]} ".lower()
+    assert case_number(spaced) == text
+
+
+@given(divisions, days, randoms, st.integers(min_value=0, max_value=20), st.sampled_from(ALNUM36))
+def test_every_single_wrong_character_is_caught(
+    division: str, day: dt.date, random: str, position: int, replacement: str
+) -> None:
+    text = str(CaseNumber(division, day, random))
+    if text[position] == replacement:
+        return
+    wrong = text[:position] + replacement + text[position + 1 :]
+    with pytest.raises(InputError) as e:
+        parse_case_number(wrong)
+    assert e.value.field == "case_number"
+
+
+@given(divisions, days, randoms, st.integers(min_value=12, max_value=19))
+def test_a_swap_of_neighbours_in_the_random_part_is_caught(
+    division: str, day: dt.date, random: str, position: int
+) -> None:
+    text = str(CaseNumber(division, day, random))
+    if text[position] == text[position + 1]:
+        return
+    swapped = text[:position] + text[position + 1] + text[position] + text[position + 2 :]
+    with pytest.raises(InputError):
+        parse_case_number(swapped)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (None, "must be a case number"),
+        ("440106", "must be 21 characters"),
+        ("4401062611287K3M9Q2XYY", "must be 21 characters"),
+        ("A401062611287K3M9Q2XY", "6-digit division"),
+        ("440106261328" + "7K3M9Q2X" + "Y", "is not a date"),
+        ("040106261128" + "7K3M9Q2X" + "Y", "GB/T 2260"),
+        ("4401062611287K3M9Q2X_", "6-digit division"),
+        ("4401062611287K3M9Q2XA", "wrong check character 'A'"),
+    ],
+    ids=[
+        "none",
+        "short",
+        "long",
+        "letter-in-division",
+        "bad-month",
+        "bad-division",
+        "bad-char",
+        "bad-check",
+    ],
+)
+def test_bad_numbers_are_refused(value: object, words: str) -> None:
+    with pytest.raises(InputError) as e:
+        parse_case_number(value)
+    assert words in e.value.message and e.value.field == "case_number"
+
+
+def test_numbers_are_drawn_from_the_csprng() -> None:
+    drawn = {new_case_number("440106", dt.date(2026, 11, 28))[12:20] for _ in range(200)}
+    assert len(drawn) == 200
