@@ -68,7 +68,7 @@ class UnitOfWork:
         """Insert licences and their events (chained after the log's head)."""
         try:
             if licences:
-                self._conn.execute(INSERT_LICENCE, [licence_values(lic) for lic in licences])
+                self._conn.execute(INSERT_LICENCE, [licence_values(lic) for lic in licences]).all()
         except IntegrityError as e:
             raise integrity_error(e) from e
         self.append_events(events)
@@ -116,7 +116,7 @@ class UnitOfWork:
                     }
                     for e in events
                 ],
-            )
+            ).all()
         except IntegrityError as e:
             raise integrity_error(e) from e
 
