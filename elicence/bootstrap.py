@@ -15,11 +15,13 @@ from elicence.app.catalogue import CatalogueSource
 from elicence.app.mirror import MirroredTrust
 from elicence.app.publishing import Publisher
 from elicence.app.service import Elicence, utcnow
+from elicence.app.stock import StockImport, WorkerRecipe
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
 from elicence.keys.keyring import Keyring
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
+from elicence.registry.stock import StockRegistry
 from elicence.settings import Settings
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.pdf import DEFAULT_FONT_PATH
@@ -41,21 +43,22 @@ def assemble(
     keyring = Keyring(keystore, passphrase=passphrase)
     catalogue = CatalogueSource(registry, clock=clock)
     documents = LicenceDocuments(font_path=font_path, tsa_url=tsa_url)
+    publisher = Publisher(
+        registry=registry,
+        keyring=keyring,
+        catalogue=catalogue,
+        mirror=MirroredTrust(registry),
+        clock=clock,
+        trust_list_validity=trust_list_validity,
+        status_list_validity=status_list_validity,
+    )
     return Elicence(
         registry=registry,
         keystore=keystore,
         keyring=keyring,
         catalogue=catalogue,
         access=Access(registry, catalogue=catalogue, clock=clock),
-        publisher=Publisher(
-            registry=registry,
-            keyring=keyring,
-            catalogue=catalogue,
-            mirror=MirroredTrust(registry),
-            clock=clock,
-            trust_list_validity=trust_list_validity,
-            status_list_validity=status_list_validity,
-        ),
+        publisher=publisher,
         issuer=IssuanceService(
             store=registry,
             catalogue=catalogue,
@@ -69,6 +72,13 @@ def assemble(
         documents=documents,
         public_base_url=public_base_url,
         clock=clock,
+        stock=StockImport(
+            stock=StockRegistry(registry),
+            catalogue=catalogue,
+            recipe=WorkerRecipe(keyring.recipe(), font_path),
+            checkpoint=publisher.checkpoint,
+            clock=clock,
+        ),
     )
 
 

@@ -129,3 +129,10 @@ class PayloadTooLargeError(InputError):
     """An upload is larger than the service accepts."""
 
     code = "payload_too_large"
+
+
+class StockImportError(Error):
+    """A stock conversion (`elicence import`) cannot start or go on: an unreadable file, another
+    run of the same file at work, a file that changed under a resumed run."""
+
+    code = "import_error"

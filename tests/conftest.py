@@ -223,7 +223,7 @@ def pg_service(
     with registry.engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE licences, events, usage_records, checkpoints, status_counters, "
+                "TRUNCATE licences, events, usage_records, checkpoints, status_counters, import_runs, "
                 "mirror_state RESTART IDENTITY CASCADE"
             )
         )

@@ -23,6 +23,7 @@ from elicence.app import access, audit, mirror
 from elicence.app.access import Access, NewClient
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.publishing import Publisher
+from elicence.app.stock import StockImport
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc, parse_identifier
@@ -80,6 +81,7 @@ class Elicence:
         documents: LicenceDocuments,
         public_base_url: str,
         clock: Callable[[], dt.datetime],
+        stock: StockImport,
     ) -> None:
         # Tests and operators' scripts may look at ``registry`` and ``keystore``; the API and the
         # CLI call methods only (tests/test_layers.py holds them to it).
@@ -94,6 +96,7 @@ class Elicence:
         self._publisher = publisher
         self._issuer = issuer
         self._lifecycle = lifecycle
+        self.stock = stock  # stock conversion: `elicence import` (app/stock.py)
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""

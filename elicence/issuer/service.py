@@ -294,19 +294,41 @@ class IssuanceService:
         signer: Signer,
         status_index: int,
     ) -> Licence:
-        identifier = str(LicenceIdentifier(request.type_code, dept.uscc, new_serial(), 1))
-        return sealed_version(
+        return new_licence(
             request,
             licence_type,
             dept,
             signer,
-            identifier=identifier,
-            version=1,
+            digest=digest,
             status_index=status_index,
             now=self._clock(),
-            source_ref=request.source_ref,
-            request_hash=digest,
         )
+
+
+def new_licence(
+    request: IssuanceRequest,
+    licence_type: LicenceType,
+    dept: Department,
+    signer: Signer,
+    *,
+    digest: str,
+    status_index: int,
+    now: dt.datetime,
+) -> Licence:
+    """A new licence (version 1, a fresh CSPRNG serial) sealed for a checked request."""
+    identifier = str(LicenceIdentifier(request.type_code, dept.uscc, new_serial(), 1))
+    return sealed_version(
+        request,
+        licence_type,
+        dept,
+        signer,
+        identifier=identifier,
+        version=1,
+        status_index=status_index,
+        now=now,
+        source_ref=request.source_ref,
+        request_hash=digest,
+    )
 
 
 def signer_for(signers: Mapping[str, Signer], dept: Department) -> Signer:

@@ -195,3 +195,24 @@ class MirrorState(Base):
     checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary)
     catalogue_digest: Mapped[str | None] = mapped_column(String(64))
     pulled_at: Mapped[dt.datetime | None]
+
+
+# -- stock conversion (存量转换, `elicence import`) -----------------------------------------------
+
+
+class ImportRun(Base):
+    """One stock conversion of a file: how far it got, committed with each chunk it stored."""
+
+    __tablename__ = "import_runs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # the file's and options' digest
+    source: Mapped[str] = mapped_column(String(500))
+    department: Mapped[str | None] = mapped_column(String(18))
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    rows_done: Mapped[int] = mapped_column(Integer)
+    report_bytes: Mapped[int] = mapped_column(Integer)
+    created: Mapped[int] = mapped_column(Integer)
+    existing: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
