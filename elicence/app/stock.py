@@ -25,9 +25,10 @@ import datetime as dt
 import hashlib
 import io
 import os
+import queue
 import signal
+import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -96,6 +97,14 @@ class RowError:
 _JobRow = tuple[int, dict[str, Any], str, int]
 # what a worker makes of a row: (row number, sealed licence), or the row's error
 _Outcome = tuple[int, Licence] | RowError
+
+
+@dataclass(slots=True)
+class _RunState:
+    """Where a run stands, as the writer thread moves it on."""
+
+    run: RunRecord
+    checkpointed: float  # time.monotonic() of the last signed checkpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,26 +197,28 @@ class StockImport:
             initargs=(self._recipe, catalogue),
         )
         actor = f"import:{run.key[:12]}"
-        in_flight: deque[tuple[list[RowError], int, Future[list[_Outcome]]]] = deque()
-        last_checkpoint = time.monotonic()
+        state = _RunState(run, time.monotonic())
+
+        def store(entry: _InFlight) -> None:  # on the writer's thread
+            state.run = self._store(state.run, report, actor, *_ready(entry))
+            _report_progress(progress, state.run, total)
+            if time.monotonic() - state.checkpointed > CHECKPOINT_SECONDS:
+                self._checkpoint()
+                state.checkpointed = time.monotonic()
+
+        writer = _ChunkWriter(store, depth=2 * workers)
+        finished = False
         try:
             for chunk in _chunks(read_rows(path, fmt), skip=run.rows_done, size=chunk_rows):
                 early, job = self._prepare(chunk, catalogue, default_dept)
-                in_flight.append((early, len(chunk), pool.submit(_seal_chunk, job)))
-                if len(in_flight) > 2 * workers:
-                    run = self._store(run, report, actor, *_ready(in_flight.popleft()))
-                    _report_progress(progress, run, total)
-                if time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
-                    self._checkpoint()
-                    last_checkpoint = time.monotonic()
-            while in_flight:
-                run = self._store(run, report, actor, *_ready(in_flight.popleft()))
-                _report_progress(progress, run, total)
+                writer.put((early, len(chunk), pool.submit(_seal_chunk, job)))
+            writer.close()  # every chunk stored, in order
+            finished = True
             with self._stock.unit_of_work() as uow:
-                run = uow.advance(
-                    run,
-                    rows_done=run.rows_done,
-                    report_bytes=run.report_bytes,
+                state.run = uow.advance(
+                    state.run,
+                    rows_done=state.run.rows_done,
+                    report_bytes=state.run.report_bytes,
                     created=0,
                     existing=0,
                     failed=0,
@@ -216,10 +227,12 @@ class StockImport:
                 )
                 uow.commit()
         finally:
+            if not finished:
+                writer.abandon()  # stop after the chunk being stored (Ctrl-C, an error)
             pool.shutdown(wait=False, cancel_futures=True)
             report.close()
             self._checkpoint()
-        return run
+        return state.run
 
     def _prepare(
         self, chunk: list[SourceRow], catalogue: Catalogue, default_dept: str | None
@@ -308,6 +321,75 @@ class StockImport:
 
 # -- the pieces of a run ------------------------------------------------------------------------
 
+# a chunk handed to the workers: its early errors, its row count, its sealed outcomes to come
+_InFlight = tuple[list["RowError"], int, "Future[list[_Outcome]]"]
+
+
+class _ChunkWriter:
+    """Stores sealed chunks, in the order given, on a thread of its own: reading, reserving and
+    handing out the next chunks overlap the database's work on this one.
+
+    Invariants: chunks are stored one at a time in order; after a failure nothing more is
+    stored and the failure is raised in the caller's next :meth:`put` or :meth:`close`.
+    """
+
+    def __init__(self, store: Callable[[_InFlight], None], *, depth: int) -> None:
+        self._store = store
+        self._queue: queue.Queue[_InFlight | None] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="elicence-import", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            entry = self._queue.get()
+            if entry is None or self._stop.is_set():
+                return
+            try:
+                self._store(entry)
+            except BaseException as e:
+                self._error = e
+                self._stop.set()
+                return
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, entry: _InFlight) -> None:
+        """Queue a chunk (waits while ``depth`` chunks are queued)."""
+        while True:
+            self._raise()
+            try:
+                self._queue.put(entry, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Store every queued chunk, then stop."""
+        while self._thread.is_alive():
+            self._raise()
+            try:
+                self._queue.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        self._raise()
+
+    def abandon(self) -> None:
+        """Stop after the chunk being stored; the queued ones are dropped (not committed)."""
+        self._stop.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put(None)
+        self._thread.join()
+
 
 def _run_key(path: Path, department: str | None) -> str:
     digest = hashlib.sha256()
@@ -341,9 +423,7 @@ def _chunks(rows: Iterator[SourceRow], *, skip: int, size: int) -> Iterator[list
         yield chunk
 
 
-def _ready(
-    entry: tuple[list[RowError], int, Future[list[_Outcome]]],
-) -> tuple[int, list[RowError], list[_Outcome]]:
+def _ready(entry: _InFlight) -> tuple[int, list[RowError], list[_Outcome]]:
     early, rows, future = entry
     return rows, early, future.result()
 
