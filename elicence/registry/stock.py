@@ -19,17 +19,32 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from elicence.domain.licence import Licence
 from elicence.errors import RegistryError, StockImportError
 from elicence.registry.engine import Database
 from elicence.registry.models import ImportRun
+from elicence.registry.pgcopy import LICENCE_COLUMNS, copy_licences, driver
 from elicence.registry.tables import LICENCES, licence_of, licence_values
 from elicence.registry.uow import UnitOfWork
 
 RUNS = cast(Table, ImportRun.__table__)
+_PG_SCRATCH = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS elicence_import_licences ("
+    "identifier varchar(100), serial varchar(32), type_code varchar(21), department varchar(18), "
+    "licence_number varchar(64), holder_name varchar(200), holder_id_type varchar(3), "
+    "holder_id varchar(64), valid_from date, valid_until date, data json, status varchar(16), "
+    "version integer, issued_at timestamptz, seal text, kid varchar(16), "
+    "source_ref varchar(128), request_hash varchar(64), superseded_by varchar(100), "
+    "status_index integer)"
+)
+_PG_INSERT_NEW = (
+    f"INSERT INTO licences ({', '.join(LICENCE_COLUMNS)}) "  # noqa: S608 - constant text
+    f"SELECT {', '.join(LICENCE_COLUMNS)} FROM elicence_import_licences "
+    "ON CONFLICT (department, source_ref) DO NOTHING RETURNING identifier"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +82,32 @@ class StockUnitOfWork(UnitOfWork):
     """The unit of work of one chunk: new licences, their events, and the run's progress."""
 
     def insert_new_licences(self, licences: Sequence[Licence]) -> set[str]:
-        """Insert the licences whose (department, source_ref) is free; their identifiers."""
+        """Insert the licences whose (department, source_ref) is free; their identifiers.
+
+        PostgreSQL: ``COPY`` into a scratch table, then one ``INSERT … SELECT … ON CONFLICT DO
+        NOTHING``; SQLite: one multi-row ``INSERT … ON CONFLICT DO NOTHING``.
+        """
         if not licences:
             return set()
-        dialect = self._conn.dialect.name
-        ins = postgresql.insert(LICENCES) if dialect == "postgresql" else sqlite.insert(LICENCES)
-        stmt = ins.on_conflict_do_nothing(
-            index_elements=[LICENCES.c.department, LICENCES.c.source_ref]
-        ).returning(LICENCES.c.identifier)
+        if self._conn.dialect.name == "postgresql":
+            return self._copy_new_licences(licences)
+        stmt = (
+            sqlite.insert(LICENCES)
+            .on_conflict_do_nothing(index_elements=[LICENCES.c.department, LICENCES.c.source_ref])
+            .returning(LICENCES.c.identifier)
+        )
         rows = self._conn.execute(stmt, [licence_values(lic) for lic in licences])
         return {r[0] for r in rows}
+
+    def _copy_new_licences(self, licences: Sequence[Licence]) -> set[str]:
+        with driver(self._conn).cursor() as cur:
+            cur.execute(_PG_SCRATCH)
+        copy_licences(self._conn, licences, into="elicence_import_licences")
+        with driver(self._conn).cursor() as cur:
+            cur.execute(_PG_INSERT_NEW)
+            inserted = {r[0] for r in cur.fetchall()}
+            cur.execute("TRUNCATE elicence_import_licences")
+        return inserted
 
     def stored_under(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Licence]:
         """The licences stored under these (department, source_ref) pairs."""

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from elicence.domain.licence import Licence, LicenceEvent, LicenceStatus
 from elicence.errors import RegistryError
 from elicence.formats.eventlog import GENESIS, LogEvent, chain
+from elicence.registry.pgcopy import copy_events, copy_licences
 from elicence.registry.tables import (
     INSERT_EVENT,
     INSERT_LICENCE,
@@ -66,11 +67,13 @@ class UnitOfWork:
 
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None:
         """Insert licences and their events (chained after the log's head)."""
-        try:
-            if licences:
+        if licences and self._conn.dialect.name == "postgresql":
+            copy_licences(self._conn, licences)
+        elif licences:
+            try:
                 self._conn.execute(INSERT_LICENCE, [licence_values(lic) for lic in licences]).all()
-        except IntegrityError as e:
-            raise integrity_error(e) from e
+            except IntegrityError as e:
+                raise integrity_error(e) from e
         self.append_events(events)
 
     # -- the event log ------------------------------------------------------------------------
@@ -98,6 +101,9 @@ class UnitOfWork:
 
     def _insert_log(self, events: Sequence[LogEvent]) -> None:
         if not events:
+            return
+        if self._conn.dialect.name == "postgresql":
+            copy_events(self._conn, events)
             return
         try:
             self._conn.execute(

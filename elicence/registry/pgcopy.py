@@ -1,0 +1,91 @@
+"""PostgreSQL's ``COPY`` for the rows that issuance writes in bulk: licences and events.
+
+A group commit, a batch or an import chunk writes its licences and their events with one
+``COPY … FROM STDIN`` each. The statement text never changes, so nothing is parsed per row count
+(a multi-row ``INSERT`` is new text for every row count, parsed by the driver each time), and the
+driver encodes the rows in C. The rows are exactly what an ``INSERT`` would write.
+
+Invariant: a refused row (the unique ``(department, source_ref)`` index, a reused identifier or
+``seq``) raises what SQLAlchemy's ``IntegrityError`` would have become
+(:func:`~elicence.registry.tables.integrity_error`), and the transaction is left for the caller
+to roll back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection
+
+from elicence.domain.licence import Licence
+from elicence.errors import DuplicateSourceRefError, RegistryError
+from elicence.formats.eventlog import LogEvent
+from elicence.registry.tables import LICENCES, licence_values
+
+LICENCE_COLUMNS = tuple(c.name for c in LICENCES.columns if c.name != "id")  # id: numbered by PG
+COPY_LICENCES = f"COPY licences ({', '.join(LICENCE_COLUMNS)}) FROM STDIN"
+COPY_EVENTS = (
+    "COPY events (seq, at, kind, identifier, department, actor, detail, prev_hash, hash) FROM STDIN"
+)
+
+
+def driver(conn: Connection) -> Any:
+    """The psycopg connection under ``conn`` (statements on it join ``conn``'s transaction)."""
+    return conn.connection.driver_connection
+
+
+def licence_row(licence: Licence) -> list[Any]:
+    """A licence as the values of :data:`LICENCE_COLUMNS` (JSON as text)."""
+    values = licence_values(licence)
+    return [
+        json.dumps(values[c], ensure_ascii=False) if c == "data" else values[c]
+        for c in LICENCE_COLUMNS
+    ]
+
+
+def copy_licences(conn: Connection, licences: Sequence[Licence], *, into: str = "licences") -> None:
+    """``COPY`` licences into ``licences`` (or a scratch table of the same columns)."""
+    statement = COPY_LICENCES if into == "licences" else COPY_LICENCES.replace("licences", into, 1)
+    try:
+        with driver(conn).cursor() as cur, cur.copy(statement) as copy:
+            for lic in licences:
+                copy.write_row(licence_row(lic))
+    except psycopg.errors.UniqueViolation as e:
+        raise _refused(e) from e
+    except psycopg.Error as e:
+        raise RegistryError(f"the registry refused the licences: {e}") from e
+
+
+def copy_events(conn: Connection, events: Sequence[LogEvent]) -> None:
+    """``COPY`` chained events into ``events``, exactly as given."""
+    try:
+        with driver(conn).cursor() as cur, cur.copy(COPY_EVENTS) as copy:
+            for e in events:
+                copy.write_row(
+                    (
+                        e.seq,
+                        e.at,
+                        e.kind,
+                        e.identifier,
+                        e.department,
+                        e.actor,
+                        json.dumps(dict(e.detail), ensure_ascii=False),
+                        e.prev_hash,
+                        e.hash,
+                    )
+                )
+    except psycopg.errors.UniqueViolation as e:
+        raise _refused(e) from e
+    except psycopg.Error as e:
+        raise RegistryError(f"the registry refused the events: {e}") from e
+
+
+def _refused(e: psycopg.errors.UniqueViolation) -> RegistryError:
+    if "source_ref" in str(e):
+        return DuplicateSourceRefError(
+            "another licence of this department carries this source_ref", field="source_ref"
+        )
+    return RegistryError(f"the registry refused the change: {e}")
