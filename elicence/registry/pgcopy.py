@@ -1,4 +1,5 @@
-"""PostgreSQL's ``COPY`` for the rows that issuance writes in bulk: licences and events.
+"""PostgreSQL's fast paths for the writes of issuance: ``COPY`` of licences and events, and the
+log's lock and head in one round trip.
 
 A group commit, a batch or an import chunk writes its licences and their events with one
 ``COPY … FROM STDIN`` each. The statement text never changes, so nothing is parsed per row count
@@ -22,7 +23,7 @@ from sqlalchemy import Connection
 
 from elicence.domain.licence import Licence
 from elicence.errors import DuplicateSourceRefError, RegistryError
-from elicence.formats.eventlog import LogEvent
+from elicence.formats.eventlog import GENESIS, LogEvent
 from elicence.registry.tables import LICENCES, licence_values
 
 LICENCE_COLUMNS = tuple(c.name for c in LICENCES.columns if c.name != "id")  # id: numbered by PG
@@ -35,6 +36,26 @@ COPY_EVENTS = (
 def driver(conn: Connection) -> Any:
     """The psycopg connection under ``conn`` (statements on it join ``conn``'s transaction)."""
     return conn.connection.driver_connection
+
+
+def locked_head(conn: Connection, key: int) -> tuple[int, str]:
+    """Take the log's advisory lock (until the transaction ends) and read its head: (seq, hash),
+    (0, GENESIS) for an empty log.
+
+    Both statements go in one pipeline (one round trip); the server runs them in order, and the
+    head is read by a statement that starts after the lock is held, so it sees every append
+    committed before.
+    """
+    pg = driver(conn)
+    try:
+        with pg.cursor() as lock, pg.cursor() as head:
+            with pg.pipeline():
+                lock.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+                head.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            row = head.fetchone()
+    except psycopg.Error as e:
+        raise RegistryError(f"registry failure: {e}") from e
+    return (row[0], row[1] or "") if row else (0, GENESIS)
 
 
 def licence_row(licence: Licence) -> list[Any]:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from elicence.domain.licence import Licence, LicenceEvent, LicenceStatus
 from elicence.errors import RegistryError
 from elicence.formats.eventlog import GENESIS, LogEvent, chain
-from elicence.registry.pgcopy import copy_events, copy_licences
+from elicence.registry.pgcopy import copy_events, copy_licences, locked_head
 from elicence.registry.tables import (
     INSERT_EVENT,
     INSERT_LICENCE,
@@ -93,8 +93,11 @@ class UnitOfWork:
         """Chain ``events`` after the head (one head read) and insert them."""
         if not events:
             return []
-        self._lock_log()
-        seq, head = self.log_head()
+        if self._conn.dialect.name == "postgresql":
+            seq, head = locked_head(self._conn, LOG_LOCK)
+        else:
+            self._lock_log()
+            seq, head = self.log_head()
         chained = chain(events, head_seq=seq, head_hash=head)
         self._insert_log(chained)
         return chained
