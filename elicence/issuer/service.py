@@ -55,6 +55,7 @@ class IssuanceUnitOfWork(Protocol):
     ) -> dict[str, Licence]: ...
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None: ...
     def reserve_status_indices(self, department: str, count: int) -> int: ...
+    def reserve_and_lock_log(self, counts: Mapping[str, int]) -> dict[str, int]: ...
     def commit(self) -> None: ...
 
 
@@ -186,13 +187,14 @@ class IssuanceService:
             return e
 
     def _store_group(self, items: Sequence[_Checked]) -> list[Licence]:
-        """Reserve the items' status indices, seal them and store them with their events, in
-        one transaction (indices in department order, so that writers never dead-lock)."""
+        """Reserve the items' status indices and take the log's lock, seal the items and store
+        them with their events, in one transaction (indices in department order, then the log's
+        lock, as every writer takes them, so that writers never dead-lock)."""
         counts: dict[str, int] = {}
         for item in items:
             counts[item.dept.uscc] = counts.get(item.dept.uscc, 0) + 1
         with self._store.unit_of_work() as uow:
-            next_index = {d: uow.reserve_status_indices(d, counts[d]) for d in sorted(counts)}
+            next_index = uow.reserve_and_lock_log(counts)  # PostgreSQL: one round trip
             licences = []
             for item in items:
                 index = next_index[item.dept.uscc]

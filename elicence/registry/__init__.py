@@ -5,7 +5,8 @@ the schema), ``tables`` (Core tables, hot-path statements, row ↔ value convers
 (opening the database, SQLite pragmas and WAL checkpoints), ``uow`` (the unit of work),
 ``queries`` (:class:`Registry`), ``writebehind`` (batched usage records), ``pgcopy``
 (PostgreSQL's ``COPY`` for bulk writes), ``stock`` (stock conversion runs), ``statecheck`` (the
-audit's comparison in the database), ``migrate`` and ``migrations/`` (Alembic). Public entry points: :class:`Registry` and :class:`UnitOfWork`.
+audit's comparison in the database), ``migrate`` and ``migrations/`` (Alembic). Public entry
+points: :class:`Registry` and :class:`UnitOfWork`.
 """
 
 from elicence.registry.queries import ClientRecord, MirrorRecord, Registry

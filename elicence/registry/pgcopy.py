@@ -15,7 +15,7 @@ to roll back.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -56,6 +56,41 @@ def locked_head(conn: Connection, key: int) -> tuple[int, str]:
     except psycopg.Error as e:
         raise RegistryError(f"registry failure: {e}") from e
     return (row[0], row[1] or "") if row else (0, GENESIS)
+
+
+RESERVE = (
+    "INSERT INTO status_counters (department, next_index) VALUES (%s, %s) "
+    "ON CONFLICT (department) DO UPDATE SET next_index = status_counters.next_index + %s "
+    "RETURNING next_index"
+)
+
+
+def reserve_and_lock(
+    conn: Connection, counts: Mapping[str, int], key: int
+) -> tuple[dict[str, int], tuple[int, str]]:
+    """Reserve ``counts[d]`` status indices of each department ``d`` (department order), take
+    the log's advisory lock and read its head, in one pipeline: (first index of each department,
+    (seq, hash) of the head). The counter rows and the lock are held until the transaction ends.
+    """
+    pg = driver(conn)
+    departments = sorted(counts)
+    try:
+        cursors = [pg.cursor() for _ in departments]
+        with pg.cursor() as lock, pg.cursor() as head:
+            with pg.pipeline():
+                for cur, d in zip(cursors, departments, strict=True):
+                    cur.execute(RESERVE, (d, counts[d], counts[d]))
+                lock.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+                head.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            first = {}
+            for cur, d in zip(cursors, departments, strict=True):
+                after = cur.fetchone()
+                first[d] = int(after[0]) - counts[d]
+                cur.close()
+            row = head.fetchone()
+    except psycopg.Error as e:
+        raise RegistryError(f"registry failure: {e}") from e
+    return first, ((row[0], row[1] or "") if row else (0, GENESIS))
 
 
 def licence_row(licence: Licence) -> list[Any]:
