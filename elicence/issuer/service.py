@@ -61,6 +61,9 @@ class IssuanceUnitOfWork(Protocol):
 
 class IssuanceStore(Protocol):
     def unit_of_work(self) -> AbstractContextManager[IssuanceUnitOfWork]: ...
+    def writer_unit_of_work(self) -> AbstractContextManager[IssuanceUnitOfWork]:
+        """A unit of work on a connection kept for one writer at a time (the group's leader)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,7 @@ class IssuanceService:
         counts: dict[str, int] = {}
         for item in items:
             counts[item.dept.uscc] = counts.get(item.dept.uscc, 0) + 1
-        with self._store.unit_of_work() as uow:
+        with self._store.writer_unit_of_work() as uow:  # only the leader writes here
             next_index = uow.reserve_and_lock_log(counts)  # PostgreSQL: one round trip
             licences = []
             for item in items:

@@ -15,6 +15,7 @@ to roll back.
 from __future__ import annotations
 
 import json
+import select
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,21 @@ COPY_EVENTS = (
 def driver(conn: Connection) -> Any:
     """The psycopg connection under ``conn`` (statements on it join ``conn``'s transaction)."""
     return conn.connection.driver_connection
+
+
+def is_alive(conn: Connection) -> bool:
+    """Whether an idle PostgreSQL connection is still open, without a round trip: a connection
+    the server closed (a restart, a failover, an administrator) has data or EOF waiting."""
+    pgconn = driver(conn).pgconn
+    if pgconn.status != psycopg.pq.ConnStatus.OK:
+        return False
+    try:
+        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    except (psycopg.Error, OSError, ValueError):
+        return False
+    # An idle connection (no LISTEN here) is sent nothing; anything waiting is the server's
+    # goodbye ("terminating connection …") or the end of the stream.
+    return not readable
 
 
 def locked_head(conn: Connection, key: int) -> tuple[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -225,3 +226,30 @@ def test_a_twin_with_another_body_is_refused_after_its_first_is_stored(
     refused = [r for r in results if isinstance(r, ConflictError)]
     assert len(created) == 1 and created[0].created
     assert len(refused) == 7 and {e.code for e in refused} == {"source_ref_conflict"}
+
+
+OTHERS = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+@pytest.mark.postgres
+def test_the_leaders_connection_dropped_by_the_database_is_replaced(pg_service: Elicence) -> None:
+    client = _client(pg_service)
+    first = pg_service.issue(client, food_permit("GC-CONN-1")).licence
+    with pg_service.registry.engine.connect() as c:  # what an operator or a failover does
+        killed = c.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+        c.commit()
+        assert killed
+        deadline = time.monotonic() + 30  # termination is asynchronous: wait until they are gone
+        while c.execute(text(OTHERS)).scalar() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    second = pg_service.issue(client, food_permit("GC-CONN-2")).licence  # no error
+    assert second.status_index == first.status_index + 1
+    assert pg_service.audit().ok
