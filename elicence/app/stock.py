@@ -3,8 +3,9 @@ CSV or JSON Lines file of millions of rows (docs/import.md).
 
 The main process reads the file in chunks, reserves each chunk's status indices, and hands the
 chunk to a pool of worker processes that check every row (``issuer.validation.check_request``,
-the same rules as the API) and seal it; it then stores the sealed chunk, in file order, in one
-transaction with the chunk's ``issued`` events and the run's progress (:mod:`registry.stock`).
+the same rules as the API) and seal it; a writer thread stores the sealed chunks, in file order,
+each in one transaction with the chunk's ``issued`` events and the run's progress
+(:mod:`registry.stock`), while the next chunks are read and sealed.
 
 Invariants:
 - a run is keyed by the SHA-256 of its file and its department option; a rerun of the same file

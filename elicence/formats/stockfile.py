@@ -8,9 +8,10 @@ absent value. JSON Lines: one issuance request object per line, as ``POST /api/v
 takes it, with an optional ``"department"``.
 
 Invariants: reading never stops at a bad row: a row that cannot be read becomes a
-:class:`SourceRow` carrying its error; rows are numbered as a person finds them (the CSV header is
-row 1, so data rows start at 2; a JSON Lines row is its line number); blank lines are skipped but
-counted. Nothing here checks a field's content: that is ``issuer.validation.check_request``'s.
+:class:`SourceRow` carrying its error; rows are numbered by the line of the file they end on,
+as a person finds them in an editor (the CSV header is line 1, so the first licence is row 2; a
+JSON Lines row is its line number); blank lines are skipped but counted. Nothing here checks a
+field's content: that is ``issuer.validation.check_request``'s.
 """
 
 from __future__ import annotations
