@@ -297,3 +297,49 @@ def test_an_import_killed_mid_way_resumes_with_every_row_exactly_once(
     audit = _elicence(env, "registry", "audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "ok:" in audit.stdout
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def test_the_import_command_reports_and_exits_by_what_it_found(
+    tmp_path: Path, keys_dir: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from elicence.cli import app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {
+        "ELICENCE_DATA_DIR": str(data),
+        "ELICENCE_KEY_PASSPHRASE": PASSPHRASE,
+        "ELICENCE_DATABASE_URL": None,
+    }
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"], env=env).exit_code == 0
+    good = write_csv(tmp_path / "good.csv", [food_row(n) for n in range(3)])
+    ok = runner.invoke(
+        app, ["import", str(good), "--department", GZ_AMR, "--workers", "1"], env=env
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "3 of 3 rows done: 3 licences issued, 0 already stored, 0 errors" in ok.output
+
+    rows = [food_row(n) for n in range(3, 6)]
+    rows[1]["valid_from"] = "yesterday"
+    bad = write_csv(tmp_path / "bad.csv", rows)
+    report = tmp_path / "report.csv"
+    found = runner.invoke(
+        app,
+        ["import", str(bad), "--department", GZ_AMR, "--errors", str(report), "--workers", "1"],
+        env=env,
+    )
+    assert found.exit_code == 2, found.output  # rows in the error report
+    assert "2 licences issued" in found.output and "1 errors" in found.output
+    assert [r["field"] for r in report_rows(report)] == ["valid_from"]
+
+    again = runner.invoke(app, ["import", str(good), "--department", GZ_AMR], env=env)
+    assert again.exit_code == 0 and "nothing left to do" in again.output
+
+    nodept = runner.invoke(app, ["import", str(good), "--department", "X"], env=env)
+    assert nodept.exit_code == 2 and "department" in nodept.output
