@@ -21,6 +21,7 @@ from elicence.app.mirror import MirroredTrust
 from elicence.app.publishing import Publisher
 from elicence.app.service import Elicence, utcnow
 from elicence.app.signin import ProviderSettings, SignIn
+from elicence.app.stock import StockImport, WorkerRecipe
 from elicence.app.trail import Trail
 from elicence.hall.calendar import DEMO_HOLIDAYS, WorkingCalendar, load_calendar
 from elicence.hall.service import CaseService
@@ -33,6 +34,7 @@ from elicence.registry import Registry
 from elicence.registry.apikeys import ApiKeyStore
 from elicence.registry.hall import HallStore
 from elicence.registry.holder import HolderStore
+from elicence.registry.stock import StockRegistry
 from elicence.registry.trail import TrailStore
 from elicence.settings import DEVELOPMENT_SESSION_SECRET, Settings
 from elicence.templates.documents import LicenceDocuments
@@ -128,6 +130,13 @@ def assemble(
         guard=Guard(limiter or MemoryLimiter(), limits, clock=clock),
         trail=Trail(TrailStore(registry.engine), clock=clock),
         hall=hall,
+        stock=StockImport(
+            stock=StockRegistry(registry),
+            catalogue=catalogue,
+            recipe=WorkerRecipe(keyring.recipe(), font_path),
+            checkpoint=publisher.checkpoint,
+            clock=clock,
+        ),
     )
     service.holder = Holders(
         reader=service,

@@ -154,3 +154,10 @@ class RateLimitedError(Error):
     def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.retry_after = retry_after
+
+
+class StockImportError(Error):
+    """A stock conversion (`elicence import`) cannot start or go on: an unreadable file, another
+    run of the same file at work, a file that changed under a resumed run."""
+
+    code = "import_error"

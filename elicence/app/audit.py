@@ -1,13 +1,17 @@
 """The log audit and replay: what each event does to the registry, and whether the registry,
 its hash-chained event log and the signed checkpoints all agree.
 
-Invariants: :func:`replay` reads the log once, in order, and keeps one small tuple per licence;
-:func:`audit` never trusts a stored checkpoint before its signature verified against the root.
+Invariants: :func:`audit` reads the log once, in order, page by page, and holds at most one page
+of replayed states (the comparison with the registry happens in the database, see
+:mod:`elicence.registry.statecheck`), so its memory does not grow with the registry; it lists at
+most :data:`MAX_PROBLEMS` problems (and counts the rest); it never trusts a stored checkpoint
+before its signature verified against the root. :func:`replay` is the same replay in memory, for
+small logs and tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -16,8 +20,11 @@ from elicence.domain.licence import EventKind, LicenceStatus
 from elicence.errors import LogIntegrityError
 from elicence.formats.eventlog import GENESIS, LogEvent, check_chain, verify_checkpoint
 from elicence.registry import Registry
+from elicence.registry.statecheck import StateCheck
 
 NEW_VERSION_KINDS = frozenset({EventKind.ISSUED, EventKind.AMENDED, EventKind.RENEWED})
+MAX_PROBLEMS = 1000
+PAGE = 5000  # events replayed in memory at a time
 STATUS_KINDS: Mapping[str, LicenceStatus] = {
     EventKind.REVOKED: LicenceStatus.REVOKED,
     EventKind.SUSPENDED: LicenceStatus.SUSPENDED,
@@ -58,13 +65,17 @@ def effect_of(event: LogEvent) -> Effect:
 
 
 def replay(events: Iterable[LogEvent]) -> dict[str, tuple[LicenceStatus, str | None]]:
-    """Every licence's (status, superseded_by) as the log says it should be."""
+    """Every licence's (status, superseded_by) as the log says it should be (in memory)."""
     state: dict[str, tuple[LicenceStatus, str | None]] = {}
     for e in events:
-        for ident, status, by in effect_of(e).statuses:
-            previous = state.get(ident, (status, None))[1]
-            state[ident] = (status, by or previous)
+        _apply(state, e)
     return state
+
+
+def _apply(state: dict[str, tuple[LicenceStatus, str | None]], event: LogEvent) -> None:
+    for ident, status, by in effect_of(event).statuses:
+        previous = state.get(ident, (status, None))[1]
+        state[ident] = (status, by or previous)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,7 @@ class AuditReport:
     head_hash: str
     checkpoints: int
     problems: tuple[str, ...]
+    more_problems: int = 0  # found beyond the MAX_PROBLEMS listed
 
     @property
     def ok(self) -> bool:
@@ -81,54 +93,71 @@ class AuditReport:
 
 def audit(registry: Registry, *, root: x509.Certificate) -> AuditReport:
     """Check the whole log: the hash chain, every checkpoint, and that the licences' statuses
-    are what the events say."""
+    are what the events say (streamed: memory stays bounded however large the registry)."""
     problems: list[str] = []
+    more = 0
+
+    def problem(text: str) -> None:
+        nonlocal more
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(text)
+        else:
+            more += 1
+
     checkpoints = {cp.size: cp for cp in registry.checkpoints()}
     hashes: dict[int, str] = {0: GENESIS}
     seq, head = 0, GENESIS
-
-    def checked() -> Iterator[LogEvent]:
-        nonlocal seq, head
-        for e in registry.iter_events():
-            seq, head = check_chain([e], head_seq=seq, head_hash=head)
-            if e.seq in checkpoints:
-                hashes[e.seq] = e.hash
-            yield e
-
-    state: dict[str, tuple[LicenceStatus, str | None]] | None
-    try:
-        state = replay(checked())
-    except LogIntegrityError as e:
-        problems.append(e.message)
-        state = None
-    for size, cp in sorted(checkpoints.items()):
+    chain_ok = True
+    with StateCheck(registry) as states:
+        page: dict[str, tuple[LicenceStatus, str | None]] = {}
         try:
-            signed = verify_checkpoint(cp.signed, root=root)
+            for e in registry.iter_events(page=PAGE):
+                seq, head = check_chain([e], head_seq=seq, head_hash=head)
+                if e.seq in checkpoints:
+                    hashes[e.seq] = e.hash
+                _apply(page, e)  # a page keeps superseded_by None unless it named one
+                if len(page) >= PAGE:
+                    states.record(page)
+                    page = {}
         except LogIntegrityError as e:
-            problems.append(f"checkpoint {size}: {e.message}")
-            continue
-        if (signed.size, signed.head_hash) != (cp.size, cp.head_hash):
-            problems.append(f"checkpoint {size}: the stored copy differs from the signed one")
-        elif state is not None and size > seq:
-            problems.append(
-                f"checkpoint {size} was signed over {size} events but the log holds {seq}: "
-                "events were deleted"
-            )
-        elif state is not None and hashes.get(size) != signed.head_hash:
-            problems.append(f"checkpoint {size}: the log's event {size} is not the signed one")
-    if state is not None:
-        listed = set()
-        for ident, status, superseded_by in registry.licence_states():
-            listed.add(ident)
-            expected = state.get(ident)
-            if expected is None:
-                problems.append(f"licence {ident} has no event in the log")
-            elif (status, superseded_by) != expected:
-                problems.append(f"licence {ident} is {status} but the log says {expected[0]}")
-        problems.extend(
-            f"the log names licence {i}, which the registry does not hold"
-            for i in sorted(set(state) - listed)
-        )
+            problem(e.message)
+            chain_ok = False
+        states.record(page)
+        del page
+        for size, cp in sorted(checkpoints.items()):
+            try:
+                signed = verify_checkpoint(cp.signed, root=root)
+            except LogIntegrityError as e:
+                problem(f"checkpoint {size}: {e.message}")
+                continue
+            if (signed.size, signed.head_hash) != (cp.size, cp.head_hash):
+                problem(f"checkpoint {size}: the stored copy differs from the signed one")
+            elif chain_ok and size > seq:
+                problem(
+                    f"checkpoint {size} was signed over {size} events but the log holds {seq}: "
+                    "events were deleted"
+                )
+            elif chain_ok and hashes.get(size) != signed.head_hash:
+                problem(f"checkpoint {size}: the log's event {size} is not the signed one")
+        if chain_ok:
+            for ident, status, by, expected, expected_by in states.mismatches():
+                if status is None:
+                    problem(f"the log names licence {ident}, which the registry does not hold")
+                elif expected is None:
+                    problem(f"licence {ident} has no event in the log")
+                elif status != expected:
+                    problem(f"licence {ident} is {status} but the log says {expected}")
+                else:
+                    problem(
+                        f"licence {ident} is superseded by {by or 'nothing'} but the log says "
+                        f"by {expected_by or 'nothing'}"
+                    )
+    if more:
+        problems.append(f"… and {more} more problems")
     return AuditReport(
-        events=seq, head_hash=head, checkpoints=len(checkpoints), problems=tuple(problems)
+        events=seq,
+        head_hash=head,
+        checkpoints=len(checkpoints),
+        problems=tuple(problems),
+        more_problems=more,
     )

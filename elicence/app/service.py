@@ -28,6 +28,7 @@ from elicence.app.guard import Guard
 from elicence.app.hall import Hall
 from elicence.app.holder import Holders
 from elicence.app.publishing import Publisher
+from elicence.app.stock import StockImport
 from elicence.app.trail import Trail, TrailAction
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
@@ -91,6 +92,7 @@ class Elicence:
         guard: Guard,
         trail: Trail,
         hall: Hall,
+        stock: StockImport,
     ) -> None:
         # Tests and operators' scripts may look at ``registry`` and ``keystore``; the API and the
         # CLI call methods only (tests/test_layers.py holds them to it).
@@ -109,6 +111,7 @@ class Elicence:
         self._issuer = issuer
         self._lifecycle = lifecycle
         self.hall = hall  # the hall's case API (办件): its own facade (app/hall.py)
+        self.stock = stock  # stock conversion: `elicence import` (app/stock.py)
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""

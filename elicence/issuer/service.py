@@ -1,7 +1,14 @@
 """Synchronous, idempotent issuance (增量同步签发), one licence or a batch.
 
+Concurrent single issuances share transactions (group commit, docs/adr/0008-group-commit.md): the
+calling thread checks its request, then :class:`~elicence.issuer.groupcommit.GroupCommit` hands
+it, with every request queued meanwhile, to one leader that reserves their status indices, seals
+them and stores them with their events in one transaction (one hold of the log's lock, one commit).
+
 Invariants:
 - a licence is stored with its issuance event in one transaction, or not at all;
+- status indices are handed out in the transaction that stores their licences (a rollback gives
+  them back), one department's in one statement;
 - ``(department, source_ref)`` names one licence forever: the same checked request again answers
   that licence (``created=False``); another request under it is a :class:`ConflictError`;
 - serials come from the CSPRNG and the registry's unique identifier refuses a reuse.
@@ -34,6 +41,7 @@ from elicence.errors import (
     KeyCustodyError,
 )
 from elicence.formats.seal import SealClaims, SealedLicence, expiry_instant, seal_licence
+from elicence.issuer.groupcommit import GroupCommit
 from elicence.issuer.validation import check_request, request_hash
 from elicence.keys.signer import Signer
 
@@ -47,17 +55,41 @@ class IssuanceUnitOfWork(Protocol):
     ) -> dict[str, Licence]: ...
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None: ...
     def reserve_status_indices(self, department: str, count: int) -> int: ...
+    def reserve_and_lock_log(self, counts: Mapping[str, int]) -> dict[str, int]: ...
     def commit(self) -> None: ...
 
 
 class IssuanceStore(Protocol):
     def unit_of_work(self) -> AbstractContextManager[IssuanceUnitOfWork]: ...
+    def writer_unit_of_work(self) -> AbstractContextManager[IssuanceUnitOfWork]:
+        """A unit of work on a connection kept for one writer at a time (the group's leader)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class IssuanceResult:
     licence: Licence
     created: bool  # False: a retry answered with the licence issued before
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A checked request waiting for its group: everything the leader needs to seal it."""
+
+    request: IssuanceRequest
+    digest: str
+    dept: Department
+    licence_type: LicenceType
+    signer: Signer
+    actor: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.dept.uscc, self.request.source_ref
+
+
+# The outcome of one item of a group: its new licence, or None when its source_ref is taken.
+_Stored = Licence | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +117,12 @@ class IssuanceService:
         self._clock = clock
         # refuses (InputError) a request the licence document could not print, before storing
         self._printable = printable
+        self._group: GroupCommit[_Checked, _Stored] = GroupCommit(self._write_group)
+
+    @property
+    def group_commit(self) -> GroupCommit[_Checked, _Stored]:
+        """The group committer of single issuances (its counters show how groups formed)."""
+        return self._group
 
     # -- one --------------------------------------------------------------------------------
 
@@ -96,20 +134,18 @@ class IssuanceService:
         if self._printable is not None:
             self._printable(request)
         digest = request_hash(request)
-        licence_type = catalogue.licence_type(request.type_code)
-        signer = signer_for(self._signers, dept)
-        # Optimistic: insert, and let the unique (department, source_ref) index catch a retry.
-        # The status index is reserved in the same transaction, so a retry gives it back.
-        with self._store.unit_of_work() as uow:
-            try:
-                index = uow.reserve_status_indices(dept.uscc, 1)
-                licence = self._seal(request, licence_type, dept, digest, signer, index)
-                uow.add_licences([licence], [_issued_event(licence, actor)])
-                uow.commit()
-            except DuplicateSourceRefError:
-                pass  # a retry, or a concurrent twin that won the race: answer what is stored
-            else:
-                return IssuanceResult(licence, created=True)
+        item = _Checked(
+            request,
+            digest,
+            dept,
+            catalogue.licence_type(request.type_code),
+            signer_for(self._signers, dept),
+            actor,
+        )
+        stored = self._group.submit(item)
+        if stored is not None:
+            return IssuanceResult(stored, created=True)
+        # a retry, or a concurrent twin that won the race: answer what is stored
         with self._store.unit_of_work() as uow:
             existing = uow.licence_by_source_ref(dept.uscc, request.source_ref)
         if existing is None:  # pragma: no cover - the unique index said it exists
@@ -117,6 +153,66 @@ class IssuanceService:
                 "source_ref is taken but its licence cannot be read", field="source_ref"
             )
         return _replay(existing, digest)
+
+    def _write_group(self, items: Sequence[_Checked]) -> list[_Stored | BaseException]:
+        """Store a group of single issuances; one outcome per item, in order.
+
+        Optimistic, as one issuance was: insert, and let the unique (department, source_ref)
+        index catch a retry. Twins within the group are stored once (the first); the others are
+        answered from it. If the group's transaction fails, each item is tried alone, so one
+        item's failure (a source_ref a concurrent request took first) is that item's only.
+        """
+        first: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(items):
+            first.setdefault(item.key, i)
+        leaders = [items[i] for i in sorted(first.values())]
+        try:
+            stored: list[_Stored | BaseException] = list(self._store_group(leaders))
+        except DuplicateSourceRefError:
+            stored = [None] if len(leaders) == 1 else [self._store_alone(i) for i in leaders]
+        except Error as e:
+            stored = [e] if len(leaders) == 1 else [self._store_alone(i) for i in leaders]
+        outcome = {item.key: result for item, result in zip(leaders, stored, strict=True)}
+        out: list[_Stored | BaseException] = []
+        for i, item in enumerate(items):
+            result = outcome[item.key]
+            if first[item.key] != i and not isinstance(result, BaseException):
+                result = None  # a twin: answered from what its first stored
+            out.append(result)
+        return out
+
+    def _store_alone(self, item: _Checked) -> _Stored | BaseException:
+        try:
+            return self._store_group([item])[0]
+        except DuplicateSourceRefError:
+            return None
+        except Error as e:
+            return e
+
+    def _store_group(self, items: Sequence[_Checked]) -> list[Licence]:
+        """Reserve the items' status indices and take the log's lock, seal the items and store
+        them with their events, in one transaction (indices in department order, then the log's
+        lock, as every writer takes them, so that writers never dead-lock)."""
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.dept.uscc] = counts.get(item.dept.uscc, 0) + 1
+        with self._store.writer_unit_of_work() as uow:  # only the leader writes here
+            next_index = uow.reserve_and_lock_log(counts)  # PostgreSQL: one round trip
+            licences = []
+            for item in items:
+                index = next_index[item.dept.uscc]
+                next_index[item.dept.uscc] = index + 1
+                licences.append(
+                    self._seal(
+                        item.request, item.licence_type, item.dept, item.digest, item.signer, index
+                    )
+                )
+            uow.add_licences(
+                licences,
+                [_issued_event(lic, item.actor) for lic, item in zip(licences, items, strict=True)],
+            )
+            uow.commit()
+        return licences
 
     # -- batch ------------------------------------------------------------------------------
 
@@ -203,19 +299,41 @@ class IssuanceService:
         signer: Signer,
         status_index: int,
     ) -> Licence:
-        identifier = str(LicenceIdentifier(request.type_code, dept.uscc, new_serial(), 1))
-        return sealed_version(
+        return new_licence(
             request,
             licence_type,
             dept,
             signer,
-            identifier=identifier,
-            version=1,
+            digest=digest,
             status_index=status_index,
             now=self._clock(),
-            source_ref=request.source_ref,
-            request_hash=digest,
         )
+
+
+def new_licence(
+    request: IssuanceRequest,
+    licence_type: LicenceType,
+    dept: Department,
+    signer: Signer,
+    *,
+    digest: str,
+    status_index: int,
+    now: dt.datetime,
+) -> Licence:
+    """A new licence (version 1, a fresh CSPRNG serial) sealed for a checked request."""
+    identifier = str(LicenceIdentifier(request.type_code, dept.uscc, new_serial(), 1))
+    return sealed_version(
+        request,
+        licence_type,
+        dept,
+        signer,
+        identifier=identifier,
+        version=1,
+        status_index=status_index,
+        now=now,
+        source_ref=request.source_ref,
+        request_hash=digest,
+    )
 
 
 def signer_for(signers: Mapping[str, Signer], dept: Department) -> Signer:

@@ -14,11 +14,27 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography import x509
 
 from elicence.keys.signer import Signer
 from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
+
+
+@dataclass(frozen=True, slots=True)
+class KeyringRecipe:
+    """What reopens a keyring in a worker process that this one starts (a process pool's).
+
+    It carries the passphrase: hand it only to processes you start, never write or log it.
+    """
+
+    directory: Path
+    passphrase: str = field(repr=False)
+
+    def open(self) -> Keyring:
+        return Keyring(KeyStore(self.directory), passphrase=self.passphrase)
 
 
 class Keyring(Mapping[str, Signer]):
@@ -75,6 +91,10 @@ class Keyring(Mapping[str, Signer]):
         if signer is None:
             signer = self._service = self._store.service_signer(self._passphrase)
         return signer
+
+    def recipe(self) -> KeyringRecipe:
+        """How a worker process reopens this keyring (see :class:`KeyringRecipe`)."""
+        return KeyringRecipe(self._store.directory, self._passphrase)
 
     # -- reading the store --------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 The only package that imports SQLAlchemy or Alembic. Its modules: ``models`` (the ORM models and
 the schema), ``tables`` (Core tables, hot-path statements, row ↔ value conversions), ``engine``
 (opening the database, SQLite pragmas and WAL checkpoints), ``uow`` (the unit of work),
-``queries`` (:class:`Registry`), ``writebehind`` (batched usage records), ``migrate`` and
-``migrations/`` (Alembic). Public entry points: :class:`Registry` and :class:`UnitOfWork`.
+``queries`` (:class:`Registry`), ``writebehind`` (batched usage records), ``pgcopy``
+(PostgreSQL's ``COPY`` for bulk writes), ``stock`` (stock conversion runs), ``statecheck`` (the
+audit's comparison in the database), ``migrate`` and ``migrations/`` (Alembic). Public entry
+points: :class:`Registry` and :class:`UnitOfWork`.
 """
 
 from elicence.registry.queries import ClientRecord, MirrorRecord, Registry

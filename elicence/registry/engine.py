@@ -90,6 +90,8 @@ class Database:
         self.engine = engine
         self._writer = engine.execution_options(elicence_write=True)
         self._reader = engine.execution_options(elicence_read_one=True)
+        self._writer_conn: Connection | None = None  # see writer_unit_of_work
+        self._writer_lock = threading.Lock()
         # SQLite files: WAL checkpoints (and their fsyncs) off the request path.
         database = engine.url.database
         self._checkpoints = (
@@ -97,6 +99,35 @@ class Database:
             if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
             else None
         )
+
+    @contextmanager
+    def writer_unit_of_work(self) -> Iterator[UnitOfWork]:
+        """A write transaction on this process's one dedicated writer connection.
+
+        The connection stays open between transactions (no pool checkout, no liveness ping per
+        transaction): for the group committer's leader, which writes one group at a time. A
+        connection the database dropped is replaced at the next transaction.
+        """
+        with self._writer_lock:
+            conn = self._writer_conn
+            if conn is not None and not (conn.closed or conn.invalidated) and not _alive(conn):
+                conn.invalidate()  # the server closed it while it waited
+            if conn is None or conn.closed or conn.invalidated:
+                try:
+                    conn = self._writer_conn = self._writer.connect()
+                except SQLAlchemyError as e:
+                    raise RegistryError(f"registry failure: {e}") from e
+            try:
+                conn.begin()
+                yield UnitOfWork(conn)
+            except SQLAlchemyError as e:
+                raise RegistryError(f"registry failure: {e}") from e
+            finally:
+                try:
+                    if conn.in_transaction():
+                        conn.rollback()
+                except SQLAlchemyError:
+                    conn.invalidate()
 
     def upgrade(self) -> None:
         """Bring the schema up to date (Alembic ``upgrade head``)."""
@@ -107,6 +138,10 @@ class Database:
     def dispose(self) -> None:
         if self._checkpoints is not None:
             self._checkpoints.close()
+        with self._writer_lock:
+            if self._writer_conn is not None:
+                self._writer_conn.close()
+                self._writer_conn = None
         self.engine.dispose()
 
     @contextmanager
@@ -137,6 +172,14 @@ class Database:
                 yield conn
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e
+
+
+def _alive(conn: Connection) -> bool:
+    if conn.dialect.name != "postgresql":
+        return True
+    from elicence.registry.pgcopy import is_alive
+
+    return is_alive(conn)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -420,3 +420,24 @@ class HallComplaint(Base):
     answered_at: Mapped[dt.datetime | None]
     answered_by: Mapped[str | None] = mapped_column(String(64))
     substantiated: Mapped[bool | None] = mapped_column(Boolean)
+
+
+# -- stock conversion (存量转换, `elicence import`) -----------------------------------------------
+
+
+class ImportRun(Base):
+    """One stock conversion of a file: how far it got, committed with each chunk it stored."""
+
+    __tablename__ = "import_runs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # the file's and options' digest
+    source: Mapped[str] = mapped_column(String(500))
+    department: Mapped[str | None] = mapped_column(String(18))
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    rows_done: Mapped[int] = mapped_column(Integer)
+    report_bytes: Mapped[int] = mapped_column(Integer)
+    created: Mapped[int] = mapped_column(Integer)
+    existing: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)

@@ -8,7 +8,7 @@ one head.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, text, update
@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from elicence.domain.licence import Licence, LicenceEvent, LicenceStatus
 from elicence.errors import RegistryError
 from elicence.formats.eventlog import GENESIS, LogEvent, chain
+from elicence.registry.pgcopy import copy_events, copy_licences, locked_head, reserve_and_lock
 from elicence.registry.tables import (
     INSERT_EVENT,
     INSERT_LICENCE,
@@ -42,6 +43,8 @@ class UnitOfWork:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        # the log's head while this transaction holds the log's lock (appends chain after it)
+        self._head: tuple[int, str] | None = None
 
     def licence_by_source_ref(self, department: str, source_ref: str) -> Licence | None:
         row = self._conn.execute(
@@ -66,11 +69,13 @@ class UnitOfWork:
 
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None:
         """Insert licences and their events (chained after the log's head)."""
-        try:
-            if licences:
-                self._conn.execute(INSERT_LICENCE, [licence_values(lic) for lic in licences])
-        except IntegrityError as e:
-            raise integrity_error(e) from e
+        if licences and self._conn.dialect.name == "postgresql":
+            copy_licences(self._conn, licences)
+        elif licences:
+            try:
+                self._conn.execute(INSERT_LICENCE, [licence_values(lic) for lic in licences]).all()
+            except IntegrityError as e:
+                raise integrity_error(e) from e
         self.append_events(events)
 
     # -- the event log ------------------------------------------------------------------------
@@ -90,14 +95,36 @@ class UnitOfWork:
         """Chain ``events`` after the head (one head read) and insert them."""
         if not events:
             return []
-        self._lock_log()
-        seq, head = self.log_head()
+        if self._head is not None:  # the lock is held since the head was read
+            seq, head = self._head
+        elif self._conn.dialect.name == "postgresql":
+            seq, head = locked_head(self._conn, LOG_LOCK)
+        else:
+            self._lock_log()
+            seq, head = self.log_head()
         chained = chain(events, head_seq=seq, head_hash=head)
         self._insert_log(chained)
+        self._head = (chained[-1].seq, chained[-1].hash)
         return chained
+
+    def reserve_and_lock_log(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """Reserve status indices for several departments (department → first index, in
+        department order, so writers never dead-lock) and take the log's lock, reading its head
+        for the appends of this transaction. On PostgreSQL all in one round trip."""
+        wanted = {d: n for d, n in counts.items() if n > 0}
+        if self._conn.dialect.name == "postgresql":
+            first, self._head = reserve_and_lock(self._conn, wanted, LOG_LOCK)
+            return first
+        first = {d: self.reserve_status_indices(d, wanted[d]) for d in sorted(wanted)}
+        self._lock_log()
+        self._head = self.log_head()
+        return first
 
     def _insert_log(self, events: Sequence[LogEvent]) -> None:
         if not events:
+            return
+        if self._conn.dialect.name == "postgresql":
+            copy_events(self._conn, events)
             return
         try:
             self._conn.execute(
@@ -116,7 +143,7 @@ class UnitOfWork:
                     }
                     for e in events
                 ],
-            )
+            ).all()
         except IntegrityError as e:
             raise integrity_error(e) from e
 

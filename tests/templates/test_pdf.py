@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -290,8 +288,9 @@ def test_the_pdf_is_made_once_and_kept(service: Elicence) -> None:
     assert service.licence_pdf(ADMIN, identifier) == first  # not re-signed
 
 
-def test_render_qr_and_pades_b_b_are_fast(service: Elicence) -> None:
-    """DESIGN.md: ≤ 30 ms on one core; asserted loosely here (shared CI), measured in bench."""
+def test_documents_made_again_from_the_kept_signer_each_verify(service: Elicence) -> None:
+    """The signer, font and layout are kept between documents (that is what makes them fast,
+    measured in bench/bench.py): each document made from them is still a valid, distinct one."""
     identifier, _ = issue_pdf(service)
     lic = service.registry.licence(identifier)
     assert lic is not None
@@ -305,9 +304,11 @@ def test_render_qr_and_pades_b_b_are_fast(service: Elicence) -> None:
         "crl": None,
         "now": service.clock(),
     }
-    times = []
-    for _ in range(15):
-        start = time.perf_counter()
-        service.documents.make(lic, **args)  # type: ignore[arg-type]
-        times.append(time.perf_counter() - start)
-    assert statistics.median(times) < 0.090, times
+    made = [service.documents.make(lic, **args) for _ in range(3)]  # type: ignore[arg-type]
+    assert len(set(made)) == 3  # a fresh ECDSA signature each time
+    for pdf in made:
+        report = verify_pdf(
+            pdf, trust_list=service.trust_list(), status=service.registry, now=service.clock()
+        )
+        assert report.verdict == "valid", report.checks
+        assert report.licence is not None and report.licence.identifier == identifier

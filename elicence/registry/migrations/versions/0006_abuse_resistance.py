@@ -2,7 +2,7 @@
 audit trail of privileged actions (``audit_trail``, guarded by triggers).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-05
 
 Every existing client's key becomes its current key in ``api_keys``, with no expiry.
@@ -16,7 +16,7 @@ from alembic import op
 from elicence.registry.models import UTCDateTime
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,507 @@
+"""Stock conversion (存量转换): a department's existing paper licences become e-licences, from a
+CSV or JSON Lines file of millions of rows (docs/import.md).
+
+The main process reads the file in chunks, reserves each chunk's status indices, and hands the
+chunk to a pool of worker processes that check every row (``issuer.validation.check_request``,
+the same rules as the API) and seal it; a writer thread stores the sealed chunks, in file order,
+each in one transaction with the chunk's ``issued`` events and the run's progress
+(:mod:`registry.stock`), while the next chunks are read and sealed.
+
+Invariants:
+- a run is keyed by the SHA-256 of its file and its department option; a rerun of the same file
+  resumes from the last committed chunk (after a crash, SIGKILL or Ctrl-C) or, when finished,
+  does nothing: every row is stored exactly once, by ``(department, source_ref)`` as well;
+- a bad row never stops the run: it becomes one line of the error report (row, source_ref, field,
+  message), written and synced before the chunk commits, with the report's length recorded in
+  that commit; a resumed run cuts the report back to that length, so no line is lost or repeated;
+- status indices are unique per department; an interrupted run leaves the indices of the rows it
+  had in flight unused (bits that stay clear), as does a row that fails its check;
+- the log is checkpointed (signed) at least every ``CHECKPOINT_SECONDS`` and at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from elicence.app.catalogue import CatalogueSource
+from elicence.domain.catalogue import Catalogue
+from elicence.domain.codes import check_uscc
+from elicence.domain.licence import EventKind, Licence
+from elicence.errors import Error, InputError, StockImportError
+from elicence.formats.stockfile import SourceFormat, SourceRow, count_rows, read_rows
+from elicence.issuer.service import new_licence, new_licence_event, signer_for
+from elicence.issuer.validation import check_request, request_hash
+from elicence.keys.keyring import KeyringRecipe
+from elicence.registry.stock import RunRecord, StockRegistry
+from elicence.templates.pdf import LicenceRenderer
+
+CHUNK_ROWS = 1000
+CHECKPOINT_SECONDS = 30.0
+REPORT_HEADER = ("row", "source_ref", "field", "message")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecipe:
+    """What a worker process needs to check and seal rows: the keys and the licence font."""
+
+    keyring: KeyringRecipe
+    font_path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    rows_total: int
+    rows_done: int
+    created: int
+    existing: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    key: str
+    source: str
+    report: Path
+    rows_total: int
+    resumed_from: int  # rows already done when this call started
+    rows_done: int
+    created: int  # over the whole run, not only this call
+    existing: int  # rows whose licence was already stored (same request)
+    failed: int  # rows in the error report
+    finished: bool
+    seconds: float  # this call's
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    number: int
+    source_ref: str
+    field: str | None
+    message: str
+
+
+# (row number, raw request, department USCC, status index)
+_JobRow = tuple[int, dict[str, Any], str, int]
+# what a worker makes of a row: (row number, sealed licence), or the row's error
+_Outcome = tuple[int, Licence] | RowError
+
+
+@dataclass(slots=True)
+class _RunState:
+    """Where a run stands, as the writer thread moves it on."""
+
+    run: RunRecord
+    checkpointed: float  # time.monotonic() of the last signed checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    rows: list[_JobRow]
+    now: dt.datetime
+
+
+class StockImport:
+    """Imports files of existing licences (the use case behind ``elicence import``)."""
+
+    def __init__(
+        self,
+        *,
+        stock: StockRegistry,
+        catalogue: CatalogueSource,
+        recipe: WorkerRecipe,
+        checkpoint: Callable[[], object],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._stock = stock
+        self._catalogue = catalogue
+        self._recipe = recipe
+        self._checkpoint = checkpoint
+        self._clock = clock
+
+    def run(
+        self,
+        path: Path,
+        *,
+        department: str | None,
+        report: Path | None = None,
+        workers: int | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+        progress: Callable[[ImportProgress], None] | None = None,
+    ) -> ImportSummary:
+        """Import (or resume importing) ``path``; ``department`` for rows that name none."""
+        started = time.perf_counter()
+        fmt = SourceFormat.of(path)
+        catalogue = self._catalogue()
+        default_dept = None
+        if department is not None:
+            default_dept = check_uscc(department, field="department")
+            catalogue.department(default_dept)  # known to the catalogue, or CatalogueError
+        key = _run_key(path, default_dept)
+        run = self._stock.start(
+            key=key, source=str(path), department=default_dept, now=self._clock()
+        )
+        report = report or path.with_name(path.name + ".errors.csv")
+        total = count_rows(path, fmt)
+        resumed_from = run.rows_done
+        if run.finished_at is None:
+            run = self._import(
+                path, fmt, run, catalogue, default_dept, report, total, workers, chunk_rows,
+                progress,
+            )  # fmt: skip
+        return ImportSummary(
+            key=key,
+            source=str(path),
+            report=report,
+            rows_total=total,
+            resumed_from=resumed_from,
+            rows_done=run.rows_done,
+            created=run.created,
+            existing=run.existing,
+            failed=run.failed,
+            finished=run.finished_at is not None,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _import(
+        self,
+        path: Path,
+        fmt: SourceFormat,
+        run: RunRecord,
+        catalogue: Catalogue,
+        default_dept: str | None,
+        report_path: Path,
+        total: int,
+        workers: int | None,
+        chunk_rows: int,
+        progress: Callable[[ImportProgress], None] | None,
+    ) -> RunRecord:
+        report = _open_report(report_path, run)
+        workers = max(1, workers or os.cpu_count() or 1)
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._recipe, catalogue),
+        )
+        actor = f"import:{run.key[:12]}"
+        state = _RunState(run, time.monotonic())
+
+        def store(entry: _InFlight) -> None:  # on the writer's thread
+            state.run = self._store(state.run, report, actor, *_ready(entry))
+            _report_progress(progress, state.run, total)
+            if time.monotonic() - state.checkpointed > CHECKPOINT_SECONDS:
+                self._checkpoint()
+                state.checkpointed = time.monotonic()
+
+        writer = _ChunkWriter(store, depth=2 * workers)
+        finished = False
+        try:
+            for chunk in _chunks(read_rows(path, fmt), skip=run.rows_done, size=chunk_rows):
+                early, job = self._prepare(chunk, catalogue, default_dept)
+                writer.put((early, len(chunk), pool.submit(_seal_chunk, job)))
+            writer.close()  # every chunk stored, in order
+            finished = True
+            with self._stock.unit_of_work() as uow:
+                state.run = uow.advance(
+                    state.run,
+                    rows_done=state.run.rows_done,
+                    report_bytes=state.run.report_bytes,
+                    created=0,
+                    existing=0,
+                    failed=0,
+                    now=self._clock(),
+                    finished=True,
+                )
+                uow.commit()
+        finally:
+            if not finished:
+                writer.abandon()  # stop after the chunk being stored (Ctrl-C, an error)
+            pool.shutdown(wait=False, cancel_futures=True)
+            report.close()
+            self._checkpoint()
+        return state.run
+
+    def _prepare(
+        self, chunk: list[SourceRow], catalogue: Catalogue, default_dept: str | None
+    ) -> tuple[list[RowError], _Job]:
+        """Rows that fail before sealing (unreadable, no department), and the job for the rest
+        with a status index reserved for each."""
+        early: list[RowError] = []
+        ready: list[tuple[SourceRow, str]] = []
+        for row in chunk:
+            if row.error is not None:
+                early.append(
+                    RowError(row.number, row.source_ref, row.error.field, row.error.message)
+                )
+                continue
+            try:
+                dept = _department_of(row, default_dept, catalogue)
+            except Error as e:
+                early.append(RowError(row.number, row.source_ref, e.field, e.message))
+                continue
+            ready.append((row, dept))
+        counts: dict[str, int] = {}
+        for _, dept in ready:
+            counts[dept] = counts.get(dept, 0) + 1
+        first = self._stock.reserve_status_indices(counts) if counts else {}
+        rows: list[_JobRow] = []
+        for row, dept in ready:
+            rows.append((row.number, row.raw, dept, first[dept]))
+            first[dept] += 1
+        return early, _Job(rows, self._clock())
+
+    def _store(
+        self,
+        run: RunRecord,
+        report: io.TextIOWrapper,
+        actor: str,
+        rows: int,
+        early: list[RowError],
+        outcomes: list[_Outcome],
+    ) -> RunRecord:
+        """Store one sealed chunk, its events, its error lines and the run's progress."""
+        licences = [o[1] for o in outcomes if isinstance(o, tuple)]
+        numbers = {o[1].identifier: o[0] for o in outcomes if isinstance(o, tuple)}
+        errors = early + [o for o in outcomes if isinstance(o, RowError)]
+        existing = 0
+        with self._stock.unit_of_work() as uow:
+            inserted = uow.insert_new_licences(licences)
+            taken = [lic for lic in licences if lic.identifier not in inserted]
+            if taken:
+                stored = uow.stored_under(
+                    [(lic.department_uscc, lic.source_ref or "") for lic in taken]
+                )
+                for lic in taken:
+                    held = stored.get((lic.department_uscc, lic.source_ref or ""))
+                    if held is not None and held.request_hash == lic.request_hash:
+                        existing += 1
+                    else:
+                        errors.append(
+                            RowError(
+                                numbers[lic.identifier],
+                                lic.source_ref or "",
+                                "source_ref",
+                                f"was used for a different request (licence "
+                                f"{held.identifier if held else '?'})",
+                            )
+                        )
+            uow.append_events(
+                [
+                    new_licence_event(lic, EventKind.ISSUED, actor)
+                    for lic in licences
+                    if lic.identifier in inserted
+                ]
+            )
+            report_bytes = _write_errors(report, errors)
+            run = uow.advance(
+                run,
+                rows_done=run.rows_done + rows,
+                report_bytes=report_bytes,
+                created=len(inserted),
+                existing=existing,
+                failed=len(errors),
+                now=self._clock(),
+            )
+            uow.commit()
+        return run
+
+
+# -- the pieces of a run ------------------------------------------------------------------------
+
+# a chunk handed to the workers: its early errors, its row count, its sealed outcomes to come
+_InFlight = tuple[list["RowError"], int, "Future[list[_Outcome]]"]
+
+
+class _ChunkWriter:
+    """Stores sealed chunks, in the order given, on a thread of its own: reading, reserving and
+    handing out the next chunks overlap the database's work on this one.
+
+    Invariants: chunks are stored one at a time in order; after a failure nothing more is
+    stored and the failure is raised in the caller's next :meth:`put` or :meth:`close`.
+    """
+
+    def __init__(self, store: Callable[[_InFlight], None], *, depth: int) -> None:
+        self._store = store
+        self._queue: queue.Queue[_InFlight | None] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="elicence-import", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            entry = self._queue.get()
+            if entry is None or self._stop.is_set():
+                return
+            try:
+                self._store(entry)
+            except BaseException as e:
+                self._error = e
+                self._stop.set()
+                return
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, entry: _InFlight) -> None:
+        """Queue a chunk (waits while ``depth`` chunks are queued)."""
+        while True:
+            self._raise()
+            try:
+                self._queue.put(entry, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Store every queued chunk, then stop."""
+        while self._thread.is_alive():
+            self._raise()
+            try:
+                self._queue.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        self._raise()
+
+    def abandon(self) -> None:
+        """Stop after the chunk being stored; the queued ones are dropped (not committed)."""
+        self._stop.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put(None)
+        self._thread.join()
+
+
+def _run_key(path: Path, department: str | None) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+    except OSError as e:
+        raise StockImportError(f"cannot read {path}: {e}", field="file") from e
+    return hashlib.sha256(f"{digest.hexdigest()}|{department or ''}".encode()).hexdigest()
+
+
+def _department_of(row: SourceRow, default: str | None, catalogue: Catalogue) -> str:
+    if row.department is None and default is None:
+        raise InputError("is required: give it in the row or with --department", field="department")
+    uscc = check_uscc(row.department or default, field="department")
+    catalogue.department(uscc)
+    return uscc
+
+
+def _chunks(rows: Iterator[SourceRow], *, skip: int, size: int) -> Iterator[list[SourceRow]]:
+    chunk: list[SourceRow] = []
+    for i, row in enumerate(rows):
+        if i < skip:
+            continue
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _ready(entry: _InFlight) -> tuple[int, list[RowError], list[_Outcome]]:
+    early, rows, future = entry
+    return rows, early, future.result()
+
+
+def _open_report(path: Path, run: RunRecord) -> io.TextIOWrapper:
+    """The error report, cut back to what the last committed chunk recorded."""
+    try:
+        if run.report_bytes == 0:
+            f = path.open("w", encoding="utf-8", newline="")
+            csv.writer(f).writerow(REPORT_HEADER)
+            return f
+        if not path.is_file() or path.stat().st_size < run.report_bytes:
+            raise StockImportError(
+                f"the error report {path} is shorter than this run recorded: it was moved or "
+                "changed; put it back to resume",
+                field="report",
+            )
+        f = path.open("r+", encoding="utf-8", newline="")
+        f.truncate(run.report_bytes)
+        f.seek(run.report_bytes)
+        return f
+    except OSError as e:
+        raise StockImportError(f"cannot write the error report {path}: {e}", field="report") from e
+
+
+def _write_errors(report: io.TextIOWrapper, errors: list[RowError]) -> int:
+    """Append error lines (in row order), sync them to disk; the report's length."""
+    try:
+        writer = csv.writer(report)
+        for e in sorted(errors, key=lambda e: e.number):
+            writer.writerow((e.number, e.source_ref, e.field or "", e.message))
+        report.flush()
+        os.fsync(report.fileno())
+        return report.tell()
+    except OSError as e:
+        raise StockImportError(f"cannot write the error report: {e}", field="report") from e
+
+
+def _report_progress(
+    progress: Callable[[ImportProgress], None] | None, run: RunRecord, total: int
+) -> None:
+    if progress is not None:
+        progress(ImportProgress(total, run.rows_done, run.created, run.existing, run.failed))
+
+
+# -- the worker processes -----------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(recipe: WorkerRecipe, catalogue: Catalogue) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C does
+    _WORKER["keyring"] = recipe.keyring.open()
+    _WORKER["printable"] = LicenceRenderer(recipe.font_path).check_printable
+    _WORKER["catalogue"] = catalogue
+
+
+def _seal_chunk(job: _Job) -> list[_Outcome]:
+    """Check and seal each row of a job (in a worker process); a row's error is its outcome."""
+    catalogue: Catalogue = _WORKER["catalogue"]
+    out: list[_Outcome] = []
+    for number, raw, uscc, index in job.rows:
+        try:
+            dept = catalogue.department(uscc)
+            request = check_request(raw, catalogue=catalogue, department=dept)
+            _WORKER["printable"](request)
+            licence = new_licence(
+                request,
+                catalogue.licence_type(request.type_code),
+                dept,
+                signer_for(_WORKER["keyring"], dept),
+                digest=request_hash(request),
+                status_index=index,
+                now=job.now,
+            )
+            out.append((number, licence))
+        except Error as e:
+            ref = raw.get("source_ref")
+            out.append(RowError(number, ref if isinstance(ref, str) else "", e.field, e.message))
+    return out

@@ -1,0 +1,95 @@
+"""Group commit: concurrent callers share one write (docs/adr/0008-group-commit.md).
+
+A caller :meth:`~GroupCommit.submit`\\ s an item and blocks until the item has its outcome.
+Whoever finds no write in progress becomes the *leader*: it takes the queued items (in arrival
+order, at most ``max_group``), hands them to ``write`` in one call, publishes each item's outcome
+and wakes the others. Callers that arrived while a write was in progress have queued meanwhile and
+form the next group, led by one of them. Nothing waits on a timer: a lone caller writes at once (a
+group of one), and groups grow only as far as concurrency makes them.
+
+Invariants: at most one ``write`` runs at a time per committer; each item is handed to ``write``
+exactly once and gets exactly one outcome, a value or an exception; an exception raised by
+``write`` becomes the outcome of every item of that group and never kills the committer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MAX_GROUP = 500
+
+
+class _Slot(Generic[T, R]):
+    __slots__ = ("done", "error", "item", "value")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = False
+        self.value: R | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit(Generic[T, R]):
+    """Leader/follower group commit around ``write``.
+
+    ``write(items)`` returns one outcome per item, in order: the item's value, or the exception
+    to raise in the caller that submitted it.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[T]], Sequence[R | BaseException]],
+        *,
+        max_group: int = MAX_GROUP,
+    ) -> None:
+        self._write = write
+        self._max = max(1, max_group)
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: list[_Slot[T, R]] = []
+        self._writing = False
+        self.groups = 0  # groups written (for tests and the benchmark)
+        self.items = 0  # items written
+
+    def submit(self, item: T) -> R:
+        """Write ``item`` (alone or with others); its value, or raise its exception."""
+        slot: _Slot[T, R] = _Slot(item)
+        with self._cond:
+            self._queue.append(slot)
+        while True:
+            with self._cond:
+                while self._writing and not slot.done:
+                    self._cond.wait()
+                if slot.done:
+                    break
+                self._writing = True  # this caller leads the next group
+                group = self._queue[: self._max]
+                del self._queue[: self._max]
+            self._lead(group)
+        if slot.error is not None:
+            raise slot.error
+        return slot.value  # type: ignore[return-value]  # done without error: a value
+
+    def _lead(self, group: list[_Slot[T, R]]) -> None:
+        outcomes: Sequence[R | BaseException]
+        try:
+            outcomes = self._write([s.item for s in group])
+            if len(outcomes) != len(group):  # pragma: no cover - a bug in ``write``
+                raise RuntimeError("the group write gave the wrong number of outcomes")
+        except BaseException as e:  # every item of the group fails the same way
+            outcomes = [e] * len(group)
+        with self._cond:
+            for slot, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    slot.error = outcome
+                else:
+                    slot.value = outcome
+                slot.done = True
+            self.groups += 1
+            self.items += len(group)
+            self._writing = False
+            self._cond.notify_all()

@@ -1,0 +1,163 @@
+"""PostgreSQL's fast paths for the writes of issuance: ``COPY`` of licences and events, and the
+log's lock and head in one round trip.
+
+A group commit, a batch or an import chunk writes its licences and their events with one
+``COPY … FROM STDIN`` each. The statement text never changes, so nothing is parsed per row count
+(a multi-row ``INSERT`` is new text for every row count, parsed by the driver each time), and the
+driver encodes the rows in C. The rows are exactly what an ``INSERT`` would write.
+
+Invariant: a refused row (the unique ``(department, source_ref)`` index, a reused identifier or
+``seq``) raises what SQLAlchemy's ``IntegrityError`` would have become
+(:func:`~elicence.registry.tables.integrity_error`), and the transaction is left for the caller
+to roll back.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection
+
+from elicence.domain.licence import Licence
+from elicence.errors import DuplicateSourceRefError, RegistryError
+from elicence.formats.eventlog import GENESIS, LogEvent
+from elicence.registry.tables import LICENCES, licence_values
+
+LICENCE_COLUMNS = tuple(c.name for c in LICENCES.columns if c.name != "id")  # id: numbered by PG
+COPY_LICENCES = f"COPY licences ({', '.join(LICENCE_COLUMNS)}) FROM STDIN"
+COPY_EVENTS = (
+    "COPY events (seq, at, kind, identifier, department, actor, detail, prev_hash, hash) FROM STDIN"
+)
+
+
+def driver(conn: Connection) -> Any:
+    """The psycopg connection under ``conn`` (statements on it join ``conn``'s transaction)."""
+    return conn.connection.driver_connection
+
+
+def is_alive(conn: Connection) -> bool:
+    """Whether an idle PostgreSQL connection is still open, without a round trip: a connection
+    the server closed (a restart, a failover, an administrator) has data or EOF waiting."""
+    pgconn = driver(conn).pgconn
+    if pgconn.status != psycopg.pq.ConnStatus.OK:
+        return False
+    try:
+        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    except (psycopg.Error, OSError, ValueError):
+        return False
+    # An idle connection (no LISTEN here) is sent nothing; anything waiting is the server's
+    # goodbye ("terminating connection …") or the end of the stream.
+    return not readable
+
+
+def locked_head(conn: Connection, key: int) -> tuple[int, str]:
+    """Take the log's advisory lock (until the transaction ends) and read its head: (seq, hash),
+    (0, GENESIS) for an empty log.
+
+    Both statements go in one pipeline (one round trip); the server runs them in order, and the
+    head is read by a statement that starts after the lock is held, so it sees every append
+    committed before.
+    """
+    pg = driver(conn)
+    try:
+        with pg.cursor() as lock, pg.cursor() as head:
+            with pg.pipeline():
+                lock.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+                head.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            row = head.fetchone()
+    except psycopg.Error as e:
+        raise RegistryError(f"registry failure: {e}") from e
+    return (row[0], row[1] or "") if row else (0, GENESIS)
+
+
+RESERVE = (
+    "INSERT INTO status_counters (department, next_index) VALUES (%s, %s) "
+    "ON CONFLICT (department) DO UPDATE SET next_index = status_counters.next_index + %s "
+    "RETURNING next_index"
+)
+
+
+def reserve_and_lock(
+    conn: Connection, counts: Mapping[str, int], key: int
+) -> tuple[dict[str, int], tuple[int, str]]:
+    """Reserve ``counts[d]`` status indices of each department ``d`` (department order), take
+    the log's advisory lock and read its head, in one pipeline: (first index of each department,
+    (seq, hash) of the head). The counter rows and the lock are held until the transaction ends.
+    """
+    pg = driver(conn)
+    departments = sorted(counts)
+    try:
+        cursors = [pg.cursor() for _ in departments]
+        with pg.cursor() as lock, pg.cursor() as head:
+            with pg.pipeline():
+                for cur, d in zip(cursors, departments, strict=True):
+                    cur.execute(RESERVE, (d, counts[d], counts[d]))
+                lock.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+                head.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            first = {}
+            for cur, d in zip(cursors, departments, strict=True):
+                after = cur.fetchone()
+                first[d] = int(after[0]) - counts[d]
+                cur.close()
+            row = head.fetchone()
+    except psycopg.Error as e:
+        raise RegistryError(f"registry failure: {e}") from e
+    return first, ((row[0], row[1] or "") if row else (0, GENESIS))
+
+
+def licence_row(licence: Licence) -> list[Any]:
+    """A licence as the values of :data:`LICENCE_COLUMNS` (JSON as text)."""
+    values = licence_values(licence)
+    return [
+        json.dumps(values[c], ensure_ascii=False) if c == "data" else values[c]
+        for c in LICENCE_COLUMNS
+    ]
+
+
+def copy_licences(conn: Connection, licences: Sequence[Licence], *, into: str = "licences") -> None:
+    """``COPY`` licences into ``licences`` (or a scratch table of the same columns)."""
+    statement = COPY_LICENCES if into == "licences" else COPY_LICENCES.replace("licences", into, 1)
+    try:
+        with driver(conn).cursor() as cur, cur.copy(statement) as copy:
+            for lic in licences:
+                copy.write_row(licence_row(lic))
+    except psycopg.errors.UniqueViolation as e:
+        raise _refused(e) from e
+    except psycopg.Error as e:
+        raise RegistryError(f"the registry refused the licences: {e}") from e
+
+
+def copy_events(conn: Connection, events: Sequence[LogEvent]) -> None:
+    """``COPY`` chained events into ``events``, exactly as given."""
+    try:
+        with driver(conn).cursor() as cur, cur.copy(COPY_EVENTS) as copy:
+            for e in events:
+                copy.write_row(
+                    (
+                        e.seq,
+                        e.at,
+                        e.kind,
+                        e.identifier,
+                        e.department,
+                        e.actor,
+                        json.dumps(dict(e.detail), ensure_ascii=False),
+                        e.prev_hash,
+                        e.hash,
+                    )
+                )
+    except psycopg.errors.UniqueViolation as e:
+        raise _refused(e) from e
+    except psycopg.Error as e:
+        raise RegistryError(f"the registry refused the events: {e}") from e
+
+
+def _refused(e: psycopg.errors.UniqueViolation) -> RegistryError:
+    if "source_ref" in str(e):
+        return DuplicateSourceRefError(
+            "another licence of this department carries this source_ref", field="source_ref"
+        )
+    return RegistryError(f"the registry refused the change: {e}")
