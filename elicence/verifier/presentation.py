@@ -35,7 +35,7 @@ from elicence.formats.presentation import (
     service_key,
 )
 from elicence.formats.trustlist import TrustList
-from elicence.verifier.report import VerificationReport
+from elicence.verifier.report import VerificationReport, judge
 from elicence.verifier.seal import StatusSource, _UnsafeSkipStatusCheck, verify_seal
 from elicence.verifier.status import OfflineStatus
 
@@ -124,14 +124,13 @@ def verify_presentation(
                 PresentationVerdict.REPLAYED,
             )
         )
-    failed = [c.verdict_if_failed for c in checks if not c.passed]
-    ran = {c.name for c in checks if c.passed}
-    if failed:
-        verdict = min(failed, key=GRAVITY.index)
-    elif ran >= _REQUIRED:
-        verdict = PresentationVerdict.ACCEPTED
-    else:  # pragma: no cover - every path above records every required check or a failure
-        verdict = PresentationVerdict.INVALID
+    verdict = judge(
+        checks,
+        required=_REQUIRED,
+        gravity=GRAVITY,
+        good=PresentationVerdict.ACCEPTED,
+        incomplete=PresentationVerdict.INVALID,  # fail closed: a check that did not run
+    )
     # 7.
     seal = verify_seal(decoded.seal_text, trust_list=trust_list, status=status, now=now)
     return PresentationReport(

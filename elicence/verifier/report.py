@@ -1,16 +1,18 @@
 """The result of a verification, as a value: a verdict and every check that led to it.
 
-Invariant: a verdict is made in one place, :meth:`VerificationReport.from_findings`: the gravest
-failed check decides, and ``valid`` needs every required check to have run and passed (fail
-closed: a check that did not run is not a check that passed).
+Invariant: a verdict is made in one place, :func:`judge`: the gravest failed check decides, and
+the good verdict needs every required check to have run and passed (fail closed: a check that
+did not run is not a check that passed). Seals and PDFs (:meth:`VerificationReport.from_findings`)
+and live presentations (``verifier/presentation.py``) are judged by it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 from elicence.formats.seal import SealedLicence
 
@@ -38,6 +40,48 @@ GRAVITY = (
     Verdict.EXPIRED,
     Verdict.INDETERMINATE,
 )
+
+
+V = TypeVar("V")
+V_co = TypeVar("V_co", covariant=True)
+
+
+class Judged(Protocol[V_co]):
+    """What :func:`judge` reads of a check."""
+
+    @property
+    def name(self) -> object: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def verdict_if_failed(self) -> V_co: ...
+
+
+def judge(
+    checks: Iterable[Judged[V]],
+    *,
+    required: Collection[object],
+    gravity: Sequence[V],
+    good: V,
+    incomplete: V,
+) -> V:
+    """The one verdict combiner: the gravest failure in ``gravity`` order; else ``good`` if every
+    ``required`` check ran and passed; else ``incomplete``.
+
+    Gravity, not order: a stale trust list must not hide a bad signature behind
+    ``indeterminate``.
+    """
+    worst: int | None = None
+    ran = set()
+    for c in checks:
+        if c.passed:
+            ran.add(c.name)
+        else:
+            rank = gravity.index(c.verdict_if_failed)
+            worst = rank if worst is None or rank < worst else worst
+    if worst is not None:
+        return gravity[worst]
+    return good if ran >= set(required) else incomplete
 
 
 class CheckName(StrEnum):
@@ -120,17 +164,15 @@ class VerificationReport:
 
     @classmethod
     def from_findings(cls, found: Findings, *, checked_at: dt.datetime) -> VerificationReport:
-        """The gravest verdict among failed checks; ``valid`` only if every required check passed.
-
-        Gravity, not order: a stale trust list must not hide a bad signature behind
-        ``indeterminate``.
-        """
+        """The report of ``found``: ``valid`` only if every required check passed (:func:`judge`)."""
         checks = found.checks
-        failed = [c.verdict_if_failed for c in checks if not c.passed]
-        verdict = min(failed, key=GRAVITY.index) if failed else None
-        if verdict is None:
-            ran = {c.name for c in checks if c.passed}
-            verdict = Verdict.VALID if found.required <= ran else Verdict.INDETERMINATE
+        verdict = judge(
+            checks,
+            required=found.required,
+            gravity=GRAVITY,
+            good=Verdict.VALID,
+            incomplete=Verdict.INDETERMINATE,
+        )
         return cls(
             verdict=verdict,
             checks=tuple(checks),
