@@ -34,7 +34,7 @@ from elicence.api.routers import (
     trail,
     verify,
 )
-from elicence.api.schemas import add_documented_bodies
+from elicence.api.schemas import DOCUMENTED_BODIES, add_documented_bodies
 from elicence.app.service import Elicence
 from elicence.bootstrap import build_service
 from elicence.settings import Settings
@@ -93,9 +93,8 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
                 summary=app.summary,
                 routes=app.routes,
             )
-            add_documented_bodies(schema)
+            add_documented_bodies(schema, (*DOCUMENTED_BODIES, *hall_schemas.DOCUMENTED_BODIES))
             errors.document(schema)
-            hall_schemas.add_documented_bodies(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

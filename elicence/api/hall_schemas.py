@@ -385,16 +385,6 @@ def metrics_rows(rows: list[Metrics], period: Period) -> list[dict[str, Any]]:
     return [as_row(m, period) for m in rows]
 
 
-def add_documented_bodies(document: dict[str, Any]) -> None:
-    """Put :data:`DOCUMENTED_BODIES` into an OpenAPI document's components (the raw bodies of
-    ``POST /cases`` and ``/supplement`` refer to them)."""
-    components = document.setdefault("components", {}).setdefault("schemas", {})
-    for model in DOCUMENTED_BODIES:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(schema.pop("$defs", {}))
-        components[model.__name__] = schema
-
-
 def documented_upload(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` for a body read raw: ``model`` as JSON, or as the ``application`` part
     of a multipart body whose other parts are files named by their material."""

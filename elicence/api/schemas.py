@@ -11,6 +11,7 @@ of a batch reach it as the JSON object the client sent, parsed once; :class:`Iss
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -83,11 +84,13 @@ def documented_as(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def add_documented_bodies(document: dict[str, Any]) -> None:
-    """Put :data:`DOCUMENTED_BODIES` into an OpenAPI document's components, and make each raw
-    body documented with :func:`documented_as` refer to its model alone."""
+def add_documented_bodies(
+    document: dict[str, Any], models: Iterable[type[BaseModel]] = DOCUMENTED_BODIES
+) -> None:
+    """Put ``models`` (the bodies routes read raw but document, :func:`documented_as`) into an
+    OpenAPI document's components, and make each such body refer to its model alone."""
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    for model in DOCUMENTED_BODIES:
+    for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema

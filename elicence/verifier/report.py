@@ -164,7 +164,7 @@ class VerificationReport:
 
     @classmethod
     def from_findings(cls, found: Findings, *, checked_at: dt.datetime) -> VerificationReport:
-        """The report of ``found``: ``valid`` only if every required check passed (:func:`judge`)."""
+        """The report of ``found``: ``valid`` only if every required check passed (judge)."""
         checks = found.checks
         verdict = judge(
             checks,
