@@ -372,3 +372,13 @@ def test_catalogue_build_checks_department_rights() -> None:
     th = cat.department(TH_CIVIL)
     with pytest.raises(CatalogueError, match="unknown licence type"):
         Catalogue.build([business], [th])
+
+
+def test_a_date_like_value_is_text_not_a_crash() -> None:
+    """PyYAML reads ``2026-13-01`` as a timestamp and raises a bare ValueError; the catalogue
+    reads every scalar as the model wants it, so a date-like name stays a name."""
+    first = DEMO_TEXT.index("name_en:")
+    line_end = DEMO_TEXT.index("\n", first)
+    broken = DEMO_TEXT[:first] + "name_en: 2026-13-01" + DEMO_TEXT[line_end:]
+    cat = parse_catalogue(broken, source="cat.yaml")
+    assert "2026-13-01" in {t.name_en for t in cat.licence_types.values()}

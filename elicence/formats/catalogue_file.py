@@ -7,12 +7,9 @@ so whoever edits the catalogue can find the fault. The file format is documented
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from elicence.domain.catalogue import (
@@ -28,7 +25,8 @@ from elicence.domain.catalogue import (
     check_item_name,
 )
 from elicence.domain.codes import check_type_code, check_uscc
-from elicence.errors import CatalogueError, InputError
+from elicence.errors import CatalogueError
+from elicence.formats.yamlfile import parse_yaml, rule
 
 DEMO_CATALOGUE = Path(__file__).parent.parent / "data" / "demo_catalogue.yaml"
 
@@ -52,7 +50,7 @@ class _DataItemIn(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _rule(check_item_name, v)
+        return rule(check_item_name, v)
 
 
 class _AuthorityIn(_Model):
@@ -62,7 +60,7 @@ class _AuthorityIn(_Model):
     @field_validator("uscc")
     @classmethod
     def _uscc(cls, v: str) -> str:
-        return _rule(check_uscc, v)
+        return rule(check_uscc, v)
 
 
 class _LicenceTypeIn(_Model):
@@ -82,12 +80,12 @@ class _LicenceTypeIn(_Model):
     @field_validator("code")
     @classmethod
     def _code(cls, v: str) -> str:
-        return _rule(check_type_code, v)
+        return rule(check_type_code, v)
 
     @field_validator("validity")
     @classmethod
     def _validity(cls, v: str) -> str:
-        _rule(ValidityRule.parse, v)
+        rule(ValidityRule.parse, v)
         return v
 
 
@@ -102,12 +100,12 @@ class _DepartmentIn(_Model):
     @field_validator("uscc")
     @classmethod
     def _uscc(cls, v: str) -> str:
-        return _rule(check_uscc, v)
+        return rule(check_uscc, v)
 
     @field_validator("division_code")
     @classmethod
     def _division(cls, v: str) -> str:
-        return _rule(check_division_code, v)
+        return rule(check_division_code, v)
 
 
 class _CatalogueIn(_Model):
@@ -116,73 +114,9 @@ class _CatalogueIn(_Model):
     departments: list[_DepartmentIn]
 
 
-def _rule(check: Callable[..., object], value: str) -> str:
-    """Run a domain check inside a pydantic validator, turning its error into pydantic's."""
-    try:
-        result = check(value)
-    except InputError as e:
-        raise ValueError(e.message) from None
-    return result if isinstance(result, str) else value
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the node at ``loc``, or of its deepest existing ancestor."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if k.value == key), None)
-            if found is None:
-                break
-            node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                break
-            node = node.value[key]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def _loc_of(path: str) -> tuple[int | str, ...]:
-    """The inverse of :func:`_field_path`: ``a[0].b`` → ``("a", 0, "b")``."""
-    return tuple(
-        int(index) if index else name for name, index in re.findall(r"(\w+)|\[(\d+)\]", path)
-    )
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse_catalogue(text: str, *, source: str = "<catalogue>") -> Catalogue:
     """Parse and check catalogue YAML text."""
-    try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
-        raise CatalogueError(f"{source}: {where}: not valid YAML: {e}", field=None) from e
-    try:
-        parsed = _CatalogueIn.model_validate(raw)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
-        line = _line_of(root, loc)
-        path = _field_path(loc) or "catalogue"
-        msg = err["msg"].removeprefix("Value error, ")
-        where = f"line {line} of {source}" if line is not None else source
-        raise CatalogueError(f"{where}: {msg}", field=path) from None
-    try:
-        return _build(parsed)
-    except CatalogueError as e:
-        line = _line_of(root, _loc_of(e.field)) if e.field else None
-        where = f"line {line} of {source}" if line is not None else source
-        raise CatalogueError(f"{where}: {e.message}", field=e.field) from None
+    return parse_yaml(text, _CatalogueIn, _build, source=source, root_field="catalogue")
 
 
 def _build(parsed: _CatalogueIn) -> Catalogue:

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from elicence.errors import CatalogueError, InputError
-from elicence.hall.items_file import DatesAsText
+from elicence.formats.yamlfile import DatesAsText
 
 DEMO_HOLIDAYS = Path(__file__).parent.parent / "data" / "holidays_cn.yaml"
 MAX_SPAN = 3660  # a deadline search never walks more than ten years

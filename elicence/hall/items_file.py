@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from elicence.domain.catalogue import HolderCategory, check_division_code
 from elicence.domain.codes import check_type_code, check_uscc
-from elicence.errors import CatalogueError, InputError
+from elicence.errors import CatalogueError
+from elicence.formats.yamlfile import parse_yaml, rule
 from elicence.hall.items import (
     ITEM_CODE_RE,
     MAX_UPLOAD_BYTES,
@@ -46,14 +46,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
 
 
-def _rule(check: Callable[..., object], value: str) -> str:
-    try:
-        result = check(value)
-    except InputError as e:
-        raise ValueError(e.message) from None
-    return result if isinstance(result, str) else value
-
-
 def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not regex.fullmatch(value):
@@ -76,12 +68,12 @@ class _DepartmentIn(_Model):
     @field_validator("uscc")
     @classmethod
     def _uscc(cls, v: str) -> str:
-        return _rule(check_uscc, v)
+        return rule(check_uscc, v)
 
     @field_validator("division_code")
     @classmethod
     def _division(cls, v: str) -> str:
-        return _rule(check_division_code, v)
+        return rule(check_division_code, v)
 
 
 class _FieldIn(_Model):
@@ -118,7 +110,7 @@ class _MaterialIn(_Model):
     @field_validator("licence_type")
     @classmethod
     def _type(cls, v: str | None) -> str | None:
-        return None if v is None else _rule(check_type_code, v)
+        return None if v is None else rule(check_type_code, v)
 
 
 class _ItemIn(_Model):
@@ -145,17 +137,17 @@ class _ItemIn(_Model):
     @field_validator("department", "guided_by")
     @classmethod
     def _uscc(cls, v: str | None) -> str | None:
-        return None if v is None else _rule(check_uscc, v)
+        return None if v is None else rule(check_uscc, v)
 
     @field_validator("collaborating")
     @classmethod
     def _others(cls, v: list[str]) -> list[str]:
-        return [_rule(check_uscc, c) for c in v]
+        return [rule(check_uscc, c) for c in v]
 
     @field_validator("issues")
     @classmethod
     def _issues(cls, v: str | None) -> str | None:
-        return None if v is None else _rule(check_type_code, v)
+        return None if v is None else rule(check_type_code, v)
 
 
 class _ScenarioIn(_Model):
@@ -190,68 +182,9 @@ class _FileIn(_Model):
     scoring: list[_ScoringIn] = []
 
 
-class DatesAsText(yaml.SafeLoader):
-    """PyYAML's safe loader, leaving dates as text: pydantic checks them and names the field
-    (PyYAML itself raises a bare ValueError for 2026-13-01)."""
-
-
-DatesAsText.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the node at ``loc``, or of its deepest existing ancestor."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            node = None
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _loc(path: str) -> tuple[int | str, ...]:
-    return tuple(int(i) if i else n for n, i in re.findall(r"(\w+)|\[(\d+)\]", path))
-
-
 def parse_items(text: str, *, source: str = "<service items>") -> ItemCatalogue:
     """Parse and check service-item catalogue YAML text."""
-    try:
-        root = yaml.compose(text)
-        raw = yaml.load(text, Loader=DatesAsText)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
-        raise CatalogueError(f"{source}: {where}: not valid YAML: {e}") from e
-    try:
-        parsed = _FileIn.model_validate(raw)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
-        line = _line_of(root, loc)
-        msg = err["msg"].removeprefix("Value error, ")
-        where = f"line {line} of {source}" if line is not None else source
-        raise CatalogueError(f"{where}: {msg}", field=_path(loc) or "catalogue") from None
-    try:
-        return _build(parsed)
-    except CatalogueError as e:
-        line = _line_of(root, _loc(e.field)) if e.field else None
-        where = f"line {line} of {source}" if line is not None else source
-        raise CatalogueError(f"{where}: {e.message}", field=e.field) from None
+    return parse_yaml(text, _FileIn, _build, source=source, root_field="catalogue")
 
 
 def load_items(path: Path) -> ItemCatalogue:

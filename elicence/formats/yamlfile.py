@@ -1,0 +1,101 @@
+"""Checked YAML files whose errors name the line and the field: the licence catalogue
+(``formats/catalogue_file.py``) and the hall's service-item catalogue (``hall/items_file.py``)
+both read their files through :func:`parse_yaml`.
+
+Invariants: every error is a :class:`~elicence.errors.CatalogueError` whose message starts
+``line N of SOURCE`` where a line is known and whose ``field`` is the path a user edits
+(``items[2].materials[0].licence_type``); dates are kept as text (PyYAML would turn
+``2026-13-01`` into a bare ``ValueError`` while loading), so the model checks them and names
+the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from elicence.errors import CatalogueError, InputError
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+class DatesAsText(yaml.SafeLoader):
+    """PyYAML's safe loader, leaving dates and times as text."""
+
+
+DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def rule(check: Callable[..., object], value: str) -> str:
+    """Run a domain check inside a pydantic validator, turning its error into pydantic's."""
+    try:
+        result = check(value)
+    except InputError as e:
+        raise ValueError(e.message) from None
+    return result if isinstance(result, str) else value
+
+
+def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the node at ``loc``, or of its deepest existing ancestor."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """``("a", 0, "b")`` → ``a[0].b``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def loc_of(path: str) -> tuple[int | str, ...]:
+    """The inverse of :func:`field_path`: ``a[0].b`` → ``("a", 0, "b")``."""
+    return tuple(int(i) if i else n for n, i in re.findall(r"(\w+)|\[(\d+)\]", path))
+
+
+def parse_yaml(
+    text: str, model: type[M], build: Callable[[M], T], *, source: str, root_field: str
+) -> T:
+    """Load ``text``, check it against ``model``, then ``build`` the domain value; every error
+    (YAML, model, or a :class:`CatalogueError` of ``build`` naming a field) names its line."""
+    try:
+        root = yaml.compose(text, Loader=DatesAsText)
+        raw = yaml.load(text, Loader=DatesAsText)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise CatalogueError(f"{source}: {where}: not valid YAML: {e}", field=None) from e
+    try:
+        parsed = model.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+        line = line_of(root, loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        where = f"line {line} of {source}" if line is not None else source
+        raise CatalogueError(f"{where}: {msg}", field=field_path(loc) or root_field) from None
+    try:
+        return build(parsed)
+    except CatalogueError as e:
+        line = line_of(root, loc_of(e.field)) if e.field else None
+        where = f"line {line} of {source}" if line is not None else source
+        raise CatalogueError(f"{where}: {e.message}", field=e.field) from None
