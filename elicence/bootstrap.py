@@ -110,7 +110,7 @@ def assemble(
         registry,
         catalogue=catalogue,
         clock=clock,
-        keys=ApiKeyStore(registry.engine),
+        keys=ApiKeyStore(registry),
         other_departments=items.knows_department,
     )
     service = Elicence(
@@ -128,7 +128,7 @@ def assemble(
         public_base_url=public_base_url,
         clock=clock,
         guard=Guard(limiter or MemoryLimiter(), limits, clock=clock),
-        trail=Trail(TrailStore(registry.engine), clock=clock),
+        trail=Trail(TrailStore(registry), clock=clock),
         hall=hall,
         stock=StockImport(
             stock=StockRegistry(registry),

@@ -108,7 +108,7 @@ class Access:
         keys: ApiKeyStore | None = None,
         other_departments: Callable[[str], bool] | None = None,
     ) -> None:
-        keys = keys or ApiKeyStore(registry.engine)
+        keys = keys or ApiKeyStore(registry)
         self._registry = registry
         self._catalogue = catalogue
         self._clock = clock

@@ -69,21 +69,20 @@ class Backups:
         if not self._keystore.initialised:
             raise KeyCustodyError(f"no key store at {self._keystore.directory} to back up")
         self._registry.flush_usage()
-        engine = self._registry.engine
         try:
             out.mkdir(parents=True, exist_ok=True)
             out.chmod(0o700)
         except OSError as e:
             raise InputError(f"cannot write to {out}: {e}", field="out") from e
-        counts = db_backup.counts(engine)
-        schema = db_backup.schema_revision(engine)
-        database_file = db_backup.dump_database(engine, out)  # first: see the module docstring
+        counts = db_backup.counts(self._registry)
+        schema = db_backup.schema_revision(self._registry)
+        database_file = db_backup.dump_database(self._registry, out)  # first: see the docstring
         key_files = _copy_keys(self._keystore.directory, out / KEYS)
         files = {p.relative_to(out).as_posix(): _sha256(p) for p in sorted(_files(out))}
         manifest = {
             "format": FORMAT,
             "created_at": self._clock().isoformat(),
-            "dialect": engine.dialect.name,
+            "dialect": self._registry.dialect,
             "schema": schema,
             "database_file": database_file,
             "counts": counts,
@@ -102,8 +101,7 @@ def restore(source: Path, *, registry: Registry, keys_dir: Path) -> BackupSummar
     """Restore the backup in ``source`` into ``registry`` (empty) and ``keys_dir`` (absent or
     empty). Checks every digest first; afterwards checks the restored row counts."""
     manifest = _read_manifest(source)
-    engine = registry.engine
-    if manifest["dialect"] != engine.dialect.name:
+    if manifest["dialect"] != registry.dialect:
         raise InputError(
             f"the backup is of a {manifest['dialect']} registry; restore it into one",
             field="database",
@@ -114,9 +112,9 @@ def restore(source: Path, *, registry: Registry, keys_dir: Path) -> BackupSummar
             raise InputError(f"{path} is missing or does not match the backup's digest")
     if keys_dir.exists() and any(keys_dir.iterdir()):
         raise InputError(f"{keys_dir} is not empty: restore keys only into a new directory")
-    db_backup.restore_database(engine, source / manifest["database_file"])
+    db_backup.restore_database(registry, source / manifest["database_file"])
     key_files = _copy_keys(source / KEYS, keys_dir)
-    found = db_backup.counts(engine)
+    found = db_backup.counts(registry)
     for what in ("licences", "events"):
         if found[what] != manifest["counts"][what]:
             raise RegistryError(

@@ -10,7 +10,8 @@ The scheme (docs/hall.md):
 
 Written without the spaces. Input is read case-insensitively, with spaces and hyphens ignored.
 MOD 37,36 is the check of the e-licence identifier (GB/T 36904): it catches every single wrong
-character and every swap of two adjacent characters.
+character and nearly every swap of two adjacent characters (an ISO 7064 hybrid system misses
+about one swap in 1,800; the random part makes a swapped number name no other case in any case).
 
 Invariant: :func:`parse_case_number` returns only numbers :func:`new_case_number` could make,
 normalised; anything else is an :class:`~elicence.errors.InputError` naming ``case_number``.

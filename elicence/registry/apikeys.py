@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, insert, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Table, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from elicence.errors import ConflictError, NotFoundError, RegistryError
+from elicence.registry.engine import Database
 from elicence.registry.models import ApiKey
 from elicence.registry.tables import CLIENTS, ClientRecord, client_of
 
@@ -46,25 +47,16 @@ class KeyRecord:
 class ApiKeyStore:
     """Clients' keys: add a client with its first key, look a key up, rotate, list."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._writer = engine.execution_options(elicence_write=True)
-        self._reader = engine.execution_options(elicence_read_one=True)
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self._writer.begin() as conn:
+            with self._db.write() as conn:
                 yield conn
-        except SQLAlchemyError as e:
-            raise RegistryError(f"registry failure: {e}") from e
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self._reader.connect() as conn:
-                yield conn
-        except SQLAlchemyError as e:
-            raise RegistryError(f"registry failure: {e}") from e
+        except IntegrityError as e:
+            raise RegistryError(f"the registry refused the change: {e.orig}") from e
 
     def add_client(
         self,
@@ -122,7 +114,7 @@ class ApiKeyStore:
 
     def lookup(self, key_hash: str) -> KeyRecord | None:
         """The key with this hash and its client, or None."""
-        with self._read() as c:
+        with self._db.read() as c:
             row = c.execute(_LOOKUP.where(KEYS.c.key_hash == key_hash)).first()
         if row is None:
             return None
@@ -175,7 +167,7 @@ class ApiKeyStore:
 
     def keys(self) -> dict[str, list[KeyRecord]]:
         """Every client's keys, newest first, by client id."""
-        with self._read() as c:
+        with self._db.read() as c:
             rows = c.execute(_LOOKUP.order_by(KEYS.c.created_at.desc())).all()
         out: dict[str, list[KeyRecord]] = {}
         for row in rows:

@@ -13,11 +13,12 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from elicence.errors import RegistryError
+from elicence.registry.engine import Database
 from elicence.registry.migrate import current
 from elicence.registry.tables import CLIENTS, EVENTS, LICENCES
 from elicence.registry.trail import TRAIL
@@ -26,8 +27,9 @@ PG_DUMP_FILE = "registry.pgdump"
 SQLITE_FILE = "registry.sqlite"
 
 
-def dump_database(engine: Engine, directory: Path) -> str:
+def dump_database(database: Database, directory: Path) -> str:
     """Write a snapshot of the database into ``directory``; the file's name."""
+    engine = database.engine
     if engine.dialect.name == "postgresql":
         target = directory / PG_DUMP_FILE
         _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(target)], engine.url)
@@ -50,9 +52,10 @@ def dump_database(engine: Engine, directory: Path) -> str:
     raise RegistryError(f"cannot back up a {engine.dialect.name} database")
 
 
-def restore_database(engine: Engine, file: Path) -> None:
+def restore_database(database: Database, file: Path) -> None:
     """Load a dump made by :func:`dump_database` into the empty database of ``engine``."""
-    if not is_empty(engine):
+    engine = database.engine
+    if not is_empty(database):
         raise RegistryError(
             f"the database {engine.url.render_as_string(hide_password=True)} is not empty: "
             "restore only into a new database"
@@ -81,23 +84,26 @@ def restore_database(engine: Engine, file: Path) -> None:
     raise RegistryError(f"cannot restore into a {engine.dialect.name} database")
 
 
-def is_empty(engine: Engine) -> bool:
+def is_empty(database: Database) -> bool:
     """True when the database holds no table at all."""
+    engine = database.engine
     try:
         return not inspect(engine).get_table_names()
     except SQLAlchemyError as e:
         raise RegistryError(f"cannot read the database: {e}") from e
 
 
-def schema_revision(engine: Engine) -> str | None:
+def schema_revision(database: Database) -> str | None:
+    engine = database.engine
     try:
         return current(engine)
     except SQLAlchemyError as e:
         raise RegistryError(f"cannot read the schema revision: {e}") from e
 
 
-def counts(engine: Engine) -> dict[str, int]:
+def counts(database: Database) -> dict[str, int]:
     """How many licences, events, clients and audit records the database holds."""
+    engine = database.engine
     try:
         with engine.connect() as c:
             return {

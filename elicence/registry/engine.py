@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from elicence.errors import RegistryError
@@ -156,8 +156,14 @@ class Database:
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e
 
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return str(self.engine.dialect.name)
+
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def read(self) -> Iterator[Connection]:
+        """A connection for one read statement (no BEGIN on SQLite: it sees one WAL snapshot)."""
         try:
             with self._reader.connect() as conn:
                 yield conn
@@ -165,11 +171,39 @@ class Database:
             raise RegistryError(f"registry failure: {e}") from e
 
     @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
+    def snapshot(self) -> Iterator[Connection]:
         """A read transaction for several statements that must see one state."""
         try:
             with self.engine.connect() as conn:
                 yield conn
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A small write transaction (``BEGIN IMMEDIATE`` on SQLite), committed when the block
+        ends. An :class:`IntegrityError` is left for the caller (in ``registry/``) to turn into
+        the error it means; any other database failure becomes a :class:`RegistryError`."""
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry failure: {e}") from e
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A connection with a write transaction begun, for a unit of work of its own (it
+        commits; what it does not commit is rolled back)."""
+        if self._checkpoints is not None:
+            self._checkpoints.start()
+        try:
+            with self._writer.connect() as conn:
+                conn.begin()
+                yield conn
+        except IntegrityError:
+            raise
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e
 

@@ -515,13 +515,13 @@ class HallStore(Database):
         return version
 
     def items_version(self) -> int | None:
-        with self._read() as c:
+        with self.read() as c:
             version: int | None = c.scalar(select(func.max(ITEM_CATALOGUES.c.id)))
             return version
 
     def items(self) -> tuple[int, ItemCatalogue] | None:
         """The item catalogue in force and its version, or None before the first import."""
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(
                 select(ITEM_CATALOGUES).order_by(ITEM_CATALOGUES.c.id.desc()).limit(1)
             ).first()
@@ -529,7 +529,7 @@ class HallStore(Database):
 
     def items_at(self, instant: dt.datetime) -> ItemCatalogue | None:
         """The item catalogue that was in force at ``instant`` (None: none was imported yet)."""
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(
                 select(ITEM_CATALOGUES)
                 .where(ITEM_CATALOGUES.c.imported_at < instant)
@@ -571,7 +571,7 @@ class HallStore(Database):
         )
 
     def case(self, number: str) -> Case | None:
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(CASE_BY_NUMBER, {"number": number}).first()
         return self.case_of(row) if row else None
 
@@ -605,14 +605,14 @@ class HallStore(Database):
                 CASES.c.due_on < overdue_on,
             )
         q = q.order_by(CASES.c.submitted_at, CASES.c.number).limit(limit).offset(offset)
-        with self._read() as c:
+        with self.read() as c:
             return [self.case_of(r) for r in c.execute(q)]
 
     def cited(self, identifiers: Sequence[str]) -> dict[str, tuple[RegistryRecord, CitedLicence]]:
         """The registry's records of cited licences (those it holds), by identifier."""
         if not identifiers:
             return {}
-        with self._read() as c:
+        with self.read() as c:
             rows = c.execute(CITED, {"ids": list(dict.fromkeys(identifiers))}).all()
         return {
             r.identifier: (
@@ -635,7 +635,7 @@ class HallStore(Database):
         }
 
     def events(self, number: str) -> list[CaseEvent]:
-        with self._read() as c:
+        with self.read() as c:
             rows = c.execute(
                 select(EVENTS).where(EVENTS.c.case_number == number).order_by(EVENTS.c.id)
             ).all()
@@ -643,7 +643,7 @@ class HallStore(Database):
 
     def upload(self, number: str, material: str) -> tuple[Upload, bytes] | None:
         """The latest upload of a material of a case, with its bytes."""
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(
                 select(UPLOADS)
                 .where(UPLOADS.c.case_number == number, UPLOADS.c.material == material)
@@ -658,7 +658,7 @@ class HallStore(Database):
         return upload, bytes(row.content)
 
     def rating(self, number: str) -> Rating | None:
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(select(RATINGS).where(RATINGS.c.case_number == number)).first()
         return rating_of(row) if row else None
 
@@ -670,7 +670,7 @@ class HallStore(Database):
             q = q.where(RECTIFICATIONS.c.department == department)
         if status is not None:
             q = q.where(RECTIFICATIONS.c.status == str(status))
-        with self._read() as c:
+        with self.read() as c:
             return [order_of(r) for r in c.execute(q)]
 
     def complaints(
@@ -690,7 +690,7 @@ class HallStore(Database):
                 CASES.c.applicant_id_type == str(applicant.id_type),
                 CASES.c.applicant_id == applicant.id_number,
             )
-        with self._read() as c:
+        with self.read() as c:
             return [complaint_of(r) for r in c.execute(q)]
 
     # -- the facts of the metrics -------------------------------------------------------------
@@ -698,7 +698,7 @@ class HallStore(Database):
     def facts(self, *, start: dt.datetime, end: dt.datetime) -> Facts:
         """Cases completed, ratings given and complaints filed in [start, end), and the items
         of the catalogue in force at ``end``."""
-        with self._snapshot() as c:
+        with self.snapshot() as c:
             cases = c.execute(
                 select(
                     CASES.c.number,

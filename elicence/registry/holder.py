@@ -74,7 +74,7 @@ class HolderStore:
             uow.commit()
 
     def grant(self, grant_id: str) -> Grant | None:
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             row = c.execute(select(GRANTS).where(GRANTS.c.id == grant_id)).first()
         return _grant_of(row) if row else None
 
@@ -88,7 +88,7 @@ class HolderStore:
         if identifier is not None:
             q = q.where(GRANTS.c.identifier == identifier)
         q = q.order_by(GRANTS.c.created_at.desc(), GRANTS.c.id).limit(limit)
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             return [_grant_of(r) for r in c.execute(q)]
 
     def grants_to(self, grantee: Grantee, *, at: dt.datetime, limit: int = 200) -> list[Grant]:
@@ -105,7 +105,7 @@ class HolderStore:
             .order_by(GRANTS.c.created_at.desc())
             .limit(limit)
         )
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             return [_grant_of(r) for r in c.execute(q)]
 
     def grant_in_force(self, identifier: str, grantee: Grantee, *, at: dt.datetime) -> Grant | None:
@@ -123,14 +123,14 @@ class HolderStore:
             .order_by(GRANTS.c.created_at.desc())
             .limit(1)
         )
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             row = c.execute(q).first()
         return _grant_of(row) if row else None
 
     def withdraw_grant(self, grant_id: str, *, at: dt.datetime, by: str) -> bool:
         """Withdraw a grant not withdrawn yet; False if it already was (or does not exist)."""
         try:
-            with self._registry._writer.begin() as c:
+            with self._registry.write() as c:
                 done = c.execute(
                     update(GRANTS)
                     .where(GRANTS.c.id == grant_id, GRANTS.c.withdrawn_at.is_(None))
@@ -172,7 +172,7 @@ class HolderStore:
         )
         if identifier is not None:
             q = q.where(USAGE.c.identifier == identifier)
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             rows = c.execute(q).all()
         grants = [g for g in self.grants_of(holder, limit=10_000) if g.grantee.kind == "hall"]
         out = []
@@ -197,7 +197,7 @@ class HolderStore:
     def first_use(self, nonce: bytes, *, seen_at: dt.datetime, expires_at: dt.datetime) -> bool:
         """Record a presentation nonce; False if it was recorded before (a replay)."""
         try:
-            with self._registry._writer.begin() as c:
+            with self._registry.write() as c:
                 c.execute(
                     insert(NONCES),
                     [{"nonce": nonce.hex(), "seen_at": seen_at, "expires_at": expires_at}],
@@ -214,7 +214,7 @@ class HolderStore:
     def purge_nonces(self, *, before: dt.datetime) -> int:
         """Forget nonces whose windows ended before ``before`` (they can no longer verify)."""
         try:
-            with self._registry._writer.begin() as c:
+            with self._registry.write() as c:
                 return int(c.execute(delete(NONCES).where(NONCES.c.expires_at < before)).rowcount)
         except SQLAlchemyError as e:
             raise RegistryError(f"could not purge presentation nonces: {e}") from e
@@ -222,13 +222,13 @@ class HolderStore:
     # -- clients ------------------------------------------------------------------------------
 
     def client(self, client_id: str) -> ClientRecord | None:
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             row = c.execute(select(CLIENTS).where(CLIENTS.c.id == client_id)).first()
         return client_of(row) if row else None
 
     def halls(self) -> list[ClientRecord]:
         """Hall clients that are not disabled (the grantees a holder may choose)."""
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             rows = c.execute(
                 select(CLIENTS)
                 .where(and_(CLIENTS.c.role == "hall", CLIENTS.c.disabled_at.is_(None)))
@@ -238,7 +238,7 @@ class HolderStore:
 
     def holder_clients(self, holder: HolderRef) -> list[ClientRecord]:
         """A holder's API clients (its tokens), newest first."""
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             rows = c.execute(
                 select(CLIENTS)
                 .where(
@@ -254,7 +254,7 @@ class HolderStore:
         """Which of ``identifiers`` name licences of ``holder``."""
         if not identifiers:
             return set()
-        with self._registry._read() as c:
+        with self._registry.read() as c:
             rows = c.execute(
                 select(LICENCES.c.identifier).where(
                     LICENCES.c.identifier.in_(list(identifiers)),

@@ -68,13 +68,13 @@ class Registry(Database):
     # -- licences ---------------------------------------------------------------------------
 
     def licence(self, identifier: str) -> Licence | None:
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(select(LICENCES).where(LICENCES.c.identifier == identifier)).first()
             return licence_of(row) if row else None
 
     def lookup(self, identifier: str) -> RegistryRecord | None:
         """The :class:`~elicence.verifier.StatusSource` view of a licence."""
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(LOOKUP, {"identifier": identifier}).first()
         if row is None:
             return None
@@ -106,12 +106,12 @@ class Registry(Database):
         if issued_until is not None:
             q = q.where(LICENCES.c.issued_at < issued_until)
         q = q.order_by(LICENCES.c.id).limit(limit).offset(offset)
-        with self._read() as c:
+        with self.read() as c:
             return [licence_of(r) for r in c.execute(q)]
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[LogEvent]:
         """Events after ``after`` in ``seq`` order, with their hashes."""
-        with self._read() as c:
+        with self.read() as c:
             rows = c.execute(
                 select(EVENTS).where(EVENTS.c.seq > after).order_by(EVENTS.c.seq).limit(limit)
             )
@@ -121,7 +121,7 @@ class Registry(Database):
         """Every event in ``seq`` order, read page by page (for audits of a large log)."""
         after = -1
         while True:
-            with self._read() as c:
+            with self.read() as c:
                 rows = c.execute(
                     select(EVENTS).where(EVENTS.c.seq > after).order_by(EVENTS.c.seq).limit(page)
                 ).all()
@@ -133,7 +133,7 @@ class Registry(Database):
 
     def log_head(self) -> tuple[int, str]:
         """(seq, hash) of the last event; (0, GENESIS) for an empty log."""
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(
                 select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
             ).first()
@@ -143,14 +143,14 @@ class Registry(Database):
         """The hash of event ``seq`` (GENESIS for 0), or None if the log holds no such event."""
         if seq == 0:
             return GENESIS
-        with self._read() as c:
+        with self.read() as c:
             digest: str | None = c.scalar(select(EVENTS.c.hash).where(EVENTS.c.seq == seq))
             return digest
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Keep a signed checkpoint (a concurrent one of the same size is as good)."""
         try:
-            with self._writer.begin() as c:
+            with self.write() as c:
                 c.execute(
                     insert(CHECKPOINTS),
                     [
@@ -168,14 +168,14 @@ class Registry(Database):
             raise RegistryError(f"registry failure: {e}") from e
 
     def latest_checkpoint(self) -> Checkpoint | None:
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(
                 select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)
             ).first()
         return Checkpoint(row.size, row.head_hash, row.issued_at, row.signed) if row else None
 
     def checkpoints(self) -> list[Checkpoint]:
-        with self._read() as c:
+        with self.read() as c:
             rows = c.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size)).all()
         return [Checkpoint(r.size, r.head_hash, r.issued_at, r.signed) for r in rows]
 
@@ -183,7 +183,7 @@ class Registry(Database):
         """(identifier, status, superseded_by) of every licence, page by page."""
         after = 0
         while True:
-            with self._read() as c:
+            with self.read() as c:
                 rows = c.execute(
                     select(
                         LICENCES.c.id,
@@ -203,7 +203,7 @@ class Registry(Database):
 
     def status_entries(self, department: str) -> tuple[int, list[tuple[int, str]]]:
         """(indices handed out, [(status index, status)] of every licence not ``valid``)."""
-        with self._snapshot() as c:  # two statements: one snapshot
+        with self.snapshot() as c:  # two statements: one snapshot
             size = c.scalar(
                 select(COUNTERS.c.next_index).where(COUNTERS.c.department == department)
             )
@@ -218,7 +218,7 @@ class Registry(Database):
 
     def mirror(self) -> MirrorRecord | None:
         """The mirror's state, or None for a registry that is not a mirror."""
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(select(MIRROR).where(MIRROR.c.id == 1)).first()
         if row is None:
             return None
@@ -232,14 +232,14 @@ class Registry(Database):
         )
 
     def count_licences(self) -> int:
-        with self._read() as c:
+        with self.read() as c:
             return c.scalar(select(func.count()).select_from(LICENCES)) or 0
 
     # -- documents --------------------------------------------------------------------------
 
     def document(self, identifier: str, kind: str = "pdf") -> bytes | None:
         """A kept document of a licence, or None if none was made yet."""
-        with self._read() as c:
+        with self.read() as c:
             content: bytes | None = c.scalar(
                 select(DOCUMENTS.c.content).where(
                     DOCUMENTS.c.identifier == identifier, DOCUMENTS.c.kind == kind
@@ -286,18 +286,18 @@ class Registry(Database):
 
     def catalogue_history(self) -> list[Catalogue]:
         """Every catalogue ever imported, oldest first."""
-        with self._read() as c:
+        with self.read() as c:
             rows = c.execute(select(CATALOGUES.c.document).order_by(CATALOGUES.c.id)).all()
         return [catalogue_from_dict(r.document) for r in rows]
 
     def catalogue_version(self) -> int | None:
-        with self._read() as c:
+        with self.read() as c:
             version: int | None = c.scalar(select(func.max(CATALOGUES.c.id)))
             return version
 
     def catalogue(self) -> tuple[int, Catalogue] | None:
         """The catalogue in force and its version id, or None before any import."""
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(select(CATALOGUES).order_by(CATALOGUES.c.id.desc()).limit(1)).first()
         if row is None:
             return None
@@ -346,16 +346,16 @@ class Registry(Database):
         )
 
     def client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
-        with self._read() as c:
+        with self.read() as c:
             row = c.execute(select(CLIENTS).where(CLIENTS.c.key_hash == key_hash)).first()
             return client_of(row) if row else None
 
     def clients(self) -> list[ClientRecord]:
-        with self._read() as c:
+        with self.read() as c:
             return [client_of(r) for r in c.execute(select(CLIENTS).order_by(CLIENTS.c.created_at))]
 
     def disable_client(self, client_id: str, *, now: dt.datetime) -> bool:
-        with self._writer.begin() as c:
+        with self.write() as c:
             result = c.execute(
                 update(CLIENTS).where(CLIENTS.c.id == client_id).values(disabled_at=now)
             )
@@ -406,7 +406,7 @@ class Registry(Database):
         database is away) raises, and the write-behind queue keeps the rows for the next try.
         """
         try:
-            with self._writer.begin() as c:
+            with self.write() as c:
                 c.execute(INSERT_USAGE, rows)
             return
         except IntegrityError:
@@ -415,7 +415,7 @@ class Registry(Database):
             raise RegistryError(f"could not record verifications: {e}") from e
         for row in rows:
             try:
-                with self._writer.begin() as c:
+                with self.write() as c:
                     c.execute(INSERT_USAGE, [row])
             except IntegrityError as e:
                 log.error("dropped a usage record the registry refuses (%s): %r", e.orig, row)
@@ -435,7 +435,7 @@ class Registry(Database):
             q = q.where(USAGE.c.identifier == identifier)
         if case_number is not None:
             q = q.where(USAGE.c.case_number == case_number)
-        with self._read() as c:
+        with self.read() as c:
             return [
                 {
                     "at": r.at,

@@ -175,7 +175,7 @@ class StockRegistry:
 
     def run(self, key: str) -> RunRecord | None:
         try:
-            with self._db.engine.connect() as c:
+            with self._db.read() as c:
                 row = c.execute(select(RUNS).where(RUNS.c.key == key)).first()
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e
@@ -227,8 +227,7 @@ class StockRegistry:
     def unit_of_work(self) -> Iterator[StockUnitOfWork]:
         """A write transaction for one chunk; what is not committed is rolled back."""
         try:
-            with self._db.engine.execution_options(elicence_write=True).connect() as conn:
-                conn.begin()
+            with self._db.writing() as conn:
                 yield StockUnitOfWork(conn)
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e

@@ -8,15 +8,15 @@ queries page by ``id`` (ascending), which is the order records were written in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from elicence.errors import RegistryError
+from elicence.registry.engine import Database
 from elicence.registry.models import AuditRecord
 
 TRAIL = cast(Table, AuditRecord.__table__)
@@ -42,17 +42,8 @@ class TrailRecord:
 class TrailStore:
     """Append records; read them back with filters."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._writer = engine.execution_options(elicence_write=True)
-        self._reader = engine.execution_options(elicence_read_one=True)
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self._reader.connect() as conn:
-                yield conn
-        except SQLAlchemyError as e:
-            raise RegistryError(f"registry failure: {e}") from e
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def append(
         self,
@@ -79,9 +70,9 @@ class TrailStore:
             "address": address,
         }
         try:
-            with self._writer.begin() as c:
+            with self._db.write() as c:
                 c.execute(INSERT_TRAIL, [row])
-        except SQLAlchemyError as e:
+        except (SQLAlchemyError, RegistryError) as e:
             raise RegistryError(f"could not write the audit trail: {e}") from e
 
     def records(
@@ -114,7 +105,7 @@ class TrailStore:
             q = q.where(TRAIL.c.at >= since)
         if until is not None:
             q = q.where(TRAIL.c.at < until)
-        with self._read() as c:
+        with self._db.read() as c:
             rows = c.execute(q.order_by(TRAIL.c.id).limit(limit)).all()
         return [
             TrailRecord(

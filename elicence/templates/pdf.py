@@ -111,8 +111,42 @@ def _china_date(day: dt.date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+@dataclass(frozen=True)
+class _LoadedFont:
+    font: TTFont
+    widths: Mapping[int, int]
+    printable: frozenset[str]
+    default_width: int
+
+
+# One parse of each font file per process (a CJK font's tables are some 30 MB of Python
+# objects): every renderer of the same file shares it, as reportlab's font registry does.
+_FONTS: dict[tuple[str, int], _LoadedFont] = {}
+_FONTS_LOCK = threading.Lock()
+
+
+def _load_font(name: str, path: Path, subfont_index: int) -> _LoadedFont:
+    key = (str(path), subfont_index)
+    with _FONTS_LOCK:
+        found = _FONTS.get(key)
+        if found is not None:
+            return found
+        try:
+            font = TTFont(name, str(path), subfontIndex=subfont_index)
+        except Exception as e:  # reportlab raises TTFError, OSError, struct.error …
+            raise SettingsError(
+                f"the licence font {path} cannot be loaded: {e}", field="font_path"
+            ) from e
+        pdfmetrics.registerFont(font)
+        widths = dict(font.face.charWidths)
+        found = _FONTS[key] = _LoadedFont(
+            font, widths, frozenset(map(chr, widths)), int(font.face.defaultWidth)
+        )
+        return found
+
+
 class LicenceRenderer:
-    """Renders licences to unsigned PDFs with one font, loaded once (thread-safe)."""
+    """Renders licences to unsigned PDFs with one font, loaded once per process (thread-safe)."""
 
     def __init__(self, font_path: Path = DEFAULT_FONT_PATH, *, subfont_index: int = 0) -> None:
         self.font_path = font_path
@@ -120,7 +154,7 @@ class LicenceRenderer:
         digest = hashlib.sha256(f"{font_path}:{subfont_index}".encode()).hexdigest()[:10]
         self.font_name = f"EL-{digest}"
         self._font: TTFont | None = None
-        self._widths: dict[int, int] = {}
+        self._widths: Mapping[int, int] = {}
         self._printable: frozenset[str] = frozenset()
         self._default_width = 1000
         self._lock = threading.Lock()
@@ -134,20 +168,11 @@ class LicenceRenderer:
             return font
         with self._lock:
             if self._font is None:
-                try:
-                    loaded = TTFont(
-                        self.font_name, str(self.font_path), subfontIndex=self._subfont_index
-                    )
-                except Exception as e:  # reportlab raises TTFError, OSError, struct.error …
-                    raise SettingsError(
-                        f"the licence font {self.font_path} cannot be loaded: {e}",
-                        field="font_path",
-                    ) from e
-                pdfmetrics.registerFont(loaded)
-                self._widths = dict(loaded.face.charWidths)
-                self._printable = frozenset(map(chr, self._widths))
-                self._default_width = int(loaded.face.defaultWidth)
-                self._font = loaded
+                loaded = _load_font(self.font_name, self.font_path, self._subfont_index)
+                self._widths = loaded.widths
+                self._printable = loaded.printable
+                self._default_width = loaded.default_width
+                self._font = loaded.font
             return self._font
 
     def has_glyph(self, char: str) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -51,6 +51,9 @@ from elicence.hall.items import MAX_UPLOAD_BYTES
 from elicence.hall.workflow import CaseAction
 
 router = APIRouter(prefix="/api/v1", tags=["hall: cases"])
+# the id of a complaint or a rectification order: a positive row id (a larger number would fail
+# in the database driver, not in validation)
+RowId = Annotated[int, Path(ge=1, le=MAX_POSITION)]
 
 MAX_BODY_BYTES = 3 * MAX_UPLOAD_BYTES  # every upload of one application, and the envelope
 MAX_PARTS = 21  # the application and up to 20 uploads
@@ -239,7 +242,7 @@ def complaints(client: RequiredClient, svc: Service, case_number: str | None = N
 
 
 @router.post("/complaints/{complaint_id}/answer", response_model=ComplaintOut, responses=ERRORS)
-def answer(complaint_id: int, body: AnswerIn, client: RequiredClient, svc: Service) -> Any:
+def answer(complaint_id: RowId, body: AnswerIn, client: RequiredClient, svc: Service) -> Any:
     """Answer a complaint (the handling department, or a supervisor), saying if it was
     justified (有效投诉: it lowers the satisfaction score)."""
     return complaint_out(svc.hall.answer(client, complaint_id, body.model_dump()))
@@ -257,7 +260,7 @@ def rectifications(client: RequiredClient, svc: Service, status: str | None = No
 @router.post(
     "/rectifications/{order_id}/resolve", response_model=RectificationOut, responses=ERRORS
 )
-def resolve(order_id: int, body: NoteIn, client: RequiredClient, svc: Service) -> Any:
+def resolve(order_id: RowId, body: NoteIn, client: RequiredClient, svc: Service) -> Any:
     """Record what was done about a bad rating (the handling department)."""
     order = svc.hall.resolve_rectification(client, order_id, body.note)
     return rectification_out(order, today=svc.hall.today())
