@@ -18,6 +18,7 @@ from elicence.api.context import RequestContextMiddleware
 from elicence.api.routers import (
     catalogue,
     console,
+    dashboard,
     demo_idp,
     desk,
     documents,
@@ -73,9 +74,10 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(hall_cases.router)
     app.include_router(hall_public.router)
     app.include_router(holder.router)
-    # the pages people see (issue 8): holder portal, hall desk, department console, sign-in;
-    # the 三率一数 dashboard router (/dashboard) joins here with the hall's case API
+    # the pages people see (issue 8): holder portal, hall desk, department console, sign-in,
+    # and the 三率一数 dashboard (/dashboard, public)
     app.include_router(portal.router)
+    app.include_router(dashboard.router)
     app.include_router(desk.router)
     app.include_router(console.router)
     app.include_router(console.api_router)

@@ -96,12 +96,7 @@ class Web:
         return client
 
     def who(self) -> str:
-        if self.session.holder is not None:
-            return self.session.name or ""
-        if self.session.client_id is not None:
-            client = self.svc.holder.client(self.session.client_id)
-            return client.name if client else ""
-        return ""
+        return _who(self.svc, self.session)
 
     def sign_in(self, session: Session) -> None:
         self.session, self._fresh = session, True
@@ -152,6 +147,34 @@ class Web:
         return self.redirect(f"/signin?next={quote(next_path)}")
 
 
+def _who(svc: Elicence, session: Session) -> str:
+    if session.holder is not None:
+        return session.name or ""
+    if session.client_id is not None:
+        client = svc.holder.client(session.client_id)
+        return client.name if client else ""
+    return ""
+
+
+def public_page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    """A page for anyone (the dashboard): it needs no session and sets no cookie, so it works
+    where web sign-in is not configured; who is signed in is shown when a session is there."""
+    session: Session | None = None
+    try:
+        session = codec(request).load(request.cookies.get(SESSION_COOKIE))
+    except errors.SettingsError:
+        session = None
+    html = web.render(
+        template,
+        base=base(request),
+        csrf=session.csrf if session else "",
+        who=_who(service(request), session) if session else "",
+        notice=context.pop("notice", None),
+        **context,
+    )
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
 def set_cookie(
     request: Request, response: Response, name: str, value: str, *, path: str = "/"
 ) -> None:
@@ -177,6 +200,7 @@ TITLES = {
     409: ("无法完成", "Cannot be done"),
     413: ("文件过大", "Too large"),
     422: ("输入有误", "Check your input"),
+    429: ("请求过于频繁", "Too many requests"),
 }
 
 
@@ -202,7 +226,10 @@ def error_page(request: Request, exc: errors.Error) -> Response:
         code=exc.code,
         back=request.headers.get("referer") or (base(request) + "/"),
     )
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    headers = dict(SECURITY_HEADERS)
+    if isinstance(exc, errors.RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after)
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 class HtmlRoute(APIRoute):

@@ -152,9 +152,10 @@ class Guard:
         else:
             self._charge(Bucket.VERIFY_IP, address, cost, "verifications from this address")
 
-    def public(self, *, address: str) -> None:
-        """Charge a public read to its address."""
-        self._charge(Bucket.PUBLIC_IP, address, 1, "requests from this address")
+    def public(self, *, address: str, cost: int = 1) -> None:
+        """Charge a public read to its address (``cost`` reads where one page computes several,
+        as the 三率一数 dashboard does: one per period it counts)."""
+        self._charge(Bucket.PUBLIC_IP, address, cost, "requests from this address")
 
     def failed_authentication(self, *, address: str) -> None:
         """Charge a bad API key to its address; over the limit, refuse (429) instead of 401."""

@@ -49,7 +49,14 @@ from elicence.hall.cases import (
     UploadIn,
 )
 from elicence.hall.items import ItemCatalogue, check_against_licences
-from elicence.hall.metrics import GroupBy, Metrics, Period, compute_groups, parse_period
+from elicence.hall.metrics import (
+    GroupBy,
+    Metrics,
+    Period,
+    compute_groups,
+    parse_period,
+    preceding,
+)
 from elicence.hall.service import (
     Approval,
     CaseService,
@@ -474,3 +481,14 @@ class Hall:
             **({"weights": weights} if weights is not None else {}),
         )
         return MetricsReport(p, by, rows)
+
+    def metrics_trend(
+        self, *, period: str, group_by: str, group: str, count: int
+    ) -> list[tuple[Period, Metrics | None]]:
+        """One group's metrics over the ``count`` periods of ``period``'s kind that end with it,
+        oldest first (public, as :meth:`metrics`); ``None`` where the group had nothing."""
+        out: list[tuple[Period, Metrics | None]] = []
+        for p in preceding(parse_period(period), count):
+            rows = self.metrics(period=p.label, group_by=group_by, group=group).rows
+            out.append((p, rows[0] if rows else None))
+        return out

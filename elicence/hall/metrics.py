@@ -107,6 +107,64 @@ def parse_period(value: object, *, field: str = "period") -> Period:
     raise InputError("must be YYYY-MM, YYYY-Qn, YYYY or YYYY-MM-DD..YYYY-MM-DD", field=field)
 
 
+class PeriodKind(StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+    DAYS = "days"  # a range of days, ``2026-11-01..2026-11-30``
+
+
+def period_kind(period: Period) -> PeriodKind:
+    """Which of the four forms of :func:`parse_period` ``period`` was written in."""
+    if _MONTH.fullmatch(period.label):
+        return PeriodKind.MONTH
+    if _QUARTER.fullmatch(period.label):
+        return PeriodKind.QUARTER
+    if _YEAR.fullmatch(period.label):
+        return PeriodKind.YEAR
+    return PeriodKind.DAYS
+
+
+MAX_TREND = 36
+
+
+def preceding(period: Period, count: int) -> list[Period]:
+    """The ``count`` periods of ``period``'s kind that end with it, oldest first: months
+    before a month, quarters before a quarter, years before a year, ranges of as many days
+    before a range. Fewer where the calendar begins (year 1)."""
+    if not 1 <= count <= MAX_TREND:
+        raise InputError(f"must be 1 to {MAX_TREND} periods", field="count")
+    kind = period_kind(period)
+    out: list[Period] = []
+    if kind is PeriodKind.DAYS:
+        span = period.last - period.first  # a range's length less one day
+        last = period.last
+        for _ in range(count):
+            try:
+                first = last - span
+            except OverflowError:
+                break
+            out.append(Period(f"{first.isoformat()}..{last.isoformat()}", first, last))
+            if first == dt.date.min:
+                break
+            last = first - dt.timedelta(days=1)
+        return out[::-1]
+    step = {PeriodKind.MONTH: 1, PeriodKind.QUARTER: 3, PeriodKind.YEAR: 12}[kind]
+    index = period.first.year * 12 + period.first.month - 1  # months since year 0
+    for n in range(count):
+        year, month0 = divmod(index - n * step, 12)
+        if year < 1:
+            break
+        if kind is PeriodKind.MONTH:
+            label = f"{year:04d}-{month0 + 1:02d}"
+        elif kind is PeriodKind.QUARTER:
+            label = f"{year:04d}-Q{month0 // 3 + 1}"
+        else:
+            label = f"{year:04d}"
+        out.append(parse_period(label))
+    return out[::-1]
+
+
 # -- the facts ----------------------------------------------------------------------------------
 
 

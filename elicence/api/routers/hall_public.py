@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from elicence.api.auth import RATE_LIMITED, Service
+from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
 from elicence.api.context import client_address
 from elicence.api.hall_schemas import ProgressIn, ProgressOut, metrics_rows, progress_out
 from elicence.domain.licence import holder_ref
@@ -48,7 +48,7 @@ def progress(body: ProgressIn, request: Request, svc: Service) -> Any:
     return progress_out(svc.hall.progress(number, holder), catalogue=svc.hall.items())
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[PublicLimit], responses=RATE_LIMITED)
 def metrics(
     svc: Service, period: Period, group_by: By = GroupBy.DEPARTMENT, group: Group = None
 ) -> dict[str, Any]:
@@ -67,7 +67,12 @@ def metrics(
     }
 
 
-@router.get("/metrics.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/metrics.csv",
+    response_class=Response,
+    dependencies=[PublicLimit],
+    responses={200: {"content": {"text/csv": {}}}, **RATE_LIMITED},
+)
 def metrics_csv(
     svc: Service, period: Period, group_by: By = GroupBy.DEPARTMENT, group: Group = None
 ) -> Response:
