@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from elicence.errors import RegistryError
@@ -38,10 +39,42 @@ def open_engine(url: str) -> Engine:
             )
             _sqlite_pragmas(engine)
         else:
-            engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine = create_engine(url, pool_size=10, max_overflow=20)
+            _pg_liveness(engine)
     except (SQLAlchemyError, ImportError, ValueError) as e:
         raise RegistryError(f"cannot open the database {url!r}: {e}") from e
     return engine
+
+
+def _pg_liveness(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection at checkout without a round trip (instead of
+    ``pool_pre_ping``'s ``SELECT 1``): a connection the server closed has its goodbye or EOF
+    waiting on the socket, and is replaced (the pool retries with a fresh one)."""
+    from elicence.registry.pgcopy import driver_alive
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if not driver_alive(dbapi_conn):
+            raise DisconnectionError("the server closed this pooled connection")
+
+
+# One lock per SQLite engine: this process's writers queue on it (woken at once, in turn)
+# instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms; other processes
+# still meet SQLite's own lock and busy timeout.
+_SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCKS_LOCK = threading.Lock()
+
+
+def _write_lock(engine: Engine) -> AbstractContextManager[Any]:
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _LOCKS_LOCK:
+        lock = _SQLITE_WRITE_LOCKS.get(engine)
+        if lock is None:
+            lock = _SQLITE_WRITE_LOCKS[engine] = threading.RLock()
+    return lock
 
 
 class _WalCheckpointer:
@@ -89,7 +122,15 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(elicence_write=True)
-        self._reader = engine.execution_options(elicence_read_one=True)
+        # one-statement reads: no BEGIN on SQLite (see _sqlite_pragmas); autocommit on
+        # PostgreSQL (no BEGIN and ROLLBACK round trips around the statement; under READ
+        # COMMITTED a statement sees the same either way)
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT", elicence_read_one=True)
+            if engine.dialect.name == "postgresql"
+            else engine.execution_options(elicence_read_one=True)
+        )
+        self._write_lock = _write_lock(engine)  # SQLite: this process's writers in turn
         self._writer_conn: Connection | None = None  # see writer_unit_of_work
         self._writer_lock = threading.Lock()
         # SQLite files: WAL checkpoints (and their fsyncs) off the request path.
@@ -117,17 +158,18 @@ class Database:
                     conn = self._writer_conn = self._writer.connect()
                 except SQLAlchemyError as e:
                     raise RegistryError(f"registry failure: {e}") from e
-            try:
-                conn.begin()
-                yield UnitOfWork(conn)
-            except SQLAlchemyError as e:
-                raise RegistryError(f"registry failure: {e}") from e
-            finally:
+            with self._write_lock:  # held until the transaction has ended
                 try:
-                    if conn.in_transaction():
-                        conn.rollback()
-                except SQLAlchemyError:
-                    conn.invalidate()
+                    conn.begin()
+                    yield UnitOfWork(conn)
+                except SQLAlchemyError as e:
+                    raise RegistryError(f"registry failure: {e}") from e
+                finally:
+                    try:
+                        if conn.in_transaction():
+                            conn.rollback()
+                    except SQLAlchemyError:
+                        conn.invalidate()
 
     def upgrade(self) -> None:
         """Bring the schema up to date (Alembic ``upgrade head``)."""
@@ -150,7 +192,7 @@ class Database:
         if self._checkpoints is not None:
             self._checkpoints.start()
         try:
-            with self._writer.connect() as conn:
+            with self._write_lock, self._writer.connect() as conn:
                 conn.begin()
                 yield UnitOfWork(conn)
         except SQLAlchemyError as e:
@@ -185,7 +227,7 @@ class Database:
         ends. An :class:`IntegrityError` is left for the caller (in ``registry/``) to turn into
         the error it means; any other database failure becomes a :class:`RegistryError`."""
         try:
-            with self._writer.begin() as conn:
+            with self._write_lock, self._writer.begin() as conn:
                 yield conn
         except IntegrityError:
             raise
@@ -199,7 +241,7 @@ class Database:
         if self._checkpoints is not None:
             self._checkpoints.start()
         try:
-            with self._writer.connect() as conn:
+            with self._write_lock, self._writer.connect() as conn:
                 conn.begin()
                 yield conn
         except IntegrityError:

@@ -496,7 +496,7 @@ class HallStore(Database):
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite); what is not committed is
         rolled back."""
         try:
-            with self._writer.connect() as conn:
+            with self._write_lock, self._writer.connect() as conn:
                 conn.begin()
                 yield HallUnitOfWork(conn, self)
         except SQLAlchemyError as e:

@@ -42,7 +42,12 @@ def driver(conn: Connection) -> Any:
 def is_alive(conn: Connection) -> bool:
     """Whether an idle PostgreSQL connection is still open, without a round trip: a connection
     the server closed (a restart, a failover, an administrator) has data or EOF waiting."""
-    pgconn = driver(conn).pgconn
+    return driver_alive(driver(conn))
+
+
+def driver_alive(pg: Any) -> bool:
+    """:func:`is_alive` for a psycopg connection (the pool's check at checkout)."""
+    pgconn = pg.pgconn
     if pgconn.status != psycopg.pq.ConnStatus.OK:
         return False
     try:

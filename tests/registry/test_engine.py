@@ -1,0 +1,115 @@
+"""The connections the registry opens: SQLite writers of one process take turns on one lock;
+PostgreSQL reads run in autocommit and pooled connections the server closed are replaced."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from elicence.app.service import Elicence
+from elicence.registry.engine import Database, open_engine
+
+
+def test_sqlite_writers_of_one_process_take_turns_on_one_lock(tmp_path: Path) -> None:
+    """Two stores on one engine (the registry and the hall's) share the lock: a second writer
+    waits for the first transaction to end instead of sleeping in SQLite's busy handler."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    first, second = Database(engine), Database(engine)
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE t (i INTEGER)"))
+    order: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with first.write() as c:
+            c.execute(text("INSERT INTO t VALUES (1)"))
+            order.append("first writes")
+            inside.set()
+            release.wait(30)
+            order.append("first ends")
+
+    def queue() -> None:
+        inside.wait(30)
+        with second.writing() as c:
+            order.append("second begins")
+            c.execute(text("INSERT INTO t VALUES (2)"))
+            c.commit()
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=queue)]
+    for t in threads:
+        t.start()
+    inside.wait(30)
+    deadline = time.monotonic() + 0.2  # give the second writer every chance to jump the queue
+    while time.monotonic() < deadline and "second begins" not in order:
+        time.sleep(0.01)
+    assert order == ["first writes"]  # it waits while the first transaction is open ...
+    lock = second._write_lock  # ... on the process's lock, which both stores share
+    assert lock is first._write_lock
+    assert not lock.acquire(blocking=False)  # type: ignore[attr-defined]
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert order == ["first writes", "first ends", "second begins"]
+    with engine.connect() as c:
+        assert c.execute(text("SELECT i FROM t ORDER BY i")).scalars().all() == [1, 2]
+    engine.dispose()
+
+
+def test_sqlite_write_lock_is_reentrant_and_released_after_errors(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    db = Database(engine)
+    with pytest.raises(ValueError), db.write():
+        raise ValueError("a use case failed half-way")
+    done = threading.Event()
+
+    def other() -> None:
+        with db.write() as c:
+            c.execute(text("SELECT 1"))
+        done.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(30)
+    assert done.is_set()  # the failed transaction left the lock free
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_reads_run_in_autocommit_and_survive_a_dropped_connection(
+    pg_service: Elicence,
+) -> None:
+    registry = pg_service.registry
+    with registry.read() as c:
+        assert c.connection.driver_connection.autocommit  # no BEGIN/ROLLBACK around a read
+        assert c.execute(text("SELECT txid_current_if_assigned()")).scalar() is None
+    with registry.snapshot() as c:  # several statements still share one transaction
+        assert not c.connection.driver_connection.autocommit
+    assert registry.catalogue_version() is not None  # a pooled connection now exists
+    pooled = registry.engine.pool.checkedin()
+    assert pooled >= 1
+    url = registry.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:  # a restart, a failover, an operator
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+        assert killed is not None and killed[0] >= pooled
+        deadline = time.monotonic() + 30  # termination is asynchronous
+        while (
+            time.monotonic() < deadline
+            and (
+                admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()
+                or (0,)
+            )[0]
+        ):
+            time.sleep(0.01)
+    assert registry.catalogue_version() is not None  # the dead connection was replaced, no error
