@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python bench/bench.py [--n 2000] [--postgres URL] [--no-http]``.
 Prints throughput and p50/p99 latency for each stage, and the raw ECDSA P-256 sign and verify
-speed measured in the same run (the machine is shared and noisy: compare ratios, not figures).
+speed measured in the same run, and a pure-Python reference (the machine is shared and noisy:
+compare ratios, not figures; noisy neighbours slow the interpreter more than OpenSSL).
 Also the hall's case path (``stage_cases``): a complete case — submitted citing 2 e-licences
 (both verified), accepted, reviewed, approved with its licence issued, completed — one by one and
 from 8 threads, target >= 300 complete cases/s at the service layer (issue 7).
@@ -49,6 +50,7 @@ from sqlalchemy import create_engine, text
 from elicence.app.service import Elicence
 from elicence.bootstrap import assemble
 from elicence.domain.clients import Client, Role
+from elicence.domain.codes import mod37_36_check_char
 from elicence.domain.licence import Licence
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.formats.seal import SealClaims, SealedLicence, seal_licence
@@ -119,6 +121,11 @@ def raw_crypto(n: int) -> tuple[float, float]:
     pub = key.public_key()
     el, _ = timed(n, lambda _i: pub.verify(sig, msg, ec.ECDSA(hashes.SHA256())))
     verify = report("raw ECDSA P-256 verify (cryptography)", n, el, None)
+    # The stages are mostly Python; OpenSSL's speed alone understates a slow interpreter (a
+    # shared host's noisy neighbours slow both, not equally). Beside them a fixed pure-Python
+    # workload: the MOD 37,36 check character of a licence type code (a loop in Python).
+    el, _ = timed(n * 5, lambda _i: mod37_36_check_char("11100000000013338W01144010"))
+    report("reference: MOD 37,36 check in pure Python", n * 5, el, None, "interpreter speed")
     return sign, verify
 
 
