@@ -70,8 +70,7 @@ from elicence.issuer import IssuanceService
 from elicence.issuer.validation import check_request
 from elicence.registry import Registry
 from elicence.registry.hall import HallStore
-from elicence.verifier import Verdict, VerificationReport, verify_seal
-from elicence.verifier.report import Check, CheckName
+from elicence.verifier import VerificationReport, verify_seal
 
 __all__ = ["Hall", "IssuerSeam", "ItemSource", "RegistryCitations"]
 
@@ -188,19 +187,7 @@ class RegistryCitations:
                 found = records.get(ident) if ident is not None else None
                 presented = "seal"
             elif found is None:
-                report = VerificationReport(
-                    verdict=Verdict.NOT_FOUND,
-                    checks=(
-                        Check(
-                            CheckName.REGISTRY_RECORD,
-                            False,
-                            "the registry holds no such licence",
-                            Verdict.NOT_FOUND,
-                        ),
-                    ),
-                    checked_at=now,
-                    status_checked=True,
-                )
+                report = VerificationReport.not_found(checked_at=now)
                 presented = "identifier"
             else:
                 # 2. by identifier: the registry's own seal, verified as if presented

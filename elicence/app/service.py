@@ -46,9 +46,8 @@ from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
 from elicence.registry import ClientRecord, Registry
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.qr import verification_url
-from elicence.verifier import Verdict, VerificationReport, verify_seal
+from elicence.verifier import VerificationReport, verify_seal
 from elicence.verifier.pdf import verify_pdf
-from elicence.verifier.report import Check, CheckName
 from elicence.verifier.status import StatusList
 
 __all__ = ["Elicence", "Feed", "NewClient", "utcnow"]
@@ -265,19 +264,7 @@ class Elicence:
             record = self.registry.lookup(ident)
             channel = "identifier"
             if record is None:
-                report = VerificationReport(
-                    verdict=Verdict.NOT_FOUND,
-                    checks=(
-                        Check(
-                            CheckName.REGISTRY_RECORD,
-                            False,
-                            "the registry holds no such licence",
-                            Verdict.NOT_FOUND,
-                        ),
-                    ),
-                    checked_at=now,
-                    status_checked=True,
-                )
+                report = VerificationReport.not_found(checked_at=now)
             else:
                 report = verify_seal(
                     record.seal, trust_list=self.trust_list(), status=self.registry, now=now

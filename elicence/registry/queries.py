@@ -305,51 +305,6 @@ class Registry(Database):
 
     # -- clients ----------------------------------------------------------------------------
 
-    def add_client(
-        self,
-        *,
-        client_id: str,
-        name: str,
-        role: str,
-        department: str | None,
-        key_hash: str,
-        now: dt.datetime,
-        holder: tuple[str, str] | None = None,
-    ) -> ClientRecord:
-        with self.unit_of_work() as uow:
-            uow.insert(
-                CLIENTS,
-                [
-                    {
-                        "id": client_id,
-                        "name": name,
-                        "role": role,
-                        "department": department,
-                        "key_hash": key_hash,
-                        "created_at": now,
-                        "disabled_at": None,
-                        "holder_id_type": holder[0] if holder else None,
-                        "holder_id": holder[1] if holder else None,
-                    }
-                ],
-            )
-            uow.commit()
-        return ClientRecord(
-            client_id,
-            name,
-            role,
-            department,
-            now,
-            None,
-            holder[0] if holder else None,
-            holder[1] if holder else None,
-        )
-
-    def client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
-        with self.read() as c:
-            row = c.execute(select(CLIENTS).where(CLIENTS.c.key_hash == key_hash)).first()
-            return client_of(row) if row else None
-
     def clients(self) -> list[ClientRecord]:
         with self.read() as c:
             return [client_of(r) for r in c.execute(select(CLIENTS).order_by(CLIENTS.c.created_at))]

@@ -163,6 +163,23 @@ class VerificationReport:
         return self.verdict is Verdict.VALID
 
     @classmethod
+    def not_found(cls, *, checked_at: dt.datetime) -> VerificationReport:
+        """The report on an identifier the registry does not hold (nothing to verify)."""
+        return cls(
+            verdict=Verdict.NOT_FOUND,
+            checks=(
+                Check(
+                    CheckName.REGISTRY_RECORD,
+                    False,
+                    "the registry holds no such licence",
+                    Verdict.NOT_FOUND,
+                ),
+            ),
+            checked_at=checked_at,
+            status_checked=True,
+        )
+
+    @classmethod
     def from_findings(cls, found: Findings, *, checked_at: dt.datetime) -> VerificationReport:
         """The report of ``found``: ``valid`` only if every required check passed (judge)."""
         checks = found.checks

@@ -8,16 +8,12 @@ A phone-width screenshot of each verdict is kept under ``artifacts/`` at the rep
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from elicence.api.app import create_app
 from elicence.app.service import Elicence
@@ -27,6 +23,7 @@ from elicence.domain.licence import Licence, mask_id, mask_name
 from elicence.issuer.lifecycle import Action
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
+from tests.browser import free_socket, serving
 from tests.conftest import GZ_AMR, PASSPHRASE, TH_CIVIL, Clock, food_permit, marriage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -104,26 +101,12 @@ def _service(db: Path, keys: Path, clock: Clock, catalogue: Any, base_url: str) 
 @pytest.fixture
 def live(tmp_path: Path, keys_dir: Path, clock: Clock, demo_catalogue: Any) -> Iterator[Live]:
     """uvicorn in a thread on a free port, serving a service whose base URL is that server."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, url = free_socket()
     service = _service(tmp_path / "registry.db", keys_dir, clock, demo_catalogue, url)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield Live(url, service)
+        with serving(create_app(service), sock):
+            yield Live(url, service)
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
         service.registry.dispose()
 
 

@@ -7,20 +7,17 @@ error page naming it."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
 from elicence.app.service import Elicence
 from tests.api.test_page_browser import ARTIFACTS
+from tests.browser import free_socket, serving
 from tests.conftest import Clock
 from tests.hall.conftest import TH_FIRE, build_world
 from tests.hall.test_dashboard import pct, seed, two
@@ -41,25 +38,9 @@ class Site:
 def site(service: Elicence, clock: Clock) -> Iterator[Site]:
     with TestClient(create_app(service), raise_server_exceptions=False) as api:
         seed(build_world(service, api), clock)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    sock, url = free_socket()
+    with serving(create_app(service), sock):
         yield Site(url, service)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
 
 
 @pytest.fixture

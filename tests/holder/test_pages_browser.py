@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -24,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from elicence.api.app import create_app
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
 from elicence.domain.licence import HolderRef, Licence
 from tests.api.test_page_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _service, _unavailable
+from tests.browser import free_socket, serving
 from tests.conftest import GZ_AMR, TH_CIVIL, Clock, food_permit, marriage
 from tests.holder.conftest import ORG_X
 
@@ -79,29 +78,17 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path, keys_dir: Path, clock: Clock, demo_catalogue: Any) -> Iterator[Site]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, url = free_socket()
     svc = _service(tmp_path / "registry.db", keys_dir, clock, demo_catalogue, url)
     dept = svc.add_client(name="广州市市场监督管理局", role=Role.DEPARTMENT, department=GZ_AMR)
     civil = svc.add_client(name="天河区民政局", role=Role.DEPARTMENT, department=TH_CIVIL).client
     hall = svc.add_client(name="天河区政务服务中心", role=Role.HALL, department=None)
     food = svc.issue(svc.authenticate(dept.api_key), food_permit()).licence
     wedding = svc.issue(Client(civil.id, civil.name, Role.DEPARTMENT, TH_CIVIL), marriage()).licence
-    server = uvicorn.Server(uvicorn.Config(create_app(svc), log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield Site(url, svc, food, wedding, hall.api_key, dept.api_key)
+        with serving(create_app(svc), sock):
+            yield Site(url, svc, food, wedding, hall.api_key, dept.api_key)
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
         svc.registry.dispose()
 
 
