@@ -17,7 +17,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from elicence.domain.licence import Licence, LicenceEvent, LicenceStatus
 from elicence.errors import RegistryError
 from elicence.formats.eventlog import GENESIS, LogEvent, chain
-from elicence.registry.pgcopy import copy_events, copy_licences, locked_head, reserve_and_lock
+from elicence.registry.pgcopy import (
+    PIPELINE_MAX,
+    copy_events,
+    copy_licences,
+    insert_pipelined,
+    locked_head,
+    reserve_and_lock,
+)
 from elicence.registry.tables import (
     INSERT_EVENT,
     INSERT_LICENCE,
@@ -69,7 +76,16 @@ class UnitOfWork:
 
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None:
         """Insert licences and their events (chained after the log's head)."""
-        if licences and self._conn.dialect.name == "postgresql":
+        postgres = self._conn.dialect.name == "postgresql"
+        if postgres and self._head is not None and len(licences) <= PIPELINE_MAX:
+            # a group commit holds the log's lock already: licences and chained events in one
+            # round trip
+            chained = chain(events, head_seq=self._head[0], head_hash=self._head[1])
+            insert_pipelined(self._conn, licences, chained)
+            if chained:
+                self._head = (chained[-1].seq, chained[-1].hash)
+            return
+        if licences and postgres:
             copy_licences(self._conn, licences)
         elif licences:
             try:
