@@ -13,7 +13,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
@@ -24,6 +24,7 @@ from elicence.registry.uow import UnitOfWork
 
 log = logging.getLogger("elicence.registry")
 WAL_CHECKPOINT_SECONDS = 1.0
+BUSY_SECONDS = 30  # how long a SQLite writer waits for its turn, in this process or another
 WAL_SAFETY_PAGES = 20_000  # 80 MB: checkpoint inline only if the background one falls behind
 
 
@@ -34,7 +35,7 @@ def open_engine(url: str) -> Engine:
             memory = url in ("sqlite://", "sqlite:///:memory:")
             engine = create_engine(
                 url,
-                connect_args={"check_same_thread": False, "timeout": 30},
+                connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
                 poolclass=StaticPool if memory else None,
             )
             _sqlite_pragmas(engine)
@@ -58,23 +59,34 @@ def _pg_liveness(engine: Engine) -> None:
             raise DisconnectionError("the server closed this pooled connection")
 
 
-# One lock per SQLite engine: this process's writers queue on it (woken at once, in turn)
-# instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms; other processes
-# still meet SQLite's own lock and busy timeout.
-_SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = (
-    weakref.WeakKeyDictionary()
-)
-_LOCKS_LOCK = threading.Lock()
+class _WriteTurn:
+    """This process's SQLite writers in turn: one re-entrant lock per engine, so that they queue
+    here (woken at once, in order) instead of in SQLite's busy handler, which sleeps in steps of
+    up to 100 ms. Other processes still meet SQLite's own lock and busy timeout. Like that
+    timeout, a writer that waits ``BUSY_SECONDS`` gives up with a :class:`RegistryError`."""
+
+    _locks: ClassVar[weakref.WeakKeyDictionary[Engine, threading.RLock]] = (
+        weakref.WeakKeyDictionary()
+    )
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, engine: Engine) -> None:
+        with self._guard:
+            lock = self._locks.get(engine)
+            if lock is None:
+                lock = self._locks[engine] = threading.RLock()
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        if not self.lock.acquire(timeout=BUSY_SECONDS):  # read at call time (tests lower it)
+            raise RegistryError(f"the registry stayed busy for {BUSY_SECONDS} s; retry")
+
+    def __exit__(self, *_exc: object) -> None:
+        self.lock.release()
 
 
-def _write_lock(engine: Engine) -> AbstractContextManager[Any]:
-    if engine.dialect.name != "sqlite":
-        return nullcontext()
-    with _LOCKS_LOCK:
-        lock = _SQLITE_WRITE_LOCKS.get(engine)
-        if lock is None:
-            lock = _SQLITE_WRITE_LOCKS[engine] = threading.RLock()
-    return lock
+def _write_turn(engine: Engine) -> AbstractContextManager[Any]:
+    return _WriteTurn(engine) if engine.dialect.name == "sqlite" else nullcontext()
 
 
 class _WalCheckpointer:
@@ -130,7 +142,7 @@ class Database:
             if engine.dialect.name == "postgresql"
             else engine.execution_options(elicence_read_one=True)
         )
-        self._write_lock = _write_lock(engine)  # SQLite: this process's writers in turn
+        self._write_lock = _write_turn(engine)  # SQLite: this process's writers in turn
         self._writer_conn: Connection | None = None  # see writer_unit_of_work
         self._writer_lock = threading.Lock()
         # SQLite files: WAL checkpoints (and their fsyncs) off the request path.
@@ -270,7 +282,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         # Checkpoints run in the background (Database._checkpoints); this is the safety net.
         cur.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
         cur.close()
 
     @event.listens_for(engine, "begin")

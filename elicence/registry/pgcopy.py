@@ -1,11 +1,11 @@
 """PostgreSQL's fast paths for the writes of issuance: ``COPY`` of licences and events, a
-pipeline of ``INSERT``\ s for a group commit, and the log's lock and head in one round trip.
+pipeline of ``INSERT`` statements for a group commit, and the log's lock and head in one round trip.
 
 A batch or an import chunk writes its licences and their events with one ``COPY … FROM STDIN``
 each. The statement text never changes, so nothing is parsed per row count (a multi-row
 ``INSERT`` is new text for every row count, parsed by the driver each time), and the driver
-encodes the rows in C. A group commit's few rows go instead as one-row ``INSERT``\ s in one
-pipeline (:func:`insert_pipelined`): one round trip where two ``COPY``\ s take four, and the
+encodes the rows in C. A group commit's few rows go instead as one-row ``INSERT`` statements in one
+pipeline (:func:`insert_pipelined`): one round trip where two ``COPY`` statements take four, and the
 statements are prepared once per connection. Either way the rows are the same.
 
 Invariant: a refused row (the unique ``(department, source_ref)`` index, a reused identifier or

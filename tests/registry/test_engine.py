@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from elicence.app.service import Elicence
+from elicence.errors import RegistryError
+from elicence.registry import engine as engine_module
 from elicence.registry.engine import Database, open_engine
 
 
@@ -49,9 +51,9 @@ def test_sqlite_writers_of_one_process_take_turns_on_one_lock(tmp_path: Path) ->
     while time.monotonic() < deadline and "second begins" not in order:
         time.sleep(0.01)
     assert order == ["first writes"]  # it waits while the first transaction is open ...
-    lock = second._write_lock  # ... on the process's lock, which both stores share
-    assert lock is first._write_lock
-    assert not lock.acquire(blocking=False)  # type: ignore[attr-defined]
+    lock = second._write_lock.lock  # type: ignore[attr-defined]  # ... on the process's lock,
+    assert lock is first._write_lock.lock  # type: ignore[attr-defined]  # which both share
+    assert not lock.acquire(blocking=False)
     release.set()
     for t in threads:
         t.join(30)
@@ -113,3 +115,29 @@ def test_postgres_reads_run_in_autocommit_and_survive_a_dropped_connection(
         ):
             time.sleep(0.01)
     assert registry.catalogue_version() is not None  # the dead connection was replaced, no error
+
+
+def test_a_sqlite_writer_that_waits_too_long_for_its_turn_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As SQLite's busy timeout would: a clear RegistryError, never a hang."""
+    monkeypatch.setattr(engine_module, "BUSY_SECONDS", 0.2)
+    engine = open_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    db = Database(engine)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.write():
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(30)
+    with pytest.raises(RegistryError, match="busy"), db.write():
+        pass
+    release.set()
+    t.join(30)
+    with db.write() as c:  # free again
+        c.execute(text("SELECT 1"))
+    engine.dispose()
