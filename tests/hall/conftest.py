@@ -137,6 +137,19 @@ class World:
         assert r.status_code == 201, r.text
         return str(r.json()["number"])
 
+    def submit_fire_case(self, who: str = "org") -> Any:
+        """Submit a 消防安全承诺 case (an item that issues nothing, depth 1), citing the
+        business licence; the response."""
+        return self.submit(
+            who,
+            {
+                "item_code": FIRE,
+                "form": {"premises_address": "天河路385号", "floor_area": "120"},
+                "licences": [{"material": "business_licence", "seal": self.seals["biz"]}],
+            },
+            {"fire_commitment": ("c.pdf", PDF, "application/pdf")},
+        )
+
     def step(self, who: str, number: str, step: str, reason: str | None = None) -> Any:
         body = {"reason": reason} if reason is not None else None
         return self.api.post(f"/api/v1/cases/{number}/{step}", json=body, headers=self.h(who))

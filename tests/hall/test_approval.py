@@ -15,7 +15,7 @@ from elicence.hall.cases import Case
 from elicence.hall.workflow import CaseStatus
 from elicence.issuer.lifecycle import Action
 from elicence.registry.hall import HallUnitOfWork
-from tests.hall.conftest import FIRE, ORG, PDF, World
+from tests.hall.conftest import ORG, World
 
 FOOD = "11100000000013338W011"
 
@@ -185,15 +185,7 @@ def test_a_decision_the_issuer_would_refuse_writes_nothing(any_world: World) -> 
 
 def test_an_item_that_issues_nothing_is_approved_without_a_licence(any_world: World) -> None:
     w = any_world
-    r = w.submit(
-        "org",
-        {
-            "item_code": FIRE,
-            "form": {"premises_address": "天河路385号", "floor_area": "120"},
-            "licences": [{"material": "business_licence", "seal": w.seals["biz"]}],
-        },
-        {"fire_commitment": ("c.pdf", PDF, "application/pdf")},
-    )
+    r = w.submit_fire_case()
     number = r.json()["number"]
     w.drive(number, "accept", "start-review", who="th_fire")
     done = approve(w, number, who="th_fire")

@@ -22,7 +22,7 @@ from elicence.hall.metrics import Metrics
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
 from tests.conftest import PASSPHRASE, Clock
-from tests.hall.conftest import FIRE, PDF, TH_AMR, TH_FIRE, World
+from tests.hall.conftest import TH_AMR, TH_FIRE, World
 from tests.hall.test_metrics import _complete, _rate
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -30,15 +30,7 @@ DECEMBER = dt.datetime(2026, 12, 3, 2, tzinfo=dt.UTC)  # 10:00 Beijing time
 
 
 def _fire_case(w: World, *, visits: int = 0) -> str:
-    r = w.submit(
-        "org",
-        {
-            "item_code": FIRE,
-            "form": {"premises_address": "天河路385号", "floor_area": "120"},
-            "licences": [{"material": "business_licence", "seal": w.seals["biz"]}],
-        },
-        {"fire_commitment": ("c.pdf", PDF, "application/pdf")},
-    )
+    r = w.submit_fire_case()
     assert r.status_code == 201, r.text
     number = str(r.json()["number"])
     for _ in range(visits):

@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
 from elicence.app.service import Elicence
-from tests.api.test_page_browser import ARTIFACTS
 from tests.browser import free_socket, serving
 from tests.conftest import Clock
 from tests.hall.conftest import TH_FIRE, build_world
 from tests.hall.test_dashboard import pct, seed, two
-from tests.holder.test_pages_browser import DESKTOP, PHONE, _axe, _fits, _page, chromium
+from tests.holder.test_pages_browser import _axe, _fits, _page, chromium
+from tests.holder.test_pages_browser import _shoot as _shoot_widths
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,14 +53,7 @@ def phone(chromium: Any) -> Iterator[Any]:
 def _shoot(page: Any, name: str) -> None:
     """axe, then screenshots at phone and desktop width, fitting each; no console problem."""
     _axe(page)
-    ARTIFACTS.mkdir(exist_ok=True)
-    for size in (PHONE, DESKTOP):
-        page.set_viewport_size(size)
-        _fits(page)
-        path = ARTIFACTS / f"dashboard-{name}-{size['width']}x{size['height']}.png"
-        page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 5_000
-    page.set_viewport_size(PHONE)
+    _shoot_widths(page, name, prefix="dashboard")
     assert page.problems == [], page.problems
 
 

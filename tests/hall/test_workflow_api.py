@@ -220,15 +220,7 @@ def test_the_hall_accepts_only_items_at_depth_two_or_three(world: World) -> None
 def test_listings_are_scoped_to_the_client(any_world: World) -> None:
     w = any_world
     mine = w.open_restaurant_case()
-    fire = w.submit(
-        "org",
-        {
-            "item_code": FIRE,
-            "form": {"premises_address": "天河路385号", "floor_area": "120"},
-            "licences": [{"material": "business_licence", "seal": w.seals["biz"]}],
-        },
-        {"fire_commitment": ("c.pdf", PDF, "application/pdf")},
-    )
+    fire = w.submit_fire_case()
     assert fire.status_code == 201, fire.text
 
     def numbers(who: str, **params: object) -> set[str]:

@@ -146,13 +146,13 @@ def _fits(page: Any) -> None:
         pytest.fail(f"the page scrolls sideways: {width}px > {viewport}px: {culprits}")
 
 
-def _shoot(page: Any, name: str) -> None:
-    """Screenshots at phone and desktop width (the same page, resized)."""
+def _shoot(page: Any, name: str, *, prefix: str = "holder") -> None:
+    """Screenshots at phone and desktop width (the same page, resized), each fitting the width."""
     ARTIFACTS.mkdir(exist_ok=True)
     for size in (PHONE, DESKTOP):
         page.set_viewport_size(size)
         _fits(page)
-        path = ARTIFACTS / f"holder-{name}-{size['width']}x{size['height']}.png"
+        path = ARTIFACTS / f"{prefix}-{name}-{size['width']}x{size['height']}.png"
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 5_000
     page.set_viewport_size(PHONE)
