@@ -3,9 +3,11 @@
 A caller :meth:`~GroupCommit.submit`\\ s an item and blocks until the item has its outcome.
 Whoever finds no write in progress becomes the *leader*: it takes the queued items (in arrival
 order, at most ``max_group``), hands them to ``write`` in one call, publishes each item's outcome
-and wakes the others. Callers that arrived while a write was in progress have queued meanwhile and
-form the next group, led by one of them. Nothing waits on a timer: a lone caller writes at once (a
-group of one), and groups grow only as far as concurrency makes them.
+and wakes their callers. Callers that arrived while a write was in progress have queued meanwhile
+and form the next group, led by the oldest of them, whom the leader wakes to lead. Each caller
+is woken exactly once (its own lock), so a group costs a wake-up per caller, not one per waiting
+thread as a shared condition's ``notify_all`` would. Nothing waits on a timer: a lone caller
+writes at once (a group of one), and groups grow only as far as concurrency makes them.
 
 Invariants: at most one ``write`` runs at a time per committer; each item is handed to ``write``
 exactly once and gets exactly one outcome, a value or an exception; an exception raised by
@@ -25,13 +27,16 @@ MAX_GROUP = 500
 
 
 class _Slot(Generic[T, R]):
-    __slots__ = ("done", "error", "item", "value")
+    __slots__ = ("done", "error", "item", "lead", "value", "wake")
 
     def __init__(self, item: T) -> None:
         self.item = item
         self.done = False
+        self.lead = False  # this caller leads the next group
         self.value: R | None = None
         self.error: BaseException | None = None
+        self.wake = threading.Lock()  # held until the caller is woken (the cheapest signal)
+        self.wake.acquire()
 
 
 class GroupCommit(Generic[T, R]):
@@ -49,24 +54,23 @@ class GroupCommit(Generic[T, R]):
     ) -> None:
         self._write = write
         self._max = max(1, max_group)
-        self._cond = threading.Condition(threading.Lock())
-        self._queue: list[_Slot[T, R]] = []
-        self._writing = False
+        self._lock = threading.Lock()
+        self._queue: list[_Slot[T, R]] = []  # callers waiting, oldest first
+        self._writing = False  # a leader is writing, or has been chosen to write next
         self.groups = 0  # groups written (for tests and the benchmark)
         self.items = 0  # items written
 
     def submit(self, item: T) -> R:
         """Write ``item`` (alone or with others); its value, or raise its exception."""
         slot: _Slot[T, R] = _Slot(item)
-        with self._cond:
+        with self._lock:
             self._queue.append(slot)
-        while True:
-            with self._cond:
-                while self._writing and not slot.done:
-                    self._cond.wait()
-                if slot.done:
-                    break
-                self._writing = True  # this caller leads the next group
+            if not self._writing:  # nobody writes: lead at once (the queue held only us)
+                self._writing = slot.lead = True
+        if not slot.lead:
+            slot.wake.acquire()  # woken once: with an outcome, or to lead the next group
+        if not slot.done:
+            with self._lock:  # the leader is the oldest waiter, so its own item is taken
                 group = self._queue[: self._max]
                 del self._queue[: self._max]
             self._lead(group)
@@ -82,14 +86,22 @@ class GroupCommit(Generic[T, R]):
                 raise RuntimeError("the group write gave the wrong number of outcomes")
         except BaseException as e:  # every item of the group fails the same way
             outcomes = [e] * len(group)
-        with self._cond:
-            for slot, outcome in zip(group, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    slot.error = outcome
-                else:
-                    slot.value = outcome
-                slot.done = True
+        for slot, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                slot.error = outcome
+            else:
+                slot.value = outcome
+            slot.done = True
+        with self._lock:
             self.groups += 1
             self.items += len(group)
-            self._writing = False
-            self._cond.notify_all()
+            successor = self._queue[0] if self._queue else None
+            if successor is not None:
+                successor.lead = True  # the oldest waiter leads the next group
+            else:
+                self._writing = False
+        # Wake exactly the callers concerned (no herd): the group's, then the next leader.
+        for slot in group:
+            slot.wake.release()
+        if successor is not None:
+            successor.wake.release()

@@ -104,6 +104,7 @@ class KeyStore:
     def __init__(self, directory: Path, *, scrypt_log2_n: int = SCRYPT_LOG2_N) -> None:
         self.directory = directory
         self._scrypt_log2_n = scrypt_log2_n
+        self._manifest = os.fspath(directory / "manifest.json")  # stat on every signature
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ class KeyStore:
         a process holding loaded signers reloads them exactly when this differs.
         """
         try:
-            st = (self.directory / "manifest.json").stat()
+            st = os.stat(self._manifest)  # a plain string: no Path objects per call
         except OSError:
             return None
         return (st.st_mtime_ns, st.st_ino)

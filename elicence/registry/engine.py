@@ -13,14 +13,17 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from elicence.errors import RegistryError
-from elicence.registry.uow import UnitOfWork
+from elicence.registry.uow import LOG_LOCK, UnitOfWork
+
+if TYPE_CHECKING:
+    from elicence.registry.pggroup import GroupTransaction, GroupWriter
 
 log = logging.getLogger("elicence.registry")
 WAL_CHECKPOINT_SECONDS = 1.0
@@ -145,6 +148,11 @@ class Database:
         self._write_lock = _write_turn(engine)  # SQLite: this process's writers in turn
         self._writer_conn: Connection | None = None  # see writer_unit_of_work
         self._writer_lock = threading.Lock()
+        self._group: GroupWriter | None = None  # PostgreSQL: see writer_unit_of_work
+        if engine.dialect.name == "postgresql":
+            from elicence.registry.pggroup import GroupWriter
+
+            self._group = GroupWriter(engine, lock_key=LOG_LOCK)
         # SQLite files: WAL checkpoints (and their fsyncs) off the request path.
         database = engine.url.database
         self._checkpoints = (
@@ -154,13 +162,19 @@ class Database:
         )
 
     @contextmanager
-    def writer_unit_of_work(self) -> Iterator[UnitOfWork]:
-        """A write transaction on this process's one dedicated writer connection.
+    def writer_unit_of_work(self) -> Iterator[UnitOfWork | GroupTransaction]:
+        """A write transaction on this process's one dedicated writer connection, for the
+        group committer's leader, which writes one group at a time: on PostgreSQL a
+        :class:`~elicence.registry.pggroup.GroupTransaction` (two round trips a group), on
+        SQLite a :class:`UnitOfWork`.
 
-        The connection stays open between transactions (no pool checkout, no liveness ping per
-        transaction): for the group committer's leader, which writes one group at a time. A
+        The connection stays open between transactions (no pool checkout per transaction). A
         connection the database dropped is replaced at the next transaction.
         """
+        if self._group is not None:
+            with self._group.group() as tx:
+                yield tx
+            return
         with self._writer_lock:
             conn = self._writer_conn
             if conn is not None and not (conn.closed or conn.invalidated) and not _alive(conn):
@@ -192,6 +206,8 @@ class Database:
     def dispose(self) -> None:
         if self._checkpoints is not None:
             self._checkpoints.close()
+        if self._group is not None:
+            self._group.close()
         with self._writer_lock:
             if self._writer_conn is not None:
                 self._writer_conn.close()

@@ -1,5 +1,6 @@
-"""PostgreSQL's fast paths for the writes of issuance: ``COPY`` of licences and events, a
-pipeline of ``INSERT`` statements for a group commit, and the log's lock and head in one round trip.
+"""PostgreSQL's fast paths for the writes of issuance: ``COPY`` of licences and events, and a
+pipeline of ``INSERT`` statements for a few rows (a group commit's, see
+:mod:`~elicence.registry.pggroup`).
 
 A batch or an import chunk writes its licences and their events with one ``COPY … FROM STDIN``
 each. The statement text never changes, so nothing is parsed per row count (a multi-row
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 import select
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -110,34 +111,6 @@ RESERVE = (
 )
 
 
-def reserve_and_lock(
-    conn: Connection, counts: Mapping[str, int], key: int
-) -> tuple[dict[str, int], tuple[int, str]]:
-    """Reserve ``counts[d]`` status indices of each department ``d`` (department order), take
-    the log's advisory lock and read its head, in one pipeline: (first index of each department,
-    (seq, hash) of the head). The counter rows and the lock are held until the transaction ends.
-    """
-    pg = driver(conn)
-    departments = sorted(counts)
-    try:
-        cursors = [pg.cursor() for _ in departments]
-        with pg.cursor() as lock, pg.cursor() as head:
-            with pg.pipeline():
-                for cur, d in zip(cursors, departments, strict=True):
-                    cur.execute(RESERVE, (d, counts[d], counts[d]))
-                lock.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-                head.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-            first = {}
-            for cur, d in zip(cursors, departments, strict=True):
-                after = cur.fetchone()
-                first[d] = int(after[0]) - counts[d]
-                cur.close()
-            row = head.fetchone()
-    except psycopg.Error as e:
-        raise RegistryError(f"registry failure: {e}") from e
-    return first, ((row[0], row[1] or "") if row else (0, GENESIS))
-
-
 def licence_row(licence: Licence) -> list[Any]:
     """A licence as the values of :data:`LICENCE_COLUMNS` (JSON as text)."""
     values = licence_values(licence)
@@ -155,7 +128,7 @@ def copy_licences(conn: Connection, licences: Sequence[Licence], *, into: str = 
             for lic in licences:
                 copy.write_row(licence_row(lic))
     except psycopg.errors.UniqueViolation as e:
-        raise _refused(e) from e
+        raise refused_error(e) from e
     except psycopg.Error as e:
         raise RegistryError(f"the registry refused the licences: {e}") from e
 
@@ -180,7 +153,7 @@ def insert_pipelined(
             if events:
                 cur.executemany(INSERT_EVENTS, [event_row(e) for e in events])
     except psycopg.errors.UniqueViolation as e:
-        raise _refused(e) from e
+        raise refused_error(e) from e
     except psycopg.Error as e:
         raise RegistryError(f"the registry refused the licences: {e}") from e
 
@@ -192,12 +165,13 @@ def copy_events(conn: Connection, events: Sequence[LogEvent]) -> None:
             for e in events:
                 copy.write_row(event_row(e))
     except psycopg.errors.UniqueViolation as e:
-        raise _refused(e) from e
+        raise refused_error(e) from e
     except psycopg.Error as e:
         raise RegistryError(f"the registry refused the events: {e}") from e
 
 
-def _refused(e: psycopg.errors.UniqueViolation) -> RegistryError:
+def refused_error(e: psycopg.errors.UniqueViolation) -> RegistryError:
+    """What a refused row means: a taken ``source_ref``, or another refusal of the registry."""
     if "source_ref" in str(e):
         return DuplicateSourceRefError(
             "another licence of this department carries this source_ref", field="source_ref"

@@ -23,7 +23,6 @@ from elicence.registry.pgcopy import (
     copy_licences,
     insert_pipelined,
     locked_head,
-    reserve_and_lock,
 )
 from elicence.registry.tables import (
     INSERT_EVENT,
@@ -111,29 +110,27 @@ class UnitOfWork:
         """Chain ``events`` after the head (one head read) and insert them."""
         if not events:
             return []
-        if self._head is not None:  # the lock is held since the head was read
-            seq, head = self._head
-        elif self._conn.dialect.name == "postgresql":
-            seq, head = locked_head(self._conn, LOG_LOCK)
-        else:
-            self._lock_log()
-            seq, head = self.log_head()
+        seq, head = self._head if self._head is not None else self._lock_and_read_head()
         chained = chain(events, head_seq=seq, head_hash=head)
         self._insert_log(chained)
         self._head = (chained[-1].seq, chained[-1].hash)
         return chained
 
+    def _lock_and_read_head(self) -> tuple[int, str]:
+        """Take the log's lock (held until the transaction ends) and read its head."""
+        if self._conn.dialect.name == "postgresql":
+            return locked_head(self._conn, LOG_LOCK)  # one round trip
+        self._lock_log()
+        return self.log_head()
+
     def reserve_and_lock_log(self, counts: Mapping[str, int]) -> dict[str, int]:
         """Reserve status indices for several departments (department → first index, in
         department order, so writers never dead-lock) and take the log's lock, reading its head
-        for the appends of this transaction. On PostgreSQL all in one round trip."""
+        for the appends of this transaction. (PostgreSQL's group commit has its own, in one
+        round trip: :class:`~elicence.registry.pggroup.GroupTransaction`.)"""
         wanted = {d: n for d, n in counts.items() if n > 0}
-        if self._conn.dialect.name == "postgresql":
-            first, self._head = reserve_and_lock(self._conn, wanted, LOG_LOCK)
-            return first
         first = {d: self.reserve_status_indices(d, wanted[d]) for d in sorted(wanted)}
-        self._lock_log()
-        self._head = self.log_head()
+        self._head = self._lock_and_read_head()
         return first
 
     def _insert_log(self, events: Sequence[LogEvent]) -> None:
