@@ -57,6 +57,9 @@ def test_a_refused_group_stores_nothing_and_the_next_group_goes_on(pg_service: E
     # the leader's connection was rolled back, not left in an aborted transaction
     second = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-3")).licence
     assert second.status_index == first.status_index + 1  # type: ignore[operator]
+    # the rows (bound as JSON) read back as exactly the licences issued
+    assert pg_service.registry.licence(second.identifier) == second
+    assert pg_service.registry.licence(first.identifier) == first
     pg_service.checkpoint()
     assert pg_service.audit().ok
 
