@@ -155,11 +155,8 @@ class GroupTransaction:
         chained = chain(self._events, head_seq=self._head[0], head_hash=self._head[1])
         licences = _json([licence_values(lic) for lic in self._licences])
         events = _json([{c: getattr(e, c) for c in EVENT_COLUMNS} for e in chained])
-        pg = self._cur.connection
         try:
-            with pg.cursor() as cur, pg.pipeline():
-                cur.execute(INSERT_GROUP, (licences, events), prepare=True)
-                cur.execute("COMMIT")
+            self._cur.execute(f"{INSERT_GROUP}; COMMIT", (licences, events))
         except psycopg.errors.UniqueViolation as e:
             raise refused_error(e) from e
         except psycopg.Error as e:
@@ -179,7 +176,9 @@ def _insert_json(table: str, columns: Sequence[str]) -> str:
     )
 
 
-# One prepared statement for a group's licences and events (a data-modifying CTE: both or neither)
+# One statement for a group's licences and events (a data-modifying CTE: both or neither). Sent
+# with the COMMIT as one simple-protocol query, not prepared: a named statement prepared inside a
+# pipeline that failed (a refused source_ref) was left unknown to the server, then reused.
 INSERT_GROUP = (
     f"WITH licences_in AS ({_insert_json('licences', LICENCE_COLUMNS)}) "
     f"{_insert_json('events', EVENT_COLUMNS)}"
