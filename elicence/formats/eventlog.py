@@ -66,9 +66,28 @@ def event_hash(
     actor: str,
     detail: Mapping[str, Any],
 ) -> str:
+    prefix = event_body_prefix(
+        at=at, kind=kind, identifier=identifier, department=department, actor=actor, detail=detail
+    )
+    return hashlib.sha256(bytes.fromhex(prev_hash) + prefix + seq_suffix(seq)).hexdigest()
+
+
+def event_body_prefix(
+    *,
+    at: dt.datetime,
+    kind: str,
+    identifier: str,
+    department: str,
+    actor: str,
+    detail: Mapping[str, Any],
+) -> bytes:
+    """An event's canonical JSON up to its sequence number. ``seq`` is the last key in sorted
+    order, so the canonical JSON of the event numbered ``n`` is this prefix then
+    :func:`seq_suffix` of ``n``: a writer can prepare an event before it knows its place (the
+    database then chains it, see registry/pggroup.py)."""
     body = canonical_json(
         {
-            "seq": seq,
+            "seq": 0,
             "at": instant(at),
             "kind": kind,
             "identifier": identifier,
@@ -77,7 +96,18 @@ def event_hash(
             "detail": dict(detail),
         }
     )
-    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+    if not body.endswith(_SEQ_END):  # pragma: no cover - "seq" sorts after every other key
+        raise RuntimeError("the canonical event JSON does not end with its seq")
+    return body[: -len(_SEQ_END) + len(_SEQ_KEY)]
+
+
+_SEQ_KEY = b'"seq":'
+_SEQ_END = b'"seq":0}'
+
+
+def seq_suffix(seq: int) -> bytes:
+    """The end of an event's canonical JSON: its sequence number and the closing brace."""
+    return b"%d}" % seq
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,14 @@
 
 Concurrent single issuances share transactions (group commit, docs/adr/0008-group-commit.md): the
 calling thread checks its request, then :class:`~elicence.issuer.groupcommit.GroupCommit` hands
-it, with every request queued meanwhile, to one leader that reserves their status indices, seals
+it, with every request queued meanwhile, to one leader that takes their status indices, seals
 them and stores them with their events in one transaction (one hold of the log's lock, one commit).
 
 Invariants:
 - a licence is stored with its issuance event in one transaction, or not at all;
-- status indices are handed out in the transaction that stores their licences (a rollback gives
-  them back), one department's in one statement;
+- status indices are unique per department; a group that did not commit gives them back (SQLite:
+  its transaction reserved them; PostgreSQL: the process's reserved block hands them out again,
+  and what is left of a block when the process stops stays clear bits, registry/pggroup.py);
 - ``(department, source_ref)`` names one licence forever: the same checked request again answers
   that licence (``created=False``); another request under it is a :class:`ConflictError`;
 - serials come from the CSPRNG and the registry's unique identifier refuses a reuse.
@@ -59,9 +60,10 @@ class IssuanceUnitOfWork(Protocol):
 
 
 class GroupUnitOfWork(Protocol):
-    """The transaction of one group of single issuances: reserve and lock, add, commit."""
+    """The transaction of one group of single issuances: status indices, add, commit (the log's
+    lock is held from before the events are chained to the commit)."""
 
-    def reserve_and_lock_log(self, counts: Mapping[str, int]) -> dict[str, int]: ...
+    def reserve_indices(self, counts: Mapping[str, int]) -> dict[str, int]: ...
     def add_licences(self, licences: Sequence[Licence], events: Sequence[LicenceEvent]) -> None: ...
     def commit(self) -> None: ...
 
@@ -197,14 +199,15 @@ class IssuanceService:
             return e
 
     def _store_group(self, items: Sequence[_Checked]) -> list[Licence]:
-        """Reserve the items' status indices and take the log's lock, seal the items and store
-        them with their events, in one transaction (indices in department order, then the log's
-        lock, as every writer takes them, so that writers never dead-lock)."""
+        """Take the items' status indices, seal the items and store them with their events, in
+        one transaction (indices in department order, then the log's lock, as every writer takes
+        them, so that writers never dead-lock; on PostgreSQL the indices come from the process's
+        reserved blocks and the lock is held only while the database appends and commits)."""
         counts: dict[str, int] = {}
         for item in items:
             counts[item.dept.uscc] = counts.get(item.dept.uscc, 0) + 1
         with self._store.writer_unit_of_work() as uow:  # only the leader writes here
-            next_index = uow.reserve_and_lock_log(counts)  # PostgreSQL: one round trip
+            next_index = uow.reserve_indices(counts)  # PostgreSQL: from the process's blocks
             licences = []
             for item in items:
                 index = next_index[item.dept.uscc]

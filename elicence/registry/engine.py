@@ -165,7 +165,7 @@ class Database:
     def writer_unit_of_work(self) -> Iterator[UnitOfWork | GroupTransaction]:
         """A write transaction on this process's one dedicated writer connection, for the
         group committer's leader, which writes one group at a time: on PostgreSQL a
-        :class:`~elicence.registry.pggroup.GroupTransaction` (two round trips a group), on
+        :class:`~elicence.registry.pggroup.GroupTransaction` (one query a group), on
         SQLite a :class:`UnitOfWork`.
 
         The connection stays open between transactions (no pool checkout per transaction). A

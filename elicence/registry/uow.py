@@ -123,11 +123,11 @@ class UnitOfWork:
         self._lock_log()
         return self.log_head()
 
-    def reserve_and_lock_log(self, counts: Mapping[str, int]) -> dict[str, int]:
+    def reserve_indices(self, counts: Mapping[str, int]) -> dict[str, int]:
         """Reserve status indices for several departments (department → first index, in
         department order, so writers never dead-lock) and take the log's lock, reading its head
-        for the appends of this transaction. (PostgreSQL's group commit has its own, in one
-        round trip: :class:`~elicence.registry.pggroup.GroupTransaction`.)"""
+        for the appends of this transaction. (PostgreSQL's group commit has its own:
+        :class:`~elicence.registry.pggroup.GroupTransaction`.)"""
         wanted = {d: n for d, n in counts.items() if n > 0}
         first = {d: self.reserve_status_indices(d, wanted[d]) for d in sorted(wanted)}
         self._head = self._lock_and_read_head()

@@ -21,7 +21,13 @@ from typer.testing import CliRunner
 
 from elicence.app.service import Elicence
 from elicence.cli import app
-from elicence.formats.eventlog import GENESIS, verify_checkpoint
+from elicence.formats.eventlog import (
+    GENESIS,
+    event_body_prefix,
+    event_hash,
+    seq_suffix,
+    verify_checkpoint,
+)
 from tests.conftest import ApiKeys, food_permit
 
 
@@ -31,6 +37,27 @@ def independent_hash(prev: str, event: dict[str, object]) -> str:
     }
     blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(bytes.fromhex(prev) + blob.encode("utf-8")).hexdigest()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    actor=st.text(max_size=20),
+    detail=st.dictionaries(st.text(max_size=8), st.one_of(st.text(max_size=8), st.integers())),
+)
+def test_an_event_body_is_its_prefix_then_its_seq(
+    seq: int, actor: str, detail: dict[str, object]
+) -> None:
+    """What PostgreSQL's group commit hashes (prefix, then "<seq>}") is the event's canonical
+    JSON, for any detail and seq."""
+    at = dt.datetime(2026, 12, 3, 8, 0, 0, 123456, tzinfo=dt.UTC)
+    fields = {"kind": "issued", "identifier": "x", "department": "d", "actor": actor}
+    prefix = event_body_prefix(at=at, detail=detail, **fields)
+    event = {"seq": seq, "at": "2026-12-03T08:00:00.123456Z", "detail": detail, **fields}
+    assert json.loads(prefix + seq_suffix(seq)) == event
+    assert event_hash(GENESIS, seq=seq, at=at, detail=detail, **fields) == independent_hash(
+        GENESIS, event
+    )
 
 
 def busy_log(api: TestClient, keys: ApiKeys) -> list[str]:
