@@ -105,6 +105,19 @@ _SEQ_KEY = b'"seq":'
 _SEQ_END = b'"seq":0}'
 
 
+def licence_event_prefix(e: LicenceEvent) -> bytes:
+    """:func:`event_body_prefix` of a new event (the hash of event ``n`` after ``prev`` is
+    SHA-256 of ``prev``'s bytes, this prefix and :func:`seq_suffix` of ``n``)."""
+    return event_body_prefix(
+        at=e.at,
+        kind=e.kind,
+        identifier=e.identifier,
+        department=e.department,
+        actor=e.actor,
+        detail=e.detail,
+    )
+
+
 def seq_suffix(seq: int) -> bytes:
     """The end of an event's canonical JSON: its sequence number and the closing brace."""
     return b"%d}" % seq
@@ -184,16 +197,9 @@ def chain(events: Sequence[LicenceEvent], *, head_seq: int, head_hash: str) -> l
     for e in events:
         seq += 1
         detail = dict(e.detail)
-        digest = event_hash(
-            prev,
-            seq=seq,
-            at=e.at,
-            kind=e.kind,
-            identifier=e.identifier,
-            department=e.department,
-            actor=e.actor,
-            detail=detail,
-        )
+        digest = hashlib.sha256(
+            bytes.fromhex(prev) + licence_event_prefix(e) + seq_suffix(seq)
+        ).hexdigest()
         out.append(
             LogEvent(seq, e.at, e.kind, e.identifier, e.department, e.actor, detail, prev, digest)
         )

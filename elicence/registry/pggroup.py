@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from elicence.domain.licence import Licence, LicenceEvent
 from elicence.errors import RegistryError
-from elicence.formats.eventlog import GENESIS, event_body_prefix
+from elicence.formats.eventlog import GENESIS, licence_event_prefix
 from elicence.registry.pgcopy import (
     EVENT_COLUMNS,
     LICENCE_COLUMNS,
@@ -253,14 +253,7 @@ def _unplaced(e: LicenceEvent) -> dict[str, Any]:
     """An event's columns but its place (seq, prev_hash, hash), and ``p``: the hex of its
     canonical JSON up to its seq, from which the database computes its hash."""
     detail = dict(e.detail)
-    prefix = event_body_prefix(
-        at=e.at,
-        kind=e.kind,
-        identifier=e.identifier,
-        department=e.department,
-        actor=e.actor,
-        detail=detail,
-    )
+    prefix = licence_event_prefix(e)
     return {
         "at": e.at,
         "kind": e.kind,
