@@ -3,8 +3,8 @@
 Roles (``elicence.domain.clients.Role``): a department issues and manages its own licences, a
 hall verifies and follows the change feed, an admin does everything, a holder (a citizen or an
 enterprise) reads and downloads its own licences. Invariants: a disabled client's key stops
-working within ``CLIENT_CACHE_SECONDS``; an expired or rotated-out key stops at its deadline
-exactly (docs/abuse.md); a department never learns that another department's
+working at once, in every process (a cached key's client is re-read by primary key on every
+request); an expired or rotated-out key stops at its deadline exactly (docs/abuse.md); a department never learns that another department's
 licence exists, nor a holder another holder's (404, not 403); a hall never reads the registry.
 """
 
@@ -123,7 +123,9 @@ class Access:
         A cached key is still checked against its deadline (expiry or end of a rotation's
         overlap) with the service clock on every call, so the cache never keeps a key alive
         beyond it; a rotation's overlap is at least the cache time, so a worker that cached a
-        key before another worker rotated it learns the deadline before it passes.
+        key before another worker rotated it learns the deadline before it passes. A cached
+        key's client is re-read (one column by primary key) on every call, so disabling a
+        client stops its keys at once in every worker and process.
         """
         digest = hash_api_key(api_key)
         now = time.monotonic()
@@ -132,6 +134,9 @@ class Access:
             hit = _Cached.of(self._keys.lookup(digest), fetched=now)
             if len(self._cache) > 10_000:
                 self._cache.clear()
+            self._cache[digest] = hit
+        elif hit.client is not None and not self._keys.usable(hit.client.id):
+            hit = _Cached.of(self._keys.lookup(digest), fetched=now)  # disabled meanwhile
             self._cache[digest] = hit
         return hit.client_at(self._clock())
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from elicence.errors import ConflictError, NotFoundError, RegistryError
@@ -25,6 +25,8 @@ from elicence.registry.tables import CLIENTS, ClientRecord, client_of
 
 KEYS = cast(Table, ApiKey.__table__)
 _LOOKUP = select(KEYS, CLIENTS).join(CLIENTS, CLIENTS.c.id == KEYS.c.client_id)
+# a cached key's client re-checked on every request: one primary-key read of one column
+_DISABLED = select(CLIENTS.c.disabled_at).where(CLIENTS.c.id == bindparam("client_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,13 @@ class ApiKeyStore:
         if row is None:
             return None
         return _key_of(row)
+
+    def usable(self, client_id: str) -> bool:
+        """Whether the client exists and is not disabled (the cheap re-check of a cached key:
+        disabling takes effect at once in every process, docs/abuse.md)."""
+        with self._db.read() as c:
+            row = c.execute(_DISABLED, {"client_id": client_id}).first()
+        return row is not None and row[0] is None
 
     def rotate(
         self,
