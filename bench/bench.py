@@ -66,7 +66,7 @@ GZ_AMR = "11440100MB2D00002M"
 FOOD = "11100000000013338W011"
 PASSPHRASE = "benchmark-passphrase"
 ROWS: list[tuple[str, str, str, str, str]] = []
-PDF_N, PDF_ONLY, CASES_ONLY = 200, False, False
+PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY = 200, False, False, False
 RATE_LIMIT_BACKEND = "memory"
 RAW: dict[str, float] = {}  # raw ECDSA sign and verify of this run, for the load test's summary
 
@@ -172,6 +172,11 @@ def main() -> None:
         "--cases-only", action="store_true", help="run only raw ECDSA and the hall's case stage"
     )
     ap.add_argument(
+        "--usage-only",
+        action="store_true",
+        help="run only raw ECDSA and the durable usage-record stage (verify and issuance)",
+    )
+    ap.add_argument(
         "--import-rows", type=int, default=0, help="run only the stock conversion of N rows"
     )
     ap.add_argument(
@@ -179,11 +184,12 @@ def main() -> None:
     )
     args = ap.parse_args()
     n = args.n
-    global PDF_N, PDF_ONLY, CASES_ONLY, RATE_LIMIT_BACKEND  # command-line switches for run()
-    PDF_N, PDF_ONLY, CASES_ONLY, RATE_LIMIT_BACKEND = (
+    global PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY, RATE_LIMIT_BACKEND  # switches for run()
+    PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY, RATE_LIMIT_BACKEND = (
         args.pdf_n,
         args.pdf_only,
         args.cases_only,
+        args.usage_only,
         args.rate_limit_backend,
     )
     work = Path(tempfile.mkdtemp(prefix="elicence-bench-"))
@@ -210,9 +216,16 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
         now=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
         crl_url=None,
     )
-    if CASES_ONLY:
+    if CASES_ONLY or USAGE_ONLY:
         run_backends(
-            n, work, pg_admin, keys, http=False, raw=(raw_sign, raw_verify), cases_only=True
+            n,
+            work,
+            pg_admin,
+            keys,
+            http=False,
+            raw=(raw_sign, raw_verify),
+            cases_only=CASES_ONLY,
+            usage_only=USAGE_ONLY,
         )
         return
     svc = make_service(work, f"sqlite:///{work / 'seal.db'}", keys)
@@ -265,6 +278,7 @@ def run_backends(
     http: bool,
     raw: tuple[float, float],
     cases_only: bool = False,
+    usage_only: bool = False,
 ) -> None:
     """The stages with storage, on SQLite and (given an admin URL) PostgreSQL."""
     backends = [("SQLite", f"sqlite:///{work / 'registry.db'}")]
@@ -281,8 +295,12 @@ def run_backends(
             pg_db = None
     try:
         for name, url in backends:
+            if usage_only:
+                stage_usage(name, url, n, work, keys, *raw)
+                continue
             if not cases_only:
                 stage_backend(name, url, n, work, keys, http, raw[0])
+                stage_usage(name, url, n, work, keys, *raw)
             stage_cases(name, url, n, work, keys, *raw)
     finally:
         if pg_db:
@@ -291,6 +309,77 @@ def run_backends(
     print("\nsummary (stage, throughput, p50 ms, p99 ms):")
     for row in ROWS:
         print("  " + " | ".join(row))
+
+
+def stage_usage(
+    name: str, url: str, n: int, work: Path, keys: Path, raw_sign: float, raw_verify: float
+) -> None:
+    """Online verification, each answered only after its usage record (用证记录) is committed
+    (concurrent records share a transaction), alone and beside concurrent issuance."""
+    print(f"{name}: verification with durable usage records")
+    svc = make_service(work, url, keys)
+    dept = Client("bench", "bench", Role.DEPARTMENT, GZ_AMR)
+    hall = svc.add_client(name="bench usage hall", role=Role.HALL, department=None)
+    hall_client = svc.authenticate(hall.api_key)
+    run_id = uuid.uuid4().hex[:6]
+    seal = svc.issue(dept, food(f"usage-{run_id}")).licence.seal
+    svc.verify(seal=seal, identifier=None, client=hall_client)  # warm
+    writer = svc.registry._usage
+
+    def verify(_i: int) -> object:
+        report_ = svc.verify(seal=seal, identifier=None, client=hall_client)
+        assert str(report_.verdict) == "valid"
+        return report_
+
+    el, lat = timed(n, verify)
+    rate = report(f"{name}: verify online + durable usage record, 1 thread", n, el, lat)
+    print(f"    -> {rate / raw_verify:.1%} of raw verify ({raw_verify:,.0f}/s in this run)")
+    threads = 8
+    groups_before, rows_before = writer.groups, writer.rows
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as ex:
+        parts = list(ex.map(lambda _k: timed(n // threads, verify)[1], range(threads)))
+    el = time.perf_counter() - start
+    groups = writer.groups - groups_before
+    rate = report(
+        f"{name}: verify online + durable usage record, {threads} threads",
+        threads * (n // threads),
+        el,
+        [x for p in parts for x in p],
+        f"records committed in groups of {(writer.rows - rows_before) / max(groups, 1):.1f}",
+    )
+    print(f"    -> {rate / raw_verify:.1%} of raw verify ({raw_verify:,.0f}/s in this run)")
+    # issuance and verification at once: they share the database's writer
+    half = threads // 2
+    per = n // threads
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as ex:
+        issuing = [
+            ex.submit(
+                lambda k: timed(per, lambda i: svc.issue(dept, food(f"mix-{run_id}-{k}-{i}"))),
+                k,
+            )
+            for k in range(half)
+        ]
+        verifying = [ex.submit(lambda: timed(per, verify)) for _ in range(half)]
+        issued = [f.result() for f in issuing]
+        verified = [f.result() for f in verifying]
+    el = time.perf_counter() - start
+    rate = report(
+        f"{name}: issue ({half} threads) beside verify with usage records",
+        half * per,
+        el,
+        [x for _, lat_ in issued for x in lat_],
+    )
+    print(f"    -> {rate / raw_sign:.1%} of raw sign ({raw_sign:,.0f}/s in this run)")
+    rate = report(
+        f"{name}: verify + usage record ({half} threads) beside issuance",
+        half * per,
+        el,
+        [x for _, lat_ in verified for x in lat_],
+    )
+    print(f"    -> {rate / raw_verify:.1%} of raw verify")
+    svc.registry.dispose()
 
 
 def stage_status_list(

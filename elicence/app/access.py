@@ -4,8 +4,9 @@ Roles (``elicence.domain.clients.Role``): a department issues and manages its ow
 hall verifies and follows the change feed, an admin does everything, a holder (a citizen or an
 enterprise) reads and downloads its own licences. Invariants: a disabled client's key stops
 working at once, in every process (a cached key's client is re-read by primary key on every
-request); an expired or rotated-out key stops at its deadline exactly (docs/abuse.md); a department never learns that another department's
-licence exists, nor a holder another holder's (404, not 403); a hall never reads the registry.
+request); an expired or rotated-out key stops at its deadline exactly (docs/abuse.md); a
+department never learns that another department's licence exists, nor a holder another
+holder's (404, not 403); a hall never reads the registry.
 """
 
 from __future__ import annotations

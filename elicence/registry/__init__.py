@@ -3,7 +3,7 @@
 The only package that imports SQLAlchemy or Alembic. Its modules: ``models`` (the ORM models and
 the schema), ``tables`` (Core tables, hot-path statements, row ↔ value conversions), ``engine``
 (opening the database, SQLite pragmas and WAL checkpoints), ``uow`` (the unit of work),
-``queries`` (:class:`Registry`), ``writebehind`` (batched usage records), ``pgcopy``
+``queries`` (:class:`Registry`), ``groupwrite`` (usage records committed in groups), ``pgcopy``
 (PostgreSQL's ``COPY`` for bulk writes), ``stock`` (stock conversion runs), ``statecheck`` (the
 audit's comparison in the database), ``migrate`` and ``migrations/`` (Alembic). Public entry
 points: :class:`Registry` and :class:`UnitOfWork`.

@@ -23,6 +23,7 @@ from elicence.errors import RegistryError
 from elicence.formats.catalogue_file import catalogue_from_dict, catalogue_to_dict
 from elicence.formats.eventlog import GENESIS, Checkpoint, LogEvent
 from elicence.registry.engine import Database, open_engine
+from elicence.registry.groupwrite import GroupWriter
 from elicence.registry.tables import (
     CATALOGUES,
     CHECKPOINTS,
@@ -41,11 +42,9 @@ from elicence.registry.tables import (
     licence_of,
     log_event_of,
 )
-from elicence.registry.writebehind import WriteBehind
 
 __all__ = ["ClientRecord", "MirrorRecord", "Registry"]
 
-USAGE_FLUSH_SECONDS = 0.05
 log = logging.getLogger("elicence.registry")
 
 
@@ -54,7 +53,7 @@ class Registry(Database):
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        self._usage = WriteBehind(self._write_usage, interval=USAGE_FLUSH_SECONDS)
+        self._usage = GroupWriter(self._write_usage)
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
@@ -62,7 +61,6 @@ class Registry(Database):
         return cls(open_engine(url))
 
     def dispose(self) -> None:
-        self._usage.close()
         super().dispose()
 
     # -- licences ---------------------------------------------------------------------------
@@ -328,13 +326,15 @@ class Registry(Database):
         verdict: str,
         case_number: str | None = None,
     ) -> None:
-        """Queue a usage record (用证记录); it is written within ``USAGE_FLUSH_SECONDS``.
+        """Write a usage record (用证记录); return once it is committed.
 
         ``case_number`` names the hall case (办件) that cited the licence, where one did.
 
-        Write-behind: one transaction per flush instead of one per verification keeps the
-        single SQLite writer free for issuance. The window lost if the process is killed is
-        that interval; :meth:`flush_usage` (called on dispose and before reading) empties it.
+        Durable before the answer: a verification is answered only after its record is
+        committed, so a killed process loses no record of an answered use. Concurrent records
+        share one transaction (:class:`~elicence.registry.groupwrite.GroupWriter`), which keeps
+        the single SQLite writer mostly free for issuance. A failure to write raises
+        :class:`RegistryError`: the use is then not answered as done.
         """
         self._usage.add(
             {
@@ -349,8 +349,8 @@ class Registry(Database):
         )
 
     def flush_usage(self) -> None:
-        """Write every queued usage record now."""
-        self._usage.flush()
+        """Nothing to do: every usage record is committed before :meth:`record_usage` returns
+        (kept for callers that flushed the old write-behind queue)."""
 
     def _write_usage(self, rows: list[dict[str, Any]]) -> None:
         """Write queued usage records in one transaction.
@@ -358,7 +358,7 @@ class Registry(Database):
         A row the database refuses for good (an integrity error: say, a client id it does not
         know) must not hold back every record queued behind it forever: the batch is then
         written row by row and the refused rows are logged and dropped. Any other failure (the
-        database is away) raises, and the write-behind queue keeps the rows for the next try.
+        database is away) raises, and every caller of the group gets the error.
         """
         try:
             with self.write() as c:

@@ -1,8 +1,9 @@
-"""Usage records (用证记录) are written behind the request, in order, and never silently lost."""
+"""Usage records (用证记录) are committed before the use is answered, concurrent ones in one\ntransaction, and never silently lost."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from elicence.app.service import Elicence
 from elicence.errors import RegistryError
-from elicence.registry.writebehind import WriteBehind
+from elicence.registry.groupwrite import GroupWriter
 from tests.conftest import NOW
 
 
@@ -18,19 +19,50 @@ def _row(i: int) -> dict[str, Any]:
     return {"i": i}
 
 
-def test_rows_are_written_in_order_by_the_background_thread() -> None:
+def test_a_row_is_written_before_add_returns() -> None:
     written: list[list[dict[str, Any]]] = []
-    wb = WriteBehind(written.append, interval=0.01)
-    for i in range(5):
-        wb.add(_row(i))
-    deadline = time.monotonic() + 5
-    while sum(len(b) for b in written) < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert [r["i"] for b in written for r in b] == [0, 1, 2, 3, 4]
-    wb.close()
+    gw = GroupWriter(written.append)
+    for i in range(3):
+        gw.add(_row(i))
+        assert [r["i"] for b in written for r in b] == list(range(i + 1))  # durable on return
+    assert gw.groups == 3  # a lone caller writes at once, a group of one
 
 
-def test_a_failed_write_keeps_its_rows_for_the_next_flush() -> None:
+def test_concurrent_rows_share_a_write_and_each_caller_waits_for_its_own() -> None:
+    """While one write is in progress, the callers that arrive queue and form the next group;
+    each returns only once the write holding its row has returned."""
+    started, release = threading.Event(), threading.Event()
+    written: list[list[int]] = []
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        if not written:  # the first group blocks until every other caller has queued
+            started.set()
+            release.wait(10)
+        written.append([r["i"] for r in rows])
+
+    gw = GroupWriter(write)
+    returned: list[int] = []
+    first = threading.Thread(target=lambda: (gw.add(_row(0)), returned.append(0)))
+    first.start()
+    assert started.wait(10)
+    others = [
+        threading.Thread(target=lambda i=i: (gw.add(_row(i)), returned.append(i)))
+        for i in range(1, 9)
+    ]
+    for t in others:
+        t.start()
+    while len(gw._queue) < 8:  # every other caller queued behind the write in progress
+        time.sleep(0.001)
+    assert returned == []  # nobody answered before its row was written
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert written[0] == [0]
+    assert sorted(written[1]) == list(range(1, 9))  # the rest shared one write
+    assert sorted(returned) == list(range(9)) and gw.groups == 2
+
+
+def test_a_failed_write_raises_in_its_callers_and_the_next_write_works() -> None:
     calls: list[list[dict[str, Any]]] = []
     fail = [True]
 
@@ -39,24 +71,12 @@ def test_a_failed_write_keeps_its_rows_for_the_next_flush() -> None:
             raise RegistryError("database down")
         calls.append(rows)
 
-    wb = WriteBehind(write, interval=3600)  # only explicit flushes in this test
-    wb.add(_row(1))
-    wb.add(_row(2))
+    gw = GroupWriter(write)
     with pytest.raises(RegistryError):
-        wb.flush()
-    wb.add(_row(3))
+        gw.add(_row(1))  # not recorded: the caller must not answer as if it were
     fail[0] = False
-    wb.flush()
-    assert [r["i"] for r in calls[0]] == [1, 2, 3]
-    wb.close()
-
-
-def test_close_writes_what_is_queued() -> None:
-    written: list[dict[str, Any]] = []
-    wb = WriteBehind(written.extend, interval=3600)
-    wb.add(_row(7))
-    wb.close()
-    assert written == [_row(7)]
+    gw.add(_row(2))
+    assert [r["i"] for b in calls for r in b] == [2]
 
 
 def test_verifications_are_recorded_with_their_client(service: Elicence) -> None:
@@ -68,7 +88,7 @@ def test_verifications_are_recorded_with_their_client(service: Elicence) -> None
             channel="seal",
             verdict="valid",
         )
-    rows = service.registry.usage()  # reading flushes first
+    rows = service.registry.usage()
     assert [r["identifier"] for r in rows] == ["id-2", "id-1", "id-0"]
 
 
