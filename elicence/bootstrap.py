@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+from elicence.app import production
 from elicence.app.access import Access
 from elicence.app.backup import BackupSummary, restore
 from elicence.app.catalogue import CatalogueSource
@@ -18,11 +19,14 @@ from elicence.app.guard import NO_LIMITS, Guard, Limits
 from elicence.app.hall import GrantedOrOwn, Hall, IssuerSeam, ItemSource, RegistryCitations
 from elicence.app.holder import AuthorisedUse, Holders
 from elicence.app.mirror import MirroredTrust
+from elicence.app.production import PRIVATE_DIR
 from elicence.app.publishing import Publisher
 from elicence.app.service import Elicence, utcnow
 from elicence.app.signin import ProviderSettings, SignIn
 from elicence.app.stock import StockImport, WorkerRecipe
 from elicence.app.trail import Trail
+from elicence.domain.catalogue import Catalogue
+from elicence.errors import SettingsError
 from elicence.hall.calendar import DEMO_HOLIDAYS, WorkingCalendar, load_calendar
 from elicence.hall.service import CaseService
 from elicence.issuer import IssuanceService
@@ -36,7 +40,7 @@ from elicence.registry.hall import HallStore
 from elicence.registry.holder import HolderStore
 from elicence.registry.stock import StockRegistry
 from elicence.registry.trail import TrailStore
-from elicence.settings import DEVELOPMENT_SESSION_SECRET, Settings
+from elicence.settings import DEVELOPMENT_PASSPHRASE, DEVELOPMENT_SESSION_SECRET, Settings
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.pdf import DEFAULT_FONT_PATH
 
@@ -165,9 +169,22 @@ def restore_backup(source: Path, *, database_url: str, keys_dir: Path) -> Backup
         registry.dispose()
 
 
-def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
-    """The service for ``settings``: opens the registry and (by default) upgrades its schema."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+def build_service(settings: Settings, *, upgrade: bool = True, create: bool = False) -> Elicence:
+    """The service for ``settings``: opens the registry and (by default) upgrades its schema.
+
+    The data dir must exist unless ``create`` (``elicence init`` alone): a command run from
+    another directory must not quietly make a new, empty installation there.
+    """
+    data_dir = settings.data_dir
+    if create:
+        data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    elif not data_dir.is_dir():
+        raise SettingsError(
+            f"no data dir at {data_dir.resolve()} (ELICENCE_DATA_DIR, default ./var): set "
+            "ELICENCE_DATA_DIR to the installation's data dir, or run `elicence init` to make "
+            "a new one",
+            field="data_dir",
+        )
     registry = Registry.from_url(settings.effective_database_url)
     if upgrade:
         registry.upgrade()
@@ -175,13 +192,13 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
         registry=registry,
         keystore=KeyStore(settings.keys_dir),
         passphrase=settings.key_passphrase.get_secret_value(),
-        public_base_url=settings.public_base_url,
+        public_base_url=settings.base_url,
         trust_list_validity=dt.timedelta(hours=settings.trust_list_validity_hours),
         status_list_validity=dt.timedelta(hours=settings.status_list_validity_hours),
         font_path=settings.font_path,
         tsa_url=settings.tsa_url or None,
         sign_in=SignIn(
-            public_base_url=settings.public_base_url,
+            public_base_url=settings.base_url,
             secret=settings.effective_session_secret,
             idle=dt.timedelta(minutes=settings.session_idle_minutes),
             max_age=dt.timedelta(hours=settings.session_max_hours),
@@ -205,6 +222,42 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
         holidays=load_calendar(settings.holidays_file or DEMO_HOLIDAYS),
         rectify_days=settings.rectify_days,
     )
+
+
+def check_ready(settings: Settings, svc: Elicence) -> list[str]:
+    """The checks before serving (``elicence serve``, ``elicence db upgrade``): file modes
+    tightened (the warnings returned), and a refusal (an :class:`~elicence.errors.Error`) for
+    demo data in production or an active key that does not open. See app/production.py."""
+    warnings = production.tighten_modes(
+        data_dir=settings.data_dir,
+        database_files=svc.registry.files(),
+        keys_dir=settings.keys_dir,
+    )
+    if settings.env == "production":
+        production.refuse_demo_data(
+            svc,
+            data_dir=settings.data_dir,
+            opens_with_development_passphrase=lambda: _development_keys(settings, svc),
+        )
+    production.refuse_unusable_keys(svc)
+    return warnings
+
+
+def check_catalogue(settings: Settings, catalogue: Catalogue) -> None:
+    """Refuse to import the demo catalogue (or a copy of it) in production."""
+    if settings.env == "production":
+        production.refuse_demo_catalogue(catalogue)
+
+
+def _development_keys(settings: Settings, svc: Elicence) -> list[str]:
+    """Who has an active key that opens with the development passphrase (demo keys); tried only
+    for the keys that do not open with the configured one (a production passphrase differs)."""
+    down = svc.unusable_keys()
+    if not down:
+        return []
+    development = Keyring(KeyStore(settings.keys_dir), passphrase=DEVELOPMENT_PASSPHRASE)
+    still_down = set(development.unusable())
+    return [who for who in down if who not in still_down]
 
 
 def _provider(settings: Settings) -> ProviderSettings | None:

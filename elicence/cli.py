@@ -6,6 +6,7 @@ database unavailable, 130 interrupted (`import`: run it again to resume).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -16,7 +17,7 @@ from cryptography import x509
 
 from elicence import errors
 from elicence.app.service import Elicence, utcnow
-from elicence.bootstrap import build_service
+from elicence.bootstrap import build_service, check_catalogue, check_ready
 from elicence.domain.clients import Client, Role
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.settings import Settings
@@ -89,9 +90,20 @@ def _settings() -> Settings:
         raise _fail(f"bad settings: {e}", EXIT_UNAVAILABLE) from None
 
 
-def _service(settings: Settings | None = None) -> Elicence:
+def _service(settings: Settings | None = None, *, create: bool = False) -> Elicence:
+    """The service of the configured data dir, which must exist unless ``create`` (``init``,
+    ``backup restore``); says on stderr which data dir it is."""
+    settings = settings or _settings()
     _operator_context()
-    return build_service(settings or _settings())
+    typer.echo(f"elicence: data dir {settings.data_dir.resolve()}", err=True)
+    return build_service(settings, create=create)
+
+
+def _ready(settings: Settings, svc: Elicence) -> None:
+    """Refuse to serve what must not be served (demo data in production, keys that do not
+    open); print what file modes were tightened."""
+    for warning in check_ready(settings, svc):
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _print_json(data: Any) -> None:
@@ -117,7 +129,7 @@ def init(
             "run `elicence catalogue import FILE`, then `elicence init --no-demo`",
             EXIT_INPUT,
         )
-    svc = _service(settings)
+    svc = _service(settings, create=True)
     if svc.catalogue_version() is None:
         if not demo:
             raise _fail("no catalogue yet: run `elicence catalogue import FILE`", EXIT_INPUT)
@@ -171,12 +183,29 @@ def serve(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    if host is not None or port is not None:
+        # the workers read their settings from the environment: with another port (or host)
+        # the public base URL of development follows it (QR codes, PDFs, sign-in redirect)
+        if host is not None:
+            os.environ["ELICENCE_HOST"] = host
+        if port is not None:
+            os.environ["ELICENCE_PORT"] = str(port)
     settings = _settings()
-    _service(settings).close()  # upgrade the schema once, before the workers start
+    try:
+        svc = _service(settings)  # upgrade the schema once, before the workers start
+        try:
+            _ready(settings, svc)
+        finally:
+            svc.close()
+    except errors.Error as e:
+        raise _fail(str(e), exit_code(e)) from None
+    typer.echo(
+        f"elicence: serving {settings.base_url} on {settings.host}:{settings.port}", err=True
+    )
     config = uvicorn.Config(
         "elicence.api.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         workers=workers,
         log_level="info",
         access_log=False,
@@ -201,7 +230,11 @@ def serve(
 def db_upgrade() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    build_service(settings, upgrade=True)
+    svc = _service(settings)
+    try:
+        _ready(settings, svc)
+    finally:
+        svc.close()
     typer.echo(f"database {settings.effective_database_url}: schema up to date")
 
 
@@ -213,7 +246,9 @@ def db_upgrade() -> None:
 def catalogue_import(file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")]) -> None:
     """Check and import a catalogue file; new departments get signing keys."""
     catalogue = load_catalogue(file)
-    svc = _service()
+    settings = _settings()
+    check_catalogue(settings, catalogue)
+    svc = _service(settings)
     version, created = svc.import_catalogue(catalogue)
     typer.echo(
         f"imported {len(catalogue.licence_types)} licence types and "
@@ -894,6 +929,8 @@ def backup_restore(
     _operator_context()
     from elicence.bootstrap import restore_backup
 
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a restore makes one
+    typer.echo(f"elicence: data dir {settings.data_dir.resolve()}", err=True)
     made = restore_backup(
         source, database_url=settings.effective_database_url, keys_dir=settings.keys_dir
     )

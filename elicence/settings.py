@@ -6,9 +6,11 @@ outside development mode.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,7 +32,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     key_passphrase: SecretStr = SecretStr(DEVELOPMENT_PASSPHRASE)
-    public_base_url: str = "http://127.0.0.1:8000"
+    # what QR codes, stored PDFs and the sign-in redirect point to. Unset: in development
+    # http://<host>:<port> (it follows ELICENCE_PORT); in production it must be set, to https
+    # and not localhost
+    public_base_url: str | None = None
     trust_list_validity_hours: int = Field(default=24, ge=1, le=24 * 31)
     status_list_validity_hours: int = Field(default=24, ge=1, le=24 * 31)
     host: str = "127.0.0.1"
@@ -97,7 +102,7 @@ class Settings(BaseSettings):
         self._refuse_development_sign_in()
         if len(self.key_passphrase.get_secret_value()) < 12:
             raise SettingsError("must be at least 12 characters", field="key_passphrase")
-        self.public_base_url = self.public_base_url.rstrip("/")
+        self._check_public_base_url()
         for name in (
             "rate_limit_verify_client",
             "rate_limit_verify_ip",
@@ -115,6 +120,41 @@ class Settings(BaseSettings):
         except InputError as e:
             raise SettingsError(e.message, field="trusted_proxies") from None
         return self
+
+    def _check_public_base_url(self) -> None:
+        if self.public_base_url is None:
+            if self.env != "development":
+                raise SettingsError(
+                    "set ELICENCE_PUBLIC_BASE_URL to the https address halls and holders reach "
+                    "(QR codes, licence PDFs and the sign-in redirect point to it)",
+                    field="public_base_url",
+                )
+            host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"  # noqa: S104 - a bind address, not bound here
+            host = f"[{host}]" if ":" in host else host
+            self.public_base_url = f"http://{host}:{self.port}"
+            return
+        self.public_base_url = self.public_base_url.rstrip("/")
+        if self.env == "development":
+            return
+        url = urlsplit(self.public_base_url)
+        if url.scheme != "https" or not url.hostname:
+            raise SettingsError(
+                "must be an https URL in production (QR codes and licence PDFs carry it to "
+                f"halls and holders): {self.public_base_url!r}",
+                field="public_base_url",
+            )
+        if _is_local(url.hostname):
+            raise SettingsError(
+                "must be the address halls and holders reach, not this machine's own "
+                f"(localhost or a loopback address): {self.public_base_url!r}",
+                field="public_base_url",
+            )
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL in force (see ``public_base_url``), without a trailing slash."""
+        assert self.public_base_url is not None  # set by the validator
+        return self.public_base_url
 
     def _refuse_development_sign_in(self) -> None:
         secret = self.session_secret.get_secret_value() if self.session_secret else None
@@ -161,3 +201,16 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+
+def _is_local(host: str) -> bool:
+    """Whether ``host`` names this machine: localhost, ``*.localhost``, a loopback or
+    unspecified address."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified

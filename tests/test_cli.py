@@ -54,6 +54,26 @@ ENV_VARS = (
 DEMO_DEPARTMENTS = sorted(load_catalogue(DEMO_CATALOGUE).departments)
 API_KEY = re.compile(r"\belk_[A-Za-z0-9_-]{20,}")
 NEW_DEPT = "11440300MB2F00009T"  # a valid USCC that is not in the demo catalogue
+PRODUCTION = {
+    "ELICENCE_ENV": "production",
+    "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret",
+    "ELICENCE_PUBLIC_BASE_URL": "https://zz.gdzwfw.example.gov.cn",
+}
+
+
+def production_catalogue(tmp_path: Path) -> Path:
+    """The demo catalogue with every department moved to another (valid) USCC: a catalogue
+    production accepts (the demo's made-up departments are refused there)."""
+    from elicence.domain.codes import uscc_check_char
+
+    text = DEMO_CATALOGUE.read_text(encoding="utf-8")
+    for uscc in DEMO_DEPARTMENTS:
+        first17 = uscc[:14] + f"{(int(uscc[14:17]) + 500) % 1000:03d}"
+        text = text.replace(uscc, first17 + uscc_check_char(first17))
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
 
 runner = CliRunner()
 
@@ -218,7 +238,7 @@ def test_init_keys_on_an_initialised_store_creates_nothing(data_dir: Path) -> No
 
 def test_init_in_production_refuses_the_demo_before_writing_anything(tmp_path: Path) -> None:
     data_dir = tmp_path / "prod"
-    env = {"ELICENCE_ENV": "production", "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret"}
+    env = PRODUCTION
 
     result = cli(data_dir, "init", **env)
 
@@ -230,13 +250,16 @@ def test_init_in_production_refuses_the_demo_before_writing_anything(tmp_path: P
 
 def test_init_in_production_after_a_catalogue_import(tmp_path: Path) -> None:
     data_dir = tmp_path / "prod"
-    env = {"ELICENCE_ENV": "production", "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret"}
+    env = PRODUCTION
 
     no_catalogue = cli(data_dir, "init", "--no-demo", **env)
     assert no_catalogue.exit_code == 2
     assert "catalogue import" in no_catalogue.stderr
 
-    assert cli(data_dir, "catalogue", "import", DEMO_CATALOGUE, **env).exit_code == 0
+    demo = cli(data_dir, "catalogue", "import", DEMO_CATALOGUE, **env)
+    assert demo.exit_code == 3 and "demo catalogue" in demo.stderr
+    imported = cli(data_dir, "catalogue", "import", production_catalogue(tmp_path), **env)
+    assert imported.exit_code == 0, imported.stderr
     result = cli(data_dir, "init", "--no-demo", **env)
     assert result.exit_code == 0, result.stderr
     assert "0 keys created" in result.stdout
@@ -297,6 +320,7 @@ def test_keys_rotate_a_department_without_keys_fails(data_dir: Path) -> None:
 
 
 def test_keys_list_without_a_key_store_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
     result = cli(tmp_path / "empty", "keys", "list")
     assert result.exit_code == 3
     assert "keys init" in result.stderr
@@ -987,13 +1011,8 @@ def test_unsafe_settings_are_refused(
 
 
 def test_a_real_passphrase_is_accepted_in_production(tmp_path: Path) -> None:
-    result = cli(
-        tmp_path / "data",
-        "db",
-        "upgrade",
-        ELICENCE_ENV="production",
-        ELICENCE_KEY_PASSPHRASE="a-real-production-secret",
-    )
+    (tmp_path / "data").mkdir()
+    result = cli(tmp_path / "data", "db", "upgrade", **PRODUCTION)
     assert result.exit_code == 0, result.stderr
 
 
@@ -1012,6 +1031,7 @@ def test_the_wrong_passphrase_for_the_key_store(data_dir: Path, tmp_path: Path) 
 
 def test_db_upgrade(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
     result = cli(data_dir, "db", "upgrade")
     assert result.exit_code == 0, result.stderr
     assert "schema up to date" in result.stdout
@@ -1025,6 +1045,7 @@ def test_db_upgrade_on_an_initialised_directory(data_dir: Path) -> None:
 
 
 def test_unreachable_database_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
     url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}"
     result = cli(tmp_path / "data", "db", "upgrade", ELICENCE_DATABASE_URL=url)
     assert result.exit_code == 3

@@ -48,6 +48,8 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "elicence", None) is None:
             app.state.elicence = build_service(settings or Settings())
+            # open every key once now (scrypt), so the first /healthz answers at once
+            await run_in_threadpool(app.state.elicence.unusable_keys)
         ticker = asyncio.create_task(_checkpoint_every_minute(app))
         yield
         ticker.cancel()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from elicence.app.production import lock_down
 from elicence.app.trail import Trail, TrailAction
 from elicence.errors import InputError, KeyCustodyError, RegistryError
 from elicence.keys.store import KeyStore
@@ -89,6 +90,7 @@ class Backups:
             "files": files,
         }
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        lock_down(out)  # 0700 directories, 0600 files: a backup holds the registry and the keys
         return BackupSummary(out, schema, counts["licences"], counts["events"], key_files)
 
     def record_restore(self, source: Path, summary: BackupSummary) -> None:

@@ -122,7 +122,20 @@ class Elicence:
         self.registry.flush_usage()
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "catalogue_version": self._catalogue.version()}
+        """``ok``, or ``degraded`` naming who cannot sign (department USCCs, ``service``,
+        ``root``: their active key does not open), never a file."""
+        down = self.unusable_keys()
+        body: dict[str, Any] = {
+            "status": "degraded" if down else "ok",
+            "catalogue_version": self._catalogue.version(),
+        }
+        if down:
+            body["signers_unavailable"] = down
+        return body
+
+    def unusable_keys(self) -> list[str]:
+        """Who has an active key that does not open (empty without a key store: a mirror)."""
+        return self._keyring.unusable()
 
     # -- catalogue ------------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ class Keyring(Mapping[str, Signer]):
         self._version: object = None
         self._loaded = False
         self._lock = threading.Lock()
+        self._unusable: tuple[object, list[str]] | None = None  # (store version, holders)
 
     # -- the mapping (refreshed on read) ------------------------------------------------------
 
@@ -91,6 +92,18 @@ class Keyring(Mapping[str, Signer]):
         if signer is None:
             signer = self._service = self._store.service_signer(self._passphrase)
         return signer
+
+    def unusable(self) -> list[str]:
+        """Who cannot sign because their active key does not open (a wrong passphrase, a
+        damaged key file): department USCCs, ``"service"``, ``"root"``; empty when every key
+        opens. Checked once per version of the key store (one scrypt per key), then cached."""
+        version = self._store.version()
+        cached = self._unusable
+        if cached is not None and cached[0] == version:
+            return list(cached[1])
+        holders = self._store.unopenable(self._passphrase)
+        self._unusable = (version, holders)
+        return list(holders)
 
     def recipe(self) -> KeyringRecipe:
         """How a worker process reopens this keyring (see :class:`KeyringRecipe`)."""

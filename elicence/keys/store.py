@@ -170,6 +170,29 @@ class KeyStore:
                 return self._signer(e, passphrase)
         raise KeyCustodyError("the key store has no active service key: run `elicence keys init`")
 
+    def unopenable(self, passphrase: str) -> list[str]:
+        """Who holds an active key that does not open with ``passphrase`` (a wrong passphrase,
+        a damaged or missing key file): department USCCs, ``"service"``, ``"root"``. Names no
+        file. Costs one scrypt per active key; empty before ``init`` (nothing to open)."""
+        if not self.initialised:
+            return []
+        holders: list[tuple[str, str]] = [("root", "root.key")]
+        holders += [
+            (
+                e.department if e.role is KeyRole.DEPARTMENT and e.department else "service",
+                e.key_path,
+            )
+            for e in self.entries()
+            if e.status is KeyStatus.ACTIVE
+        ]
+        failed = []
+        for who, rel in holders:
+            try:
+                self._read_key(rel, passphrase)
+            except KeyCustodyError:
+                failed.append(who)
+        return sorted(set(failed))
+
     def crl(self) -> bytes | None:
         """The root's CRL (DER) over the store's certificates, or None if none was made yet."""
         try:

@@ -9,13 +9,14 @@ Invariant: no SQLAlchemy exception leaves this package; each becomes a
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -31,17 +32,42 @@ BUSY_SECONDS = 30  # how long a SQLite writer waits for its turn, in this proces
 WAL_SAFETY_PAGES = 20_000  # 80 MB: checkpoint inline only if the background one falls behind
 
 
+def _create_private(path: str) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite opens it: SQLite
+    gives its ``-wal`` and ``-shm`` files the database file's mode."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a missing directory: SQLite says so when it opens the file
+    os.close(fd)
+
+
+def _private_on_connect(engine: Engine, path: str) -> None:
+    """Create the file 0600 just before SQLite first opens it (not when the engine is made: a
+    restore checks its backup before anything is written)."""
+
+    @event.listens_for(engine, "do_connect")
+    def _create(*_args: Any) -> None:
+        _create_private(path)
+
+
 def open_engine(url: str) -> Engine:
-    """An engine for ``url`` (SQLite file, SQLite memory or PostgreSQL)."""
+    """An engine for ``url`` (SQLite file, SQLite memory or PostgreSQL). A new SQLite file is
+    created with mode 0600."""
     try:
         if url.startswith("sqlite"):
             memory = url in ("sqlite://", "sqlite:///:memory:")
+            path = make_url(url).database
             engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
                 poolclass=StaticPool if memory else None,
             )
             _sqlite_pragmas(engine)
+            if not memory and path and not path.startswith("file:"):
+                _private_on_connect(engine, path)
         else:
             engine = create_engine(url, pool_size=10, max_overflow=20)
             _pg_liveness(engine)
@@ -160,6 +186,15 @@ class Database:
             if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
             else None
         )
+
+    def files(self) -> list[str]:
+        """The database's files on this host (SQLite: the file and its ``-wal`` and ``-shm``;
+        nothing for PostgreSQL or memory)."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+            return []
+        assert database is not None
+        return [database, f"{database}-wal", f"{database}-shm"]
 
     @contextmanager
     def writer_unit_of_work(self) -> Iterator[UnitOfWork | GroupTransaction]:

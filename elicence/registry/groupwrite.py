@@ -9,7 +9,7 @@ writes at once, and groups grow only as far as concurrency makes them (the same 
 the issuer's group commit, ADR 0008, kept here because ``registry/`` may not import ``issuer/``).
 
 Invariants: at most one write runs at a time per writer; every row is handed to ``write``
-exactly once; :meth:`GroupWriter.add` returns only after the write that holds its row
+exactly once; :meth:`RowGroupCommit.add` returns only after the write that holds its row
 committed, and raises that write's exception otherwise (the row is then not recorded, and the
 caller must not answer as if it were).
 """
@@ -35,7 +35,7 @@ class _Slot:
         self.wake.acquire()
 
 
-class GroupWriter:
+class RowGroupCommit:
     """Leader/follower group commit of rows through ``write(rows)`` (one transaction)."""
 
     def __init__(

@@ -23,7 +23,7 @@ from elicence.errors import RegistryError
 from elicence.formats.catalogue_file import catalogue_from_dict, catalogue_to_dict
 from elicence.formats.eventlog import GENESIS, Checkpoint, LogEvent
 from elicence.registry.engine import Database, open_engine
-from elicence.registry.groupwrite import GroupWriter
+from elicence.registry.groupwrite import RowGroupCommit
 from elicence.registry.tables import (
     CATALOGUES,
     CHECKPOINTS,
@@ -53,7 +53,7 @@ class Registry(Database):
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        self._usage = GroupWriter(self._write_usage)
+        self._usage = RowGroupCommit(self._write_usage)
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
@@ -332,7 +332,7 @@ class Registry(Database):
 
         Durable before the answer: a verification is answered only after its record is
         committed, so a killed process loses no record of an answered use. Concurrent records
-        share one transaction (:class:`~elicence.registry.groupwrite.GroupWriter`), which keeps
+        share one transaction (:class:`~elicence.registry.groupwrite.RowGroupCommit`), which keeps
         the single SQLite writer mostly free for issuance. A failure to write raises
         :class:`RegistryError`: the use is then not answered as done.
         """

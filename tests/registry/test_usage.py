@@ -11,7 +11,7 @@ import pytest
 
 from elicence.app.service import Elicence
 from elicence.errors import RegistryError
-from elicence.registry.groupwrite import GroupWriter
+from elicence.registry.groupwrite import RowGroupCommit
 from tests.conftest import NOW
 
 
@@ -21,7 +21,7 @@ def _row(i: int) -> dict[str, Any]:
 
 def test_a_row_is_written_before_add_returns() -> None:
     written: list[list[dict[str, Any]]] = []
-    gw = GroupWriter(written.append)
+    gw = RowGroupCommit(written.append)
     for i in range(3):
         gw.add(_row(i))
         assert [r["i"] for b in written for r in b] == list(range(i + 1))  # durable on return
@@ -40,7 +40,7 @@ def test_concurrent_rows_share_a_write_and_each_caller_waits_for_its_own() -> No
             release.wait(10)
         written.append([r["i"] for r in rows])
 
-    gw = GroupWriter(write)
+    gw = RowGroupCommit(write)
     returned: list[int] = []
     first = threading.Thread(target=lambda: (gw.add(_row(0)), returned.append(0)))
     first.start()
@@ -71,7 +71,7 @@ def test_a_failed_write_raises_in_its_callers_and_the_next_write_works() -> None
             raise RegistryError("database down")
         calls.append(rows)
 
-    gw = GroupWriter(write)
+    gw = RowGroupCommit(write)
     with pytest.raises(RegistryError):
         gw.add(_row(1))  # not recorded: the caller must not answer as if it were
     fail[0] = False
