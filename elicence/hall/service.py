@@ -23,8 +23,8 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -392,6 +392,22 @@ class CaseService:
             )
         return None
 
+    @contextmanager
+    def _recording(
+        self,
+        checks: list[tuple[CitationIn | Citation, CitationCheck]],
+        *,
+        client: Client,
+        number: str | None,
+        now: dt.datetime,
+    ) -> Iterator[None]:
+        """Record ``checks`` (as filled meanwhile) when the block ends, however it ends."""
+        try:
+            yield
+        finally:
+            if checks:
+                self._record(checks, client=client, number=number, now=now)
+
     def _record(
         self,
         checks: Sequence[tuple[CitationIn | Citation, CitationCheck]],
@@ -604,7 +620,13 @@ class CaseService:
         n = case_number(number)
         now = self._clock()
         today = china_today(now)
-        with self._store.unit_of_work() as uow:
+        rechecks: list[tuple[CitationIn | Citation, CitationCheck]] = []
+        # the re-checks' usage records are written once the case's transaction has ended (each
+        # is a durable write of its own, which must not wait on the case's write lock)
+        with (
+            self._recording(rechecks, client=client, number=n, now=now),
+            self._store.unit_of_work() as uow,
+        ):
             # 1.
             case = uow.case_for_update(n)
             if case is None:
@@ -616,7 +638,7 @@ class CaseService:
             # 2.
             rechecked = case.citations
             if case.status is S.UNDER_REVIEW:
-                rechecked = tuple(self._recheck(case, client=client, now=now))
+                rechecked = tuple(self._recheck(case, now=now, into=rechecks))
             if issues is None:
                 approved = replace(
                     case,
@@ -704,15 +726,22 @@ class CaseService:
             version=case.version + 1,
         )
 
-    def _recheck(self, case: Case, *, client: Client, now: dt.datetime) -> list[Citation]:
-        """Verify the case's cited e-licences again (by identifier); refuse if one is not valid."""
+    def _recheck(
+        self,
+        case: Case,
+        *,
+        now: dt.datetime,
+        into: list[tuple[CitationIn | Citation, CitationCheck]],
+    ) -> list[Citation]:
+        """Verify the case's cited e-licences again (by identifier); refuse if one is not valid.
+        The checks are added to ``into``, for the caller to record (:meth:`_recording`)."""
         if not case.citations:
             return []
         checks = self._citations.check(
             [CitationRequest(None, c.identifier) for c in case.citations]
         )
         done = list(zip(case.citations, checks, strict=True))
-        self._record(done, client=client, number=case.number, now=now)
+        into.extend(done)
         for i, (_c, check) in enumerate(done):
             if check.verdict != VALID:
                 raise cited_licence_error(check, field=f"citations[{i}]", at_approval=True)

@@ -310,7 +310,11 @@ def test_the_demo_provider_is_development_only() -> None:
             session_secret=DEVELOPMENT_SESSION_SECRET,
         )
     assert e.value.field == "session_secret"
-    prod = Settings(env="production", key_passphrase="a-real-production-secret")
+    prod = Settings(
+        env="production",
+        key_passphrase="a-real-production-secret",
+        public_base_url="https://zz.gdzwfw.example.gov.cn",
+    )
     assert prod.demo_idp_enabled is False and prod.effective_session_secret is None
 
 
