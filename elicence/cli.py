@@ -235,7 +235,18 @@ def db_upgrade() -> None:
         _ready(settings, svc)
     finally:
         svc.close()
-    typer.echo(f"database {settings.effective_database_url}: schema up to date")
+    typer.echo(f"database {_without_password(settings.effective_database_url)}: schema up to date")
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit to print: its password, if any, replaced by ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 # -- catalogue ------------------------------------------------------------------------------

@@ -204,3 +204,14 @@ def test_serve_on_another_port_points_codes_and_sign_in_at_that_port(tmp_path: P
     finally:
         server.terminate()
         server.wait(20)
+
+
+def test_db_upgrade_does_not_print_the_database_password(tmp_path: Path) -> None:
+    from elicence.cli import _without_password
+
+    assert _without_password("postgresql+psycopg://elicence:s3cret@db:6432/elicence") == (
+        "postgresql+psycopg://elicence:***@db:6432/elicence"
+    )
+    assert _without_password("sqlite:////var/lib/elicence/elicence.db") == (
+        "sqlite:////var/lib/elicence/elicence.db"
+    )
