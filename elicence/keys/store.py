@@ -176,13 +176,17 @@ class KeyStore:
         file. Costs one scrypt per active key; empty before ``init`` (nothing to open)."""
         if not self.initialised:
             return []
+        try:
+            entries = self.entries()
+        except KeyCustodyError:
+            return ["key store"]  # its manifest is unreadable: nobody can sign
         holders: list[tuple[str, str]] = [("root", "root.key")]
         holders += [
             (
                 e.department if e.role is KeyRole.DEPARTMENT and e.department else "service",
                 e.key_path,
             )
-            for e in self.entries()
+            for e in entries
             if e.status is KeyStatus.ACTIVE
         ]
         failed = []

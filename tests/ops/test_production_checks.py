@@ -169,3 +169,17 @@ def test_healthz_names_the_one_department_whose_key_file_is_damaged(
         body = api.get("/healthz").json()
     assert body["status"] == "degraded" and body["signers_unavailable"] == [SZ_AMR]
     svc.close()
+
+
+def test_healthz_says_so_when_the_key_store_manifest_is_unreadable(
+    tmp_path: Path, keys_dir: Path, clock: Clock, demo_catalogue
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import PASSPHRASE
+
+    svc = _service_with(keys_dir, tmp_path, PASSPHRASE, clock, demo_catalogue)
+    (keys_dir / "manifest.json").write_text("{not json")
+    with TestClient(create_app(svc)) as api:
+        r = api.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "degraded" and r.json()["signers_unavailable"] == ["key store"]
+    svc.close()
