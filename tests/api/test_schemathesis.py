@@ -10,6 +10,7 @@ minutes on the shared 2-core machine. ``ELICENCE_SCHEMATHESIS_EXAMPLES`` raises 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from elicence.hall.items_file import DEMO_ITEMS, load_items
 from elicence.issuer.lifecycle import Action
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
+from elicence.settings import Settings
 from tests.conftest import GZ_AMR, PASSPHRASE, TH_CIVIL, Clock, food_permit, marriage
 
 MAX_EXAMPLES = int(os.environ.get("ELICENCE_SCHEMATHESIS_EXAMPLES", "50"))
@@ -96,7 +98,10 @@ def demo_service(
 
 
 # The document is read at import (it needs no service); the service is set before any call.
-APP = create_app()
+# Reading it runs the app's start-up, which opens a data dir: a scratch one, not ./var (the
+# CLI and the app no longer create one where they happen to run).
+_IMPORT_DIR = Path(tempfile.mkdtemp(prefix="elicence-schemathesis-"))
+APP = create_app(settings=Settings(data_dir=_IMPORT_DIR))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
