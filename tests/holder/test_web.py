@@ -365,6 +365,19 @@ def test_the_desk_needs_a_hall_and_checks_a_presentation_once(
     assert 'id="verdict-zh">有效<' in up.text and "PDF 签名" in up.text
 
 
+def test_the_holders_page_shows_a_licence_not_yet_in_force_as_such(
+    world: World, browser: TestClient
+) -> None:
+    """Issue 16: /me said "valid" for a licence that /v called forged; now both say that it is
+    not yet in force."""
+    lic = issue(world.api, world.keys, "gz_amr", food_permit("ME-NYV", valid_from="2027-01-01"))
+    _org(browser)
+    page = browser.get(f"/me/licences/{lic['identifier']}")
+    assert page.status_code == 200, page.text
+    assert "尚未生效" in page.text and "Not yet valid" in page.text
+    assert "2027-01-01" in page.text
+
+
 def test_an_anonymous_scan_leaves_the_live_code_good_for_the_desk(
     world: World, browser: TestClient
 ) -> None:
