@@ -963,6 +963,21 @@ def test_verify_require_status_passes_with_current_lists_and_fails_with_a_missin
     assert "--require-status" in missing.stderr and "suspension" in missing.stderr
 
 
+def test_verify_require_status_fails_with_stale_lists(
+    issued: Issued, exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trust_list, root = exported
+    lists = tmp_path / "status"
+    assert cli(issued.data_dir, "keys", "export-status-lists", lists).exit_code == 0
+    args = ["--trust-list", trust_list, "--root", root, "--status-lists", lists]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)  # past every list's valid until
+    monkeypatch.setattr("elicence.cli.utcnow", lambda: later)
+    stale = cli(tmp_path / "empty", "verify", issued.seal, *args, "--require-status", "--json")
+    assert stale.exit_code == 1
+    assert "--require-status" in stale.stderr and "stale" in stale.stderr
+    assert json.loads(stale.stdout)["status_lists_valid_until"] is None  # no list was usable
+
+
 def test_verify_a_licence_before_its_first_day_is_not_yet_valid_exit_1(
     data_dir: Path, tmp_path: Path
 ) -> None:
