@@ -317,8 +317,11 @@ class LifecycleService:
                     "would leave the holder with no licence in force until then",
                     field="valid_from",
                 )
-            if start <= old.valid_from:
-                raise InputError("must be after the current validity start", field="valid_from")
+            if start < old.valid_from:
+                raise InputError(
+                    f"must not be before the current validity start ({old.valid_from})",
+                    field="valid_from",
+                )
             raw = _merged(old, {}, {})
             raw["valid_from"], raw["valid_until"] = start.isoformat(), None
             return raw

@@ -170,6 +170,23 @@ def test_a_renewal_starting_later_than_today_is_refused_and_changes_nothing(
     assert len(svc.registry.events(limit=100)) == size
 
 
+def test_a_renewal_on_the_first_day_starts_that_day_and_not_before(
+    db: tuple[TestClient, ApiKeys, Elicence], clock: Clock
+) -> None:
+    api, keys, _svc = db
+    today = clock.now.astimezone(CHINA_TZ).date().isoformat()
+    r = api.post(URL, json=food_permit("RENEW-4", valid_from=today), headers=keys.h("gz_amr"))
+    old = r.json()
+    path, h = f"{URL}/{old['identifier']}/renew", keys.h("gz_amr")
+    before = api.post(path, json={"reason": "换证", "valid_from": "2026-01-01"}, headers=h)
+    assert before.status_code == 422 and before.json()["error"]["field"] == "valid_from"
+    r = api.post(path, json={"reason": "换证"}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["new_version"]["valid_from"] == today
+    assert _verdicts(api, old) == ("superseded", "superseded")
+    assert _verdicts(api, r.json()["new_version"]) == ("valid", "valid")
+
+
 def test_a_licence_not_yet_in_force_cannot_be_renewed(
     db: tuple[TestClient, ApiKeys, Elicence], clock: Clock
 ) -> None:
