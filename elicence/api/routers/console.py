@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from elicence.api.errors import error_body, status_of
+from elicence.api.errors import ErrorResponse, render
 from elicence.api.schemas import BatchRaw
 from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web
 from elicence.domain.catalogue import HolderIdType
@@ -231,7 +231,8 @@ def import_chunk(
             raise InputError(f"at most {CHUNK} items a chunk", field="items")
         results = w.svc.issue_batch(client, body.items)
     except Error as e:
-        return JSONResponse(error_body(e.code, e.message, e.field), status_of(e))
+        status, shaped = render(e)
+        return ErrorResponse(shaped, status)
     out = []
     for r in results:
         if r.result is not None:
@@ -242,7 +243,7 @@ def import_chunk(
                 {
                     "index": r.index,
                     "outcome": "error",
-                    "error": error_body(r.error.code, r.error.message, r.error.field)["error"],
+                    "error": render(r.error)[1]["error"],
                 }
             )
     return JSONResponse(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.api.errors import error_body, status_of
+from elicence.api.errors import render
 from elicence.api.schemas import (
     MAX_POSITION,
     BatchIn,
@@ -83,8 +83,9 @@ def issue_batch(body: BatchRaw, client: RequiredClient, svc: Service) -> Any:
             )
         else:
             assert r.error is not None
-            err = error_body(r.error.code, r.error.message, r.error.field)["error"]
-            err["status"] = status_of(r.error)
+            status, shaped = render(r.error)
+            err = shaped["error"]
+            err["status"] = status
             out.append(BatchItemOut(index=r.index, outcome="error", error=err))
     return BatchOut(
         created=sum(o.outcome == "created" for o in out),
