@@ -48,6 +48,8 @@ STATUS: list[tuple[type[errors.Error], int]] = [
 def status_of(exc: errors.Error) -> int:
     if isinstance(exc, errors.CatalogueError):
         return 422 if exc.field else 503
+    if isinstance(exc, errors.MalformedBodyError):  # JSON inside a body names its field
+        return 422 if exc.field else 400
     for cls, status in STATUS:
         if isinstance(exc, cls):
             return status

@@ -20,10 +20,10 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 
 from elicence import errors
 from elicence.api.context import request_id
+from elicence.api.edge import EdgeRoute
 from elicence.api.errors import safe_text, status_of, unavailable_message
 from elicence.app.identity import Session, SessionCodec
 from elicence.app.service import Elicence
@@ -236,8 +236,9 @@ def error_page(request: Request, exc: errors.Error) -> Response:
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-class HtmlRoute(APIRoute):
-    """A route whose errors are pages: domain errors and malformed forms become an error page."""
+class HtmlRoute(EdgeRoute):
+    """A route whose errors are pages: domain errors and malformed forms become an error page
+    (its body is bounded and read as every route's: ``api/edge.py``)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from elicence.api.auth import RequiredClient, Service
+from elicence.api.edge import BATCH, LICENCE, EdgeRoute, edge
 from elicence.api.errors import render
 from elicence.api.schemas import (
     MAX_POSITION,
@@ -26,7 +27,7 @@ from elicence.domain.codes import check_type_code, check_uscc
 from elicence.domain.licence import CHINA_TZ
 from elicence.errors import InputError
 
-router = APIRouter(prefix="/api/v1/licences", tags=["licences"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1/licences", tags=["licences"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -43,6 +44,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     responses=ERRORS,
     openapi_extra=documented_as(IssuanceIn),
 )
+@edge(LICENCE)
 def issue_licence(
     body: Annotated[dict[str, Any], Body()],
     client: RequiredClient,
@@ -63,6 +65,7 @@ def issue_licence(
 @router.post(
     "/batch", response_model=BatchOut, responses=ERRORS, openapi_extra=documented_as(BatchIn)
 )
+@edge(BATCH)
 def issue_batch(body: BatchRaw, client: RequiredClient, svc: Service) -> Any:
     """Issue up to 1,000 licences; each item has its own result (created, existing or error)."""
     results = svc.issue_batch(client, body.items)
