@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.api.edge import EdgeRoute, decode_json, edge
+from elicence.api.edge import LICENCE, EdgeRoute, decode_json, edge
 from elicence.api.hall_schemas import (
     AnswerIn,
     ApplicationIn,
@@ -189,6 +189,7 @@ def _supplement(
 
 
 @router.post("/cases/{number}/approve", response_model=ApprovalOut, responses=ERRORS)
+@edge(LICENCE)  # it may carry the licence's data items
 def approve(
     number: str,
     client: RequiredClient,
