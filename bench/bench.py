@@ -7,11 +7,12 @@ compare ratios, not figures; noisy neighbours slow the interpreter more than Ope
 Also the hall's case path (``stage_cases``): a complete case — submitted citing 2 e-licences
 (both verified), accepted, reviewed, approved with its licence issued, completed — one by one and
 from 8 threads, target >= 300 complete cases/s at the service layer (issue 7).
-Targets (docs/design.md): sealing >= 50 % of raw sign, offline verify >= 60 % of raw verify, issuance
->= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP verify >= 1,000/s,
-a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside pyHanko's own signing of a
-tiny fixed PDF in the same run (``--pdf-only`` runs just that stage). Also the size and the
-build and verify time of a status list of 1,000,000 licences with 1 % revoked at random.
+Targets (docs/design.md): sealing >= 50 % of raw sign, offline verify >= 60 % of raw verify,
+issuance >= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP
+verify >= 1,000/s, a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside
+pyHanko's own signing of a tiny fixed PDF in the same run (``--pdf-only`` runs just that stage).
+Also the size and the build and verify time of a status list of 1,000,000 licences with 1 %
+revoked at random.
 
 ``--import-rows 1000000`` runs the stock conversion instead (it takes minutes): it writes a CSV of
 that many realistic paper licences across several departments and types, runs
