@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from elicence import __version__
 from elicence.api import errors, hall_schemas
 from elicence.api.context import RequestContextMiddleware
+from elicence.api.inputs import CheckedRoute
 from elicence.api.routers import (
     catalogue,
     console,
@@ -59,6 +60,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         summary="Electronic licences (电子证照): issue, verify, trust and status lists, catalogue.",
         lifespan=lifespan,
     )
+    app.router.route_class = CheckedRoute  # /healthz too: every operation's input is checked
     if service is not None:
         app.state.elicence = service
     errors.install(app)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elicence.api.schemas import Day
 from elicence.domain.licence import mask_id, mask_name
 from elicence.hall.cases import Case, CaseEvent, Complaint, Rating, Rectification
 from elicence.hall.items import ItemCatalogue, LicenceMaterial, ServiceItem
@@ -70,7 +71,7 @@ class DecisionIn(_In):
     licence_number: str | None = Field(
         default=None, description="the paper licence number (证照编号); default the case number"
     )
-    valid_until: dt.date | None = None
+    valid_until: Day | None = None
     data: dict[str, str] | None = Field(
         default=None, description="the licence's data items, over the form's values"
     )

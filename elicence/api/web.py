@@ -20,10 +20,10 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 
 from elicence import errors
 from elicence.api.errors import status_of
+from elicence.api.inputs import CheckedRoute
 from elicence.app.identity import Session, SessionCodec
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
@@ -232,8 +232,11 @@ def error_page(request: Request, exc: errors.Error) -> Response:
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-class HtmlRoute(APIRoute):
-    """A route whose errors are pages: domain errors and malformed forms become an error page."""
+class HtmlRoute(CheckedRoute):
+    """A route whose errors are pages: domain errors and malformed forms become an error page
+    (its input passes the text rule of :class:`CheckedRoute`, forms it reads itself too)."""
+
+    reads_forms = True
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.codes import parse_identifier
+from elicence.domain.inputs import add_days
 from elicence.domain.licence import EventKind, Licence, LicenceEvent, LicenceStatus, china_today
 from elicence.errors import (
     IllegalTransitionError,
@@ -296,7 +297,7 @@ class LifecycleService:
                     field="identifier",
                 )
             today = china_today(self._clock())
-            start = valid_from or max(old.valid_until + dt.timedelta(days=1), today)
+            start = valid_from or max(add_days(old.valid_until, 1, field="valid_from"), today)
             if start <= old.valid_from:
                 raise InputError("must be after the current validity start", field="valid_from")
             raw = _merged(old, {}, {})

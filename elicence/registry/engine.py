@@ -8,6 +8,7 @@ Invariant: no SQLAlchemy exception leaves this package; each becomes a
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import weakref
@@ -31,6 +32,23 @@ BUSY_SECONDS = 30  # how long a SQLite writer waits for its turn, in this proces
 WAL_SAFETY_PAGES = 20_000  # 80 MB: checkpoint inline only if the background one falls behind
 
 
+def store_json(value: Any) -> str:
+    """The text a JSON column stores: UTF-8 as it is, never ``\\uXXXX`` escapes of what UTF-8
+    cannot hold. SQLAlchemy's default (``ensure_ascii``) wrote a lone surrogate as the escape
+    ``"\\ud800"``, which both databases took and which became, when read back, a string no
+    answer could encode: stored, then unreadable (issue 16). A value that cannot be stored as
+    text is refused here, in the write, so its transaction rolls back.
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"a JSON value holds text that is not valid Unicode (U+{ord(e.object[e.start]):04X})"
+        ) from None
+    return text
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url`` (SQLite file, SQLite memory or PostgreSQL)."""
     try:
@@ -40,10 +58,11 @@ def open_engine(url: str) -> Engine:
                 url,
                 connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
                 poolclass=StaticPool if memory else None,
+                json_serializer=store_json,
             )
             _sqlite_pragmas(engine)
         else:
-            engine = create_engine(url, pool_size=10, max_overflow=20)
+            engine = create_engine(url, pool_size=10, max_overflow=20, json_serializer=store_json)
             _pg_liveness(engine)
     except (SQLAlchemyError, ImportError, ValueError) as e:
         raise RegistryError(f"cannot open the database {url!r}: {e}") from e

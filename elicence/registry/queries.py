@@ -201,6 +201,55 @@ class Registry(Database):
                 yield r[1], r[2], r[3]
             after = rows[-1][0]
 
+    def iter_licences(self, *, page: int = 1000) -> Iterator[tuple[str, Licence | str]]:
+        """Every stored licence as (its identifier, the value), page by page; a row that cannot
+        be read (text that is not UTF-8, JSON that does not parse, a code no value holds) as
+        (its identifier, or ``row <id>`` when even that is unreadable, why it cannot be read).
+        For the audit: never raises on what a row holds."""
+        after = 0
+        while True:
+            with self.read() as c:
+                ids = list(
+                    c.execute(
+                        select(LICENCES.c.id)
+                        .where(LICENCES.c.id > after)
+                        .order_by(LICENCES.c.id)
+                        .limit(page)
+                    ).scalars()
+                )
+            if not ids:
+                return
+            try:
+                with self.read() as c:
+                    rows = c.execute(
+                        select(LICENCES).where(LICENCES.c.id.in_(ids)).order_by(LICENCES.c.id)
+                    ).all()
+                found: list[tuple[str, Licence | str]] = [
+                    (r.identifier, licence_of(r)) for r in rows
+                ]
+            except Exception:
+                found = [self._licence_or_why(i) for i in ids]
+            yield from found
+            after = ids[-1]
+
+    def _licence_or_why(self, row_id: int) -> tuple[str, Licence | str]:
+        try:
+            with self.read() as c:
+                row = c.execute(select(LICENCES).where(LICENCES.c.id == row_id)).one()
+                return row.identifier, licence_of(row)
+        except Exception as e:
+            why = f"the stored row cannot be read ({_kind(e)})"
+        try:
+            with self.read() as c:
+                name = c.execute(
+                    select(LICENCES.c.identifier).where(LICENCES.c.id == row_id)
+                ).scalar_one()
+            if isinstance(name, str) and name.isascii() and name.isprintable():
+                return name, why
+        except Exception:  # noqa: S110 (named by its row id instead)
+            pass
+        return f"row {row_id}", why
+
     def status_entries(self, department: str) -> tuple[int, list[tuple[int, str]]]:
         """(indices handed out, [(status index, status)] of every licence not ``valid``)."""
         with self.snapshot() as c:  # two statements: one snapshot
@@ -402,3 +451,17 @@ class Registry(Database):
                 }
                 for r in c.execute(q)
             ]
+
+
+def _kind(e: BaseException) -> str:
+    """What went wrong reading a row, in words that do not echo what the row holds."""
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, UnicodeError):
+            return "its text is not valid UTF-8"
+        if isinstance(cause, json.JSONDecodeError):
+            return "its JSON does not parse"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(e, ValueError | KeyError | TypeError):
+        return "a value is not one the registry writes"
+    return type(e).__name__

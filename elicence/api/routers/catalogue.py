@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
+from elicence.api.inputs import CheckedRoute
 from elicence.api.schemas import catalogue_types_out, departments_out
 from elicence.domain.codes import check_type_code
 from elicence.errors import NotFoundError
@@ -17,6 +18,7 @@ router = APIRouter(
     tags=["catalogue"],
     dependencies=[PublicLimit],
     responses=RATE_LIMITED,
+    route_class=CheckedRoute,
 )
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from elicence.api.errors import error_body, status_of
+from elicence.api.inputs import CheckedRoute, check_json
 from elicence.api.schemas import BatchRaw
 from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web
 from elicence.domain.catalogue import HolderIdType
@@ -26,7 +27,9 @@ from elicence.errors import Error, InputError
 from elicence.issuer.lifecycle import Action
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
-api_router = APIRouter(include_in_schema=False)  # the import's JSON endpoint: errors as JSON
+api_router = APIRouter(
+    include_in_schema=False, route_class=CheckedRoute
+)  # the import's JSON endpoint: errors as JSON
 CHUNK = 200
 Csrf = Annotated[str, Form()]
 
@@ -60,7 +63,8 @@ def _raw_from_json(text: str) -> dict[str, Any]:
         raise InputError("the draft is not readable: preview it again", field="request") from e
     if not isinstance(raw, dict):
         raise InputError("the draft is not readable: preview it again", field="request")
-    return raw
+    checked: dict[str, Any] = check_json(raw, field="request")  # the text rule, as for JSON
+    return checked
 
 
 @router.get("/console")

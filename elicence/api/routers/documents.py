@@ -20,13 +20,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from elicence.api.auth import RATE_LIMITED, OptionalClient, PublicLimit, RequiredClient, Service
 from elicence.api.context import client_address
+from elicence.api.inputs import CheckedRoute
 from elicence.api.schemas import VerificationOut, verification_out
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
 from elicence.errors import InputError, PayloadTooLargeError
 from elicence.verifier.pdf import MAX_PDF_BYTES
 
-router = APIRouter(prefix="/api/v1", tags=["documents"])
+router = APIRouter(prefix="/api/v1", tags=["documents"], route_class=CheckedRoute)
 
 VERIFY_PATH, VERIFY_PDF_PATH = "/api/v1/verify", "/api/v1/verify/pdf"
 MAX_UPLOAD_BYTES = MAX_PDF_BYTES + 64 * 1024  # the PDF and its multipart envelope

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.api.schemas import MAX_POSITION
+from elicence.api.inputs import CheckedRoute
+from elicence.api.schemas import ROW_ID_MAX
 from elicence.formats.eventlog import instant
 
-router = APIRouter(prefix="/api/v1", tags=["feed"])
+router = APIRouter(prefix="/api/v1", tags=["feed"], route_class=CheckedRoute)
 
 
 @router.get("/feed")
@@ -24,7 +25,7 @@ def feed(
     svc: Service,
     after: Annotated[
         int,
-        Query(ge=0, le=MAX_POSITION, description="the last seq you hold (0: from the start)"),
+        Query(ge=0, le=ROW_ID_MAX, description="the last seq you hold (0: from the start)"),
     ] = 0,
     limit: Annotated[int, Query(description="at most this many events, 1-1000")] = 100,
 ) -> Any:

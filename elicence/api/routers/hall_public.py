@@ -14,11 +14,12 @@ from fastapi.responses import Response
 from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
 from elicence.api.context import client_address
 from elicence.api.hall_schemas import ProgressIn, ProgressOut, metrics_rows, progress_out
+from elicence.api.inputs import CheckedRoute
 from elicence.domain.licence import holder_ref
 from elicence.hall.metrics import CSV_COLUMNS, GroupBy
 from elicence.hall.numbers import case_number
 
-router = APIRouter(prefix="/api/v1", tags=["hall: progress and metrics"])
+router = APIRouter(prefix="/api/v1", tags=["hall: progress and metrics"], route_class=CheckedRoute)
 
 # The shapes of the metrics queries, declared so that clients (and schemathesis) know them; the
 # domain (hall/metrics.parse_period) still checks that the dates are real.

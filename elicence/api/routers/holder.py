@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.api.auth import RATE_LIMITED, OptionalClient, RequiredClient, Service
 from elicence.api.context import client_address
-from elicence.api.schemas import LicenceOut, VerificationOut, licence_out, verification_out
+from elicence.api.inputs import CheckedRoute
+from elicence.api.schemas import Instant, LicenceOut, VerificationOut, licence_out, verification_out
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
 from elicence.domain.grants import Grant, UsageEntry, parse_grantee_kind
@@ -26,7 +27,7 @@ from elicence.domain.licence import holder_ref
 from elicence.errors import InputError
 from elicence.verifier.presentation import PresentationReport
 
-router = APIRouter(prefix="/api/v1", tags=["holders"])
+router = APIRouter(prefix="/api/v1", tags=["holders"], route_class=CheckedRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -50,8 +51,8 @@ class GrantIn(_In):
     identifier: str = Field(description="the licence (one version) to grant")
     grantee: GranteeIn
     purpose: str = Field(description="what the licence will be used for", examples=["开办餐饮店"])
-    valid_from: dt.datetime | None = Field(default=None, description="default: now")
-    valid_until: dt.datetime = Field(description="when the grant ends (at most 366 days)")
+    valid_from: Instant | None = Field(default=None, description="default: now")
+    valid_until: Instant = Field(description="when the grant ends (at most 366 days)")
 
 
 class GrantOut(BaseModel):

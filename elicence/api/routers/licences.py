@@ -9,12 +9,14 @@ from fastapi import APIRouter, Body, Query, Response
 
 from elicence.api.auth import RequiredClient, Service
 from elicence.api.errors import error_body, status_of
+from elicence.api.inputs import CheckedRoute
 from elicence.api.schemas import (
     MAX_POSITION,
     BatchIn,
     BatchItemOut,
     BatchOut,
     BatchRaw,
+    Day,
     IssuanceIn,
     IssuedOut,
     LicenceOut,
@@ -26,7 +28,7 @@ from elicence.domain.codes import check_type_code, check_uscc
 from elicence.domain.licence import CHINA_TZ
 from elicence.errors import InputError
 
-router = APIRouter(prefix="/api/v1/licences", tags=["licences"])
+router = APIRouter(prefix="/api/v1/licences", tags=["licences"], route_class=CheckedRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -111,8 +113,8 @@ def search_licences(
     holder_id: str | None = None,
     type_code: str | None = None,
     department: str | None = None,
-    issued_from: dt.date | None = None,
-    issued_until: dt.date | None = None,
+    issued_from: Day | None = None,
+    issued_until: Day | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
 ) -> Any:

@@ -6,19 +6,19 @@ The issuing department or an admin; every call gives a reason. The rules are the
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.api.schemas import licence_out
+from elicence.api.inputs import CheckedRoute
+from elicence.api.schemas import Day, licence_out
 from elicence.app.service import Elicence
 from elicence.domain.licence import Licence
 from elicence.issuer.lifecycle import Action, Change
 
-router = APIRouter(prefix="/api/v1/licences", tags=["lifecycle"])
+router = APIRouter(prefix="/api/v1/licences", tags=["lifecycle"], route_class=CheckedRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -52,7 +52,7 @@ class AmendIn(ReasonIn):
 
 
 class RenewIn(ReasonIn):
-    valid_from: dt.date | None = Field(
+    valid_from: Day | None = Field(
         default=None, description="default: the day after the current validity ends, or today"
     )
 

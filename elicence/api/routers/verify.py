@@ -11,10 +11,11 @@ from fastapi.responses import Response
 
 from elicence.api.auth import RATE_LIMITED, OptionalClient, PublicLimit, Service
 from elicence.api.context import client_address
+from elicence.api.inputs import CheckedRoute
 from elicence.api.schemas import VerificationOut, VerifyIn, verification_out
 from elicence.errors import InputError
 
-router = APIRouter(prefix="/api/v1", tags=["verification"])
+router = APIRouter(prefix="/api/v1", tags=["verification"], route_class=CheckedRoute)
 
 
 @router.post("/verify", response_model=VerificationOut, responses=RATE_LIMITED)
