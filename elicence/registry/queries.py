@@ -238,7 +238,7 @@ class Registry(Database):
                 row = c.execute(select(LICENCES).where(LICENCES.c.id == row_id)).one()
                 return row.identifier, licence_of(row)
         except Exception as e:
-            why = f"the stored row cannot be read ({_kind(e)})"
+            why = _kind(e)
         try:
             with self.read() as c:
                 name = c.execute(
@@ -461,6 +461,8 @@ def _kind(e: BaseException) -> str:
             return "its text is not valid UTF-8"
         if isinstance(cause, json.JSONDecodeError):
             return "its JSON does not parse"
+        if "decode" in str(cause).lower() and "utf" in str(cause).lower():
+            return "its text is not valid UTF-8"  # SQLite: "Could not decode to UTF-8 column"
         cause = cause.__cause__ or cause.__context__
     if isinstance(e, ValueError | KeyError | TypeError):
         return "a value is not one the registry writes"

@@ -35,7 +35,9 @@ def test_an_amend_with_a_lone_surrogate_is_refused_and_stores_no_version(
     ident = w.idents["food"]
     before = row_counts(w.svc)
     r = w.api.post(
-        f"/api/v1/licences/{ident}/amend", content=SURROGATE_BODY, headers=_json_headers(w, "th_amr")
+        f"/api/v1/licences/{ident}/amend",
+        content=SURROGATE_BODY,
+        headers=_json_headers(w, "th_amr"),
     )
     _refused(r, "changes.data.business_items", "lone surrogate (U+D800)")
     assert row_counts(w.svc) == before
