@@ -18,6 +18,7 @@ from elicence import errors
 from elicence.app.service import Elicence, utcnow
 from elicence.bootstrap import build_service
 from elicence.domain.clients import Client, Role
+from elicence.domain.inputs import check_json, check_text
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.settings import Settings
 
@@ -338,7 +339,7 @@ def clients_add(
     from elicence.domain.licence import HolderRef
 
     made = _service().add_client(
-        name=name,
+        name=check_text(name, field="--name", max_length=200),
         role=role,
         department=department.strip().upper() if department else None,
         holder=HolderRef.parse(holder, field="--holder") if holder is not None else None,
@@ -382,6 +383,7 @@ def issue(
         body = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(f"{file}: not a readable JSON file: {e}", EXIT_INPUT) from None
+    body = check_json(body)  # the text rule, as for a JSON body (docs/abuse.md)
     from elicence.domain.clients import Client
 
     svc = _service()
@@ -1027,9 +1029,10 @@ def _uploads(specs: list[str] | None) -> list[Any]:
 
 def _read_json(file: Path) -> Any:
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        value = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(f"{file}: not a readable JSON file: {e}", EXIT_INPUT) from None
+    return check_json(value)  # the text rule, as for a JSON body (docs/abuse.md)
 
 
 Uploads = Annotated[
@@ -1078,6 +1081,7 @@ def cases_list(
 def _step(number: str, api_key: str, action: str, reason: str | None = None) -> None:
     from elicence.hall.workflow import CaseAction
 
+    reason = check_text(reason, field="reason") if reason is not None else None
     svc = _service()
     case = svc.hall.act(_client(svc, api_key), number, CaseAction(action), reason=reason)
     typer.echo(f"{case.number}: {case.status} ({case.status.label_zh})")
@@ -1177,6 +1181,7 @@ def cases_visit(
     note: Annotated[str | None, typer.Option(help="What the visit was for.")] = None,
 ) -> None:
     """Count an on-site visit of the applicant (到现场次数)."""
+    note = check_text(note, field="note") if note is not None else None
     svc = _service()
     case = svc.hall.record_visit(_client(svc, api_key), number, note=note)
     typer.echo(f"{case.number}: {case.visits} on-site visits")
