@@ -32,6 +32,13 @@ BUSY_SECONDS = 30  # how long a SQLite writer waits for its turn, in this proces
 WAL_SAFETY_PAGES = 20_000  # 80 MB: checkpoint inline only if the background one falls behind
 
 
+def unstorable() -> RegistryError:
+    """A write refused because a driver could not encode its text (rolled back)."""
+    return RegistryError(
+        "the registry cannot store text that is not valid Unicode: nothing was written"
+    )
+
+
 def store_json(value: Any) -> str:
     """The text a JSON column stores: UTF-8 as it is, never ``\\uXXXX`` escapes of what UTF-8
     cannot hold. SQLAlchemy's default (``ensure_ascii``) wrote a lone surrogate as the escape
@@ -244,6 +251,8 @@ class Database:
                 yield UnitOfWork(conn)
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e
+        except UnicodeEncodeError as e:  # a driver's own encoding (PostgreSQL's COPY): rolled back
+            raise unstorable() from e
 
     @property
     def dialect(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from elicence.errors import Error
 from tests.conftest import food_permit
 from tests.hall.conftest import World
 from tests.hostile.conftest import row_counts
@@ -317,3 +318,20 @@ def test_a_renewal_whose_new_validity_would_run_past_the_bounds_is_refused(
     )
     _refused(r, "valid_from", "between 1900-01-01 and 2999-12-31")
     assert row_counts(w.svc) == before
+
+
+def test_behind_the_edge_the_registry_refuses_to_store_what_it_could_not_read_back(
+    any_world: World,
+) -> None:
+    """The mechanism of the amend that stored version 002 and then answered 500: JSON columns
+    wrote a lone surrogate as the escape ``\\ud800``, which both databases took, so the write
+    succeeded and the failure came later, encoding the answer. Called behind the API's rule
+    (the facade, as a future transport might), the write itself now fails and stores nothing."""
+    w = any_world
+    ident = w.idents["food"]
+    before = row_counts(w.svc)
+    with pytest.raises(Error):
+        w.svc.amend(w.client("th_amr"), ident, {"data": {"business_items": "\ud800"}}, reason="r")
+    assert row_counts(w.svc) == before
+    assert w.api.get(f"/api/v1/licences/{ident}", headers=w.h("th_amr")).status_code == 200
+    assert w.svc.audit().ok
