@@ -51,8 +51,8 @@ class CheckedRoute(APIRoute):
             if json_body and _is_json(request):
                 try:
                     value = await request.json()  # cached: the operation reads the same value
-                except ValueError:
-                    pass  # not JSON: the operation's own decoding answers 400
+                except (ValueError, RecursionError):
+                    pass  # not JSON (or nested past the parser): the operation answers 400
                 else:
                     setattr(request, "_json", check_json(value))  # noqa: B010 (Starlette's cache)
             elif form_body or (reads_forms and _is_urlencoded(request)):

@@ -5,6 +5,7 @@ every later read of the same resources answers.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from elicence.errors import Error
 from tests.conftest import food_permit
-from tests.hall.conftest import World
+from tests.hall.conftest import PDF, World
 from tests.hostile.conftest import row_counts
 
 SURROGATE_BODY = '{"reason":"r","changes":{"data":{"business_items":"\\ud800"}}}'
@@ -335,3 +336,41 @@ def test_behind_the_edge_the_registry_refuses_to_store_what_it_could_not_read_ba
     assert row_counts(w.svc) == before
     assert w.api.get(f"/api/v1/licences/{ident}", headers=w.h("th_amr")).status_code == 200
     assert w.svc.audit().ok
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/api/v1/verify", b"[" * 100_000), ("/api/v1/licences", b'{"a":' * 100_000)],
+    ids=["array", "object"],
+)
+def test_json_nested_past_the_parser_is_a_400_not_a_500(
+    any_world: World, path: str, body: bytes
+) -> None:
+    r = any_world.api.post(path, content=body, headers=_json_headers(any_world, "th_amr"))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "bad_request"
+
+
+def test_a_multipart_application_is_checked_part_by_part(any_world: World) -> None:
+    """The application's JSON part, a part's name and an upload's file name pass the rule."""
+    w = any_world
+    layout = ("layout.pdf", PDF, "application/pdf")
+    before = row_counts(w.svc)
+    application = json.dumps(w.restaurant(form={"residence": "天河路\ud800"}))
+    r = w.api.post(
+        "/api/v1/cases",
+        data={"application": application},
+        files={"premises_layout": layout},
+        headers=w.h("org"),
+    )
+    _refused(r, "form.residence", "lone surrogate")
+    r = w.submit(
+        "org", w.restaurant(), {"premises_layout": ("lay\x1bout.pdf", PDF, "application/pdf")}
+    )
+    _refused(r, "uploads.premises_layout (file name)", "control character (U+001B)")
+    assert row_counts(w.svc) == before
+    r = w.submit(
+        "org", w.restaurant(), {"premises_layout": ("Cafe\u0301.pdf", PDF, "application/pdf")}
+    )
+    assert r.status_code == 201, r.text
+    assert [u["filename"] for u in r.json()["uploads"]] == ["Caf\u00e9.pdf"]
