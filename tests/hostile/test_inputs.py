@@ -144,3 +144,25 @@ def test_a_json_value_that_passes_can_be_stored_and_read_back(value: Any) -> Non
         return
     text = json.dumps(out, ensure_ascii=False, allow_nan=False)
     assert json.loads(text.encode("utf-8")) == out
+
+
+def test_every_operation_of_the_app_checks_its_input() -> None:
+    """A new router cannot forget the rule: every API route is a CheckedRoute."""
+    from fastapi.routing import APIRoute
+
+    from elicence.api.app import create_app
+    from elicence.api.inputs import CheckedRoute
+
+    def walk(routes: list[Any]) -> list[APIRoute]:
+        out: list[APIRoute] = []
+        for r in routes:
+            if isinstance(r, APIRoute):
+                out.append(r)
+            elif hasattr(r, "original_router"):  # FastAPI keeps an included router whole
+                out += walk(r.original_router.routes)
+        return out
+
+    routes = walk(create_app().routes)
+    assert len(routes) > 50
+    unchecked = [r.path for r in routes if not isinstance(r, CheckedRoute)]
+    assert unchecked == []
