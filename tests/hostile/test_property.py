@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from elicence.api.app import create_app
 from elicence.registry import Registry
 from tests.conftest import Clock, food_permit, make_service
-from tests.hall.conftest import ORG, World, build_world
+from tests.hall.conftest import ORG, PDF, World, build_world
 from tests.hostile.conftest import row_counts
 
 EXAMPLES = int(os.environ.get("ELICENCE_HOSTILE_EXAMPLES", "8"))
@@ -84,7 +84,7 @@ class Target:
     dates: tuple[Path_, ...] = ()
     instants: tuple[Path_, ...] = ()
     ints: tuple[Path_, ...] = ()
-    kind: str = "json"  # json | form | query
+    kind: str = "json"  # json | form | query | application (multipart with an upload)
     batch: bool = False  # per-item refusals answer 200 with every item failed
     structural: bool = True  # unknown keys and deep nesting apply
 
@@ -186,6 +186,7 @@ TARGETS = [
         "org",
         _restaurant,
         texts=(("item_code",), ("form", "residence"), ("licences", 0, "seal")),
+        kind="application",
     ),
     Target(
         "visit",
@@ -402,8 +403,11 @@ def _put(body: dict[str, Any], path: Path_, value: Any) -> dict[str, Any]:
 
 
 @st.composite
-def mutations(draw: st.DrawFn, target: Target, base: dict[str, Any]) -> dict[str, Any]:
-    bad = _FORM_BAD_CHARS if target.kind != "json" else _BAD_CHARS
+def mutations(
+    draw: st.DrawFn, target: Target, base: dict[str, Any]
+) -> tuple[Path_, dict[str, Any]]:
+    """Which value was made hostile, and the body with it."""
+    bad = _BAD_CHARS if target.kind in ("json", "application") else _FORM_BAD_CHARS
     choices: list[st.SearchStrategy[tuple[Path_, Any]]] = []
     if target.texts:
         huge = "a" * 16_385 if target.kind == "query" else "长" * 20_000  # a URL's size bound
@@ -420,12 +424,20 @@ def mutations(draw: st.DrawFn, target: Target, base: dict[str, Any]) -> dict[str
         if target.texts:
             choices.append(st.tuples(st.sampled_from(target.texts), st.just(deep())))
     path, value = draw(st.one_of(choices))
-    return _put(base, path, value)
+    return path, _put(base, path, value)
 
 
 def _send(w: World, target: Target, body: dict[str, Any]) -> Any:
     headers = w.h(target.who) if target.who else {}
     url = target.path(w)
+    if target.kind == "application":  # the JSON in a part, beside the upload it needs
+        return w.api.request(
+            target.method,
+            url,
+            data={"application": json.dumps(body)},
+            files={"premises_layout": ("layout.pdf", PDF, "application/pdf")},
+            headers=headers,
+        )
     if target.kind == "json":
         # json.dumps escapes a lone surrogate as "\ud800": the bytes a hostile client sends
         return w.api.request(
@@ -445,18 +457,46 @@ def _send(w: World, target: Target, body: dict[str, Any]) -> Any:
     )
 
 
-def _assert_refused(target: Target, body: dict[str, Any], r: Any) -> None:
+def _dotted(path: Path_) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _names_the_value(field: str, path: Path_) -> bool:
+    """Whether an error's ``field`` names the hostile value at ``path``: the same place, a
+    place inside it (deep nesting), the same name as the domain calls it (``valid_from`` of
+    ``changes.valid_from``, of a batch item), or the key itself."""
+    where = _dotted(path)
+    return (
+        field == where
+        or field.startswith((f"{where}.", f"{where}["))
+        or where.endswith(f".{field}")
+        or where.endswith(f"]{field}")
+        or field.endswith("(a key)")
+    )
+
+
+RULE_WORDS = ("control character", "not valid Unicode", "characters, at most", "nested deeper")
+
+
+def _assert_refused(target: Target, path: Path_, body: dict[str, Any], r: Any) -> None:
+    """A 4xx with the error shape, naming the hostile value: the refusal is because of it."""
     if target.batch and r.status_code == 200:
         out = r.json()
         assert out["created"] == 0 and out["failed"] == len(body.get("items", [])), r.text
-        assert all(item["error"]["message"] for item in out["results"])
+        for item in out["results"]:
+            assert _names_the_value(item["error"]["field"], path), (path, item)
         return
     assert 400 <= r.status_code < 500, (r.status_code, r.text[:500])
     if r.headers.get("content-type", "").startswith("application/json"):
         error = r.json()["error"]
         assert error["code"] and error["message"]
-    else:  # a page: the error page
+        assert _names_the_value(error.get("field") or "", path), (path, error)
+    else:  # a page: the error page, saying which rule the value broke
         assert r.headers["content-type"].startswith("text/html")
+        assert r.status_code == 422 and any(w in r.text for w in RULE_WORDS), r.text[:300]
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
@@ -472,11 +512,12 @@ def test_a_hostile_value_is_refused_stores_nothing_and_leaves_every_read_answeri
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(body=mutations(target, base))
-    def check(body: dict[str, Any]) -> None:
+    @given(mutation=mutations(target, base))
+    def check(mutation: tuple[Path_, dict[str, Any]]) -> None:
+        path, body = mutation
         before = row_counts(world.svc)
         r = _send(world, target, body)
-        _assert_refused(target, body, r)
+        _assert_refused(target, path, body, r)
         assert row_counts(world.svc) == before
         _reads_answer(world)
 
