@@ -127,8 +127,12 @@ def add_documented_bodies(
 
 
 class VerifyIn(_In):
-    seal: str | None = Field(default=None, description="seal text EL1:… or the whole QR URL")
-    identifier: str | None = Field(default=None, description="a GB/T 36904 identifier")
+    seal: str | None = Field(
+        default=None, max_length=8000, description="seal text EL1:… or the whole QR URL"
+    )
+    identifier: str | None = Field(
+        default=None, max_length=200, description="a GB/T 36904 identifier"
+    )
 
 
 class HolderOut(BaseModel):

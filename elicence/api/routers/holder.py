@@ -22,7 +22,7 @@ from elicence.api.inputs import CheckedRoute
 from elicence.api.schemas import Instant, LicenceOut, VerificationOut, licence_out, verification_out
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
-from elicence.domain.grants import Grant, UsageEntry, parse_grantee_kind
+from elicence.domain.grants import MAX_PURPOSE, Grant, UsageEntry, parse_grantee_kind
 from elicence.domain.licence import holder_ref
 from elicence.errors import InputError
 from elicence.verifier.presentation import PresentationReport
@@ -50,7 +50,11 @@ class GranteeIn(_In):
 class GrantIn(_In):
     identifier: str = Field(description="the licence (one version) to grant")
     grantee: GranteeIn
-    purpose: str = Field(description="what the licence will be used for", examples=["开办餐饮店"])
+    purpose: str = Field(
+        max_length=MAX_PURPOSE,
+        description="what the licence will be used for",
+        examples=["开办餐饮店"],
+    )
     valid_from: Instant | None = Field(default=None, description="default: now")
     valid_until: Instant = Field(description="when the grant ends (at most 366 days)")
 

@@ -16,7 +16,7 @@ from elicence.api.inputs import CheckedRoute
 from elicence.api.schemas import Day, licence_out
 from elicence.app.service import Elicence
 from elicence.domain.licence import Licence
-from elicence.issuer.lifecycle import Action, Change
+from elicence.issuer.lifecycle import MAX_REASON, Action, Change
 
 router = APIRouter(prefix="/api/v1/licences", tags=["lifecycle"], route_class=CheckedRoute)
 
@@ -34,12 +34,16 @@ class _In(BaseModel):
 
 
 class ReasonIn(_In):
-    reason: str = Field(description="why (recorded in the event log)", examples=["经营者申请注销"])
+    reason: str = Field(
+        max_length=MAX_REASON,
+        description="why (recorded in the event log)",
+        examples=["经营者申请注销"],
+    )
 
 
 class AmendChangesIn(_In):
-    licence_number: str | None = None
-    holder_name: str | None = None
+    licence_number: str | None = Field(default=None, max_length=64)
+    holder_name: str | None = Field(default=None, max_length=200)
     valid_from: str | None = Field(default=None, description="YYYY-MM-DD")
     valid_until: str | None = Field(default=None, description="YYYY-MM-DD")
     data: dict[str, str | int | None] | None = Field(
