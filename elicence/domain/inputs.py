@@ -25,7 +25,7 @@ the code point, never echoes the value):
 ±:data:`MAX_JSON_INT` (2^53, what every JSON reader carries exactly), finite numbers, nesting at
 most :data:`MAX_DEPTH` levels.
 
-Dates and instants: :func:`check_day` and :func:`check_instant` keep a date a caller sends, and
+Dates: :func:`check_day` (and :func:`add_days` for arithmetic) keep a date a caller sends, and
 a date the service computes from one (a validity rule's end, a renewal's start), within
 :data:`FIRST_DAY` … :data:`LAST_DAY`: far from the calendar's ends (year 1 and 9999, where
 arithmetic and time-zone conversion overflow) and inside what both databases hold.
@@ -155,16 +155,6 @@ def check_day(day: dt.date, *, field: str | None) -> dt.date:
     return day
 
 
-def check_instant(at: dt.datetime, *, field: str | None) -> dt.datetime:
-    """``at`` if its date (in UTC when it has a zone) lies within the bounds of
-    :func:`check_day`."""
-    day = at.date()
-    if FIRST_DAY <= day <= LAST_DAY and at.tzinfo is not None:
-        day = at.astimezone(dt.UTC).date()  # cannot overflow this far from the calendar's ends
-    check_day(day, field=field)
-    return at
-
-
 def add_days(day: dt.date, days: int, *, field: str | None) -> dt.date:
     """``day + days`` for a date the service computes, within the bounds of :func:`check_day`
     (never an ``OverflowError``)."""
@@ -173,13 +163,3 @@ def add_days(day: dt.date, days: int, *, field: str | None) -> dt.date:
     except OverflowError:
         out = dt.date.max if days > 0 else dt.date.min
     return check_day(out, field=field)
-
-
-def bounded_form(form: Mapping[str, Any]) -> dict[str, Any]:
-    """Form fields (name → text) with every name and text value through :func:`check_text`
-    (non-text values, e.g. uploads, are kept as they are)."""
-    out: dict[str, Any] = {}
-    for key, value in form.items():
-        name = check_text(str(key), field="(a field name)", max_length=MAX_KEY)
-        out[name] = check_text(value, field=name) if isinstance(value, str) else value
-    return out
