@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from elicence.domain.inputs import check_day
 from elicence.domain.licence import CHINA_TZ
 from elicence.errors import InputError
 from elicence.hall.items import DEFAULT_WEIGHTS, ScoringWeights, city_of
@@ -84,41 +83,28 @@ def parse_period(value: object, *, field: str = "period") -> Period:
         if m := _MONTH.fullmatch(text):
             year, month = int(m[1]), int(m[2])
             days = calendar.monthrange(year, month)[1]
-            return _bounded(
-                Period(text, dt.date(year, month, 1), dt.date(year, month, days)), field
-            )
+            return Period(text, dt.date(year, month, 1), dt.date(year, month, days))
         if m := _QUARTER.fullmatch(text):
             year, q = int(m[1]), int(m[2])
             end_month = 3 * q
-            return _bounded(
-                Period(
-                    text,
-                    dt.date(year, end_month - 2, 1),
-                    dt.date(year, end_month, calendar.monthrange(year, end_month)[1]),
-                ),
-                field,
+            return Period(
+                text,
+                dt.date(year, end_month - 2, 1),
+                dt.date(year, end_month, calendar.monthrange(year, end_month)[1]),
             )
         if m := _YEAR.fullmatch(text):
             year = int(m[1])
-            return _bounded(Period(text, dt.date(year, 1, 1), dt.date(year, 12, 31)), field)
+            return Period(text, dt.date(year, 1, 1), dt.date(year, 12, 31))
         if m := _RANGE.fullmatch(text):
             start, stop = dt.date.fromisoformat(m[1]), dt.date.fromisoformat(m[2])
             if stop < start:
                 raise InputError("the period ends before it starts", field=field)
             if (stop - start).days > MAX_DAYS:
                 raise InputError(f"a period is at most {MAX_DAYS} days", field=field)
-            return _bounded(Period(text, start, stop), field)
+            return Period(text, start, stop)
     except ValueError:
         raise InputError(f"{text!r} is not a period of real dates", field=field) from None
     raise InputError("must be YYYY-MM, YYYY-Qn, YYYY or YYYY-MM-DD..YYYY-MM-DD", field=field)
-
-
-def _bounded(period: Period, field: str) -> Period:
-    """``period`` if it lies within the dates the service takes (domain/inputs.check_day):
-    its start, end and trend stay far from the calendar's ends."""
-    check_day(period.first, field=field)
-    check_day(period.last, field=field)
-    return period
 
 
 class PeriodKind(StrEnum):
