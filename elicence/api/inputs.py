@@ -1,4 +1,4 @@
-"""The text rule where HTTP input enters: every route is a :class:`CheckedRoute`.
+"""The text rule where HTTP input enters, called by every route (``api/edge.EdgeRoute``).
 
 Before an operation runs, its path and query parameters, its decoded JSON body and its form
 fields (names, text values and upload file names) pass the domain's one rule
@@ -14,53 +14,15 @@ it decoded.
 
 from __future__ import annotations
 
-import email.message
-from collections.abc import Callable, Coroutine
-from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import params
-from fastapi.routing import APIRoute
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
 
 from elicence.domain import inputs
 from elicence.domain.inputs import check_json
 
-__all__ = ["CheckedRoute", "check_form", "check_json", "check_parameters", "check_upload_name"]
-
-
-class CheckedRoute(APIRoute):
-    """A route whose parameters and decoded body pass the text rule before the operation.
-
-    ``reads_forms``: also check a URL-encoded form the operation reads itself (the pages).
-    """
-
-    reads_forms = False
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        body_field = self.body_field
-        form_body = body_field is not None and isinstance(body_field.field_info, params.Form)
-        json_body = body_field is not None and not form_body
-        reads_forms = self.reads_forms
-
-        async def checked(request: Request) -> Response:
-            check_parameters(request)
-            if json_body and _is_json(request):
-                try:
-                    value = await request.json()  # cached: the operation reads the same value
-                except (ValueError, RecursionError):
-                    pass  # not JSON (or nested past the parser): the operation answers 400
-                else:
-                    setattr(request, "_json", check_json(value))  # noqa: B010 (Starlette's cache)
-            elif form_body or (reads_forms and _is_urlencoded(request)):
-                form = await request.form()  # cached: the operation reads the same form
-                setattr(request, "_form", check_form(form))  # noqa: B010 (Starlette's cache)
-            return await handler(request)
-
-        return checked
+__all__ = ["check_form", "check_json", "check_parameters", "check_upload_name"]
 
 
 def check_parameters(request: Request) -> None:
@@ -102,25 +64,3 @@ def check_upload_name(upload: UploadFile, *, field: str) -> None:
         upload.filename = inputs.check_text(
             upload.filename, field=f"{field} (file name)", multiline=False, max_length=255
         )
-
-
-def _content_type(request: Request) -> tuple[str, str] | None:
-    value = request.headers.get("content-type")
-    if not value:
-        return None
-    message = email.message.Message()
-    message["content-type"] = value
-    return message.get_content_maintype(), message.get_content_subtype()
-
-
-def _is_json(request: Request) -> bool:
-    kind = _content_type(request)
-    return (
-        kind is not None
-        and kind[0] == "application"
-        and (kind[1] == "json" or kind[1].endswith("+json"))
-    )
-
-
-def _is_urlencoded(request: Request) -> bool:
-    return _content_type(request) == ("application", "x-www-form-urlencoded")

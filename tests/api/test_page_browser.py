@@ -193,6 +193,25 @@ def test_a_genuine_licence_shows_valid_with_its_details_and_the_holder_masked(
     assert shot.stat().st_size > 10_000
 
 
+def test_a_licence_not_yet_in_force_shows_genuine_from_its_first_day_never_forged(
+    live: Live, page: Any
+) -> None:
+    """Issue 16: not the forged wording, but "genuine, in force from …"."""
+    lic = live.issue(GZ_AMR, food_permit(valid_from="2027-01-01"))
+    assert _open(page, live.service.verification_url(lic.seal)) == "尚未生效"
+    assert page.inner_text("#verdict-en") == "Not yet in force"
+    assert "warn" in (page.get_attribute("#verdict", "class") or "")
+    explain = page.inner_text("#explain")
+    assert "真实的电子证照，自 2027-01-01 起生效" in explain, explain
+    assert "genuine e-licence, in force from 2027-01-01" in explain, explain
+    text = page.inner_text("main")
+    assert "不是真实的电子证照" not in text and "not a genuine" not in text
+    assert page.is_visible("#licence") and "2027-01-01" in page.inner_text("#licence")
+    _fits_phone(page)
+    assert page.problems == []
+    _screenshot(page, "not-yet-valid")
+
+
 def test_a_natural_persons_licence_shows_the_holder_masked(live: Live, page: Any) -> None:
     lic = live.issue(TH_CIVIL, marriage())
     assert _open(page, live.service.verification_url(lic.seal)) == "有效"
@@ -324,3 +343,36 @@ def test_a_revoked_or_suspended_licence_is_never_shown_as_genuine(
     page.screenshot(
         path=str(ARTIFACTS / f"verification-page-{en.lower()}-390x844.png"), full_page=True
     )
+
+
+def test_the_api_docs_render_from_this_service_alone_under_the_csp(
+    live: Live, browser: Any
+) -> None:
+    """/docs in a real browser: Swagger UI shows the operations, every request the page makes
+    goes to this service, and the CSP refuses nothing a script needs (no page error)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    requests: list[str] = []
+    problems: list[str] = []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on(
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    try:
+        pg.goto(live.url + "/docs")
+        pg.wait_for_selector(".opblock", timeout=20_000)
+        assert pg.locator(".opblock").count() > 20
+        assert pg.locator(".info .title").inner_text().startswith("elicence")
+        pg.screenshot(path=str(_artifacts() / "docs.png"))
+    finally:
+        context.close()
+    assert requests and all(u.startswith(live.url) for u in requests), requests
+    scripts = [p for p in problems if "script" in p.lower() or "page error" in p]
+    assert scripts == [], problems
+
+
+def _artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

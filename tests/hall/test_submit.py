@@ -188,6 +188,32 @@ def test_an_expired_licence_is_refused(any_world: World) -> None:
     assert usage_of(w, w.idents["old_food"])[0]["verdict"] == "expired"
 
 
+@pytest.mark.parametrize("by", ["seal", "identifier"])
+def test_a_licence_not_yet_in_force_is_refused_naming_not_yet_valid(
+    any_world: World, by: str
+) -> None:
+    """Issue 16: a genuine licence whose first day is ahead is refused as ``not_yet_valid``,
+    not as ``invalid`` (the verdict of a forgery)."""
+    w = any_world
+    w.issue("new_food", TH_AMR, food_permit("T-FOOD-NEW", valid_from="2027-01-01"))
+    cite = w.seals["new_food"] if by == "seal" else w.idents["new_food"]
+    body = {
+        "item_code": RENEWAL,
+        "form": dict(w.restaurant()["form"]),
+        "licences": [
+            {"material": "business_licence", "seal": w.seals["biz"]},
+            {"material": "food_permit", by: cite},
+        ],
+    }
+    r = w.submit("org", body)
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["code"] == "cited_licence_not_yet_valid" and err["field"] == "licences[1]"
+    assert "not_yet_valid" in err["message"] and "2027-01-01" in err["message"]
+    nothing_written(w)
+    assert usage_of(w, w.idents["new_food"])[0]["verdict"] == "not_yet_valid"
+
+
 def test_an_identifier_the_registry_does_not_hold_is_refused(any_world: World) -> None:
     w = any_world
     body = w.restaurant()
@@ -535,16 +561,17 @@ def test_a_multipart_body_needs_its_application_part(world: World) -> None:
 def test_a_body_over_the_limit_is_not_read_to_its_end(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from elicence.api.edge import Edge
     from elicence.api.routers import hall_cases
 
-    monkeypatch.setattr(hall_cases, "MAX_BODY_BYTES", 4096)
+    monkeypatch.setattr(hall_cases.submit_case, "__elicence_edge__", Edge(4096))
     r = world.api.post(
         "/api/v1/cases",
         data={"application": json.dumps(world.restaurant())},
         files={"premises_layout": ("a.pdf", PDF + b"0" * 8192, "application/pdf")},
         headers=world.h("org"),
     )
-    assert r.status_code == 413 and r.json()["error"]["field"] == "uploads"
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
     nothing_written(world)
 
 

@@ -147,11 +147,11 @@ def test_a_json_value_that_passes_can_be_stored_and_read_back(value: Any) -> Non
 
 
 def test_every_operation_of_the_app_checks_its_input() -> None:
-    """A new router cannot forget the rule: every API route is a CheckedRoute."""
+    """A new router cannot forget the rule: every API route is an EdgeRoute (which applies it)."""
     from fastapi.routing import APIRoute
 
     from elicence.api.app import create_app
-    from elicence.api.inputs import CheckedRoute
+    from elicence.api.edge import EdgeRoute
 
     def walk(routes: list[Any]) -> list[APIRoute]:
         out: list[APIRoute] = []
@@ -164,5 +164,5 @@ def test_every_operation_of_the_app_checks_its_input() -> None:
 
     routes = walk(create_app().routes)
     assert len(routes) > 50
-    unchecked = [r.path for r in routes if not isinstance(r, CheckedRoute)]
+    unchecked = [r.path for r in routes if not isinstance(r, EdgeRoute)]
     assert unchecked == []

@@ -302,20 +302,16 @@ def test_hostile_values_are_refused_naming_the_field_and_store_nothing(
     assert row_counts(w.svc) == before
 
 
-def test_a_renewal_whose_new_validity_would_run_past_the_bounds_is_refused(
+def test_a_licence_whose_validity_would_run_past_the_bounds_is_not_issued(
     any_world: World,
 ) -> None:
+    """A date the service computes (the validity rule's last day) is bounded too."""
     w = any_world
-    r = w.api.post(
-        "/api/v1/licences",
-        json=food_permit("HOSTILE-RENEW", valid_from="2994-01-01"),
-        headers=w.h("th_amr"),
-    )
-    assert r.status_code == 201, r.text
-    ident = r.json()["identifier"]
     before = row_counts(w.svc)
     r = w.api.post(
-        f"/api/v1/licences/{ident}/renew", json={"reason": "到期换证"}, headers=w.h("th_amr")
+        "/api/v1/licences",
+        json=food_permit("HOSTILE-RULE", valid_from="2996-01-01"),
+        headers=w.h("th_amr"),
     )
     _refused(r, "valid_from", "between 1900-01-01 and 2999-12-31")
     assert row_counts(w.svc) == before
@@ -340,7 +336,7 @@ def test_behind_the_edge_the_registry_refuses_to_store_what_it_could_not_read_ba
 
 @pytest.mark.parametrize(
     ("path", "body"),
-    [("/api/v1/verify", b"[" * 100_000), ("/api/v1/licences", b'{"a":' * 100_000)],
+    [("/api/v1/verify", b"[" * 5_000), ("/api/v1/licences", b'{"a":' * 5_000)],
     ids=["array", "object"],
 )
 def test_json_nested_past_the_parser_is_a_400_not_a_500(
@@ -348,7 +344,7 @@ def test_json_nested_past_the_parser_is_a_400_not_a_500(
 ) -> None:
     r = any_world.api.post(path, content=body, headers=_json_headers(any_world, "th_amr"))
     assert r.status_code == 400, r.text
-    assert r.json()["error"]["code"] == "bad_request"
+    assert "nested too deeply" in r.json()["error"]["message"]
 
 
 def test_a_multipart_application_is_checked_part_by_part(any_world: World) -> None:

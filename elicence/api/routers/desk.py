@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from elicence.api.edge import edge
+from elicence.api.routers.documents import MAX_UPLOAD_BYTES
 from elicence.api.schemas import verification_out
 from elicence.api.web import HtmlRoute, Web
 from elicence.domain.clients import Role
@@ -61,7 +63,14 @@ def desk(request: Request) -> Response:
     return w.page("desk/index.html", code="", holder_id="", holder_id_type="", result=None)
 
 
+def _signed_in(request: Request) -> Response | None:
+    """Before an upload is read: a request without a desk session goes to sign in."""
+    w = Web(request)
+    return w.to_signin("/desk") if w.client(*DESK_ROLES) is None else None
+
+
 @router.post("/desk")
+@edge(MAX_UPLOAD_BYTES, precheck=_signed_in)
 async def desk_check(
     request: Request,
     csrf: Annotated[str, Form()],
@@ -110,6 +119,12 @@ async def desk_check(
         masked = svc.holder.masked(client, report)
         out = verification_out(report, catalogue=svc.catalogue(), masked=masked)
         summary = SUMMARY.get(overall, ("不能采信。", "Do not rely on it."))
+        if overall == str(report.verdict) == "not_yet_valid" and report.licence is not None:
+            start = report.licence.valid_from.isoformat()
+            summary = (
+                f"证照真实，自 {start} 起生效；目前尚未生效，今日不能采信。",
+                f"Genuine, in force from {start}: not in force yet, do not rely on it today.",
+            )
         return {
             "overall": overall,
             "summary_zh": summary[0],

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.api.inputs import CheckedRoute
+from elicence.api.edge import EdgeRoute
 from elicence.api.schemas import ROW_ID_MAX
 from elicence.formats.eventlog import instant
 
-router = APIRouter(prefix="/api/v1", tags=["feed"], route_class=CheckedRoute)
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["feed"])
 
 
 @router.get("/feed")

@@ -12,13 +12,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.api.inputs import CheckedRoute
+from elicence.api.edge import BULK, LICENCE, EdgeRoute, edge
 from elicence.api.schemas import Day, licence_out
 from elicence.app.service import Elicence
 from elicence.domain.licence import Licence
 from elicence.issuer.lifecycle import MAX_REASON, Action, Change
 
-router = APIRouter(prefix="/api/v1/licences", tags=["lifecycle"], route_class=CheckedRoute)
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1/licences", tags=["lifecycle"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -57,7 +57,9 @@ class AmendIn(ReasonIn):
 
 class RenewIn(ReasonIn):
     valid_from: Day | None = Field(
-        default=None, description="default: the day after the current validity ends, or today"
+        default=None,
+        description="default: today (China time); never later than today: a renewal takes "
+        "effect when it is made, and the old version is superseded at once",
     )
 
 
@@ -86,6 +88,7 @@ def _change_out(svc: Elicence, change: Change) -> dict[str, Any]:
 
 
 @router.post("/bulk", responses=ERRORS)
+@edge(BULK)
 def bulk(body: BulkIn, client: RequiredClient, svc: Service) -> Any:
     """Revoke, suspend or reinstate many licences at once (all or none), one event each."""
     holder = (body.holder.id_type, body.holder.id_number.strip().upper()) if body.holder else None
@@ -122,6 +125,7 @@ for _action in (Action.REVOKE, Action.SUSPEND, Action.REINSTATE):
 
 
 @router.post("/{identifier}/amend", status_code=201, responses=ERRORS)
+@edge(LICENCE)
 def amend_licence(identifier: str, body: AmendIn, client: RequiredClient, svc: Service) -> Any:
     """A new version with changed content; the old one becomes superseded."""
     changes = body.changes.model_dump(exclude_unset=True)
@@ -130,7 +134,8 @@ def amend_licence(identifier: str, body: AmendIn, client: RequiredClient, svc: S
 
 @router.post("/{identifier}/renew", status_code=201, responses=ERRORS)
 def renew_licence(identifier: str, body: RenewIn, client: RequiredClient, svc: Service) -> Any:
-    """A new version with a new validity period under the catalogue's rule."""
+    """A new version with a new validity period under the catalogue's rule, in force from today
+    (or an earlier ``valid_from``); the old version is superseded at once."""
     return _change_out(
         svc, svc.renew(client, identifier, reason=body.reason, valid_from=body.valid_from)
     )

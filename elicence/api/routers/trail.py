@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.api.inputs import CheckedRoute
+from elicence.api.edge import EdgeRoute
 from elicence.api.schemas import ROW_ID_MAX, Instant
 
-router = APIRouter(prefix="/api/v1", tags=["operations"], route_class=CheckedRoute)
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["operations"])
 
 
 class TrailRecordOut(BaseModel):
