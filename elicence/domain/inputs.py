@@ -134,12 +134,23 @@ def _walk(value: Any, field: str | None, depth: int) -> Any:
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            name = check_text(str(key), field=_join(field, "(a key)"), max_length=MAX_KEY)
+            name = check_text(str(key), field=_join(field, _shown(str(key))), max_length=MAX_KEY)
             out[name] = _walk(item, _join(field, name), depth + 1)
         return out
     if isinstance(value, list | tuple):
         return [_walk(item, f"{field or ''}[{i}]", depth + 1) for i, item in enumerate(value)]
     raise InputError("is not a JSON value", field=field)
+
+
+def _shown(key: str) -> str:
+    """A key as an error may name it: what no encoding holds (surrogates) or no one can see
+    (controls) as U+FFFD; a key past the length limit as ``(a key)``."""
+    if len(key) > MAX_KEY:
+        return "(a key)"
+    return "".join(
+        "\ufffd" if _SURROGATE.match(c) or _CONTROL.match(c) or _NONCHARACTER.match(c) else c
+        for c in key
+    )
 
 
 def _join(field: str | None, name: str) -> str:

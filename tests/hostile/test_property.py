@@ -465,6 +465,7 @@ def _names_the_value(field: str, path: Path_) -> bool:
         or where.endswith(f".{field}")
         or where.endswith(f"]{field}")
         or field.endswith("(a key)")
+        or "\ufffd" in field  # a key no encoding holds, as an error names it
     )
 
 
