@@ -23,11 +23,13 @@ from elicence.app.service import Elicence, utcnow
 from elicence.app.signin import ProviderSettings, SignIn
 from elicence.app.stock import StockImport, WorkerRecipe
 from elicence.app.trail import Trail
+from elicence.errors import SettingsError
 from elicence.hall.calendar import DEMO_HOLIDAYS, WorkingCalendar, load_calendar
 from elicence.hall.service import CaseService
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
 from elicence.keys.keyring import Keyring
+from elicence.keys.pkcs11 import TokenConfig, Tokens
 from elicence.keys.store import KeyStore
 from elicence.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from elicence.registry import Registry
@@ -173,7 +175,7 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
         registry.upgrade()
     return assemble(
         registry=registry,
-        keystore=KeyStore(settings.keys_dir),
+        keystore=KeyStore(settings.keys_dir, tokens=tokens_of(settings)),
         passphrase=settings.key_passphrase.get_secret_value(),
         public_base_url=settings.public_base_url,
         trust_list_validity=dt.timedelta(hours=settings.trust_list_validity_hours),
@@ -205,6 +207,18 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
         holidays=load_calendar(settings.holidays_file or DEMO_HOLIDAYS),
         rectify_days=settings.rectify_days,
     )
+
+
+def tokens_of(settings: Settings) -> Tokens | None:
+    """The PKCS#11 tokens of the settings (None: every key is a key file)."""
+    if settings.pkcs11_module is None:
+        return None
+    pin = settings.pkcs11_pin_value()
+    if pin is None:  # Settings refuses a module without a PIN; kept for the type
+        raise SettingsError("a PKCS#11 module needs the token PIN", field="pkcs11_pin")
+    return TokenConfig(
+        module=settings.pkcs11_module, token_label=settings.pkcs11_token, pin=pin
+    ).tokens()
 
 
 def _provider(settings: Settings) -> ProviderSettings | None:

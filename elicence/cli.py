@@ -265,6 +265,7 @@ def keys_list() -> None:
             f"{e.kid}  {e.role:<10} {e.department or '-':<18} {e.status:<8} since "
             f"{e.status_since:%Y-%m-%d %H:%M}Z  "
             f"valid to {cert.not_valid_after_utc:%Y-%m-%d}  {e.name}"
+            + ("  [token]" if e.key_path.startswith("pkcs11:") else "")
         )
 
 
@@ -276,6 +277,27 @@ def keys_rotate(department: Annotated[str, typer.Argument(help="Department USCC.
     if old:
         typer.echo(f"retired {old.kid}")
     typer.echo(f"active  {new.kid} for {department}")
+
+
+@keys_app.command("enrol-token")
+@handled
+def keys_enrol_token(
+    department: Annotated[
+        str | None, typer.Argument(help="Department USCC (omit with --service).")
+    ] = None,
+    service: Annotated[
+        bool, typer.Option("--service", help="Move the service key (trust and status lists).")
+    ] = False,
+) -> None:
+    """Key ceremony: make a new key pair on the PKCS#11 token (ELICENCE_PKCS11_*), have the
+    root certify it and store the certificate on the token and in the key store. The old key
+    is retired: what it sealed stays valid. The PIN is read from the environment or its file."""
+    if (department is None) == (not service):
+        raise _fail("name a department USCC, or --service, not both", EXIT_INPUT)
+    old, new = _service().enrol_token_key(department.strip().upper() if department else None)
+    if old:
+        typer.echo(f"retired {old.kid}")
+    typer.echo(f"active  {new.kid} for {department or 'the service'} (on the token)")
 
 
 @keys_app.command("export-trust-list")

@@ -122,7 +122,15 @@ class Elicence:
         self.registry.flush_usage()
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "catalogue_version": self._catalogue.version()}
+        """``ok``, or ``degraded`` with the departments (or ``service``) that cannot sign now."""
+        down = self._keyring.unavailable()
+        body: dict[str, Any] = {
+            "status": "degraded" if down else "ok",
+            "catalogue_version": self._catalogue.version(),
+        }
+        if down:
+            body["signers_unavailable"] = down
+        return body
 
     # -- catalogue ------------------------------------------------------------------------------
 
@@ -161,6 +169,21 @@ class Elicence:
         with self.trail.action(TrailAction.KEYS_ROTATE, client=None, target=department) as rec:
             check_uscc(department, field="department")
             old, new = self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
+            rec.update(retired=old.kid if old else None, active=new.kid)
+        return old, new
+
+    def enrol_token_key(self, department: str | None) -> tuple[KeyEntry | None, KeyEntry]:
+        """The key ceremony that moves ``department``'s signing key (None: the service key) to
+        the configured PKCS#11 token; the key it replaces is retired, so what it signed stays
+        valid."""
+        with self.trail.action(
+            TrailAction.KEYS_ENROL_TOKEN, client=None, target=department or "service"
+        ) as rec:
+            if department is not None:
+                check_uscc(department, field="department")
+            old, new = self._keyring.enrol_on_token(
+                department, now=self.clock(), crl_url=self.crl_url
+            )
             rec.update(retired=old.kid if old else None, active=new.kid)
         return old, new
 

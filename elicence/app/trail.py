@@ -62,6 +62,7 @@ class TrailAction(StrEnum):
     KEYS_INIT = "keys.init"
     KEYS_ROTATE = "keys.rotate"
     KEYS_COMPROMISE = "keys.compromise"
+    KEYS_ENROL_TOKEN = "keys.enrol_token"  # noqa: S105 - an action name (a key ceremony)
     CATALOGUE_IMPORT = "catalogue.import"
     MIRROR_SETUP = "mirror.setup"
     BACKUP_CREATE = "backup.create"
