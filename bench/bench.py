@@ -456,17 +456,15 @@ def stage_hsm(n: int, work: Path, keys: Path, claims: SealClaims, raw_sign: floa
     client = Client("bench", "bench", Role.DEPARTMENT, GZ_AMR)
     run_id = uuid.uuid4().hex[:6]
     threads = 8
-    for name, service in (("software key", soft), ("key on SoftHSM", svc)):
-        service.issue(client, food(f"hsm-warm-{name}-{run_id}"))
-        el, lat = timed(
-            n, lambda i, s=service, w=name: s.issue(client, food(f"h-{w}-{run_id}-{i}"))
-        )
+    for name, tag, service in (("software key", "soft", soft), ("key on SoftHSM", "hsm", svc)):
+        service.issue(client, food(f"hsm-warm-{tag}-{run_id}"))
+        el, lat = timed(n, lambda i, s=service, w=tag: s.issue(client, food(f"h-{w}-{run_id}-{i}")))
         report(f"issue one by one (SQLite), {name}", n, el, lat)
         start = time.perf_counter()
         with ThreadPoolExecutor(threads) as ex:
             parts = list(
                 ex.map(
-                    lambda k, s=service, w=name: timed(
+                    lambda k, s=service, w=tag: timed(
                         n // threads, lambda i: s.issue(client, food(f"p-{w}-{run_id}-{k}-{i}"))
                     )[1],
                     range(threads),

@@ -16,7 +16,7 @@ from cryptography import x509
 
 from elicence import errors
 from elicence.app.service import Elicence, utcnow
-from elicence.bootstrap import build_service
+from elicence.bootstrap import build_service, make_offline_root
 from elicence.domain.clients import Client, Role
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.settings import Settings
@@ -89,9 +89,21 @@ def _settings() -> Settings:
         raise _fail(f"bad settings: {e}", EXIT_UNAVAILABLE) from None
 
 
-def _service(settings: Settings | None = None) -> Elicence:
+def _service(settings: Settings | None = None, *, root_dir: Path | None = None) -> Elicence:
     _operator_context()
-    return build_service(settings or _settings())
+    return build_service(settings or _settings(), root_dir=root_dir)
+
+
+# The offline root (docs/deployment.md "The root offline"): given to a key ceremony command for
+# that command alone; its passphrase only from ELICENCE_ROOT_PASSPHRASE.
+RootDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--root-dir",
+        help="Directory of the offline root (root.key, root.crt.pem) for this ceremony; its "
+        "passphrase from ELICENCE_ROOT_PASSPHRASE.",
+    ),
+]
 
 
 def _print_json(data: Any) -> None:
@@ -107,6 +119,7 @@ def init(
     demo: Annotated[
         bool, typer.Option(help="Import the demo catalogue and make demo clients.")
     ] = True,
+    root_dir: RootDir = None,
 ) -> None:
     """Set up a fresh installation: database, catalogue, keys (and demo clients)."""
     settings = _settings()
@@ -117,7 +130,7 @@ def init(
             "run `elicence catalogue import FILE`, then `elicence init --no-demo`",
             EXIT_INPUT,
         )
-    svc = _service(settings)
+    svc = _service(settings, root_dir=root_dir)
     if svc.catalogue_version() is None:
         if not demo:
             raise _fail("no catalogue yet: run `elicence catalogue import FILE`", EXIT_INPUT)
@@ -210,10 +223,12 @@ def db_upgrade() -> None:
 
 @catalogue_app.command("import")
 @handled
-def catalogue_import(file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")]) -> None:
+def catalogue_import(
+    file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")], root_dir: RootDir = None
+) -> None:
     """Check and import a catalogue file; new departments get signing keys."""
     catalogue = load_catalogue(file)
-    svc = _service()
+    svc = _service(root_dir=root_dir)
     version, created = svc.import_catalogue(catalogue)
     typer.echo(
         f"imported {len(catalogue.licence_types)} licence types and "
@@ -247,9 +262,9 @@ def catalogue_show() -> None:
 
 @keys_app.command("init")
 @handled
-def keys_init() -> None:
+def keys_init(root_dir: RootDir = None) -> None:
     """Create the root CA, the service key and a key for each department that has none."""
-    created = _service().init_keys()
+    created = _service(root_dir=root_dir).init_keys()
     for e in created:
         typer.echo(f"created {e.role} key {e.kid} {e.department or ''} {e.name}")
     typer.echo(f"{len(created)} keys created")
@@ -271,12 +286,37 @@ def keys_list() -> None:
 
 @keys_app.command("rotate")
 @handled
-def keys_rotate(department: Annotated[str, typer.Argument(help="Department USCC.")]) -> None:
+def keys_rotate(
+    department: Annotated[str, typer.Argument(help="Department USCC.")], root_dir: RootDir = None
+) -> None:
     """Give a department a new key; its old key is retired (what it sealed stays valid)."""
-    old, new = _service().rotate_key(department.strip().upper())
+    old, new = _service(root_dir=root_dir).rotate_key(department.strip().upper())
     if old:
         typer.echo(f"retired {old.kid}")
     typer.echo(f"active  {new.kid} for {department}")
+
+
+@keys_app.command("root-create")
+@handled
+def keys_root_create(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the root goes (removable media, kept offline).")
+    ],
+) -> None:
+    """Root ceremony, on a machine that is not the service host: make the root CA's key and
+    certificate in DIR, the key sealed under ELICENCE_ROOT_PASSPHRASE. Then copy only
+    root.crt.pem's DIR to the ceremonies that need it (`--root-dir`)."""
+    settings = _settings()
+    cert_path = make_offline_root(directory, settings)
+    typer.echo(f"root certificate {cert_path}; the root key stays in {directory} (offline)")
+
+
+@keys_app.command("crl")
+@handled
+def keys_crl(root_dir: RootDir = None) -> None:
+    """Sign the root's CRL anew (with the root offline: a ceremony, due before it runs out)."""
+    until = _service(root_dir=root_dir).resign_crl()
+    typer.echo(f"CRL signed, next update {until:%Y-%m-%d %H:%M}Z")
 
 
 @keys_app.command("enrol-token")
@@ -288,13 +328,15 @@ def keys_enrol_token(
     service: Annotated[
         bool, typer.Option("--service", help="Move the service key (trust and status lists).")
     ] = False,
+    root_dir: RootDir = None,
 ) -> None:
     """Key ceremony: make a new key pair on the PKCS#11 token (ELICENCE_PKCS11_*), have the
     root certify it and store the certificate on the token and in the key store. The old key
     is retired: what it sealed stays valid. The PIN is read from the environment or its file."""
     if (department is None) == (not service):
         raise _fail("name a department USCC, or --service, not both", EXIT_INPUT)
-    old, new = _service().enrol_token_key(department.strip().upper() if department else None)
+    svc = _service(root_dir=root_dir)
+    old, new = svc.enrol_token_key(department.strip().upper() if department else None)
     if old:
         typer.echo(f"retired {old.kid}")
     typer.echo(f"active  {new.kid} for {department or 'the service'} (on the token)")
@@ -604,6 +646,7 @@ def keys_compromise(
         str, typer.Option(help="When the key was compromised: ISO 8601 with a time zone.")
     ],
     kid: Annotated[str | None, typer.Option(help="The key (default: the active one).")] = None,
+    root_dir: RootDir = None,
 ) -> None:
     """Mark a department key compromised: its seals made at or after SINCE become untrusted."""
     import datetime as dt
@@ -614,7 +657,8 @@ def keys_compromise(
         raise _fail(f"--since: {since!r} is not an ISO 8601 time", EXIT_INPUT) from None
     if when.tzinfo is None:
         raise _fail("--since: give a time zone (for example 2026-11-28T10:00:00+08:00)", EXIT_INPUT)
-    revoked, new = _service().compromise_key(department.strip().upper(), since=when, kid=kid)
+    svc = _service(root_dir=root_dir)
+    revoked, new = svc.compromise_key(department.strip().upper(), since=when, kid=kid)
     typer.echo(f"revoked {revoked.kid} since {revoked.status_since.isoformat()}")
     if new is not None:
         typer.echo(f"active  {new.kid} for {department}")

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # never a command-line option, never logged
     pkcs11_pin: SecretStr | None = None
     pkcs11_pin_file: Path | None = None
+    # the offline root's own passphrase, read only by the key ceremony commands (`--root-dir`)
+    root_passphrase: SecretStr | None = None
 
     @model_validator(mode="after")
     def _refuse_development_shortcuts(self) -> Settings:

@@ -34,13 +34,14 @@ from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc, parse_identifier
 from elicence.domain.licence import HolderRef, Licence
-from elicence.errors import InputError
+from elicence.errors import InputError, KeyCustodyError
 from elicence.formats.eventlog import Checkpoint, LogEvent
 from elicence.formats.trustlist import TrustList
 from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
 from elicence.issuer.service import signer_for
 from elicence.keys.keyring import Keyring
+from elicence.keys.pki import CRL_VALIDITY
 from elicence.keys.signer import Signer
 from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
 from elicence.registry import ClientRecord, Registry
@@ -143,6 +144,7 @@ class Elicence:
 
     def import_catalogue(self, catalogue: Catalogue) -> tuple[int, list[KeyEntry]]:
         """Store a new catalogue; give every new department a signing key."""
+        self._check_root_for(catalogue)  # before anything is stored
         with self.trail.action(TrailAction.CATALOGUE_IMPORT, client=None) as rec:
             version = self._catalogue.import_(catalogue)
             rec.update(
@@ -153,6 +155,22 @@ class Elicence:
         return version, self.init_keys(catalogue)
 
     # -- keys and trust -------------------------------------------------------------------------
+
+    def _check_root_for(self, catalogue: Catalogue) -> None:
+        """Refuse, before storing it, a catalogue whose new departments need the root when the
+        root is offline and was not given to this command."""
+        if self._keyring.root_available():
+            return
+        try:
+            active = {e.department for e in self._keyring.entries() if str(e.status) == "active"}
+        except KeyCustodyError:
+            active = set()
+        if not active or any(uscc not in active for uscc in catalogue.departments):
+            raise KeyCustodyError(
+                "new departments need keys certified by the root, which is offline: give "
+                "`--root-dir DIR` (and ELICENCE_ROOT_PASSPHRASE) to this command",
+                field="root_dir",
+            )
 
     def init_keys(self, catalogue: Catalogue | None = None) -> list[KeyEntry]:
         with self.trail.action(TrailAction.KEYS_INIT, client=None) as rec:
@@ -171,6 +189,13 @@ class Elicence:
             old, new = self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
             rec.update(retired=old.kid if old else None, active=new.kid)
         return old, new
+
+    def resign_crl(self) -> dt.datetime:
+        """Sign the root's CRL anew; returns its next update (a ceremony with the root offline)."""
+        now = self.clock()
+        with self.trail.action(TrailAction.KEYS_CRL, client=None):
+            self._keyring.resign_crl(now=now)
+        return now + CRL_VALIDITY
 
     def enrol_token_key(self, department: str | None) -> tuple[KeyEntry | None, KeyEntry]:
         """The key ceremony that moves ``department``'s signing key (None: the service key) to

@@ -153,6 +153,12 @@ class Keyring(Mapping[str, Signer]):
     ) -> tuple[KeyEntry | None, KeyEntry]:
         return self._store.rotate(department, passphrase=self._passphrase, now=now, crl_url=crl_url)
 
+    def root_available(self) -> bool:
+        return self._store.root_available()
+
+    def resign_crl(self, *, now: dt.datetime) -> None:
+        self._store.resign_crl(passphrase=self._passphrase, now=now)
+
     def enrol_on_token(
         self, department: str | None, *, now: dt.datetime, crl_url: str | None
     ) -> tuple[KeyEntry | None, KeyEntry]:

@@ -119,6 +119,7 @@ class _Module:
         self._lib: Any = None
         self._sessions: dict[str, Any] = {}
         self._keys: dict[tuple[str, bytes], Any] = {}
+        self._pid = os.getpid()
 
     @classmethod
     def get(cls, path: str) -> _Module:
@@ -157,6 +158,12 @@ class _Module:
             self._keys[(uri.token, uri.id)] = handle
         return handle
 
+    def check_process(self) -> None:
+        """In a forked child the parent's sessions are not its own: start afresh."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self.reset()
+
     def reset(self) -> None:
         """Forget every session and handle and finalise the module (call with the lock held)."""
         self._sessions.clear()
@@ -180,6 +187,7 @@ class Tokens:
         module = self._module
         with module.lock:
             try:
+                module.check_process()
                 return fn(module)
             except KeyCustodyError:
                 raise

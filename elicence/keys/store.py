@@ -33,6 +33,7 @@ from elicence.errors import KeyCustodyError
 from elicence.keys import pki
 from elicence.keys.envelope import SCRYPT_LOG2_N, seal_key, unseal_key
 from elicence.keys.pkcs11 import KeyUri, Pkcs11Signer, Tokens, is_token_uri, make_csr
+from elicence.keys.root import ROOT_KEY, RootSource
 from elicence.keys.signer import Signer, SoftwareSigner, kid_of
 
 CRL_FILE = "crl.der"  # the root's CRL, made with the root key by init and rotate
@@ -107,6 +108,10 @@ class KeyStore:
     ) -> None:
         self.directory = directory
         self.tokens = tokens  # where keys whose manifest entry is a PKCS#11 URI are reached
+        # the offline root, given to one ceremony command (keys/root.py); and whether init may
+        # make a root inside the store (development) or must be given one (production)
+        self.root: RootSource | None = None
+        self.root_in_store_allowed = True
         self._scrypt_log2_n = scrypt_log2_n
         self._manifest = os.fspath(directory / "manifest.json")  # stat on every signature
 
@@ -229,10 +234,19 @@ class KeyStore:
         os.chmod(self.directory, 0o700)
         created: list[KeyEntry] = []
         if not (self.directory / "root.crt.pem").is_file():
-            root_key = pki.new_key()
-            root = pki.make_root(root_key, name=self.ROOT_NAME, now=now)
-            self._write_key("root.key", root_key, passphrase)
-            self._write_cert("root.crt.pem", root)
+            if self.root is not None:  # the root is offline: the store gets its certificate only
+                self._write_cert("root.crt.pem", self.root.certificate())
+            elif not self.root_in_store_allowed:
+                raise KeyCustodyError(
+                    "outside development the root is kept offline: make it with `elicence keys "
+                    "root-create --dir DIR` and give `--root-dir DIR` to this command",
+                    field="root_dir",
+                )
+            else:
+                root_key = pki.new_key()
+                root = pki.make_root(root_key, name=self.ROOT_NAME, now=now)
+                self._write_key("root.key", root_key, passphrase)
+                self._write_cert("root.crt.pem", root)
             entries: list[KeyEntry] = []
         else:
             entries = self.entries()
@@ -538,6 +552,8 @@ class KeyStore:
             raise KeyCustodyError(f"certificate {path} is unreadable: {e}") from e
 
     def _read_key(self, rel: str, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        if rel == ROOT_KEY:
+            return self._root_key(passphrase)
         path = self.directory / rel
         try:
             return unseal_key(path.read_bytes(), passphrase)
@@ -545,6 +561,36 @@ class KeyStore:
             raise KeyCustodyError(f"key {path} is missing") from None
         except KeyCustodyError as e:
             raise KeyCustodyError(f"key {path}: {e.message}") from e
+
+    def _root_key(self, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        """The root key: from the offline root given to this ceremony, else from the store."""
+        if self.root is not None:
+            if self.root.certificate() != self.root_certificate():
+                raise KeyCustodyError(
+                    "the root given is not this key store's root", field="root_dir"
+                )
+            return self.root.key()
+        path = self.directory / ROOT_KEY
+        try:
+            return unseal_key(path.read_bytes(), passphrase)
+        except FileNotFoundError:
+            raise KeyCustodyError(
+                "the root is offline: run this as a key ceremony with `--root-dir DIR` "
+                "(and ELICENCE_ROOT_PASSPHRASE)",
+                field="root_dir",
+            ) from None
+        except KeyCustodyError as e:
+            raise KeyCustodyError(f"key {path}: {e.message}") from e
+
+    def root_available(self) -> bool:
+        """Whether this command can sign with the root (given offline, or a key in the store)."""
+        if self.root is not None or (self.directory / ROOT_KEY).is_file():
+            return True
+        return self.root_in_store_allowed and not (self.directory / "root.crt.pem").is_file()
+
+    def resign_crl(self, *, passphrase: str, now: dt.datetime) -> None:
+        """Sign the CRL anew (a ceremony when the root is offline: before it runs out)."""
+        self._write_crl(self._root_key(passphrase), self.root_certificate(), self.entries(), now)
 
     def _write_key(self, rel: str, key: ec.EllipticCurvePrivateKey, passphrase: str) -> None:
         self._atomic_write(rel, seal_key(key, passphrase, log2_n=self._scrypt_log2_n), mode=0o600)
