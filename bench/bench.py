@@ -13,6 +13,11 @@ a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside pyHanko'
 tiny fixed PDF in the same run (``--pdf-only`` runs just that stage). Also the size and the
 build and verify time of a status list of 1,000,000 licences with 1 % revoked at random.
 
+Issue 19: SM2/SM3 sign and verify (gmssl-pyx, and the pure-Python gmssl for reference) beside
+raw ECDSA, and the department key on a SoftHSM2 token beside the software key: raw CKM_ECDSA, the
+token signer, sealing, issuance one by one and from 8 threads (``--hsm-only`` runs just these with
+raw ECDSA and sealing).
+
 ``--import-rows 1000000`` runs the stock conversion instead (it takes minutes): it writes a CSV of
 that many realistic paper licences across several departments and types, runs
 ``elicence import`` on it against SQLite and PostgreSQL (target: 1,000,000 rows in <= 10 minutes
@@ -174,7 +179,7 @@ def main() -> None:
     ap.add_argument(
         "--hsm-only",
         action="store_true",
-        help="run only raw ECDSA, sealing and the SoftHSM stage (software key beside token key)",
+        help="run only raw ECDSA, sealing, SM2 and the SoftHSM stage (software beside token key)",
     )
     ap.add_argument(
         "--import-rows", type=int, default=0, help="run only the stock conversion of N rows"
@@ -254,6 +259,7 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     rate = report("verify offline (trust list only)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify (target >= 60%)")
     if HSM_ONLY:
+        stage_sm2(n, raw_sign, raw_verify)
         stage_hsm(n, work, keys, claims, raw_sign)
         return
     stage_status_list(svc, issued, tl, n, raw_verify)
@@ -261,6 +267,7 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     stage_pdf(svc, issued, PDF_N)
     if PDF_ONLY:
         return
+    stage_sm2(n, raw_sign, raw_verify)
     stage_hsm(n, work, keys, claims, raw_sign)
 
     run_backends(n, work, pg_admin, keys, http=http, raw=(raw_sign, raw_verify))
@@ -381,6 +388,40 @@ def stage_presentation(
     el, lat = timed(n, lambda i: svc.holder.verify_presentation(texts[i], client=None))
     rate = report("verify a presentation online (nonce row, registry, usage)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify")
+
+
+def stage_sm2(n: int, raw_sign: float, raw_verify: float) -> None:
+    """SM2 with SM3 (GB/T 32918) beside ES256, same run (ADR 0010): gmssl-pyx (GmSSL, C) as
+    elicence uses it (Z and e computed, the digest signed, the signature verified before use),
+    its message-level sm2_sign, verification, and the pure-Python gmssl for reference."""
+    import gmssl_pyx
+    from gmssl import sm2 as pure_sm2
+
+    from elicence.keys import sm2
+
+    print("SM2/SM3 beside ES256 (raw ECDSA P-256 above), same run:")
+    key = sm2.Sm2Key.generate()
+    message = os.urandom(300)
+    e = sm2.digest(key.public_key, message)
+    el, _ = timed(n, lambda _i: gmssl_pyx.sm2_sign_sm3_digest(key.private_key, e))
+    raw = report("raw SM2 sign of a digest (gmssl-pyx)", n, el, None)
+    print(f"    -> {raw / raw_sign:.0%} of raw ECDSA P-256 sign")
+    m = max(n // 10, 20)
+    el, _ = timed(m, lambda _i: gmssl_pyx.sm2_sign(key.private_key, key.public_key, message))
+    report("SM2 sign, gmssl-pyx's sm2_sign (message)", m, el, None, "not used: slower")
+    el, lat = timed(n, lambda _i: key.sign(message))
+    report("Sm2Key.sign (Z, e, sign, verify)", n, el, lat)
+    signature = key.sign(message)
+    el, lat = timed(n, lambda _i: sm2.verify(key.public_key, message, signature))
+    rate = report("SM2 verify (gmssl-pyx)", n, el, lat)
+    print(f"    -> {rate / raw_verify:.0%} of raw ECDSA P-256 verify")
+    pure = pure_sm2.CryptSM2(private_key=key.private_key.hex(), public_key=key.public_key.hex())
+    k = max(n // 100, 10)
+    el, _ = timed(k, lambda _i: pure.sign_with_sm3(message))
+    report("SM2 sign, pure-Python gmssl (reference)", k, el, None)
+    hex_signature = signature.hex()
+    el, _ = timed(k, lambda _i: pure.verify_with_sm3(hex_signature, message))
+    report("SM2 verify, pure-Python gmssl (reference)", k, el, None)
 
 
 SOFTHSM_MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so")
