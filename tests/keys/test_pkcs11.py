@@ -335,3 +335,44 @@ def test_a_token_signer_raises_signer_unavailable_while_the_module_fails(
     assert len(softhsm.config.tokens().sign_digest(signer.uri, digest)) == 64
     assert isinstance(signer.certificate, x509.Certificate)
     assert signer.certificate.public_bytes(serialization.Encoding.DER)
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"),
+    [
+        pytest.param("true", "1 error", id="ci-fails"),
+        pytest.param("", "1 skipped", id="local-skips"),
+    ],
+)
+def test_without_softhsm_the_token_tests_fail_on_ci_and_skip_elsewhere(
+    tmp_path: Path, ci: str, outcome: str
+) -> None:
+    """The fixture's rule, run in a child pytest whose PATH has no softhsm2-util."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"CI", "SOFTHSM2_CONF"}}
+    env["PATH"] = str(tmp_path)  # no softhsm2-util here
+    if ci:
+        env["CI"] = ci
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_a_csr_made_on_the_token_proves_possession",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+        timeout=300,
+        check=False,
+    )
+    assert outcome in result.stdout, result.stdout + result.stderr
+    if ci:
+        assert result.returncode != 0 and "CI must run the PKCS#11 tests" in result.stdout
