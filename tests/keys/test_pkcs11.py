@@ -288,6 +288,7 @@ def test_a_token_that_goes_away_answers_503_and_the_service_recovers_without_a_r
     hsm_service.enrol_token_key(GZ_AMR)
     key = hsm_service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     auth = {"Authorization": f"Bearer {key}"}
+    sz_key = hsm_service.add_client(name="sz", role=Role.DEPARTMENT, department=SZ_AMR).api_key
     with TestClient(create_app(hsm_service), raise_server_exceptions=False) as api:
         assert (
             api.post("/api/v1/licences", json=food_permit("GONE-1"), headers=auth).status_code
@@ -302,6 +303,9 @@ def test_a_token_that_goes_away_answers_503_and_the_service_recovers_without_a_r
             assert error["code"] == "signer_unavailable"
             for secret in (softhsm.config.module, softhsm.config.token_label, "slot", PIN):
                 assert secret not in r.text
+            other = {"Authorization": f"Bearer {sz_key}"}  # a department on a key file goes on
+            sz = api.post("/api/v1/licences", json=food_permit("SZ-ON"), headers=other)
+            assert sz.status_code == 201, sz.text
             health = api.get("/healthz").json()
             assert health["status"] == "degraded"
             assert health["signers_unavailable"] == [GZ_AMR]
