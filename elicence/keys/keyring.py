@@ -111,8 +111,8 @@ class Keyring(Mapping[str, Signer]):
         A key file loaded in memory always answers; a token key is asked for one signature.
         Without a token configured nothing is asked (and nothing is read).
         """
-        if self._store.tokens is None:
-            return []
+        if self._store.tokens is None or not self._store.initialised:
+            return []  # no token, or no keys yet: nothing to ask (as before tokens existed)
         self.refresh()
         down = [d for d, signer in dict(self._signers).items() if not signer_usable(signer)]
         try:

@@ -322,6 +322,22 @@ def test_a_token_that_goes_away_answers_503_and_the_service_recovers_without_a_r
         assert hsm_service.verify(seal=seal, client=None).verdict == "valid"
 
 
+def test_health_with_a_token_configured_and_no_key_store_yet_is_ok(
+    tmp_path: Path, softhsm: SoftHsm, clock: Clock
+) -> None:
+    registry = Registry.from_url(f"sqlite:///{tmp_path / 'registry.db'}")
+    registry.upgrade()
+    svc = assemble(
+        registry=registry,
+        keystore=KeyStore(tmp_path / "no-keys", tokens=softhsm.config.tokens()),
+        passphrase=PASSPHRASE,
+        public_base_url="https://hall.example.gov.cn",
+        clock=clock,
+    )
+    assert svc.health() == {"status": "ok", "catalogue_version": None}
+    registry.dispose()
+
+
 def test_a_token_signer_raises_signer_unavailable_while_the_module_fails(
     softhsm: SoftHsm,
 ) -> None:
