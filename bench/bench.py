@@ -312,6 +312,7 @@ def stage_status_list(
             valid_until=now + dt.timedelta(hours=24),
             size=list_size(licences),
             indices=revoked,
+            sequence=1,
         )
 
     runs = 20
@@ -335,6 +336,7 @@ def stage_status_list(
                 valid_until=now + dt.timedelta(hours=24),
                 size=list_size(licences),
                 indices=(),
+                sequence=1,
             ),
             tl,
         )

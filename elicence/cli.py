@@ -583,7 +583,9 @@ def keys_compromise(
     ],
     kid: Annotated[str | None, typer.Option(help="The key (default: the active one).")] = None,
 ) -> None:
-    """Mark a department key compromised: its seals made at or after SINCE become untrusted."""
+    """Mark a department key compromised: every seal it made becomes untrusted, whatever its
+    date, and every licence it sealed is re-sealed under the department's active key (a new key
+    if it was the active one). Run it again with --kid to finish an interrupted re-sealing."""
     import datetime as dt
 
     try:
@@ -592,10 +594,16 @@ def keys_compromise(
         raise _fail(f"--since: {since!r} is not an ISO 8601 time", EXIT_INPUT) from None
     if when.tzinfo is None:
         raise _fail("--since: give a time zone (for example 2026-11-28T10:00:00+08:00)", EXIT_INPUT)
-    revoked, new = _service().compromise_key(department.strip().upper(), since=when, kid=kid)
-    typer.echo(f"revoked {revoked.kid} since {revoked.status_since.isoformat()}")
+    revoked, new, resealed = _service().compromise_key(
+        department.strip().upper(), since=when, kid=kid
+    )
+    typer.echo(f"revoked {revoked.kid} (compromised since {revoked.status_since.isoformat()})")
     if new is not None:
         typer.echo(f"active  {new.kid} for {department}")
+    typer.echo(
+        f"re-sealed {resealed} licences under the department's active key: publish the new "
+        "trust list and tell holders to fetch their new codes (the old ones now verify untrusted)"
+    )
 
 
 def _read_pdf_argument(value: str) -> bytes | None:

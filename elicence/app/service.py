@@ -39,6 +39,7 @@ from elicence.formats.eventlog import Checkpoint, LogEvent
 from elicence.formats.trustlist import TrustList
 from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
+from elicence.issuer.reseal import reseal_licences
 from elicence.issuer.service import signer_for
 from elicence.keys.keyring import Keyring
 from elicence.keys.signer import Signer
@@ -165,10 +166,13 @@ class Elicence:
         return old, new
 
     def compromise_key(
-        self, department: str, *, since: dt.datetime, kid: str | None = None
-    ) -> tuple[KeyEntry, KeyEntry | None]:
-        """A department key was compromised at ``since``: seals it made from then on become
-        untrusted (the trust list carries status revoked with that time)."""
+        self, department: str, *, since: dt.datetime, kid: str | None = None, actor: str = "cli"
+    ) -> tuple[KeyEntry, KeyEntry | None, int]:
+        """A department key was compromised at ``since``: it becomes untrusted for every seal,
+        whatever its ``iat`` (the trust list lists it ``revoked``), and every licence it sealed
+        is re-sealed under the department's active key (a new one if it was the active key),
+        with a ``resealed`` event each (ADR 0009). Running it again for the same ``kid``
+        finishes an interrupted re-sealing. Returns (revoked, new or None, licences re-sealed)."""
         with self.trail.action(
             TrailAction.KEYS_COMPROMISE, client=None, target=department, since=since, kid=kid
         ) as rec:
@@ -177,7 +181,17 @@ class Elicence:
                 department, since=since, kid=kid, now=self.clock(), crl_url=self.crl_url
             )
             rec.update(revoked=revoked.kid, active=new.kid if new else None)
-        return revoked, new
+            resealed = reseal_licences(
+                self.registry,
+                self._keyring,
+                department=department,
+                kid=revoked.kid,
+                actor=actor,
+                clock=self.clock,
+            )
+            rec.update(resealed=resealed)
+        self.checkpoint()
+        return revoked, new, resealed
 
     def certificates(self) -> list[tuple[KeyEntry, x509.Certificate]]:
         """Every certificate of the key store with its entry."""

@@ -34,6 +34,7 @@ from elicence.registry.tables import (
     LICENCES,
     LOOKUP,
     MIRROR,
+    NEXT_LIST_SEQUENCE,
     USAGE,
     ClientRecord,
     MirrorRecord,
@@ -215,6 +216,20 @@ class Registry(Database):
                 )
             ).all()
         return int(size or 0), [(r[0], r[1]) for r in rows]
+
+    def list_sequences(self, digests: dict[str, str]) -> dict[str, int]:
+        """The sequence number of each named list for content with the given digest: the one it
+        has when the content is the one last numbered, else the next (committed before any list
+        is signed with it, so a restart or another worker never numbers lower)."""
+        found: dict[str, int] = {}
+        with self.write() as c:
+            for name in sorted(digests):  # a fixed order: concurrent writers never dead-lock
+                found[name] = int(
+                    c.execute(
+                        NEXT_LIST_SEQUENCE, {"name": name, "digest": digests[name]}
+                    ).scalar_one()
+                )
+        return found
 
     def mirror(self) -> MirrorRecord | None:
         """The mirror's state, or None for a registry that is not a mirror."""

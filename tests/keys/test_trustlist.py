@@ -56,6 +56,7 @@ def _sign(
         entries=_entries(store) if entries is None else entries,
         issued_at=issued_at,
         next_update=issued_at + dt.timedelta(hours=24),
+        sequence=1,
     )
 
 

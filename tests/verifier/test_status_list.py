@@ -99,6 +99,7 @@ def _sign(
         valid_until=valid_until or issued_at + 24 * HOUR,
         size=size,
         indices=indices,
+        sequence=1,
     )
 
 
@@ -343,6 +344,7 @@ def _resigned_trust_list(store: KeyStore, like: TrustList) -> bytes:
         entries=[],
         issued_at=like.issued_at,
         next_update=like.next_update,
+        sequence=like.sequence + 1,
     )
 
 
@@ -462,8 +464,9 @@ def test_the_wire_form_is_the_documented_cose_sign1(service: Elicence) -> None:
     )
     assert unprotected == {} and len(signature) == 64
     body = cbor2.loads(payload)
-    assert sorted(body) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(body) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert (body[1], body[2], body[3]) == (FORMAT, GZ_AMR, "revocation")
+    assert type(body[8]) is int and body[8] >= 1  # the sequence number
     assert body[5] - body[4] == 24 * 3600
     assert body[6] == MIN_BITS and zlib.decompress(body[7]) == bytes(MIN_BITS // 8)
 
