@@ -22,7 +22,7 @@ from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.settings import Settings
 
 if TYPE_CHECKING:
-    pass
+    from elicence.verifier import OfflineVerifier
 
 app = typer.Typer(
     help="elicence: electronic licences (电子证照) — issue, seal, verify.",
@@ -446,11 +446,20 @@ def verify(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a state file (created if missing) remembering the highest "
+            "sequence number seen of each trust list and status list; an older list is refused."
+        ),
+    ] = None,
 ) -> None:
     """Verify a licence. Exit 0 when valid, 1 when not, 2 on bad input.
 
     Offline (--trust-list, --root) without --status-lists, "valid" says nothing of revocation;
     with --status-lists, it is "valid" only when the department's lists are current and clear.
+    With --state, a trust list older than one already seen is refused (exit 2) and an older
+    status list is not used.
     """
     pdf = _read_pdf_argument(value)
     if status_lists is not None and trust_list is None:
@@ -461,20 +470,18 @@ def verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            from elicence.verifier import OfflineVerifier
-
             if status_lists is not None and not status_lists.is_dir():
                 raise _fail(f"--status-lists: {status_lists} is not a directory", EXIT_INPUT)
-            offline = OfflineVerifier.from_files(
-                trust_list=trust_list, root=root, status_lists=status_lists
-            )
-            for problem in offline.refused:
-                typer.echo(f"warning: {problem}", err=True)
+            offline = _offline_verifier(trust_list, root, status_lists, state)
             if pdf is not None:
                 report = offline.verify_pdf(pdf, now=utcnow())
             else:
                 report = offline.verify(value, now=utcnow())
         else:
+            if state is not None:
+                raise _fail(
+                    "--state needs --trust-list and --root (offline verification)", EXIT_INPUT
+                )
             svc = _service()
             if pdf is not None:
                 report = svc.verify_pdf(pdf, client=None)
@@ -503,6 +510,26 @@ def verify(
                 f"  licence {lic.identifier} ({lic.licence_number}), holder {lic.holder_name}"
             )
     raise typer.Exit(0 if report.valid else EXIT_INVALID)
+
+
+def _offline_verifier(
+    trust_list: Path, root: Path, status_lists: Path | None, state: Path | None
+) -> OfflineVerifier:
+    """The offline verifier of the files given; with a state file, lists older than ones seen
+    before are refused, and the sequence numbers of the lists used are remembered."""
+    from elicence.verifier import OfflineVerifier
+    from elicence.verifier.state import SeenSequences
+
+    seen = SeenSequences.load(state) if state is not None else None
+    offline = OfflineVerifier.from_files(
+        trust_list=trust_list, root=root, status_lists=status_lists, seen=seen
+    )
+    for problem in offline.refused:
+        typer.echo(f"warning: {problem}", err=True)
+    if seen is not None:
+        offline.remember(seen)
+        seen.save()
+    return offline
 
 
 # -- the event log, mirrors and key compromise ------------------------------------------------
@@ -658,12 +685,17 @@ def presentation_verify(
         typer.Option(help="The presenter's id as on their ID card, e.g. 111:11010519491231002X."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a state file; lists older than ones seen are refused."
+        ),
+    ] = None,
 ) -> None:
     """Verify a live presentation. Exit 0 when accepted and the licence valid, else 1; 2 on bad
     input. Offline (--trust-list, --root) a replay within its 90 s cannot be told; a copy older
     than its window is refused as expired."""
     from elicence.domain.licence import HolderRef
-    from elicence.verifier import OfflineVerifier
     from elicence.verifier.presentation import verify_presentation
 
     try:
@@ -671,11 +703,7 @@ def presentation_verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            offline = OfflineVerifier.from_files(
-                trust_list=trust_list, root=root, status_lists=status_lists
-            )
-            for problem in offline.refused:
-                typer.echo(f"warning: {problem}", err=True)
+            offline = _offline_verifier(trust_list, root, status_lists, state)
             report = verify_presentation(
                 text,
                 trust_list=offline.trust_list,
@@ -683,8 +711,8 @@ def presentation_verify(
                 now=utcnow(),
                 holder=(str(ref.id_type), ref.id_number) if ref else None,
             )
-        elif status_lists is not None:
-            raise _fail("--status-lists needs --trust-list and --root", EXIT_INPUT)
+        elif status_lists is not None or state is not None:
+            raise _fail("--status-lists and --state need --trust-list and --root", EXIT_INPUT)
         else:
             report = _service().holder.verify_presentation(text, client=None, holder=ref)
     except errors.Error as e:
