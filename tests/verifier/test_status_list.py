@@ -394,6 +394,7 @@ def _payload(**over: object) -> Mapping[int, Any]:
         7: zlib.compress(bitstring([], MIN_BITS)),
     }
     keys = {"format": 1, "department": 2, "purpose": 3, "issued": 4, "until": 5, "size": 6}
+    keys["sequence"] = 8
     for name, value in over.items():
         key = keys.get(name, 7)
         if value is None:
@@ -428,6 +429,11 @@ def _payload(**over: object) -> Mapping[int, Any]:
         pytest.param(
             _payload(bits=zlib.compress(bytes(16 * 2**20))), "inflate", id="inflation-bomb"
         ),
+        pytest.param(_payload(sequence=0), "sequence", id="sequence-zero"),
+        pytest.param(_payload(sequence=-1), "sequence", id="sequence-negative"),
+        pytest.param(_payload(sequence=True), "sequence", id="sequence-boolean"),
+        pytest.param(_payload(sequence="2"), "sequence", id="sequence-as-text"),
+        pytest.param(_payload(sequence=2**63), "sequence", id="sequence-too-large"),
     ],
 )
 def test_malformed_lists_are_refused(
