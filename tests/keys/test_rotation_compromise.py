@@ -76,7 +76,7 @@ def test_a_compromised_key_is_untrusted_and_its_licences_are_resealed(
     for old in (early, late):
         report = service.verify(seal=old.seal, client=None)  # the old printed code
         assert report.verdict == "untrusted"
-        failed = {c.name: c.detail for c in report.checks if not c.passed}
+        failed = {str(c.name): c.detail for c in report.checks if not c.passed}
         assert "compromised" in failed["signer_valid_at_issuance"]
         assert "newer seal" in failed["registry_record"]
         held = service.registry.licence(old.identifier)
