@@ -132,3 +132,10 @@ def test_a_verifier_with_a_state_file_refuses_older_lists(
     assert verify(current.seal, after, keep=False).exit_code == 0  # without state: the window
     names = json.loads(state.read_text())["lists"]
     assert len(names) == 1 + 3 * len(service.catalogue().departments)
+
+
+def test_the_json_views_show_the_sequence(service: Elicence, api: Any) -> None:
+    tl = api.get("/api/v1/trust-list").json()
+    assert tl["sequence"] == service.trust_list().sequence >= 1
+    sl = api.get(f"/api/v1/status-lists/{GZ_AMR}/revocation.json").json()
+    assert sl["sequence"] == service.status_list(GZ_AMR, "revocation").sequence >= 1
