@@ -112,7 +112,7 @@ class Publisher:
             )
         root = self._keyring.root_certificate()
         digest = trustlist.content_digest(root=root, entries=entries)
-        sequence = self._registry.list_sequences({TRUST_LIST: digest})[TRUST_LIST]
+        sequence = self._registry.list_sequences({TRUST_LIST: digest}, now=now)[TRUST_LIST]
         signed = sign_trust_list(
             signer=self._keyring.service(),
             root=root,
@@ -197,7 +197,8 @@ class Publisher:
                     department=department, purpose=purpose, size=size, indices=indices[purpose]
                 )
                 for purpose in Purpose
-            }
+            },
+            now=now,
         )
         built = {}
         for purpose in Purpose:

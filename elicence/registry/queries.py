@@ -217,16 +217,19 @@ class Registry(Database):
             ).all()
         return int(size or 0), [(r[0], r[1]) for r in rows]
 
-    def list_sequences(self, digests: dict[str, str]) -> dict[str, int]:
+    def list_sequences(self, digests: dict[str, str], *, now: dt.datetime) -> dict[str, int]:
         """The sequence number of each named list for content with the given digest: the one it
-        has when the content is the one last numbered, else the next (committed before any list
-        is signed with it, so a restart or another worker never numbers lower)."""
+        has when the content is the one last numbered, else the next and at least ``now`` in
+        Unix seconds (committed before any list is signed with it, so a restart, another worker
+        or a restored backup never numbers lower than what was published)."""
+        statement = NEXT_LIST_SEQUENCE[self.dialect]
+        floor = int(now.timestamp())
         found: dict[str, int] = {}
         with self.write() as c:
             for name in sorted(digests):  # a fixed order: concurrent writers never dead-lock
                 found[name] = int(
                     c.execute(
-                        NEXT_LIST_SEQUENCE, {"name": name, "digest": digests[name]}
+                        statement, {"name": name, "digest": digests[name], "floor": floor}
                     ).scalar_one()
                 )
         return found

@@ -129,13 +129,19 @@ LOOKUP = select(
 INSERT_EVENT = insert(EVENTS).returning(EVENTS.c.seq)
 LOG_HEAD = select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
 # The same upsert text on SQLite (3.35+) and PostgreSQL.
-# the same content keeps its sequence number; new content takes the next (one statement)
-NEXT_LIST_SEQUENCE = text(
-    "INSERT INTO list_sequences (name, sequence, digest) VALUES (:name, 1, :digest) "
+# The same content keeps its sequence number; new content takes the next, and at least :floor
+# (the time in seconds), so that a registry restored from a backup numbers past what it published
+# after the backup. One statement; GREATEST is max() on SQLite.
+_NEXT_LIST_SEQUENCE = (
+    "INSERT INTO list_sequences (name, sequence, digest) VALUES (:name, :floor, :digest) "
     "ON CONFLICT (name) DO UPDATE SET sequence = CASE WHEN list_sequences.digest = "
-    "excluded.digest THEN list_sequences.sequence ELSE list_sequences.sequence + 1 END, "
-    "digest = excluded.digest RETURNING sequence"
+    "excluded.digest THEN list_sequences.sequence ELSE {greatest}(list_sequences.sequence + 1, "
+    ":floor) END, digest = excluded.digest RETURNING sequence"
 )
+NEXT_LIST_SEQUENCE = {
+    "sqlite": text(_NEXT_LIST_SEQUENCE.format(greatest="max")),
+    "postgresql": text(_NEXT_LIST_SEQUENCE.format(greatest="GREATEST")),
+}
 
 RESERVE_STATUS = text(
     "INSERT INTO status_counters (department, next_index) VALUES (:department, :count) "
