@@ -153,3 +153,40 @@ def test_the_json_views_show_the_sequence(service: Elicence, api: Any) -> None:
     assert tl["sequence"] == service.trust_list().sequence >= 1
     sl = api.get(f"/api/v1/status-lists/{GZ_AMR}/revocation.json").json()
     assert sl["sequence"] == service.status_list(GZ_AMR, "revocation").sequence >= 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["verify", "EL1:AAAA"], id="verify"),
+        pytest.param(["presentation", "verify", "EP1:AAAA"], id="presentation-verify"),
+    ],
+)
+def test_state_is_for_offline_verification_only(args: list[str], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from elicence.cli import app
+
+    out = CliRunner().invoke(app, [*args, "--state", str(tmp_path / "state.json")])
+    assert out.exit_code == 2 and "--state" in out.stderr and "--trust-list" in out.stderr
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_an_unreadable_state_file_is_an_error_not_an_empty_state(
+    service: Elicence, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from typer.testing import CliRunner
+
+    from elicence.cli import app
+
+    (tmp_path / "tl.cose").write_bytes(service.trust_list().signed)
+    root = service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "root.pem").write_bytes(root)
+    state = tmp_path / "state.json"
+    state.write_text('{"format": "something else"}')
+    args = ["verify", "EL1:AAAA", "--trust-list", str(tmp_path / "tl.cose")]
+    out = CliRunner().invoke(
+        app, [*args, "--root", str(tmp_path / "root.pem"), "--state", str(state)]
+    )
+    assert out.exit_code == 2 and "state file" in out.stderr
