@@ -163,6 +163,7 @@ class Elicence:
             check_uscc(department, field="department")
             old, new = self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
             rec.update(retired=old.kid if old else None, active=new.kid)
+        self.trust_list()  # numbered now, not first inside some worker's write transaction
         return old, new
 
     def compromise_key(
@@ -191,6 +192,7 @@ class Elicence:
             )
             rec.update(resealed=resealed)
         self.checkpoint()
+        self.trust_list()  # numbered now, not first inside some worker's write transaction
         return revoked, new, resealed
 
     def certificates(self) -> list[tuple[KeyEntry, x509.Certificate]]:

@@ -190,3 +190,17 @@ def test_an_unreadable_state_file_is_an_error_not_an_empty_state(
         app, [*args, "--root", str(tmp_path / "root.pem"), "--state", str(state)]
     )
     assert out.exit_code == 2 and "state file" in out.stderr
+
+
+def test_a_worker_signs_the_trust_list_inside_a_write_transaction_after_a_key_change(
+    service: Elicence, clock: Clock, keys_dir: Path, demo_catalogue: Any
+) -> None:
+    """The hall approves a case (a write transaction on SQLite) and verifies its citations in it:
+    the trust list it signs first there must need no write (the custody command numbered it)."""
+    service.rotate_key(GZ_AMR)
+    worker = _second_worker(service, keys_dir, clock, demo_catalogue)
+    try:
+        with worker.registry.unit_of_work():  # holds SQLite's write lock on another connection
+            assert worker.trust_list().sequence == service.trust_list().sequence
+    finally:
+        worker.registry.dispose()
