@@ -7,11 +7,13 @@ compare ratios, not figures; noisy neighbours slow the interpreter more than Ope
 Also the hall's case path (``stage_cases``): a complete case — submitted citing 2 e-licences
 (both verified), accepted, reviewed, approved with its licence issued, completed — one by one and
 from 8 threads, target >= 300 complete cases/s at the service layer (issue 7).
-Targets (DESIGN.md): sealing >= 50 % of raw sign, offline verify >= 60 % of raw verify, issuance
->= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP verify >= 1,000/s,
-a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside pyHanko's own signing of a
-tiny fixed PDF in the same run (``--pdf-only`` runs just that stage). Also the size and the
-build and verify time of a status list of 1,000,000 licences with 1 % revoked at random.
+Targets (docs/design.md): sealing >= 50 % of raw sign, offline verify >= 60 % of raw verify,
+issuance >= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP
+verify >= 1,000/s, a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside
+pyHanko's own signing of a tiny fixed PDF in the same run (``--pdf-only`` runs just that stage).
+Also the size and the build and verify time of a status list of 1,000,000 licences with 1 %
+revoked at random, and the time to refuse a 1,000,000-key JSON body and a 200 MB body at
+``POST /api/v1/verify`` (``stage_refusals``: bounded by the route's body limit, not by the body).
 
 ``--import-rows 1000000`` runs the stock conversion instead (it takes minutes): it writes a CSV of
 that many realistic paper licences across several departments and types, runs
@@ -249,6 +251,7 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     print(f"    -> {rate / raw_verify:.0%} of raw verify (target >= 60%)")
     stage_status_list(svc, issued, tl, n, raw_verify)
     stage_presentation(svc, issued, tl, n, raw_sign, raw_verify)
+    stage_refusals(svc, raw_sign)
     stage_pdf(svc, issued, PDF_N)
     if PDF_ONLY:
         return
@@ -373,6 +376,107 @@ def stage_presentation(
     el, lat = timed(n, lambda i: svc.holder.verify_presentation(texts[i], client=None))
     rate = report("verify a presentation online (nonce row, registry, usage)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify")
+
+
+def _million_keys() -> list[bytes]:
+    """A JSON object with 1,000,000 unknown keys (about 12 MB), in 10,000-key chunks."""
+    head = [b'{"seal": "EL1:x"']
+    chunks = [
+        "".join(f',"k{i}":0' for i in range(start, start + 10_000)).encode()
+        for start in range(0, 1_000_000, 10_000)
+    ]
+    return [*head, *chunks, b"}"]
+
+
+async def _asgi_post(app: Any, path: str, headers: dict[str, str], chunks: list[bytes]) -> int:
+    """POST through the ASGI app in this process; how many body bytes the service pulled."""
+    source, read, status = iter(chunks), 0, 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal read
+        chunk = next(source, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        read += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("203.0.113.9", 50000),
+        "server": ("bench", 80),
+    }
+    await app(scope, receive, send)
+    assert status == 413, status
+    return read
+
+
+def stage_refusals(svc: Elicence, raw_sign: float, k: int = 200) -> None:
+    """Refusing a 1,000,000-key body and a body over the limit at ``POST /api/v1/verify``
+    (anonymous), through the ASGI app in this process: bounded by the route's limit (16 KiB),
+    not by the body (api/edge.py). On main the 1,000,000-key body took 10-13 s and 1.4 GiB."""
+    import anyio
+
+    from elicence.api.app import create_app
+    from elicence.api.edge import SMALL
+
+    app = create_app(svc)
+    million = _million_keys()
+    size = sum(map(len, million))
+    huge = [b" " * 65536] * (200 * 1024 * 1024 // 65536)  # 200 MB, the same chunk repeated
+    json_h = {"Content-Type": "application/json"}
+    cases = [
+        (
+            "refuse 1,000,000-key body (Content-Length)",
+            json_h | {"Content-Length": str(size)},
+            million,
+        ),
+        ("refuse 1,000,000-key body (chunked)", json_h | {"Transfer-Encoding": "chunked"}, million),
+        (
+            "refuse 200 MB body (Content-Length)",
+            json_h | {"Content-Length": str(200 * 2**20)},
+            huge,
+        ),
+        ("refuse 200 MB body (chunked)", json_h | {"Transfer-Encoding": "chunked"}, huge),
+    ]
+    print(f"refusing bodies at the edge (POST /api/v1/verify, limit {SMALL:,} B, in-process ASGI):")
+    for stage, headers, chunks in cases:
+        reads: list[int] = []
+
+        async def many(
+            headers: dict[str, str] = headers,
+            chunks: list[bytes] = chunks,
+            reads: list[int] = reads,
+        ) -> list[float]:
+            lat = []
+            for _ in range(k):
+                t = time.perf_counter()
+                reads.append(await _asgi_post(app, "/api/v1/verify", headers, chunks))
+                lat.append(time.perf_counter() - t)
+            return lat
+
+        start = time.perf_counter()
+        lat = anyio.run(many)
+        rate = report(stage, k, time.perf_counter() - start, lat, f"read {max(reads):,} B")
+        cost = raw_sign / rate
+        print(f"    -> {rate / raw_sign:.1%} of raw sign ({cost:.1f} signatures a refusal)")
+    start = time.perf_counter()
+    json.loads(b"".join(million))
+    whole = time.perf_counter() - start
+    print(f"    (for scale: json.loads of the whole 1,000,000-key body alone: {whole:.2f} s)")
 
 
 def stage_pdf(svc: Elicence, lic: Licence, n: int) -> None:

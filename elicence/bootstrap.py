@@ -196,6 +196,7 @@ def build_service(settings: Settings, *, upgrade: bool = True) -> Elicence:
             auth_failures_ip=settings.rate_limit_auth_failures_ip,
             progress_ip=settings.rate_limit_progress_ip,
             progress_case=settings.rate_limit_progress_case,
+            bad_bodies=settings.rate_limit_bad_bodies,
             pdf_cost=settings.rate_limit_pdf_cost,
             trusted_proxies=settings.proxy_list,
         ),

@@ -131,6 +131,12 @@ class PayloadTooLargeError(InputError):
     code = "payload_too_large"
 
 
+class MalformedBodyError(InputError):
+    """A request body is not readable as its declared type (not JSON, not UTF-8)."""
+
+    code = "invalid_json"
+
+
 # -- holders: presentations, sign-in (issue 8) ------------------------------------------------
 
 

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # the hall's no-login progress query, per address and per case number
     rate_limit_progress_ip: str = "10/min burst 10"
     rate_limit_progress_case: str = "1/min burst 5"
+    # malformed request bodies (over the limit, not JSON, not the shape) per client or address
+    rate_limit_bad_bodies: str = "10/min burst 20"
     rate_limit_pdf_cost: int = Field(default=10, ge=1, le=1000)
     # comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed;
     # empty (the default): X-Forwarded-For is ignored
@@ -105,6 +107,7 @@ class Settings(BaseSettings):
             "rate_limit_auth_failures_ip",
             "rate_limit_progress_ip",
             "rate_limit_progress_case",
+            "rate_limit_bad_bodies",
         ):
             try:
                 parse_rate(getattr(self, name), field=name)

@@ -1,10 +1,11 @@
-"""The layer rule of DESIGN.md, enforced twice.
+"""The layer rule of docs/architecture.md (and CONTRIBUTING.md), enforced twice.
 
 - ``lint-imports`` (import-linter, contracts in pyproject.toml) checks the layers of
   docs/architecture.md over the whole import graph: ``api | cli`` over ``bootstrap`` over ``app``
-  over ``issuer | verifier | templates | registry | settings`` over ``formats`` over ``keys``
-  over ``domain`` over ``errors``; SQLAlchemy only in ``registry``, FastAPI only in ``api``, the
-  verifier free of both even indirectly, settings read only by the transports and ``bootstrap``.
+  over ``issuer | verifier | templates | registry | settings | ratelimit`` over ``hall`` over
+  ``formats`` over ``keys`` over ``domain`` over ``errors``; SQLAlchemy only in ``registry``,
+  FastAPI only in ``api``, the verifier free of both (and of ``registry``, ``ratelimit``, redis
+  and settings) even indirectly, settings read only by the transports and ``bootstrap``.
 - An AST walk of every module (this file) checks what import-linter cannot: nothing outside the
   transports and ``bootstrap`` reads the environment, and the transports act through the facade
   only (no ``elicence.registry`` or ``elicence.keys`` import, no ``.registry``/``.keystore``).

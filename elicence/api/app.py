@@ -15,12 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from elicence import __version__
 from elicence.api import errors, hall_schemas
 from elicence.api.context import RequestContextMiddleware
+from elicence.api.edge import EdgeRoute
 from elicence.api.routers import (
     catalogue,
     console,
     dashboard,
     demo_idp,
     desk,
+    docs,
     documents,
     feed,
     hall_cases,
@@ -58,7 +60,10 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         version=__version__,
         summary="Electronic licences (电子证照): issue, verify, trust and status lists, catalogue.",
         lifespan=lifespan,
+        docs_url=None,  # served by routers/docs.py: no CDN, the pages' CSP
+        redoc_url=None,
     )
+    app.router.route_class = EdgeRoute  # the app's own routes (/healthz) too: api/edge.py
     if service is not None:
         app.state.elicence = service
     errors.install(app)
@@ -84,6 +89,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(demo_idp.router)
     app.include_router(demo_idp.token_router)
     app.include_router(trail.router)
+    app.include_router(docs.router)
     app.add_middleware(documents.PdfUploadDispatch)
     app.add_middleware(RequestContextMiddleware)  # outermost: every request has its context
 

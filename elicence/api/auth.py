@@ -26,27 +26,41 @@ def service(request: Request) -> Elicence:
     return svc
 
 
+_CLIENT = "elicence.client"  # where a request's authenticated client is kept (its scope state)
+
+
+def authenticate(request: Request) -> Client | None:
+    """The client of the request's API key, None without an ``Authorization`` header; looked up
+    once a request (``api/edge.py`` does it before the body is read, the dependency reuses it)."""
+    state = request.scope.setdefault("state", {})
+    if _CLIENT in state:
+        known: Client | None = state[_CLIENT]
+        return known
+    header = request.headers.get("authorization")
+    client = None
+    if header is not None:
+        svc = service(request)
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        try:
+            if scheme.lower() != "bearer" or not key:
+                raise AuthenticationError(
+                    "the Authorization header must be 'Bearer <api key>'", field="Authorization"
+                )
+            client = svc.authenticate(key)
+        except AuthenticationError:
+            svc.guard.failed_authentication(address=client_address(request))  # 429 past limit
+            raise
+    state[_CLIENT] = client
+    return client
+
+
 def optional_client(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Client | None:
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    svc = service(request)
-    try:
-        if (
-            credentials is None
-            or credentials.scheme.lower() != "bearer"
-            or not credentials.credentials
-        ):
-            raise AuthenticationError(
-                "the Authorization header must be 'Bearer <api key>'", field="Authorization"
-            )
-        return svc.authenticate(credentials.credentials)
-    except AuthenticationError:
-        svc.guard.failed_authentication(address=client_address(request))  # 429 past the limit
-        raise
+    del credentials  # declared for the OpenAPI document's security scheme
+    return authenticate(request)
 
 
 def required_client(client: Annotated[Client | None, Depends(optional_client)]) -> Client:

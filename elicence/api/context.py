@@ -45,7 +45,8 @@ class RequestContextMiddleware:
         address = (
             svc.guard.client_address(host, forwarded_for) if svc is not None else host
         ) or "unknown"
-        scope.setdefault("state", {})["client_address"] = address
+        state = scope.setdefault("state", {})
+        state["client_address"], state["request_id"] = address, request_id
         token = CONTEXT.set(RequestContext(request_id=request_id, address=address))
 
         async def send_with_id(message: Message) -> None:
@@ -66,3 +67,14 @@ def client_address(request: Request) -> str:
         request.client.host if request.client else "unknown"
     )
     return address
+
+
+def request_id(request: Request) -> str:
+    """The request id :class:`RequestContextMiddleware` gave this request."""
+    rid: str = request.scope.get("state", {}).get("request_id") or "unknown"
+    return rid
+
+
+def current_request_id() -> str:
+    """The request id of the request being served (for code that has no ``Request``)."""
+    return CONTEXT.get().request_id or "unknown"

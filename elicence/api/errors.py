@@ -1,18 +1,29 @@
 """The one place that maps elicence errors to HTTP. Every error body is
 ``{"error": {"code", "message", "field"?}}``; a 5xx is a bug (or an unavailable dependency).
+
+Invariants: a 5xx body never carries an exception's own text (SQL, parameters, hosts, ports,
+file paths): it says in fixed words what is unavailable and what to do, with the request id
+(``"request_id"``, also the ``X-Request-ID`` header), and the exception with its causes goes to
+the log under that id. An error body is always encodable: text that cannot be written as UTF-8
+(a lone surrogate echoed from the input) is replaced, never turned into a 500.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from elicence import errors
+from elicence.api.context import HEADER as REQUEST_ID_HEADER
+from elicence.api.context import current_request_id, request_id
 
 log = logging.getLogger("elicence.api")
 
@@ -23,6 +34,7 @@ STATUS: list[tuple[type[errors.Error], int]] = [
     (errors.ConflictError, 409),
     (errors.DuplicateSourceRefError, 409),
     (errors.PayloadTooLargeError, 413),
+    (errors.MalformedBodyError, 400),
     (errors.RateLimitedError, 429),
     (errors.InputError, 422),
     (errors.SealError, 422),
@@ -36,17 +48,64 @@ STATUS: list[tuple[type[errors.Error], int]] = [
 def status_of(exc: errors.Error) -> int:
     if isinstance(exc, errors.CatalogueError):
         return 422 if exc.field else 503
+    if isinstance(exc, errors.MalformedBodyError):  # JSON inside a body names its field
+        return 422 if exc.field else 400
     for cls, status in STATUS:
         if isinstance(exc, cls):
             return status
     return 400
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
+# What a caller is told when a dependency fails: fixed words, never the exception's text.
+UNAVAILABLE: list[tuple[type[errors.Error], str]] = [
+    (errors.KeyCustodyError, "the signing keys are unavailable"),
+    (errors.RegistryError, "the licence registry is unavailable"),
+    (errors.DocumentError, "the document service is unavailable"),
+    (errors.CatalogueError, "the licence catalogue is unavailable"),
+    (errors.SettingsError, "this service is not configured for this request"),
+]
+_UNENCODABLE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with what UTF-8 cannot carry (lone surrogates) replaced by U+FFFD."""
+    return _UNENCODABLE.sub("\ufffd", text)
+
+
+def error_body(
+    code: str, message: str, field: str | None = None, *, request: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": safe_text(message)}
     if field:
-        body["field"] = field
+        body["field"] = safe_text(field)
+    if request:
+        body["request_id"] = request
     return {"error": body}
+
+
+def unavailable_message(exc: errors.Error | None, rid: str) -> str:
+    """The words a caller gets for a 5xx: what failed and what to do, with the request id."""
+    what = next((m for cls, m in UNAVAILABLE if isinstance(exc, cls)), "an internal error occurred")
+    return f"{what}: try again later; if it persists, give the operator the request id {rid}"
+
+
+def render(exc: errors.Error, rid: str | None = None) -> tuple[int, dict[str, Any]]:
+    """``exc``'s status and error body; a 5xx's details go to the log under the request id
+    (``rid``, or the current request's)."""
+    status = status_of(exc)
+    rid = rid or current_request_id()
+    if status < 500:
+        return status, error_body(exc.code, exc.message, exc.field)
+    log.error("request %s: %s (%s): %s", rid, status, exc.code, exc, exc_info=exc)
+    return status, error_body(exc.code, unavailable_message(exc, rid), request=rid)
+
+
+class ErrorResponse(JSONResponse):
+    """A JSON error body that can always be sent (unencodable text replaced, not raised)."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", errors="replace")
 
 
 def _loc(loc: tuple[Any, ...]) -> str | None:
@@ -59,20 +118,18 @@ def _loc(loc: tuple[Any, ...]) -> str | None:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.Error)
-    async def _domain(_request: Request, exc: errors.Error) -> JSONResponse:
-        status = status_of(exc)
-        if status >= 500:
-            log.error("service unavailable: %s", exc)
+    async def _domain(request: Request, exc: errors.Error) -> JSONResponse:
+        status, body = render(exc, request_id(request))
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, errors.RateLimitedError):
             headers = {"Retry-After": str(exc.retry_after)}
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), status, headers=headers)
+        return ErrorResponse(body, status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
         if first.get("type") == "json_invalid":
-            return JSONResponse(
+            return ErrorResponse(
                 error_body("invalid_json", "the request body is not valid JSON"), 400
             )
         field = _loc(tuple(first.get("loc", ())))
@@ -81,22 +138,52 @@ def install(app: FastAPI) -> None:
             message = "is required"
         elif first.get("type") == "extra_forbidden":
             message = "is not a field of this request"
-        return JSONResponse(error_body("invalid_input", message, field), 422)
+        return ErrorResponse(error_body("invalid_input", message, field), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {
             400: "bad_request",
             404: "not_found",
             405: "method_not_allowed",
             401: "unauthenticated",
         }.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        if exc.status_code >= 500:
+            rid = request_id(request)
+            log.error("request %s: %s: %s", rid, exc.status_code, exc.detail)
+            body = error_body(code, unavailable_message(None, rid), request=rid)
+            return ErrorResponse(body, exc.status_code, headers=headers)
+        return ErrorResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
-    async def _bug(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return JSONResponse(error_body("internal_error", "an internal error occurred"), 500)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        # Runs outside the request's middleware (Starlette's ServerErrorMiddleware): the request
+        # id comes from the scope, and the response carries its header itself.
+        rid = request_id(request)
+        log.error("request %s: unhandled error", rid, exc_info=exc)
+        body = error_body("internal_error", unavailable_message(None, rid), request=rid)
+        return ErrorResponse(body, 500, headers={REQUEST_ID_HEADER.decode(): rid})
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers at this request's path (``Allow`` of a
+    405: Starlette names only the methods of the first route that matched the path)."""
+    scope = {k: v for k, v in request.scope.items() if k in ("type", "path", "root_path", "app")}
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -110,6 +197,11 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "code": {"type": "string", "description": "stable, machine-readable"},
                 "message": {"type": "string", "description": "fit to show a user"},
                 "field": {"type": "string", "description": "the input that was wrong"},
+                "request_id": {
+                    "type": "string",
+                    "description": "on a 5xx: the request id to give the operator (the log "
+                    "holds the details under it; also the X-Request-ID header)",
+                },
             },
         }
     },

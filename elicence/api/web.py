@@ -20,10 +20,11 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 
 from elicence import errors
-from elicence.api.errors import status_of
+from elicence.api.context import request_id
+from elicence.api.edge import EdgeRoute
+from elicence.api.errors import safe_text, status_of, unavailable_message
 from elicence.app.identity import Session, SessionCodec
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
@@ -206,8 +207,11 @@ TITLES = {
 
 def error_page(request: Request, exc: errors.Error) -> Response:
     status = status_of(exc)
-    if status >= 500:
-        log.error("page unavailable: %s", exc)
+    message = safe_text(exc.message)
+    if status >= 500:  # the details to the log under the request id, never to the page
+        rid = request_id(request)
+        log.error("request %s: page answered %s (%s): %s", rid, status, exc.code, exc, exc_info=exc)
+        message = unavailable_message(exc, rid)
     title = TITLES.get(status, ("服务暂不可用", "Service unavailable"))
     try:
         csrf = codec(request).load(request.cookies.get(SESSION_COOKIE))
@@ -221,8 +225,8 @@ def error_page(request: Request, exc: errors.Error) -> Response:
         notice=None,
         title_zh=title[0],
         title_en=title[1],
-        message=exc.message,
-        field=exc.field,
+        message=message,
+        field=safe_text(exc.field) if exc.field else None,
         code=exc.code,
         back=request.headers.get("referer") or (base(request) + "/"),
     )
@@ -232,8 +236,9 @@ def error_page(request: Request, exc: errors.Error) -> Response:
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-class HtmlRoute(APIRoute):
-    """A route whose errors are pages: domain errors and malformed forms become an error page."""
+class HtmlRoute(EdgeRoute):
+    """A route whose errors are pages: domain errors and malformed forms become an error page
+    (its body is bounded and read as every route's: ``api/edge.py``)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

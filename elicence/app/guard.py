@@ -1,7 +1,7 @@
 """Abuse resistance: who is charged for a request, against which limit, and where a request
 comes from.
 
-Six buckets (docs/abuse.md):
+Seven buckets (docs/abuse.md):
 
 - ``verify`` by authenticated client: ``POST /api/v1/verify`` (JSON and PDF) with an API key;
 - ``verify`` by address: the same without a key (the public page ``/v`` calls it so);
@@ -12,7 +12,10 @@ Six buckets (docs/abuse.md):
   same address (a NAT, a hall's proxy) sent bad ones: its request is authenticated before this
   bucket is looked at;
 - ``progress`` by address and by case number: the hall's no-login progress query (进度查询),
-  the one door where an outsider could guess case numbers or applicants' ids.
+  the one door where an outsider could guess case numbers or applicants' ids;
+- ``bad-bodies`` by sender (its client, or its address without a key): every request body
+  refused as malformed (over its limit, not JSON, not the declared shape). Like bad keys, only
+  failures are charged, so a sender with good bodies is never refused for what others sent.
 
 A PDF verification costs ``pdf_cost`` tokens (it is an order of magnitude more work). The
 address is the TCP peer, or, only when the peer is one of ``trusted_proxies``, the right-most
@@ -42,6 +45,7 @@ class Bucket(StrEnum):
     AUTH_FAILURES_IP = "auth-failures-ip"
     PROGRESS_IP = "progress-ip"
     PROGRESS_CASE = "progress-case"
+    BAD_BODIES = "bad-bodies"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class Limits:
     auth_failures_ip: Rate | None = None
     progress_ip: Rate | None = None
     progress_case: Rate | None = None
+    bad_bodies: Rate | None = None
     pdf_cost: int = 10
     trusted_proxies: tuple[Network, ...] = field(default=())
 
@@ -67,6 +72,7 @@ class Limits:
         auth_failures_ip: str,
         progress_ip: str = "off",
         progress_case: str = "off",
+        bad_bodies: str = "off",
         pdf_cost: int = 10,
         trusted_proxies: Iterable[str] = (),
     ) -> Limits:
@@ -78,6 +84,7 @@ class Limits:
             auth_failures_ip=parse_rate(auth_failures_ip, field="rate_limit_auth_failures_ip"),
             progress_ip=parse_rate(progress_ip, field="rate_limit_progress_ip"),
             progress_case=parse_rate(progress_case, field="rate_limit_progress_case"),
+            bad_bodies=parse_rate(bad_bodies, field="rate_limit_bad_bodies"),
             pdf_cost=pdf_cost,
             trusted_proxies=parse_networks(trusted_proxies),
         )
@@ -90,6 +97,7 @@ class Limits:
             Bucket.AUTH_FAILURES_IP: self.auth_failures_ip,
             Bucket.PROGRESS_IP: self.progress_ip,
             Bucket.PROGRESS_CASE: self.progress_case,
+            Bucket.BAD_BODIES: self.bad_bodies,
         }[bucket]
 
 
@@ -164,8 +172,21 @@ class Guard:
     def progress(self, *, address: str, case_number: str) -> None:
         """Charge a no-login progress query to its address, then to the case it names (so
         guessing applicants' ids for one case is limited too, from however many addresses)."""
+        self.progress_from(address=address)
+        self.progress_for(case_number=case_number)
+
+    def progress_from(self, *, address: str) -> None:
+        """The address's part of :meth:`progress` (charged before the query's body is read)."""
         self._charge(Bucket.PROGRESS_IP, address, 1, "progress queries from this address")
+
+    def progress_for(self, *, case_number: str) -> None:
+        """The case's part of :meth:`progress` (once the body has named the case)."""
         self._charge(Bucket.PROGRESS_CASE, case_number, 1, "progress queries for this case")
+
+    def bad_body(self, *, client: Client | None, address: str) -> None:
+        """Charge a malformed request body to its sender; over the limit, refuse (429)."""
+        who = f"client:{client.id}" if client is not None else address
+        self._charge(Bucket.BAD_BODIES, who, 1, "malformed request bodies from this sender")
 
     def _charge(self, bucket: Bucket, who: str, cost: int, what: str) -> None:
         rate = self.limits.rate(bucket)

@@ -2,7 +2,7 @@
 
 :class:`Hall` is what the API and the CLI call (``Elicence.hall``): one method per use case,
 each given the :class:`~elicence.domain.clients.Client` the transport authenticated (by API key
-today, by the holder's web login tomorrow: it depends on nothing else) and delegating to the
+or by the holder's web sign-in: it depends on nothing else) and delegating to the
 hall's use cases (:class:`~elicence.hall.service.CaseService`). This module also holds the
 adapters that plug the rest of elicence into the hall's seams:
 
@@ -11,6 +11,8 @@ adapters that plug the rest of elicence into the hall's seams:
   against the trust list and the registry's status, answering the registry's unmasked record;
 - :class:`IssuerSeam`: the hall's ``LicenceIssuing`` — the issuer's checks and its idempotent
   ``issue`` (then a log checkpoint, as every issuance through the facade);
+- :class:`GrantedOrOwn`: the hall's ``CitationPolicy`` — the applicant's own licences, or one
+  its holder granted to the case or the hall (授权用证, ``app/holder.AuthorisedUse``);
 - the registry is the hall's ``UsageLog`` (usage records carry the case number) and, through
   :class:`~elicence.registry.hall.HallStore`, its ``CaseStore``.
 

@@ -1,7 +1,7 @@
 """Who may see and do what with a case. Pure rules over the :class:`Client` a transport gives.
 
 The rules depend only on the client's role, department and holder (never on how it was
-authenticated: an API key today, the holder's web login tomorrow):
+authenticated: an API key, or for a holder the web sign-in):
 
 - the **applicant** (a holder client whose holder is the case's applicant) sees its cases,
   hands in supplements for online cases, rates and complains;

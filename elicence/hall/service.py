@@ -12,8 +12,9 @@ Invariants:
 - every cited e-licence is verified at submission (and each supplement) and again at approval;
   each check leaves a usage record (用证记录) naming the case (none when the submission it
   belonged to was refused, since no case exists);
-- a cited licence must be the applicant's own (:class:`OwnLicencesOnly`) until authorised use
-  (授权用证) plugs another :class:`CitationPolicy` in;
+- a cited licence must be one the :class:`CitationPolicy` allows: the service wires
+  ``app/hall.GrantedOrOwn`` (the applicant's own, or granted to the case or the hall: 授权用证);
+  :class:`OwnLicencesOnly`, the default, allows only the applicant's own;
 - an approval issues at most one licence per case, whatever is retried or interrupted: the case
   enters ``issuing`` with its issuance request stored before the issuer is called, and the
   issuer is idempotent by ``source_ref`` = the case number;
@@ -123,9 +124,9 @@ class CitationChecker(Protocol):
 class CitationPolicy(Protocol):
     """May ``applicant`` cite ``licence`` (the registry's unmasked record) for a case?
 
-    The seam where authorised use (授权用证: a holder lets a hall or a case see one licence)
-    plugs in: a policy that also answers yes for a licence its holder granted to the applicant
-    or the case."""
+    Where authorised use (授权用证: a holder lets a hall or a case use one licence) comes in:
+    the service's policy (``app/hall.GrantedOrOwn``) also answers yes for a licence its holder
+    granted to the case or to the hall that acts."""
 
     def may_cite(
         self,
@@ -140,7 +141,7 @@ class CitationPolicy(Protocol):
 
 
 class OwnLicencesOnly:
-    """The rule until authorised use (授权用证) exists: an applicant cites its own licences.
+    """The default policy, without authorised use: an applicant cites its own licences only.
 
     Compared on the registry's record, whose holder id is unmasked (a natural person's seal
     carries it masked)."""

@@ -1,8 +1,8 @@
 """The licence QR code: the verification URL ``<base>/v#<seal>`` as two segments.
 
-The URL part goes in byte mode and the seal text in alphanumeric mode (DESIGN.md): about a fifth
-smaller than one byte-mode segment. Error correction M; a licence type must stay within version 16.
-Invariant: the code decodes to exactly ``verification_url(base, seal)``.
+The URL part goes in byte mode and the seal text in alphanumeric mode (docs/formats.md §3):
+about a fifth smaller than one byte-mode segment. Error correction M; a licence type must stay
+within version 16. Invariant: the code decodes to exactly ``verification_url(base, seal)``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ ASSETS = {
     "desk.js": "text/javascript; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
     "v-icon.svg": "image/svg+xml",
+    "docs.js": "text/javascript; charset=utf-8",
 }
 ASSET_MAX_AGE = 365 * 24 * 3600
 

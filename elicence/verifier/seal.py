@@ -11,7 +11,7 @@ Steps (the numbers recur in the code):
 4. that certificate chains to the root;
 5. it was valid when the seal was issued (iat), not retired before that time, and not revoked
    at all (a revoked key was compromised: its holder chooses iat, so no date can be trusted; the
-   service re-sealed the genuine seals under a new key, ADR 0009);
+   service re-sealed the genuine seals under a new key, ADR 0010);
 6. the ES256 signature verifies under it;
 7. the seal's issuer, the certificate's department and the identifier's issuer code agree, the
    identifier's check character is right and its type and version match the claims;

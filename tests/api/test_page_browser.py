@@ -324,3 +324,36 @@ def test_a_revoked_or_suspended_licence_is_never_shown_as_genuine(
     page.screenshot(
         path=str(ARTIFACTS / f"verification-page-{en.lower()}-390x844.png"), full_page=True
     )
+
+
+def test_the_api_docs_render_from_this_service_alone_under_the_csp(
+    live: Live, browser: Any
+) -> None:
+    """/docs in a real browser: Swagger UI shows the operations, every request the page makes
+    goes to this service, and the CSP refuses nothing a script needs (no page error)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    requests: list[str] = []
+    problems: list[str] = []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on(
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    try:
+        pg.goto(live.url + "/docs")
+        pg.wait_for_selector(".opblock", timeout=20_000)
+        assert pg.locator(".opblock").count() > 20
+        assert pg.locator(".info .title").inner_text().startswith("elicence")
+        pg.screenshot(path=str(_artifacts() / "docs.png"))
+    finally:
+        context.close()
+    assert requests and all(u.startswith(live.url) for u in requests), requests
+    scripts = [p for p in problems if "script" in p.lower() or "page error" in p]
+    assert scripts == [], problems
+
+
+def _artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

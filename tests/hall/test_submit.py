@@ -535,16 +535,17 @@ def test_a_multipart_body_needs_its_application_part(world: World) -> None:
 def test_a_body_over_the_limit_is_not_read_to_its_end(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from elicence.api.edge import Edge
     from elicence.api.routers import hall_cases
 
-    monkeypatch.setattr(hall_cases, "MAX_BODY_BYTES", 4096)
+    monkeypatch.setattr(hall_cases.submit_case, "__elicence_edge__", Edge(4096))
     r = world.api.post(
         "/api/v1/cases",
         data={"application": json.dumps(world.restaurant())},
         files={"premises_layout": ("a.pdf", PDF + b"0" * 8192, "application/pdf")},
         headers=world.h("org"),
     )
-    assert r.status_code == 413 and r.json()["error"]["field"] == "uploads"
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
     nothing_written(world)
 
 

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 
 from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
+from elicence.api.edge import EdgeRoute
 from elicence.api.schemas import catalogue_types_out, departments_out
 from elicence.domain.codes import check_type_code
 from elicence.errors import NotFoundError
 from elicence.formats.catalogue_file import licence_type_to_dict
 
 router = APIRouter(
+    route_class=EdgeRoute,
     prefix="/api/v1/catalogue",
     tags=["catalogue"],
     dependencies=[PublicLimit],

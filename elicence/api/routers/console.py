@@ -17,7 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from elicence.api.errors import error_body, status_of
+from elicence.api.edge import IMPORT_CHUNK, LICENCE, EdgeRoute, decode_json, edge
+from elicence.api.errors import ErrorResponse, render
 from elicence.api.schemas import BatchRaw
 from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web
 from elicence.domain.catalogue import HolderIdType
@@ -26,7 +27,9 @@ from elicence.errors import Error, InputError
 from elicence.issuer.lifecycle import Action
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
-api_router = APIRouter(include_in_schema=False)  # the import's JSON endpoint: errors as JSON
+api_router = APIRouter(
+    route_class=EdgeRoute, include_in_schema=False
+)  # the import's JSON endpoint: errors as JSON
 CHUNK = 200
 Csrf = Annotated[str, Form()]
 
@@ -55,8 +58,8 @@ def _raw_from_form(form: dict[str, str]) -> dict[str, Any]:
 
 def _raw_from_json(text: str) -> dict[str, Any]:
     try:
-        raw = json.loads(text)
-    except ValueError as e:
+        raw = decode_json(text.encode("utf-8", "surrogatepass"))
+    except InputError as e:
         raise InputError("the draft is not readable: preview it again", field="request") from e
     if not isinstance(raw, dict):
         raise InputError("the draft is not readable: preview it again", field="request")
@@ -103,6 +106,7 @@ def issue_form(request: Request, type: str | None = None) -> Response:
 
 
 @router.post("/console/preview")
+@edge(LICENCE)
 async def preview(request: Request) -> Response:
     """Check the form as issuance will and show it marked 草稿: nothing is signed or stored."""
     from starlette.concurrency import run_in_threadpool
@@ -138,6 +142,7 @@ async def preview(request: Request) -> Response:
 
 
 @router.post("/console/preview.pdf")
+@edge(LICENCE)
 def preview_pdf(
     request: Request, csrf: Csrf, request_: Annotated[str, Form(alias="request")]
 ) -> Response:
@@ -158,6 +163,7 @@ def preview_pdf(
 
 
 @router.post("/console/confirm")
+@edge(LICENCE)
 def confirm(
     request: Request, csrf: Csrf, request_: Annotated[str, Form(alias="request")]
 ) -> Response:
@@ -215,6 +221,7 @@ def import_page(request: Request) -> Response:
 
 
 @api_router.post("/console/import")
+@edge(IMPORT_CHUNK)
 def import_chunk(
     request: Request,
     body: BatchRaw,
@@ -231,7 +238,8 @@ def import_chunk(
             raise InputError(f"at most {CHUNK} items a chunk", field="items")
         results = w.svc.issue_batch(client, body.items)
     except Error as e:
-        return JSONResponse(error_body(e.code, e.message, e.field), status_of(e))
+        status, shaped = render(e)
+        return ErrorResponse(shaped, status)
     out = []
     for r in results:
         if r.result is not None:
@@ -242,7 +250,7 @@ def import_chunk(
                 {
                     "index": r.index,
                     "outcome": "error",
-                    "error": error_body(r.error.code, r.error.message, r.error.field)["error"],
+                    "error": render(r.error)[1]["error"],
                 }
             )
     return JSONResponse(

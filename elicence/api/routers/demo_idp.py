@@ -12,12 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from elicence.api.edge import EdgeRoute
 from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web, service
 from elicence.app.demo_idp import DEMO_HOLDERS, DemoIdentityProvider
 from elicence.errors import LoginError, NotFoundError
 
 router = APIRouter(prefix="/demo-idp", route_class=HtmlRoute, include_in_schema=False)
-token_router = APIRouter(prefix="/demo-idp", include_in_schema=False)
+token_router = APIRouter(prefix="/demo-idp", route_class=EdgeRoute, include_in_schema=False)
 
 REQUEST_FIELDS = (
     "response_type",

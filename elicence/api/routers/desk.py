@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from elicence.api.edge import edge
+from elicence.api.routers.documents import MAX_UPLOAD_BYTES
 from elicence.api.schemas import verification_out
 from elicence.api.web import HtmlRoute, Web
 from elicence.domain.clients import Role
@@ -61,7 +63,14 @@ def desk(request: Request) -> Response:
     return w.page("desk/index.html", code="", holder_id="", holder_id_type="", result=None)
 
 
+def _signed_in(request: Request) -> Response | None:
+    """Before an upload is read: a request without a desk session goes to sign in."""
+    w = Web(request)
+    return w.to_signin("/desk") if w.client(*DESK_ROLES) is None else None
+
+
 @router.post("/desk")
+@edge(MAX_UPLOAD_BYTES, precheck=_signed_in)
 async def desk_check(
     request: Request,
     csrf: Annotated[str, Form()],

@@ -3,7 +3,8 @@ halls authenticated), and the root's CRL that department certificates point to.
 
 ``POST /api/v1/verify`` with a PDF upload (``multipart/form-data`` field ``file``, or an
 ``application/pdf`` body) is routed here by :class:`PdfUploadDispatch`; its JSON body path stays
-in ``routers/verify.py``. Uploads are read up to a limit, never further (413 beyond it).
+in ``routers/verify.py``. Uploads are read by the edge (``api/edge.py``) up to
+:data:`MAX_UPLOAD_BYTES`, never further (413 beyond it), after the verification is charged.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from elicence.api.auth import RATE_LIMITED, OptionalClient, PublicLimit, RequiredClient, Service
-from elicence.api.context import client_address
+from elicence.api.edge import Charge, EdgeRoute, edge
 from elicence.api.schemas import VerificationOut, verification_out
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
-from elicence.errors import InputError, PayloadTooLargeError
+from elicence.errors import InputError
 from elicence.verifier.pdf import MAX_PDF_BYTES
 
-router = APIRouter(prefix="/api/v1", tags=["documents"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["documents"])
 
 VERIFY_PATH, VERIFY_PDF_PATH = "/api/v1/verify", "/api/v1/verify/pdf"
 MAX_UPLOAD_BYTES = MAX_PDF_BYTES + 64 * 1024  # the PDF and its multipart envelope
@@ -96,14 +97,13 @@ _UPLOAD_DOC: dict[str, Any] = {
         422: {"description": "not a PDF, or not a readable one"},
     },
 )
+@edge(MAX_UPLOAD_BYTES, charge=Charge.VERIFY_PDF)
 async def verify_pdf(request: Request, client: OptionalClient, svc: Service) -> Any:
     """Verify a signed licence PDF: its signature, signer and seal, and the registry's status.
 
-    Also served at ``POST /api/v1/verify`` for a ``multipart/form-data`` or PDF body.
+    Also served at ``POST /api/v1/verify`` for a ``multipart/form-data`` or PDF body. Charged to
+    the verification limits (``pdf_cost`` tokens) before the upload is read.
     """
-    await run_in_threadpool(
-        svc.guard.verify, client=client, address=client_address(request), pdf=True
-    )
     data = await read_pdf_upload(request)
     return await run_in_threadpool(_verify, svc, data, client)
 
@@ -115,15 +115,9 @@ def _verify(svc: Elicence, data: bytes, client: Client | None) -> VerificationOu
 
 
 async def read_pdf_upload(request: Request) -> bytes:
-    """The uploaded PDF: a multipart field ``file`` or the whole body; 413 past the limit."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_UPLOAD_BYTES:
-            raise _too_large()
+    """The uploaded PDF: a multipart field ``file`` or the whole body (read by the edge, up to
+    :data:`MAX_UPLOAD_BYTES`)."""
+    body = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in PDF_TYPES:
         return bytes(body)
@@ -149,10 +143,6 @@ async def read_pdf_upload(request: Request) -> bytes:
         return await upload.read()
     finally:
         await form.close()
-
-
-def _too_large() -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"the upload is larger than {MAX_PDF_BYTES:,} bytes", field="file")
 
 
 class PdfUploadDispatch:

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from elicence.api.auth import RequiredClient, Service
+from elicence.api.edge import EdgeRoute
 from elicence.api.schemas import MAX_POSITION
 from elicence.formats.eventlog import instant
 
-router = APIRouter(prefix="/api/v1", tags=["feed"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["feed"])
 
 
 @router.get("/feed")

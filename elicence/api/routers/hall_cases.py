@@ -4,12 +4,12 @@ uploads, ratings (好差评), complaints and rectification orders.
 Routers parse, call one facade method (``svc.hall``), and shape the answer; every rule is the
 hall's. An application or a supplement is JSON, or multipart with the JSON in the
 ``application`` part and each upload in a part named by its material; bodies are read up to
-:data:`MAX_BODY_BYTES`, never further (413), and each upload is held to its material's limit.
+:data:`MAX_BODY_BYTES`, never further (413: ``api/edge.py``), and each upload is held to its
+material's limit.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncGenerator
 from enum import StrEnum
@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from elicence.api.auth import RequiredClient, Service
+from elicence.api.edge import LICENCE, EdgeRoute, decode_json, edge
 from elicence.api.hall_schemas import (
     AnswerIn,
     ApplicationIn,
@@ -45,12 +46,12 @@ from elicence.api.hall_schemas import (
 from elicence.api.schemas import MAX_POSITION
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
-from elicence.errors import InputError, PayloadTooLargeError
+from elicence.errors import InputError
 from elicence.hall.cases import Case, UploadIn
 from elicence.hall.items import MAX_UPLOAD_BYTES
 from elicence.hall.workflow import CaseAction
 
-router = APIRouter(prefix="/api/v1", tags=["hall: cases"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["hall: cases"])
 # the id of a complaint or a rectification order: a positive row id (a larger number would fail
 # in the database driver, not in validation)
 RowId = Annotated[int, Path(ge=1, le=MAX_POSITION)]
@@ -98,6 +99,7 @@ def _out(svc: Elicence, case: Case) -> CaseOut:
     responses=ERRORS,
     openapi_extra=documented_upload(ApplicationIn),
 )
+@edge(MAX_BODY_BYTES)
 async def submit_case(request: Request, client: RequiredClient, svc: Service) -> Any:
     """Apply for a service item. Cited e-licences are verified now (a revoked, suspended,
     expired, superseded, untrusted or forged one is refused, the verdict named in the error
@@ -173,6 +175,7 @@ def get_upload(number: str, material: str, client: RequiredClient, svc: Service)
     responses=ERRORS,
     openapi_extra=documented_upload(SupplementIn),
 )
+@edge(MAX_BODY_BYTES)
 async def supplement(number: str, request: Request, client: RequiredClient, svc: Service) -> Any:
     """Hand in what a correction or supplement request (补正) asked; the clock restarts."""
     raw, uploads = await read_application(request)
@@ -186,6 +189,7 @@ def _supplement(
 
 
 @router.post("/cases/{number}/approve", response_model=ApprovalOut, responses=ERRORS)
+@edge(LICENCE)  # it may carry the licence's data items
 def approve(
     number: str,
     client: RequiredClient,
@@ -288,19 +292,12 @@ def take_step(
 
 
 async def read_application(request: Request) -> tuple[Any, list[UploadIn]]:
-    """The JSON application and its uploads, from a JSON or a multipart body; 413 past the
-    limit (read no further)."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _too_large()
+    """The JSON application and its uploads, from a JSON or a multipart body (read by the edge,
+    ``api/edge.py``, up to :data:`MAX_BODY_BYTES`: 413 past it, read no further)."""
+    body = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        return _json(bytes(body)), []
+        return decode_json(body, field="application"), []
     if content_type != "multipart/form-data":
         raise InputError(
             "send the application as JSON, or as multipart/form-data with the JSON in the part "
@@ -344,19 +341,8 @@ async def read_application(request: Request) -> tuple[Any, list[UploadIn]]:
                     content=await value.read(),
                 )
             )
-        return _json(application.encode("utf-8")), uploads
+        return decode_json(
+            application.encode("utf-8", "surrogatepass"), field="application"
+        ), uploads
     finally:
         await form.close()
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"is not valid JSON: {e}", field="application") from None
-
-
-def _too_large() -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"the body is larger than {MAX_BODY_BYTES:,} bytes", field="uploads"
-    )

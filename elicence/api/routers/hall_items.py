@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from elicence.api.auth import Service
+from elicence.api.edge import EdgeRoute
 from elicence.api.hall_schemas import item_out
 from elicence.domain.catalogue import HolderCategory
 from elicence.domain.codes import check_uscc
 from elicence.errors import NotFoundError
 from elicence.hall.items import ItemKind
 
-router = APIRouter(prefix="/api/v1", tags=["hall: service items"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["hall: service items"])
 
 
 @router.get("/service-items")

@@ -8,17 +8,17 @@ import csv
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
-from elicence.api.context import client_address
+from elicence.api.edge import SMALL, Charge, EdgeRoute, edge
 from elicence.api.hall_schemas import ProgressIn, ProgressOut, metrics_rows, progress_out
 from elicence.domain.licence import holder_ref
 from elicence.hall.metrics import CSV_COLUMNS, GroupBy
 from elicence.hall.numbers import case_number
 
-router = APIRouter(prefix="/api/v1", tags=["hall: progress and metrics"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["hall: progress and metrics"])
 
 # The shapes of the metrics queries, declared so that clients (and schemathesis) know them; the
 # domain (hall/metrics.parse_period) still checks that the dates are real.
@@ -39,12 +39,13 @@ Group = Annotated[str | None, Query(max_length=32, description="only this group'
     response_model=ProgressOut,
     responses={404: {"description": "no case with this number for this applicant"}, **RATE_LIMITED},
 )
-def progress(body: ProgressIn, request: Request, svc: Service) -> Any:
+@edge(SMALL, charge=Charge.PROGRESS)
+def progress(body: ProgressIn, svc: Service) -> Any:
     """A case's progress and result, by its number and the applicant's id: no login (the
     seed's 进度查询, 结果查询). An unknown number and a wrong id get the same 404."""
     number = case_number(body.case_number)
     holder = holder_ref(body.holder_id_type, body.holder_id, field="holder")
-    svc.guard.progress(address=client_address(request), case_number=number)
+    svc.guard.progress_for(case_number=number)  # its address was charged before the read
     return progress_out(svc.hall.progress(number, holder), catalogue=svc.hall.items())
 
 

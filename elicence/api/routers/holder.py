@@ -13,11 +13,11 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.api.auth import RATE_LIMITED, OptionalClient, RequiredClient, Service
-from elicence.api.context import client_address
+from elicence.api.edge import SMALL, Charge, EdgeRoute, edge
 from elicence.api.schemas import LicenceOut, VerificationOut, licence_out, verification_out
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
@@ -26,7 +26,7 @@ from elicence.domain.licence import holder_ref
 from elicence.errors import InputError
 from elicence.verifier.presentation import PresentationReport
 
-router = APIRouter(prefix="/api/v1", tags=["holders"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["holders"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -180,13 +180,11 @@ def presentation(identifier: str, client: RequiredClient, svc: Service) -> Any:
     response_model=PresentationVerifiedOut,
     responses={**ERRORS, **RATE_LIMITED},
 )
-def verify_presentation(
-    body: PresentationVerifyIn, client: OptionalClient, svc: Service, request: Request
-) -> Any:
+@edge(SMALL, charge=Charge.VERIFY)
+def verify_presentation(body: PresentationVerifyIn, client: OptionalClient, svc: Service) -> Any:
     """Verify a presentation: signature, window (a screenshot is ``expired``), nonce (a second
     use is ``replayed``), then its seal against the registry. Leaves a usage record. Charged to
-    the verification limits like ``POST /verify``."""
-    svc.guard.verify(client=client, address=client_address(request))
+    the verification limits like ``POST /verify``, before the body is read."""
     holder = None
     if body.holder_id_type is not None or body.holder_id is not None:
         holder = holder_ref(body.holder_id_type, body.holder_id or "", field="holder")

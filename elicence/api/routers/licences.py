@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from elicence.api.auth import RequiredClient, Service
-from elicence.api.errors import error_body, status_of
+from elicence.api.edge import BATCH, LICENCE, EdgeRoute, edge
+from elicence.api.errors import render
 from elicence.api.schemas import (
     MAX_POSITION,
     BatchIn,
@@ -26,7 +27,7 @@ from elicence.domain.codes import check_type_code, check_uscc
 from elicence.domain.licence import CHINA_TZ
 from elicence.errors import InputError
 
-router = APIRouter(prefix="/api/v1/licences", tags=["licences"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1/licences", tags=["licences"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -43,6 +44,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     responses=ERRORS,
     openapi_extra=documented_as(IssuanceIn),
 )
+@edge(LICENCE)
 def issue_licence(
     body: Annotated[dict[str, Any], Body()],
     client: RequiredClient,
@@ -63,6 +65,7 @@ def issue_licence(
 @router.post(
     "/batch", response_model=BatchOut, responses=ERRORS, openapi_extra=documented_as(BatchIn)
 )
+@edge(BATCH)
 def issue_batch(body: BatchRaw, client: RequiredClient, svc: Service) -> Any:
     """Issue up to 1,000 licences; each item has its own result (created, existing or error)."""
     results = svc.issue_batch(client, body.items)
@@ -83,8 +86,9 @@ def issue_batch(body: BatchRaw, client: RequiredClient, svc: Service) -> Any:
             )
         else:
             assert r.error is not None
-            err = error_body(r.error.code, r.error.message, r.error.field)["error"]
-            err["status"] = status_of(r.error)
+            status, shaped = render(r.error)
+            err = shaped["error"]
+            err["status"] = status
             out.append(BatchItemOut(index=r.index, outcome="error", error=err))
     return BatchOut(
         created=sum(o.outcome == "created" for o in out),

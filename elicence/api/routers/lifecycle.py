@@ -13,12 +13,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.api.auth import RequiredClient, Service
+from elicence.api.edge import BULK, LICENCE, EdgeRoute, edge
 from elicence.api.schemas import licence_out
 from elicence.app.service import Elicence
 from elicence.domain.licence import Licence
 from elicence.issuer.lifecycle import Action, Change
 
-router = APIRouter(prefix="/api/v1/licences", tags=["lifecycle"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1/licences", tags=["lifecycle"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -82,6 +83,7 @@ def _change_out(svc: Elicence, change: Change) -> dict[str, Any]:
 
 
 @router.post("/bulk", responses=ERRORS)
+@edge(BULK)
 def bulk(body: BulkIn, client: RequiredClient, svc: Service) -> Any:
     """Revoke, suspend or reinstate many licences at once (all or none), one event each."""
     holder = (body.holder.id_type, body.holder.id_number.strip().upper()) if body.holder else None
@@ -118,6 +120,7 @@ for _action in (Action.REVOKE, Action.SUSPEND, Action.REINSTATE):
 
 
 @router.post("/{identifier}/amend", status_code=201, responses=ERRORS)
+@edge(LICENCE)
 def amend_licence(identifier: str, body: AmendIn, client: RequiredClient, svc: Service) -> Any:
     """A new version with changed content; the old one becomes superseded."""
     changes = body.changes.model_dump(exclude_unset=True)

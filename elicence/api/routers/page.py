@@ -13,11 +13,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from elicence.api.auth import RATE_LIMITED, PublicLimit, RequiredClient, Service
+from elicence.api.edge import EdgeRoute
 from elicence.app.service import Elicence
 from elicence.templates import page
 from elicence.templates.qr import make_qr
 
-router = APIRouter()
+router = APIRouter(
+    route_class=EdgeRoute,
+)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": page.CONTENT_SECURITY_POLICY,

@@ -14,10 +14,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
+from elicence.api.edge import EdgeRoute
 from elicence.formats.statuslist import FORMAT
 
 router = APIRouter(
-    prefix="/api/v1", tags=["status lists"], dependencies=[PublicLimit], responses=RATE_LIMITED
+    route_class=EdgeRoute,
+    prefix="/api/v1",
+    tags=["status lists"],
+    dependencies=[PublicLimit],
+    responses=RATE_LIMITED,
 )
 
 # Halls and caches revalidate often (the ETag makes that cheap): a revocation should reach them

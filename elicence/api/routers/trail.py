@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from elicence.api.auth import RequiredClient, Service
+from elicence.api.edge import EdgeRoute
 from elicence.api.schemas import MAX_POSITION
 
-router = APIRouter(prefix="/api/v1", tags=["operations"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["operations"])
 
 
 class TrailRecordOut(BaseModel):

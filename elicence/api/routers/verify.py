@@ -6,22 +6,23 @@ import base64
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from elicence.api.auth import RATE_LIMITED, OptionalClient, PublicLimit, Service
-from elicence.api.context import client_address
+from elicence.api.edge import SMALL, Charge, EdgeRoute, edge
 from elicence.api.schemas import VerificationOut, VerifyIn, verification_out
 from elicence.errors import InputError
 
-router = APIRouter(prefix="/api/v1", tags=["verification"])
+router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["verification"])
 
 
 @router.post("/verify", response_model=VerificationOut, responses=RATE_LIMITED)
-def verify(body: VerifyIn, client: OptionalClient, svc: Service, request: Request) -> Response:
+@edge(SMALL, charge=Charge.VERIFY)
+def verify(body: VerifyIn, client: OptionalClient, svc: Service) -> Response:
     """Verify a seal (text or QR URL) or an identifier. The holder is masked except for an admin,
-    the issuing department, the holder, and a hall holding a grant of the licence in force."""
-    svc.guard.verify(client=client, address=client_address(request))
+    the issuing department, the holder, and a hall holding a grant of the licence in force.
+    Charged to the verification limits before the body is read."""
     if (body.seal is None) == (body.identifier is None):
         raise InputError("give exactly one of seal and identifier", field="seal")
     report = svc.verify(seal=body.seal, identifier=body.identifier, client=client)

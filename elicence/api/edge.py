@@ -1,0 +1,255 @@
+"""How a request enters the service: each route's body limit, what is checked before a body is
+read, and the one decoder of JSON bodies.
+
+Every route of the app is an :class:`EdgeRoute` (FastAPI reads a body before it solves a route's
+dependencies, so the order is kept here, around FastAPI's own handler). For a request:
+
+1. its API key, where the route takes one: a bad key is answered 401 (429 past the
+   ``auth-failures`` limit), a route that needs a key and got none 401, before any body is read;
+2. the route's rate-limit bucket, if it has one (verification, progress), is charged;
+3. the route's own check, if it has one (a page that needs a signed-in session);
+4. a ``Content-Length`` over the route's limit is refused (413) without reading;
+5. the body is read up to the limit and no further (a chunked body is cut off at the limit:
+   413), then, where the route takes JSON, decoded once, by :func:`decode_json`.
+
+A malformed body (over the limit, not JSON, not the route's shape) is charged to the sender's
+``bad-bodies`` bucket (its client, or its address without a key: ``app/guard.py``); past that
+limit the answer is 429. Invariants: no route reads more than its limit (``limit`` of
+:func:`edge`, else :data:`SMALL`); a request without a body reads nothing; the answers of routes
+that take an API key carry ``Cache-Control: no-store`` (what they say depends on who asks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from fastapi import params
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from elicence.api.auth import authenticate, optional_client, required_client, service
+from elicence.api.context import client_address
+from elicence.errors import AuthenticationError, MalformedBodyError, PayloadTooLargeError
+
+KIB = 1024
+SMALL = 16 * KIB  # verification, progress, grants, lifecycle reasons, hall steps, page forms
+LICENCE = 64 * KIB  # one issuance request or amendment (its data items), the console's draft
+BULK = 128 * KIB  # up to 1,000 identifiers
+IMPORT_CHUNK = 1024 * KIB  # the console's import: up to 200 issuance requests
+BATCH = 4096 * KIB  # a batch: up to 1,000 issuance requests
+DECODE_IN_THREAD = 64 * KIB  # a larger JSON body is decoded off the event loop
+
+F = TypeVar("F", bound=Callable[..., Any])
+_UNDECODED: Any = object()
+
+
+class Charge(StrEnum):
+    """The rate-limit bucket a route charges before its body is read."""
+
+    VERIFY = "verify"
+    VERIFY_PDF = "verify-pdf"
+    PROGRESS = "progress"
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    limit: int = SMALL
+    charge: Charge | None = None
+    # a check before the body is read: a response answers the request (e.g. "sign in first")
+    precheck: Callable[[Request], Response | None] | None = None
+
+
+def edge(
+    limit: int = SMALL,
+    *,
+    charge: Charge | None = None,
+    precheck: Callable[[Request], Response | None] | None = None,
+) -> Callable[[F], F]:
+    """Declare a route's body limit, the bucket it charges and its check before reading."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.__elicence_edge__ = Edge(limit, charge, precheck)  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def edge_of(endpoint: Callable[..., Any]) -> Edge:
+    found: Edge = getattr(endpoint, "__elicence_edge__", Edge())
+    return found
+
+
+def decode_json(data: bytes, *, field: str | None = None) -> Any:
+    """The one decoder of JSON request bodies: strict UTF-8, no duplicate keys, no NaN or
+    Infinity, nesting as deep as the parser allows; anything else is a :class:`MalformedBodyError`
+    (400 for a whole body; 422 naming ``field`` for JSON inside a body, such as the ``application``
+    part of a multipart upload). The body was bounded before (its route's limit), so this is too."""
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_object, parse_constant=_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        what = "is not valid JSON" if field else "the request body is not valid JSON"
+        raise MalformedBodyError(f"{what}: {_why(e)}", field=field) from None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key appears twice in one object")
+    return out
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, UnicodeDecodeError):
+        return "it is not UTF-8"
+    if isinstance(e, RecursionError):
+        return "it is nested too deeply"
+    return str(e)
+
+
+class BodyRequest(Request):
+    """A request whose body the edge has read (and, for JSON, decoded) already."""
+
+    def __init__(self, request: Request, body: bytes, decoded: Any = _UNDECODED) -> None:
+        super().__init__(request.scope, request.receive)
+        self._read, self._decoded = body, decoded
+
+    async def body(self) -> bytes:
+        return self._read
+
+    async def stream(self) -> AsyncGenerator[bytes, None]:
+        yield self._read
+        yield b""
+
+    async def json(self) -> Any:
+        if self._decoded is _UNDECODED:
+            self._decoded = decode_json(self._read)
+        return self._decoded
+
+
+class EdgeRoute(APIRoute):
+    """A route whose requests go through the steps of the module docstring."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if (self.methods or set()) & {
+            "POST",
+            "PUT",
+            "PATCH",
+        }:  # the OpenAPI document states the limit
+            limit = f"the request body is larger than {edge_of(endpoint).limit:,} bytes"
+            known = self.responses.get(413, {}).get("description")
+            self.responses[413] = {"description": f"{known}; {limit}" if known else limit}
+            self.responses.setdefault(
+                429, {"description": "too many malformed bodies from this sender (Retry-After)"}
+            )
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        endpoint = self.endpoint
+        needs = _client_need(self.dependant)
+        json_body = self.body_field is not None and not isinstance(
+            self.body_field.field_info, params.Form
+        )
+
+        async def gate(request: Request) -> Response:
+            policy, client = edge_of(endpoint), None
+            if needs is not None:  # 1
+                if needs == "required" and "authorization" not in request.headers:
+                    raise AuthenticationError(
+                        "this call needs an API key: Authorization: Bearer <api key>",
+                        field="Authorization",
+                    )
+                client = await run_in_threadpool(authenticate, request)
+            if policy.charge is not None:  # 2
+                await run_in_threadpool(_charge, request, policy.charge, client)
+            if policy.precheck is not None:  # 3
+                answer = await run_in_threadpool(policy.precheck, request)
+                if answer is not None:
+                    return answer
+            try:
+                if _has_body(request):
+                    body = await _read(request, policy.limit)  # 4, 5
+                    decoded: Any = _UNDECODED
+                    if json_body and _is_json(request):
+                        decoded = (
+                            await run_in_threadpool(decode_json, body)
+                            if len(body) > DECODE_IN_THREAD
+                            else decode_json(body)
+                        )
+                    request = BodyRequest(request, body, decoded)
+                response = await handler(request)
+            except (MalformedBodyError, PayloadTooLargeError):
+                await run_in_threadpool(_bad_body, request, client)
+                raise
+            except RequestValidationError as e:
+                if any(tuple(err.get("loc", ()))[:1] == ("body",) for err in e.errors()):
+                    await run_in_threadpool(_bad_body, request, client)
+                raise
+            if needs is not None and "cache-control" not in response.headers:
+                response.headers["Cache-Control"] = "no-store"
+            return response
+
+        return gate
+
+
+def _client_need(dependant: Any) -> str | None:
+    """``required`` or ``optional`` when the route (or a dependency of it) takes an API key."""
+    calls, stack = set(), [dependant]
+    while stack:
+        d = stack.pop()
+        calls.add(d.call)
+        stack.extend(d.dependencies)
+    if required_client in calls:
+        return "required"
+    return "optional" if optional_client in calls else None
+
+
+def _charge(request: Request, charge: Charge, client: Any) -> None:
+    guard, address = service(request).guard, client_address(request)
+    if charge is Charge.PROGRESS:
+        guard.progress_from(address=address)
+    else:
+        guard.verify(client=client, address=address, pdf=charge is Charge.VERIFY_PDF)
+
+
+def _bad_body(request: Request, client: Any) -> None:
+    service(request).guard.bad_body(client=client, address=client_address(request))
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return (length is not None and length != "0") or "transfer-encoding" in request.headers
+
+
+def _is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise _too_large(limit)
+        body += chunk
+    return bytes(body)
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"the request body is larger than {limit:,} bytes, its limit here")
