@@ -23,6 +23,7 @@ from elicence.settings import Settings
 
 if TYPE_CHECKING:
     from elicence.verifier import OfflineVerifier
+    from elicence.verifier.report import VerificationReport
 
 app = typer.Typer(
     help="elicence: electronic licences (电子证照) — issue, seal, verify.",
@@ -445,6 +446,14 @@ def verify(
             "suspended and superseded licences are found offline."
         ),
     ] = None,
+    require_status: Annotated[
+        bool,
+        typer.Option(
+            "--require-status",
+            help="Offline: exit 1 unless revocation was checked against current status lists "
+            "(without --status-lists, or with a list missing or stale).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     state: Annotated[
         Path | None,
@@ -454,12 +463,12 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Verify a licence. Exit 0 when valid, 1 when not, 2 on bad input.
+    """Verify a licence. Exit 0 when valid, 1 when not (not_yet_valid included), 2 on bad input.
 
-    Offline (--trust-list, --root) without --status-lists, "valid" says nothing of revocation;
-    with --status-lists, it is "valid" only when the department's lists are current and clear.
-    With --state, a trust list older than one already seen is refused (exit 2) and an older
-    status list is not used.
+    Offline (--trust-list, --root) without --status-lists, "valid" says nothing of revocation
+    (the output says so; --require-status makes it exit 1); with --status-lists, it is "valid"
+    only when the department's lists are current and clear. With --state, a trust list older
+    than one already seen is refused (exit 2) and an older status list is not used.
     """
     pdf = _read_pdf_argument(value)
     if status_lists is not None and trust_list is None:
@@ -491,10 +500,16 @@ def verify(
                 report = svc.verify(seal=value, client=None)
     except errors.Error as e:
         raise _fail(str(e), exit_code(e)) from None
+    status_problem = _status_problem(report)
     if as_json:
+        valid_until = report.status_valid_until
         _print_json(
             {
                 "verdict": str(report.verdict),
+                "status_checked": report.status_checked,
+                "status_lists_valid_until": valid_until.isoformat() if valid_until else None,
+                "checked_at": report.checked_at.isoformat(),
+                "valid_from": report.licence.valid_from.isoformat() if report.licence else None,
                 "checks": [
                     {"name": c.name, "passed": c.passed, "detail": c.detail} for c in report.checks
                 ],
@@ -502,6 +517,12 @@ def verify(
         )
     else:
         typer.echo(f"verdict: {report.verdict}")
+        if report.verdict == "not_yet_valid" and report.licence:
+            typer.echo(f"  genuine, in force from {report.licence.valid_from}: not valid today")
+        if not report.status_checked:
+            typer.echo(NOT_CHECKED)
+        elif report.status_valid_until is not None:
+            typer.echo(f"  status lists valid until {report.status_valid_until.isoformat()}")
         for c in report.checks:
             typer.echo(f"  [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
         if report.licence:
@@ -509,6 +530,8 @@ def verify(
             typer.echo(
                 f"  licence {lic.identifier} ({lic.licence_number}), holder {lic.holder_name}"
             )
+    if require_status and status_problem is not None:
+        raise _fail(f"--require-status: {status_problem}", EXIT_INVALID)
     raise typer.Exit(0 if report.valid else EXIT_INVALID)
 
 
@@ -530,6 +553,20 @@ def _offline_verifier(
         offline.remember(seen)
         seen.save()
     return offline
+
+
+NOT_CHECKED = (
+    "  caveat: revocation was NOT checked (no status lists): this verdict says nothing of "
+    "revocation, suspension or supersession; add --status-lists DIR (and --require-status)"
+)
+
+
+def _status_problem(report: VerificationReport) -> str | None:
+    """Why ``report`` does not rest on checked status (None when it does)."""
+    if not report.status_checked:
+        return "revocation was not checked: no status lists (--status-lists DIR)"
+    failed = [c.detail for c in report.checks if c.name == "status_lists" and not c.passed]
+    return failed[0] if failed else None
 
 
 # -- the event log, mirrors and key compromise ------------------------------------------------
@@ -693,8 +730,9 @@ def presentation_verify(
     ] = None,
 ) -> None:
     """Verify a live presentation. Exit 0 when accepted and the licence valid, else 1; 2 on bad
-    input. Offline (--trust-list, --root) a replay within its 90 s cannot be told; a copy older
-    than its window is refused as expired."""
+    input. Online (the service's database) the check uses the live code up, as a hall's does.
+    Offline (--trust-list, --root) a replay within its 90 s cannot be told; a copy older than its
+    window is refused as expired."""
     from elicence.domain.licence import HolderRef
     from elicence.verifier.presentation import verify_presentation
 
@@ -714,7 +752,9 @@ def presentation_verify(
         elif status_lists is not None or state is not None:
             raise _fail("--status-lists and --state need --trust-list and --root", EXIT_INPUT)
         else:
-            report = _service().holder.verify_presentation(text, client=None, holder=ref)
+            report = _service().holder.verify_presentation(
+                text, client=None, holder=ref, operator=True
+            )
     except errors.Error as e:
         raise _fail(str(e), exit_code(e)) from None
     checks = [(c.name, c.passed, c.detail) for c in report.checks] + [
@@ -736,6 +776,8 @@ def presentation_verify(
         )
     else:
         typer.echo(f"presentation: {report.verdict}; licence: {report.seal.verdict}")
+        if not report.seal.status_checked:
+            typer.echo(NOT_CHECKED)
         for name, passed, detail in checks:
             typer.echo(f"  [{'ok' if passed else 'FAIL'}] {name}: {detail}")
     raise typer.Exit(0 if report.accepted else EXIT_INVALID)

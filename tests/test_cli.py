@@ -902,6 +902,102 @@ def test_verify_offline_with_status_lists_finds_a_revocation(
     assert f"{GZ_AMR}.revocation.cose is refused" in forged.stderr
 
 
+def test_verify_offline_without_status_lists_says_revocation_was_not_checked(
+    issued: Issued, exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Issue 16: offline without status lists a revoked licence still verifies ``valid`` (the
+    hall holds nothing that could say otherwise), so the output must say revocation was not
+    checked, the JSON must keep ``status_checked``, and --require-status must refuse it."""
+    trust_list, root = exported
+    lists = tmp_path / "status"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def offline(*extra: object) -> Result:
+        return cli(empty, "verify", issued.seal, "--trust-list", trust_list, "--root", root, *extra)
+
+    with service_for(issued.data_dir) as svc:
+        admin = Client("cli-test", "admin", Role.ADMIN, None)
+        svc.change_status(admin, issued.identifier, Action.REVOKE, reason="注销")
+
+    text = offline()
+    assert text.exit_code == 0, text.stderr  # all it can tell: genuine, trusted, in its dates
+    assert text.stdout.startswith("verdict: valid\n")
+    assert "revocation was NOT checked" in text.stdout
+    as_json = offline("--json")
+    assert as_json.exit_code == 0
+    report = json.loads(as_json.stdout)
+    assert (report["verdict"], report["status_checked"]) == ("valid", False)
+    assert report["status_lists_valid_until"] is None
+    required = offline("--require-status")
+    assert required.exit_code == 1
+    assert "--require-status" in required.stderr and "not checked" in required.stderr
+    required_json = offline("--require-status", "--json")
+    assert required_json.exit_code == 1
+    assert json.loads(required_json.stdout)["status_checked"] is False
+
+    assert cli(issued.data_dir, "keys", "export-status-lists", lists).exit_code == 0
+    checked = offline("--status-lists", lists, "--json", "--require-status")
+    assert checked.exit_code == 1
+    report = json.loads(checked.stdout)
+    assert (report["verdict"], report["status_checked"]) == ("revoked", True)
+    until = dt.datetime.fromisoformat(report["status_lists_valid_until"])
+    assert until > dt.datetime.now(dt.UTC)
+    shown = offline("--status-lists", lists)
+    assert "revocation was NOT checked" not in shown.stdout
+    assert f"status lists valid until {until.isoformat()}" in shown.stdout
+
+
+def test_verify_require_status_passes_with_current_lists_and_fails_with_a_missing_one(
+    issued: Issued, exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    trust_list, root = exported
+    lists = tmp_path / "status"
+    assert cli(issued.data_dir, "keys", "export-status-lists", lists).exit_code == 0
+    args = ["--trust-list", trust_list, "--root", root, "--status-lists", lists]
+    ok = cli(tmp_path / "empty", "verify", issued.seal, *args, "--require-status")
+    assert ok.exit_code == 0, ok.stdout + ok.stderr
+    (lists / f"{GZ_AMR}.suspension.cose").unlink()
+    missing = cli(tmp_path / "empty", "verify", issued.seal, *args, "--require-status")
+    assert missing.exit_code == 1
+    assert "--require-status" in missing.stderr and "suspension" in missing.stderr
+
+
+def test_verify_require_status_fails_with_stale_lists(
+    issued: Issued, exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trust_list, root = exported
+    lists = tmp_path / "status"
+    assert cli(issued.data_dir, "keys", "export-status-lists", lists).exit_code == 0
+    args = ["--trust-list", trust_list, "--root", root, "--status-lists", lists]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)  # past every list's valid until
+    monkeypatch.setattr("elicence.cli.utcnow", lambda: later)
+    stale = cli(tmp_path / "empty", "verify", issued.seal, *args, "--require-status", "--json")
+    assert stale.exit_code == 1
+    assert "--require-status" in stale.stderr and "stale" in stale.stderr
+    assert json.loads(stale.stdout)["status_lists_valid_until"] is None  # no list was usable
+
+
+def test_verify_a_licence_before_its_first_day_is_not_yet_valid_exit_1(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    request = write_json(tmp_path / "req.json", food_permit(valid_from="2030-01-01"))
+    made = cli(data_dir, "issue", request, "--department", GZ_AMR)
+    assert made.exit_code == 0, made.stderr
+    seal = json.loads(made.stdout)["seal"]
+    trust_list = tmp_path / "export" / "trust.cose"
+    trust_list.parent.mkdir()
+    assert cli(data_dir, "keys", "export-trust-list", trust_list).exit_code == 0
+    root = trust_list.with_name("trust.root.pem")
+    for where in ([], ["--trust-list", trust_list, "--root", root]):
+        result = cli(data_dir, "verify", seal, *where)
+        assert result.exit_code == 1, result.stdout + result.stderr
+        assert result.stdout.startswith("verdict: not_yet_valid\n")
+        assert "genuine, in force from 2030-01-01" in result.stdout
+        report = json.loads(cli(data_dir, "verify", seal, *where, "--json").stdout)
+        assert (report["verdict"], report["valid_from"]) == ("not_yet_valid", "2030-01-01")
+
+
 @pytest.mark.parametrize("case", ["no-trust-list", "not-a-directory"])
 def test_verify_with_status_lists_bad_arguments(
     issued: Issued, exported: tuple[Path, Path], tmp_path: Path, case: str

@@ -20,7 +20,7 @@ from elicence.domain.catalogue import Catalogue, LicenceType
 from elicence.domain.licence import Licence, china_today, mask_id, mask_name
 from elicence.formats.catalogue_file import department_to_dict, licence_type_to_dict
 from elicence.formats.seal import SealedLicence
-from elicence.verifier import VerificationReport
+from elicence.verifier import Verdict, VerificationReport
 
 # The largest offset or position a query may name: beyond any registry's size, and small enough
 # for every database integer (a larger one would fail in the driver, not in validation).
@@ -179,7 +179,11 @@ class SealedLicenceOut(BaseModel):
 
 
 class VerificationOut(BaseModel):
-    verdict: str
+    verdict: Verdict = Field(
+        description="valid; or why not, gravest first: invalid, untrusted, not_found, revoked, "
+        "superseded, suspended, expired, indeterminate, not_yet_valid (genuine and in good "
+        "standing, in force from licence.valid_from) — docs/formats.md §5"
+    )
     checks: list[CheckOut]
     licence: SealedLicenceOut | None
     checked_at: dt.datetime
@@ -247,7 +251,7 @@ def verification_out(
             status_index=lic.status_index,
         )
     return VerificationOut(
-        verdict=str(report.verdict),
+        verdict=report.verdict,
         checks=[CheckOut(name=c.name, passed=c.passed, detail=c.detail) for c in report.checks],
         licence=licence,
         checked_at=report.checked_at,

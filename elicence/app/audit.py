@@ -35,7 +35,7 @@ STATUS_KINDS: Mapping[str, LicenceStatus] = {
 @dataclass(frozen=True, slots=True)
 class Effect:
     """What one event does: a new licence (by its seal), status changes, or a new seal for
-    the event's licence (``resealed``: its key was compromised, ADR 0010)."""
+    the event's licence (``resealed``: its key was compromised, ADR 0011)."""
 
     new_seal: str | None = None
     status_index: int | None = None

@@ -56,6 +56,9 @@ from elicence.verifier.presentation import PresentationReport, verify_presentati
 __all__ = ["CiteDecision", "Holders", "LicenceReader", "Presentation"]
 
 MAX_TOKENS = 20  # API tokens one holder may keep at once
+# Who uses a live code up when checking it: the verifiers a holder shows it to. Anyone else only
+# looks (docs/formats.md §9.4, step 6).
+CONSUMING_ROLES = frozenset({Role.HALL, Role.DEPARTMENT, Role.ADMIN})
 
 
 class LicenceReader(Protocol):
@@ -213,22 +216,34 @@ class Holders:
         return Presentation(text, lic.identifier, start, start + WINDOW)
 
     def verify_presentation(
-        self, text: str, *, client: Client | None, holder: HolderRef | None = None
+        self,
+        text: str,
+        *,
+        client: Client | None,
+        holder: HolderRef | None = None,
+        operator: bool = False,
     ) -> PresentationReport:
-        """Verify a presentation online: its signature and window, its nonce not seen before,
-        and its seal against the registry; leaves a usage record (channel ``presentation``)."""
+        """Verify a presentation online: its signature and window, its nonce not used before,
+        and its seal against the registry; leaves a usage record (channel ``presentation``).
+
+        Only an authenticated verifier (a hall, a department, an admin) uses the nonce up; an
+        anonymous caller or a holder learns whether the code is genuine, current and unused
+        without using it up, so a bystander cannot spoil the holder's code for the hall.
+        ``operator``: the service's own command line, which verifies as a hall does."""
         now = self._clock()
 
         def first_use(nonce: bytes, expires_at: dt.datetime) -> bool:
             return self._store.first_use(nonce, seen_at=now, expires_at=expires_at)
 
+        consumes = operator or (client is not None and client.role in CONSUMING_ROLES)
         report = verify_presentation(
             text,
             trust_list=self._reader.trust_list(),
             status=self._registry,
             now=now,
             holder=(str(holder.id_type), holder.id_number) if holder else None,
-            first_use=first_use,
+            first_use=first_use if consumes else None,
+            seen=None if consumes else self._store.nonce_used,
         )
         lic = report.seal.licence
         self._registry.record_usage(

@@ -9,7 +9,7 @@ registry: re-signing the same content keeps it, new content takes the next, so n
 restart ever publishes a lower number than one already published (formats.md §4.2, §8.2).
 
 A ``revoked`` (compromised) key is published with ``status since`` = its certificate's notBefore:
-every seal it made is untrusted (the service re-sealed the genuine ones, ADR 0010), also for a
+every seal it made is untrusted (the service re-sealed the genuine ones, ADR 0011), also for a
 verifier that still applies the earlier rule "untrusted from ``status since`` on".
 """
 

@@ -172,7 +172,7 @@ class Elicence:
         """A department key was compromised at ``since``: it becomes untrusted for every seal,
         whatever its ``iat`` (the trust list lists it ``revoked``), and every licence it sealed
         is re-sealed under the department's active key (a new one if it was the active key),
-        with a ``resealed`` event each (ADR 0010). Running it again for the same ``kid``
+        with a ``resealed`` event each (ADR 0011). Running it again for the same ``kid``
         finishes an interrupted re-sealing. Returns (revoked, new or None, licences re-sealed)."""
         with self.trail.action(
             TrailAction.KEYS_COMPROMISE, client=None, target=department, since=since, kid=kid

@@ -10,8 +10,11 @@ Invariants:
 - the licence rows are locked (``SELECT … FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
   SQLite) before the rule is checked, so concurrent calls serialise and end in one state;
 - amend and renew make a new version (identifier version + 1, a new seal carrying a new status
-  index); the old version becomes ``superseded`` and points to the new one. Revoked and
-  superseded licences are final.
+  index); the old version becomes ``superseded`` at once and points to the new one. Revoked and
+  superseded licences are final;
+- a renewal starts no later than the day it is made (China time), so a renewed licence has
+  exactly one version in force at every instant: the old one until the renewal, the new one
+  from then on.
 """
 
 from __future__ import annotations
@@ -284,8 +287,12 @@ class LifecycleService:
         actor: str,
         valid_from: dt.date | None = None,
     ) -> Change:
-        """A new version valid from ``valid_from`` (default: the day after the old one ends, or
-        today if it has ended) to the last day the catalogue's validity rule gives."""
+        """A new version valid from ``valid_from`` (default: today, China time) to the last day
+        the catalogue's validity rule gives.
+
+        A renewal takes effect when it is made: the old version is superseded at once, so the
+        new one must be in force at once (``valid_from`` today or earlier). Then at every instant
+        exactly one version is in force (docs/formats.md §7.1, "Renewal")."""
 
         def build(old: Licence, catalogue: Catalogue) -> dict[str, Any]:
             rule = catalogue.licence_type(old.type_code).validity
@@ -296,9 +303,25 @@ class LifecycleService:
                     field="identifier",
                 )
             today = china_today(self._clock())
-            start = valid_from or max(old.valid_until + dt.timedelta(days=1), today)
-            if start <= old.valid_from:
-                raise InputError("must be after the current validity start", field="valid_from")
+            if old.valid_from > today:
+                raise IllegalTransitionError(
+                    f"licence {old.identifier} is not in force before {old.valid_from}: there is "
+                    "nothing to renew yet (amend it to change its dates)",
+                    field="identifier",
+                )
+            start = valid_from or today
+            if start > today:
+                raise InputError(
+                    f"must be today ({today}, China time) or earlier: a renewal takes effect "
+                    "when it is made (the old version is superseded at once), so a later start "
+                    "would leave the holder with no licence in force until then",
+                    field="valid_from",
+                )
+            if start < old.valid_from:
+                raise InputError(
+                    f"must not be before the current validity start ({old.valid_from})",
+                    field="valid_from",
+                )
             raw = _merged(old, {}, {})
             raw["valid_from"], raw["valid_until"] = start.isoformat(), None
             return raw

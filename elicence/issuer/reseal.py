@@ -1,5 +1,5 @@
 """Re-sealing: every licence a compromised department key sealed gets a new seal under the
-department's active key, so that the compromised key can be untrusted for every seal (ADR 0010).
+department's active key, so that the compromised key can be untrusted for every seal (ADR 0011).
 
 Invariants: a re-sealed licence keeps its identifier, version, content and status index (the new
 seal's claims are the old seal's with only ``iat`` changed to the time of re-sealing); each

@@ -320,7 +320,7 @@ class KeyStore:
     ) -> tuple[KeyEntry, KeyEntry | None]:
         """Mark a department key compromised since ``since``: it is revoked, and verifiers
         trust none of its seals, whatever their date (the service re-seals the licences it sealed,
-        ADR 0010). Its active key (or ``kid``) is revoked; an active key is first replaced by a
+        ADR 0011). Its active key (or ``kid``) is revoked; an active key is first replaced by a
         new one. Returns (revoked, new or None).
 
         A retired key keeps the earlier of its retirement and ``since``: revoking it must not make

@@ -211,6 +211,15 @@ class HolderStore:
             self.purge_nonces(before=seen_at - dt.timedelta(minutes=10))
         return True
 
+    def nonce_used(self, nonce: bytes) -> bool:
+        """Whether a presentation nonce was recorded (used up), without recording it."""
+        try:
+            with self._registry.read() as c:
+                row = c.execute(select(NONCES.c.nonce).where(NONCES.c.nonce == nonce.hex())).first()
+        except SQLAlchemyError as e:
+            raise RegistryError(f"could not read a presentation nonce: {e}") from e
+        return row is not None
+
     def purge_nonces(self, *, before: dt.datetime) -> int:
         """Forget nonces whose windows ended before ``before`` (they can no longer verify)."""
         try:

@@ -207,7 +207,7 @@ class UnitOfWork:
         ).scalar_one()
         return int(after) - count
 
-    # -- re-sealing (a compromised key, ADR 0010) ---------------------------------------------
+    # -- re-sealing (a compromised key, ADR 0011) ---------------------------------------------
 
     def licences_sealed_by(
         self, department: str, kid: str, *, after_id: int, limit: int

@@ -10,7 +10,9 @@ Steps (the numbers recur in the code):
 4. the window lasts at most ``MAX_WINDOW``, and now lies within it, give or take ``CLOCK_SKEW``
    (a screenshot older than its window is ``expired``);
 5. where the hall knows the presenter's id (id type and number), the holder binding matches it;
-6. online only: the nonce was not presented before (``replayed``);
+6. online only: the nonce was not presented before (``replayed``); an authenticated verifier's
+   check uses it up (``first_use``), anyone else's only looks (``seen``), so a bystander who
+   scans the code first does not spoil it for the hall;
 7. the embedded seal verifies as any EL1 seal (docs/formats.md §5: every step, with the status
    the caller gives: the registry, status lists, or none).
 
@@ -79,6 +81,8 @@ _REQUIRED = frozenset(
 
 # A hall's replay memory: True the first time a nonce is seen (until ``not_after``), else False.
 FirstUse = Callable[[bytes, dt.datetime], bool]
+# The same memory, read only: True if the nonce was used up before (nothing is recorded).
+Seen = Callable[[bytes], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +110,13 @@ def verify_presentation(
     now: dt.datetime,
     holder: tuple[str, str] | None = None,
     first_use: FirstUse | None = None,
+    seen: Seen | None = None,
 ) -> PresentationReport:
-    """Verify an EP1 text; raises :class:`~elicence.errors.PresentationError` if unreadable."""
+    """Verify an EP1 text; raises :class:`~elicence.errors.PresentationError` if unreadable.
+
+    ``first_use`` checks the nonce and uses it up (an authenticated verifier, online); ``seen``
+    only looks whether it was used up (anyone else, online); with neither, step 6 is skipped.
+    """
     # 1.
     decoded = decode_presentation(text)
     checks = _checks(decoded, trust_list=trust_list, now=now, holder=holder)
@@ -121,6 +130,18 @@ def verify_presentation(
                 "first use of this presentation"
                 if fresh
                 else "this presentation was already used: show the live code, not a copy",
+                PresentationVerdict.REPLAYED,
+            )
+        )
+    elif seen is not None and all(c.passed for c in checks):
+        used = seen(decoded.nonce)
+        checks.append(
+            PresentationCheck(
+                PresentationCheckName.NONCE,
+                not used,
+                "this presentation was already used: show the live code, not a copy"
+                if used
+                else "not used yet, and this check (not a hall's) did not use it up",
                 PresentationVerdict.REPLAYED,
             )
         )

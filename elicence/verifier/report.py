@@ -27,9 +27,12 @@ class Verdict(StrEnum):
     SUPERSEDED = "superseded"
     NOT_FOUND = "not_found"
     INDETERMINATE = "indeterminate"  # status data missing or stale
+    NOT_YET_VALID = "not_yet_valid"  # genuine and in good standing, but its first day is ahead
 
 
-# The order in which failures outweigh each other (the first is the gravest).
+# The order in which failures outweigh each other (the first is the gravest). ``not_yet_valid``
+# comes last, after ``indeterminate``: it is the one failure that vouches for the licence
+# ("genuine, in force from …"), so it is the verdict only when every other check passed.
 GRAVITY = (
     Verdict.INVALID,
     Verdict.UNTRUSTED,
@@ -39,6 +42,7 @@ GRAVITY = (
     Verdict.SUSPENDED,
     Verdict.EXPIRED,
     Verdict.INDETERMINATE,
+    Verdict.NOT_YET_VALID,
 )
 
 
@@ -64,24 +68,32 @@ def judge(
     gravity: Sequence[V],
     good: V,
     incomplete: V,
+    vouching: Collection[V] = (),
 ) -> V:
     """The one verdict combiner: the gravest failure in ``gravity`` order; else ``good`` if every
     ``required`` check ran and passed; else ``incomplete``.
 
     Gravity, not order: a stale trust list must not hide a bad signature behind
-    ``indeterminate``.
+    ``indeterminate``. A ``vouching`` failure (``not_yet_valid``: "genuine, in force from …")
+    says something good of every other check, so it is the verdict only when every required
+    check ran (else ``incomplete``); rank it after every other failure.
     """
     worst: int | None = None
     ran = set()
+    failed = set()
     for c in checks:
         if c.passed:
             ran.add(c.name)
         else:
+            failed.add(c.name)
             rank = gravity.index(c.verdict_if_failed)
             worst = rank if worst is None or rank < worst else worst
+    complete = ran | failed >= set(required)
     if worst is not None:
+        if not complete and gravity[worst] in vouching:
+            return incomplete
         return gravity[worst]
-    return good if ran >= set(required) else incomplete
+    return good if complete else incomplete
 
 
 class CheckName(StrEnum):
@@ -157,6 +169,8 @@ class VerificationReport:
     issued_at: dt.datetime | None = None
     status_checked: bool = False
     superseded_by: str | None = None
+    # offline with status lists: the earliest ``valid until`` of the lists the verdict read
+    status_valid_until: dt.datetime | None = None
 
     @property
     def valid(self) -> bool:
@@ -189,6 +203,7 @@ class VerificationReport:
             gravity=GRAVITY,
             good=Verdict.VALID,
             incomplete=Verdict.INDETERMINATE,
+            vouching=(Verdict.NOT_YET_VALID,),
         )
         return cls(
             verdict=verdict,

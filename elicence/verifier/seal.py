@@ -11,7 +11,7 @@ Steps (the numbers recur in the code):
 4. that certificate chains to the root;
 5. it was valid when the seal was issued (iat), not retired before that time, and not revoked
    at all (a revoked key was compromised: its holder chooses iat, so no date can be trusted; the
-   service re-sealed the genuine seals under a new key, ADR 0010);
+   service re-sealed the genuine seals under a new key, ADR 0011);
 6. the ES256 signature verifies under it;
 7. the seal's issuer, the certificate's department and the identifier's issuer code agree, the
    identifier's check character is right and its type and version match the claims;
@@ -22,7 +22,8 @@ Steps (the numbers recur in the code):
    (not past valid until) and long enough to cover that index;
 10. its status is neither revoked, suspended nor superseded: the registry's status, or, offline,
     the index's bit in each of the three lists;
-11. today lies within its validity dates.
+11. today lies within its validity dates (before the first day: ``not_yet_valid``, the least
+    grave verdict, said only when every other check passed).
 
 Every check fails closed: the verdict is ``valid`` only when every one of these ran and passed.
 """
@@ -225,7 +226,10 @@ def seal_findings(
     valid_from, valid_until = claims.licence.valid_from, claims.licence.valid_until
     # 9. and 10.
     if isinstance(status, OfflineStatus):
-        checks.extend(_offline_status(decoded, status, trust_list, now))
+        status_checks, details["status_valid_until"] = _offline_status(
+            decoded, status, trust_list, now
+        )
+        checks.extend(status_checks)
     elif not isinstance(status, _UnsafeSkipStatusCheck):
         record = status.lookup(claims.licence.identifier)
         if record is None:
@@ -284,7 +288,14 @@ def seal_findings(
     # 11.
     today = china_today(now)
     if today < valid_from:
-        checks.append(Check(CheckName.VALIDITY_DATES, False, f"not valid before {valid_from}"))
+        checks.append(
+            Check(
+                CheckName.VALIDITY_DATES,
+                False,
+                f"not yet in force: valid from {valid_from}",
+                Verdict.NOT_YET_VALID,
+            )
+        )
     elif valid_until is not None and today > valid_until:
         checks.append(
             Check(CheckName.VALIDITY_DATES, False, f"expired after {valid_until}", Verdict.EXPIRED)
@@ -303,8 +314,9 @@ def seal_findings(
 
 def _offline_status(
     decoded: DecodedSeal, status: OfflineStatus, trust_list: TrustList, now: dt.datetime
-) -> list[Check]:
-    """Steps 9 and 10 from status lists: the lists are usable, then the seal's bit in each."""
+) -> tuple[list[Check], dt.datetime | None]:
+    """Steps 9 and 10 from status lists: the lists are usable, then the seal's bit in each;
+    and the earliest ``valid until`` of the lists read (None when none was usable)."""
     department, index = decoded.claims.issuer, decoded.claims.licence.status_index
     # 9.
     if index is None:
@@ -316,7 +328,7 @@ def _offline_status(
                 "online check (POST /api/v1/verify) can tell whether it was revoked",
                 Verdict.INDETERMINATE,
             )
-        ]
+        ], None
     problems: list[str] = []
     usable: list[StatusList] = []  # gravest purpose first (_LIST_VERDICTS)
     root = trust_list.root
@@ -366,7 +378,7 @@ def _offline_status(
             checks.append(
                 Check(CheckName.STATUS_LIST_BITS, True, f"index {index} is clear in {consulted}")
             )
-    return checks
+    return checks, min((sl.valid_until for sl in usable), default=None)
 
 
 def _cose_of(seal: str) -> bytes | None:

@@ -193,6 +193,25 @@ def test_a_genuine_licence_shows_valid_with_its_details_and_the_holder_masked(
     assert shot.stat().st_size > 10_000
 
 
+def test_a_licence_not_yet_in_force_shows_genuine_from_its_first_day_never_forged(
+    live: Live, page: Any
+) -> None:
+    """Issue 16: not the forged wording, but "genuine, in force from …"."""
+    lic = live.issue(GZ_AMR, food_permit(valid_from="2027-01-01"))
+    assert _open(page, live.service.verification_url(lic.seal)) == "尚未生效"
+    assert page.inner_text("#verdict-en") == "Not yet in force"
+    assert "warn" in (page.get_attribute("#verdict", "class") or "")
+    explain = page.inner_text("#explain")
+    assert "真实的电子证照，自 2027-01-01 起生效" in explain, explain
+    assert "genuine e-licence, in force from 2027-01-01" in explain, explain
+    text = page.inner_text("main")
+    assert "不是真实的电子证照" not in text and "not a genuine" not in text
+    assert page.is_visible("#licence") and "2027-01-01" in page.inner_text("#licence")
+    _fits_phone(page)
+    assert page.problems == []
+    _screenshot(page, "not-yet-valid")
+
+
 def test_a_natural_persons_licence_shows_the_holder_masked(live: Live, page: Any) -> None:
     lic = live.issue(TH_CIVIL, marriage())
     assert _open(page, live.service.verification_url(lic.seal)) == "有效"

@@ -188,6 +188,32 @@ def test_an_expired_licence_is_refused(any_world: World) -> None:
     assert usage_of(w, w.idents["old_food"])[0]["verdict"] == "expired"
 
 
+@pytest.mark.parametrize("by", ["seal", "identifier"])
+def test_a_licence_not_yet_in_force_is_refused_naming_not_yet_valid(
+    any_world: World, by: str
+) -> None:
+    """Issue 16: a genuine licence whose first day is ahead is refused as ``not_yet_valid``,
+    not as ``invalid`` (the verdict of a forgery)."""
+    w = any_world
+    w.issue("new_food", TH_AMR, food_permit("T-FOOD-NEW", valid_from="2027-01-01"))
+    cite = w.seals["new_food"] if by == "seal" else w.idents["new_food"]
+    body = {
+        "item_code": RENEWAL,
+        "form": dict(w.restaurant()["form"]),
+        "licences": [
+            {"material": "business_licence", "seal": w.seals["biz"]},
+            {"material": "food_permit", by: cite},
+        ],
+    }
+    r = w.submit("org", body)
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["code"] == "cited_licence_not_yet_valid" and err["field"] == "licences[1]"
+    assert "not_yet_valid" in err["message"] and "2027-01-01" in err["message"]
+    nothing_written(w)
+    assert usage_of(w, w.idents["new_food"])[0]["verdict"] == "not_yet_valid"
+
+
 def test_an_identifier_the_registry_does_not_hold_is_refused(any_world: World) -> None:
     w = any_world
     body = w.restaurant()

@@ -67,6 +67,7 @@ def test_offline_a_live_code_is_accepted_with_the_trust_list_alone(
     assert r.exit_code == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[0] == "presentation: accepted; licence: valid"
     assert "[ok] presentation_holder" in r.stdout
+    assert "revocation was NOT checked" in r.stdout  # the trust list alone
     assert list(empty.iterdir()) == []  # no database touched
     r = cli(empty, *args, "--holder", "001:91440101MA59TK3R7Y")
     assert r.exit_code == 1 and "presentation: invalid" in r.stdout

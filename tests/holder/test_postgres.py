@@ -71,3 +71,34 @@ def test_grants_presentations_and_usage_on_postgresql(pg: TestClient, pg_service
     assert [u["channel"] for u in usage] == ["seal", "presentation", "presentation", "seal", "seal"]
     assert [u["grant_id"] is not None for u in usage] == [False, True, True, True, False]
     assert {u["client_name"] for u in usage} == {"天河区政务服务中心"}
+
+
+def test_an_anonymous_scan_does_not_use_up_the_live_code_on_postgresql(
+    pg: TestClient, pg_service: Elicence
+) -> None:
+    """Issue 16: anonymous scan, then the hall's scan is accepted; the hall's second is replayed."""
+    dept = pg_service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    hall = pg_service.add_client(name="天河区政务服务中心", role=Role.HALL, department=None)
+    hall_h = {"Authorization": f"Bearer {hall.api_key}"}
+    r = pg.post(
+        "/api/v1/licences", json=food_permit("PG-H-2"), headers={"Authorization": f"Bearer {dept}"}
+    )
+    assert r.status_code == 201, r.text
+    org = holder_key(pg_service, f"001:{ORG_X}")
+    text = pg.get(f"/api/v1/licences/{r.json()['identifier']}/presentation", headers=org).json()[
+        "presentation"
+    ]
+
+    def scan(headers: dict[str, str]) -> str:
+        out = pg.post("/api/v1/presentations/verify", json={"presentation": text}, headers=headers)
+        assert out.status_code == 200, out.text
+        verdict: str = out.json()["presentation"]["verdict"]
+        return verdict
+
+    assert [scan({}), scan({}), scan(hall_h), scan(hall_h), scan({})] == [
+        "accepted",
+        "accepted",
+        "accepted",
+        "replayed",
+        "replayed",
+    ]

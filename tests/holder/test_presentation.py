@@ -76,6 +76,36 @@ def test_a_presentation_is_accepted_once_then_refused_as_replayed(world: World) 
     ]
 
 
+@pytest.mark.parametrize("bystander", ["anonymous", "another-holder", "the-holder"])
+def test_a_bystanders_check_does_not_use_up_the_live_code(world: World, bystander: str) -> None:
+    """Issue 16: whoever scans a live code first must not spoil it for the hall it is shown to.
+    Only an authenticated verifier (a hall, a department, an admin) uses the nonce up."""
+    who = {"anonymous": {}, "another-holder": world.other, "the-holder": world.org}[bystander]
+    text = _present(world)
+    for _ in range(2):  # looking twice uses nothing up either
+        looked = _check(world, text, who).json()
+        assert looked["accepted"] is True, looked
+        assert looked["presentation"]["verdict"] == "accepted"
+        nonce = next(
+            c for c in looked["presentation"]["checks"] if c["name"] == "presentation_nonce"
+        )
+        assert nonce["passed"] and "did not use it up" in nonce["detail"]
+
+    at_the_hall = _check(world, text, world.hall()).json()
+    assert at_the_hall["accepted"] is True, at_the_hall
+    assert at_the_hall["presentation"]["verdict"] == "accepted"
+    assert _check(world, text, world.hall()).json()["presentation"]["verdict"] == "replayed"
+    # after the hall used it, a bystander is told so (and still uses nothing)
+    after = _check(world, text, who).json()
+    assert after["accepted"] is False and after["presentation"]["verdict"] == "replayed"
+
+
+def test_a_department_checking_a_live_code_uses_it_up(world: World) -> None:
+    text = _present(world)
+    assert _check(world, text, world.keys.h("gz_amr")).json()["accepted"] is True
+    assert _check(world, text, world.hall()).json()["presentation"]["verdict"] == "replayed"
+
+
 def test_a_screenshot_older_than_its_window_is_refused_as_expired(
     world: World, clock: Clock
 ) -> None:

@@ -365,6 +365,48 @@ def test_the_desk_needs_a_hall_and_checks_a_presentation_once(
     assert 'id="verdict-zh">有效<' in up.text and "PDF 签名" in up.text
 
 
+def test_the_holders_page_shows_a_licence_not_yet_in_force_as_such(
+    world: World, browser: TestClient
+) -> None:
+    """Issue 16: /me said "valid" for a licence that /v called forged; now both say that it is
+    not yet in force."""
+    lic = issue(world.api, world.keys, "gz_amr", food_permit("ME-NYV", valid_from="2027-01-01"))
+    _org(browser)
+    page = browser.get(f"/me/licences/{lic['identifier']}")
+    assert page.status_code == 200, page.text
+    assert "尚未生效" in page.text and "Not yet valid" in page.text
+    assert "2027-01-01" in page.text
+
+
+def test_an_anonymous_scan_leaves_the_live_code_good_for_the_desk(
+    world: World, browser: TestClient
+) -> None:
+    page = sign_in_key(browser, world.keys.hall, "/desk")
+    text = world.api.get(
+        f"/api/v1/licences/{world.food['identifier']}/presentation", headers=world.org
+    ).json()["presentation"]
+    looked = world.api.post("/api/v1/presentations/verify", json={"presentation": text})
+    assert looked.json()["presentation"]["verdict"] == "accepted"
+    r = browser.post("/desk", data={"csrf": csrf_of(page.text), "code": text})
+    assert 'id="verdict-zh">有效<' in r.text and "亮证码首次使用" in r.text
+    again = browser.post("/desk", data={"csrf": csrf_of(r.text), "code": text})
+    assert 'id="verdict-zh">重复使用<' in again.text
+
+
+def test_the_desk_shows_a_licence_not_yet_in_force_as_genuine_from_its_first_day(
+    world: World, browser: TestClient
+) -> None:
+    lic = issue(world.api, world.keys, "gz_amr", food_permit("DESK-NYV", valid_from="2027-01-01"))
+    page = sign_in_key(browser, world.keys.hall, "/desk")
+    for code in (lic["seal"], lic["identifier"]):
+        r = browser.post("/desk", data={"csrf": csrf_of(page.text), "code": code})
+        assert r.status_code == 200, r.text
+        assert 'id="verdict-zh">尚未生效<' in r.text
+        assert "证照真实，自 2027-01-01 起生效" in r.text and "in force from 2027-01-01" in r.text
+        assert ">无效<" not in r.text
+        page = r
+
+
 def test_a_holder_session_is_not_a_desk(world: World, browser: TestClient) -> None:
     _org(browser)
     r = browser.get("/desk", follow_redirects=False)

@@ -1,6 +1,6 @@
 """Key rotation keeps old seals valid; a compromised key is untrusted for every seal, its genuine
 licences are re-sealed under a new key, and seals forged with the stolen key verify nowhere
-(ADR 0010)."""
+(ADR 0011)."""
 
 from __future__ import annotations
 

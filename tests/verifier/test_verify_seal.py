@@ -319,12 +319,13 @@ def verify_trust_list_at(service: Elicence, at: dt.datetime) -> TrustList:
     return verify_trust_list(signed, root=service.keystore.root_certificate())
 
 
-def test_before_valid_from_is_invalid(service: Elicence, clock: Clock) -> None:
+def test_before_valid_from_is_not_yet_valid(service: Elicence, clock: Clock) -> None:
+    """Genuine, but not in force before its first day: ``not_yet_valid``, not ``invalid``."""
     seal = _issue(service, food_permit(valid_from="2026-12-01"))
     for report in (_offline(service, seal), _online(service, seal)):
-        assert report.verdict is Verdict.INVALID
+        assert report.verdict is Verdict.NOT_YET_VALID
         assert _failed(report) == "validity_dates"
-        assert "not valid before 2026-12-01" in _check(report, "validity_dates").detail
+        assert "valid from 2026-12-01" in _check(report, "validity_dates").detail
     clock.now = dt.datetime(2026, 11, 30, 16, 0, tzinfo=dt.UTC)  # 1 December in Beijing
     assert _online(service, seal).verdict is Verdict.VALID
 

@@ -119,6 +119,12 @@ async def desk_check(
         masked = svc.holder.masked(client, report)
         out = verification_out(report, catalogue=svc.catalogue(), masked=masked)
         summary = SUMMARY.get(overall, ("不能采信。", "Do not rely on it."))
+        if overall == str(report.verdict) == "not_yet_valid" and report.licence is not None:
+            start = report.licence.valid_from.isoformat()
+            summary = (
+                f"证照真实，自 {start} 起生效；目前尚未生效，今日不能采信。",
+                f"Genuine, in force from {start}: not in force yet, do not rely on it today.",
+            )
         return {
             "overall": overall,
             "summary_zh": summary[0],

@@ -102,8 +102,8 @@ def _out(svc: Elicence, case: Case) -> CaseOut:
 @edge(MAX_BODY_BYTES)
 async def submit_case(request: Request, client: RequiredClient, svc: Service) -> Any:
     """Apply for a service item. Cited e-licences are verified now (a revoked, suspended,
-    expired, superseded, untrusted or forged one is refused, the verdict named in the error
-    code); no paper original is asked for what an e-licence covers."""
+    expired, superseded, not yet valid, untrusted or forged one is refused, the verdict named in
+    the error code); no paper original is asked for what an e-licence covers."""
     raw, uploads = await read_application(request)
     return await run_in_threadpool(_submit, svc, client, raw, uploads)
 

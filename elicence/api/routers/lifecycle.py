@@ -54,7 +54,9 @@ class AmendIn(ReasonIn):
 
 class RenewIn(ReasonIn):
     valid_from: dt.date | None = Field(
-        default=None, description="default: the day after the current validity ends, or today"
+        default=None,
+        description="default: today (China time); never later than today: a renewal takes "
+        "effect when it is made, and the old version is superseded at once",
     )
 
 
@@ -129,7 +131,8 @@ def amend_licence(identifier: str, body: AmendIn, client: RequiredClient, svc: S
 
 @router.post("/{identifier}/renew", status_code=201, responses=ERRORS)
 def renew_licence(identifier: str, body: RenewIn, client: RequiredClient, svc: Service) -> Any:
-    """A new version with a new validity period under the catalogue's rule."""
+    """A new version with a new validity period under the catalogue's rule, in force from today
+    (or an earlier ``valid_from``); the old version is superseded at once."""
     return _change_out(
         svc, svc.renew(client, identifier, reason=body.reason, valid_from=body.valid_from)
     )

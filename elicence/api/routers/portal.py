@@ -55,11 +55,15 @@ def licence_view(lic: Licence, catalogue: Catalogue, now: dt.datetime) -> dict[s
             value = lic.data.get(item.name)
             if value:
                 data.append((item.label_zh, item.label_en, value))
+    today = china_today(now)
+    status = lic.effective_status(today)
+    if status == "valid" and today < lic.valid_from:
+        status = "not_yet_valid"  # as /v and the desk say: genuine, in force from valid_from
     return {
         "identifier": lic.identifier,
         "type_code": lic.type_code,
         "type_name": lt.name_zh if lt else lic.type_code,
-        "status": lic.effective_status(china_today(now)),
+        "status": status,
         "licence_number": lic.licence_number,
         "holder_name": lic.holder.name,
         "holder_id": lic.holder.id_number,

@@ -1,5 +1,6 @@
 // The public verification page: read the seal after "#", ask the service, show the verdict.
-// Rules: nothing is shown as genuine unless the service answered verdict "valid"; every value
+// Rules: nothing is shown as genuine unless the service answered verdict "valid" (or
+// "not_yet_valid": genuine, every check passed, its first day ahead); every value
 // from the network goes in through textContent, never as markup; no external resources.
 (function () {
   "use strict";
@@ -29,6 +30,11 @@
       cls: "warn", mark: "\u26A0", zh: "已过期", en: "Expired",
       explainZh: "此证照已超过有效期，不再有效。",
       explainEn: "This licence is past its validity period. It is no longer valid."
+    },
+    not_yet_valid: {
+      cls: "warn", mark: "\u26A0", zh: "尚未生效", en: "Not yet in force",
+      explainZh: "此证照是真实的电子证照，但尚未生效，今日不能作为有效证照采信。",
+      explainEn: "This is a genuine e-licence, but it is not in force yet: do not accept it as valid today."
     },
     superseded: {
       cls: "warn", mark: "\u26A0", zh: "已被替代", en: "Superseded",
@@ -71,7 +77,9 @@
     explainZh: "", explainEn: ""
   };
   // Licence details are shown only where the signature was checked and trusted.
-  var SHOW_DETAILS = { valid: true, revoked: true, suspended: true, expired: true, superseded: true };
+  var SHOW_DETAILS = {
+    valid: true, revoked: true, suspended: true, expired: true, superseded: true, not_yet_valid: true
+  };
 
   function el(id) { return document.getElementById(id); }
 
@@ -125,6 +133,21 @@
     }
     el("retry-row").hidden = !(state === FAILED || state.cls === "unknown" && state !== NO_CODE);
     document.title = state.zh + " " + state.en + " · 电子证照查验";
+  }
+
+  // The state shown for an answer: a licence not yet in force names its first day.
+  function stateOf(answer) {
+    var state = VERDICTS[answer.verdict];
+    var from = answer.licence && answer.licence.valid_from;
+    if (answer.verdict !== "not_yet_valid" || !/^\d{4}-\d{2}-\d{2}$/.test(String(from))) {
+      return state;
+    }
+    return {
+      cls: state.cls, mark: state.mark, zh: state.zh, en: state.en,
+      explainZh: "此证照是真实的电子证照，自 " + from + " 起生效；目前尚未生效，今日不能作为有效证照采信。",
+      explainEn: "This is a genuine e-licence, in force from " + from +
+        ": not in force yet, so do not accept it as valid today."
+    };
   }
 
   function addField(list, zh, en, value) {
@@ -203,7 +226,7 @@
       try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
       if (xhr.status === 200 && answer && typeof answer === "object" &&
           Object.prototype.hasOwnProperty.call(VERDICTS, answer.verdict)) {
-        show(VERDICTS[answer.verdict]);
+        show(stateOf(answer));
         showLicence(answer.verdict, answer.licence, answer);
         setChecked(answer.checked_at);
       } else if (xhr.status === 422) {
