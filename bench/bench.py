@@ -332,6 +332,7 @@ def stage_status_list(
             valid_until=now + dt.timedelta(hours=24),
             size=list_size(licences),
             indices=revoked,
+            sequence=1,
         )
 
     runs = 20
@@ -355,6 +356,7 @@ def stage_status_list(
                 valid_until=now + dt.timedelta(hours=24),
                 size=list_size(licences),
                 indices=(),
+                sequence=1,
             ),
             tl,
         )
@@ -394,7 +396,7 @@ def stage_presentation(
 
 
 def stage_sm2(n: int, raw_sign: float, raw_verify: float) -> None:
-    """SM2 with SM3 (GB/T 32918) beside ES256, same run (ADR 0012): gmssl-pyx (GmSSL, C) as
+    """SM2 with SM3 (GB/T 32918) beside ES256, same run (ADR 0013): gmssl-pyx (GmSSL, C) as
     elicence uses it (Z and e computed, the digest signed, the signature verified before use),
     its message-level sm2_sign, verification, and the pure-Python gmssl for reference."""
     import gmssl_pyx

@@ -22,6 +22,7 @@ from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.settings import Settings
 
 if TYPE_CHECKING:
+    from elicence.verifier import OfflineVerifier
     from elicence.verifier.report import VerificationReport
 
 app = typer.Typer(
@@ -518,12 +519,20 @@ def verify(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a state file (created if missing) remembering the highest "
+            "sequence number seen of each trust list and status list; an older list is refused."
+        ),
+    ] = None,
 ) -> None:
     """Verify a licence. Exit 0 when valid, 1 when not (not_yet_valid included), 2 on bad input.
 
     Offline (--trust-list, --root) without --status-lists, "valid" says nothing of revocation
     (the output says so; --require-status makes it exit 1); with --status-lists, it is "valid"
-    only when the department's lists are current and clear.
+    only when the department's lists are current and clear. With --state, a trust list older
+    than one already seen is refused (exit 2) and an older status list is not used.
     """
     pdf = _read_pdf_argument(value)
     if status_lists is not None and trust_list is None:
@@ -534,20 +543,18 @@ def verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            from elicence.verifier import OfflineVerifier
-
             if status_lists is not None and not status_lists.is_dir():
                 raise _fail(f"--status-lists: {status_lists} is not a directory", EXIT_INPUT)
-            offline = OfflineVerifier.from_files(
-                trust_list=trust_list, root=root, status_lists=status_lists
-            )
-            for problem in offline.refused:
-                typer.echo(f"warning: {problem}", err=True)
+            offline = _offline_verifier(trust_list, root, status_lists, state)
             if pdf is not None:
                 report = offline.verify_pdf(pdf, now=utcnow())
             else:
                 report = offline.verify(value, now=utcnow())
         else:
+            if state is not None:
+                raise _fail(
+                    "--state needs --trust-list and --root (offline verification)", EXIT_INPUT
+                )
             svc = _service()
             if pdf is not None:
                 report = svc.verify_pdf(pdf, client=None)
@@ -590,6 +597,26 @@ def verify(
     if require_status and status_problem is not None:
         raise _fail(f"--require-status: {status_problem}", EXIT_INVALID)
     raise typer.Exit(0 if report.valid else EXIT_INVALID)
+
+
+def _offline_verifier(
+    trust_list: Path, root: Path, status_lists: Path | None, state: Path | None
+) -> OfflineVerifier:
+    """The offline verifier of the files given; with a state file, lists older than ones seen
+    before are refused, and the sequence numbers of the lists used are remembered."""
+    from elicence.verifier import OfflineVerifier
+    from elicence.verifier.state import SeenSequences
+
+    seen = SeenSequences.load(state) if state is not None else None
+    offline = OfflineVerifier.from_files(
+        trust_list=trust_list, root=root, status_lists=status_lists, seen=seen
+    )
+    for problem in offline.refused:
+        typer.echo(f"warning: {problem}", err=True)
+    if seen is not None:
+        offline.remember(seen)
+        seen.save()
+    return offline
 
 
 NOT_CHECKED = (
@@ -685,7 +712,9 @@ def keys_compromise(
     kid: Annotated[str | None, typer.Option(help="The key (default: the active one).")] = None,
     root_dir: RootDir = None,
 ) -> None:
-    """Mark a department key compromised: its seals made at or after SINCE become untrusted."""
+    """Mark a department key compromised: every seal it made becomes untrusted, whatever its
+    date, and every licence it sealed is re-sealed under the department's active key (a new key
+    if it was the active one). Run it again with --kid to finish an interrupted re-sealing."""
     import datetime as dt
 
     try:
@@ -694,11 +723,16 @@ def keys_compromise(
         raise _fail(f"--since: {since!r} is not an ISO 8601 time", EXIT_INPUT) from None
     if when.tzinfo is None:
         raise _fail("--since: give a time zone (for example 2026-11-28T10:00:00+08:00)", EXIT_INPUT)
-    svc = _service(root_dir=root_dir)
-    revoked, new = svc.compromise_key(department.strip().upper(), since=when, kid=kid)
-    typer.echo(f"revoked {revoked.kid} since {revoked.status_since.isoformat()}")
+    revoked, new, resealed = _service(root_dir=root_dir).compromise_key(
+        department.strip().upper(), since=when, kid=kid
+    )
+    typer.echo(f"revoked {revoked.kid} (compromised since {revoked.status_since.isoformat()})")
     if new is not None:
         typer.echo(f"active  {new.kid} for {department}")
+    typer.echo(
+        f"re-sealed {resealed} licences under the department's active key: publish the new "
+        "trust list and tell holders to fetch their new codes (the old ones now verify untrusted)"
+    )
 
 
 def _read_pdf_argument(value: str) -> bytes | None:
@@ -753,13 +787,18 @@ def presentation_verify(
         typer.Option(help="The presenter's id as on their ID card, e.g. 111:11010519491231002X."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a state file; lists older than ones seen are refused."
+        ),
+    ] = None,
 ) -> None:
     """Verify a live presentation. Exit 0 when accepted and the licence valid, else 1; 2 on bad
     input. Online (the service's database) the check uses the live code up, as a hall's does.
     Offline (--trust-list, --root) a replay within its 90 s cannot be told; a copy older than its
     window is refused as expired."""
     from elicence.domain.licence import HolderRef
-    from elicence.verifier import OfflineVerifier
     from elicence.verifier.presentation import verify_presentation
 
     try:
@@ -767,11 +806,7 @@ def presentation_verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            offline = OfflineVerifier.from_files(
-                trust_list=trust_list, root=root, status_lists=status_lists
-            )
-            for problem in offline.refused:
-                typer.echo(f"warning: {problem}", err=True)
+            offline = _offline_verifier(trust_list, root, status_lists, state)
             report = verify_presentation(
                 text,
                 trust_list=offline.trust_list,
@@ -779,8 +814,8 @@ def presentation_verify(
                 now=utcnow(),
                 holder=(str(ref.id_type), ref.id_number) if ref else None,
             )
-        elif status_lists is not None:
-            raise _fail("--status-lists needs --trust-list and --root", EXIT_INPUT)
+        elif status_lists is not None or state is not None:
+            raise _fail("--status-lists and --state need --trust-list and --root", EXIT_INPUT)
         else:
             report = _service().holder.verify_presentation(
                 text, client=None, holder=ref, operator=True

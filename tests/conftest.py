@@ -224,7 +224,7 @@ def pg_service(
         conn.execute(
             text(
                 "TRUNCATE licences, events, usage_records, checkpoints, status_counters, import_runs, "
-                "mirror_state, grants, presentation_nonces, api_keys, audit_trail, "
+                "mirror_state, list_sequences, grants, presentation_nonces, api_keys, audit_trail, "
                 "hall_item_catalogues, hall_cases, hall_uploads, hall_case_events, "
                 "hall_ratings, hall_rectifications, hall_complaints RESTART IDENTITY CASCADE"
             )

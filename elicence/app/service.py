@@ -39,6 +39,7 @@ from elicence.formats.eventlog import Checkpoint, LogEvent
 from elicence.formats.trustlist import TrustList
 from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
+from elicence.issuer.reseal import reseal_licences
 from elicence.issuer.service import signer_for
 from elicence.keys.keyring import Keyring
 from elicence.keys.pki import CRL_VALIDITY
@@ -188,6 +189,7 @@ class Elicence:
             check_uscc(department, field="department")
             old, new = self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
             rec.update(retired=old.kid if old else None, active=new.kid)
+        self.trust_list()  # numbered now, not first inside some worker's write transaction
         return old, new
 
     def resign_crl(self) -> dt.datetime:
@@ -213,10 +215,13 @@ class Elicence:
         return old, new
 
     def compromise_key(
-        self, department: str, *, since: dt.datetime, kid: str | None = None
-    ) -> tuple[KeyEntry, KeyEntry | None]:
-        """A department key was compromised at ``since``: seals it made from then on become
-        untrusted (the trust list carries status revoked with that time)."""
+        self, department: str, *, since: dt.datetime, kid: str | None = None, actor: str = "cli"
+    ) -> tuple[KeyEntry, KeyEntry | None, int]:
+        """A department key was compromised at ``since``: it becomes untrusted for every seal,
+        whatever its ``iat`` (the trust list lists it ``revoked``), and every licence it sealed
+        is re-sealed under the department's active key (a new one if it was the active key),
+        with a ``resealed`` event each (ADR 0011). Running it again for the same ``kid``
+        finishes an interrupted re-sealing. Returns (revoked, new or None, licences re-sealed)."""
         with self.trail.action(
             TrailAction.KEYS_COMPROMISE, client=None, target=department, since=since, kid=kid
         ) as rec:
@@ -225,7 +230,18 @@ class Elicence:
                 department, since=since, kid=kid, now=self.clock(), crl_url=self.crl_url
             )
             rec.update(revoked=revoked.kid, active=new.kid if new else None)
-        return revoked, new
+            resealed = reseal_licences(
+                self.registry,
+                self._keyring,
+                department=department,
+                kid=revoked.kid,
+                actor=actor,
+                clock=self.clock,
+            )
+            rec.update(resealed=resealed)
+        self.checkpoint()
+        self.trust_list()  # numbered now, not first inside some worker's write transaction
+        return revoked, new, resealed
 
     def certificates(self) -> list[tuple[KeyEntry, x509.Certificate]]:
         """Every certificate of the key store with its entry."""

@@ -1,7 +1,7 @@
 """SM2 signatures with SM3 (GB/T 32918, GB/T 35276, GM/T 0009), on gmssl-pyx (GmSSL in C).
 
 Only the primitive, not yet wired into seals, the catalogue or the trust list (issue 19's last
-part; ADR 0012 chose the library, measured). Conventions, those of GM/T 0009:
+part; ADR 0013 chose the library, measured). Conventions, those of GM/T 0009:
 
 - the user id is ``1234567812345678`` unless given; the signed digest is
   ``e = SM3(Z || M)`` with ``Z = SM3(ENTL || ID || a || b || xG || yG || xA || yA)``;

@@ -42,7 +42,7 @@ CRL_FILE = "crl.der"  # the root's CRL, made with the root key by init and rotat
 class KeyStatus(StrEnum):
     ACTIVE = "active"  # signs new seals
     RETIRED = "retired"  # no longer signs; what it signed stays valid
-    REVOKED = "revoked"  # compromised: what it signed after ``status_since`` is untrusted
+    REVOKED = "revoked"  # compromised since ``status_since``: every seal of it is untrusted
 
 
 class KeyRole(StrEnum):
@@ -385,9 +385,10 @@ class KeyStore:
         crl_url: str | None,
         kid: str | None = None,
     ) -> tuple[KeyEntry, KeyEntry | None]:
-        """Mark a department key compromised since ``since``: what it sealed from then on is
-        untrusted, what it sealed before stays valid. Its active key (or ``kid``) is revoked; an
-        active key is first replaced by a new one. Returns (revoked, new or None).
+        """Mark a department key compromised since ``since``: it is revoked, and verifiers
+        trust none of its seals, whatever their date (the service re-seals the licences it sealed,
+        ADR 0011). Its active key (or ``kid``) is revoked; an active key is first replaced by a
+        new one. Returns (revoked, new or None).
 
         A retired key keeps the earlier of its retirement and ``since``: revoking it must not make
         seals dated after its retirement trusted again.

@@ -235,13 +235,16 @@ def test_rotation_and_compromise_of_a_token_key_stay_on_the_token(
     late = hsm_service.issue(GZ, food_permit("HSM-R2")).licence
     assert late.kid == rotated.kid
     clock.advance(hours=1)
-    revoked, replacement = hsm_service.compromise_key(
+    revoked, replacement, resealed = hsm_service.compromise_key(
         GZ_AMR, since=late.issued_at - dt.timedelta(minutes=1)
     )
     assert revoked.kid == rotated.kid and replacement is not None
     assert is_token_uri(replacement.key_path)
+    assert resealed == 1  # the licence the compromised token key sealed, re-sealed on the token
     assert hsm_service.verify(seal=early.seal, client=None).verdict == "valid"
     assert hsm_service.verify(seal=late.seal, client=None).verdict == "untrusted"
+    again = hsm_service.verify(identifier=late.identifier, client=None)
+    assert again.verdict == "valid"  # its re-sealed seal, by the replacement on the token
     fresh = hsm_service.issue(GZ, food_permit("HSM-R3")).licence
     assert fresh.kid == replacement.kid
     assert hsm_service.verify(seal=fresh.seal, client=None).verdict == "valid"
