@@ -16,13 +16,14 @@ from cryptography import x509
 
 from elicence import errors
 from elicence.app.service import Elicence, utcnow
-from elicence.bootstrap import build_service
+from elicence.bootstrap import build_service, make_offline_root
 from elicence.domain.clients import Client, Role
 from elicence.domain.inputs import check_json, check_text
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.settings import Settings
 
 if TYPE_CHECKING:
+    from elicence.verifier import OfflineVerifier
     from elicence.verifier.report import VerificationReport
 
 app = typer.Typer(
@@ -90,9 +91,21 @@ def _settings() -> Settings:
         raise _fail(f"bad settings: {e}", EXIT_UNAVAILABLE) from None
 
 
-def _service(settings: Settings | None = None) -> Elicence:
+def _service(settings: Settings | None = None, *, root_dir: Path | None = None) -> Elicence:
     _operator_context()
-    return build_service(settings or _settings())
+    return build_service(settings or _settings(), root_dir=root_dir)
+
+
+# The offline root (docs/deployment.md "The root offline"): given to a key ceremony command for
+# that command alone; its passphrase only from ELICENCE_ROOT_PASSPHRASE.
+RootDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--root-dir",
+        help="Directory of the offline root (root.key, root.crt.pem) for this ceremony; its "
+        "passphrase from ELICENCE_ROOT_PASSPHRASE.",
+    ),
+]
 
 
 def _print_json(data: Any) -> None:
@@ -108,6 +121,7 @@ def init(
     demo: Annotated[
         bool, typer.Option(help="Import the demo catalogue and make demo clients.")
     ] = True,
+    root_dir: RootDir = None,
 ) -> None:
     """Set up a fresh installation: database, catalogue, keys (and demo clients)."""
     settings = _settings()
@@ -118,7 +132,7 @@ def init(
             "run `elicence catalogue import FILE`, then `elicence init --no-demo`",
             EXIT_INPUT,
         )
-    svc = _service(settings)
+    svc = _service(settings, root_dir=root_dir)
     if svc.catalogue_version() is None:
         if not demo:
             raise _fail("no catalogue yet: run `elicence catalogue import FILE`", EXIT_INPUT)
@@ -211,10 +225,12 @@ def db_upgrade() -> None:
 
 @catalogue_app.command("import")
 @handled
-def catalogue_import(file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")]) -> None:
+def catalogue_import(
+    file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")], root_dir: RootDir = None
+) -> None:
     """Check and import a catalogue file; new departments get signing keys."""
     catalogue = load_catalogue(file)
-    svc = _service()
+    svc = _service(root_dir=root_dir)
     version, created = svc.import_catalogue(catalogue)
     typer.echo(
         f"imported {len(catalogue.licence_types)} licence types and "
@@ -248,9 +264,9 @@ def catalogue_show() -> None:
 
 @keys_app.command("init")
 @handled
-def keys_init() -> None:
+def keys_init(root_dir: RootDir = None) -> None:
     """Create the root CA, the service key and a key for each department that has none."""
-    created = _service().init_keys()
+    created = _service(root_dir=root_dir).init_keys()
     for e in created:
         typer.echo(f"created {e.role} key {e.kid} {e.department or ''} {e.name}")
     typer.echo(f"{len(created)} keys created")
@@ -266,17 +282,66 @@ def keys_list() -> None:
             f"{e.kid}  {e.role:<10} {e.department or '-':<18} {e.status:<8} since "
             f"{e.status_since:%Y-%m-%d %H:%M}Z  "
             f"valid to {cert.not_valid_after_utc:%Y-%m-%d}  {e.name}"
+            + ("  [token]" if e.key_path.startswith("pkcs11:") else "")
         )
 
 
 @keys_app.command("rotate")
 @handled
-def keys_rotate(department: Annotated[str, typer.Argument(help="Department USCC.")]) -> None:
+def keys_rotate(
+    department: Annotated[str, typer.Argument(help="Department USCC.")], root_dir: RootDir = None
+) -> None:
     """Give a department a new key; its old key is retired (what it sealed stays valid)."""
-    old, new = _service().rotate_key(department.strip().upper())
+    old, new = _service(root_dir=root_dir).rotate_key(department.strip().upper())
     if old:
         typer.echo(f"retired {old.kid}")
     typer.echo(f"active  {new.kid} for {department}")
+
+
+@keys_app.command("root-create")
+@handled
+def keys_root_create(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the root goes (removable media, kept offline).")
+    ],
+) -> None:
+    """Root ceremony, on a machine that is not the service host: make the root CA's key and
+    certificate in DIR, the key sealed under ELICENCE_ROOT_PASSPHRASE. Then copy only
+    root.crt.pem's DIR to the ceremonies that need it (`--root-dir`)."""
+    settings = _settings()
+    cert_path = make_offline_root(directory, settings)
+    typer.echo(f"root certificate {cert_path}; the root key stays in {directory} (offline)")
+
+
+@keys_app.command("crl")
+@handled
+def keys_crl(root_dir: RootDir = None) -> None:
+    """Sign the root's CRL anew (with the root offline: a ceremony, due before it runs out)."""
+    until = _service(root_dir=root_dir).resign_crl()
+    typer.echo(f"CRL signed, next update {until:%Y-%m-%d %H:%M}Z")
+
+
+@keys_app.command("enrol-token")
+@handled
+def keys_enrol_token(
+    department: Annotated[
+        str | None, typer.Argument(help="Department USCC (omit with --service).")
+    ] = None,
+    service: Annotated[
+        bool, typer.Option("--service", help="Move the service key (trust and status lists).")
+    ] = False,
+    root_dir: RootDir = None,
+) -> None:
+    """Key ceremony: make a new key pair on the PKCS#11 token (ELICENCE_PKCS11_*), have the
+    root certify it and store the certificate on the token and in the key store. The old key
+    is retired: what it sealed stays valid. The PIN is read from the environment or its file."""
+    if (department is None) == (not service):
+        raise _fail("name a department USCC, or --service, not both", EXIT_INPUT)
+    svc = _service(root_dir=root_dir)
+    old, new = svc.enrol_token_key(department.strip().upper() if department else None)
+    if old:
+        typer.echo(f"retired {old.kid}")
+    typer.echo(f"active  {new.kid} for {department or 'the service'} (on the token)")
 
 
 @keys_app.command("export-trust-list")
@@ -456,12 +521,20 @@ def verify(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a state file (created if missing) remembering the highest "
+            "sequence number seen of each trust list and status list; an older list is refused."
+        ),
+    ] = None,
 ) -> None:
     """Verify a licence. Exit 0 when valid, 1 when not (not_yet_valid included), 2 on bad input.
 
     Offline (--trust-list, --root) without --status-lists, "valid" says nothing of revocation
     (the output says so; --require-status makes it exit 1); with --status-lists, it is "valid"
-    only when the department's lists are current and clear.
+    only when the department's lists are current and clear. With --state, a trust list older
+    than one already seen is refused (exit 2) and an older status list is not used.
     """
     pdf = _read_pdf_argument(value)
     if status_lists is not None and trust_list is None:
@@ -472,20 +545,18 @@ def verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            from elicence.verifier import OfflineVerifier
-
             if status_lists is not None and not status_lists.is_dir():
                 raise _fail(f"--status-lists: {status_lists} is not a directory", EXIT_INPUT)
-            offline = OfflineVerifier.from_files(
-                trust_list=trust_list, root=root, status_lists=status_lists
-            )
-            for problem in offline.refused:
-                typer.echo(f"warning: {problem}", err=True)
+            offline = _offline_verifier(trust_list, root, status_lists, state)
             if pdf is not None:
                 report = offline.verify_pdf(pdf, now=utcnow())
             else:
                 report = offline.verify(value, now=utcnow())
         else:
+            if state is not None:
+                raise _fail(
+                    "--state needs --trust-list and --root (offline verification)", EXIT_INPUT
+                )
             svc = _service()
             if pdf is not None:
                 report = svc.verify_pdf(pdf, client=None)
@@ -528,6 +599,26 @@ def verify(
     if require_status and status_problem is not None:
         raise _fail(f"--require-status: {status_problem}", EXIT_INVALID)
     raise typer.Exit(0 if report.valid else EXIT_INVALID)
+
+
+def _offline_verifier(
+    trust_list: Path, root: Path, status_lists: Path | None, state: Path | None
+) -> OfflineVerifier:
+    """The offline verifier of the files given; with a state file, lists older than ones seen
+    before are refused, and the sequence numbers of the lists used are remembered."""
+    from elicence.verifier import OfflineVerifier
+    from elicence.verifier.state import SeenSequences
+
+    seen = SeenSequences.load(state) if state is not None else None
+    offline = OfflineVerifier.from_files(
+        trust_list=trust_list, root=root, status_lists=status_lists, seen=seen
+    )
+    for problem in offline.refused:
+        typer.echo(f"warning: {problem}", err=True)
+    if seen is not None:
+        offline.remember(seen)
+        seen.save()
+    return offline
 
 
 NOT_CHECKED = (
@@ -621,8 +712,11 @@ def keys_compromise(
         str, typer.Option(help="When the key was compromised: ISO 8601 with a time zone.")
     ],
     kid: Annotated[str | None, typer.Option(help="The key (default: the active one).")] = None,
+    root_dir: RootDir = None,
 ) -> None:
-    """Mark a department key compromised: its seals made at or after SINCE become untrusted."""
+    """Mark a department key compromised: every seal it made becomes untrusted, whatever its
+    date, and every licence it sealed is re-sealed under the department's active key (a new key
+    if it was the active one). Run it again with --kid to finish an interrupted re-sealing."""
     import datetime as dt
 
     try:
@@ -631,10 +725,16 @@ def keys_compromise(
         raise _fail(f"--since: {since!r} is not an ISO 8601 time", EXIT_INPUT) from None
     if when.tzinfo is None:
         raise _fail("--since: give a time zone (for example 2026-11-28T10:00:00+08:00)", EXIT_INPUT)
-    revoked, new = _service().compromise_key(department.strip().upper(), since=when, kid=kid)
-    typer.echo(f"revoked {revoked.kid} since {revoked.status_since.isoformat()}")
+    revoked, new, resealed = _service(root_dir=root_dir).compromise_key(
+        department.strip().upper(), since=when, kid=kid
+    )
+    typer.echo(f"revoked {revoked.kid} (compromised since {revoked.status_since.isoformat()})")
     if new is not None:
         typer.echo(f"active  {new.kid} for {department}")
+    typer.echo(
+        f"re-sealed {resealed} licences under the department's active key: publish the new "
+        "trust list and tell holders to fetch their new codes (the old ones now verify untrusted)"
+    )
 
 
 def _read_pdf_argument(value: str) -> bytes | None:
@@ -689,13 +789,18 @@ def presentation_verify(
         typer.Option(help="The presenter's id as on their ID card, e.g. 111:11010519491231002X."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a state file; lists older than ones seen are refused."
+        ),
+    ] = None,
 ) -> None:
     """Verify a live presentation. Exit 0 when accepted and the licence valid, else 1; 2 on bad
     input. Online (the service's database) the check uses the live code up, as a hall's does.
     Offline (--trust-list, --root) a replay within its 90 s cannot be told; a copy older than its
     window is refused as expired."""
     from elicence.domain.licence import HolderRef
-    from elicence.verifier import OfflineVerifier
     from elicence.verifier.presentation import verify_presentation
 
     try:
@@ -703,11 +808,7 @@ def presentation_verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            offline = OfflineVerifier.from_files(
-                trust_list=trust_list, root=root, status_lists=status_lists
-            )
-            for problem in offline.refused:
-                typer.echo(f"warning: {problem}", err=True)
+            offline = _offline_verifier(trust_list, root, status_lists, state)
             report = verify_presentation(
                 text,
                 trust_list=offline.trust_list,
@@ -715,8 +816,8 @@ def presentation_verify(
                 now=utcnow(),
                 holder=(str(ref.id_type), ref.id_number) if ref else None,
             )
-        elif status_lists is not None:
-            raise _fail("--status-lists needs --trust-list and --root", EXIT_INPUT)
+        elif status_lists is not None or state is not None:
+            raise _fail("--status-lists and --state need --trust-list and --root", EXIT_INPUT)
         else:
             report = _service().holder.verify_presentation(
                 text, client=None, holder=ref, operator=True

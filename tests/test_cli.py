@@ -236,11 +236,18 @@ def test_init_in_production_after_a_catalogue_import(tmp_path: Path) -> None:
     assert no_catalogue.exit_code == 2
     assert "catalogue import" in no_catalogue.stderr
 
-    assert cli(data_dir, "catalogue", "import", DEMO_CATALOGUE, **env).exit_code == 0
+    # the root is offline in production (issue 19): made by its own ceremony, given to the
+    # commands that certify keys, never copied into the key store
+    root_dir = tmp_path / "offline-root"
+    env["ELICENCE_ROOT_PASSPHRASE"] = "the-offline-root-passphrase"
+    assert cli(data_dir, "keys", "root-create", "--dir", root_dir, **env).exit_code == 0
+    imported = cli(data_dir, "catalogue", "import", DEMO_CATALOGUE, "--root-dir", root_dir, **env)
+    assert imported.exit_code == 0, imported.stderr
     result = cli(data_dir, "init", "--no-demo", **env)
     assert result.exit_code == 0, result.stderr
     assert "0 keys created" in result.stdout
     assert not API_KEY.search(result.stdout)
+    assert not (data_dir / "keys" / "root.key").exists()
 
 
 # -- keys -----------------------------------------------------------------------------------

@@ -35,11 +35,13 @@ STATUS_KINDS: Mapping[str, LicenceStatus] = {
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """What one event does: a new licence (by its seal) and status changes."""
+    """What one event does: a new licence (by its seal), status changes, or a new seal for
+    the event's licence (``resealed``: its key was compromised, ADR 0011)."""
 
     new_seal: str | None = None
     status_index: int | None = None
     statuses: tuple[tuple[str, LicenceStatus, str | None], ...] = field(default_factory=tuple)
+    reseal: str | None = None
 
 
 def effect_of(event: LogEvent) -> Effect:
@@ -59,6 +61,9 @@ def effect_of(event: LogEvent) -> Effect:
             index if type(index) is int else None,
             tuple(statuses),
         )
+    if event.kind == EventKind.RESEALED:
+        seal = detail.get("seal")
+        return Effect(reseal=seal if isinstance(seal, str) else None)
     status = STATUS_KINDS.get(event.kind)
     if status is not None:
         return Effect(statuses=((event.identifier, status, None),))

@@ -32,8 +32,10 @@ from elicence.registry.tables import (
     EVENTS,
     INSERT_USAGE,
     LICENCES,
+    LIST_SEQUENCES,
     LOOKUP,
     MIRROR,
+    NEXT_LIST_SEQUENCE,
     USAGE,
     ClientRecord,
     MirrorRecord,
@@ -264,6 +266,34 @@ class Registry(Database):
                 )
             ).all()
         return int(size or 0), [(r[0], r[1]) for r in rows]
+
+    def list_sequences(self, digests: dict[str, str], *, now: dt.datetime) -> dict[str, int]:
+        """The sequence number of each named list for content with the given digest: the one it
+        has when the content is the one last numbered, else the next and at least ``now`` in
+        Unix seconds (committed before any list is signed with it, so a restart, another worker
+        or a restored backup never numbers lower than what was published). Only a change of
+        content writes; the custody operations number the new trust list at once, so that a
+        worker verifying inside a write transaction (the hall's approval) finds it numbered."""
+        with self.read() as c:  # usually the content is the one numbered: no write at all
+            held = {
+                r.name: (r.sequence, r.digest)
+                for r in c.execute(
+                    select(LIST_SEQUENCES).where(LIST_SEQUENCES.c.name.in_(sorted(digests)))
+                )
+            }
+        if all(held.get(n, (0, None))[1] == d for n, d in digests.items()):
+            return {n: int(held[n][0]) for n in digests}
+        statement = NEXT_LIST_SEQUENCE[self.dialect]
+        floor = int(now.timestamp())
+        found: dict[str, int] = {}
+        with self.write() as c:
+            for name in sorted(digests):  # a fixed order: concurrent writers never dead-lock
+                found[name] = int(
+                    c.execute(
+                        statement, {"name": name, "digest": digests[name], "floor": floor}
+                    ).scalar_one()
+                )
+        return found
 
     def mirror(self) -> MirrorRecord | None:
         """The mirror's state, or None for a registry that is not a mirror."""
