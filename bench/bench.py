@@ -15,6 +15,11 @@ Also the size and the build and verify time of a status list of 1,000,000 licenc
 revoked at random, and the time to refuse a 1,000,000-key JSON body and a 200 MB body at
 ``POST /api/v1/verify`` (``stage_refusals``: bounded by the route's body limit, not by the body).
 
+Issue 19: SM2/SM3 sign and verify (gmssl-pyx, and the pure-Python gmssl for reference) beside
+raw ECDSA, and the department key on a SoftHSM2 token beside the software key: raw CKM_ECDSA, the
+token signer, sealing, issuance one by one and from 8 threads (``--hsm-only`` runs just these with
+raw ECDSA and sealing).
+
 ``--import-rows 1000000`` runs the stock conversion instead (it takes minutes): it writes a CSV of
 that many realistic paper licences across several departments and types, runs
 ``elicence import`` on it against SQLite and PostgreSQL (target: 1,000,000 rows in <= 10 minutes
@@ -68,7 +73,7 @@ GZ_AMR = "11440100MB2D00002M"
 FOOD = "11100000000013338W011"
 PASSPHRASE = "benchmark-passphrase"
 ROWS: list[tuple[str, str, str, str, str]] = []
-PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY = 200, False, False, False
+PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY, HSM_ONLY = 200, False, False, False, False
 RATE_LIMIT_BACKEND = "memory"
 RAW: dict[str, float] = {}  # raw ECDSA sign and verify of this run, for the load test's summary
 
@@ -179,6 +184,11 @@ def main() -> None:
         help="run only raw ECDSA and the durable usage-record stage (verify and issuance)",
     )
     ap.add_argument(
+        "--hsm-only",
+        action="store_true",
+        help="run only raw ECDSA, sealing, SM2 and the SoftHSM stage (software beside token key)",
+    )
+    ap.add_argument(
         "--import-rows", type=int, default=0, help="run only the stock conversion of N rows"
     )
     ap.add_argument(
@@ -186,13 +196,14 @@ def main() -> None:
     )
     args = ap.parse_args()
     n = args.n
-    global PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY, RATE_LIMIT_BACKEND  # switches for run()
-    PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY, RATE_LIMIT_BACKEND = (
+    global PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY, RATE_LIMIT_BACKEND, HSM_ONLY  # switches
+    PDF_N, PDF_ONLY, CASES_ONLY, USAGE_ONLY, RATE_LIMIT_BACKEND, HSM_ONLY = (
         args.pdf_n,
         args.pdf_only,
         args.cases_only,
         args.usage_only,
         args.rate_limit_backend,
+        args.hsm_only,
     )
     work = Path(tempfile.mkdtemp(prefix="elicence-bench-"))
     try:
@@ -262,12 +273,18 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     )
     rate = report("verify offline (trust list only)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify (target >= 60%)")
+    if HSM_ONLY:
+        stage_sm2(n, raw_sign, raw_verify)
+        stage_hsm(n, work, keys, claims, raw_sign)
+        return
     stage_status_list(svc, issued, tl, n, raw_verify)
     stage_presentation(svc, issued, tl, n, raw_sign, raw_verify)
     stage_refusals(svc, raw_sign)
     stage_pdf(svc, issued, PDF_N)
     if PDF_ONLY:
         return
+    stage_sm2(n, raw_sign, raw_verify)
+    stage_hsm(n, work, keys, claims, raw_sign)
 
     run_backends(n, work, pg_admin, keys, http=http, raw=(raw_sign, raw_verify))
 
@@ -406,6 +423,7 @@ def stage_status_list(
             valid_until=now + dt.timedelta(hours=24),
             size=list_size(licences),
             indices=revoked,
+            sequence=1,
         )
 
     runs = 20
@@ -429,6 +447,7 @@ def stage_status_list(
                 valid_until=now + dt.timedelta(hours=24),
                 size=list_size(licences),
                 indices=(),
+                sequence=1,
             ),
             tl,
         )
@@ -465,6 +484,137 @@ def stage_presentation(
     el, lat = timed(n, lambda i: svc.holder.verify_presentation(texts[i], client=None))
     rate = report("verify a presentation online (nonce row, registry, usage)", n, el, lat)
     print(f"    -> {rate / raw_verify:.0%} of raw verify")
+
+
+def stage_sm2(n: int, raw_sign: float, raw_verify: float) -> None:
+    """SM2 with SM3 (GB/T 32918) beside ES256, same run (ADR 0013): gmssl-pyx (GmSSL, C) as
+    elicence uses it (Z and e computed, the digest signed, the signature verified before use),
+    its message-level sm2_sign, verification, and the pure-Python gmssl for reference."""
+    import gmssl_pyx
+    from gmssl import sm2 as pure_sm2
+
+    from elicence.keys import sm2
+
+    print("SM2/SM3 beside ES256 (raw ECDSA P-256 above), same run:")
+    key = sm2.Sm2Key.generate()
+    message = os.urandom(300)
+    e = sm2.digest(key.public_key, message)
+    el, _ = timed(n, lambda _i: gmssl_pyx.sm2_sign_sm3_digest(key.private_key, e))
+    raw = report("raw SM2 sign of a digest (gmssl-pyx)", n, el, None)
+    print(f"    -> {raw / raw_sign:.0%} of raw ECDSA P-256 sign")
+    m = max(n // 10, 20)
+    el, _ = timed(m, lambda _i: gmssl_pyx.sm2_sign(key.private_key, key.public_key, message))
+    report("SM2 sign, gmssl-pyx's sm2_sign (message)", m, el, None, "not used: slower")
+    el, lat = timed(n, lambda _i: key.sign(message))
+    report("Sm2Key.sign (Z, e, sign, verify)", n, el, lat)
+    signature = key.sign(message)
+    el, lat = timed(n, lambda _i: sm2.verify(key.public_key, message, signature))
+    rate = report("SM2 verify (gmssl-pyx)", n, el, lat)
+    print(f"    -> {rate / raw_verify:.0%} of raw ECDSA P-256 verify")
+    pure = pure_sm2.CryptSM2(private_key=key.private_key.hex(), public_key=key.public_key.hex())
+    k = max(n // 100, 10)
+    el, _ = timed(k, lambda _i: pure.sign_with_sm3(message))
+    report("SM2 sign, pure-Python gmssl (reference)", k, el, None)
+    hex_signature = signature.hex()
+    el, _ = timed(k, lambda _i: pure.verify_with_sm3(hex_signature, message))
+    report("SM2 verify, pure-Python gmssl (reference)", k, el, None)
+
+
+SOFTHSM_MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so")
+
+
+def stage_hsm(n: int, work: Path, keys: Path, claims: SealClaims, raw_sign: float) -> None:
+    """The department key on a SoftHSM2 token (issue 19) beside the software key, same run:
+    raw CKM_ECDSA through python-pkcs11, the token signer (SHA-256 here, CKM_ECDSA there, the
+    signature verified against the certificate), sealing, and issuance with storage (SQLite)."""
+    module = next((m for m in SOFTHSM_MODULES if Path(m).is_file()), None)
+    if module is None or shutil.which("softhsm2-util") is None:
+        print("SoftHSM2: not installed (scripts/setup --dev installs softhsm2); stage skipped")
+        return
+    import hashlib
+
+    import pkcs11
+
+    from elicence.keys.pkcs11 import Pkcs11Signer, TokenConfig
+
+    base = work / "softhsm"
+    (base / "tokens").mkdir(parents=True)
+    conf = base / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\n"
+        "log.level = ERROR\n",
+        encoding="utf-8",
+    )
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    pin = "246810"  # a throwaway benchmark token
+    subprocess.run(
+        [
+            *("softhsm2-util", "--init-token", "--free", "--label", "bench"),
+            *("--pin", pin, "--so-pin", "13579111"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    print("SoftHSM2 (PKCS#11) beside the software key, same run:")
+    token_keys = work / "keys-token"
+    shutil.copytree(keys, token_keys)
+    tokens = TokenConfig(module=module, token_label="bench", pin=pin).tokens()
+    registry = Registry.from_url(f"sqlite:///{work / 'hsm.db'}")
+    registry.upgrade()
+    svc = assemble(
+        registry=registry,
+        keystore=KeyStore(token_keys, tokens=tokens),
+        passphrase=PASSPHRASE,
+        public_base_url="https://hall.example.gov.cn",
+    )
+    registry.save_catalogue(load_catalogue(DEMO_CATALOGUE), now=dt.datetime.now(dt.UTC))
+    soft = make_service(work, f"sqlite:///{work / 'soft.db'}", keys)
+    soft_signer = soft.signers()[GZ_AMR]
+    svc.enrol_token_key(GZ_AMR)
+    signer = svc.signers()[GZ_AMR]
+    assert isinstance(signer, Pkcs11Signer)
+
+    digest = hashlib.sha256(b"benchmark").digest()
+    session = pkcs11.lib(module).get_token(token_label="bench").open()
+    key = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, id=signer.uri.id)
+    el, _ = timed(n, lambda _i: key.sign(digest, mechanism=pkcs11.Mechanism.ECDSA))
+    raw_token = report("raw CKM_ECDSA on SoftHSM (python-pkcs11)", n, el, None)
+    print(f"    -> {raw_token / raw_sign:.0%} of raw sign (cryptography)")
+    session.close()
+    el, lat = timed(n, lambda _i: signer.sign(b"benchmark message of about a seal's size"))
+    rate = report("Pkcs11Signer.sign (hash, token, verify)", n, el, lat)
+    print(f"    -> {rate / raw_token:.0%} of raw CKM_ECDSA")
+    el, lat = timed(n, lambda _i: seal_licence(claims, soft_signer))
+    soft_seal = report("seal, software key", n, el, lat)
+    el, lat = timed(n, lambda _i: seal_licence(claims, signer))
+    token_seal = report("seal, key on SoftHSM", n, el, lat)
+    print(f"    -> {token_seal / soft_seal:.0%} of the software key's seal rate")
+
+    client = Client("bench", "bench", Role.DEPARTMENT, GZ_AMR)
+    run_id = uuid.uuid4().hex[:6]
+    threads = 8
+    for name, tag, service in (("software key", "soft", soft), ("key on SoftHSM", "hsm", svc)):
+        service.issue(client, food(f"hsm-warm-{tag}-{run_id}"))
+        el, lat = timed(n, lambda i, s=service, w=tag: s.issue(client, food(f"h-{w}-{run_id}-{i}")))
+        report(f"issue one by one (SQLite), {name}", n, el, lat)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as ex:
+            parts = list(
+                ex.map(
+                    lambda k, s=service, w=tag: timed(
+                        n // threads, lambda i: s.issue(client, food(f"p-{w}-{run_id}-{k}-{i}"))
+                    )[1],
+                    range(threads),
+                )
+            )
+        report(
+            f"issue from {threads} threads (SQLite), {name}",
+            threads * (n // threads),
+            time.perf_counter() - start,
+            [x for p in parts for x in p],
+        )
+    soft.registry.dispose()
+    registry.dispose()
 
 
 def _million_keys() -> list[bytes]:

@@ -32,6 +32,8 @@ from elicence.hall.service import CaseService
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
 from elicence.keys.keyring import Keyring
+from elicence.keys.pkcs11 import TokenConfig, Tokens
+from elicence.keys.root import ROOT_CERT, RootSource, create_offline_root
 from elicence.keys.store import KeyStore
 from elicence.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from elicence.registry import Registry
@@ -169,11 +171,19 @@ def restore_backup(source: Path, *, database_url: str, keys_dir: Path) -> Backup
         registry.dispose()
 
 
-def build_service(settings: Settings, *, upgrade: bool = True, create: bool = False) -> Elicence:
+def build_service(
+    settings: Settings,
+    *,
+    upgrade: bool = True,
+    create: bool = False,
+    root_dir: Path | None = None,
+) -> Elicence:
     """The service for ``settings``: opens the registry and (by default) upgrades its schema.
 
     The data dir must exist unless ``create`` (``elicence init`` alone): a command run from
-    another directory must not quietly make a new, empty installation there.
+    another directory must not quietly make a new, empty installation there. ``root_dir``: the
+    offline root, for a key ceremony command alone (its passphrase from
+    ELICENCE_ROOT_PASSPHRASE). Outside development a new key store is never given a root key.
     """
     data_dir = settings.data_dir
     if create:
@@ -185,12 +195,16 @@ def build_service(settings: Settings, *, upgrade: bool = True, create: bool = Fa
             "a new one",
             field="data_dir",
         )
+    keystore = KeyStore(settings.keys_dir, tokens=tokens_of(settings))
+    keystore.root_in_store_allowed = settings.env == "development"
+    if root_dir is not None:
+        keystore.root = RootSource(root_dir, _root_passphrase(settings))
     registry = Registry.from_url(settings.effective_database_url)
     if upgrade:
         registry.upgrade()
     return assemble(
         registry=registry,
-        keystore=KeyStore(settings.keys_dir),
+        keystore=keystore,
         passphrase=settings.key_passphrase.get_secret_value(),
         public_base_url=settings.base_url,
         trust_list_validity=dt.timedelta(hours=settings.trust_list_validity_hours),
@@ -259,6 +273,34 @@ def _development_keys(settings: Settings, svc: Elicence) -> list[str]:
     development = Keyring(KeyStore(settings.keys_dir), passphrase=DEVELOPMENT_PASSPHRASE)
     still_down = set(development.unusable())
     return [who for who in down if who not in still_down]
+
+
+def _root_passphrase(settings: Settings) -> str:
+    if settings.root_passphrase is None:
+        raise SettingsError(
+            "the offline root's passphrase: set ELICENCE_ROOT_PASSPHRASE for this ceremony",
+            field="root_passphrase",
+        )
+    return settings.root_passphrase.get_secret_value()
+
+
+def make_offline_root(directory: Path, settings: Settings) -> Path:
+    """The root ceremony (``elicence keys root-create``): the root key and certificate in
+    ``directory``, the key sealed under ELICENCE_ROOT_PASSPHRASE. Returns the certificate's path."""
+    create_offline_root(directory, passphrase=_root_passphrase(settings), now=utcnow())
+    return directory / ROOT_CERT
+
+
+def tokens_of(settings: Settings) -> Tokens | None:
+    """The PKCS#11 tokens of the settings (None: every key is a key file)."""
+    if settings.pkcs11_module is None:
+        return None
+    pin = settings.pkcs11_pin_value()
+    if pin is None:  # Settings refuses a module without a PIN; kept for the type
+        raise SettingsError("a PKCS#11 module needs the token PIN", field="pkcs11_pin")
+    return TokenConfig(
+        module=settings.pkcs11_module, token_label=settings.pkcs11_token, pin=pin
+    ).tokens()
 
 
 def _provider(settings: Settings) -> ProviderSettings | None:

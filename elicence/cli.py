@@ -17,12 +17,14 @@ from cryptography import x509
 
 from elicence import errors
 from elicence.app.service import Elicence, utcnow
-from elicence.bootstrap import build_service, check_catalogue, check_ready
+from elicence.bootstrap import build_service, check_catalogue, check_ready, make_offline_root
 from elicence.domain.clients import Client, Role
+from elicence.domain.inputs import check_json, check_text
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.settings import Settings
 
 if TYPE_CHECKING:
+    from elicence.verifier import OfflineVerifier
     from elicence.verifier.report import VerificationReport
 
 app = typer.Typer(
@@ -90,13 +92,16 @@ def _settings() -> Settings:
         raise _fail(f"bad settings: {e}", EXIT_UNAVAILABLE) from None
 
 
-def _service(settings: Settings | None = None, *, create: bool = False) -> Elicence:
+def _service(
+    settings: Settings | None = None, *, create: bool = False, root_dir: Path | None = None
+) -> Elicence:
     """The service of the configured data dir, which must exist unless ``create`` (``init``,
-    ``backup restore``); says on stderr which data dir it is."""
+    ``backup restore``); says on stderr which data dir it is. ``root_dir``: the offline root,
+    for a key ceremony command alone."""
     settings = settings or _settings()
     _operator_context()
     typer.echo(f"elicence: data dir {settings.data_dir.resolve()}", err=True)
-    return build_service(settings, create=create)
+    return build_service(settings, create=create, root_dir=root_dir)
 
 
 def _ready(settings: Settings, svc: Elicence) -> None:
@@ -104,6 +109,18 @@ def _ready(settings: Settings, svc: Elicence) -> None:
     open); print what file modes were tightened."""
     for warning in check_ready(settings, svc):
         typer.echo(f"warning: {warning}", err=True)
+
+
+# The offline root (docs/deployment.md "The root offline"): given to a key ceremony command for
+# that command alone; its passphrase only from ELICENCE_ROOT_PASSPHRASE.
+RootDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--root-dir",
+        help="Directory of the offline root (root.key, root.crt.pem) for this ceremony; its "
+        "passphrase from ELICENCE_ROOT_PASSPHRASE.",
+    ),
+]
 
 
 def _print_json(data: Any) -> None:
@@ -119,6 +136,7 @@ def init(
     demo: Annotated[
         bool, typer.Option(help="Import the demo catalogue and make demo clients.")
     ] = True,
+    root_dir: RootDir = None,
 ) -> None:
     """Set up a fresh installation: database, catalogue, keys (and demo clients)."""
     settings = _settings()
@@ -129,7 +147,7 @@ def init(
             "run `elicence catalogue import FILE`, then `elicence init --no-demo`",
             EXIT_INPUT,
         )
-    svc = _service(settings, create=True)
+    svc = _service(settings, create=True, root_dir=root_dir)
     if svc.catalogue_version() is None:
         if not demo:
             raise _fail("no catalogue yet: run `elicence catalogue import FILE`", EXIT_INPUT)
@@ -254,12 +272,14 @@ def _without_password(url: str) -> str:
 
 @catalogue_app.command("import")
 @handled
-def catalogue_import(file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")]) -> None:
+def catalogue_import(
+    file: Annotated[Path, typer.Argument(help="Catalogue YAML file.")], root_dir: RootDir = None
+) -> None:
     """Check and import a catalogue file; new departments get signing keys."""
     catalogue = load_catalogue(file)
     settings = _settings()
     check_catalogue(settings, catalogue)
-    svc = _service(settings)
+    svc = _service(settings, root_dir=root_dir)
     version, created = svc.import_catalogue(catalogue)
     typer.echo(
         f"imported {len(catalogue.licence_types)} licence types and "
@@ -293,9 +313,9 @@ def catalogue_show() -> None:
 
 @keys_app.command("init")
 @handled
-def keys_init() -> None:
+def keys_init(root_dir: RootDir = None) -> None:
     """Create the root CA, the service key and a key for each department that has none."""
-    created = _service().init_keys()
+    created = _service(root_dir=root_dir).init_keys()
     for e in created:
         typer.echo(f"created {e.role} key {e.kid} {e.department or ''} {e.name}")
     typer.echo(f"{len(created)} keys created")
@@ -311,17 +331,66 @@ def keys_list() -> None:
             f"{e.kid}  {e.role:<10} {e.department or '-':<18} {e.status:<8} since "
             f"{e.status_since:%Y-%m-%d %H:%M}Z  "
             f"valid to {cert.not_valid_after_utc:%Y-%m-%d}  {e.name}"
+            + ("  [token]" if e.key_path.startswith("pkcs11:") else "")
         )
 
 
 @keys_app.command("rotate")
 @handled
-def keys_rotate(department: Annotated[str, typer.Argument(help="Department USCC.")]) -> None:
+def keys_rotate(
+    department: Annotated[str, typer.Argument(help="Department USCC.")], root_dir: RootDir = None
+) -> None:
     """Give a department a new key; its old key is retired (what it sealed stays valid)."""
-    old, new = _service().rotate_key(department.strip().upper())
+    old, new = _service(root_dir=root_dir).rotate_key(department.strip().upper())
     if old:
         typer.echo(f"retired {old.kid}")
     typer.echo(f"active  {new.kid} for {department}")
+
+
+@keys_app.command("root-create")
+@handled
+def keys_root_create(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the root goes (removable media, kept offline).")
+    ],
+) -> None:
+    """Root ceremony, on a machine that is not the service host: make the root CA's key and
+    certificate in DIR, the key sealed under ELICENCE_ROOT_PASSPHRASE. Then copy only
+    root.crt.pem's DIR to the ceremonies that need it (`--root-dir`)."""
+    settings = _settings()
+    cert_path = make_offline_root(directory, settings)
+    typer.echo(f"root certificate {cert_path}; the root key stays in {directory} (offline)")
+
+
+@keys_app.command("crl")
+@handled
+def keys_crl(root_dir: RootDir = None) -> None:
+    """Sign the root's CRL anew (with the root offline: a ceremony, due before it runs out)."""
+    until = _service(root_dir=root_dir).resign_crl()
+    typer.echo(f"CRL signed, next update {until:%Y-%m-%d %H:%M}Z")
+
+
+@keys_app.command("enrol-token")
+@handled
+def keys_enrol_token(
+    department: Annotated[
+        str | None, typer.Argument(help="Department USCC (omit with --service).")
+    ] = None,
+    service: Annotated[
+        bool, typer.Option("--service", help="Move the service key (trust and status lists).")
+    ] = False,
+    root_dir: RootDir = None,
+) -> None:
+    """Key ceremony: make a new key pair on the PKCS#11 token (ELICENCE_PKCS11_*), have the
+    root certify it and store the certificate on the token and in the key store. The old key
+    is retired: what it sealed stays valid. The PIN is read from the environment or its file."""
+    if (department is None) == (not service):
+        raise _fail("name a department USCC, or --service, not both", EXIT_INPUT)
+    svc = _service(root_dir=root_dir)
+    old, new = svc.enrol_token_key(department.strip().upper() if department else None)
+    if old:
+        typer.echo(f"retired {old.kid}")
+    typer.echo(f"active  {new.kid} for {department or 'the service'} (on the token)")
 
 
 @keys_app.command("export-trust-list")
@@ -384,7 +453,7 @@ def clients_add(
     from elicence.domain.licence import HolderRef
 
     made = _service().add_client(
-        name=name,
+        name=check_text(name, field="--name", max_length=200),
         role=role,
         department=department.strip().upper() if department else None,
         holder=HolderRef.parse(holder, field="--holder") if holder is not None else None,
@@ -428,6 +497,7 @@ def issue(
         body = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(f"{file}: not a readable JSON file: {e}", EXIT_INPUT) from None
+    body = check_json(body)  # the text rule, as for a JSON body (docs/abuse.md)
     from elicence.domain.clients import Client
 
     svc = _service()
@@ -500,12 +570,20 @@ def verify(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a state file (created if missing) remembering the highest "
+            "sequence number seen of each trust list and status list; an older list is refused."
+        ),
+    ] = None,
 ) -> None:
     """Verify a licence. Exit 0 when valid, 1 when not (not_yet_valid included), 2 on bad input.
 
     Offline (--trust-list, --root) without --status-lists, "valid" says nothing of revocation
     (the output says so; --require-status makes it exit 1); with --status-lists, it is "valid"
-    only when the department's lists are current and clear.
+    only when the department's lists are current and clear. With --state, a trust list older
+    than one already seen is refused (exit 2) and an older status list is not used.
     """
     pdf = _read_pdf_argument(value)
     if status_lists is not None and trust_list is None:
@@ -516,20 +594,18 @@ def verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            from elicence.verifier import OfflineVerifier
-
             if status_lists is not None and not status_lists.is_dir():
                 raise _fail(f"--status-lists: {status_lists} is not a directory", EXIT_INPUT)
-            offline = OfflineVerifier.from_files(
-                trust_list=trust_list, root=root, status_lists=status_lists
-            )
-            for problem in offline.refused:
-                typer.echo(f"warning: {problem}", err=True)
+            offline = _offline_verifier(trust_list, root, status_lists, state)
             if pdf is not None:
                 report = offline.verify_pdf(pdf, now=utcnow())
             else:
                 report = offline.verify(value, now=utcnow())
         else:
+            if state is not None:
+                raise _fail(
+                    "--state needs --trust-list and --root (offline verification)", EXIT_INPUT
+                )
             svc = _service()
             if pdf is not None:
                 report = svc.verify_pdf(pdf, client=None)
@@ -572,6 +648,26 @@ def verify(
     if require_status and status_problem is not None:
         raise _fail(f"--require-status: {status_problem}", EXIT_INVALID)
     raise typer.Exit(0 if report.valid else EXIT_INVALID)
+
+
+def _offline_verifier(
+    trust_list: Path, root: Path, status_lists: Path | None, state: Path | None
+) -> OfflineVerifier:
+    """The offline verifier of the files given; with a state file, lists older than ones seen
+    before are refused, and the sequence numbers of the lists used are remembered."""
+    from elicence.verifier import OfflineVerifier
+    from elicence.verifier.state import SeenSequences
+
+    seen = SeenSequences.load(state) if state is not None else None
+    offline = OfflineVerifier.from_files(
+        trust_list=trust_list, root=root, status_lists=status_lists, seen=seen
+    )
+    for problem in offline.refused:
+        typer.echo(f"warning: {problem}", err=True)
+    if seen is not None:
+        offline.remember(seen)
+        seen.save()
+    return offline
 
 
 NOT_CHECKED = (
@@ -665,8 +761,11 @@ def keys_compromise(
         str, typer.Option(help="When the key was compromised: ISO 8601 with a time zone.")
     ],
     kid: Annotated[str | None, typer.Option(help="The key (default: the active one).")] = None,
+    root_dir: RootDir = None,
 ) -> None:
-    """Mark a department key compromised: its seals made at or after SINCE become untrusted."""
+    """Mark a department key compromised: every seal it made becomes untrusted, whatever its
+    date, and every licence it sealed is re-sealed under the department's active key (a new key
+    if it was the active one). Run it again with --kid to finish an interrupted re-sealing."""
     import datetime as dt
 
     try:
@@ -675,10 +774,16 @@ def keys_compromise(
         raise _fail(f"--since: {since!r} is not an ISO 8601 time", EXIT_INPUT) from None
     if when.tzinfo is None:
         raise _fail("--since: give a time zone (for example 2026-11-28T10:00:00+08:00)", EXIT_INPUT)
-    revoked, new = _service().compromise_key(department.strip().upper(), since=when, kid=kid)
-    typer.echo(f"revoked {revoked.kid} since {revoked.status_since.isoformat()}")
+    revoked, new, resealed = _service(root_dir=root_dir).compromise_key(
+        department.strip().upper(), since=when, kid=kid
+    )
+    typer.echo(f"revoked {revoked.kid} (compromised since {revoked.status_since.isoformat()})")
     if new is not None:
         typer.echo(f"active  {new.kid} for {department}")
+    typer.echo(
+        f"re-sealed {resealed} licences under the department's active key: publish the new "
+        "trust list and tell holders to fetch their new codes (the old ones now verify untrusted)"
+    )
 
 
 def _read_pdf_argument(value: str) -> bytes | None:
@@ -733,13 +838,18 @@ def presentation_verify(
         typer.Option(help="The presenter's id as on their ID card, e.g. 111:11010519491231002X."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: a state file; lists older than ones seen are refused."
+        ),
+    ] = None,
 ) -> None:
     """Verify a live presentation. Exit 0 when accepted and the licence valid, else 1; 2 on bad
     input. Online (the service's database) the check uses the live code up, as a hall's does.
     Offline (--trust-list, --root) a replay within its 90 s cannot be told; a copy older than its
     window is refused as expired."""
     from elicence.domain.licence import HolderRef
-    from elicence.verifier import OfflineVerifier
     from elicence.verifier.presentation import verify_presentation
 
     try:
@@ -747,11 +857,7 @@ def presentation_verify(
         if trust_list is not None:
             if root is None:
                 raise _fail("--trust-list needs --root, the pinned root certificate", EXIT_INPUT)
-            offline = OfflineVerifier.from_files(
-                trust_list=trust_list, root=root, status_lists=status_lists
-            )
-            for problem in offline.refused:
-                typer.echo(f"warning: {problem}", err=True)
+            offline = _offline_verifier(trust_list, root, status_lists, state)
             report = verify_presentation(
                 text,
                 trust_list=offline.trust_list,
@@ -759,8 +865,8 @@ def presentation_verify(
                 now=utcnow(),
                 holder=(str(ref.id_type), ref.id_number) if ref else None,
             )
-        elif status_lists is not None:
-            raise _fail("--status-lists needs --trust-list and --root", EXIT_INPUT)
+        elif status_lists is not None or state is not None:
+            raise _fail("--status-lists and --state need --trust-list and --root", EXIT_INPUT)
         else:
             report = _service().holder.verify_presentation(
                 text, client=None, holder=ref, operator=True
@@ -1117,9 +1223,10 @@ def _uploads(specs: list[str] | None) -> list[Any]:
 
 def _read_json(file: Path) -> Any:
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        value = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(f"{file}: not a readable JSON file: {e}", EXIT_INPUT) from None
+    return check_json(value)  # the text rule, as for a JSON body (docs/abuse.md)
 
 
 Uploads = Annotated[
@@ -1168,6 +1275,7 @@ def cases_list(
 def _step(number: str, api_key: str, action: str, reason: str | None = None) -> None:
     from elicence.hall.workflow import CaseAction
 
+    reason = check_text(reason, field="reason") if reason is not None else None
     svc = _service()
     case = svc.hall.act(_client(svc, api_key), number, CaseAction(action), reason=reason)
     typer.echo(f"{case.number}: {case.status} ({case.status.label_zh})")
@@ -1267,6 +1375,7 @@ def cases_visit(
     note: Annotated[str | None, typer.Option(help="What the visit was for.")] = None,
 ) -> None:
     """Count an on-site visit of the applicant (到现场次数)."""
+    note = check_text(note, field="note") if note is not None else None
     svc = _service()
     case = svc.hall.record_visit(_client(svc, api_key), number, note=note)
     typer.echo(f"{case.number}: {case.visits} on-site visits")

@@ -71,6 +71,15 @@ class KeyCustodyError(Error):
     code = "key_custody_error"
 
 
+class SignerUnavailableError(KeyCustodyError):
+    """A signing key that exists could not be reached (its token is gone, locked or failing).
+
+    The message is generic on purpose: no module path, slot or token label reaches a client.
+    """
+
+    code = "signer_unavailable"
+
+
 class SealError(Error):
     """A seal could not be processed at all (not merely invalid: unreadable as input)."""
 

@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     holidays_file: Path | None = None
     rectify_days: int = Field(default=15, ge=1, le=90)
 
+    # -- keys on a PKCS#11 token (issue 19, docs/deployment.md "Keys on a token") ---------------
+    # the module (e.g. /usr/lib/softhsm/libsofthsm2.so); unset: every key is a key file
+    pkcs11_module: str | None = None
+    # the label of the token new keys are made on (`elicence keys enrol-token`)
+    pkcs11_token: str = "elicence"  # noqa: S105 - a token label, not a secret
+    # the user PIN: from this variable or (better) from a file only the service user can read;
+    # never a command-line option, never logged
+    pkcs11_pin: SecretStr | None = None
+    pkcs11_pin_file: Path | None = None
+    # the offline root's own passphrase, read only by the key ceremony commands (`--root-dir`)
+    root_passphrase: SecretStr | None = None
+
     @model_validator(mode="after")
     def _refuse_development_shortcuts(self) -> Settings:
         if self.key_passphrase.get_secret_value() == DEVELOPMENT_PASSPHRASE:
@@ -102,6 +114,16 @@ class Settings(BaseSettings):
                 )
             log.warning("elicence runs with the development key passphrase (development only)")
         self._refuse_development_sign_in()
+        if (
+            self.pkcs11_module is not None
+            and self.pkcs11_pin is None
+            and (self.pkcs11_pin_file is None)
+        ):
+            raise SettingsError(
+                "a PKCS#11 module needs the token's PIN: set ELICENCE_PKCS11_PIN_FILE "
+                "(or ELICENCE_PKCS11_PIN)",
+                field="pkcs11_pin",
+            )
         if len(self.key_passphrase.get_secret_value()) < 12:
             raise SettingsError("must be at least 12 characters", field="key_passphrase")
         self._check_public_base_url()
@@ -200,6 +222,21 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'elicence.db'}"
+
+    def pkcs11_pin_value(self) -> str | None:
+        """The token PIN, from ELICENCE_PKCS11_PIN_FILE (first line) or ELICENCE_PKCS11_PIN."""
+        if self.pkcs11_pin_file is not None:
+            try:
+                text = self.pkcs11_pin_file.read_text(encoding="utf-8")
+            except OSError as e:
+                raise SettingsError(
+                    f"the PIN file is unreadable ({e.strerror})", field="pkcs11_pin_file"
+                ) from None
+            pin = text.splitlines()[0] if text.strip() else ""
+            if not pin:
+                raise SettingsError("the PIN file is empty", field="pkcs11_pin_file")
+            return pin
+        return self.pkcs11_pin.get_secret_value() if self.pkcs11_pin is not None else None
 
     @property
     def keys_dir(self) -> Path:

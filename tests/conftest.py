@@ -218,15 +218,23 @@ def pg_service(
     registry = Registry.from_url(postgres_url)
     svc = make_service(registry, keys_dir, clock, demo_catalogue)
     yield svc
-    from sqlalchemy import text
-
-    with registry.engine.begin() as conn:
-        conn.execute(
-            text(
-                "TRUNCATE licences, events, usage_records, checkpoints, status_counters, import_runs, "
-                "mirror_state, grants, presentation_nonces, api_keys, audit_trail, "
-                "hall_item_catalogues, hall_cases, hall_uploads, hall_case_events, "
-                "hall_ratings, hall_rectifications, hall_complaints RESTART IDENTITY CASCADE"
-            )
-        )
+    truncate_postgres(postgres_url)
     registry.dispose()
+
+
+def truncate_postgres(url: str) -> None:
+    """Empty the session database's tables, so that the next PostgreSQL test starts clean."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        # every table the migrations made but these (the schema version, the catalogue, and the
+        # two the suite has always kept): a table a later migration adds is emptied without
+        # anyone having to list it here
+        kept = ("alembic_version", "catalogue_versions", "api_clients", "licence_documents")
+        names = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).scalars()
+        tables = ", ".join(f'"{n}"' for n in sorted(names) if n not in kept)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()

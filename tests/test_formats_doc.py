@@ -137,6 +137,7 @@ def decode_seal(text: str) -> tuple[bytes, Mapping[Any, Any], bytes, bytes]:
 
 @dataclass
 class TrustEntry:
+    sequence: int  # §4.2 key 6 of the list it came from (0: none stated)
     department: str
     certificate: x509.Certificate
     status: str
@@ -161,12 +162,15 @@ def verify_trust_list(data: bytes, root: x509.Certificate) -> dict[bytes, TrustE
         raise RejectedError("trust list signature")
     if body[1] != "EL-TL1" or body[4] != root.public_bytes(serialization.Encoding.DER):  # 5.
         raise RejectedError("trust list format or root")
+    sequence = body.get(6, 0)
+    if 6 in body and not (type(sequence) is int and 1 <= sequence <= 2**63 - 1):
+        raise RejectedError("trust list sequence")
     entries = {}
     for e in body[5]:
         cert = x509.load_der_x509_certificate(e[4])
         if e[1] != kid_of(cert) or e[5] not in ("active", "retired", "revoked"):
             raise RejectedError("trust list entry")
-        entries[e[1]] = TrustEntry(e[2], cert, e[5], e[6], list(e[7]))
+        entries[e[1]] = TrustEntry(sequence, e[2], cert, e[5], e[6], list(e[7]))
     return entries
 
 
@@ -190,6 +194,8 @@ def verify(
     sealed = dt.datetime.fromtimestamp(iat, dt.UTC)
     if not signer.not_valid_before_utc <= sealed <= signer.not_valid_after_utc:  # 5.
         raise RejectedError("signer not valid when the seal was made")
+    if status == "revoked":  # compromised: whatever iat says
+        raise RejectedError("signer revoked")
     if status != "active" and status_since is not None and iat >= status_since:
         raise RejectedError("signer withdrawn before the seal was made")
     if not es256_ok(signer.public_key(), protected, payload, signature):  # 6.
@@ -388,6 +394,16 @@ def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # typ
     assert [i for i in range(listed.size) if listed.is_set(i)] == [index]
     suspension = verify_status_list(service.status_list(TH_CIVIL, "suspension").signed, root)
     assert not suspension.is_set(index)
+    assert entry.sequence >= 1  # §4.2 key 6
+    # a compromised key: listed revoked, since its notBefore, so every seal of it is refused,
+    # also by the earlier rule (iat >= status since)
+    service.compromise_key(TH_CIVIL, since=service.clock())
+    after = verify_trust_list(service.trust_list().signed, root)
+    revoked = after[header[4]]
+    assert revoked.status == "revoked" and after[header[4]].sequence > entry.sequence
+    assert revoked.status_since <= out["iat"]
+    with pytest.raises(RejectedError, match="revoked"):
+        verify(url, signer=revoked.certificate, root=root, status="revoked")
     # a trust list whose signature was altered is refused
     broken = bytearray(signed)
     broken[-1] ^= 1

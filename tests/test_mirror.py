@@ -21,9 +21,10 @@ from elicence.app.service import Elicence
 from elicence.bootstrap import assemble
 from elicence.errors import LogIntegrityError, MirrorError
 from elicence.formats.eventlog import event_hash, parse_instant, sign_checkpoint
+from elicence.formats.seal import decode_seal
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
-from tests.conftest import PASSPHRASE, ApiKeys, Clock, food_permit
+from tests.conftest import GZ_AMR, PASSPHRASE, ApiKeys, Clock, food_permit
 
 Tamper = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -351,3 +352,63 @@ def test_feed_pages_in_order_past_the_end(api: TestClient, api_keys: ApiKeys) ->
     assert (page["next_after"], page["size"]) == (3, 5)
     past = api.get("/api/v1/feed", params={"after": 99}, headers=h).json()
     assert (past["events"], past["next_after"], past["size"]) == ([], 99, 5)
+
+
+# -- key compromise and replayed trust lists (issue 16 §2) ---------------------------------------
+
+
+class ReplayingUpstream(InProcessUpstream):
+    """A proxy in front of the province that can serve a trust list it recorded earlier."""
+
+    def __init__(self, api: TestClient, key: str) -> None:
+        super().__init__(api, key)
+        self.recorded: list[bytes] = []
+        self.replay: bytes | None = None
+
+    def trust_list(self) -> bytes:
+        current = super().trust_list()
+        self.recorded.append(current)
+        return self.replay if self.replay is not None else current
+
+
+def test_the_city_follows_a_resealing_and_refuses_a_replayed_older_trust_list(
+    api: TestClient,
+    api_keys: ApiKeys,
+    service: Elicence,
+    city: Elicence,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from elicence.app.mirror import MirroredTrust
+    from elicence.formats.trustlist import verify_trust_list
+
+    monkeypatch.setattr(MirroredTrust, "RECHECK_SECONDS", 0.0)  # read what the city holds now
+    proxy = ReplayingUpstream(api, api_keys.hall)
+    issued = issue_some(api, api_keys, 2)
+    do_pull(city, proxy, service)
+    before = city.trust_list()
+    clock_now = service.clock()
+    service.compromise_key(GZ_AMR, since=clock_now)
+    pulled = do_pull(city, proxy, service)
+    assert pulled.applied == 2  # two resealed events
+    after = city.trust_list()
+    assert after.sequence > before.sequence
+    old_seal, ident = issued[0]["seal"], issued[0]["identifier"]
+    new_seal = service.registry.licence(ident).seal  # type: ignore[union-attr]
+    assert city.registry.licence(ident).seal == new_seal  # type: ignore[union-attr]
+    assert city.verify(seal=new_seal, client=None).verdict == "valid"
+    assert city.verify(seal=old_seal, client=None).verdict == "untrusted"
+    assert city.audit().ok, city.audit().problems
+
+    # the proxy replays the older list, still current, which shows the stolen key active
+    old = verify_trust_list(proxy.recorded[0], root=service.keystore.root_certificate())
+    assert old.sequence == before.sequence and not old.stale(city.clock())
+    kid = bytes.fromhex(decode_seal(old_seal).kid.hex())
+    assert old.entry(kid).status == "active"  # type: ignore[union-attr]
+    proxy.replay = proxy.recorded[0]
+    with pytest.raises(LogIntegrityError, match=r"sequence \d+ .* holds sequence \d+"):
+        do_pull(city, proxy, service)
+    city_list = city.registry.mirror().trust_list  # type: ignore[union-attr]
+    assert city_list == after.signed  # the newer one is kept
+    assert city.trust_list().entry(kid).status == "revoked"  # type: ignore[union-attr]
+    proxy.replay = None
+    assert do_pull(city, proxy, service).applied == 0  # the genuine current list is taken again

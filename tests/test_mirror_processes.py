@@ -7,6 +7,7 @@ pull; with the province down, the city still answers from its mirror.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -14,8 +15,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -186,3 +189,81 @@ def test_a_city_mirrors_a_province(halls: tuple[Server, Server]) -> None:
     assert city_seqs(city.data_dir) == list(range(1, N + 2))
     audit = elicence(city.data_dir, "registry", "audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+class ReplayingProxy:
+    """An HTTP proxy in front of the province that can replay a trust list it saw earlier."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.seen: list[bytes] = []
+        self.replay = False
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
+                r = httpx.get(proxy.upstream + self.path, headers=headers, timeout=30)
+                body = r.content
+                if self.path.startswith("/api/v1/trust-list.cose") and r.status_code == 200:
+                    proxy.seen.append(body)
+                    if proxy.replay:
+                        body = proxy.seen[0]
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", r.headers.get("content-type", "text/plain"))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ReplayingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_mirror_behind_a_replaying_proxy_keeps_the_newer_trust_list(
+    halls: tuple[Server, Server],
+) -> None:
+    """Issue 16 §2: after a key compromise, a proxy replays the older (still current) trust list,
+    which shows the stolen key active; `elicence mirror` refuses it and keeps the newer one."""
+    province, city = halls
+    keys = json.loads((province.data_dir / "demo-clients.json").read_text())
+    dept = {"Authorization": f"Bearer {keys['department']['api_key']}"}
+    root = str(province.data_dir / "keys" / "root.crt.pem")
+    province.start()
+    items = [food_permit(f"R-{n}", licence_number=f"JY{n:06d}") for n in range(3)]
+    r = httpx.post(f"{province.url}/api/v1/licences/batch", json={"items": items}, headers=dept)
+    assert r.status_code == 200, r.text
+    old_seal = r.json()["results"][0]["seal"]
+    with ReplayingProxy(province.url) as proxy:
+        args = ["mirror", "--from", proxy.url, "--root", root, "--once"]
+        args += ["--api-key", keys["hall"]["api_key"]]
+        first = elicence(city.data_dir, *args)
+        assert first.returncode == 0, first.stderr
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        done = elicence(
+            province.data_dir, "keys", "compromise", GZ_AMR, "--since", since.isoformat()
+        )
+        assert done.returncode == 0, done.stderr
+        assert "re-sealed 3 licences" in done.stdout
+        second = elicence(city.data_dir, *args)
+        assert second.returncode == 0, second.stderr
+        assert "mirrored 3 events" in second.stdout  # the three resealed events
+        proxy.replay = True
+        replayed = elicence(city.data_dir, *args)
+        assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+        assert "an older list was replayed" in replayed.stderr
+    # the city answers with the newer list: the old code's key is revoked
+    verdict = elicence(city.data_dir, "verify", old_seal, "--json")
+    assert verdict.returncode == 1, verdict.stderr
+    assert json.loads(verdict.stdout)["verdict"] == "untrusted"

@@ -36,6 +36,7 @@ from starlette.responses import Response
 
 from elicence.api.auth import authenticate, optional_client, required_client, service
 from elicence.api.context import client_address
+from elicence.api.inputs import check_form, check_json, check_parameters
 from elicence.errors import AuthenticationError, MalformedBodyError, PayloadTooLargeError
 
 KIB = 1024
@@ -92,10 +93,13 @@ def decode_json(data: bytes, *, field: str | None = None) -> Any:
     (400 for a whole body; 422 naming ``field`` for JSON inside a body, such as the ``application``
     part of a multipart upload). The body was bounded before (its route's limit), so this is too."""
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_object, parse_constant=_constant)
+        value = json.loads(
+            data.decode("utf-8"), object_pairs_hook=_object, parse_constant=_constant
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         what = "is not valid JSON" if field else "the request body is not valid JSON"
         raise MalformedBodyError(f"{what}: {_why(e)}", field=field) from None
+    return check_json(value)  # the text rule on every decoded value (api/inputs.py): 422
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -138,7 +142,13 @@ class BodyRequest(Request):
 
 
 class EdgeRoute(APIRoute):
-    """A route whose requests go through the steps of the module docstring."""
+    """A route whose requests go through the steps of the module docstring.
+
+    Its parameters, decoded JSON body and form fields pass the text rule (``api/inputs.py``);
+    ``reads_forms``: also a URL-encoded form the operation reads itself (the pages).
+    """
+
+    reads_forms = False
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
@@ -161,6 +171,8 @@ class EdgeRoute(APIRoute):
         json_body = self.body_field is not None and not isinstance(
             self.body_field.field_info, params.Form
         )
+        form_body = self.body_field is not None and not json_body
+        reads_forms = self.reads_forms
 
         async def gate(request: Request) -> Response:
             policy, client = edge_of(endpoint), None
@@ -177,6 +189,7 @@ class EdgeRoute(APIRoute):
                 answer = await run_in_threadpool(policy.precheck, request)
                 if answer is not None:
                     return answer
+            check_parameters(request)  # the text rule on path and query parameters: 422
             try:
                 if _has_body(request):
                     body = await _read(request, policy.limit)  # 4, 5
@@ -188,6 +201,9 @@ class EdgeRoute(APIRoute):
                             else decode_json(body)
                         )
                     request = BodyRequest(request, body, decoded)
+                    if (form_body or reads_forms) and _is_form(request):
+                        form = await request.form()  # kept: the operation reads the same form
+                        setattr(request, "_form", check_form(form))  # noqa: B010 (its cache)
                 response = await handler(request)
             except (MalformedBodyError, PayloadTooLargeError):
                 await run_in_threadpool(_bad_body, request, client)
@@ -230,6 +246,11 @@ def _bad_body(request: Request, client: Any) -> None:
 def _has_body(request: Request) -> bool:
     length = request.headers.get("content-length")
     return (length is not None and length != "0") or "transfer-encoding" in request.headers
+
+
+def _is_form(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind in ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _is_json(request: Request) -> bool:

@@ -14,13 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from elicence.api.schemas import Day
 from elicence.domain.licence import mask_id, mask_name
+from elicence.hall.application import MAX_SEAL_LENGTH
 from elicence.hall.cases import Case, CaseEvent, Complaint, Rating, Rectification
 from elicence.hall.items import ItemCatalogue, LicenceMaterial, ServiceItem
 from elicence.hall.items_file import item_to_dict
 from elicence.hall.metrics import Metrics, Period, as_row
-from elicence.hall.service import Progress
-from elicence.hall.workflow import CaseAction, CaseStatus, allowed_actions
+from elicence.hall.service import MAX_COMMENT, MAX_COMPLAINT, Progress
+from elicence.hall.workflow import MAX_REASON, CaseAction, CaseStatus, allowed_actions
 
 
 class _In(BaseModel):
@@ -35,8 +37,12 @@ class ApplicantIn(_In):
 
 class CitedLicenceIn(_In):
     material: str = Field(examples=["business_licence"])
-    seal: str | None = Field(default=None, description="seal text EL1:… or the QR URL")
-    identifier: str | None = Field(default=None, description="a GB/T 36904 identifier")
+    seal: str | None = Field(
+        default=None, max_length=MAX_SEAL_LENGTH, description="seal text EL1:… or the QR URL"
+    )
+    identifier: str | None = Field(
+        default=None, max_length=200, description="a GB/T 36904 identifier"
+    )
 
 
 class ApplicationIn(_In):
@@ -57,28 +63,32 @@ class ApplicationIn(_In):
 class SupplementIn(_In):
     form: dict[str, str] = Field(default_factory=dict)
     licences: list[CitedLicenceIn] = Field(default_factory=list)
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=MAX_REASON)
 
 
 class ReasonIn(_In):
     reason: str | None = Field(
-        default=None, description="required to reject, refuse or ask for a supplement"
+        default=None,
+        max_length=MAX_REASON,
+        description="required to reject, refuse or ask for a supplement",
     )
 
 
 class DecisionIn(_In):
     licence_number: str | None = Field(
-        default=None, description="the paper licence number (证照编号); default the case number"
+        default=None,
+        max_length=64,
+        description="the paper licence number (证照编号); default the case number",
     )
-    valid_until: dt.date | None = None
+    valid_until: Day | None = None
     data: dict[str, str] | None = Field(
         default=None, description="the licence's data items, over the form's values"
     )
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=MAX_REASON)
 
 
 class VisitIn(_In):
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=MAX_REASON)
 
 
 class RatingIn(_In):
@@ -86,20 +96,20 @@ class RatingIn(_In):
     dimensions: dict[str, int] = Field(
         description="stars 1-5 for guidance, application, visits and result"
     )
-    comment: str | None = None
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT)
 
 
 class ComplaintIn(_In):
-    text: str
+    text: str = Field(max_length=MAX_COMPLAINT)
 
 
 class AnswerIn(_In):
-    answer: str
+    answer: str = Field(max_length=MAX_COMPLAINT)
     substantiated: bool = Field(description="true when found justified (有效投诉)")
 
 
 class NoteIn(_In):
-    note: str
+    note: str = Field(max_length=MAX_REASON)
 
 
 class ProgressIn(_In):

@@ -14,9 +14,10 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from elicence.domain.catalogue import Catalogue, LicenceType
+from elicence.domain.inputs import FIRST_DAY, LAST_DAY, MAX_ROW_ID
 from elicence.domain.licence import Licence, china_today, mask_id, mask_name
 from elicence.formats.catalogue_file import department_to_dict, licence_type_to_dict
 from elicence.formats.seal import SealedLicence
@@ -25,6 +26,29 @@ from elicence.verifier import Verdict, VerificationReport
 # The largest offset or position a query may name: beyond any registry's size, and small enough
 # for every database integer (a larger one would fail in the driver, not in validation).
 MAX_POSITION = 2**53
+# A row id or sequence number a caller names is compared with an INTEGER column: 32 bits on
+# PostgreSQL (domain/inputs.MAX_ROW_ID).
+ROW_ID_MAX = MAX_ROW_ID
+
+
+def _day(value: dt.date) -> dt.date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must be a date between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+def _instant(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("must be ISO 8601 with a time zone")
+    _day(value.date())
+    _day(value.astimezone(dt.UTC).date())  # within the bounds: cannot overflow
+    return value
+
+
+# A date or an instant a caller sends: within what the calendar and both databases hold, far
+# from the ends where date arithmetic and time-zone conversion overflow (docs/abuse.md).
+Day = Annotated[dt.date, AfterValidator(_day)]
+Instant = Annotated[dt.datetime, AfterValidator(_instant)]
 
 
 class _In(BaseModel):
@@ -103,8 +127,12 @@ def add_documented_bodies(
 
 
 class VerifyIn(_In):
-    seal: str | None = Field(default=None, description="seal text EL1:… or the whole QR URL")
-    identifier: str | None = Field(default=None, description="a GB/T 36904 identifier")
+    seal: str | None = Field(
+        default=None, max_length=8000, description="seal text EL1:… or the whole QR URL"
+    )
+    identifier: str | None = Field(
+        default=None, max_length=200, description="a GB/T 36904 identifier"
+    )
 
 
 class HolderOut(BaseModel):

@@ -238,7 +238,10 @@ def error_page(request: Request, exc: errors.Error) -> Response:
 
 class HtmlRoute(EdgeRoute):
     """A route whose errors are pages: domain errors and malformed forms become an error page
-    (its body is bounded and read as every route's: ``api/edge.py``)."""
+    (its body is bounded and read as every route's: ``api/edge.py``; its forms, those it reads
+    itself too, pass the text rule)."""
+
+    reads_forms = True
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from elicence.domain.licence import EventKind, LicenceStatus
+from elicence.domain.licence import EventKind, Licence, LicenceStatus
 from elicence.errors import LogIntegrityError
 from elicence.formats.eventlog import GENESIS, LogEvent, check_chain, verify_checkpoint
+from elicence.formats.seal import decode_seal
 from elicence.registry import Registry
 from elicence.registry.statecheck import StateCheck
 
@@ -34,11 +35,13 @@ STATUS_KINDS: Mapping[str, LicenceStatus] = {
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """What one event does: a new licence (by its seal) and status changes."""
+    """What one event does: a new licence (by its seal), status changes, or a new seal for
+    the event's licence (``resealed``: its key was compromised, ADR 0011)."""
 
     new_seal: str | None = None
     status_index: int | None = None
     statuses: tuple[tuple[str, LicenceStatus, str | None], ...] = field(default_factory=tuple)
+    reseal: str | None = None
 
 
 def effect_of(event: LogEvent) -> Effect:
@@ -58,6 +61,9 @@ def effect_of(event: LogEvent) -> Effect:
             index if type(index) is int else None,
             tuple(statuses),
         )
+    if event.kind == EventKind.RESEALED:
+        seal = detail.get("seal")
+        return Effect(reseal=seal if isinstance(seal, str) else None)
     status = STATUS_KINDS.get(event.kind)
     if status is not None:
         return Effect(statuses=((event.identifier, status, None),))
@@ -91,9 +97,38 @@ class AuditReport:
         return not self.problems
 
 
+def unreadable(lic: Licence) -> str | None:
+    """Why a stored licence cannot be answered (text no encoding holds, a seal that does not
+    decode), or None. Never echoes what the licence holds."""
+    texts = [
+        lic.identifier,
+        lic.type_code,
+        lic.department_uscc,
+        lic.licence_number,
+        lic.holder.name,
+        lic.holder.id_number,
+        lic.seal,
+        lic.source_ref or "",
+        lic.superseded_by or "",
+        *(str(k) for k in lic.data),
+        *(v for v in lic.data.values() if isinstance(v, str)),
+    ]
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "its text is not valid Unicode (no answer can encode it)"
+    try:
+        decode_seal(lic.seal)
+    except Exception:
+        return "its seal does not decode"
+    return None
+
+
 def audit(registry: Registry, *, root: x509.Certificate) -> AuditReport:
-    """Check the whole log: the hash chain, every checkpoint, and that the licences' statuses
-    are what the events say (streamed: memory stays bounded however large the registry)."""
+    """Check the whole log: the hash chain, every checkpoint, that the licences' statuses are
+    what the events say, and that every stored licence can be read and answered (streamed:
+    memory stays bounded however large the registry)."""
     problems: list[str] = []
     more = 0
 
@@ -152,6 +187,10 @@ def audit(registry: Registry, *, root: x509.Certificate) -> AuditReport:
                         f"licence {ident} is superseded by {by or 'nothing'} but the log says "
                         f"by {expected_by or 'nothing'}"
                     )
+    for name, lic in registry.iter_licences():
+        why = lic if isinstance(lic, str) else unreadable(lic)
+        if why is not None:
+            problem(f"licence {name} cannot be read: {why}")
     if more:
         problems.append(f"… and {more} more problems")
     return AuditReport(

@@ -33,6 +33,7 @@ from elicence.app.holder import AuthorisedUse
 from elicence.domain.catalogue import GUANGDONG_DIVISIONS, Catalogue
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc
+from elicence.domain.inputs import FIRST_DAY, check_day
 from elicence.domain.licence import HolderRef, IssuanceRequest, RegistryRecord
 from elicence.errors import CatalogueError, Error, InputError, NotFoundError, PermissionDeniedError
 from elicence.formats.seal import decode_seal_text, seal_text_from
@@ -449,7 +450,7 @@ class Hall:
     ) -> MetricsReport:
         """三率一数 and the composite score of every group in a period (public: the seed has
         效能监察 open to the public's supervision)."""
-        p = parse_period(period)
+        p = _bounded(parse_period(period))
         try:
             by = GroupBy(group_by)
         except ValueError:
@@ -477,7 +478,18 @@ class Hall:
         """One group's metrics over the ``count`` periods of ``period``'s kind that end with it,
         oldest first (public, as :meth:`metrics`); ``None`` where the group had nothing."""
         out: list[tuple[Period, Metrics | None]] = []
-        for p in preceding(parse_period(period), count):
+        for p in preceding(_bounded(parse_period(period)), count):
+            if p.first < FIRST_DAY:  # before the dates the service takes: not a period to show
+                continue
             rows = self.metrics(period=p.label, group_by=group_by, group=group).rows
             out.append((p, rows[0] if rows else None))
         return out
+
+
+def _bounded(period: Period) -> Period:
+    """``period`` if its days lie within the dates the service takes (domain/inputs.check_day):
+    its start and end, converted to UTC for the queries, stay far from the calendar's ends
+    (``0001-01`` and ``9999`` overflowed there)."""
+    check_day(period.first, field="period")
+    check_day(period.last, field="period")
+    return period

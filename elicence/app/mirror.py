@@ -8,7 +8,9 @@ from what is held), and (3) the checkpoint agrees with the chain where they over
 Invariants: a page is applied in one transaction with the mirror's state, so a mirror stopped at
 any moment resumes from its last committed event and neither loses nor repeats one; nothing
 already mirrored is ever deleted or changed by a refused feed; a registry that holds events of
-its own is never turned into a mirror.
+its own is never turned into a mirror; the trust list held never goes back to a lower sequence
+number (a replayed older list, which could still show a compromised key ``active``, is refused,
+and the one held is kept).
 """
 
 from __future__ import annotations
@@ -124,9 +126,10 @@ def pull(
     pinned = x509.load_der_x509_certificate(state.root)
     trust_list = upstream.trust_list()
     try:
-        verify_trust_list(trust_list, root=pinned)
+        offered = verify_trust_list(trust_list, root=pinned)
     except TrustListError as e:
         raise LogIntegrityError(f"the upstream's trust list is refused: {e.message}") from e
+    trust_list = _not_older(offered, state, pinned).signed
     catalogue = _sync_catalogue(registry, upstream, state, now=clock())
     applied, pages = 0, 0
     checkpoint: Checkpoint | None = None
@@ -156,6 +159,8 @@ def pull(
                             f"event {event.seq} carries an unreadable seal: {err.message}"
                         ) from err
                     uow.add_mirrored_licence(lic)
+                if effect.reseal is not None:
+                    uow.replace_seal(event.identifier, **_reseal(event, effect.reseal))
                 for ident, status, superseded_by in effect.statuses:
                     uow.set_status(ident, status, superseded_by=superseded_by)
             uow.save_mirror(
@@ -177,6 +182,37 @@ def pull(
             break
     seq, _ = registry.log_head()
     return PullResult(applied, seq, upstream_size, checkpoint)
+
+
+def _not_older(offered: TrustList, state: MirrorRecord, root: x509.Certificate) -> TrustList:
+    """The trust list to hold: ``offered`` unless it is older than the one held (a lower
+    sequence number), which is refused; an equal number is the same content re-signed."""
+    if state.trust_list is None:
+        return offered
+    try:
+        held = verify_trust_list(state.trust_list, root=root)
+    except TrustListError:
+        return offered  # what is held no longer verifies (its signer expired): replace it
+    if offered.sequence < held.sequence:
+        raise LogIntegrityError(
+            f"the upstream's trust list has sequence {offered.sequence} (issued "
+            f"{offered.issued_at:%Y-%m-%d %H:%M}Z) but this mirror holds sequence "
+            f"{held.sequence}: an older list was replayed; refusing it and keeping the newer one"
+        )
+    return offered
+
+
+def _reseal(event: LogEvent, seal: str) -> dict[str, str]:
+    """The new seal of a ``resealed`` event, checked to be a seal of the event's licence."""
+    try:
+        decoded = decode_seal(seal)
+    except Error as err:
+        raise LogIntegrityError(
+            f"event {event.seq} carries an unreadable seal: {err.message}"
+        ) from err
+    if decoded.claims.licence.identifier != event.identifier:
+        raise LogIntegrityError(f"event {event.seq} re-seals another licence than it names")
+    return {"seal": seal, "kid": decoded.kid.hex()}
 
 
 def _state(registry: Registry, url: str, root: x509.Certificate | None) -> MirrorRecord:

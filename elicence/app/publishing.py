@@ -4,7 +4,13 @@ the checkpoints of the event log, all under the service key; and the root's CRL.
 Invariants: every document is verified on the way out (a list this service could not verify is
 never served); a trust list is re-signed when the keys or the catalogue change or at half its
 validity, a status list when the log grew or at half its validity; a mirror signs nothing of its
-own (it serves what it pulled from its upstream).
+own (it serves what it pulled from its upstream). Each list carries a sequence number kept in the
+registry: re-signing the same content keeps it, new content takes the next, so no worker and no
+restart ever publishes a lower number than one already published (formats.md §4.2, §8.2).
+
+A ``revoked`` (compromised) key is published with ``status since`` = its certificate's notBefore:
+every seal it made is untrusted (the service re-sealed the genuine ones, ADR 0011), also for a
+verifier that still applies the earlier rule "untrusted from ``status since`` on".
 """
 
 from __future__ import annotations
@@ -19,13 +25,21 @@ from elicence.app.catalogue import CatalogueSource
 from elicence.app.mirror import MirroredTrust
 from elicence.domain.codes import check_uscc
 from elicence.errors import NotFoundError
+from elicence.formats import statuslist, trustlist
 from elicence.formats.eventlog import Checkpoint, sign_checkpoint
 from elicence.formats.statuslist import PURPOSE_OF_STATUS, Purpose, list_size, sign_status_list
 from elicence.formats.trustlist import TrustEntry, TrustList, sign_trust_list, verify_trust_list
 from elicence.keys.keyring import Keyring
-from elicence.keys.store import KeyRole
+from elicence.keys.store import KeyRole, KeyStatus
 from elicence.registry import Registry
 from elicence.verifier.status import StatusList, verify_status_list
+
+TRUST_LIST = "trust-list"  # the name of its sequence number in the registry
+
+
+def status_list_name(department: str, purpose: Purpose) -> str:
+    """The name of a status list's sequence number in the registry."""
+    return f"status-list/{department}/{purpose}"
 
 
 class Publisher:
@@ -81,24 +95,31 @@ class Publisher:
             if e.role is not KeyRole.DEPARTMENT or e.department is None:
                 continue
             dept = catalogue.departments.get(e.department)
+            certificate = self._keyring.certificate(e)
+            since = e.status_since
+            if e.status is KeyStatus.REVOKED:  # every seal it made is untrusted
+                since = min(since, certificate.not_valid_before_utc)
             entries.append(
                 TrustEntry(
                     kid=bytes.fromhex(e.kid),
                     department=e.department,
                     name=dept.name_zh if dept else e.name,
-                    certificate=self._keyring.certificate(e),
+                    certificate=certificate,
                     status=str(e.status),
-                    status_since=e.status_since,
+                    status_since=since,
                     licence_types=dept.licence_types if dept else (),
                 )
             )
         root = self._keyring.root_certificate()
+        digest = trustlist.content_digest(root=root, entries=entries)
+        sequence = self._registry.list_sequences({TRUST_LIST: digest}, now=now)[TRUST_LIST]
         signed = sign_trust_list(
             signer=self._keyring.service(),
             root=root,
             entries=entries,
             issued_at=now.replace(microsecond=0),
             next_update=(now + self._trust_list_validity).replace(microsecond=0),
+            sequence=sequence,
         )
         trust_list = verify_trust_list(signed, root=root)
         self._trust_list = (keys_version, catalogue_version, trust_list)
@@ -170,6 +191,15 @@ class Publisher:
                 indices[purpose].append(index)
         issued_at = now.replace(microsecond=0)
         trust_list = self.trust_list()
+        sequences = self._registry.list_sequences(
+            {
+                status_list_name(department, purpose): statuslist.content_digest(
+                    department=department, purpose=purpose, size=size, indices=indices[purpose]
+                )
+                for purpose in Purpose
+            },
+            now=now,
+        )
         built = {}
         for purpose in Purpose:
             signed = sign_status_list(
@@ -180,6 +210,7 @@ class Publisher:
                 valid_until=issued_at + self._status_list_validity,
                 size=size,
                 indices=indices[purpose],
+                sequence=sequences[status_list_name(department, purpose)],
             )
             built[purpose] = verify_status_list(signed, trust_list)  # checked on the way out
             self._status_lists[(department, purpose)] = (log_size, built[purpose])

@@ -34,13 +34,15 @@ from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc, parse_identifier
 from elicence.domain.licence import HolderRef, Licence
-from elicence.errors import InputError
+from elicence.errors import InputError, KeyCustodyError
 from elicence.formats.eventlog import Checkpoint, LogEvent
 from elicence.formats.trustlist import TrustList
 from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
+from elicence.issuer.reseal import reseal_licences
 from elicence.issuer.service import signer_for
 from elicence.keys.keyring import Keyring
+from elicence.keys.pki import CRL_VALIDITY
 from elicence.keys.signer import Signer
 from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
 from elicence.registry import ClientRecord, Registry
@@ -122,9 +124,10 @@ class Elicence:
         self.registry.flush_usage()
 
     def health(self) -> dict[str, Any]:
-        """``ok``, or ``degraded`` naming who cannot sign (department USCCs, ``service``,
-        ``root``: their active key does not open), never a file."""
-        down = self.unusable_keys()
+        """``ok``, or ``degraded`` naming who cannot sign now (department USCCs, ``service``,
+        ``root``): an active key that does not open, or a token signer that is down; never
+        a file."""
+        down = sorted(set(self.unusable_keys()) | set(self._keyring.unavailable()))
         body: dict[str, Any] = {
             "status": "degraded" if down else "ok",
             "catalogue_version": self._catalogue.version(),
@@ -148,6 +151,7 @@ class Elicence:
 
     def import_catalogue(self, catalogue: Catalogue) -> tuple[int, list[KeyEntry]]:
         """Store a new catalogue; give every new department a signing key."""
+        self._check_root_for(catalogue)  # before anything is stored
         with self.trail.action(TrailAction.CATALOGUE_IMPORT, client=None) as rec:
             version = self._catalogue.import_(catalogue)
             rec.update(
@@ -158,6 +162,22 @@ class Elicence:
         return version, self.init_keys(catalogue)
 
     # -- keys and trust -------------------------------------------------------------------------
+
+    def _check_root_for(self, catalogue: Catalogue) -> None:
+        """Refuse, before storing it, a catalogue whose new departments need the root when the
+        root is offline and was not given to this command."""
+        if self._keyring.root_available():
+            return
+        try:
+            active = {e.department for e in self._keyring.entries() if str(e.status) == "active"}
+        except KeyCustodyError:
+            active = set()
+        if not active or any(uscc not in active for uscc in catalogue.departments):
+            raise KeyCustodyError(
+                "new departments need keys certified by the root, which is offline: give "
+                "`--root-dir DIR` (and ELICENCE_ROOT_PASSPHRASE) to this command",
+                field="root_dir",
+            )
 
     def init_keys(self, catalogue: Catalogue | None = None) -> list[KeyEntry]:
         with self.trail.action(TrailAction.KEYS_INIT, client=None) as rec:
@@ -175,13 +195,39 @@ class Elicence:
             check_uscc(department, field="department")
             old, new = self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
             rec.update(retired=old.kid if old else None, active=new.kid)
+        self.trust_list()  # numbered now, not first inside some worker's write transaction
+        return old, new
+
+    def resign_crl(self) -> dt.datetime:
+        """Sign the root's CRL anew; returns its next update (a ceremony with the root offline)."""
+        now = self.clock()
+        with self.trail.action(TrailAction.KEYS_CRL, client=None):
+            self._keyring.resign_crl(now=now)
+        return now + CRL_VALIDITY
+
+    def enrol_token_key(self, department: str | None) -> tuple[KeyEntry | None, KeyEntry]:
+        """The key ceremony that moves ``department``'s signing key (None: the service key) to
+        the configured PKCS#11 token; the key it replaces is retired, so what it signed stays
+        valid."""
+        with self.trail.action(
+            TrailAction.KEYS_ENROL_TOKEN, client=None, target=department or "service"
+        ) as rec:
+            if department is not None:
+                check_uscc(department, field="department")
+            old, new = self._keyring.enrol_on_token(
+                department, now=self.clock(), crl_url=self.crl_url
+            )
+            rec.update(retired=old.kid if old else None, active=new.kid)
         return old, new
 
     def compromise_key(
-        self, department: str, *, since: dt.datetime, kid: str | None = None
-    ) -> tuple[KeyEntry, KeyEntry | None]:
-        """A department key was compromised at ``since``: seals it made from then on become
-        untrusted (the trust list carries status revoked with that time)."""
+        self, department: str, *, since: dt.datetime, kid: str | None = None, actor: str = "cli"
+    ) -> tuple[KeyEntry, KeyEntry | None, int]:
+        """A department key was compromised at ``since``: it becomes untrusted for every seal,
+        whatever its ``iat`` (the trust list lists it ``revoked``), and every licence it sealed
+        is re-sealed under the department's active key (a new one if it was the active key),
+        with a ``resealed`` event each (ADR 0011). Running it again for the same ``kid``
+        finishes an interrupted re-sealing. Returns (revoked, new or None, licences re-sealed)."""
         with self.trail.action(
             TrailAction.KEYS_COMPROMISE, client=None, target=department, since=since, kid=kid
         ) as rec:
@@ -190,7 +236,18 @@ class Elicence:
                 department, since=since, kid=kid, now=self.clock(), crl_url=self.crl_url
             )
             rec.update(revoked=revoked.kid, active=new.kid if new else None)
-        return revoked, new
+            resealed = reseal_licences(
+                self.registry,
+                self._keyring,
+                department=department,
+                kid=revoked.kid,
+                actor=actor,
+                clock=self.clock,
+            )
+            rec.update(resealed=resealed)
+        self.checkpoint()
+        self.trust_list()  # numbered now, not first inside some worker's write transaction
+        return revoked, new, resealed
 
     def certificates(self) -> list[tuple[KeyEntry, x509.Certificate]]:
         """Every certificate of the key store with its entry."""

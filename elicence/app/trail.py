@@ -62,6 +62,8 @@ class TrailAction(StrEnum):
     KEYS_INIT = "keys.init"
     KEYS_ROTATE = "keys.rotate"
     KEYS_COMPROMISE = "keys.compromise"
+    KEYS_CRL = "keys.crl"  # the root's CRL signed anew (a ceremony when the root is offline)
+    KEYS_ENROL_TOKEN = "keys.enrol_token"  # noqa: S105 - an action name (a key ceremony)
     CATALOGUE_IMPORT = "catalogue.import"
     MIRROR_SETUP = "mirror.setup"
     BACKUP_CREATE = "backup.create"

@@ -176,6 +176,7 @@ class EventKind(StrEnum):
     REINSTATED = "reinstated"
     AMENDED = "amended"
     RENEWED = "renewed"
+    RESEALED = "resealed"  # the same licence under a new seal (its key was compromised)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,16 +5,19 @@ with status index ``i`` (licence key 11 of its seal) has the list's status; bit 
 significant bit of byte 0. Wire form (docs/formats.md §8): a tagged COSE_Sign1 signed by the
 service key (the trust-list envelope of :mod:`elicence.formats.cose`), payload
 ``{1: "EL-SL1", 2: department, 3: purpose, 4: issued at, 5: valid until, 6: size in bits,
-7: zlib(bitstring)}``. Verification is :func:`elicence.verifier.status.verify_status_list`.
+7: zlib(bitstring), 8: sequence}``. Verification is
+:func:`elicence.verifier.status.verify_status_list`.
 
 Invariants: a list's size is a multiple of :data:`MIN_BITS` (so a multiple of 8 and at least
 16 KB uncompressed, for herd privacy) covering every index the department has handed out; a
-list built by :func:`sign_status_list` has no bit set at or beyond its size.
+list built by :func:`sign_status_list` has no bit set at or beyond its size; a list's sequence
+number (key 8) never goes down from one list of a department and purpose to the next.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import zlib
 from collections.abc import Iterable
@@ -27,6 +30,8 @@ from elicence.keys.signer import Signer
 FORMAT = "EL-SL1"
 # payload keys
 S_FORMAT, S_DEPARTMENT, S_PURPOSE, S_ISSUED, S_VALID_UNTIL, S_SIZE, S_BITS = 1, 2, 3, 4, 5, 6, 7
+S_SEQUENCE = 8
+MAX_SEQUENCE = 2**63 - 1
 MIN_BITS = 131_072  # 16 KB: the W3C minimum, so one licence hides among at least 131,072
 MAX_BITS = 2**27  # 16 MiB uncompressed: a verifier refuses larger lists (inflation bombs)
 
@@ -96,6 +101,13 @@ def compress(bits: bytes) -> bytes:
     return zlib.compress(bits, 9)
 
 
+def content_digest(*, department: str, purpose: Purpose, size: int, indices: Iterable[int]) -> str:
+    """SHA-256 (hex) of what a status list states, its times and sequence aside: the same
+    content keeps its sequence number when the list is re-signed."""
+    head = f"{department}/{purpose}/{size}/".encode()
+    return hashlib.sha256(head + bitstring(indices, size)).hexdigest()
+
+
 def sign_status_list(
     *,
     signer: Signer,
@@ -105,8 +117,11 @@ def sign_status_list(
     valid_until: dt.datetime,
     size: int,
     indices: Iterable[int],
+    sequence: int,
 ) -> bytes:
     """Build and sign a status list; returns the COSE_Sign1 bytes."""
+    if not 1 <= sequence <= MAX_SEQUENCE:
+        raise InputError(f"must be 1 to {MAX_SEQUENCE}", field="sequence")
     if size % MIN_BITS or not MIN_BITS <= size <= MAX_BITS:
         raise InputError(
             f"a status list's size must be a multiple of {MIN_BITS} up to {MAX_BITS}", field="size"
@@ -121,5 +136,6 @@ def sign_status_list(
         S_VALID_UNTIL: int(valid_until.timestamp()),
         S_SIZE: size,
         S_BITS: compress(bitstring(indices, size)),
+        S_SEQUENCE: sequence,
     }
     return sign_service_document(signer, payload)

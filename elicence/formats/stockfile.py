@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from elicence.domain.inputs import check_json
 from elicence.errors import InputError, StockImportError
 
 CSV_COLUMNS = (
@@ -175,6 +176,11 @@ def _jsonl_rows(f: Any) -> Iterator[SourceRow]:
             continue
         if not isinstance(raw, dict):
             yield SourceRow(number, {}, None, InputError("is not a JSON object", field=None))
+            continue
+        try:
+            raw = check_json(raw)  # the text rule, as for a JSON body (domain/inputs.py)
+        except InputError as e:
+            yield SourceRow(number, {}, None, e)
             continue
         department = raw.pop("department", None)
         if department is not None and not isinstance(department, str):

@@ -4,15 +4,19 @@ Wire form: a tagged COSE_Sign1 (ES256) whose protected header carries ``alg``, `
 ``x5chain`` (33) = the service certificate DER, issued by the root with the trust-list EKU; its
 payload a CBOR map (see docs/formats.md). A hall holding only the root certificate checks it with
 :func:`verify_trust_list`. Invariant: a :class:`TrustList` value exists only after its signature,
-its signer's chain to the pinned root and its signer's EKU were all checked.
+its signer's chain to the pinned root and its signer's EKU were all checked. A list's sequence
+number (payload key 6) never goes down from one list to the next the service signs; a list without
+one (signed before sequence numbers) reads as sequence 0.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,7 +30,8 @@ FORMAT = "EL-TL1"
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
 _START_OF_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
 # payload keys
-T_FORMAT, T_ISSUED, T_NEXT_UPDATE, T_ROOT, T_ENTRIES = 1, 2, 3, 4, 5
+T_FORMAT, T_ISSUED, T_NEXT_UPDATE, T_ROOT, T_ENTRIES, T_SEQUENCE = 1, 2, 3, 4, 5, 6
+MAX_SEQUENCE = 2**63 - 1
 # entry keys
 E_KID, E_DEPT, E_NAME, E_CERT, E_STATUS, E_SINCE, E_TYPES = 1, 2, 3, 4, 5, 6, 7
 STATUSES = ("active", "retired", "revoked")
@@ -59,6 +64,7 @@ class TrustList:
     root: x509.Certificate
     entries: tuple[TrustEntry, ...]
     signed: bytes  # the COSE_Sign1 it was read from
+    sequence: int = 0  # payload key 6: grows whenever the content changes (0: none stated)
 
     def entry(self, kid: bytes) -> TrustEntry | None:
         for e in self.entries:
@@ -87,28 +93,43 @@ def sign_trust_list(
     entries: Iterable[TrustEntry],
     issued_at: dt.datetime,
     next_update: dt.datetime,
+    sequence: int,
 ) -> bytes:
     """Build and sign a trust list; returns the COSE_Sign1 bytes."""
-    der = serialization.Encoding.DER
+    if not 1 <= sequence <= MAX_SEQUENCE:
+        raise TrustListError(f"a trust list's sequence must be 1 to {MAX_SEQUENCE}")
     payload = {
         T_FORMAT: FORMAT,
         T_ISSUED: _ts(issued_at),
         T_NEXT_UPDATE: _ts(next_update),
-        T_ROOT: root.public_bytes(der),
-        T_ENTRIES: [
-            {
-                E_KID: e.kid,
-                E_DEPT: e.department,
-                E_NAME: e.name,
-                E_CERT: e.certificate.public_bytes(der),
-                E_STATUS: e.status,
-                E_SINCE: _ts(e.status_since),
-                E_TYPES: list(e.licence_types),
-            }
-            for e in entries
-        ],
+        T_ROOT: root.public_bytes(serialization.Encoding.DER),
+        T_ENTRIES: _entries_payload(entries),
+        T_SEQUENCE: sequence,
     }
     return sign_service_document(signer, payload)
+
+
+def content_digest(*, root: x509.Certificate, entries: Iterable[TrustEntry]) -> str:
+    """SHA-256 (hex) of what a trust list states, its times and sequence aside: the same
+    content keeps its sequence number when the list is re-signed."""
+    body = [root.public_bytes(serialization.Encoding.DER), _entries_payload(entries)]
+    return hashlib.sha256(cbor2.dumps(body, canonical=True)).hexdigest()
+
+
+def _entries_payload(entries: Iterable[TrustEntry]) -> list[dict[int, object]]:
+    der = serialization.Encoding.DER
+    return [
+        {
+            E_KID: e.kid,
+            E_DEPT: e.department,
+            E_NAME: e.name,
+            E_CERT: e.certificate.public_bytes(der),
+            E_STATUS: e.status,
+            E_SINCE: _ts(e.status_since),
+            E_TYPES: list(e.licence_types),
+        }
+        for e in entries
+    ]
 
 
 def verify_trust_list(signed: bytes, *, root: x509.Certificate) -> TrustList:
@@ -119,7 +140,8 @@ def verify_trust_list(signed: bytes, *, root: x509.Certificate) -> TrustList:
     2. that certificate is issued by the pinned root and carries the trust-list EKU;
     3. it was valid when the list was issued;
     4. the signature verifies under it;
-    5. the payload is a well-formed EL-TL1 list whose root is the pinned root.
+    5. the payload is a well-formed EL-TL1 list whose root is the pinned root, and its
+       sequence, if stated, an integer from 1 to 2**63 - 1.
     """
     # 1.-4.
     body = verify_service_document(
@@ -135,12 +157,16 @@ def verify_trust_list(signed: bytes, *, root: x509.Certificate) -> TrustList:
         raise TrustListError(f"trust list format is not {FORMAT}")
     if body.get(T_ROOT) != root.public_bytes(serialization.Encoding.DER):
         raise TrustListError("trust list names a different root")
+    sequence = body.get(T_SEQUENCE, 0)
+    if type(sequence) is not int or not (1 <= sequence <= MAX_SEQUENCE or T_SEQUENCE not in body):
+        raise TrustListError(f"the trust list's sequence must be an integer 1 to {MAX_SEQUENCE}")
     return TrustList(
         issued_at=issued_at,
         next_update=_dt(body.get(T_NEXT_UPDATE), "next_update"),
         root=root,
         entries=tuple(_entry(e, root) for e in _list(body.get(T_ENTRIES))),
         signed=signed,
+        sequence=sequence,
     )
 
 

@@ -24,6 +24,7 @@ from elicence.domain.catalogue import (
     LicenceType,
 )
 from elicence.domain.codes import check_resident_id, check_type_code, check_uscc
+from elicence.domain.inputs import check_day
 from elicence.domain.licence import (
     Holder,
     IssuanceRequest,
@@ -59,9 +60,10 @@ def _date(value: object, *, field: str) -> dt.date:
     if not isinstance(value, str):
         raise InputError("must be a date YYYY-MM-DD", field=field)
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise InputError(f"{value!r} is not a date YYYY-MM-DD", field=field) from None
+    return check_day(day, field=field)
 
 
 def check_holder(raw: object, licence_type: LicenceType) -> Holder:
@@ -144,7 +146,12 @@ def check_request(
     licence_number = _text(raw.get("licence_number"), field="licence_number", max_length=64)
     holder = check_holder(raw.get("holder"), licence_type)
     valid_from = _date(raw.get("valid_from"), field="valid_from")
-    last_day = licence_type.validity.last_day(valid_from)
+    try:
+        last_day = licence_type.validity.last_day(valid_from)
+    except (ValueError, OverflowError):
+        last_day = dt.date.max  # beyond the calendar: refused just below
+    if last_day is not None:
+        last_day = check_day(last_day, field="valid_from")  # the rule's end, too, is bounded
     raw_until = raw.get("valid_until")
     if licence_type.validity.long_term:
         if raw_until is not None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from elicence.errors import KeyCustodyError
+from elicence.keys.pkcs11 import TokenConfig, signer_usable
 from elicence.keys.signer import Signer
 from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
 
@@ -32,9 +34,11 @@ class KeyringRecipe:
 
     directory: Path
     passphrase: str = field(repr=False)
+    tokens: TokenConfig | None = None  # carries the token PIN: as secret as the passphrase
 
     def open(self) -> Keyring:
-        return Keyring(KeyStore(self.directory), passphrase=self.passphrase)
+        tokens = self.tokens.tokens() if self.tokens is not None else None
+        return Keyring(KeyStore(self.directory, tokens=tokens), passphrase=self.passphrase)
 
 
 class Keyring(Mapping[str, Signer]):
@@ -107,7 +111,29 @@ class Keyring(Mapping[str, Signer]):
 
     def recipe(self) -> KeyringRecipe:
         """How a worker process reopens this keyring (see :class:`KeyringRecipe`)."""
-        return KeyringRecipe(self._store.directory, self._passphrase)
+        tokens = self._store.tokens
+        return KeyringRecipe(
+            self._store.directory,
+            self._passphrase,
+            tokens.config if tokens is not None else None,
+        )
+
+    def unavailable(self) -> list[str]:
+        """Who cannot sign now: department USCCs (and ``"service"``) whose key does not answer.
+
+        A key file loaded in memory always answers; a token key is asked for one signature.
+        Without a token configured nothing is asked (and nothing is read).
+        """
+        if self._store.tokens is None or not self._store.initialised:
+            return []  # no token, or no keys yet: nothing to ask (as before tokens existed)
+        self.refresh()
+        down = [d for d, signer in dict(self._signers).items() if not signer_usable(signer)]
+        try:
+            if not signer_usable(self.service()):
+                down.append("service")
+        except KeyCustodyError:
+            down.append("service")
+        return sorted(down)
 
     # -- reading the store --------------------------------------------------------------------
 
@@ -139,6 +165,20 @@ class Keyring(Mapping[str, Signer]):
         self, department: str, *, now: dt.datetime, crl_url: str | None
     ) -> tuple[KeyEntry | None, KeyEntry]:
         return self._store.rotate(department, passphrase=self._passphrase, now=now, crl_url=crl_url)
+
+    def root_available(self) -> bool:
+        return self._store.root_available()
+
+    def resign_crl(self, *, now: dt.datetime) -> None:
+        self._store.resign_crl(passphrase=self._passphrase, now=now)
+
+    def enrol_on_token(
+        self, department: str | None, *, now: dt.datetime, crl_url: str | None
+    ) -> tuple[KeyEntry | None, KeyEntry]:
+        """The key ceremony: a new key for ``department`` (None: the service) on the token."""
+        return self._store.enrol_on_token(
+            department, passphrase=self._passphrase, now=now, crl_url=crl_url
+        )
 
     def compromise(
         self,

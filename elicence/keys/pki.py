@@ -40,6 +40,11 @@ def _name(common_name: str, *, uscc: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
+def subject_name(common_name: str, *, uscc: str | None = None) -> x509.Name:
+    """The subject of an end-entity certificate (what a token's CSR asks for)."""
+    return _name(common_name, uscc=uscc)
+
+
 def make_root(key: ec.EllipticCurvePrivateKey, *, name: str, now: dt.datetime) -> x509.Certificate:
     """A self-signed root CA certificate."""
     subject = _name(name)

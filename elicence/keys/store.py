@@ -32,7 +32,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from elicence.errors import KeyCustodyError
 from elicence.keys import pki
 from elicence.keys.envelope import SCRYPT_LOG2_N, seal_key, unseal_key
-from elicence.keys.signer import SoftwareSigner, kid_of
+from elicence.keys.pkcs11 import KeyUri, Pkcs11Signer, Tokens, is_token_uri, make_csr
+from elicence.keys.root import ROOT_KEY, RootSource
+from elicence.keys.signer import Signer, SoftwareSigner, kid_of
 
 CRL_FILE = "crl.der"  # the root's CRL, made with the root key by init and rotate
 
@@ -40,7 +42,7 @@ CRL_FILE = "crl.der"  # the root's CRL, made with the root key by init and rotat
 class KeyStatus(StrEnum):
     ACTIVE = "active"  # signs new seals
     RETIRED = "retired"  # no longer signs; what it signed stays valid
-    REVOKED = "revoked"  # compromised: what it signed after ``status_since`` is untrusted
+    REVOKED = "revoked"  # compromised since ``status_since``: every seal of it is untrusted
 
 
 class KeyRole(StrEnum):
@@ -101,8 +103,15 @@ class KeyStore:
 
     ROOT_NAME = "elicence Root CA"
 
-    def __init__(self, directory: Path, *, scrypt_log2_n: int = SCRYPT_LOG2_N) -> None:
+    def __init__(
+        self, directory: Path, *, scrypt_log2_n: int = SCRYPT_LOG2_N, tokens: Tokens | None = None
+    ) -> None:
         self.directory = directory
+        self.tokens = tokens  # where keys whose manifest entry is a PKCS#11 URI are reached
+        # the offline root, given to one ceremony command (keys/root.py); and whether init may
+        # make a root inside the store (development) or must be given one (production)
+        self.root: RootSource | None = None
+        self.root_in_store_allowed = True
         self._scrypt_log2_n = scrypt_log2_n
         self._manifest = os.fspath(directory / "manifest.json")  # stat on every signature
 
@@ -154,7 +163,7 @@ class KeyStore:
                 return e
         return None
 
-    def department_signers(self, passphrase: str) -> dict[str, SoftwareSigner]:
+    def department_signers(self, passphrase: str) -> dict[str, Signer]:
         """A signer for every department with an active key."""
         return {
             e.department: self._signer(e, passphrase)
@@ -164,7 +173,7 @@ class KeyStore:
             and e.department is not None
         }
 
-    def service_signer(self, passphrase: str) -> SoftwareSigner:
+    def service_signer(self, passphrase: str) -> Signer:
         for e in self.entries():
             if e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE:
                 return self._signer(e, passphrase)
@@ -180,14 +189,18 @@ class KeyStore:
             entries = self.entries()
         except KeyCustodyError:
             return ["key store"]  # its manifest is unreadable: nobody can sign
-        holders: list[tuple[str, str]] = [("root", "root.key")]
+        # the root is asked only where it is kept in the store (an offline root is not here,
+        # by design); a key on a token is asked by Keyring.unavailable, not here
+        holders: list[tuple[str, str]] = (
+            [("root", ROOT_KEY)] if (self.directory / ROOT_KEY).exists() else []
+        )
         holders += [
             (
                 e.department if e.role is KeyRole.DEPARTMENT and e.department else "service",
                 e.key_path,
             )
             for e in entries
-            if e.status is KeyStatus.ACTIVE
+            if e.status is KeyStatus.ACTIVE and not is_token_uri(e.key_path)
         ]
         failed = []
         for who, rel in holders:
@@ -252,10 +265,19 @@ class KeyStore:
         os.chmod(self.directory, 0o700)
         created: list[KeyEntry] = []
         if not (self.directory / "root.crt.pem").is_file():
-            root_key = pki.new_key()
-            root = pki.make_root(root_key, name=self.ROOT_NAME, now=now)
-            self._write_key("root.key", root_key, passphrase)
-            self._write_cert("root.crt.pem", root)
+            if self.root is not None:  # the root is offline: the store gets its certificate only
+                self._write_cert("root.crt.pem", self.root.certificate())
+            elif not self.root_in_store_allowed:
+                raise KeyCustodyError(
+                    "outside development the root is kept offline: make it with `elicence keys "
+                    "root-create --dir DIR` and give `--root-dir DIR` to this command",
+                    field="root_dir",
+                )
+            else:
+                root_key = pki.new_key()
+                root = pki.make_root(root_key, name=self.ROOT_NAME, now=now)
+                self._write_key("root.key", root_key, passphrase)
+                self._write_cert("root.crt.pem", root)
             entries: list[KeyEntry] = []
         else:
             entries = self.entries()
@@ -299,9 +321,19 @@ class KeyStore:
         return created
 
     def rotate(
-        self, department: str, *, passphrase: str, now: dt.datetime, crl_url: str | None
+        self,
+        department: str,
+        *,
+        passphrase: str,
+        now: dt.datetime,
+        crl_url: str | None,
+        on_token: bool | None = None,
     ) -> tuple[KeyEntry | None, KeyEntry]:
-        """Give ``department`` a new key; its active one is retired. Returns (retired, new)."""
+        """Give ``department`` a new key; its active one is retired. Returns (retired, new).
+
+        The new key is made where the active one is (a key file or the token) unless
+        ``on_token`` says where: ``True`` is the key ceremony that moves a department to a token.
+        """
         entries = self.entries()
         old = next(
             (
@@ -317,6 +349,8 @@ class KeyStore:
             raise KeyCustodyError(
                 f"department {department} has no key to rotate", field="department"
             )
+        if on_token is None:
+            on_token = old is not None and is_token_uri(old.key_path)
         root_key = self._read_key("root.key", passphrase)
         name = old.name if old else next(e.name for e in entries if e.department == department)
         new = self._new_entry(
@@ -328,11 +362,48 @@ class KeyStore:
             passphrase=passphrase,
             now=now,
             crl_url=crl_url,
+            on_token=on_token,
         )
         retired = replace(old, status=KeyStatus.RETIRED, status_since=now) if old else None
         updated = [retired if (old and e.kid == old.kid and retired) else e for e in entries]
         self._write_manifest([*updated, new])
         self._write_crl(root_key, self.root_certificate(), [*updated, new], now)
+        return retired, new
+
+    def enrol_on_token(
+        self, department: str | None, *, passphrase: str, now: dt.datetime, crl_url: str | None
+    ) -> tuple[KeyEntry | None, KeyEntry]:
+        """The key ceremony that moves a department (``None``: the service key) to the token.
+
+        A new key pair is made on the token and certified by the root; the key it replaces is
+        retired, not revoked, so what it signed before the move keeps verifying.
+        Returns (retired, new).
+        """
+        self._require_tokens()
+        if department is not None:
+            return self.rotate(
+                department, passphrase=passphrase, now=now, crl_url=crl_url, on_token=True
+            )
+        entries = self.entries()
+        old = next(
+            (e for e in entries if e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE),
+            None,
+        )
+        root_key = self._read_key("root.key", passphrase)
+        root = self.root_certificate()
+        new = self._new_token_entry(
+            root_key,
+            root,
+            role=KeyRole.SERVICE,
+            department=None,
+            name=old.name if old else "elicence trust list signer",
+            now=now,
+            crl_url=crl_url,
+        )
+        retired = replace(old, status=KeyStatus.RETIRED, status_since=now) if old else None
+        updated = [retired if (retired and e.kid == retired.kid) else e for e in entries]
+        self._write_manifest([*updated, new])
+        self._write_crl(root_key, root, [*updated, new], now)
         return retired, new
 
     def compromise(
@@ -345,9 +416,10 @@ class KeyStore:
         crl_url: str | None,
         kid: str | None = None,
     ) -> tuple[KeyEntry, KeyEntry | None]:
-        """Mark a department key compromised since ``since``: what it sealed from then on is
-        untrusted, what it sealed before stays valid. Its active key (or ``kid``) is revoked; an
-        active key is first replaced by a new one. Returns (revoked, new or None).
+        """Mark a department key compromised since ``since``: it is revoked, and verifiers
+        trust none of its seals, whatever their date (the service re-seals the licences it sealed,
+        ADR 0011). Its active key (or ``kid``) is revoked; an active key is first replaced by a
+        new one. Returns (revoked, new or None).
 
         A retired key keeps the earlier of its retirement and ``since``: revoking it must not make
         seals dated after its retirement trusted again.
@@ -396,7 +468,18 @@ class KeyStore:
         passphrase: str,
         now: dt.datetime,
         crl_url: str | None,
+        on_token: bool = False,
     ) -> KeyEntry:
+        if on_token:
+            return self._new_token_entry(
+                root_key,
+                root,
+                role=role,
+                department=department,
+                name=name,
+                now=now,
+                crl_url=crl_url,
+            )
         key = pki.new_key()
         cert = pki.make_end_entity(
             root_key=root_key,
@@ -426,7 +509,67 @@ class KeyStore:
             created_at=now,
         )
 
-    def _signer(self, entry: KeyEntry, passphrase: str) -> SoftwareSigner:
+    def _new_token_entry(
+        self,
+        root_key: ec.EllipticCurvePrivateKey,
+        root: x509.Certificate,
+        *,
+        role: KeyRole,
+        department: str | None,
+        name: str,
+        now: dt.datetime,
+        crl_url: str | None,
+    ) -> KeyEntry:
+        """The key ceremony on a token: the key pair is made on the token, which signs a CSR;
+        the root checks the CSR (proof of possession) and certifies its key; the certificate goes
+        onto the token beside the key and into the store (hence the trust list)."""
+        tokens = self._require_tokens()
+        label = f"elicence-{department or 'service'}-{now:%Y%m%dT%H%M%S}"
+        uri, public_key = tokens.generate(label)
+        request = make_csr(tokens, uri, public_key, pki.subject_name(name, uscc=department))
+        if not request.is_signature_valid:
+            raise KeyCustodyError("the token's certificate request does not verify")
+        cert = pki.make_end_entity(
+            root_key=root_key,
+            root=root,
+            public_key=request.public_key(),  # type: ignore[arg-type]
+            common_name=name,
+            uscc=department,
+            now=now,
+            validity=pki.SERVICE_VALIDITY if role is KeyRole.SERVICE else pki.DEPARTMENT_VALIDITY,
+            crl_url=crl_url,
+            trust_list_signer=role is KeyRole.SERVICE,
+        )
+        tokens.store_certificate(uri, cert)
+        kid = kid_of(cert).hex()
+        folder = "service" if role is KeyRole.SERVICE else f"departments/{department}"
+        cert_path = f"{folder}/{kid}.crt.pem"
+        self._write_cert(cert_path, cert)
+        return KeyEntry(
+            kid=kid,
+            role=role,
+            department=department,
+            name=name,
+            certificate_path=cert_path,
+            key_path=str(uri),
+            status=KeyStatus.ACTIVE,
+            status_since=now,
+            created_at=now,
+        )
+
+    def _require_tokens(self) -> Tokens:
+        if self.tokens is None:
+            raise KeyCustodyError(
+                "no PKCS#11 token is configured: set ELICENCE_PKCS11_MODULE, "
+                "ELICENCE_PKCS11_TOKEN and the PIN"
+            )
+        return self.tokens
+
+    def _signer(self, entry: KeyEntry, passphrase: str) -> Signer:
+        if is_token_uri(entry.key_path):
+            return Pkcs11Signer(
+                self._require_tokens(), KeyUri.parse(entry.key_path), self.certificate(entry)
+            )
         return SoftwareSigner(self._read_key(entry.key_path, passphrase), self.certificate(entry))
 
     def _read_cert(self, rel: str) -> x509.Certificate:
@@ -441,6 +584,8 @@ class KeyStore:
             raise KeyCustodyError(f"certificate {path} is unreadable: {e}") from e
 
     def _read_key(self, rel: str, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        if rel == ROOT_KEY:
+            return self._root_key(passphrase)
         path = self.directory / rel
         try:
             return unseal_key(path.read_bytes(), passphrase)
@@ -448,6 +593,36 @@ class KeyStore:
             raise KeyCustodyError(f"key {path} is missing") from None
         except KeyCustodyError as e:
             raise KeyCustodyError(f"key {path}: {e.message}") from e
+
+    def _root_key(self, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        """The root key: from the offline root given to this ceremony, else from the store."""
+        if self.root is not None:
+            if self.root.certificate() != self.root_certificate():
+                raise KeyCustodyError(
+                    "the root given is not this key store's root", field="root_dir"
+                )
+            return self.root.key()
+        path = self.directory / ROOT_KEY
+        try:
+            return unseal_key(path.read_bytes(), passphrase)
+        except FileNotFoundError:
+            raise KeyCustodyError(
+                "the root is offline: run this as a key ceremony with `--root-dir DIR` "
+                "(and ELICENCE_ROOT_PASSPHRASE)",
+                field="root_dir",
+            ) from None
+        except KeyCustodyError as e:
+            raise KeyCustodyError(f"key {path}: {e.message}") from e
+
+    def root_available(self) -> bool:
+        """Whether this command can sign with the root (given offline, or a key in the store)."""
+        if self.root is not None or (self.directory / ROOT_KEY).is_file():
+            return True
+        return self.root_in_store_allowed and not (self.directory / "root.crt.pem").is_file()
+
+    def resign_crl(self, *, passphrase: str, now: dt.datetime) -> None:
+        """Sign the CRL anew (a ceremony when the root is offline: before it runs out)."""
+        self._write_crl(self._root_key(passphrase), self.root_certificate(), self.entries(), now)
 
     def _write_key(self, rel: str, key: ec.EllipticCurvePrivateKey, passphrase: str) -> None:
         self._atomic_write(rel, seal_key(key, passphrase, log2_n=self._scrypt_log2_n), mode=0o600)

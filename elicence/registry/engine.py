@@ -8,6 +8,7 @@ Invariant: no SQLAlchemy exception leaves this package; each becomes a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -53,6 +54,30 @@ def _private_on_connect(engine: Engine, path: str) -> None:
         _create_private(path)
 
 
+def unstorable() -> RegistryError:
+    """A write refused because a driver could not encode its text (rolled back)."""
+    return RegistryError(
+        "the registry cannot store text that is not valid Unicode: nothing was written"
+    )
+
+
+def store_json(value: Any) -> str:
+    """The text a JSON column stores: UTF-8 as it is, never ``\\uXXXX`` escapes of what UTF-8
+    cannot hold. SQLAlchemy's default (``ensure_ascii``) wrote a lone surrogate as the escape
+    ``"\\ud800"``, which both databases took and which became, when read back, a string no
+    answer could encode: stored, then unreadable (issue 16). A value that cannot be stored as
+    text is refused here, in the write, so its transaction rolls back.
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"a JSON value holds text that is not valid Unicode (U+{ord(e.object[e.start]):04X})"
+        ) from None
+    return text
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url`` (SQLite file, SQLite memory or PostgreSQL). A new SQLite file is
     created with mode 0600."""
@@ -64,12 +89,13 @@ def open_engine(url: str) -> Engine:
                 url,
                 connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
                 poolclass=StaticPool if memory else None,
+                json_serializer=store_json,
             )
             _sqlite_pragmas(engine)
             if not memory and path and not path.startswith("file:"):
                 _private_on_connect(engine, path)
         else:
-            engine = create_engine(url, pool_size=10, max_overflow=20)
+            engine = create_engine(url, pool_size=10, max_overflow=20, json_serializer=store_json)
             _pg_liveness(engine)
     except (SQLAlchemyError, ImportError, ValueError) as e:
         raise RegistryError(f"cannot open the database {url!r}: {e}") from e
@@ -260,6 +286,8 @@ class Database:
                 yield UnitOfWork(conn)
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e
+        except UnicodeEncodeError as e:  # a driver's own encoding (PostgreSQL's COPY): rolled back
+            raise unstorable() from e
 
     @property
     def dialect(self) -> str:

@@ -44,7 +44,7 @@ from elicence.hall.items import ItemCatalogue, ServiceItem
 from elicence.hall.items_file import item_from_dict, item_to_dict, items_from_dict, items_to_dict
 from elicence.hall.metrics import CaseFact, ComplaintFact, Facts, ItemFact, RatingFact
 from elicence.hall.workflow import ACTIVE, CaseStatus
-from elicence.registry.engine import Database
+from elicence.registry.engine import Database, unstorable
 from elicence.registry.models import (
     HallCase,
     HallCaseEvent,
@@ -501,6 +501,8 @@ class HallStore(Database):
                 yield HallUnitOfWork(conn, self)
         except SQLAlchemyError as e:
             raise RegistryError(f"registry failure: {e}") from e
+        except UnicodeEncodeError as e:  # a driver's own encoding: rolled back
+            raise unstorable() from e
 
     # -- the item catalogue -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -185,6 +186,18 @@ class StatusCounter(Base):
 
     department: Mapped[str] = mapped_column(String(18), primary_key=True)
     next_index: Mapped[int] = mapped_column(Integer)
+
+
+class ListSequence(Base):
+    """The sequence number of a list the service signs (the trust list, each status list), with
+    a digest of the content it was last given for: the same content keeps its number, new
+    content takes the next one, so every worker and every restart agrees and none goes back."""
+
+    __tablename__ = "list_sequences"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(64))
 
 
 class MirrorState(Base):

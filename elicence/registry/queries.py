@@ -33,8 +33,10 @@ from elicence.registry.tables import (
     EVENTS,
     INSERT_USAGE,
     LICENCES,
+    LIST_SEQUENCES,
     LOOKUP,
     MIRROR,
+    NEXT_LIST_SEQUENCE,
     USAGE,
     ClientRecord,
     MirrorRecord,
@@ -199,6 +201,55 @@ class Registry(Database):
                 yield r[1], r[2], r[3]
             after = rows[-1][0]
 
+    def iter_licences(self, *, page: int = 1000) -> Iterator[tuple[str, Licence | str]]:
+        """Every stored licence as (its identifier, the value), page by page; a row that cannot
+        be read (text that is not UTF-8, JSON that does not parse, a code no value holds) as
+        (its identifier, or ``row <id>`` when even that is unreadable, why it cannot be read).
+        For the audit: never raises on what a row holds."""
+        after = 0
+        while True:
+            with self.read() as c:
+                ids = list(
+                    c.execute(
+                        select(LICENCES.c.id)
+                        .where(LICENCES.c.id > after)
+                        .order_by(LICENCES.c.id)
+                        .limit(page)
+                    ).scalars()
+                )
+            if not ids:
+                return
+            try:
+                with self.read() as c:
+                    rows = c.execute(
+                        select(LICENCES).where(LICENCES.c.id.in_(ids)).order_by(LICENCES.c.id)
+                    ).all()
+                found: list[tuple[str, Licence | str]] = [
+                    (r.identifier, licence_of(r)) for r in rows
+                ]
+            except Exception:
+                found = [self._licence_or_why(i) for i in ids]
+            yield from found
+            after = ids[-1]
+
+    def _licence_or_why(self, row_id: int) -> tuple[str, Licence | str]:
+        try:
+            with self.read() as c:
+                row = c.execute(select(LICENCES).where(LICENCES.c.id == row_id)).one()
+                return row.identifier, licence_of(row)
+        except Exception as e:
+            why = _kind(e)
+        try:
+            with self.read() as c:
+                name = c.execute(
+                    select(LICENCES.c.identifier).where(LICENCES.c.id == row_id)
+                ).scalar_one()
+            if isinstance(name, str) and name.isascii() and name.isprintable():
+                return name, why
+        except Exception:  # noqa: S110 (named by its row id instead)
+            pass
+        return f"row {row_id}", why
+
     def status_entries(self, department: str) -> tuple[int, list[tuple[int, str]]]:
         """(indices handed out, [(status index, status)] of every licence not ``valid``)."""
         with self.snapshot() as c:  # two statements: one snapshot
@@ -213,6 +264,34 @@ class Registry(Database):
                 )
             ).all()
         return int(size or 0), [(r[0], r[1]) for r in rows]
+
+    def list_sequences(self, digests: dict[str, str], *, now: dt.datetime) -> dict[str, int]:
+        """The sequence number of each named list for content with the given digest: the one it
+        has when the content is the one last numbered, else the next and at least ``now`` in
+        Unix seconds (committed before any list is signed with it, so a restart, another worker
+        or a restored backup never numbers lower than what was published). Only a change of
+        content writes; the custody operations number the new trust list at once, so that a
+        worker verifying inside a write transaction (the hall's approval) finds it numbered."""
+        with self.read() as c:  # usually the content is the one numbered: no write at all
+            held = {
+                r.name: (r.sequence, r.digest)
+                for r in c.execute(
+                    select(LIST_SEQUENCES).where(LIST_SEQUENCES.c.name.in_(sorted(digests)))
+                )
+            }
+        if all(held.get(n, (0, None))[1] == d for n, d in digests.items()):
+            return {n: int(held[n][0]) for n in digests}
+        statement = NEXT_LIST_SEQUENCE[self.dialect]
+        floor = int(now.timestamp())
+        found: dict[str, int] = {}
+        with self.write() as c:
+            for name in sorted(digests):  # a fixed order: concurrent writers never dead-lock
+                found[name] = int(
+                    c.execute(
+                        statement, {"name": name, "digest": digests[name], "floor": floor}
+                    ).scalar_one()
+                )
+        return found
 
     def mirror(self) -> MirrorRecord | None:
         """The mirror's state, or None for a registry that is not a mirror."""
@@ -402,3 +481,19 @@ class Registry(Database):
                 }
                 for r in c.execute(q)
             ]
+
+
+def _kind(e: BaseException) -> str:
+    """What went wrong reading a row, in words that do not echo what the row holds."""
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, UnicodeError):
+            return "its text is not valid UTF-8"
+        if isinstance(cause, json.JSONDecodeError):
+            return "its JSON does not parse"
+        if "decode" in str(cause).lower() and "utf" in str(cause).lower():
+            return "its text is not valid UTF-8"  # SQLite: "Could not decode to UTF-8 column"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(e, ValueError | KeyError | TypeError):
+        return "a value is not one the registry writes"
+    return type(e).__name__

@@ -25,6 +25,7 @@ from elicence.registry.models import (
     EventRow,
     LicenceDocument,
     LicenceRow,
+    ListSequence,
     MirrorState,
     StatusCounter,
     UsageRecord,
@@ -112,6 +113,7 @@ DOCUMENTS = cast(Table, LicenceDocument.__table__)
 CHECKPOINTS = cast(Table, CheckpointRow.__table__)
 COUNTERS = cast(Table, StatusCounter.__table__)
 MIRROR = cast(Table, MirrorState.__table__)
+LIST_SEQUENCES = cast(Table, ListSequence.__table__)
 # Statements of the issuance hot path, built once (building one costs as much as running it).
 # RETURNING makes SQLAlchemy send many rows as one multi-row INSERT ("insertmanyvalues"), one
 # round trip, instead of the driver's one statement per row.
@@ -127,6 +129,20 @@ LOOKUP = select(
 INSERT_EVENT = insert(EVENTS).returning(EVENTS.c.seq)
 LOG_HEAD = select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
 # The same upsert text on SQLite (3.35+) and PostgreSQL.
+# The same content keeps its sequence number; new content takes the next, and at least :floor
+# (the time in seconds), so that a registry restored from a backup numbers past what it published
+# after the backup. One statement; GREATEST is max() on SQLite.
+_NEXT_LIST_SEQUENCE = (
+    "INSERT INTO list_sequences (name, sequence, digest) VALUES (:name, :floor, :digest) "
+    "ON CONFLICT (name) DO UPDATE SET sequence = CASE WHEN list_sequences.digest = "
+    "excluded.digest THEN list_sequences.sequence ELSE {greatest}(list_sequences.sequence + 1, "
+    ":floor) END, digest = excluded.digest RETURNING sequence"
+)
+NEXT_LIST_SEQUENCE = {
+    "sqlite": text(_NEXT_LIST_SEQUENCE.format(greatest="max")),
+    "postgresql": text(_NEXT_LIST_SEQUENCE.format(greatest="GREATEST")),
+}
+
 RESERVE_STATUS = text(
     "INSERT INTO status_counters (department, next_index) VALUES (:department, :count) "
     "ON CONFLICT (department) DO UPDATE SET next_index = status_counters.next_index + :count "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy import Connection, Table, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from elicence.domain.licence import Licence, LicenceEvent, LicenceStatus
@@ -25,6 +25,7 @@ from elicence.registry.pgcopy import (
     locked_head,
 )
 from elicence.registry.tables import (
+    DOCUMENTS,
     INSERT_EVENT,
     INSERT_LICENCE,
     LICENCES,
@@ -205,6 +206,33 @@ class UnitOfWork:
             RESERVE_STATUS, {"department": department, "count": count}
         ).scalar_one()
         return int(after) - count
+
+    # -- re-sealing (a compromised key, ADR 0011) ---------------------------------------------
+
+    def licences_sealed_by(
+        self, department: str, kid: str, *, after_id: int, limit: int
+    ) -> list[tuple[int, Licence]]:
+        """Up to ``limit`` licences of ``department`` sealed by ``kid`` after row ``after_id``,
+        locked, in row order (one forward pass over the rows, with no index on the kid)."""
+        q = (
+            select(LICENCES)
+            .where(
+                LICENCES.c.department == department,
+                LICENCES.c.kid == kid,
+                LICENCES.c.id > after_id,
+            )
+            .order_by(LICENCES.c.id)
+            .limit(limit)
+            .with_for_update()
+        )
+        return [(r.id, licence_of(r)) for r in self._conn.execute(q)]
+
+    def replace_seal(self, identifier: str, *, seal: str, kid: str) -> None:
+        """Give a licence a new seal; its kept documents (which carry the old one) are dropped."""
+        self._conn.execute(
+            update(LICENCES).where(LICENCES.c.identifier == identifier).values(seal=seal, kid=kid)
+        )
+        self._conn.execute(delete(DOCUMENTS).where(DOCUMENTS.c.identifier == identifier))
 
     # -- mirroring --------------------------------------------------------------------------
 

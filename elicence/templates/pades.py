@@ -31,7 +31,7 @@ from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from elicence.errors import DocumentError
+from elicence.errors import DocumentError, KeyCustodyError
 from elicence.keys.signer import Signer
 
 SEAL_INFO_KEY = "/ELSeal"  # the licence's seal text in the document information dictionary
@@ -153,7 +153,7 @@ class PadesSigner:
                 else BYTES_RESERVED,
                 output=out,
             )
-        except DocumentError:
+        except (DocumentError, KeyCustodyError):  # a token gone: signer_unavailable, as issuance
             raise
         except Exception as e:  # pyHanko's SigningError, TimestampRequestError, PdfError …
             raise DocumentError(f"the licence PDF could not be signed: {e}") from e

@@ -9,7 +9,9 @@ Steps (the numbers recur in the code):
 2. the trust list is current (not past its next update);
 3. the seal's kid is in the trust list;
 4. that certificate chains to the root;
-5. it was valid when the seal was issued (iat), and not retired or revoked before that time;
+5. it was valid when the seal was issued (iat), not retired before that time, and not revoked
+   at all (a revoked key was compromised: its holder chooses iat, so no date can be trusted; the
+   service re-sealed the genuine seals under a new key, ADR 0011);
 6. the ES256 signature verifies under it;
 7. the seal's issuer, the certificate's department and the identifier's issuer code agree, the
    identifier's check character is right and its type and version match the claims;
@@ -179,7 +181,9 @@ def seal_findings(
     issued_at = details["issued_at"]
     assert isinstance(issued_at, dt.datetime)
     in_period = entry.not_before <= issued_at <= entry.not_after
-    withdrawn = entry.status != "active" and issued_at >= entry.status_since
+    withdrawn = entry.status == "revoked" or (
+        entry.status != "active" and issued_at >= entry.status_since
+    )
     checks.append(
         Check(
             CheckName.SIGNER_VALID_AT_ISSUANCE,
@@ -187,7 +191,9 @@ def seal_findings(
             f"sealed {_instant(issued_at)}; certificate valid "
             f"{_instant(entry.not_before)} to {_instant(entry.not_after)}"
             + (
-                f"; key {entry.status} since {_instant(entry.status_since)}"
+                "; key revoked (compromised): none of its seals is trusted, whatever its date"
+                if entry.status == "revoked"
+                else f"; key {entry.status} since {_instant(entry.status_since)}"
                 if entry.status != "active"
                 else ""
             ),
@@ -239,15 +245,32 @@ def seal_findings(
         # Compare the signed bytes, not the text: deflate has slack bits, so more than one text
         # inflates to the same COSE message.
         same = record.seal == decoded.text or _cose_of(record.seal) == decoded.cose
-        checks.append(
-            Check(
-                CheckName.REGISTRY_RECORD,
-                same,
-                "the registry holds this licence with this seal"
-                if same
-                else "the registry holds a different seal for this identifier",
+        if same:
+            checks.append(
+                Check(
+                    CheckName.REGISTRY_RECORD,
+                    True,
+                    "the registry holds this licence with this seal",
+                )
             )
-        )
+        elif entry.status == "revoked":  # re-sealed, or forged with the compromised key
+            checks.append(
+                Check(
+                    CheckName.REGISTRY_RECORD,
+                    False,
+                    "the registry holds a newer seal for this identifier: this one is signed by "
+                    "a compromised key; verify by identifier or ask the holder for the new code",
+                    Verdict.UNTRUSTED,
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    CheckName.REGISTRY_RECORD,
+                    False,
+                    "the registry holds a different seal for this identifier",
+                )
+            )
         valid_from, valid_until = record.valid_from, record.valid_until
         status_verdict = _VERDICT_OF_STATUS.get(record.status)
         detail = f"status {record.status}"

@@ -27,12 +27,14 @@ from elicence.formats.cose import verify_service_document
 from elicence.formats.statuslist import (
     FORMAT,
     MAX_BITS,
+    MAX_SEQUENCE,
     MIN_BITS,
     S_BITS,
     S_DEPARTMENT,
     S_FORMAT,
     S_ISSUED,
     S_PURPOSE,
+    S_SEQUENCE,
     S_SIZE,
     S_VALID_UNTIL,
     Purpose,
@@ -55,6 +57,7 @@ class StatusList:
     bits: bytes = field(repr=False)  # the uncompressed bitstring (bit 0 = MSB of byte 0)
     signed: bytes = field(repr=False)  # the COSE_Sign1 it was read from
     root: x509.Certificate = field(repr=False)  # the root it was checked against
+    sequence: int = 0  # key 8: grows whenever the list's content changes (0: none stated)
 
     def covers(self, index: int) -> bool:
         return 0 <= index < self.size
@@ -87,7 +90,7 @@ def verify_status_list(signed: bytes, trust_list: TrustList) -> StatusList:
     4. the signature verifies under it;
     5. the payload is a well-formed EL-SL1 list: a USCC, a known purpose, valid until after
        issued at, a size that is a multiple of 131,072 bits up to 2**27, and zlib data that
-       inflates to exactly size / 8 bytes.
+       inflates to exactly size / 8 bytes; a sequence, if stated, an integer 1 to 2**63 - 1.
     Any failure raises :class:`StatusListError`.
     """
     root = trust_list.root
@@ -128,6 +131,9 @@ def verify_status_list(signed: bytes, trust_list: TrustList) -> StatusList:
     compressed = body.get(S_BITS)
     if not isinstance(compressed, bytes):
         raise StatusListError("the status list's bitstring must be a byte string")
+    sequence = body.get(S_SEQUENCE, 0)
+    if type(sequence) is not int or not (1 <= sequence <= MAX_SEQUENCE or S_SEQUENCE not in body):
+        raise StatusListError(f"the status list's sequence must be an integer 1 to {MAX_SEQUENCE}")
     bits = _inflate(compressed, size // 8)
     return StatusList(
         department=department,
@@ -139,6 +145,7 @@ def verify_status_list(signed: bytes, trust_list: TrustList) -> StatusList:
         bits=bits,
         signed=signed,
         root=root,
+        sequence=sequence,
     )
 
 
@@ -156,7 +163,8 @@ def _inflate(data: bytes, length: int) -> bytes:
 
 @dataclass(frozen=True, slots=True, init=False)
 class OfflineStatus:
-    """Verified status lists, by (department, purpose): the newest of each is kept."""
+    """Verified status lists, by (department, purpose): the newest of each (highest sequence,
+    then latest issued) is kept."""
 
     lists: Mapping[tuple[str, Purpose], StatusList]
 
@@ -164,7 +172,8 @@ class OfflineStatus:
         newest: dict[tuple[str, Purpose], StatusList] = {}
         for sl in lists:
             key = (sl.department, sl.purpose)
-            if key not in newest or sl.issued_at > newest[key].issued_at:
+            held = newest.get(key)
+            if held is None or (sl.sequence, sl.issued_at) > (held.sequence, held.issued_at):
                 newest[key] = sl
         object.__setattr__(self, "lists", MappingProxyType(newest))
 

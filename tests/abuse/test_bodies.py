@@ -27,7 +27,8 @@ from elicence.api.routers import documents, hall_cases
 from elicence.app.guard import Limits
 from elicence.app.service import Elicence
 from elicence.domain.clients import Role
-from elicence.errors import MalformedBodyError
+from elicence.domain.inputs import check_json
+from elicence.errors import InputError, MalformedBodyError
 from tests.abuse.conftest import LimitedService
 from tests.conftest import GZ_AMR, ApiKeys, food_permit
 from tests.holder.web import sign_in_key
@@ -464,4 +465,10 @@ def test_decode_json_reads_what_json_writes(value: Any) -> None:
         data.decode("utf-8")
     except UnicodeDecodeError:
         return  # text with lone surrogates is not UTF-8 JSON: refused above
-    assert decode_json(data) == value
+    try:  # what the text rule (domain/inputs.py) lets through, in NFC
+        expected = check_json(value)
+    except InputError:
+        with pytest.raises(InputError):
+            decode_json(data)
+        return
+    assert decode_json(data) == expected

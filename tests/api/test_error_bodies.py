@@ -25,7 +25,7 @@ from elicence.bootstrap import assemble
 from elicence.domain.clients import Role
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
-from tests.conftest import ApiKeys, Clock, food_permit, make_service
+from tests.conftest import ApiKeys, Clock, food_permit, make_service, truncate_postgres
 
 LEAKS = ("SQL", "SELECT", "parameters", "sqlalche", "psycopg", "Traceback", ".key", "/keys/")
 
@@ -200,6 +200,7 @@ def forwarded_pg(
     forwarder.cut()
     svc.close()
     registry.dispose()
+    truncate_postgres(postgres_url)  # what it wrote before the cut must not reach the next test
 
 
 def test_postgres_down_names_no_host_or_port(forwarded_pg: tuple[Elicence, _Forwarder]) -> None:

@@ -56,6 +56,7 @@ def _sign(
         entries=_entries(store) if entries is None else entries,
         issued_at=issued_at,
         next_update=issued_at + dt.timedelta(hours=24),
+        sequence=1,
     )
 
 
@@ -218,6 +219,11 @@ def test_entry_whose_kid_does_not_match_its_certificate_is_refused(store: KeySto
             "incomplete or malformed",
             id="entry-without-certificate",
         ),
+        pytest.param(lambda b: b.__setitem__(6, 0), "sequence", id="sequence-zero"),
+        pytest.param(lambda b: b.__setitem__(6, -1), "sequence", id="sequence-negative"),
+        pytest.param(lambda b: b.__setitem__(6, True), "sequence", id="sequence-boolean"),
+        pytest.param(lambda b: b.__setitem__(6, "7"), "sequence", id="sequence-as-text"),
+        pytest.param(lambda b: b.__setitem__(6, 2**63), "sequence", id="sequence-too-large"),
     ],
 )
 def test_malformed_but_properly_signed_content_is_refused(
@@ -226,6 +232,15 @@ def test_malformed_but_properly_signed_content_is_refused(
     forged = _resign_payload(_sign(store), change, store.service_signer(PASSPHRASE))
     with pytest.raises(TrustListError, match=rule):
         verify_trust_list(forged, root=store.root_certificate())
+
+
+def test_a_list_without_a_sequence_reads_as_sequence_0(store: KeyStore) -> None:
+    """Lists signed before sequence numbers (docs/examples/) stay readable: any stated number
+    is newer, so a verifier that keeps state refuses them once it has seen one."""
+    signer = store.service_signer(PASSPHRASE)
+    older = _resign_payload(_sign(store), lambda b: b.pop(6), signer)
+    assert verify_trust_list(older, root=store.root_certificate()).sequence == 0
+    assert verify_trust_list(_sign(store), root=store.root_certificate()).sequence == 1
 
 
 @pytest.mark.parametrize(

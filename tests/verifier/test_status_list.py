@@ -99,6 +99,7 @@ def _sign(
         valid_until=valid_until or issued_at + 24 * HOUR,
         size=size,
         indices=indices,
+        sequence=1,
     )
 
 
@@ -343,6 +344,7 @@ def _resigned_trust_list(store: KeyStore, like: TrustList) -> bytes:
         entries=[],
         issued_at=like.issued_at,
         next_update=like.next_update,
+        sequence=like.sequence + 1,
     )
 
 
@@ -392,6 +394,7 @@ def _payload(**over: object) -> Mapping[int, Any]:
         7: zlib.compress(bitstring([], MIN_BITS)),
     }
     keys = {"format": 1, "department": 2, "purpose": 3, "issued": 4, "until": 5, "size": 6}
+    keys["sequence"] = 8
     for name, value in over.items():
         key = keys.get(name, 7)
         if value is None:
@@ -426,6 +429,11 @@ def _payload(**over: object) -> Mapping[int, Any]:
         pytest.param(
             _payload(bits=zlib.compress(bytes(16 * 2**20))), "inflate", id="inflation-bomb"
         ),
+        pytest.param(_payload(sequence=0), "sequence", id="sequence-zero"),
+        pytest.param(_payload(sequence=-1), "sequence", id="sequence-negative"),
+        pytest.param(_payload(sequence=True), "sequence", id="sequence-boolean"),
+        pytest.param(_payload(sequence="2"), "sequence", id="sequence-as-text"),
+        pytest.param(_payload(sequence=2**63), "sequence", id="sequence-too-large"),
     ],
 )
 def test_malformed_lists_are_refused(
@@ -462,8 +470,9 @@ def test_the_wire_form_is_the_documented_cose_sign1(service: Elicence) -> None:
     )
     assert unprotected == {} and len(signature) == 64
     body = cbor2.loads(payload)
-    assert sorted(body) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(body) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert (body[1], body[2], body[3]) == (FORMAT, GZ_AMR, "revocation")
+    assert type(body[8]) is int and body[8] >= 1  # the sequence number
     assert body[5] - body[4] == 24 * 3600
     assert body[6] == MIN_BITS and zlib.decompress(body[7]) == bytes(MIN_BITS // 8)
 

@@ -314,6 +314,7 @@ def verify_trust_list_at(service: Elicence, at: dt.datetime) -> TrustList:
         entries=current.entries,
         issued_at=at,
         next_update=at + dt.timedelta(days=90),
+        sequence=current.sequence,
     )
     return verify_trust_list(signed, root=service.keystore.root_certificate())
 

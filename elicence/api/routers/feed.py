@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 
 from elicence.api.auth import RequiredClient, Service
 from elicence.api.edge import EdgeRoute
-from elicence.api.schemas import MAX_POSITION
+from elicence.api.schemas import ROW_ID_MAX
 from elicence.formats.eventlog import instant
 
 router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["feed"])
@@ -25,7 +25,7 @@ def feed(
     svc: Service,
     after: Annotated[
         int,
-        Query(ge=0, le=MAX_POSITION, description="the last seq you hold (0: from the start)"),
+        Query(ge=0, le=ROW_ID_MAX, description="the last seq you hold (0: from the start)"),
     ] = 0,
     limit: Annotated[int, Query(description="at most this many events, 1-1000")] = 100,
 ) -> Any:

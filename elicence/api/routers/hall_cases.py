@@ -43,9 +43,11 @@ from elicence.api.hall_schemas import (
     rating_out,
     rectification_out,
 )
-from elicence.api.schemas import MAX_POSITION
+from elicence.api.inputs import check_upload_name
+from elicence.api.schemas import MAX_POSITION, ROW_ID_MAX
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
+from elicence.domain.inputs import MAX_KEY, check_text
 from elicence.errors import InputError
 from elicence.hall.cases import Case, UploadIn
 from elicence.hall.items import MAX_UPLOAD_BYTES
@@ -54,7 +56,7 @@ from elicence.hall.workflow import CaseAction
 router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["hall: cases"])
 # the id of a complaint or a rectification order: a positive row id (a larger number would fail
 # in the database driver, not in validation)
-RowId = Annotated[int, Path(ge=1, le=MAX_POSITION)]
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 
 MAX_BODY_BYTES = 3 * MAX_UPLOAD_BYTES  # every upload of one application, and the envelope
 MAX_PARTS = 21  # the application and up to 20 uploads
@@ -333,6 +335,8 @@ async def read_application(request: Request) -> tuple[Any, list[UploadIn]]:
                 continue
             if not isinstance(value, UploadFile):
                 raise InputError("is not a file part", field=f"uploads.{name}")
+            check_text(name, field="uploads (a part name)", max_length=MAX_KEY)
+            check_upload_name(value, field=f"uploads.{name}")
             uploads.append(
                 UploadIn(
                     material=name,

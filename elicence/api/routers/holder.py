@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.api.auth import RATE_LIMITED, OptionalClient, RequiredClient, Service
 from elicence.api.edge import SMALL, Charge, EdgeRoute, edge
-from elicence.api.schemas import LicenceOut, VerificationOut, licence_out, verification_out
+from elicence.api.schemas import Instant, LicenceOut, VerificationOut, licence_out, verification_out
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
-from elicence.domain.grants import Grant, UsageEntry, parse_grantee_kind
+from elicence.domain.grants import MAX_PURPOSE, Grant, UsageEntry, parse_grantee_kind
 from elicence.domain.licence import holder_ref
 from elicence.errors import InputError
 from elicence.verifier.presentation import PresentationReport
@@ -49,9 +49,13 @@ class GranteeIn(_In):
 class GrantIn(_In):
     identifier: str = Field(description="the licence (one version) to grant")
     grantee: GranteeIn
-    purpose: str = Field(description="what the licence will be used for", examples=["开办餐饮店"])
-    valid_from: dt.datetime | None = Field(default=None, description="default: now")
-    valid_until: dt.datetime = Field(description="when the grant ends (at most 366 days)")
+    purpose: str = Field(
+        max_length=MAX_PURPOSE,
+        description="what the licence will be used for",
+        examples=["开办餐饮店"],
+    )
+    valid_from: Instant | None = Field(default=None, description="default: now")
+    valid_until: Instant = Field(description="when the grant ends (at most 366 days)")
 
 
 class GrantOut(BaseModel):

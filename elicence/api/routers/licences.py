@@ -16,6 +16,7 @@ from elicence.api.schemas import (
     BatchItemOut,
     BatchOut,
     BatchRaw,
+    Day,
     IssuanceIn,
     IssuedOut,
     LicenceOut,
@@ -115,8 +116,8 @@ def search_licences(
     holder_id: str | None = None,
     type_code: str | None = None,
     department: str | None = None,
-    issued_from: dt.date | None = None,
-    issued_until: dt.date | None = None,
+    issued_from: Day | None = None,
+    issued_until: Day | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
 ) -> Any:

@@ -6,7 +6,6 @@ The issuing department or an admin; every call gives a reason. The rules are the
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
@@ -14,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.api.auth import RequiredClient, Service
 from elicence.api.edge import BULK, LICENCE, EdgeRoute, edge
-from elicence.api.schemas import licence_out
+from elicence.api.schemas import Day, licence_out
 from elicence.app.service import Elicence
 from elicence.domain.licence import Licence
-from elicence.issuer.lifecycle import Action, Change
+from elicence.issuer.lifecycle import MAX_REASON, Action, Change
 
 router = APIRouter(route_class=EdgeRoute, prefix="/api/v1/licences", tags=["lifecycle"])
 
@@ -35,12 +34,16 @@ class _In(BaseModel):
 
 
 class ReasonIn(_In):
-    reason: str = Field(description="why (recorded in the event log)", examples=["经营者申请注销"])
+    reason: str = Field(
+        max_length=MAX_REASON,
+        description="why (recorded in the event log)",
+        examples=["经营者申请注销"],
+    )
 
 
 class AmendChangesIn(_In):
-    licence_number: str | None = None
-    holder_name: str | None = None
+    licence_number: str | None = Field(default=None, max_length=64)
+    holder_name: str | None = Field(default=None, max_length=200)
     valid_from: str | None = Field(default=None, description="YYYY-MM-DD")
     valid_until: str | None = Field(default=None, description="YYYY-MM-DD")
     data: dict[str, str | int | None] | None = Field(
@@ -53,7 +56,7 @@ class AmendIn(ReasonIn):
 
 
 class RenewIn(ReasonIn):
-    valid_from: dt.date | None = Field(
+    valid_from: Day | None = Field(
         default=None,
         description="default: today (China time); never later than today: a renewal takes "
         "effect when it is made, and the old version is superseded at once",

@@ -42,6 +42,7 @@ def status_list_json(department: str, purpose: str, svc: Service) -> Any:
         "purpose": str(sl.purpose),
         "issued_at": sl.issued_at,
         "valid_until": sl.valid_until,
+        "sequence": sl.sequence,
         "size": sl.size,
         "compressed_size": sl.compressed_size,
         "set_count": len(indices),

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from elicence.api.auth import RequiredClient, Service
 from elicence.api.edge import EdgeRoute
-from elicence.api.schemas import MAX_POSITION
+from elicence.api.schemas import ROW_ID_MAX, Instant
 
 router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["operations"])
 
@@ -46,7 +46,7 @@ def audit_trail(
     svc: Service,
     after: Annotated[
         int,
-        Query(ge=0, le=MAX_POSITION, description="the last record id you hold (0: from the start)"),
+        Query(ge=0, le=ROW_ID_MAX, description="the last record id you hold (0: from the start)"),
     ] = 0,
     limit: Annotated[int, Query(description="at most this many records, 1-1000")] = 100,
     actor: Annotated[str | None, Query(max_length=64)] = None,
@@ -55,8 +55,8 @@ def audit_trail(
     ] = None,
     target: Annotated[str | None, Query(max_length=200)] = None,
     outcome: Annotated[str | None, Query(description="ok, refused or failed")] = None,
-    since: Annotated[dt.datetime | None, Query(description="ISO 8601 with a time zone")] = None,
-    until: Annotated[dt.datetime | None, Query(description="ISO 8601 with a time zone")] = None,
+    since: Annotated[Instant | None, Query(description="ISO 8601 with a time zone")] = None,
+    until: Annotated[Instant | None, Query(description="ISO 8601 with a time zone")] = None,
 ) -> Any:
     """Privileged actions in the order they were recorded, oldest first."""
     records = svc.trail.records(

@@ -43,6 +43,7 @@ def trust_list(svc: Service) -> Any:
         "signed": base64.b64encode(tl.signed).decode(),
         "issued_at": tl.issued_at,
         "next_update": tl.next_update,
+        "sequence": tl.sequence,
         "root_certificate": base64.b64encode(tl.root.public_bytes(der)).decode(),
         "entries": [
             {
