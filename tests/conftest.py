@@ -182,6 +182,25 @@ def marriage(source_ref: str = "TH-MZ-2026-0001", **over: object) -> dict[str, o
     return body
 
 
+def production_uscc(uscc: str) -> str:
+    """Where :func:`production_catalogue` moves a demo department: another valid USCC."""
+    from elicence.domain.codes import uscc_check_char
+
+    first17 = uscc[:14] + f"{(int(uscc[14:17]) + 500) % 1000:03d}"
+    return first17 + uscc_check_char(first17)
+
+
+def production_catalogue(tmp_path: Path) -> Path:
+    """The demo catalogue with every department moved to another (valid) USCC: a catalogue
+    production accepts (the demo's made-up departments are refused there)."""
+    text = DEMO_CATALOGUE.read_text(encoding="utf-8")
+    for department in load_catalogue(DEMO_CATALOGUE).departments:
+        text = text.replace(department, production_uscc(department))
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 # -- PostgreSQL -----------------------------------------------------------------------------
 
 

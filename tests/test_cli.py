@@ -41,7 +41,15 @@ from elicence.formats.seal import CLAIM_LICENCE, K_HOLDER_NAME, PREFIX, cose_byt
 from elicence.issuer.lifecycle import Action
 from elicence.registry import Registry
 from elicence.settings import DEVELOPMENT_PASSPHRASE, Settings
-from tests.conftest import FOOD, GZ_AMR, SZ_AMR, TH_CIVIL, food_permit, marriage
+from tests.conftest import (
+    FOOD,
+    GZ_AMR,
+    SZ_AMR,
+    TH_CIVIL,
+    food_permit,
+    marriage,
+    production_catalogue,
+)
 
 ENV_VARS = (
     "ELICENCE_DATA_DIR",
@@ -59,20 +67,6 @@ PRODUCTION = {
     "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret",
     "ELICENCE_PUBLIC_BASE_URL": "https://zz.gdzwfw.example.gov.cn",
 }
-
-
-def production_catalogue(tmp_path: Path) -> Path:
-    """The demo catalogue with every department moved to another (valid) USCC: a catalogue
-    production accepts (the demo's made-up departments are refused there)."""
-    from elicence.domain.codes import uscc_check_char
-
-    text = DEMO_CATALOGUE.read_text(encoding="utf-8")
-    for uscc in DEMO_DEPARTMENTS:
-        first17 = uscc[:14] + f"{(int(uscc[14:17]) + 500) % 1000:03d}"
-        text = text.replace(uscc, first17 + uscc_check_char(first17))
-    path = tmp_path / "catalogue.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 runner = CliRunner()

@@ -11,12 +11,11 @@ from typer.testing import CliRunner
 
 from elicence.cli import app
 from elicence.errors import KeyCustodyError
-from elicence.formats.catalogue_file import DEMO_CATALOGUE
 from elicence.keys import pki
 from elicence.keys.root import RootSource, create_offline_root
 from elicence.keys.store import DepartmentName, KeyStore
 from elicence.registry import Registry
-from tests.conftest import GZ_AMR, NOW, PASSPHRASE
+from tests.conftest import GZ_AMR, NOW, PASSPHRASE, production_catalogue, production_uscc
 
 ROOT_PASSPHRASE = "offline-root-passphrase"  # a test value, not a secret
 DEPTS = [DepartmentName(GZ_AMR, "广州市市场监督管理局")]
@@ -111,6 +110,7 @@ def test_the_production_ceremony_from_the_command_line(tmp_path: Path) -> None:
     env = {
         "ELICENCE_ENV": "production",
         "ELICENCE_DATA_DIR": str(data),
+        "ELICENCE_PUBLIC_BASE_URL": "https://zz.gdzwfw.example.gov.cn",
         "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret",
         "ELICENCE_DATABASE_URL": None,
         "ELICENCE_ROOT_PASSPHRASE": None,
@@ -128,20 +128,23 @@ def test_the_production_ceremony_from_the_command_line(tmp_path: Path) -> None:
     assert made.exit_code == 0, made.output
     assert ROOT_PASSPHRASE not in made.output
 
-    refused = run("catalogue", "import", DEMO_CATALOGUE)
+    data.mkdir(mode=0o700)  # as docs/deployment.md's `install -d` makes it: only init makes one
+    catalogue = production_catalogue(tmp_path)
+    refused = run("catalogue", "import", catalogue)
     assert refused.exit_code == 3 and "--root-dir" in refused.stderr
     registry = Registry.from_url(f"sqlite:///{data / 'elicence.db'}")
     assert registry.catalogue_version() is None  # refused before anything was stored
     registry.dispose()
-    imported = run("catalogue", "import", DEMO_CATALOGUE, "--root-dir", root_dir)
+    imported = run("catalogue", "import", catalogue, "--root-dir", root_dir)
     assert imported.exit_code == 0, imported.output
     keys = data / "keys"
     assert (keys / "root.crt.pem").read_bytes() == (root_dir / "root.crt.pem").read_bytes()
     assert not (keys / "root.key").exists()
 
-    rotate = run("keys", "rotate", GZ_AMR)
+    department = production_uscc(GZ_AMR)
+    rotate = run("keys", "rotate", department)
     assert rotate.exit_code == 3 and "--root-dir" in rotate.stderr
-    assert run("keys", "rotate", GZ_AMR, "--root-dir", root_dir).exit_code == 0
+    assert run("keys", "rotate", department, "--root-dir", root_dir).exit_code == 0
     crl = run("keys", "crl", "--root-dir", root_dir)
     assert crl.exit_code == 0 and "next update" in crl.stdout
     assert not (keys / "root.key").exists()

@@ -18,8 +18,8 @@ from elicence.bootstrap import assemble
 from elicence.formats.catalogue_file import DEMO_CATALOGUE
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
-from tests.conftest import GZ_AMR, SZ_AMR, Clock
-from tests.test_cli import PRODUCTION, cli, production_catalogue
+from tests.conftest import GZ_AMR, SZ_AMR, Clock, production_catalogue
+from tests.test_cli import PRODUCTION, cli
 
 REAL = PRODUCTION["ELICENCE_KEY_PASSPHRASE"]
 DEV = {"ELICENCE_ENV": "development"}
