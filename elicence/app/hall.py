@@ -30,7 +30,7 @@ from typing import Any
 
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.holder import AuthorisedUse
-from elicence.domain.catalogue import GUANGDONG_DIVISIONS, Catalogue
+from elicence.domain.catalogue import GUANGDONG_DIVISIONS
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc
 from elicence.domain.inputs import FIRST_DAY, check_day
@@ -299,9 +299,6 @@ class Hall:
 
     def items_version(self) -> int | None:
         return self._store.items_version()
-
-    def licence_catalogue(self) -> Catalogue:
-        return self._licences()
 
     @property
     def calendar(self) -> WorkingCalendar:

@@ -224,11 +224,6 @@ class ServiceKey:
     not_after: dt.datetime
 
 
-def service_certificate(trust_list: TrustList) -> x509.Certificate:
-    """The certificate that signed a (verified) trust list: the service key presentations use."""
-    return service_key(trust_list).certificate
-
-
 def service_key(trust_list: TrustList) -> ServiceKey:
     return _service_key(trust_list.signed)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from elicence.domain.licence import HolderRef, china_today
+from elicence.domain.licence import HolderRef
 from elicence.hall.items import ServiceItem
 from elicence.hall.workflow import ACTIVE, FINAL, CaseAction, CaseStatus
 
@@ -135,12 +135,6 @@ class Case:
             and self.due_on is not None
             and today > self.due_on
         )
-
-    def decided_on_time(self) -> bool | None:
-        """Decided by the promised day (None: not decided, or never accepted)."""
-        if self.decided_at is None or self.due_on is None:
-            return None
-        return china_today(self.decided_at) <= self.due_on
 
     def citation(self, material: str) -> Citation | None:
         for c in self.citations:

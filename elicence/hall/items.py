@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -410,7 +410,3 @@ def check_against_licences(items: ItemCatalogue, licences: Catalogue) -> None:
                     "required: the form must ask for it (required)",
                     field=f"{where}.form",
                 )
-
-
-def names_in(materials: Sequence[Material]) -> list[str]:
-    return [m.name for m in materials]

@@ -179,28 +179,6 @@ class Registry(Database):
             rows = c.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size)).all()
         return [Checkpoint(r.size, r.head_hash, r.issued_at, r.signed) for r in rows]
 
-    def licence_states(self) -> Iterator[tuple[str, str, str | None]]:
-        """(identifier, status, superseded_by) of every licence, page by page."""
-        after = 0
-        while True:
-            with self.read() as c:
-                rows = c.execute(
-                    select(
-                        LICENCES.c.id,
-                        LICENCES.c.identifier,
-                        LICENCES.c.status,
-                        LICENCES.c.superseded_by,
-                    )
-                    .where(LICENCES.c.id > after)
-                    .order_by(LICENCES.c.id)
-                    .limit(5000)
-                ).all()
-            if not rows:
-                return
-            for r in rows:
-                yield r[1], r[2], r[3]
-            after = rows[-1][0]
-
     def iter_licences(self, *, page: int = 1000) -> Iterator[tuple[str, Licence | str]]:
         """Every stored licence as (its identifier, the value), page by page; a row that cannot
         be read (text that is not UTF-8, JSON that does not parse, a code no value holds) as

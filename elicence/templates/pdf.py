@@ -175,10 +175,6 @@ class LicenceRenderer:
                 self._font = loaded.font
             return self._font
 
-    def has_glyph(self, char: str) -> bool:
-        self._load()
-        return ord(char) in self._widths
-
     def missing_glyphs(self, text: str) -> list[str]:
         """The characters of ``text`` the font cannot show (in order, without repeats)."""
         self._load()
