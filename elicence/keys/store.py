@@ -481,33 +481,20 @@ class KeyStore:
                 crl_url=crl_url,
             )
         key = pki.new_key()
-        cert = pki.make_end_entity(
-            root_key=root_key,
-            root=root,
-            public_key=key.public_key(),
-            common_name=name,
-            uscc=department,
-            now=now,
-            validity=pki.SERVICE_VALIDITY if role is KeyRole.SERVICE else pki.DEPARTMENT_VALIDITY,
-            crl_url=crl_url,
-            trust_list_signer=role is KeyRole.SERVICE,
-        )
-        kid = kid_of(cert).hex()
-        folder = "service" if role is KeyRole.SERVICE else f"departments/{department}"
-        cert_path, key_path = f"{folder}/{kid}.crt.pem", f"{folder}/{kid}.key"
-        self._write_key(key_path, key, passphrase)
-        self._write_cert(cert_path, cert)
-        return KeyEntry(
-            kid=kid,
+        cert = _certify(
+            root_key,
+            root,
+            key.public_key(),
             role=role,
             department=department,
             name=name,
-            certificate_path=cert_path,
-            key_path=key_path,
-            status=KeyStatus.ACTIVE,
-            status_since=now,
-            created_at=now,
+            now=now,
+            crl_url=crl_url,
         )
+        entry = _active_entry(cert, role=role, department=department, name=name, now=now)
+        self._write_key(entry.key_path, key, passphrase)
+        self._write_cert(entry.certificate_path, cert)
+        return entry
 
     def _new_token_entry(
         self,
@@ -529,33 +516,22 @@ class KeyStore:
         request = make_csr(tokens, uri, public_key, pki.subject_name(name, uscc=department))
         if not request.is_signature_valid:
             raise KeyCustodyError("the token's certificate request does not verify")
-        cert = pki.make_end_entity(
-            root_key=root_key,
-            root=root,
-            public_key=request.public_key(),  # type: ignore[arg-type]
-            common_name=name,
-            uscc=department,
-            now=now,
-            validity=pki.SERVICE_VALIDITY if role is KeyRole.SERVICE else pki.DEPARTMENT_VALIDITY,
-            crl_url=crl_url,
-            trust_list_signer=role is KeyRole.SERVICE,
-        )
-        tokens.store_certificate(uri, cert)
-        kid = kid_of(cert).hex()
-        folder = "service" if role is KeyRole.SERVICE else f"departments/{department}"
-        cert_path = f"{folder}/{kid}.crt.pem"
-        self._write_cert(cert_path, cert)
-        return KeyEntry(
-            kid=kid,
+        cert = _certify(
+            root_key,
+            root,
+            request.public_key(),  # type: ignore[arg-type]
             role=role,
             department=department,
             name=name,
-            certificate_path=cert_path,
-            key_path=str(uri),
-            status=KeyStatus.ACTIVE,
-            status_since=now,
-            created_at=now,
+            now=now,
+            crl_url=crl_url,
         )
+        tokens.store_certificate(uri, cert)
+        entry = _active_entry(
+            cert, role=role, department=department, name=name, now=now, key_path=str(uri)
+        )
+        self._write_cert(entry.certificate_path, cert)
+        return entry
 
     def _require_tokens(self) -> Tokens:
         if self.tokens is None:
@@ -668,3 +644,54 @@ class KeyStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _certify(
+    root_key: ec.EllipticCurvePrivateKey,
+    root: x509.Certificate,
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    role: KeyRole,
+    department: str | None,
+    name: str,
+    now: dt.datetime,
+    crl_url: str | None,
+) -> x509.Certificate:
+    """The root's certificate for a new service or department key (on a token or in a file)."""
+    return pki.make_end_entity(
+        root_key=root_key,
+        root=root,
+        public_key=public_key,
+        common_name=name,
+        uscc=department,
+        now=now,
+        validity=pki.SERVICE_VALIDITY if role is KeyRole.SERVICE else pki.DEPARTMENT_VALIDITY,
+        crl_url=crl_url,
+        trust_list_signer=role is KeyRole.SERVICE,
+    )
+
+
+def _active_entry(
+    cert: x509.Certificate,
+    *,
+    role: KeyRole,
+    department: str | None,
+    name: str,
+    now: dt.datetime,
+    key_path: str | None = None,
+) -> KeyEntry:
+    """The manifest entry of a new active key: its files under the role's folder, named by kid
+    (``key_path``: where a token keeps the key instead of a key file)."""
+    kid = kid_of(cert).hex()
+    folder = "service" if role is KeyRole.SERVICE else f"departments/{department}"
+    return KeyEntry(
+        kid=kid,
+        role=role,
+        department=department,
+        name=name,
+        certificate_path=f"{folder}/{kid}.crt.pem",
+        key_path=key_path or f"{folder}/{kid}.key",
+        status=KeyStatus.ACTIVE,
+        status_since=now,
+        created_at=now,
+    )
