@@ -28,12 +28,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from elicence import errors
 from elicence.app.service import Elicence
 from elicence.bootstrap import build_service
-from elicence.cli import app
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import LicenceIdentifier
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
@@ -41,6 +40,7 @@ from elicence.formats.seal import CLAIM_LICENCE, K_HOLDER_NAME, PREFIX, cose_byt
 from elicence.issuer.lifecycle import Action
 from elicence.registry import Registry
 from elicence.settings import DEVELOPMENT_PASSPHRASE, Settings
+from tests.cli import cli
 from tests.conftest import (
     FOOD,
     GZ_AMR,
@@ -51,14 +51,6 @@ from tests.conftest import (
     production_catalogue,
 )
 
-ENV_VARS = (
-    "ELICENCE_DATA_DIR",
-    "ELICENCE_DATABASE_URL",
-    "ELICENCE_KEY_PASSPHRASE",
-    "ELICENCE_ENV",
-    "ELICENCE_PUBLIC_BASE_URL",
-    "ELICENCE_TRUST_LIST_VALIDITY_HOURS",
-)
 DEMO_DEPARTMENTS = sorted(load_catalogue(DEMO_CATALOGUE).departments)
 API_KEY = re.compile(r"\belk_[A-Za-z0-9_-]{20,}")
 NEW_DEPT = "11440300MB2F00009T"  # a valid USCC that is not in the demo catalogue
@@ -67,23 +59,6 @@ PRODUCTION = {
     "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret",
     "ELICENCE_PUBLIC_BASE_URL": "https://zz.gdzwfw.example.gov.cn",
 }
-
-
-runner = CliRunner()
-
-
-def cli(data_dir: Path, *args: object, **env: str | None) -> Result:
-    """Run ``elicence ARGS`` with a clean ``ELICENCE_*`` environment pointing at ``data_dir``.
-
-    An unexpected exception (a crash, not an exit code) fails the test here.
-    """
-    environ: dict[str, str | None] = dict.fromkeys(ENV_VARS)
-    environ["ELICENCE_DATA_DIR"] = str(data_dir)
-    environ.update(env)
-    result = runner.invoke(app, [str(a) for a in args], env=environ)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"elicence {args} crashed: {result.stderr}") from result.exception
-    return result
 
 
 def keys_table(data_dir: Path) -> list[list[str]]:
@@ -1003,7 +978,7 @@ def test_verify_require_status_fails_with_stale_lists(
     assert cli(issued.data_dir, "keys", "export-status-lists", lists).exit_code == 0
     args = ["--trust-list", trust_list, "--root", root, "--status-lists", lists]
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)  # past every list's valid until
-    monkeypatch.setattr("elicence.cli.utcnow", lambda: later)
+    monkeypatch.setattr("elicence.cli.verify.utcnow", lambda: later)
     stale = cli(tmp_path / "empty", "verify", issued.seal, *args, "--require-status", "--json")
     assert stale.exit_code == 1
     assert "--require-status" in stale.stderr and "stale" in stale.stderr

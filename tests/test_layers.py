@@ -34,12 +34,12 @@ WEB = ("fastapi", "starlette")
 # Where the environment and settings may be read: the transports and the composition root.
 SETTINGS_READERS = (
     "elicence/api/",
-    "elicence/cli.py",
+    "elicence/cli/",
     "elicence/bootstrap.py",
     "elicence/settings.py",
 )
 # The transports act through the facade (elicence.app.service.Elicence) only.
-TRANSPORTS = ("elicence/api/", "elicence/cli.py")
+TRANSPORTS = ("elicence/api/", "elicence/cli/")
 BEHIND_THE_FACADE = ("elicence.registry", "elicence.keys", "elicence.ratelimit")
 FACADE_INTERNALS = frozenset({"registry", "keystore", "_keyring", "_issuer", "_lifecycle"})
 ENV_NAMES = frozenset({"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"})
@@ -310,7 +310,7 @@ BROKEN = {
     "elicence/domain/codes.py": "from os import getenv\n",
     "elicence/keys/hsm.py": "import os as system\nPIN = system.getenv('PIN')\n",
     "elicence/formats/seal.py": "import importlib\nimportlib.import_module('elicence.settings')\n",
-    "elicence/cli.py": "import fastapi\nsvc.registry.clients()\n",
+    "elicence/cli/keys.py": "import fastapi\nsvc.registry.clients()\n",
     "elicence/app/service.py": "from elicence.api.app import create_app\n",
     "elicence/templates/render.py": "from ..api import schemas\n",
     "elicence/api/routers/extra.py": "from elicence.keys.store import KeyStore\nsvc.keystore\n",
@@ -327,8 +327,8 @@ def test_the_checker_reports_each_breach_with_its_file() -> None:
         "elicence/domain/codes.py:1: reads os.getenv",
         "elicence/keys/hsm.py:2: reads os.getenv",
         "elicence/formats/seal.py:2: imports elicence.settings",
-        "elicence/cli.py:1: imports fastapi",
-        "elicence/cli.py:2: uses .registry",
+        "elicence/cli/keys.py:1: imports fastapi",
+        "elicence/cli/keys.py:2: uses .registry",
         "elicence/app/service.py:1: imports elicence.api",
         "elicence/templates/render.py:1: imports elicence.api",
         "elicence/api/routers/extra.py:1: imports elicence.keys.store",
@@ -347,7 +347,7 @@ def test_the_checker_allows_what_the_rule_allows() -> None:
             "from fastapi import FastAPI\nfrom elicence.settings import Settings\n"
             "from starlette.exceptions import HTTPException\nfrom . import errors\n"
         ),
-        "elicence/cli.py": "import os\nfrom elicence.settings import Settings\nos.environ.get('X')\n",
+        "elicence/cli/common.py": "import os\nfrom elicence.settings import Settings\nos.environ.get('X')\n",
         "elicence/bootstrap.py": "from elicence.settings import Settings\nfrom elicence import keys\n",
         "elicence/verifier/seal.py": "from elicence.formats.seal import decode_seal\nimport os.path\n",
         "elicence/app/service.py": "self.registry.licence(x)\nfrom elicence.registry import Registry\n",

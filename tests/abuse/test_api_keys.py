@@ -17,8 +17,9 @@ from elicence.app.service import Elicence
 from elicence.domain.clients import Role, hash_api_key, new_api_key
 from elicence.errors import AuthenticationError, ConflictError, InputError, NotFoundError
 from elicence.registry import Registry
+from tests.cli import cli
 from tests.conftest import GZ_AMR, NOW, Clock
-from tests.test_cli import API_KEY, cli
+from tests.test_cli import API_KEY
 
 READ = "/api/v1/licences"
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.cli import cli
 from tests.conftest import GZ_AMR, POSTGRES_URL, food_permit
-from tests.test_cli import cli, write_json
+from tests.test_cli import write_json
 
 
 @pytest.fixture

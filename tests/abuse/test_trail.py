@@ -20,8 +20,8 @@ from elicence.app.trail import CONTEXT, RequestContext
 from elicence.domain.clients import Role
 from elicence.issuer.lifecycle import Action
 from elicence.registry.trail import TrailRecord
+from tests.cli import cli
 from tests.conftest import GZ_AMR, NOW, SZ_AMR, ApiKeys, food_permit
-from tests.test_cli import cli
 
 LICENCES = "/api/v1/licences"
 TRAIL = "/api/v1/audit-trail"

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from elicence.app.service import Elicence
 from elicence.errors import CatalogueError, InputError, StockImportError
+from tests.cli import cli
 from tests.conftest import GZ_AMR, PASSPHRASE, SZ_AMR, TH_CIVIL, food_permit, marriage
 
 COLUMNS = [
@@ -305,9 +306,6 @@ def test_an_import_killed_mid_way_resumes_with_every_row_exactly_once(
 def test_the_import_command_reports_and_exits_by_what_it_found(
     tmp_path: Path, keys_dir: Path
 ) -> None:
-    from typer.testing import CliRunner
-
-    from elicence.cli import app
 
     data = tmp_path / "data"
     data.mkdir()
@@ -316,12 +314,9 @@ def test_the_import_command_reports_and_exits_by_what_it_found(
         "ELICENCE_KEY_PASSPHRASE": PASSPHRASE,
         "ELICENCE_DATABASE_URL": None,
     }
-    runner = CliRunner()
-    assert runner.invoke(app, ["init"], env=env).exit_code == 0
+    assert cli(None, "init", **env).exit_code == 0
     good = write_csv(tmp_path / "good.csv", [food_row(n) for n in range(3)])
-    ok = runner.invoke(
-        app, ["import", str(good), "--department", GZ_AMR, "--workers", "1"], env=env
-    )
+    ok = cli(None, "import", str(good), "--department", GZ_AMR, "--workers", "1", **env)
     assert ok.exit_code == 0, ok.output
     assert "3 of 3 rows done: 3 licences issued, 0 already stored, 0 errors" in ok.output
 
@@ -329,17 +324,17 @@ def test_the_import_command_reports_and_exits_by_what_it_found(
     rows[1]["valid_from"] = "yesterday"
     bad = write_csv(tmp_path / "bad.csv", rows)
     report = tmp_path / "report.csv"
-    found = runner.invoke(
-        app,
-        ["import", str(bad), "--department", GZ_AMR, "--errors", str(report), "--workers", "1"],
-        env=env,
+    found = cli(
+        None,
+        *["import", str(bad), "--department", GZ_AMR, "--errors", str(report), "--workers", "1"],
+        **env,
     )
     assert found.exit_code == 2, found.output  # rows in the error report
     assert "2 licences issued" in found.output and "1 errors" in found.output
     assert [r["field"] for r in report_rows(report)] == ["valid_from"]
 
-    again = runner.invoke(app, ["import", str(good), "--department", GZ_AMR], env=env)
+    again = cli(None, "import", str(good), "--department", GZ_AMR, **env)
     assert again.exit_code == 0 and "nothing left to do" in again.output
 
-    nodept = runner.invoke(app, ["import", str(good), "--department", "X"], env=env)
+    nodept = cli(None, "import", str(good), "--department", "X", **env)
     assert nodept.exit_code == 2 and "department" in nodept.output

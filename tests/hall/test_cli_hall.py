@@ -11,31 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from elicence.cli import app
 from elicence.domain.licence import CHINA_TZ
+from tests.cli import cli
 from tests.hall.conftest import ORG, PDF, RESTAURANT, TH_AMR, business_licence
 
-ENV_VARS = (
-    "ELICENCE_DATA_DIR",
-    "ELICENCE_DATABASE_URL",
-    "ELICENCE_KEY_PASSPHRASE",
-    "ELICENCE_ENV",
-    "ELICENCE_API_KEY",
-)
 API_KEY = re.compile(r"\belk_[A-Za-z0-9_-]{20,}")
-runner = CliRunner()
-
-
-def cli(data_dir: Path, *args: object, **env: str) -> Result:
-    environ: dict[str, str | None] = dict.fromkeys(ENV_VARS)
-    environ["ELICENCE_DATA_DIR"] = str(data_dir)
-    environ.update(env)
-    result = runner.invoke(app, [str(a) for a in args], env=environ)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"elicence {args} crashed: {result.stderr}") from result.exception
-    return result
 
 
 @dataclass

@@ -12,9 +12,10 @@ import pytest
 from elicence.bootstrap import build_service
 from elicence.domain.licence import HolderRef
 from elicence.settings import Settings
+from tests.cli import cli
 from tests.conftest import GZ_AMR, food_permit
 from tests.holder.conftest import ORG_X
-from tests.test_cli import cli, write_json
+from tests.test_cli import write_json
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from elicence.app.service import Elicence
-from elicence.cli import app
 from elicence.domain.clients import Client, Role
+from tests.cli import cli
 from tests.conftest import GZ_AMR, PASSPHRASE, food_permit
 
 
@@ -102,7 +101,7 @@ def test_the_audit_command_reports_an_unreadable_row_and_exits_non_zero(
         "ELICENCE_DATABASE_URL": str(service.registry.engine.url),
         "ELICENCE_KEY_PASSPHRASE": PASSPHRASE,
     }
-    result = CliRunner().invoke(app, ["registry", "audit"], env=env)
+    result = cli(None, "registry", "audit", **env)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert result.exit_code == 1
     assert f"licence {idents[0]} cannot be read" in result.stdout

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from elicence.app.service import Elicence
-from elicence.cli import EXIT_INPUT, app
+from elicence.cli.common import EXIT_INPUT
+from tests.cli import cli
 from tests.conftest import GZ_AMR, PASSPHRASE, food_permit
 from tests.hostile.conftest import row_counts
 
@@ -37,9 +37,7 @@ def test_an_issuance_file_with_bad_text_is_refused_and_stores_nothing(
     file = tmp_path / "req.json"
     file.write_text(json.dumps(body), encoding="ascii")  # "\ud800" as JSON writes it
     before = row_counts(service)
-    result = CliRunner().invoke(
-        app, ["issue", str(file), "--department", GZ_AMR], env=_env(service, keys_dir)
-    )
+    result = cli(None, "issue", str(file), "--department", GZ_AMR, **_env(service, keys_dir))
     assert result.exit_code == EXIT_INPUT, result.output
     assert "holder.name" in result.stderr and rule in result.stderr
     assert row_counts(service) == before

@@ -15,6 +15,7 @@ from elicence.app.service import Elicence
 from elicence.domain.clients import Role
 from elicence.issuer.lifecycle import Action
 from elicence.registry import Registry
+from tests.cli import cli
 from tests.conftest import GZ_AMR, PASSPHRASE, Clock, food_permit, make_service
 
 
@@ -87,9 +88,7 @@ def test_a_verifier_with_a_state_file_refuses_older_lists(
     service: Elicence, clock: Clock, tmp_path: Path
 ) -> None:
     from cryptography.hazmat.primitives import serialization
-    from typer.testing import CliRunner
 
-    from elicence.cli import app
     from elicence.issuer.reseal import resealed
 
     clock.now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)  # the CLI verifies at the real now
@@ -110,12 +109,11 @@ def test_a_verifier_with_a_state_file_refuses_older_lists(
     service.change_status(client, genuine.identifier, Action.REVOKE, reason="注销")
     revoked = _export(service, tmp_path / "revoked")
     state = tmp_path / "hall" / "state.json"
-    runner = CliRunner()
 
     def verify(seal: str, lists: Path, *, keep: bool) -> Any:
         args = ["verify", seal, "--trust-list", str(lists / "trust-list.cose")]
         args += ["--root", str(root), "--status-lists", str(lists), "--json"]
-        return runner.invoke(app, args + (["--state", str(state)] if keep else []))
+        return cli(None, *args + (["--state", str(state)] if keep else []))
 
     # without state, the replayed older list (still current) accepts the forgery: the window
     # that ELICENCE_TRUST_LIST_VALIDITY_HOURS bounds (docs/formats.md §4.2)
@@ -163,11 +161,7 @@ def test_the_json_views_show_the_sequence(service: Elicence, api: Any) -> None:
     ],
 )
 def test_state_is_for_offline_verification_only(args: list[str], tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from elicence.cli import app
-
-    out = CliRunner().invoke(app, [*args, "--state", str(tmp_path / "state.json")])
+    out = cli(None, *args, "--state", str(tmp_path / "state.json"))
     assert out.exit_code == 2 and "--state" in out.stderr and "--trust-list" in out.stderr
     assert not (tmp_path / "state.json").exists()
 
@@ -176,9 +170,6 @@ def test_an_unreadable_state_file_is_an_error_not_an_empty_state(
     service: Elicence, tmp_path: Path
 ) -> None:
     from cryptography.hazmat.primitives import serialization
-    from typer.testing import CliRunner
-
-    from elicence.cli import app
 
     (tmp_path / "tl.cose").write_bytes(service.trust_list().signed)
     root = service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
@@ -186,9 +177,7 @@ def test_an_unreadable_state_file_is_an_error_not_an_empty_state(
     state = tmp_path / "state.json"
     state.write_text('{"format": "something else"}')
     args = ["verify", "EL1:AAAA", "--trust-list", str(tmp_path / "tl.cose")]
-    out = CliRunner().invoke(
-        app, [*args, "--root", str(tmp_path / "root.pem"), "--state", str(state)]
-    )
+    out = cli(None, *args, "--root", str(tmp_path / "root.pem"), "--state", str(state))
     assert out.exit_code == 2 and "state file" in out.stderr
 
 

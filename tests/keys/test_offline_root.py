@@ -7,14 +7,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from elicence.cli import app
 from elicence.errors import KeyCustodyError
 from elicence.keys import pki
 from elicence.keys.root import RootSource, create_offline_root
 from elicence.keys.store import DepartmentName, KeyStore
 from elicence.registry import Registry
+from tests.cli import cli
 from tests.conftest import GZ_AMR, NOW, PASSPHRASE, production_catalogue, production_uscc
 
 ROOT_PASSPHRASE = "offline-root-passphrase"  # a test value, not a secret
@@ -115,11 +114,10 @@ def test_the_production_ceremony_from_the_command_line(tmp_path: Path) -> None:
         "ELICENCE_DATABASE_URL": None,
         "ELICENCE_ROOT_PASSPHRASE": None,
     }
-    runner = CliRunner()
 
     def run(*args: object, root_passphrase: str | None = ROOT_PASSPHRASE):  # type: ignore[no-untyped-def]
-        return runner.invoke(
-            app, [str(a) for a in args], env={**env, "ELICENCE_ROOT_PASSPHRASE": root_passphrase}
+        return cli(
+            None, *[str(a) for a in args], **{**env, "ELICENCE_ROOT_PASSPHRASE": root_passphrase}
         )
 
     no_passphrase = run("keys", "root-create", "--dir", root_dir, root_passphrase=None)

@@ -15,12 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from elicence.api.app import create_app
 from elicence.app.service import Elicence
 from elicence.bootstrap import assemble
-from elicence.cli import app
 from elicence.domain.clients import Client, Role
 from elicence.errors import KeyCustodyError, SignerUnavailableError
 from elicence.issuer.lifecycle import Action
@@ -31,6 +29,7 @@ from elicence.keys.store import KeyStatus, KeyStore
 from elicence.registry import Registry
 from elicence.verifier import verify_seal
 from elicence.verifier.status import OfflineStatus, verify_status_list
+from tests.cli import cli
 from tests.conftest import GZ_AMR, NOW, PASSPHRASE, SZ_AMR, Clock, food_permit
 from tests.softhsm import PIN, SoftHsm
 from tests.templates.pdftools import ADMIN, nss_db, pdfsig
@@ -268,17 +267,16 @@ def test_the_enrol_token_command_runs_the_ceremony_with_the_pin_from_a_file(
         "ELICENCE_PKCS11_TOKEN": softhsm.config.token_label,
         "ELICENCE_PKCS11_PIN_FILE": str(pin_file),
     }
-    runner = CliRunner()
-    both = runner.invoke(app, ["keys", "enrol-token", GZ_AMR, "--service"], env=env)
+    both = cli(None, "keys", "enrol-token", GZ_AMR, "--service", **env)
     assert both.exit_code == 2, both.output
-    ok = runner.invoke(app, ["keys", "enrol-token", GZ_AMR], env=env)
+    ok = cli(None, "keys", "enrol-token", GZ_AMR, **env)
     assert ok.exit_code == 0, ok.output
     assert "retired" in ok.stdout and "on the token" in ok.stdout
     assert PIN not in ok.output
-    listed = runner.invoke(app, ["keys", "list"], env=env)
+    listed = cli(None, "keys", "list", **env)
     assert "[token]" in listed.stdout and softhsm.config.module not in listed.stdout
     no_pin = {k: v for k, v in env.items() if k != "ELICENCE_PKCS11_PIN_FILE"}
-    refused = runner.invoke(app, ["keys", "enrol-token", GZ_AMR], env=no_pin)
+    refused = cli(None, "keys", "enrol-token", GZ_AMR, **no_pin)
     assert refused.exit_code == 3 and "PIN" in refused.output
 
 

@@ -9,16 +9,15 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from elicence.app.service import Elicence
-from elicence.cli import app
 from elicence.domain.clients import Role
 from elicence.domain.codes import LicenceIdentifier, new_serial
 from elicence.errors import KeyCustodyError
 from elicence.formats.seal import decode_seal, seal_licence
 from elicence.keys.signer import Signer
 from elicence.verifier import OfflineVerifier
+from tests.cli import cli
 from tests.conftest import GZ_AMR, PASSPHRASE, Clock, food_permit
 
 
@@ -147,12 +146,9 @@ def test_keys_compromise_command(service: Elicence, keys_dir: Path) -> None:
         "ELICENCE_DATABASE_URL": f"sqlite:///{db}",
         "ELICENCE_KEY_PASSPHRASE": PASSPHRASE,
     }
-    runner = CliRunner()
-    bad = runner.invoke(app, ["keys", "compromise", GZ_AMR, "--since", "2026-11-28T10:00"], env=env)
+    bad = cli(None, "keys", "compromise", GZ_AMR, "--since", "2026-11-28T10:00", **env)
     assert bad.exit_code == 2 and "time zone" in bad.stderr
-    ok = runner.invoke(
-        app, ["keys", "compromise", GZ_AMR, "--since", "2020-01-01T00:00:00+08:00"], env=env
-    )
+    ok = cli(None, "keys", "compromise", GZ_AMR, "--since", "2020-01-01T00:00:00+08:00", **env)
     assert ok.exit_code == 0, ok.output
     assert "revoked" in ok.stdout and "active" in ok.stdout and "re-sealed 0" in ok.stdout
 

@@ -25,8 +25,9 @@ import pytest
 
 from elicence.errors import SettingsError
 from elicence.settings import Settings
+from tests.cli import cli
 from tests.conftest import food_permit
-from tests.test_cli import PRODUCTION, cli
+from tests.test_cli import PRODUCTION
 from tests.test_mirror_processes import free_port
 
 
@@ -207,7 +208,7 @@ def test_serve_on_another_port_points_codes_and_sign_in_at_that_port(tmp_path: P
 
 
 def test_db_upgrade_does_not_print_the_database_password(tmp_path: Path) -> None:
-    from elicence.cli import _without_password
+    from elicence.cli.setup import _without_password
 
     assert _without_password("postgresql+psycopg://elicence:s3cret@db:6432/elicence") == (
         "postgresql+psycopg://elicence:***@db:6432/elicence"

@@ -18,8 +18,9 @@ from elicence.bootstrap import assemble
 from elicence.formats.catalogue_file import DEMO_CATALOGUE
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
+from tests.cli import cli
 from tests.conftest import GZ_AMR, SZ_AMR, Clock, production_catalogue
-from tests.test_cli import PRODUCTION, cli
+from tests.test_cli import PRODUCTION
 
 REAL = PRODUCTION["ELICENCE_KEY_PASSPHRASE"]
 DEV = {"ELICENCE_ENV": "development"}

@@ -17,10 +17,8 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from elicence.app.service import Elicence
-from elicence.cli import app
 from elicence.formats.eventlog import (
     GENESIS,
     event_body_prefix,
@@ -28,6 +26,7 @@ from elicence.formats.eventlog import (
     seq_suffix,
     verify_checkpoint,
 )
+from tests.cli import cli
 from tests.conftest import ApiKeys, food_permit
 
 
@@ -201,12 +200,11 @@ def test_registry_audit_command_exits_non_zero_on_tampering(
         "ELICENCE_DATABASE_URL": f"sqlite:///{db}",
         "ELICENCE_KEY_PASSPHRASE": "test-passphrase-not-secret",
     }
-    runner = CliRunner()
-    ok = runner.invoke(app, ["registry", "audit"], env=env)
+    ok = cli(None, "registry", "audit", **env)
     assert ok.exit_code == 0, ok.output
     assert "7 events" in ok.stdout and "ok:" in ok.stdout
     _sql(service, "UPDATE events SET actor = 'intruder' WHERE seq = 5")
-    bad = runner.invoke(app, ["registry", "audit"], env=env)
+    bad = cli(None, "registry", "audit", **env)
     assert bad.exit_code == 1
     assert "TAMPERED: event 5 was altered" in bad.stdout
 

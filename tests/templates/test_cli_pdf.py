@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.cli import cli
 from tests.conftest import GZ_AMR, food_permit
-from tests.test_cli import cli, write_json
+from tests.test_cli import write_json
 
 
 def test_write_and_verify_a_licence_pdf(tmp_path: Path) -> None:
