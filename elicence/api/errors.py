@@ -27,33 +27,24 @@ from elicence.api.context import current_request_id, request_id
 
 log = logging.getLogger("elicence.api")
 
-STATUS: list[tuple[type[errors.Error], int]] = [
-    (errors.AuthenticationError, 401),
-    (errors.PermissionDeniedError, 403),
-    (errors.NotFoundError, 404),
-    (errors.ConflictError, 409),
-    (errors.DuplicateSourceRefError, 409),
-    (errors.PayloadTooLargeError, 413),
-    (errors.MalformedBodyError, 400),
-    (errors.RateLimitedError, 429),
-    (errors.InputError, 422),
-    (errors.SealError, 422),
-    (errors.KeyCustodyError, 503),
-    (errors.RegistryError, 503),
-    (errors.DocumentError, 503),
-    (errors.SettingsError, 503),
-]
+# The HTTP status of each kind of error (elicence.errors.Kind; docs/errors.md).
+STATUS: dict[errors.Kind, int] = {
+    errors.Kind.BAD_INPUT: 422,
+    errors.Kind.UNREADABLE: 400,
+    errors.Kind.TOO_LARGE: 413,
+    errors.Kind.UNAUTHENTICATED: 401,
+    errors.Kind.FORBIDDEN: 403,
+    errors.Kind.NOT_FOUND: 404,
+    errors.Kind.CONFLICT: 409,
+    errors.Kind.RATE_LIMITED: 429,
+    errors.Kind.UNAVAILABLE: 503,
+    errors.Kind.INTEGRITY: 503,
+}
 
 
 def status_of(exc: errors.Error) -> int:
-    if isinstance(exc, errors.CatalogueError):
-        return 422 if exc.field else 503
-    if isinstance(exc, errors.MalformedBodyError):  # JSON inside a body names its field
-        return 422 if exc.field else 400
-    for cls, status in STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 400
+    """The HTTP status of ``exc``: its kind's."""
+    return STATUS[exc.kind]
 
 
 # What a caller is told when a dependency fails: fixed words, never the exception's text.
@@ -63,7 +54,25 @@ UNAVAILABLE: list[tuple[type[errors.Error], str]] = [
     (errors.DocumentError, "the document service is unavailable"),
     (errors.CatalogueError, "the licence catalogue is unavailable"),
     (errors.SettingsError, "this service is not configured for this request"),
+    (errors.MirrorError, "the upstream registry is unavailable"),
+    (errors.LogIntegrityError, "the event log failed its integrity check"),
 ]
+# The codes this transport makes itself, not an elicence error's (docs/errors.md lists them).
+INVALID_JSON, INVALID_INPUT, INTERNAL_ERROR, HTTP_ERROR = (
+    "invalid_json",
+    "invalid_input",
+    "internal_error",
+    "http_error",
+)
+HTTP_EXCEPTION_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+TRANSPORT_CODES = frozenset(
+    {INVALID_JSON, INVALID_INPUT, INTERNAL_ERROR, HTTP_ERROR, *HTTP_EXCEPTION_CODES.values()}
+)
 _UNENCODABLE = re.compile("[\ud800-\udfff]")
 
 
@@ -130,7 +139,7 @@ def install(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
         if first.get("type") == "json_invalid":
             return ErrorResponse(
-                error_body("invalid_json", "the request body is not valid JSON"), 400
+                error_body(INVALID_JSON, "the request body is not valid JSON"), 400
             )
         field = _loc(tuple(first.get("loc", ())))
         message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -138,16 +147,11 @@ def install(app: FastAPI) -> None:
             message = "is required"
         elif first.get("type") == "extra_forbidden":
             message = "is not a field of this request"
-        return ErrorResponse(error_body("invalid_input", message, field), 422)
+        return ErrorResponse(error_body(INVALID_INPUT, message, field), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {
-            400: "bad_request",
-            404: "not_found",
-            405: "method_not_allowed",
-            401: "unauthenticated",
-        }.get(exc.status_code, "http_error")
+        code = HTTP_EXCEPTION_CODES.get(exc.status_code, HTTP_ERROR)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
@@ -164,7 +168,7 @@ def install(app: FastAPI) -> None:
         # id comes from the scope, and the response carries its header itself.
         rid = request_id(request)
         log.error("request %s: unhandled error", rid, exc_info=exc)
-        body = error_body("internal_error", unavailable_message(None, rid), request=rid)
+        body = error_body(INTERNAL_ERROR, unavailable_message(None, rid), request=rid)
         return ErrorResponse(body, 500, headers={REQUEST_ID_HEADER.decode(): rid})
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from elicence.domain.catalogue import Catalogue, check_seal_keys_stable
-from elicence.errors import CatalogueError
+from elicence.errors import CatalogueUnavailableError
 from elicence.registry import Registry
 
 
@@ -40,7 +40,7 @@ class CatalogueSource:
             with self._lock:
                 version = self._registry.catalogue_version()
                 if version is None:
-                    raise CatalogueError(
+                    raise CatalogueUnavailableError(
                         "no catalogue has been imported: run `elicence catalogue import FILE`"
                     )
                 if current is None or current[0] != version:

@@ -35,7 +35,14 @@ from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc
 from elicence.domain.inputs import FIRST_DAY, check_day
 from elicence.domain.licence import HolderRef, IssuanceRequest, RegistryRecord
-from elicence.errors import CatalogueError, Error, InputError, NotFoundError, PermissionDeniedError
+from elicence.errors import (
+    CatalogueError,
+    CatalogueUnavailableError,
+    Error,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from elicence.formats.seal import decode_seal_text, seal_text_from
 from elicence.formats.trustlist import TrustList
 from elicence.hall import roles
@@ -98,7 +105,7 @@ class ItemSource:
             with self._lock:
                 version = self._store.items_version()
                 if version is None:
-                    raise CatalogueError(
+                    raise CatalogueUnavailableError(
                         "no service-item catalogue has been imported: run "
                         "`elicence items import FILE`",
                         code="no_item_catalogue",

@@ -32,15 +32,11 @@ from typing import Any
 
 from elicence.domain.clients import Client, Role
 from elicence.errors import (
-    DocumentError,
     Error,
     InputError,
-    KeyCustodyError,
-    LogIntegrityError,
-    MirrorError,
+    Kind,
     PermissionDeniedError,
     RegistryError,
-    SettingsError,
 )
 from elicence.registry.trail import TrailRecord, TrailStore
 
@@ -76,14 +72,8 @@ class Outcome(StrEnum):
     FAILED = "failed"  # the service's: registry, keys, documents unavailable
 
 
-_SERVICE_ERRORS = (
-    RegistryError,
-    KeyCustodyError,
-    DocumentError,
-    SettingsError,
-    MirrorError,
-    LogIntegrityError,
-)
+# The kinds of error that are the service's failure, not the caller's (docs/errors.md).
+SERVICE_FAILURES = frozenset({Kind.UNAVAILABLE, Kind.INTEGRITY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +111,7 @@ class Trail:
             yield found
         except Error as e:
             found["error"] = {"code": e.code, "message": e.message}
-            outcome = Outcome.FAILED if isinstance(e, _SERVICE_ERRORS) else Outcome.REFUSED
+            outcome = Outcome.FAILED if e.kind in SERVICE_FAILURES else Outcome.REFUSED
             self._append_after_error(action, client, target, outcome, found)
             raise
         except Exception as e:

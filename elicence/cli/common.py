@@ -31,17 +31,24 @@ EXIT_INVALID, EXIT_INPUT, EXIT_UNAVAILABLE = 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
+# The exit code of each kind of error (elicence.errors.Kind; docs/errors.md).
+EXIT_CODE: dict[errors.Kind, int] = {
+    errors.Kind.BAD_INPUT: EXIT_INPUT,
+    errors.Kind.UNREADABLE: EXIT_INPUT,
+    errors.Kind.TOO_LARGE: EXIT_INPUT,
+    errors.Kind.UNAUTHENTICATED: EXIT_INPUT,
+    errors.Kind.FORBIDDEN: EXIT_INPUT,
+    errors.Kind.NOT_FOUND: EXIT_INPUT,
+    errors.Kind.CONFLICT: EXIT_INPUT,
+    errors.Kind.RATE_LIMITED: EXIT_INPUT,
+    errors.Kind.UNAVAILABLE: EXIT_UNAVAILABLE,
+    errors.Kind.INTEGRITY: EXIT_INVALID,  # the log or a feed failed its check: "not valid"
+}
+
+
 def exit_code(error: errors.Error) -> int:
-    """The exit code of an error (the one mapping of errors to exit codes)."""
-    if isinstance(error, errors.LogIntegrityError):
-        return EXIT_INVALID  # the log or a feed failed its check: "not valid"
-    if isinstance(error, errors.MirrorError):
-        return EXIT_UNAVAILABLE
-    if isinstance(
-        error, errors.KeyCustodyError | errors.RegistryError | errors.SettingsError
-    ) and not isinstance(error, errors.DuplicateSourceRefError):
-        return EXIT_UNAVAILABLE
-    return EXIT_INPUT
+    """The exit code of an error: its kind's (the one mapping of errors to exit codes)."""
+    return EXIT_CODE[error.kind]
 
 
 def fail(message: str, code: int) -> typer.Exit:

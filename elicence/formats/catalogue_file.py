@@ -25,7 +25,7 @@ from elicence.domain.catalogue import (
     check_item_name,
 )
 from elicence.domain.codes import check_type_code, check_uscc
-from elicence.errors import CatalogueError
+from elicence.errors import CatalogueError, CatalogueUnavailableError
 from elicence.formats.yamlfile import parse_yaml, rule
 
 DEMO_CATALOGUE = Path(__file__).parent.parent / "data" / "demo_catalogue.yaml"
@@ -230,4 +230,6 @@ def catalogue_from_dict(data: dict[str, Any]) -> Catalogue:
     try:
         return _build(_CatalogueIn.model_validate(data))
     except ValidationError as e:
-        raise CatalogueError(f"stored catalogue is malformed: {e.errors()[0]['msg']}") from None
+        raise CatalogueUnavailableError(
+            f"stored catalogue is malformed: {e.errors()[0]['msg']}"
+        ) from None

@@ -35,6 +35,7 @@ from elicence.domain.licence import HolderRef, china_today
 from elicence.errors import (
     ConflictError,
     Error,
+    IllegalTransitionError,
     InputError,
     NotFoundError,
     PermissionDeniedError,
@@ -587,11 +588,10 @@ class CaseService:
                 raise NotFoundError(f"no case {n} for this client", field="case_number")
             roles.check_may_record_visit(client, case)
             if case.final:
-                raise ConflictError(
+                raise IllegalTransitionError(
                     f"case {n} is {case.status} ({case.status.label_zh}): no more visits are "
                     "counted for it",
                     field="status",
-                    code="illegal_transition",
                 )
             changed = replace(case, visits=case.visits + 1, version=case.version + 1)
             detail: dict[str, object] = {"visits": changed.visits}
@@ -848,10 +848,9 @@ class CaseService:
             if client.role is not Role.DEPARTMENT:
                 raise PermissionDeniedError("the handling department resolves its work orders")
             if order.status is OrderStatus.RESOLVED:
-                raise ConflictError(
+                raise IllegalTransitionError(
                     f"work order {order_id} is already resolved",
                     field="status",
-                    code="illegal_transition",
                 )
             done = replace(order, status=OrderStatus.RESOLVED, resolved_at=now, note=text_)
             uow.save_rectification(done)
@@ -895,10 +894,9 @@ class CaseService:
                 raise NotFoundError(f"no complaint {complaint_id} for this client", field="id")
             roles.check_may_answer(client, complaint.department)
             if complaint.answered_at is not None:
-                raise ConflictError(
+                raise IllegalTransitionError(
                     f"complaint {complaint_id} was answered already",
                     field="answer",
-                    code="illegal_transition",
                 )
             done = replace(
                 complaint,
