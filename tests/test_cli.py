@@ -24,9 +24,6 @@ from pathlib import Path
 import cbor2
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 from typer.testing import Result
 
@@ -50,6 +47,7 @@ from tests.conftest import (
     marriage,
     production_catalogue,
 )
+from tests.pki import OutsidePki
 
 DEMO_DEPARTMENTS = sorted(load_catalogue(DEMO_CATALOGUE).departments)
 API_KEY = re.compile(r"\belk_[A-Za-z0-9_-]{20,}")
@@ -87,22 +85,7 @@ def tampered(seal: str) -> str:
 
 def self_signed_root(path: Path) -> Path:
     """A throwaway P-256 root certificate (PEM) that elicence never saw."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "another root")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
+    return OutsidePki.make(now=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).write_root(path)
 
 
 # -- prepared data directories --------------------------------------------------------------

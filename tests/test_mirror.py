@@ -118,7 +118,7 @@ def test_the_city_follows_the_province(
     assert city.verify(seal=issued[1]["seal"], client=None).verdict == "superseded"
     assert city.verify(seal=amended["seal"], client=None).verdict == "valid"
     assert city.registry.events(limit=100) == service.registry.events(limit=100)
-    assert city.audit().ok, city.audit().problems
+    assert city.log.audit().ok, city.log.audit().problems
     assert do_pull(city, upstream, service).applied == 0
 
 
@@ -397,7 +397,7 @@ def test_the_city_follows_a_resealing_and_refuses_a_replayed_older_trust_list(
     assert city.registry.licence(ident).seal == new_seal  # type: ignore[union-attr]
     assert city.verify(seal=new_seal, client=None).verdict == "valid"
     assert city.verify(seal=old_seal, client=None).verdict == "untrusted"
-    assert city.audit().ok, city.audit().problems
+    assert city.log.audit().ok, city.log.audit().problems
 
     # the proxy replays the older list, still current, which shows the stolen key active
     old = verify_trust_list(proxy.recorded[0], root=service.keystore.root_certificate())

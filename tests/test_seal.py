@@ -33,9 +33,9 @@ from elicence.formats.seal import (
     seal_licence,
     seal_text_from,
 )
-from elicence.keys import pki
 from elicence.keys.signer import SoftwareSigner
 from tests.conftest import FOOD, GZ_AMR, NOW
+from tests.pki import OutsidePki
 
 QR_ALPHANUMERIC = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 IDENT = str(LicenceIdentifier(FOOD, GZ_AMR, "0123456789ABCDEF", 1))
@@ -43,20 +43,7 @@ IDENT = str(LicenceIdentifier(FOOD, GZ_AMR, "0123456789ABCDEF", 1))
 
 @pytest.fixture(scope="module")
 def signer() -> SoftwareSigner:
-    root_key = pki.new_key()
-    root = pki.make_root(root_key, name="test root", now=NOW - dt.timedelta(days=1))
-    key = pki.new_key()
-    cert = pki.make_end_entity(
-        root_key=root_key,
-        root=root,
-        public_key=key.public_key(),
-        common_name="广州市市场监督管理局",
-        uscc=GZ_AMR,
-        now=NOW - dt.timedelta(days=1),
-        validity=pki.DEPARTMENT_VALIDITY,
-        crl_url=None,
-    )
-    return SoftwareSigner(key, cert)
+    return OutsidePki.make("test root").signer()
 
 
 def _claims(**over: object) -> SealClaims:
@@ -324,8 +311,8 @@ def test_pycose_refuses_a_flipped_payload_byte(signer: SoftwareSigner) -> None:
 
 
 def test_pycose_key_of_another_signer_does_not_verify(signer: SoftwareSigner) -> None:
-    other_key = pki.new_key()
-    other = SoftwareSigner(other_key, pki.make_root(other_key, name="other", now=NOW))
+    outside = OutsidePki.make("other", now=NOW)
+    other = SoftwareSigner(outside.key, outside.root)
     msg = _pycose_decode(cose_bytes(seal_licence(_claims(), signer)))
     msg.key = _cose_key(other)
     assert msg.verify_signature() is False

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
 
-from elicence.app import access, audit, mirror
+from elicence.app import access
 from elicence.app.access import Access, NewClient, Rotation
 from elicence.app.backup import Backups
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.console import Console
+from elicence.app.eventlog import EventLog
 from elicence.app.guard import Guard
 from elicence.app.hall import Hall
 from elicence.app.holder import Holders
@@ -35,7 +35,6 @@ from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc, parse_identifier
 from elicence.domain.licence import HolderRef, Licence
 from elicence.errors import InputError, KeyCustodyError
-from elicence.formats.eventlog import Checkpoint, LogEvent
 from elicence.formats.trustlist import TrustList
 from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
@@ -52,27 +51,17 @@ from elicence.verifier import VerificationReport, verify_seal
 from elicence.verifier.pdf import verify_pdf
 from elicence.verifier.status import StatusList
 
-__all__ = ["Elicence", "Feed", "NewClient", "utcnow"]
+__all__ = ["Elicence", "NewClient", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Feed:
-    """One page of the change feed."""
-
-    events: list[LogEvent]
-    checkpoint: Checkpoint | None
-    size: int  # events in the log now
-
-
 class Elicence:
     """One instance per process."""
 
     CHECKPOINT_INTERVAL = dt.timedelta(seconds=60)
-    MAX_FEED_LIMIT = 1000
     holder: Holders  # the holder side (issue 8): wired by bootstrap.assemble
     console: Console  # the department console's previews (issue 8): wired likewise
 
@@ -113,6 +102,8 @@ class Elicence:
         self._lifecycle = lifecycle
         self.hall = hall  # the hall's case API (办件): its own facade (app/hall.py)
         self.stock = stock  # stock conversion: `elicence import` (app/stock.py)
+        # the event log: checkpoints, the change feed, the audit, mirrors (app/eventlog.py)
+        self.log = EventLog(registry, publisher, trail, clock=clock)
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""
@@ -245,7 +236,7 @@ class Elicence:
                 clock=self.clock,
             )
             rec.update(resealed=resealed)
-        self.checkpoint()
+        self.log.checkpoint()
         self.trust_list()  # numbered now, not first inside some worker's write transaction
         return revoked, new, resealed
 
@@ -280,7 +271,7 @@ class Elicence:
     def issue(self, client: Client, raw: Mapping[str, Any]) -> IssuanceResult:
         department = access.issuing_department(client)
         result = self._issuer.issue(raw, department=department, actor=client.id)
-        self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
+        self.log.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
         return result
 
     def issue_batch(
@@ -288,7 +279,7 @@ class Elicence:
     ) -> list[BatchItemResult]:
         department = access.issuing_department(client)
         results = self._issuer.issue_batch(items, department=department, actor=client.id)
-        self.checkpoint()  # after every batch
+        self.log.checkpoint()  # after every batch
         return results
 
     def verification_url(self, seal: str) -> str:
@@ -457,57 +448,65 @@ class Elicence:
         self, client: Client, identifier: str, action: Action, *, reason: str
     ) -> Change:
         """Revoke, suspend or reinstate one licence."""
-        with self.trail.action(
-            TrailAction(f"licence.{action}"), client=client, target=identifier, reason=reason
-        ) as rec:
-            change = self._lifecycle.change_status(
-                identifier,
-                action,
-                reason=reason,
-                department=access.acting_department(client),
-                actor=client.id,
-            )
-            rec.update(_changed(change))
-        self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
-        return change
+        return self._change(
+            TrailAction(f"licence.{action}"),
+            client,
+            identifier,
+            reason,
+            lambda department: self._lifecycle.change_status(
+                identifier, action, reason=reason, department=department, actor=client.id
+            ),
+        )
 
     def amend(
         self, client: Client, identifier: str, changes: Mapping[str, Any], *, reason: str
     ) -> Change:
-        with self.trail.action(
+        return self._change(
             TrailAction.LICENCE_AMEND,
-            client=client,
-            target=identifier,
-            reason=reason,
+            client,
+            identifier,
+            reason,
+            lambda department: self._lifecycle.amend(
+                identifier, changes, reason=reason, department=department, actor=client.id
+            ),
             fields=sorted(changes),
-        ) as rec:
-            change = self._lifecycle.amend(
-                identifier,
-                changes,
-                reason=reason,
-                department=access.acting_department(client),
-                actor=client.id,
-            )
-            rec.update(_changed(change))
-        self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
-        return change
+        )
 
     def renew(
         self, client: Client, identifier: str, *, reason: str, valid_from: dt.date | None = None
     ) -> Change:
-        with self.trail.action(
-            TrailAction.LICENCE_RENEW, client=client, target=identifier, reason=reason
-        ) as rec:
-            change = self._lifecycle.renew(
+        return self._change(
+            TrailAction.LICENCE_RENEW,
+            client,
+            identifier,
+            reason,
+            lambda department: self._lifecycle.renew(
                 identifier,
                 reason=reason,
-                department=access.acting_department(client),
+                department=department,
                 actor=client.id,
                 valid_from=valid_from,
-            )
-            rec.update(_changed(change))
-        self.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
-        return change
+            ),
+        )
+
+    def _change(
+        self,
+        action: TrailAction,
+        client: Client,
+        identifier: str,
+        reason: str,
+        change: Callable[[str | None], Change],
+        **detail: Any,
+    ) -> Change:
+        """The one lifecycle wrapper: ``change`` run for the client's acting department under
+        the trail's record of ``action``, then a checkpoint when one is due."""
+        with self.trail.action(
+            action, client=client, target=identifier, reason=reason, **detail
+        ) as rec:
+            done = change(access.acting_department(client))
+            rec.update(_changed(done))
+        self.log.checkpoint(min_interval=self.CHECKPOINT_INTERVAL)
+        return done
 
     def bulk_change(
         self,
@@ -536,72 +535,8 @@ class Elicence:
                 holder=holder,
             )
             rec.update(changed=len(changes), identifiers=[c.licence.identifier for c in changes])
-        self.checkpoint()  # after every batch
+        self.log.checkpoint()  # after every batch
         return changes
-
-    # -- the event log, checkpoints, the change feed and mirrors --------------------------------
-
-    def checkpoint(self, *, min_interval: dt.timedelta | None = None) -> Checkpoint | None:
-        return self._publisher.checkpoint(min_interval=min_interval)
-
-    def feed(self, client: Client | None, *, after: int, limit: int) -> Feed:
-        """Events after ``after`` in order, with the latest signed checkpoint (halls, admins)."""
-        access.check_feed_reader(client)
-        if after < 0:
-            raise InputError("must be 0 or a sequence number", field="after")
-        if not 1 <= limit <= self.MAX_FEED_LIMIT:
-            raise InputError(f"must be between 1 and {self.MAX_FEED_LIMIT}", field="limit")
-        events = self.registry.events(after=after, limit=limit)
-        checkpoint = self.checkpoint()
-        size, _head = self.registry.log_head()
-        return Feed(events, checkpoint, size)
-
-    def log_root(self) -> x509.Certificate:
-        """The root that checkpoints of this log chain to (a mirror's pinned root)."""
-        return self._publisher.log_root()
-
-    def audit(self) -> audit.AuditReport:
-        """Check the whole log: the hash chain, every checkpoint, and the licences' statuses."""
-        return audit.audit(self.registry, root=self.log_root())
-
-    def mirror_pull(
-        self,
-        upstream: mirror.Upstream,
-        *,
-        root: x509.Certificate | None,
-        page_size: int = 500,
-        max_pages: int | None = None,
-    ) -> mirror.PullResult:
-        """Bring this registry up to an upstream's head (this registry becomes its mirror).
-
-        The first pull, which pins the upstream's root, is a privileged action (recorded)."""
-        if self.registry.mirror() is None:
-            with self.trail.action(
-                TrailAction.MIRROR_SETUP, client=None, target=upstream.url
-            ) as rec:
-                result = self._mirror_pull(
-                    upstream, root=root, page_size=page_size, max_pages=max_pages
-                )
-                rec.update(applied=result.applied, head=result.head)
-            return result
-        return self._mirror_pull(upstream, root=root, page_size=page_size, max_pages=max_pages)
-
-    def _mirror_pull(
-        self,
-        upstream: mirror.Upstream,
-        *,
-        root: x509.Certificate | None,
-        page_size: int,
-        max_pages: int | None,
-    ) -> mirror.PullResult:
-        return mirror.pull(
-            self.registry,
-            upstream,
-            root=root,
-            clock=self.clock,
-            page_size=page_size,
-            max_pages=max_pages,
-        )
 
 
 def _changed(change: Change) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from enum import StrEnum
 from typing import Any
 
 from elicence.domain.clients import Client, Role
+from elicence.domain.trailquery import Outcome, TrailQuery
 from elicence.errors import (
     Error,
-    InputError,
     Kind,
     PermissionDeniedError,
     RegistryError,
@@ -41,7 +41,6 @@ from elicence.errors import (
 from elicence.registry.trail import TrailRecord, TrailStore
 
 log = logging.getLogger("elicence.trail")
-MAX_LIMIT = 1000
 
 
 class TrailAction(StrEnum):
@@ -64,12 +63,6 @@ class TrailAction(StrEnum):
     MIRROR_SETUP = "mirror.setup"
     BACKUP_CREATE = "backup.create"
     BACKUP_RESTORE = "backup.restore"
-
-
-class Outcome(StrEnum):
-    OK = "ok"
-    REFUSED = "refused"  # the caller's error: not allowed, not found, illegal, bad input
-    FAILED = "failed"  # the service's: registry, keys, documents unavailable
 
 
 # The kinds of error that are the service's failure, not the caller's (docs/errors.md).
@@ -154,41 +147,11 @@ class Trail:
             address=ctx.address,
         )
 
-    def records(
-        self,
-        client: Client | None,
-        *,
-        after: int = 0,
-        limit: int = 100,
-        actor: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        outcome: str | None = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-    ) -> list[TrailRecord]:
-        """Records after ``after`` (oldest first), for admins and the command line only."""
+    def records(self, client: Client | None, query: TrailQuery) -> list[TrailRecord]:
+        """The records ``query`` asks for (oldest first), for admins and the command line only."""
         if client is not None and client.role is not Role.ADMIN:
             raise PermissionDeniedError("only admins read the audit trail")
-        if after < 0:
-            raise InputError("must be 0 or a record id", field="after")
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InputError(f"must be between 1 and {MAX_LIMIT}", field="limit")
-        if outcome is not None and outcome not in set(Outcome):
-            raise InputError(f"must be one of {', '.join(Outcome)}", field="outcome")
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.tzinfo is None:
-                raise InputError("give a time zone", field=name)
-        return self._store.records(
-            after=after,
-            limit=limit,
-            actor=actor,
-            action=action,
-            target=target,
-            outcome=outcome,
-            since=since,
-            until=until,
-        )
+        return self._store.records(query.checked())
 
 
 def _jsonable(value: Any) -> Any:

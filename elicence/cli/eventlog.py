@@ -28,7 +28,7 @@ def registry_audit() -> None:
 
     Exit 0 when everything holds, 1 when tampering is found.
     """
-    report = open_service().audit()
+    report = open_service().log.audit()
     typer.echo(f"{report.events} events, head {report.head_hash}, {report.checkpoints} checkpoints")
     for problem in report.problems:
         typer.echo(f"TAMPERED: {problem}")
@@ -68,7 +68,7 @@ def mirror(
     try:
         while True:
             try:
-                result = svc.mirror_pull(source, root=pinned, page_size=page_size)
+                result = svc.log.mirror_pull(source, root=pinned, page_size=page_size)
             except errors.MirrorError as e:
                 if once:
                     raise

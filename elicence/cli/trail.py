@@ -12,6 +12,7 @@ from elicence.cli.common import (
     print_json,
     when,
 )
+from elicence.domain.trailquery import TrailQuery
 
 trail_app = typer.Typer(help="The audit trail of privileged actions.", no_args_is_help=True)
 
@@ -32,8 +33,7 @@ def trail_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print privileged actions, oldest first."""
-    records = open_service().trail.records(
-        None,
+    query = TrailQuery(
         after=after,
         limit=limit,
         actor=actor,
@@ -43,6 +43,7 @@ def trail_list(
         since=when(since, "--since") if since else None,
         until=when(until, "--until") if until else None,
     )
+    records = open_service().trail.records(None, query)
     if as_json:
         print_json(
             [

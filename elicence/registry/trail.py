@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from elicence.domain.trailquery import TrailQuery
 from elicence.errors import RegistryError
 from elicence.registry.engine import Database
 from elicence.registry.models import AuditRecord
@@ -75,38 +76,27 @@ class TrailStore:
         except (SQLAlchemyError, RegistryError) as e:
             raise RegistryError(f"could not write the audit trail: {e}") from e
 
-    def records(
-        self,
-        *,
-        after: int = 0,
-        limit: int = 100,
-        actor: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        outcome: str | None = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-    ) -> list[TrailRecord]:
-        """Records with ``id > after`` matching every filter given, oldest first."""
-        q = select(TRAIL).where(TRAIL.c.id > after)
-        if actor is not None:
-            q = q.where(TRAIL.c.actor == actor)
-        if action is not None:
+    def records(self, query: TrailQuery) -> list[TrailRecord]:
+        """The records ``query`` asks for, oldest first."""
+        q = select(TRAIL).where(TRAIL.c.id > query.after)
+        if query.actor is not None:
+            q = q.where(TRAIL.c.actor == query.actor)
+        if query.action is not None:
             # "licence" matches every licence.* action; "licence.revoke" only itself
             q = q.where(
-                (TRAIL.c.action == action)
-                | TRAIL.c.action.startswith(action + ".", autoescape=True)
+                (TRAIL.c.action == query.action)
+                | TRAIL.c.action.startswith(query.action + ".", autoescape=True)
             )
-        if target is not None:
-            q = q.where(TRAIL.c.target == target)
-        if outcome is not None:
-            q = q.where(TRAIL.c.outcome == outcome)
-        if since is not None:
-            q = q.where(TRAIL.c.at >= since)
-        if until is not None:
-            q = q.where(TRAIL.c.at < until)
+        if query.target is not None:
+            q = q.where(TRAIL.c.target == query.target)
+        if query.outcome is not None:
+            q = q.where(TRAIL.c.outcome == query.outcome)
+        if query.since is not None:
+            q = q.where(TRAIL.c.at >= query.since)
+        if query.until is not None:
+            q = q.where(TRAIL.c.at < query.until)
         with self._db.read() as c:
-            rows = c.execute(q.order_by(TRAIL.c.id).limit(limit)).all()
+            rows = c.execute(q.order_by(TRAIL.c.id).limit(query.limit)).all()
         return [
             TrailRecord(
                 r.id,

@@ -18,6 +18,8 @@ from elicence.api.app import create_app
 from elicence.app.service import Elicence
 from elicence.app.trail import CONTEXT, RequestContext
 from elicence.domain.clients import Role
+from elicence.domain.trailquery import TrailQuery
+from elicence.errors import InputError
 from elicence.issuer.lifecycle import Action
 from elicence.registry.trail import TrailRecord
 from tests.cli import cli
@@ -34,7 +36,7 @@ def _issue(api: TestClient, keys: ApiKeys, ref: str = "GZ-1") -> str:
 
 
 def _records(svc: Elicence, **filters: Any) -> list[TrailRecord]:
-    return svc.trail.records(None, **filters)
+    return svc.trail.records(None, TrailQuery(**filters))
 
 
 def test_lifecycle_changes_are_recorded_with_request_id_and_address(
@@ -271,3 +273,29 @@ def test_the_command_line_records_its_operator_and_lists_the_trail(tmp_path: Pat
     assert '"code": "invalid_input"' in r.stdout
     r = cli(data, "trail", "list", "--since", "yesterday")
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        (TrailQuery(after=-1), "after"),
+        (TrailQuery(limit=0), "limit"),
+        (TrailQuery(limit=1001), "limit"),
+        (TrailQuery(outcome="maybe"), "outcome"),
+        (TrailQuery(since=dt.datetime(2026, 11, 28)), "since"),
+        (TrailQuery(until=dt.datetime(2026, 11, 28)), "until"),
+    ],
+    ids=[
+        "after-negative",
+        "limit-zero",
+        "limit-over",
+        "outcome-unknown",
+        "since-naive",
+        "until-naive",
+    ],
+)
+def test_a_trail_query_names_the_field_that_breaks_its_rule(query: TrailQuery, field: str) -> None:
+    with pytest.raises(InputError) as e:
+        query.checked()
+    assert e.value.field == field
+    assert TrailQuery(limit=1000, outcome="refused").checked().limit == 1000  # the bounds hold

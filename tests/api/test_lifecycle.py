@@ -59,7 +59,7 @@ def test_suspend_reinstate_revoke_and_the_verdicts(
     gz = next(c for c in service.registry.clients() if c.department == lic["department"])
     assert {e.actor for e in events} == {gz.id}
     assert events[3].detail == {"reason": "测试", "from": "valid", "to": "revoked"}
-    assert service.audit().ok
+    assert service.log.audit().ok
 
 
 @pytest.mark.parametrize(
@@ -179,7 +179,7 @@ def test_amend_makes_a_new_version_and_supersedes_the_old(
     assert (last.kind, last.identifier) == ("amended", new["identifier"])
     assert last.detail["supersedes"] == old["identifier"]
     assert last.detail["seal"] == new["seal"]
-    assert service.audit().ok
+    assert service.log.audit().ok
 
 
 def test_amend_is_checked_like_an_issuance(api: TestClient, api_keys: ApiKeys) -> None:
@@ -252,7 +252,7 @@ def test_bulk_revoke_every_licence_of_a_holder_atomically(
     assert all(e.kind == "revoked" for e in events)
     assert all(service.registry.licence(i).status == "revoked" for i in mine)  # type: ignore[union-attr]
     assert service.registry.licence(other).status == "valid"  # type: ignore[union-attr]
-    assert service.audit().ok
+    assert service.log.audit().ok
 
 
 def test_bulk_by_identifiers_is_all_or_nothing(

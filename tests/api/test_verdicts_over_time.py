@@ -138,7 +138,7 @@ def test_an_early_renewal_leaves_exactly_one_version_in_force_at_every_instant(
     assert len(renewed) == 1 and renewed[0]["identifier"] == new["identifier"]
     assert renewed[0]["detail"]["supersedes"] == old["identifier"]
     assert renewed[0]["detail"]["valid_from"] == HAND_OVER
-    assert svc.audit().ok
+    assert svc.log.audit().ok
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,7 @@ def test_a_csv_is_imported_with_its_bad_rows_reported(service: Elicence, tmp_pat
     lic = stored[0]
     assert lic.licence_number.startswith("JY1440106") and lic.status_index is not None
     assert service.verify(seal=lic.seal, client=None).verdict == "valid"
-    assert service.audit().ok
+    assert service.log.audit().ok
 
 
 def test_json_lines_with_the_department_per_row(service: Elicence, tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_json_lines_with_the_department_per_row(service: Elicence, tmp_path: Pat
     assert (
         count(service, f"SELECT max(status_index) FROM licences WHERE department = '{SZ_AMR}'") == 2
     )
-    assert service.audit().ok
+    assert service.log.audit().ok
 
 
 def test_rows_issued_before_through_the_api_are_not_issued_again(
@@ -210,7 +210,7 @@ def test_import_on_postgresql(pg_service: Elicence, tmp_path: Path) -> None:
     assert (summary.created, summary.failed) == (49, 1)
     assert count(pg_service, "SELECT count(DISTINCT status_index) FROM licences") == 49
     assert count(pg_service, "SELECT count(*) FROM events") == 49
-    assert pg_service.audit().ok
+    assert pg_service.log.audit().ok
 
 
 # -- killed with SIGKILL, then resumed --------------------------------------------------------

@@ -82,9 +82,9 @@ def test_the_audit_reports_a_licence_row_it_cannot_read(
 ) -> None:
     svc: Elicence = request.getfixturevalue("service" if database == "sqlite" else "pg_service")
     idents = _issue(svc, 3)
-    assert svc.audit().ok
+    assert svc.log.audit().ok
     _damage(svc, idents[1], damage.sql)
-    report = svc.audit()
+    report = svc.log.audit()
     assert not report.ok
     unreadable = [p for p in report.problems if "cannot be read" in p]
     assert len(unreadable) == 1, report.problems

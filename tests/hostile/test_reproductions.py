@@ -53,7 +53,7 @@ def test_an_amend_with_a_lone_surrogate_is_refused_and_stores_no_version(
     assert search.status_code == 200
     assert [lic["version"] for lic in search.json() if lic["identifier"] == ident] == [1]
     assert w.api.get(f"/api/v1/licences/{ident}", headers=w.h("th_amr")).status_code == 200
-    assert w.svc.audit().ok
+    assert w.svc.log.audit().ok
 
 
 def test_a_visit_note_with_a_lone_surrogate_is_refused_and_the_case_stays_readable(
@@ -331,7 +331,7 @@ def test_behind_the_edge_the_registry_refuses_to_store_what_it_could_not_read_ba
         w.svc.amend(w.client("th_amr"), ident, {"data": {"business_items": "\ud800"}}, reason="r")
     assert row_counts(w.svc) == before
     assert w.api.get(f"/api/v1/licences/{ident}", headers=w.h("th_amr")).status_code == 200
-    assert w.svc.audit().ok
+    assert w.svc.log.audit().ok
 
 
 @pytest.mark.parametrize(

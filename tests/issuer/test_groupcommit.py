@@ -150,8 +150,8 @@ def _check_concurrent_issuance(svc: Elicence) -> None:
         (GZ_AMR, 161, 161, 0, 160),
         (SZ_AMR, 80, 80, 0, 79),
     }
-    svc.checkpoint()
-    report = svc.audit()
+    svc.log.checkpoint()
+    report = svc.log.audit()
     assert report.ok, report.problems
     assert report.events == 241
 
@@ -209,8 +209,8 @@ def test_two_processes_racing_one_source_ref_each_store_it_once(
             assert (
                 c.execute(text("SELECT count(DISTINCT status_index) FROM licences")).scalar() == 80
             )
-        pg_service.checkpoint()
-        assert pg_service.audit().ok
+        pg_service.log.checkpoint()
+        assert pg_service.log.audit().ok
     finally:
         other.registry.dispose()
 
@@ -252,4 +252,4 @@ def test_the_leaders_connection_dropped_by_the_database_is_replaced(pg_service: 
             time.sleep(0.01)
     second = pg_service.issue(client, food_permit("GC-CONN-2")).licence  # no error
     assert second.status_index == first.status_index + 1
-    assert pg_service.audit().ok
+    assert pg_service.log.audit().ok

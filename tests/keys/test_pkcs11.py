@@ -31,6 +31,7 @@ from elicence.verifier import verify_seal
 from elicence.verifier.status import OfflineStatus, verify_status_list
 from tests.cli import cli
 from tests.conftest import GZ_AMR, NOW, PASSPHRASE, SZ_AMR, Clock, food_permit
+from tests.pki import OutsidePki
 from tests.softhsm import PIN, SoftHsm
 from tests.templates.pdftools import ADMIN, nss_db, pdfsig
 
@@ -64,19 +65,9 @@ def _token_cert(softhsm: SoftHsm, label: str) -> tuple[Pkcs11Signer, ec.Elliptic
     """A key pair made on the token, certified by a throwaway root (returned)."""
     tokens = softhsm.config.tokens()
     uri, public = tokens.generate(label)
-    root_key = pki.new_key()
-    root = pki.make_root(root_key, name="test root", now=NOW)
-    cert = pki.make_end_entity(
-        root_key=root_key,
-        root=root,
-        public_key=public,
-        common_name=label,
-        uscc=GZ_AMR,
-        now=NOW,
-        validity=pki.DEPARTMENT_VALIDITY,
-        crl_url=None,
-    )
-    return Pkcs11Signer(tokens, uri, cert), root_key
+    outside = OutsidePki.make("test root", now=NOW)
+    cert = outside.certify(public, common_name=label)
+    return Pkcs11Signer(tokens, uri, cert), outside.key
 
 
 # -- the signer ---------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def test_a_compromised_key_is_untrusted_and_its_licences_are_resealed(
     assert entry.status_since <= entry.not_before  # an older verifier's rule refuses all too
     kinds = [e.kind for e in service.registry.events(after=0, limit=100)]
     assert kinds == ["issued", "issued", "resealed", "resealed"]
-    assert service.audit().ok
+    assert service.log.audit().ok
     fresh = service.issue(client, food_permit("CMP-3")).licence  # the department goes on
     assert fresh.kid == new.kid
     assert service.verify(seal=fresh.seal, client=None).verdict == "valid"

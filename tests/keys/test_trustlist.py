@@ -12,9 +12,10 @@ from cryptography import x509
 from elicence.errors import TrustListError
 from elicence.formats.trustlist import TrustEntry, TrustList, sign_trust_list, verify_trust_list
 from elicence.keys import pki
-from elicence.keys.signer import Signer, SoftwareSigner
+from elicence.keys.signer import Signer
 from elicence.keys.store import KeyRole, KeyStore
 from tests.conftest import FOOD, GZ_AMR, MARRIAGE, NOW, PASSPHRASE, TH_CIVIL
+from tests.pki import OutsidePki
 
 ISSUED = NOW.replace(microsecond=0)
 NEXT = ISSUED + dt.timedelta(hours=24)
@@ -162,20 +163,14 @@ def test_list_naming_another_root_is_refused(store: KeyStore, tmp_path: Path) ->
 
 
 def test_self_signed_signer_with_the_eku_is_refused(store: KeyStore) -> None:
-    key = pki.new_key()
-    fake_root = pki.make_root(key, name=KeyStore.ROOT_NAME, now=NOW - dt.timedelta(days=1))
-    cert = pki.make_end_entity(
-        root_key=key,
-        root=fake_root,
-        public_key=key.public_key(),
+    outside = OutsidePki.make(KeyStore.ROOT_NAME)
+    fake = outside.signer(
+        key=outside.key,
         common_name="elicence trust list signer",
         uscc=None,
-        now=NOW - dt.timedelta(days=1),
-        validity=pki.SERVICE_VALIDITY,
-        crl_url=None,
         trust_list_signer=True,
     )
-    signed = _sign(store, signer=SoftwareSigner(key, cert))
+    signed = _sign(store, signer=fake)
     with pytest.raises(TrustListError, match="not certified by the root"):
         verify_trust_list(signed, root=store.root_certificate())
 

@@ -30,7 +30,7 @@ def _history(svc: Elicence) -> list[str]:
     svc.change_status(DEPT, idents[1], Action.SUSPEND, reason="停业整顿")
     svc.change_status(DEPT, idents[2], Action.REVOKE, reason="注销")
     svc.change_status(DEPT, idents[1], Action.REINSTATE, reason="整改完成")
-    svc.checkpoint()
+    svc.log.checkpoint()
     return [*idents, first.new_version.identifier, second.new_version.identifier]
 
 
@@ -40,7 +40,7 @@ def test_the_audit_agrees_with_the_log_whatever_its_page_size(
 ) -> None:
     idents = _history(service)
     monkeypatch.setattr(audit, "PAGE", page)
-    report = service.audit()
+    report = service.log.audit()
     assert report.ok, report.problems
     assert report.events == 11
     # the superseded versions keep the version that superseded them, across pages
@@ -59,7 +59,7 @@ def test_a_status_changed_behind_the_log_is_found_whatever_the_page_size(
             text(f"UPDATE licences SET superseded_by = NULL WHERE identifier = '{idents[0]}'")
         )
         c.execute(text(f"UPDATE licences SET status = 'valid' WHERE identifier = '{idents[2]}'"))
-    report = service.audit()
+    report = service.log.audit()
     assert sorted(report.problems) == sorted(
         [
             f"licence {idents[0]} is superseded by nothing but the log says by {idents[6]}",
@@ -83,7 +83,7 @@ def test_licences_without_events_and_events_without_licences_are_found(
                 f"version, issued_at, seal, kid FROM licences WHERE identifier = '{idents[4]}'"
             )
         )
-    problems = service.audit().problems
+    problems = service.log.audit().problems
     assert f"the log names licence {idents[3]}, which the registry does not hold" in problems
     assert f"licence X{idents[4]} has no event in the log" in problems
 
@@ -96,7 +96,7 @@ def test_the_problems_listed_are_capped_and_the_rest_counted(
     with service.registry.engine.begin() as c:
         c.execute(text("UPDATE licences SET status = 'revoked'"))
     monkeypatch.setattr(audit, "MAX_PROBLEMS", 2)
-    report = service.audit()
+    report = service.log.audit()
     assert not report.ok
     assert len(report.problems) == 3 and report.more_problems == 3
     assert report.problems[-1] == "… and 3 more problems"
@@ -104,8 +104,8 @@ def test_the_problems_listed_are_capped_and_the_rest_counted(
 
 def test_the_scratch_table_is_gone_after_the_audit(service: Elicence) -> None:
     _history(service)
-    assert service.audit().ok
-    assert service.audit().ok  # a second audit makes its scratch table again
+    assert service.log.audit().ok
+    assert service.log.audit().ok  # a second audit makes its scratch table again
     with service.registry.engine.connect() as c:
         tables = c.execute(text("SELECT name FROM sqlite_temp_master")).all()
     assert tables == []

@@ -110,8 +110,8 @@ def test_a_checkpoint_is_signed_after_every_batch(
 
 def test_a_clean_log_audits_clean(api: TestClient, api_keys: ApiKeys, service: Elicence) -> None:
     busy_log(api, api_keys)
-    service.checkpoint()
-    report = service.audit()
+    service.log.checkpoint()
+    report = service.log.audit()
     assert report.ok, report.problems
     assert (report.events, report.checkpoints) == (7, 2)
 
@@ -182,9 +182,9 @@ def test_tampering_is_found_by_the_audit(
     finding: str,
 ) -> None:
     idents = busy_log(api, api_keys)
-    assert service.checkpoint() is not None  # a checkpoint over all 7 events
+    assert service.log.checkpoint() is not None  # a checkpoint over all 7 events
     tamper(service, idents)
-    report = service.audit()
+    report = service.log.audit()
     assert not report.ok
     assert any(finding in p for p in report.problems), report.problems
 
@@ -193,7 +193,7 @@ def test_registry_audit_command_exits_non_zero_on_tampering(
     api: TestClient, api_keys: ApiKeys, service: Elicence, tmp_path: Path, keys_dir: Path
 ) -> None:
     busy_log(api, api_keys)
-    service.checkpoint()
+    service.log.checkpoint()
     db = service.registry.engine.url.database
     env = {
         "ELICENCE_DATA_DIR": str(keys_dir.parent),

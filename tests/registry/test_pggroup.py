@@ -67,8 +67,8 @@ def test_a_refused_group_stores_nothing_and_gives_its_indices_back(pg_service: E
     # the rows (bound as JSON) read back as exactly the licences issued
     assert pg_service.registry.licence(second.identifier) == second
     assert pg_service.registry.licence(first.identifier) == first
-    pg_service.checkpoint()
-    assert pg_service.audit().ok
+    pg_service.log.checkpoint()
+    assert pg_service.log.audit().ok
 
 
 def test_sealing_holds_no_lock_and_a_failed_group_gives_its_indices_back(
@@ -117,8 +117,8 @@ def test_indices_of_a_group_whose_commit_may_have_happened_are_never_handed_out_
     again = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-8")).licence
     assert again.status_index == 2
     assert pg_service.registry.licence(fresh.identifier) is None
-    pg_service.checkpoint()
-    assert pg_service.audit().ok
+    pg_service.log.checkpoint()
+    assert pg_service.log.audit().ok
 
 
 def test_another_process_takes_another_block(
@@ -140,8 +140,8 @@ def test_another_process_takes_another_block(
         assert (a.status_index, b.status_index, c.status_index) == (0, BLOCK, 1)
         # the status list covers every reserved index; the unused ones are clear bits
         assert pg_service.registry.status_entries(GZ_AMR)[0] == 2 * BLOCK
-        pg_service.checkpoint()
-        assert pg_service.audit().ok
+        pg_service.log.checkpoint()
+        assert pg_service.log.audit().ok
     finally:
         other.registry.dispose()
 
@@ -211,5 +211,5 @@ def test_a_group_goes_on_when_its_prepared_statement_is_missing(pg_service: Elic
     assert not writer.prepared
     assert [lic.status_index for lic in (first, second, third)] == [0, 1, 2]
     assert pg_service.registry.licence(third.identifier) == third
-    pg_service.checkpoint()
-    assert pg_service.audit().ok
+    pg_service.log.checkpoint()
+    assert pg_service.log.audit().ok

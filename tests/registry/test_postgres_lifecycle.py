@@ -72,7 +72,7 @@ def test_racing_lifecycle_calls_end_in_one_consistent_state(pg_service: Elicence
     stored = pg_service.registry.licence(ident)
     assert stored is not None
     assert (str(stored.status), stored.superseded_by) == state[ident]
-    report = pg_service.audit()
+    report = pg_service.log.audit()
     assert report.ok, report.problems
 
 
@@ -112,5 +112,5 @@ def test_the_chain_holds_while_issuance_and_lifecycle_interleave(pg_service: Eli
     assert [e.seq for e in events] == list(range(1, size + 1))
     assert events[-1].hash == head
     assert pg_service.registry.count_licences() == 7 + 6 * 20
-    report = pg_service.audit()
+    report = pg_service.log.audit()
     assert report.ok, report.problems

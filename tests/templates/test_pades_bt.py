@@ -4,7 +4,6 @@ RFC 3161 HTTP. The TSA here is a real HTTP server in a thread, answering with py
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
 import io
 import threading
@@ -14,10 +13,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import keys as asn1_keys
 from asn1crypto import tsp
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
@@ -26,23 +22,12 @@ from elicence.templates.documents import LicenceDocuments
 from elicence.templates.pades import to_asn1
 from elicence.verifier.pdf import has_signature_timestamp, verify_pdf
 from tests.conftest import NOW
+from tests.pki import time_stamping_authority
 from tests.templates.pdftools import issue_pdf, needs_tools, nss_db, pdfsig
 
 
 def _tsa() -> DummyTimeStamper:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # pyHanko's is RSA-only
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test TSA")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=400))
-        .not_valid_after(NOW + dt.timedelta(days=400))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = time_stamping_authority(NOW)
     pkcs8 = key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,

@@ -6,7 +6,6 @@ pyHanko's writer for incremental updates.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import shutil
 import subprocess
@@ -18,12 +17,11 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from elicence.app.service import Elicence
 from elicence.errors import InputError, PayloadTooLargeError
-from elicence.keys import pki
-from elicence.keys.signer import SoftwareSigner
 from elicence.templates.pades import SEAL_INFO_KEY, PadesSigner
 from elicence.verifier import UnsafeSkipStatusCheck, Verdict, VerificationReport
 from elicence.verifier.pdf import MAX_PDF_BYTES, verify_pdf
-from tests.conftest import GZ_AMR, NOW, SZ_AMR, food_permit
+from tests.conftest import GZ_AMR, SZ_AMR, food_permit
+from tests.pki import OutsidePki
 from tests.templates.pdftools import GZ_CLIENT, issue_pdf
 
 
@@ -79,20 +77,8 @@ def test_offline_without_status(service: Elicence) -> None:
 
 def test_a_pdf_signed_by_a_key_outside_the_trust_list_is_untrusted(service: Elicence) -> None:
     seal, pdf = unsigned(service)
-    other_root_key = pki.new_key()
-    other_root = pki.make_root(other_root_key, name="another root", now=NOW - dt.timedelta(days=1))
-    key = pki.new_key()
-    cert = pki.make_end_entity(
-        root_key=other_root_key,
-        root=other_root,
-        public_key=key.public_key(),
-        common_name="广州市市场监督管理局",
-        uscc=GZ_AMR,  # claims to be the department
-        now=NOW - dt.timedelta(days=1),
-        validity=pki.DEPARTMENT_VALIDITY,
-        crl_url=None,
-    )
-    forged = PadesSigner(SoftwareSigner(key, cert), chain=[other_root]).sign(
+    outside = OutsidePki.make()
+    forged = PadesSigner(outside.signer(), chain=[outside.root]).sign(
         pdf, info={SEAL_INFO_KEY: seal}
     )
     report = check(service, forged)

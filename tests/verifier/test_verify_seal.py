@@ -13,7 +13,6 @@ from elicence.domain.codes import LicenceIdentifier
 from elicence.errors import SealError
 from elicence.formats.seal import SealClaims, cose_bytes, decode_seal, expiry_instant, seal_licence
 from elicence.formats.trustlist import TrustList
-from elicence.keys import pki
 from elicence.keys.signer import Signer, SoftwareSigner
 from elicence.verifier import (
     RegistryRecord,
@@ -34,6 +33,7 @@ from tests.conftest import (
     food_permit,
     marriage,
 )
+from tests.pki import OutsidePki
 
 CRYPTO_CHECKS = {
     "decode",
@@ -130,19 +130,8 @@ SealLicenceFields = {
 
 def _outsider() -> SoftwareSigner:
     """A P-256 key with a self-signed certificate naming GZ_AMR: not in any trust list."""
-    key = pki.new_key()
-    root = pki.make_root(key, name="elicence Root CA", now=NOW - dt.timedelta(days=30))
-    cert = pki.make_end_entity(
-        root_key=key,
-        root=root,
-        public_key=key.public_key(),
-        common_name="广州市市场监督管理局",
-        uscc=GZ_AMR,
-        now=NOW - dt.timedelta(days=30),
-        validity=pki.DEPARTMENT_VALIDITY,
-        crl_url=None,
-    )
-    return SoftwareSigner(key, cert)
+    outside = OutsidePki.make("elicence Root CA", now=NOW - dt.timedelta(days=30))
+    return outside.signer(key=outside.key)
 
 
 # -- valid ------------------------------------------------------------------------------------

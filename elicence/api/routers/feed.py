@@ -30,7 +30,7 @@ def feed(
     limit: Annotated[int, Query(description="at most this many events, 1-1000")] = 100,
 ) -> Any:
     """Events with ``seq > after`` in order, and the latest signed checkpoint."""
-    page = svc.feed(client, after=after, limit=limit)
+    page = svc.log.feed(client, after=after, limit=limit)
     cp = page.checkpoint
     return {
         "events": [e.to_json() for e in page.events],

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from elicence.api.auth import RequiredClient, Service
 from elicence.api.edge import EdgeRoute
 from elicence.api.schemas import ROW_ID_MAX, Instant
+from elicence.domain.trailquery import TrailQuery
 
 router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["operations"])
 
@@ -59,8 +60,7 @@ def audit_trail(
     until: Annotated[Instant | None, Query(description="ISO 8601 with a time zone")] = None,
 ) -> Any:
     """Privileged actions in the order they were recorded, oldest first."""
-    records = svc.trail.records(
-        client,
+    query = TrailQuery(
         after=after,
         limit=limit,
         actor=actor,
@@ -70,6 +70,7 @@ def audit_trail(
         since=since,
         until=until,
     )
+    records = svc.trail.records(client, query)
     return TrailPageOut(
         records=[
             TrailRecordOut(
