@@ -242,8 +242,8 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
         )
         return
     svc = make_service(work, f"sqlite:///{work / 'seal.db'}", keys)
-    signer = svc.signers()[GZ_AMR]
-    tl = svc.trust_list()
+    signer = svc.keys.signers()[GZ_AMR]
+    tl = svc.keys.trust_list()
 
     print("seal and verify in memory (no database):")
     claims = SealClaims(
@@ -266,7 +266,9 @@ def run(n: int, work: Path, pg_admin: str, http: bool) -> None:
     el, lat = timed(n, lambda _i: seal_licence(claims, signer))
     rate = report("seal (CBOR + COSE ES256 + zlib + base32)", n, el, lat)
     print(f"    -> {rate / raw_sign:.0%} of raw sign (target >= 50%)")
-    issued = svc.issue(Client("bench", "bench", Role.DEPARTMENT, GZ_AMR), food("warm-up")).licence
+    issued = svc.licences.issue(
+        Client("bench", "bench", Role.DEPARTMENT, GZ_AMR), food("warm-up")
+    ).licence
     now = dt.datetime.now(dt.UTC)
     el, lat = timed(
         n, lambda _i: verify_seal(issued.seal, trust_list=tl, status=UnsafeSkipStatusCheck, now=now)
@@ -339,15 +341,15 @@ def stage_usage(
     print(f"{name}: verification with durable usage records")
     svc = make_service(work, url, keys)
     dept = Client("bench", "bench", Role.DEPARTMENT, GZ_AMR)
-    hall = svc.add_client(name="bench usage hall", role=Role.HALL, department=None)
-    hall_client = svc.authenticate(hall.api_key)
+    hall = svc.clients.add(name="bench usage hall", role=Role.HALL, department=None)
+    hall_client = svc.clients.authenticate(hall.api_key)
     run_id = uuid.uuid4().hex[:6]
-    seal = svc.issue(dept, food(f"usage-{run_id}")).licence.seal
-    svc.verify(seal=seal, identifier=None, client=hall_client)  # warm
+    seal = svc.licences.issue(dept, food(f"usage-{run_id}")).licence.seal
+    svc.verification.verify(seal=seal, identifier=None, client=hall_client)  # warm
     writer = svc.registry._usage
 
     def verify(_i: int) -> object:
-        report_ = svc.verify(seal=seal, identifier=None, client=hall_client)
+        report_ = svc.verification.verify(seal=seal, identifier=None, client=hall_client)
         assert str(report_.verdict) == "valid"
         return report_
 
@@ -378,7 +380,9 @@ def stage_usage(
     with ThreadPoolExecutor(threads) as ex:
         issuing = [
             ex.submit(
-                lambda k: timed(per, lambda i: svc.issue(dept, food(f"mix-{run_id}-{k}-{i}"))),
+                lambda k: timed(
+                    per, lambda i: svc.licences.issue(dept, food(f"mix-{run_id}-{k}-{i}"))
+                ),
                 k,
             )
             for k in range(half)
@@ -569,9 +573,9 @@ def stage_hsm(n: int, work: Path, keys: Path, claims: SealClaims, raw_sign: floa
     )
     registry.save_catalogue(load_catalogue(DEMO_CATALOGUE), now=dt.datetime.now(dt.UTC))
     soft = make_service(work, f"sqlite:///{work / 'soft.db'}", keys)
-    soft_signer = soft.signers()[GZ_AMR]
-    svc.enrol_token_key(GZ_AMR)
-    signer = svc.signers()[GZ_AMR]
+    soft_signer = soft.keys.signers()[GZ_AMR]
+    svc.keys.enrol_token(GZ_AMR)
+    signer = svc.keys.signers()[GZ_AMR]
     assert isinstance(signer, Pkcs11Signer)
 
     digest = hashlib.sha256(b"benchmark").digest()
@@ -594,7 +598,7 @@ def stage_hsm(n: int, work: Path, keys: Path, claims: SealClaims, raw_sign: floa
     run_id = uuid.uuid4().hex[:6]
     threads = 8
     for name, tag, service in (("software key", "soft", soft), ("key on SoftHSM", "hsm", svc)):
-        service.issue(client, food(f"hsm-warm-{tag}-{run_id}"))
+        service.licences.issue(client, food(f"hsm-warm-{tag}-{run_id}"))
         el, lat = timed(n, lambda i, s=service, w=tag: s.issue(client, food(f"h-{w}-{run_id}-{i}")))
         report(f"issue one by one (SQLite), {name}", n, el, lat)
         start = time.perf_counter()
@@ -731,7 +735,7 @@ def stage_pdf(svc: Elicence, lic: Licence, n: int) -> None:
 
     print("licence PDFs (one core):")
     catalogue = svc.catalogue()
-    signer = svc.signers()[GZ_AMR]
+    signer = svc.keys.signers()[GZ_AMR]
     root = svc.keystore.root_certificate()
     args = {
         "licence_type": catalogue.licence_type(lic.type_code),
@@ -804,20 +808,21 @@ def stage_backend(
     run_id = uuid.uuid4().hex[:6]
     # Warm up as a running server is: signing keys decrypted (scrypt, ~70 ms each), first
     # checkpoint signed. Otherwise the first timed call carries half a second of start-up.
-    svc.signers()
-    svc.issue(client, food(f"warm-{run_id}"))
-    el, lat = timed(n, lambda i: svc.issue(client, food(f"svc-{run_id}-{i}")))
+    svc.keys.signers()
+    svc.licences.issue(client, food(f"warm-{run_id}"))
+    el, lat = timed(n, lambda i: svc.licences.issue(client, food(f"svc-{run_id}-{i}")))
     report(f"{name}: issue one by one, service layer", n, el, lat)
     # API workers call the service concurrently; PostgreSQL then commits in groups.
     threads = 8
-    committer = svc._issuer.group_commit  # how the concurrent issuances grouped
+    committer = svc.licences._issuer.group_commit  # how the concurrent issuances grouped
     groups_before, items_before = committer.groups, committer.items
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as ex:
         parts = list(
             ex.map(
                 lambda k: timed(
-                    n // threads, lambda i: svc.issue(client, food(f"par-{run_id}-{k}-{i}"))
+                    n // threads,
+                    lambda i: svc.licences.issue(client, food(f"par-{run_id}-{k}-{i}")),
                 )[1],
                 range(threads),
             )
@@ -833,8 +838,8 @@ def stage_backend(
     )
     print(f"    -> {rate / raw_sign:.1%} of raw sign; target >= 2,000/s")
     stage_processes(name, url, n, work, keys, run_id)
-    batch = svc.add_client(name="bench", role=Role.DEPARTMENT, department=GZ_AMR)
-    hall = svc.add_client(name="bench hall", role=Role.HALL, department=None)
+    batch = svc.clients.add(name="bench", role=Role.DEPARTMENT, department=GZ_AMR)
+    hall = svc.clients.add(name="bench hall", role=Role.HALL, department=None)
     svc.registry.dispose()
     if not http:
         return
@@ -930,14 +935,14 @@ def _issuing_process(
     group committer), ``threads`` clients issuing ``per`` licences each."""
     svc = make_service(Path(work), url, Path(keys))
     client = Client("bench", "bench", Role.DEPARTMENT, GZ_AMR)
-    svc.signers()
-    svc.issue(client, food(f"warm-{tag}"))
-    committer = svc._issuer.group_commit
+    svc.keys.signers()
+    svc.licences.issue(client, food(f"warm-{tag}"))
+    committer = svc.licences._issuer.group_commit
     groups, items = committer.groups, committer.items
     start.wait()
 
     def one_client(k: int) -> list[float]:
-        return timed(per, lambda i: svc.issue(client, food(f"{tag}-{k}-{i}")))[1]
+        return timed(per, lambda i: svc.licences.issue(client, food(f"{tag}-{k}-{i}")))[1]
 
     with ThreadPoolExecutor(threads) as ex:
         lat = [x for part in ex.map(one_client, range(threads)) for x in part]
@@ -1027,25 +1032,25 @@ def stage_cases(
     if svc.hall.items_version() is None:
         svc.hall.import_items(load_items(DEMO_ITEMS))
     dept = Client("bench", "bench", Role.DEPARTMENT, TH_AMR)
-    svc.signers()
-    biz = svc.issue(dept, business(f"case-biz-{run_id}")).licence
+    svc.keys.signers()
+    biz = svc.licences.issue(dept, business(f"case-biz-{run_id}")).licence
     permit = dict(food(f"case-food-{run_id}"))
     permit["holder"] = {
         "name": "广州市天河区某某餐饮管理有限公司",
         "id_type": "001",
         "id_number": HOLDER,
     }
-    food_permit = svc.issue(dept, permit).licence
-    holder = svc.authenticate(
-        svc.add_client(
+    food_permit = svc.licences.issue(dept, permit).licence
+    holder = svc.clients.authenticate(
+        svc.clients.add(
             name="bench applicant",
             role=Role.HOLDER,
             department=None,
             holder=HolderRef.parse(f"001:{HOLDER}"),
         ).api_key
     )
-    clerk = svc.authenticate(
-        svc.add_client(name="bench clerk", role=Role.DEPARTMENT, department=TH_AMR).api_key
+    clerk = svc.clients.authenticate(
+        svc.clients.add(name="bench clerk", role=Role.DEPARTMENT, department=TH_AMR).api_key
     )
     application = {
         "item_code": RENEWAL,

@@ -267,7 +267,7 @@ def check_catalogue(settings: Settings, catalogue: Catalogue) -> None:
 def _development_keys(settings: Settings, svc: Elicence) -> list[str]:
     """Who has an active key that opens with the development passphrase (demo keys); tried only
     for the keys that do not open with the configured one (a production passphrase differs)."""
-    down = svc.unusable_keys()
+    down = svc.keys.unusable()
     if not down:
         return []
     development = Keyring(KeyStore(settings.keys_dir), passphrase=DEVELOPMENT_PASSPHRASE)

@@ -122,7 +122,7 @@ class ApiKeys:
 @pytest.fixture
 def api_keys(service: Elicence) -> ApiKeys:
     def add(name: str, role: Role, dept: str | None = None) -> str:
-        return service.add_client(name=name, role=role, department=dept).api_key
+        return service.clients.add(name=name, role=role, department=dept).api_key
 
     return ApiKeys(
         gz_amr=add("广州市市场监督管理局", Role.DEPARTMENT, GZ_AMR),

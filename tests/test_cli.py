@@ -452,7 +452,7 @@ def test_clients_add_hall_prints_a_working_key_once(data_dir: Path) -> None:
     client_id = re.search(r"client (\S+) \(hall\) created", result.stdout)
     assert client_id is not None
     with service_for(data_dir) as svc:
-        client = svc.authenticate(keys[0])
+        client = svc.clients.authenticate(keys[0])
     assert client.id == client_id[1] and client.role == "hall"
 
     listed = cli(data_dir, "clients", "list")
@@ -477,7 +477,7 @@ def test_clients_disable_stops_the_key(data_dir: Path) -> None:
     ]
     assert "disabled" in line.split()
     with service_for(data_dir) as svc, pytest.raises(errors.AuthenticationError):
-        svc.authenticate(key)
+        svc.clients.authenticate(key)
 
 
 def test_clients_add_department_client(data_dir: Path) -> None:
@@ -501,7 +501,7 @@ def test_clients_add_holder_client(data_dir: Path) -> None:
     (line,) = [x for x in cli(data_dir, "clients", "list").stdout.splitlines() if client_id in x]
     assert line.split()[1:4] == ["holder", "001:91350100M000100Y43", "active"]
     with service_for(data_dir) as svc:
-        client = svc.authenticate(key)
+        client = svc.clients.authenticate(key)
     assert client.role == "holder" and client.holder is not None
     assert str(client.holder) == "001:91350100M000100Y43"
 
@@ -871,7 +871,7 @@ def test_verify_offline_with_status_lists_finds_a_revocation(
 
     with service_for(issued.data_dir) as svc:
         admin = Client("cli-test", "admin", Role.ADMIN, None)
-        svc.change_status(admin, issued.identifier, Action.REVOKE, reason="注销")
+        svc.licences.change_status(admin, issued.identifier, Action.REVOKE, reason="注销")
     assert offline("--status-lists", lists).exit_code == 0  # the hall's copy predates it
     assert cli(issued.data_dir, "keys", "export-status-lists", lists).exit_code == 0
     revoked = offline("--status-lists", lists, "--json")
@@ -908,7 +908,7 @@ def test_verify_offline_without_status_lists_says_revocation_was_not_checked(
 
     with service_for(issued.data_dir) as svc:
         admin = Client("cli-test", "admin", Role.ADMIN, None)
-        svc.change_status(admin, issued.identifier, Action.REVOKE, reason="注销")
+        svc.licences.change_status(admin, issued.identifier, Action.REVOKE, reason="注销")
 
     text = offline()
     assert text.exit_code == 0, text.stderr  # all it can tell: genuine, trusted, in its dates

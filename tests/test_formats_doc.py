@@ -354,9 +354,9 @@ def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # typ
     from tests.conftest import MARRIAGE, TH_CIVIL, marriage
 
     client = Client("c_test", "test", Role.DEPARTMENT, TH_CIVIL)
-    seal = service.issue(client, marriage("DOC-FORMATS-1")).licence.seal
-    url = service.verification_url(seal)
-    signed = service.trust_list().signed
+    seal = service.licences.issue(client, marriage("DOC-FORMATS-1")).licence.seal
+    url = service.licences.verification_url(seal)
+    signed = service.keys.trust_list().signed
     root_pem = service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
     # what GET /api/v1/catalogue/licence-types/{code} answers
     catalogue_entry = licence_type_to_dict(service.catalogue().licence_type(MARRIAGE))
@@ -387,18 +387,18 @@ def test_fresh_seal_verifies_against_service_trust_list(service) -> None:  # typ
     admin = Client("c_admin", "admin", Role.ADMIN, None)
     from elicence.issuer.lifecycle import Action
 
-    service.change_status(admin, out["licence"][1], Action.REVOKE, reason="注销")
-    revocation = service.status_list(TH_CIVIL, "revocation").signed
+    service.licences.change_status(admin, out["licence"][1], Action.REVOKE, reason="注销")
+    revocation = service.keys.status_list(TH_CIVIL, "revocation").signed
     listed = verify_status_list(revocation, root)
     assert listed.department == TH_CIVIL and listed.is_set(index)
     assert [i for i in range(listed.size) if listed.is_set(i)] == [index]
-    suspension = verify_status_list(service.status_list(TH_CIVIL, "suspension").signed, root)
+    suspension = verify_status_list(service.keys.status_list(TH_CIVIL, "suspension").signed, root)
     assert not suspension.is_set(index)
     assert entry.sequence >= 1  # §4.2 key 6
     # a compromised key: listed revoked, since its notBefore, so every seal of it is refused,
     # also by the earlier rule (iat >= status since)
-    service.compromise_key(TH_CIVIL, since=service.clock())
-    after = verify_trust_list(service.trust_list().signed, root)
+    service.keys.compromise(TH_CIVIL, since=service.clock())
+    after = verify_trust_list(service.keys.trust_list().signed, root)
     revoked = after[header[4]]
     assert revoked.status == "revoked" and after[header[4]].sequence > entry.sequence
     assert revoked.status_since <= out["iat"]

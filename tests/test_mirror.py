@@ -100,8 +100,8 @@ def test_the_city_follows_the_province(
     result = do_pull(city, upstream, service)
     assert (result.applied, result.head, result.upstream_size) == (4, 4, 4)
     seal, ident = issued[0]["seal"], issued[0]["identifier"]
-    assert city.verify(seal=seal, client=None).verdict == "valid"
-    assert city.verify(identifier=ident, client=None).verdict == "valid"
+    assert city.verification.verify(seal=seal, client=None).verdict == "valid"
+    assert city.verification.verify(identifier=ident, client=None).verdict == "valid"
 
     r = api.post(
         f"/api/v1/licences/{ident}/revoke", json={"reason": "注销"}, headers=api_keys.h("gz_amr")
@@ -112,11 +112,11 @@ def test_the_city_follows_the_province(
         json={"reason": "变更", "changes": {"licence_number": "JY999999"}},
         headers=api_keys.h("gz_amr"),
     ).json()["new_version"]
-    assert city.verify(seal=seal, client=None).verdict == "valid"  # not pulled yet
+    assert city.verification.verify(seal=seal, client=None).verdict == "valid"  # not pulled yet
     assert do_pull(city, upstream, service).applied == 2
-    assert city.verify(seal=seal, client=None).verdict == "revoked"
-    assert city.verify(seal=issued[1]["seal"], client=None).verdict == "superseded"
-    assert city.verify(seal=amended["seal"], client=None).verdict == "valid"
+    assert city.verification.verify(seal=seal, client=None).verdict == "revoked"
+    assert city.verification.verify(seal=issued[1]["seal"], client=None).verdict == "superseded"
+    assert city.verification.verify(seal=amended["seal"], client=None).verdict == "valid"
     assert city.registry.events(limit=100) == service.registry.events(limit=100)
     assert city.log.audit().ok, city.log.audit().problems
     assert do_pull(city, upstream, service).applied == 0
@@ -246,11 +246,11 @@ def test_a_bad_feed_is_refused_and_nothing_held_is_lost(
         do_pull(city, upstream, service)
     assert city.registry.events(limit=100) == held
     assert city.registry.count_licences() == 3
-    assert city.verify(seal=first[0]["seal"], client=None).verdict == "valid"
+    assert city.verification.verify(seal=first[0]["seal"], client=None).verdict == "valid"
 
     upstream.tamper = None  # the honest feed is still taken afterwards
     assert do_pull(city, upstream, service).head == 7
-    assert city.verify(seal=first[0]["seal"], client=None).verdict == "suspended"
+    assert city.verification.verify(seal=first[0]["seal"], client=None).verdict == "suspended"
 
 
 def test_a_signed_checkpoint_that_contradicts_the_mirror_is_a_fork(
@@ -385,18 +385,18 @@ def test_the_city_follows_a_resealing_and_refuses_a_replayed_older_trust_list(
     proxy = ReplayingUpstream(api, api_keys.hall)
     issued = issue_some(api, api_keys, 2)
     do_pull(city, proxy, service)
-    before = city.trust_list()
+    before = city.keys.trust_list()
     clock_now = service.clock()
-    service.compromise_key(GZ_AMR, since=clock_now)
+    service.keys.compromise(GZ_AMR, since=clock_now)
     pulled = do_pull(city, proxy, service)
     assert pulled.applied == 2  # two resealed events
-    after = city.trust_list()
+    after = city.keys.trust_list()
     assert after.sequence > before.sequence
     old_seal, ident = issued[0]["seal"], issued[0]["identifier"]
     new_seal = service.registry.licence(ident).seal  # type: ignore[union-attr]
     assert city.registry.licence(ident).seal == new_seal  # type: ignore[union-attr]
-    assert city.verify(seal=new_seal, client=None).verdict == "valid"
-    assert city.verify(seal=old_seal, client=None).verdict == "untrusted"
+    assert city.verification.verify(seal=new_seal, client=None).verdict == "valid"
+    assert city.verification.verify(seal=old_seal, client=None).verdict == "untrusted"
     assert city.log.audit().ok, city.log.audit().problems
 
     # the proxy replays the older list, still current, which shows the stolen key active
@@ -409,6 +409,6 @@ def test_the_city_follows_a_resealing_and_refuses_a_replayed_older_trust_list(
         do_pull(city, proxy, service)
     city_list = city.registry.mirror().trust_list  # type: ignore[union-attr]
     assert city_list == after.signed  # the newer one is kept
-    assert city.trust_list().entry(kid).status == "revoked"  # type: ignore[union-attr]
+    assert city.keys.trust_list().entry(kid).status == "revoked"  # type: ignore[union-attr]
     proxy.replay = None
     assert do_pull(city, proxy, service).applied == 0  # the genuine current list is taken again

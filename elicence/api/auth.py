@@ -47,7 +47,7 @@ def authenticate(request: Request) -> Client | None:
                 raise AuthenticationError(
                     "the Authorization header must be 'Bearer <api key>'", field="Authorization"
                 )
-            client = svc.authenticate(key)
+            client = svc.clients.authenticate(key)
         except AuthenticationError:
             svc.guard.failed_authentication(address=client_address(request))  # 429 past limit
             raise

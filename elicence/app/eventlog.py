@@ -35,6 +35,8 @@ class EventLog:
     """The event log as the API and the command line use it."""
 
     MAX_FEED_LIMIT = 1000
+    # a change of the log is checkpointed within this (at once after a batch)
+    CHECKPOINT_INTERVAL = dt.timedelta(seconds=60)
 
     def __init__(
         self,

@@ -25,9 +25,11 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from elicence.app.access import Access, NewClient
+from elicence.app.custody import Keys
+from elicence.app.licences import Licences
 from elicence.app.signin import SignIn
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
@@ -45,7 +47,6 @@ from elicence.domain.licence import HolderRef, Licence, LicenceStatus, china_tod
 from elicence.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from elicence.formats.presentation import WINDOW, sign_presentation
 from elicence.formats.seal import cose_bytes
-from elicence.formats.trustlist import TrustList
 from elicence.hall.numbers import case_number
 from elicence.keys.signer import Signer
 from elicence.registry import ClientRecord, Registry
@@ -64,13 +65,11 @@ CONSUMING_ROLES = frozenset({Role.HALL, Role.DEPARTMENT, Role.ADMIN})
 class LicenceReader(Protocol):
     """What the holder side reads through the main facade (``Elicence``)."""
 
-    def licence_for(self, client: Client, identifier: str) -> Licence: ...
+    @property
+    def licences(self) -> Licences: ...
 
-    def search(self, client: Client, **filters: Any) -> list[Licence]: ...
-
-    def licence_pdf(self, client: Client, identifier: str) -> bytes: ...
-
-    def trust_list(self) -> TrustList: ...
+    @property
+    def keys(self) -> Keys: ...
 
     def catalogue(self) -> Catalogue: ...
 
@@ -188,23 +187,23 @@ class Holders:
     def licences(self, client: Client) -> list[Licence]:
         """The holder's own licences, in the order they were issued."""
         _holder_of(client)
-        return self._reader.search(client, limit=1000)
+        return self._reader.licences.search(client, limit=1000)
 
     def licence(self, client: Client, identifier: str) -> Licence:
         _holder_of(client)
-        return self._reader.licence_for(client, identifier)
+        return self._reader.licences.get(client, identifier)
 
     def pdf(self, client: Client, identifier: str) -> bytes:
         """The signed PDF (the same kept PAdES file the API serves)."""
         _holder_of(client)
-        return self._reader.licence_pdf(client, identifier)
+        return self._reader.licences.pdf(client, identifier)
 
     # -- dynamic presentations -----------------------------------------------------------------
 
     def present(self, client: Client, identifier: str) -> Presentation:
         """A fresh presentation of one of the holder's licences, valid for ``WINDOW``."""
         ref = _holder_of(client)
-        lic = self._reader.licence_for(client, identifier)
+        lic = self._reader.licences.get(client, identifier)
         now = self._clock()
         text = sign_presentation(
             seal_cose=cose_bytes(lic.seal),
@@ -238,7 +237,7 @@ class Holders:
         consumes = operator or (client is not None and client.role in CONSUMING_ROLES)
         report = verify_presentation(
             text,
-            trust_list=self._reader.trust_list(),
+            trust_list=self._reader.keys.trust_list(),
             status=self._registry,
             now=now,
             holder=(str(holder.id_type), holder.id_number) if holder else None,
@@ -294,7 +293,7 @@ class Holders:
     ) -> Grant:
         """Let a hall (its client id) or a case (its number) use one of the holder's licences."""
         ref = _holder_of(client)
-        lic = self._reader.licence_for(client, identifier)  # another holder's: 404
+        lic = self._reader.licences.get(client, identifier)  # another holder's: 404
         now = self._clock()
         status = lic.effective_status(china_today(now))
         if status not in (LicenceStatus.VALID, LicenceStatus.SUSPENDED):
@@ -361,14 +360,14 @@ class Holders:
     def granted_licence(self, client: Client, grant_id: str) -> tuple[Grant, Licence]:
         """The licence a grant in force lets this hall read in full (a usage record, ``grant``)."""
         grant = self._grant_for_hall(client, grant_id)
-        lic = self._reader.licence_for(_on_behalf(client, grant), grant.identifier)
+        lic = self._reader.licences.get(_on_behalf(client, grant), grant.identifier)
         self._record_grant_use(client, grant, lic)
         return grant, lic
 
     def granted_pdf(self, client: Client, grant_id: str) -> bytes:
         """The signed PDF of the licence a grant in force lets this hall fetch."""
         grant, lic = self.granted_licence(client, grant_id)
-        return self._reader.licence_pdf(_on_behalf(client, grant), lic.identifier)
+        return self._reader.licences.pdf(_on_behalf(client, grant), lic.identifier)
 
     def may_cite(
         self,

@@ -48,7 +48,7 @@ def demo_data(
     if (data_dir / DEMO_CLIENTS_FILE).exists():
         found.append(f"the demo clients' keys ({DEMO_CLIENTS_FILE} in the data dir)")
     demo_clients = [
-        c.id for c in svc.clients() if c.disabled_at is None and c.name in DEMO_CLIENT_NAMES
+        c.id for c in svc.clients.all() if c.disabled_at is None and c.name in DEMO_CLIENT_NAMES
     ]
     if demo_clients:
         found.append(f"enabled demo clients ({', '.join(sorted(demo_clients))})")
@@ -97,7 +97,7 @@ def refuse_demo_catalogue(catalogue: Catalogue) -> None:
 
 def refuse_unusable_keys(svc: Elicence) -> None:
     """Raise :class:`KeyCustodyError` if an active key does not open (no file named)."""
-    down = svc.unusable_keys()
+    down = svc.keys.unusable()
     if down:
         who = ", ".join(down)
         raise KeyCustodyError(

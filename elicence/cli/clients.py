@@ -36,7 +36,7 @@ def clients_add(
     """Create an API client and print its key (shown once)."""
     from elicence.domain.licence import HolderRef
 
-    made = open_service().add_client(
+    made = open_service().clients.add(
         name=check_text(name, field="--name", max_length=200),
         role=role,
         department=department.strip().upper() if department else None,
@@ -53,7 +53,7 @@ def clients_add(
 @handled
 def clients_list() -> None:
     """List API clients."""
-    for c in open_service().clients():
+    for c in open_service().clients.all():
         state = "disabled" if c.disabled_at else "active"
         bound = c.department or (f"{c.holder_id_type}:{c.holder_id}" if c.holder_id else "-")
         typer.echo(f"{c.id}  {c.role:<10} {bound:<18} {state:<8} {c.name}")
@@ -63,7 +63,7 @@ def clients_list() -> None:
 @handled
 def clients_disable(client_id: Annotated[str, typer.Argument()]) -> None:
     """Disable a client; its key stops working."""
-    open_service().disable_client(client_id)
+    open_service().clients.disable(client_id)
     typer.echo(f"disabled {client_id}")
 
 
@@ -89,7 +89,7 @@ def clients_rotate(
         if overlap is not None
         else dt.timedelta(hours=settings.api_key_overlap_hours)
     )
-    rotation = open_service(settings).rotate_client_key(
+    rotation = open_service(settings).clients.rotate(
         client_id.strip(), overlap=window, expires_at=expiry(expires)
     )
     new = rotation.new
@@ -108,7 +108,7 @@ def clients_rotate(
 def clients_keys() -> None:
     """List every client's keys: their hash prefix, expiry and the end of a rotation overlap."""
     now = utcnow()
-    for client_id, keys in open_service().client_keys().items():
+    for client_id, keys in open_service().clients.keys().items():
         for k in keys:
             deadline = k.deadline
             state = "active" if deadline is None or deadline > now else "stopped"

@@ -70,7 +70,7 @@ def items_show(
 
 
 def _client(svc: Elicence, api_key: str) -> Client:
-    return svc.authenticate(api_key.strip())
+    return svc.clients.authenticate(api_key.strip())
 
 
 def _case_json(svc: Elicence, number: str, api_key: str, *, events: bool = False) -> None:

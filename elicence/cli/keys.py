@@ -28,7 +28,7 @@ keys_app = typer.Typer(
 @handled
 def keys_init(root_dir: RootDir = None) -> None:
     """Create the root CA, the service key and a key for each department that has none."""
-    created = open_service(root_dir=root_dir).init_keys()
+    created = open_service(root_dir=root_dir).keys.init()
     for e in created:
         typer.echo(f"created {e.role} key {e.kid} {e.department or ''} {e.name}")
     typer.echo(f"{len(created)} keys created")
@@ -39,7 +39,7 @@ def keys_init(root_dir: RootDir = None) -> None:
 def keys_list() -> None:
     """List every certificate with its status."""
     svc = open_service()
-    for e, cert in svc.certificates():
+    for e, cert in svc.keys.certificates():
         typer.echo(
             f"{e.kid}  {e.role:<10} {e.department or '-':<18} {e.status:<8} since "
             f"{e.status_since:%Y-%m-%d %H:%M}Z  "
@@ -54,7 +54,7 @@ def keys_rotate(
     department: Annotated[str, typer.Argument(help="Department USCC.")], root_dir: RootDir = None
 ) -> None:
     """Give a department a new key; its old key is retired (what it sealed stays valid)."""
-    old, new = open_service(root_dir=root_dir).rotate_key(department.strip().upper())
+    old, new = open_service(root_dir=root_dir).keys.rotate(department.strip().upper())
     if old:
         typer.echo(f"retired {old.kid}")
     typer.echo(f"active  {new.kid} for {department}")
@@ -79,7 +79,7 @@ def keys_root_create(
 @handled
 def keys_crl(root_dir: RootDir = None) -> None:
     """Sign the root's CRL anew (with the root offline: a ceremony, due before it runs out)."""
-    until = open_service(root_dir=root_dir).resign_crl()
+    until = open_service(root_dir=root_dir).keys.resign_crl()
     typer.echo(f"CRL signed, next update {until:%Y-%m-%d %H:%M}Z")
 
 
@@ -100,7 +100,7 @@ def keys_enrol_token(
     if (department is None) == (not service):
         raise fail("name a department USCC, or --service, not both", EXIT_INPUT)
     svc = open_service(root_dir=root_dir)
-    old, new = svc.enrol_token_key(department.strip().upper() if department else None)
+    old, new = svc.keys.enrol_token(department.strip().upper() if department else None)
     if old:
         typer.echo(f"retired {old.kid}")
     typer.echo(f"active  {new.kid} for {department or 'the service'} (on the token)")
@@ -115,7 +115,7 @@ def keys_export_trust_list(
     from cryptography.hazmat.primitives import serialization
 
     svc = open_service()
-    tl = svc.trust_list()
+    tl = svc.keys.trust_list()
     out.write_bytes(tl.signed)
     root = out.with_suffix(".root.pem")
     root.write_bytes(tl.root.public_bytes(serialization.Encoding.PEM))
@@ -129,7 +129,7 @@ def keys_export_status_lists(
 ) -> None:
     """Write every department's signed status lists (DEPT.PURPOSE.cose) for offline halls."""
     svc = open_service()
-    lists = svc.status_lists()
+    lists = svc.keys.status_lists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         for sl in lists:
@@ -160,7 +160,7 @@ def keys_compromise(
     """Mark a department key compromised: every seal it made becomes untrusted, whatever its
     date, and every licence it sealed is re-sealed under the department's active key (a new key
     if it was the active one). Run it again with --kid to finish an interrupted re-sealing."""
-    revoked, new, resealed = open_service(root_dir=root_dir).compromise_key(
+    revoked, new, resealed = open_service(root_dir=root_dir).keys.compromise(
         department.strip().upper(), since=when(since, "--since"), kid=kid
     )
     typer.echo(f"revoked {revoked.kid} (compromised since {revoked.status_since.isoformat()})")

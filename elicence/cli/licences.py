@@ -29,7 +29,7 @@ def issue(
     dept = department.strip().upper()
     client = Client(id="cli", name="command line", role=Role.DEPARTMENT, department=dept)
     if isinstance(body, list):
-        results = svc.issue_batch(client, body)
+        results = svc.licences.issue_batch(client, body)
         out = [
             {
                 "index": r.index,
@@ -52,14 +52,14 @@ def issue(
         if any("error" in o for o in out):
             raise typer.Exit(EXIT_INPUT)
         return
-    result = svc.issue(client, body)
+    result = svc.licences.issue(client, body)
     lic = result.licence
     print_json(
         {
             "identifier": lic.identifier,
             "created": result.created,
             "seal": lic.seal,
-            "verification_url": svc.verification_url(lic.seal),
+            "verification_url": svc.licences.verification_url(lic.seal),
             "status": str(lic.status),
             "version": lic.version,
         }
@@ -75,6 +75,6 @@ def pdf(
 
     svc = open_service()
     operator = Client(id="cli", name="command line", role=Role.ADMIN, department=None)
-    data = svc.licence_pdf(operator, identifier.strip())
+    data = svc.licences.pdf(operator, identifier.strip())
     out.write_bytes(data)
     typer.echo(f"wrote {out} ({len(data):,} bytes)")

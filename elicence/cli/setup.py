@@ -51,7 +51,7 @@ def init(
         version, created = svc.import_catalogue(load_catalogue(DEMO_CATALOGUE))
         typer.echo(f"imported the demo catalogue (version {version})")
     else:
-        created = svc.init_keys()
+        created = svc.keys.init()
     if demo and svc.hall.items_version() is None:
         _import_demo_items(svc)
     typer.echo(f"key store {settings.keys_dir}: {len(created)} keys created")
@@ -68,11 +68,11 @@ def _demo_clients(svc: Elicence, path: Path) -> None:
         dept = next(iter(sorted(catalogue.departments)))
         dept = "11440100MB2D00002M" if "11440100MB2D00002M" in catalogue.departments else dept
         made = {
-            "department": svc.add_client(
+            "department": svc.clients.add(
                 name="demo department", role=Role.DEPARTMENT, department=dept
             ),
-            "hall": svc.add_client(name="demo hall", role=Role.HALL, department=None),
-            "admin": svc.add_client(name="demo admin", role=Role.ADMIN, department=None),
+            "hall": svc.clients.add(name="demo hall", role=Role.HALL, department=None),
+            "admin": svc.clients.add(name="demo admin", role=Role.ADMIN, department=None),
         }
         keys = {
             k: {"api_key": v.api_key, "client_id": v.client.id, "department": v.client.department}

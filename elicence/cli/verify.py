@@ -173,11 +173,11 @@ def verify(
     else:
         svc = open_service()
         if pdf is not None:
-            report = svc.verify_pdf(pdf, client=None)
+            report = svc.verification.verify_pdf(pdf, client=None)
         elif value.strip().startswith("1.2.156.3005.2."):
-            report = svc.verify(identifier=value, client=None)
+            report = svc.verification.verify(identifier=value, client=None)
         else:
-            report = svc.verify(seal=value, client=None)
+            report = svc.verification.verify(seal=value, client=None)
     valid_until = report.status_valid_until
     lic = report.licence
     print_report(

@@ -31,9 +31,9 @@ def _h(key: str) -> dict[str, str]:
 def test_a_rotated_key_works_through_the_overlap_then_stops_saying_why(
     service: Elicence, api: TestClient, clock: Clock
 ) -> None:
-    old = service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
+    old = service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
     assert api.get(READ, headers=_h(old.api_key)).status_code == 200  # cached from here on
-    rotation = service.rotate_client_key(old.client.id, overlap=dt.timedelta(hours=1))
+    rotation = service.clients.rotate(old.client.id, overlap=dt.timedelta(hours=1))
     new = rotation.new.api_key
     assert new != old.api_key
     assert rotation.old_keys == 1
@@ -54,7 +54,7 @@ def test_a_rotated_key_works_through_the_overlap_then_stops_saying_why(
 def test_an_expired_key_stops_at_its_expiry_even_when_cached(
     service: Elicence, api: TestClient, clock: Clock
 ) -> None:
-    made = service.add_client(
+    made = service.clients.add(
         name="hall", role=Role.HALL, department=None, expires_at=NOW + dt.timedelta(days=90)
     )
     assert made.expires_at == NOW + dt.timedelta(days=90)
@@ -66,7 +66,7 @@ def test_an_expired_key_stops_at_its_expiry_even_when_cached(
     assert r.json()["error"]["code"] == "api_key_expired"
     assert "expired at 2027-02-26 02:00:00Z" in r.json()["error"]["message"]
     # a rotation gives it a working key again, with its own expiry
-    rotation = service.rotate_client_key(
+    rotation = service.clients.rotate(
         made.client.id, overlap=dt.timedelta(hours=1), expires_at=clock() + dt.timedelta(days=30)
     )
     assert rotation.old_keys == 0  # the expired key was not live
@@ -79,11 +79,11 @@ def test_the_client_cache_learns_a_rotation_made_by_another_worker(
 ) -> None:
     """Two workers (two Access objects on one registry): the one that did not rotate keeps
     its cached entry at most CLIENT_CACHE_SECONDS, which is below the least overlap."""
-    made = service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
+    made = service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
     other = Access(service.registry, catalogue=service.catalogue, clock=clock)
     assert other.authenticate(made.api_key).id == made.client.id  # cached, no deadline
     overlap = dt.timedelta(seconds=Access.CLIENT_CACHE_SECONDS)
-    service.rotate_client_key(made.client.id, overlap=overlap)
+    service.clients.rotate(made.client.id, overlap=overlap)
     other._cache.clear()
     clock.advance(seconds=Access.CLIENT_CACHE_SECONDS)
     with pytest.raises(AuthenticationError) as e:
@@ -110,34 +110,34 @@ def test_the_client_cache_learns_a_rotation_made_by_another_worker(
 def test_bad_rotations_are_refused(
     service: Elicence, overlap: dt.timedelta, expires: dt.datetime | None, error: type, field: str
 ) -> None:
-    made = service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
+    made = service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
     with pytest.raises(error) as e:
-        service.rotate_client_key(made.client.id, overlap=overlap, expires_at=expires)
+        service.clients.rotate(made.client.id, overlap=overlap, expires_at=expires)
     assert e.value.field == field
-    assert service.authenticate(made.api_key).id == made.client.id  # nothing changed
+    assert service.clients.authenticate(made.api_key).id == made.client.id  # nothing changed
 
 
 def test_rotating_an_unknown_or_disabled_client_is_refused(service: Elicence) -> None:
     with pytest.raises(NotFoundError):
-        service.rotate_client_key("c_0000000000000000", overlap=dt.timedelta(hours=1))
-    made = service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
-    service.disable_client(made.client.id)
+        service.clients.rotate("c_0000000000000000", overlap=dt.timedelta(hours=1))
+    made = service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
+    service.clients.disable(made.client.id)
     with pytest.raises(ConflictError, match="disabled"):
-        service.rotate_client_key(made.client.id, overlap=dt.timedelta(hours=1))
-    assert len(service.client_keys()[made.client.id]) == 1  # no key was added
+        service.clients.rotate(made.client.id, overlap=dt.timedelta(hours=1))
+    assert len(service.clients.keys()[made.client.id]) == 1  # no key was added
 
 
 def test_rotating_twice_never_extends_an_old_key(service: Elicence, clock: Clock) -> None:
-    made = service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
-    service.rotate_client_key(made.client.id, overlap=dt.timedelta(hours=1))
-    second = service.rotate_client_key(made.client.id, overlap=dt.timedelta(days=7))
+    made = service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
+    service.clients.rotate(made.client.id, overlap=dt.timedelta(hours=1))
+    second = service.clients.rotate(made.client.id, overlap=dt.timedelta(days=7))
     assert second.old_keys == 1  # the first rotation's new key; the original keeps its hour
-    keys = {k.key_hash: k for k in service.client_keys()[made.client.id]}
+    keys = {k.key_hash: k for k in service.clients.keys()[made.client.id]}
     assert keys[hash_api_key(made.api_key)].retires_at == NOW + dt.timedelta(hours=1)
     clock.advance(hours=2)
     with pytest.raises(AuthenticationError):
-        service.authenticate(made.api_key)
-    assert service.authenticate(second.new.api_key).id == made.client.id
+        service.clients.authenticate(made.api_key)
+    assert service.clients.authenticate(second.new.api_key).id == made.client.id
 
 
 def test_migration_0006_keeps_existing_keys_working(tmp_path: Path, service: Elicence) -> None:

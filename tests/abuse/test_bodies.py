@@ -355,8 +355,8 @@ def test_malformed_bodies_are_charged_to_the_sender_then_429(
             bad_bodies="60/min burst 2",
         )
     )
-    bad = svc.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
-    good = svc.add_client(name="gz2", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    bad = svc.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    good = svc.clients.add(name="gz2", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     with TestClient(create_app(svc), raise_server_exceptions=False) as api:
         h = {"Authorization": f"Bearer {bad}", **JSON}
         for _ in range(2):

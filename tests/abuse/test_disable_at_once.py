@@ -39,17 +39,17 @@ def test_a_disabled_key_is_refused_at_once_by_another_instance(
     two_services: tuple[Elicence, Elicence],
 ) -> None:
     serving, operator = two_services
-    made = operator.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
-    other = operator.add_client(name="hall", role=Role.HALL, department=None)
+    made = operator.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
+    other = operator.clients.add(name="hall", role=Role.HALL, department=None)
     with TestClient(create_app(serving), raise_server_exceptions=False) as api:
         headers = {"Authorization": f"Bearer {made.api_key}"}
         assert api.get("/api/v1/licences", headers=headers).status_code == 200  # now cached
-        assert serving.authenticate(other.api_key).id == other.client.id
-        operator.disable_client(made.client.id)  # the other instance: the cache is not told
+        assert serving.clients.authenticate(other.api_key).id == other.client.id
+        operator.clients.disable(made.client.id)  # the other instance: the cache is not told
         r = api.get("/api/v1/licences", headers=headers)
         assert r.status_code == 401
         assert "disabled" in r.json()["error"]["message"]
         with pytest.raises(AuthenticationError, match="disabled"):
-            serving.authenticate(made.api_key)
+            serving.clients.authenticate(made.api_key)
         # the client that was not disabled keeps working, from the cache
-        assert serving.authenticate(other.api_key).id == other.client.id
+        assert serving.clients.authenticate(other.api_key).id == other.client.id

@@ -63,8 +63,8 @@ def test_a_client_has_its_own_bucket_and_a_pdf_costs_more(
     limited_service: LimitedService, limiter_factory: Callable[[], Limiter], clock: Clock
 ) -> None:
     svc = limited_service(LIMITS, limiter_factory())
-    hall = svc.add_client(name="hall", role=Role.HALL, department=None).api_key
-    dept = svc.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    hall = svc.clients.add(name="hall", role=Role.HALL, department=None).api_key
+    dept = svc.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     with _client(svc) as api:
         seal = api.post(
             "/api/v1/licences", json=food_permit(), headers={"Authorization": f"Bearer {dept}"}
@@ -107,7 +107,7 @@ def test_bad_keys_from_one_address_get_429_and_never_lock_out_a_good_key(
     limited_service: LimitedService, limiter_factory: Callable[[], Limiter], clock: Clock
 ) -> None:
     svc = limited_service(LIMITS, limiter_factory())
-    good = svc.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    good = svc.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     bad = [{"Authorization": f"Bearer elk_guess{i}"} for i in range(10)]
     with _client(svc) as api, _client(svc, "198.51.100.20") as elsewhere:
         for h in bad[:3]:

@@ -64,7 +64,7 @@ def test_lifecycle_changes_are_recorded_with_request_id_and_address(
         )
         assert r.status_code == 409
     ok, other, illegal = _records(service, target=ident)
-    gz = service.authenticate(api_keys.gz_amr)
+    gz = service.clients.authenticate(api_keys.gz_amr)
     assert (ok.action, ok.outcome, ok.actor, ok.role) == (
         "licence.suspend",
         "ok",
@@ -76,7 +76,7 @@ def test_lifecycle_changes_are_recorded_with_request_id_and_address(
     assert ok.at == NOW
     assert (other.action, other.outcome) == ("licence.revoke", "refused")
     assert other.detail["error"]["code"] == "not_issuing_department"
-    assert other.actor == service.authenticate(api_keys.sz_amr).id
+    assert other.actor == service.clients.authenticate(api_keys.sz_amr).id
     assert (illegal.outcome, illegal.detail["error"]["code"]) == ("refused", "illegal_transition")
     assert len(illegal.request_id or "") == 32  # made by the service: none was given
     # the event log holds the change itself, once
@@ -85,45 +85,47 @@ def test_lifecycle_changes_are_recorded_with_request_id_and_address(
 
 
 def _amend(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.amend(svc.authenticate(keys.gz_amr), ident, {"licence_number": "JY2"}, reason="typo")
+    svc.licences.amend(
+        svc.clients.authenticate(keys.gz_amr), ident, {"licence_number": "JY2"}, reason="typo"
+    )
 
 
 def _renew(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.renew(svc.authenticate(keys.admin), ident, reason="renewal")
+    svc.licences.renew(svc.clients.authenticate(keys.admin), ident, reason="renewal")
 
 
 def _bulk(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.bulk_change(
-        svc.authenticate(keys.admin), Action.SUSPEND, reason="audit", identifiers=[ident]
+    svc.licences.bulk_change(
+        svc.clients.authenticate(keys.admin), Action.SUSPEND, reason="audit", identifiers=[ident]
     )
 
 
 def _pdf_by_admin(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.licence_pdf(svc.authenticate(keys.admin), ident)
+    svc.licences.pdf(svc.clients.authenticate(keys.admin), ident)
 
 
 def _client_add(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.add_client(name="new hall", role=Role.HALL, department=None)
+    svc.clients.add(name="new hall", role=Role.HALL, department=None)
 
 
 def _client_rotate(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.rotate_client_key(svc.authenticate(keys.hall).id, overlap=dt.timedelta(hours=1))
+    svc.clients.rotate(svc.clients.authenticate(keys.hall).id, overlap=dt.timedelta(hours=1))
 
 
 def _client_disable(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.disable_client(svc.authenticate(keys.hall).id)
+    svc.clients.disable(svc.clients.authenticate(keys.hall).id)
 
 
 def _keys_rotate(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.rotate_key(SZ_AMR)
+    svc.keys.rotate(SZ_AMR)
 
 
 def _keys_compromise(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.compromise_key(SZ_AMR, since=NOW - dt.timedelta(hours=1))
+    svc.keys.compromise(SZ_AMR, since=NOW - dt.timedelta(hours=1))
 
 
 def _keys_init(svc: Elicence, keys: ApiKeys, ident: str) -> None:
-    svc.init_keys()
+    svc.keys.init()
 
 
 def _catalogue_import(svc: Elicence, keys: ApiKeys, ident: str) -> None:
@@ -174,7 +176,7 @@ def test_each_privileged_action_writes_one_record(
     if target == "licence":
         assert record.target == ident
     elif target == "hall":
-        assert record.target == next(c.id for c in service.clients() if c.role == "hall")
+        assert record.target == next(c.id for c in service.clients.all() if c.role == "hall")
     elif target is not None:
         assert record.target == target
 
@@ -236,7 +238,7 @@ def test_bad_trail_queries_are_4xx_naming_the_field(
 
 
 def test_the_trail_is_append_only_in_the_database(service: Elicence) -> None:
-    service.add_client(name="someone", role=Role.HALL, department=None)
+    service.clients.add(name="someone", role=Role.HALL, department=None)
     with pytest.raises(DBAPIError, match="append-only"), service.registry.engine.begin() as c:
         c.execute(text("UPDATE audit_trail SET outcome = 'ok'"))
     with pytest.raises(DBAPIError, match="append-only"), service.registry.engine.begin() as c:
@@ -246,7 +248,7 @@ def test_the_trail_is_append_only_in_the_database(service: Elicence) -> None:
 
 @pytest.mark.postgres
 def test_the_trail_is_append_only_on_postgresql(pg_service: Elicence) -> None:
-    pg_service.add_client(name="someone", role=Role.HALL, department=None)
+    pg_service.clients.add(name="someone", role=Role.HALL, department=None)
     with pytest.raises(DBAPIError, match="append-only"), pg_service.registry.engine.begin() as c:
         c.execute(text("UPDATE audit_trail SET actor = 'nobody'"))
     with pytest.raises(DBAPIError, match="append-only"), pg_service.registry.engine.begin() as c:

@@ -129,7 +129,7 @@ def test_an_upload_past_the_limit_is_413(api: TestClient) -> None:
 
 
 def test_the_crl_is_signed_by_the_root(api: TestClient, service: Elicence) -> None:
-    service.init_keys()  # re-signs the CRL at the service's clock
+    service.keys.init()  # re-signs the CRL at the service's clock
     r = api.get("/api/v1/crl")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/pkix-crl"
@@ -141,6 +141,6 @@ def test_the_crl_is_signed_by_the_root(api: TestClient, service: Elicence) -> No
     assert crl.next_update_utc - crl.last_update_utc == dt.timedelta(days=30)
     assert crl.last_update_utc == service.clock().replace(microsecond=0)
     # department certificates point to it
-    dept = next(iter(service.signers().values())).certificate
+    dept = next(iter(service.keys.signers().values())).certificate
     points = dept.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert points[0].full_name[0].value.endswith("/api/v1/crl")  # type: ignore[index, union-attr]

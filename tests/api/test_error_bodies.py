@@ -95,7 +95,7 @@ def test_a_wrong_passphrase_names_no_key_file(
         clock=clock,
     )
     registry.save_catalogue(demo_catalogue, now=clock())  # type: ignore[arg-type]
-    key = svc.add_client(name="gz", role=Role.DEPARTMENT, department="11440100MB2D00002M").api_key
+    key = svc.clients.add(name="gz", role=Role.DEPARTMENT, department="11440100MB2D00002M").api_key
     try:
         with TestClient(create_app(svc), raise_server_exceptions=False) as api:
             r = api.post(
@@ -127,7 +127,7 @@ def test_postgres_feed_after_2_to_the_31_answers_without_sql(
     pg_service: Elicence,
 ) -> None:
     """The reproduction: ``[parameters: {'seq_1': 2147483648, …}]`` in a 503."""
-    key = pg_service.add_client(name="admin", role=Role.ADMIN, department=None).api_key
+    key = pg_service.clients.add(name="admin", role=Role.ADMIN, department=None).api_key
     with TestClient(create_app(pg_service), raise_server_exceptions=False) as api:
         r = api.get("/api/v1/feed?after=2147483648", headers={"Authorization": f"Bearer {key}"})
     assert_no_leak(r.text, "2147483648")
@@ -205,7 +205,7 @@ def forwarded_pg(
 
 def test_postgres_down_names_no_host_or_port(forwarded_pg: tuple[Elicence, _Forwarder]) -> None:
     svc, forwarder = forwarded_pg
-    key = svc.add_client(name="admin", role=Role.ADMIN, department=None).api_key
+    key = svc.clients.add(name="admin", role=Role.ADMIN, department=None).api_key
     with TestClient(create_app(svc), raise_server_exceptions=False) as api:
         assert (
             api.get("/api/v1/feed", headers={"Authorization": f"Bearer {key}"}).status_code == 200

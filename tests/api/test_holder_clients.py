@@ -20,7 +20,7 @@ PERSON = "11010519491231002X"  # the holder of marriage()
 
 
 def _holder_key(service: Elicence, id_type: str, id_number: str) -> dict[str, str]:
-    made = service.add_client(
+    made = service.clients.add(
         name="holder",
         role=Role.HOLDER,
         department=None,
@@ -121,7 +121,7 @@ def test_holder_clients_are_bound_to_exactly_one_holder(
     service: Elicence, role: Role, holder: HolderRef | None, field: str
 ) -> None:
     with pytest.raises(InputError) as e:
-        service.add_client(name="x", role=role, department=None, holder=holder)
+        service.clients.add(name="x", role=role, department=None, holder=holder)
     assert e.value.field == field
 
 

@@ -75,13 +75,13 @@ class Live:
     service: Elicence
 
     def client(self, department: str) -> Client:
-        record = self.service.add_client(
+        record = self.service.clients.add(
             name=f"dept {department}", role=Role.DEPARTMENT, department=department
         ).client
         return Client(record.id, record.name, Role.DEPARTMENT, department)
 
     def issue(self, department: str, body: dict[str, object]) -> Licence:
-        return self.service.issue(self.client(department), body).licence
+        return self.service.licences.issue(self.client(department), body).licence
 
 
 def _service(db: Path, keys: Path, clock: Clock, catalogue: Any, base_url: str) -> Elicence:
@@ -165,7 +165,7 @@ def test_a_genuine_licence_shows_valid_with_its_details_and_the_holder_masked(
     live: Live, page: Any
 ) -> None:
     lic = live.issue(GZ_AMR, food_permit())
-    url = live.service.verification_url(lic.seal)
+    url = live.service.licences.verification_url(lic.seal)
     assert url.startswith(f"{live.url}/v#EL1:")
     assert _open(page, url) == "有效"
     assert page.inner_text("#verdict-en") == "Valid"
@@ -198,7 +198,7 @@ def test_a_licence_not_yet_in_force_shows_genuine_from_its_first_day_never_forge
 ) -> None:
     """Issue 16: not the forged wording, but "genuine, in force from …"."""
     lic = live.issue(GZ_AMR, food_permit(valid_from="2027-01-01"))
-    assert _open(page, live.service.verification_url(lic.seal)) == "尚未生效"
+    assert _open(page, live.service.licences.verification_url(lic.seal)) == "尚未生效"
     assert page.inner_text("#verdict-en") == "Not yet in force"
     assert "warn" in (page.get_attribute("#verdict", "class") or "")
     explain = page.inner_text("#explain")
@@ -214,7 +214,7 @@ def test_a_licence_not_yet_in_force_shows_genuine_from_its_first_day_never_forge
 
 def test_a_natural_persons_licence_shows_the_holder_masked(live: Live, page: Any) -> None:
     lic = live.issue(TH_CIVIL, marriage())
-    assert _open(page, live.service.verification_url(lic.seal)) == "有效"
+    assert _open(page, live.service.licences.verification_url(lic.seal)) == "有效"
     text = page.inner_text("main")
     assert "结婚证" in text and "长期" in text  # long-term: no end date
     assert mask_name(lic.holder.name) in text and lic.holder.name not in text
@@ -225,7 +225,7 @@ def test_a_tampered_seal_is_refused_and_shows_no_details(live: Live, page: Any) 
     lic = live.issue(GZ_AMR, food_permit())
     tampered = _tamper(lic.seal)
     assert tampered != lic.seal
-    assert _open(page, live.service.verification_url(tampered)) == "无效"
+    assert _open(page, live.service.licences.verification_url(tampered)) == "无效"
     assert page.inner_text("#verdict-en") == "Invalid"
     assert page.inner_text("#mark") == "✖"
     assert "good" not in (page.get_attribute("#verdict", "class") or "")
@@ -265,12 +265,12 @@ def test_a_well_signed_licence_the_registry_does_not_hold_is_not_found(
     # Same keys, another registry: a trusted signature over a licence this service never issued.
     other = _service(tmp_path / "other.db", keys_dir, clock, demo_catalogue, live.url)
     try:
-        record = other.add_client(name="x", role=Role.DEPARTMENT, department=GZ_AMR).client
+        record = other.clients.add(name="x", role=Role.DEPARTMENT, department=GZ_AMR).client
         client = Client(record.id, record.name, Role.DEPARTMENT, GZ_AMR)
-        lic = other.issue(client, food_permit()).licence
+        lic = other.licences.issue(client, food_permit()).licence
     finally:
         other.registry.dispose()
-    assert _open(page, live.service.verification_url(lic.seal)) == "未找到"
+    assert _open(page, live.service.licences.verification_url(lic.seal)) == "未找到"
     assert page.inner_text("#verdict-en") == "Not found"
     assert not page.is_visible("#licence")
     assert "JY14401060000123" not in page.inner_text("main")
@@ -279,7 +279,7 @@ def test_a_well_signed_licence_the_registry_does_not_hold_is_not_found(
 def test_markup_in_licence_data_is_shown_as_text(live: Live, page: Any) -> None:
     number = '<img src=x id=pwned onerror="document.title=1">JY1'
     lic = live.issue(GZ_AMR, food_permit(licence_number=number))
-    assert _open(page, live.service.verification_url(lic.seal)) == "有效"
+    assert _open(page, live.service.licences.verification_url(lic.seal)) == "有效"
     assert number in page.inner_text("#fields")
     assert page.query_selector("#pwned") is None
     assert page.query_selector("main img") is None
@@ -288,7 +288,7 @@ def test_markup_in_licence_data_is_shown_as_text(live: Live, page: Any) -> None:
 def test_a_network_failure_shows_could_not_check_never_valid(live: Live, page: Any) -> None:
     lic = live.issue(GZ_AMR, food_permit())
     page.route("**/api/v1/verify", lambda route: route.abort())
-    assert _open(page, live.service.verification_url(lic.seal)) == "无法查验"
+    assert _open(page, live.service.licences.verification_url(lic.seal)) == "无法查验"
     assert page.inner_text("#verdict-en") == "Could not check"
     assert "good" not in (page.get_attribute("#verdict", "class") or "")
     assert not page.is_visible("#licence")
@@ -307,7 +307,7 @@ def test_a_server_error_is_not_valid(live: Live, page: Any) -> None:
             status=200, content_type="application/json", body='{"verdict": "VALID!"}'
         ),
     )
-    assert _open(page, live.service.verification_url(lic.seal)) == "无法确定"
+    assert _open(page, live.service.licences.verification_url(lic.seal)) == "无法确定"
     page.unroute("**/api/v1/verify")
     page.route("**/api/v1/verify", lambda route: route.fulfill(status=500, body="oops"))
     page.evaluate("location.hash = '#' + location.hash.slice(1).toLowerCase()")
@@ -333,9 +333,9 @@ def test_a_revoked_or_suspended_licence_is_never_shown_as_genuine(
     live: Live, page: Any, action: Action, zh: str, en: str
 ) -> None:
     client = live.client(GZ_AMR)
-    lic = live.service.issue(client, food_permit()).licence
-    live.service.change_status(client, lic.identifier, action, reason="浏览器测试")
-    assert _open(page, live.service.verification_url(lic.seal)) == zh
+    lic = live.service.licences.issue(client, food_permit()).licence
+    live.service.licences.change_status(client, lic.identifier, action, reason="浏览器测试")
+    assert _open(page, live.service.licences.verification_url(lic.seal)) == zh
     assert page.inner_text("#verdict-en") == en
     assert "good" not in (page.get_attribute("#verdict", "class") or "")  # never the genuine look
     assert page.inner_text("#verdict-zh") != "有效"

@@ -92,22 +92,22 @@ def demo_service(
     )
     registry.save_catalogue(demo_catalogue, now=clock())
     svc.hall.import_items(load_items(DEMO_ITEMS))  # the hall's service-item catalogue
-    gz = svc.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
-    th = svc.add_client(name="th", role=Role.DEPARTMENT, department=TH_CIVIL)
+    gz = svc.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
+    th = svc.clients.add(name="th", role=Role.DEPARTMENT, department=TH_CIVIL)
     KEYS.department = gz.api_key
-    KEYS.admin = svc.add_client(name="admin", role=Role.ADMIN, department=None).api_key
-    KEYS.hall = svc.add_client(name="hall", role=Role.HALL, department=None).api_key
-    KEYS.holder = svc.add_client(
+    KEYS.admin = svc.clients.add(name="admin", role=Role.ADMIN, department=None).api_key
+    KEYS.hall = svc.clients.add(name="hall", role=Role.HALL, department=None).api_key
+    KEYS.holder = svc.clients.add(
         name="holder",
         role=Role.HOLDER,
         department=None,
         holder=HolderRef.parse(f"001:{food_permit()['holder']['id_number']}"),  # type: ignore[index]
     ).api_key
-    gz_client = svc.authenticate(gz.api_key)
-    issued = [svc.issue(gz_client, food_permit(f"ST-{i}")).licence for i in range(3)]
-    svc.issue(svc.authenticate(th.api_key), marriage())
-    svc.change_status(gz_client, issued[1].identifier, Action.REVOKE, reason="demo")
-    svc.change_status(gz_client, issued[2].identifier, Action.SUSPEND, reason="demo")
+    gz_client = svc.clients.authenticate(gz.api_key)
+    issued = [svc.licences.issue(gz_client, food_permit(f"ST-{i}")).licence for i in range(3)]
+    svc.licences.issue(svc.clients.authenticate(th.api_key), marriage())
+    svc.licences.change_status(gz_client, issued[1].identifier, Action.REVOKE, reason="demo")
+    svc.licences.change_status(gz_client, issued[2].identifier, Action.SUSPEND, reason="demo")
     yield svc
     svc.close()
     if request.param == "postgres":  # the session's database is shared with other modules

@@ -133,7 +133,9 @@ def test_a_mirror_does_not_sign_status_lists(service: Elicence, api: TestClient)
     root = service.keystore.root_certificate()
     from cryptography.hazmat.primitives import serialization
 
-    signed = service.trust_list().signed  # signing numbers it in the registry: not inside a UoW
+    signed = (
+        service.keys.trust_list().signed
+    )  # signing numbers it in the registry: not inside a UoW
     with service.registry.unit_of_work() as uow:
         uow.save_mirror(
             MirrorRecord(

@@ -43,7 +43,7 @@ def db(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, ApiKeys, El
     )
 
     def add(name: str, role: Any, dept: str | None = None) -> str:
-        return svc.add_client(name=name, role=role, department=dept).api_key
+        return svc.clients.add(name=name, role=role, department=dept).api_key
 
     from elicence.domain.clients import Role
 
@@ -251,7 +251,7 @@ def test_offline_not_yet_valid_is_said_only_when_every_other_check_passed(
         URL, json=food_permit("NYV-3", valid_from="2027-01-01"), headers=api_keys.h("gz_amr")
     )
     seal = r.json()["seal"]
-    trust_list = service.trust_list()
+    trust_list = service.keys.trust_list()
     skip = verify_seal(seal, trust_list=trust_list, status=UnsafeSkipStatusCheck, now=clock.now)
     assert skip.verdict is Verdict.NOT_YET_VALID and not skip.status_checked
     # a stale trust list, or a status list missing: indeterminate, not "genuine, in force from"

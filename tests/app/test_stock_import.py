@@ -113,7 +113,7 @@ def test_a_csv_is_imported_with_its_bad_rows_reported(service: Elicence, tmp_pat
     )
     lic = stored[0]
     assert lic.licence_number.startswith("JY1440106") and lic.status_index is not None
-    assert service.verify(seal=lic.seal, client=None).verdict == "valid"
+    assert service.verification.verify(seal=lic.seal, client=None).verdict == "valid"
     assert service.log.audit().ok
 
 
@@ -154,7 +154,7 @@ def test_rows_issued_before_through_the_api_are_not_issued_again(
     from elicence.domain.clients import Client, Role
 
     body = food_permit("OLD-2", licence_number="JY14401060000002")
-    before = service.issue(Client("gz", "gz", Role.DEPARTMENT, GZ_AMR), body).licence
+    before = service.licences.issue(Client("gz", "gz", Role.DEPARTMENT, GZ_AMR), body).licence
     src = write_csv(tmp_path / "old.csv", [food_row(n) for n in range(4)])
     summary = service.stock.run(src, department=GZ_AMR, workers=1)
     assert (summary.created, summary.existing, summary.failed) == (3, 1, 0)

@@ -81,17 +81,19 @@ class World:
         holder: str | None = None,
         name: str | None = None,
     ) -> None:
-        made = self.svc.add_client(
+        made = self.svc.clients.add(
             name=name or who,
             role=role,
             department=department,
             holder=HolderRef.parse(holder) if holder else None,
         )
         self.keys[who] = made.api_key
-        self.clients[who] = self.svc.authenticate(made.api_key)
+        self.clients[who] = self.svc.clients.authenticate(made.api_key)
 
     def issue(self, name: str, department: str, body: dict[str, object]) -> None:
-        lic = self.svc.issue(Client("test", "test", Role.DEPARTMENT, department), body).licence
+        lic = self.svc.licences.issue(
+            Client("test", "test", Role.DEPARTMENT, department), body
+        ).licence
         self.seals[name] = lic.seal
         self.idents[name] = lic.identifier
 

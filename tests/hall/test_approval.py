@@ -119,7 +119,7 @@ def test_a_failure_before_issuing_leaves_the_case_to_resume(
 def test_concurrent_approvals_issue_one_licence(any_world: World) -> None:
     w = any_world
     number = reviewed(w)
-    w.svc.signers()  # keys loaded: the threads race on the database, not on scrypt
+    w.svc.keys.signers()  # keys loaded: the threads race on the database, not on scrypt
     clerk = w.client("th_amr")
     barrier = threading.Barrier(4)
 
@@ -142,13 +142,13 @@ def test_concurrent_approvals_issue_one_licence(any_world: World) -> None:
 CHANGES: list[tuple[str, Callable[[World], None]]] = [
     (
         "revoked",
-        lambda w: w.svc.change_status(
+        lambda w: w.svc.licences.change_status(
             w.client("th_amr"), w.idents["biz"], Action.REVOKE, reason="吊销"
         ),
     ),
     (
         "suspended",
-        lambda w: w.svc.change_status(
+        lambda w: w.svc.licences.change_status(
             w.client("th_amr"), w.idents["biz"], Action.SUSPEND, reason="暂扣"
         ),
     ),

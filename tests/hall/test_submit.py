@@ -127,11 +127,11 @@ def test_a_hall_enters_a_window_application_for_an_applicant(any_world: World) -
 
 def _revoke(w: World, action: Action) -> None:
     clerk = w.client("th_amr")
-    w.svc.change_status(clerk, w.idents["biz"], action, reason="测试")
+    w.svc.licences.change_status(clerk, w.idents["biz"], action, reason="测试")
 
 
 def _supersede(w: World) -> None:
-    w.svc.amend(
+    w.svc.licences.amend(
         w.client("th_amr"),
         w.idents["biz"],
         {"data": {"address": "广州市天河区新地址"}},
@@ -140,7 +140,7 @@ def _supersede(w: World) -> None:
 
 
 def _compromise(w: World) -> None:
-    w.svc.compromise_key(TH_AMR, since=w.svc.clock() - dt.timedelta(days=1))
+    w.svc.keys.compromise(TH_AMR, since=w.svc.clock() - dt.timedelta(days=1))
 
 
 REFUSED = [
@@ -592,5 +592,5 @@ def test_unauthenticated_applications_are_refused(world: World) -> None:
 
 
 def test_business_licence_fixture_is_valid(world: World) -> None:
-    assert world.svc.verify(seal=world.seals["biz"], client=None).verdict == "valid"
+    assert world.svc.verification.verify(seal=world.seals["biz"], client=None).verdict == "valid"
     assert business_licence("x")["type_code"] == BUSINESS

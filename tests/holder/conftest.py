@@ -21,7 +21,7 @@ ORG_ID_MASK = "9135" + "*" * 10 + "0Y43"  # mask_id(ORG_X)
 
 
 def holder_key(service: Elicence, ref: str, name: str = "holder") -> dict[str, str]:
-    made = service.add_client(
+    made = service.clients.add(
         name=name, role=Role.HOLDER, department=None, holder=HolderRef.parse(ref)
     )
     return {"Authorization": f"Bearer {made.api_key}"}
@@ -56,7 +56,7 @@ class World:
 def world(api: TestClient, api_keys: ApiKeys, service: Elicence) -> World:
     food = issue(api, api_keys, "gz_amr", food_permit())
     wedding = issue(api, api_keys, "th_civil", marriage())
-    hall_id = next(c.id for c in service.clients() if c.role == "hall")
+    hall_id = next(c.id for c in service.clients.all() if c.role == "hall")
     return World(
         api=api,
         keys=api_keys,

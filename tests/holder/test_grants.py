@@ -127,7 +127,7 @@ def test_a_withdrawn_grant_is_refused_with_the_same_answer_as_none(world: World)
 
 def test_another_hall_cannot_use_a_grant(world: World) -> None:
     grant = _grant(world, world.org).json()
-    other = world.service.add_client(name="越秀区政务服务中心", role="hall", department=None)  # type: ignore[arg-type]
+    other = world.service.clients.add(name="越秀区政务服务中心", role="hall", department=None)  # type: ignore[arg-type]
     headers = {"Authorization": f"Bearer {other.api_key}"}
     assert world.api.get(f"{GRANTS}/{grant['id']}/licence", headers=headers).status_code == 404
     r = world.api.post(VERIFY, json={"seal": world.food["seal"]}, headers=headers)
@@ -198,7 +198,7 @@ def test_bad_grants_are_refused_naming_the_field(
 
 
 def test_a_department_client_is_not_a_hall_to_grant_to(world: World) -> None:
-    dept = next(c.id for c in world.service.clients() if c.role == "department")
+    dept = next(c.id for c in world.service.clients.all() if c.role == "department")
     r = _grant(world, world.org, grantee={"kind": "hall", "ref": dept})
     assert r.status_code == 422 and r.json()["error"]["field"] == "grantee.ref"
 
@@ -227,7 +227,7 @@ def test_may_cite_consults_case_and_hall_grants(world: World, clock: Clock) -> N
     assert decision.allowed and decision.reason == "grant" and decision.grant is not None
     assert decision.grant.id == grant["id"]
     assert holders.may_cite(person, ident, case=OTHER_CASE).allowed is False
-    hall = world.service.authenticate(world.keys.hall)
+    hall = world.service.clients.authenticate(world.keys.hall)
     assert holders.may_cite(person, ident, hall=hall).allowed is False  # a case grant only
     clock.advance(days=31)
     assert holders.may_cite(person, ident, case=CASE).allowed is False

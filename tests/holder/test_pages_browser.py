@@ -80,11 +80,13 @@ class Site:
 def site(tmp_path: Path, keys_dir: Path, clock: Clock, demo_catalogue: Any) -> Iterator[Site]:
     sock, url = free_socket()
     svc = _service(tmp_path / "registry.db", keys_dir, clock, demo_catalogue, url)
-    dept = svc.add_client(name="广州市市场监督管理局", role=Role.DEPARTMENT, department=GZ_AMR)
-    civil = svc.add_client(name="天河区民政局", role=Role.DEPARTMENT, department=TH_CIVIL).client
-    hall = svc.add_client(name="天河区政务服务中心", role=Role.HALL, department=None)
-    food = svc.issue(svc.authenticate(dept.api_key), food_permit()).licence
-    wedding = svc.issue(Client(civil.id, civil.name, Role.DEPARTMENT, TH_CIVIL), marriage()).licence
+    dept = svc.clients.add(name="广州市市场监督管理局", role=Role.DEPARTMENT, department=GZ_AMR)
+    civil = svc.clients.add(name="天河区民政局", role=Role.DEPARTMENT, department=TH_CIVIL).client
+    hall = svc.clients.add(name="天河区政务服务中心", role=Role.HALL, department=None)
+    food = svc.licences.issue(svc.clients.authenticate(dept.api_key), food_permit()).licence
+    wedding = svc.licences.issue(
+        Client(civil.id, civil.name, Role.DEPARTMENT, TH_CIVIL), marriage()
+    ).licence
     try:
         with serving(create_app(svc), sock):
             yield Site(url, svc, food, wedding, hall.api_key, dept.api_key)

@@ -24,8 +24,8 @@ def pg(pg_service: Elicence) -> Iterator[TestClient]:
 
 
 def test_grants_presentations_and_usage_on_postgresql(pg: TestClient, pg_service: Elicence) -> None:
-    dept = pg_service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
-    hall = pg_service.add_client(name="天河区政务服务中心", role=Role.HALL, department=None)
+    dept = pg_service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    hall = pg_service.clients.add(name="天河区政务服务中心", role=Role.HALL, department=None)
     hall_h = {"Authorization": f"Bearer {hall.api_key}"}
     r = pg.post(
         "/api/v1/licences", json=food_permit("PG-H-1"), headers={"Authorization": f"Bearer {dept}"}
@@ -77,8 +77,8 @@ def test_an_anonymous_scan_does_not_use_up_the_live_code_on_postgresql(
     pg: TestClient, pg_service: Elicence
 ) -> None:
     """Issue 16: anonymous scan, then the hall's scan is accepted; the hall's second is replayed."""
-    dept = pg_service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
-    hall = pg_service.add_client(name="天河区政务服务中心", role=Role.HALL, department=None)
+    dept = pg_service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    hall = pg_service.clients.add(name="天河区政务服务中心", role=Role.HALL, department=None)
     hall_h = {"Authorization": f"Bearer {hall.api_key}"}
     r = pg.post(
         "/api/v1/licences", json=food_permit("PG-H-2"), headers={"Authorization": f"Bearer {dept}"}

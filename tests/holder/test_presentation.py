@@ -188,7 +188,7 @@ def test_a_presentation_signed_by_a_department_key_is_untrusted(world: World) ->
     text = sign_presentation(
         seal_cose=cose_bytes(world.food["seal"]),
         holder=("001", ORG_X),
-        signer=svc.signers()[GZ_AMR],
+        signer=svc.keys.signers()[GZ_AMR],
         now=svc.clock(),
     )
     out = _check(world, text).json()
@@ -227,7 +227,7 @@ def test_offline_a_hall_with_the_trust_list_alone_verifies_and_refuses_expired(
     world: World,
 ) -> None:
     text = _present(world)
-    tl = world.service.trust_list()
+    tl = world.service.keys.trust_list()
     now = world.service.clock()
     report = verify_presentation(text, trust_list=tl, status=UnsafeSkipStatusCheck, now=now)
     assert report.verdict is PresentationVerdict.ACCEPTED and report.accepted

@@ -195,7 +195,7 @@ def test_the_verdicts_of_elicence_match_the_decoders_near_the_window_edges(world
     from elicence.verifier.presentation import verify_presentation
 
     text, service, departments, now = _inputs(world)
-    tl = world.service.trust_list()
+    tl = world.service.keys.trust_list()
     for offset in (-11, -10, 0, 90, 100, 101):
         at = dt.datetime.fromtimestamp(now + offset, dt.UTC)
         ours = verify_presentation(text, trust_list=tl, status=UnsafeSkipStatusCheck, now=at)

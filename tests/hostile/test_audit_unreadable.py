@@ -57,7 +57,9 @@ DAMAGE = [
 
 def _issue(svc: Elicence, n: int) -> list[str]:
     client = Client("t", "t", Role.DEPARTMENT, GZ_AMR)
-    return [svc.issue(client, food_permit(f"AUDIT-{i}")).licence.identifier for i in range(n)]
+    return [
+        svc.licences.issue(client, food_permit(f"AUDIT-{i}")).licence.identifier for i in range(n)
+    ]
 
 
 def _damage(svc: Elicence, identifier: str, sql: str) -> None:

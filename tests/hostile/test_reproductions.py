@@ -328,7 +328,9 @@ def test_behind_the_edge_the_registry_refuses_to_store_what_it_could_not_read_ba
     ident = w.idents["food"]
     before = row_counts(w.svc)
     with pytest.raises(Error):
-        w.svc.amend(w.client("th_amr"), ident, {"data": {"business_items": "\ud800"}}, reason="r")
+        w.svc.licences.amend(
+            w.client("th_amr"), ident, {"data": {"business_items": "\ud800"}}, reason="r"
+        )
     assert row_counts(w.svc) == before
     assert w.api.get(f"/api/v1/licences/{ident}", headers=w.h("th_amr")).status_code == 200
     assert w.svc.log.audit().ok

@@ -104,14 +104,14 @@ def test_groups_are_capped() -> None:
 
 
 def _client(svc: Elicence, dept: str = GZ_AMR) -> Client:
-    svc.signers()  # keys loaded before the threads race
+    svc.keys.signers()  # keys loaded before the threads race
     return Client(f"c-{dept}", "test", Role.DEPARTMENT, dept)
 
 
 def _issue_concurrently(svc: Elicence, bodies: list[tuple[str, dict[str, object]]], threads: int):  # type: ignore[no-untyped-def]
     def one(pair: tuple[str, dict[str, object]]) -> IssuanceResult | Error:
         try:
-            return svc.issue(_client(svc, pair[0]), pair[1])
+            return svc.licences.issue(_client(svc, pair[0]), pair[1])
         except Error as e:
             return e
 
@@ -120,13 +120,15 @@ def _issue_concurrently(svc: Elicence, bodies: list[tuple[str, dict[str, object]
 
 
 def _check_concurrent_issuance(svc: Elicence) -> None:
-    svc.issue(_client(svc), food_permit("GC-WARM"))  # the first checkpoint, out of the race
+    svc.licences.issue(
+        _client(svc), food_permit("GC-WARM")
+    )  # the first checkpoint, out of the race
     bodies: list[tuple[str, dict[str, object]]] = [
         (GZ_AMR if n % 3 else SZ_AMR, food_permit(f"GC-{n}", licence_number=f"JY{n:06d}"))
         for n in range(240)
     ]
     bodies += [(GZ_AMR, food_permit("GC-5", licence_number="JY000005"))] * 4  # retries
-    before = svc._issuer.group_commit.groups
+    before = svc.licences._issuer.group_commit.groups
     results = _issue_concurrently(svc, bodies, threads=8)
 
     assert all(isinstance(r, IssuanceResult) for r in results), results
@@ -134,7 +136,7 @@ def _check_concurrent_issuance(svc: Elicence) -> None:
     assert sum(r.created for r in issued) == 240
     retries = {r.licence.identifier for r in issued if r.licence.source_ref == "GC-5"}
     assert len(retries) == 1  # the retries answered the one licence
-    groups = svc._issuer.group_commit.groups - before
+    groups = svc.licences._issuer.group_commit.groups - before
     assert groups < 244  # issuances shared transactions
     with svc.registry.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM licences")).scalar() == 241
@@ -190,7 +192,7 @@ def test_two_processes_racing_one_source_ref_each_store_it_once(
             out: list[IssuanceResult | Error] = []
             for body in shared[k::4] + shared[(k + 1) % 4 :: 4] + own[k::8]:
                 try:
-                    out.append(svc.issue(_client(svc), body))
+                    out.append(svc.licences.issue(_client(svc), body))
                 except Error as e:
                     out.append(e)
             return out
@@ -237,7 +239,7 @@ OTHERS = (
 @pytest.mark.postgres
 def test_the_leaders_connection_dropped_by_the_database_is_replaced(pg_service: Elicence) -> None:
     client = _client(pg_service)
-    first = pg_service.issue(client, food_permit("GC-CONN-1")).licence
+    first = pg_service.licences.issue(client, food_permit("GC-CONN-1")).licence
     with pg_service.registry.engine.connect() as c:  # what an operator or a failover does
         killed = c.execute(
             text(
@@ -250,6 +252,6 @@ def test_the_leaders_connection_dropped_by_the_database_is_replaced(pg_service: 
         deadline = time.monotonic() + 30  # termination is asynchronous: wait until they are gone
         while c.execute(text(OTHERS)).scalar() and time.monotonic() < deadline:
             time.sleep(0.01)
-    second = pg_service.issue(client, food_permit("GC-CONN-2")).licence  # no error
+    second = pg_service.licences.issue(client, food_permit("GC-CONN-2")).licence  # no error
     assert second.status_index == first.status_index + 1
     assert pg_service.log.audit().ok

@@ -33,24 +33,24 @@ def _second_worker(service: Elicence, keys_dir: Path, clock: Clock, catalogue: A
 def test_the_trust_list_keeps_its_number_until_its_content_changes(
     any_service: Elicence, clock: Clock, keys_dir: Path, demo_catalogue: Any
 ) -> None:
-    first = any_service.trust_list()
+    first = any_service.keys.trust_list()
     clock.advance(hours=13)  # past half its validity: re-signed, same content
-    again = any_service.trust_list()
+    again = any_service.keys.trust_list()
     assert again.issued_at > first.issued_at and again.sequence == first.sequence
     other = _second_worker(any_service, keys_dir, clock, demo_catalogue)
     try:
-        assert other.trust_list().sequence == first.sequence  # the workers agree
-        any_service.compromise_key(GZ_AMR, since=clock.now - dt.timedelta(minutes=5))
-        newer = any_service.trust_list()
+        assert other.keys.trust_list().sequence == first.sequence  # the workers agree
+        any_service.keys.compromise(GZ_AMR, since=clock.now - dt.timedelta(minutes=5))
+        newer = any_service.keys.trust_list()
         assert newer.sequence > first.sequence
-        assert other.trust_list().sequence == newer.sequence  # the other worker follows
+        assert other.keys.trust_list().sequence == newer.sequence  # the other worker follows
         clock.advance(hours=13)
-        assert other.trust_list().sequence == newer.sequence  # and never goes back
+        assert other.keys.trust_list().sequence == newer.sequence  # and never goes back
     finally:
         other.registry.dispose()
     restarted = _second_worker(any_service, keys_dir, clock, demo_catalogue)
     try:
-        assert restarted.trust_list().sequence == newer.sequence
+        assert restarted.keys.trust_list().sequence == newer.sequence
     finally:
         restarted.registry.dispose()
 
@@ -59,18 +59,18 @@ def test_a_status_list_number_grows_only_when_its_bits_change(
     any_service: Elicence, clock: Clock
 ) -> None:
     svc = any_service
-    client = svc.authenticate(
-        svc.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    client = svc.clients.authenticate(
+        svc.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     )
-    lic = svc.issue(client, food_permit("SEQ-1")).licence
+    lic = svc.licences.issue(client, food_permit("SEQ-1")).licence
 
     def numbers() -> dict[str, int]:
-        return {p: svc.status_list(GZ_AMR, p).sequence for p in ("revocation", "suspension")}
+        return {p: svc.keys.status_list(GZ_AMR, p).sequence for p in ("revocation", "suspension")}
 
     start = numbers()
-    svc.issue(client, food_permit("SEQ-2"))  # the log grew: lists rebuilt, no bit changed
+    svc.licences.issue(client, food_permit("SEQ-2"))  # the log grew: lists rebuilt, no bit changed
     assert numbers() == start
-    svc.change_status(client, lic.identifier, Action.REVOKE, reason="注销")
+    svc.licences.change_status(client, lic.identifier, Action.REVOKE, reason="注销")
     after = numbers()
     assert after["revocation"] > start["revocation"]
     assert after["suspension"] == start["suspension"]
@@ -78,8 +78,8 @@ def test_a_status_list_number_grows_only_when_its_bits_change(
 
 def _export(service: Elicence, directory: Path) -> Path:
     directory.mkdir()
-    (directory / "trust-list.cose").write_bytes(service.trust_list().signed)
-    for sl in service.status_lists():
+    (directory / "trust-list.cose").write_bytes(service.keys.trust_list().signed)
+    for sl in service.keys.status_lists():
         (directory / f"{sl.department}.{sl.purpose}.cose").write_bytes(sl.signed)
     return directory
 
@@ -94,19 +94,19 @@ def test_a_verifier_with_a_state_file_refuses_older_lists(
     clock.now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)  # the CLI verifies at the real now
     root = tmp_path / "root.pem"
     root.write_bytes(service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM))
-    client = service.authenticate(
-        service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    client = service.clients.authenticate(
+        service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     )
-    genuine = service.issue(client, food_permit("STATE-1")).licence
+    genuine = service.licences.issue(client, food_permit("STATE-1")).licence
     stolen = service.keystore.department_signers(PASSPHRASE)[GZ_AMR]
     before = _export(service, tmp_path / "before")  # what a replaying attacker keeps
     clock.advance(hours=1)
-    service.compromise_key(GZ_AMR, since=clock.now - dt.timedelta(minutes=30))
+    service.keys.compromise(GZ_AMR, since=clock.now - dt.timedelta(minutes=30))
     forged = resealed(genuine.seal, stolen, now=clock.now - dt.timedelta(minutes=31))
     current = service.registry.licence(genuine.identifier)
     assert current is not None
     after = _export(service, tmp_path / "after")
-    service.change_status(client, genuine.identifier, Action.REVOKE, reason="注销")
+    service.licences.change_status(client, genuine.identifier, Action.REVOKE, reason="注销")
     revoked = _export(service, tmp_path / "revoked")
     state = tmp_path / "hall" / "state.json"
 
@@ -138,19 +138,19 @@ def test_a_restored_backup_numbers_past_what_was_published_after_it(
 ) -> None:
     """The sequence numbers live in the database: a restore takes them back, and the next
     change of content must still number past every list published since (the time floor)."""
-    published = any_service.trust_list().sequence
+    published = any_service.keys.trust_list().sequence
     with any_service.registry.write() as c:  # as if restored from a backup taken before
         c.execute(text("UPDATE list_sequences SET sequence = 1, digest = 'restored'"))
     clock.advance(minutes=1)
-    any_service.rotate_key(GZ_AMR)  # the next change of content
-    assert any_service.trust_list().sequence > published
+    any_service.keys.rotate(GZ_AMR)  # the next change of content
+    assert any_service.keys.trust_list().sequence > published
 
 
 def test_the_json_views_show_the_sequence(service: Elicence, api: Any) -> None:
     tl = api.get("/api/v1/trust-list").json()
-    assert tl["sequence"] == service.trust_list().sequence >= 1
+    assert tl["sequence"] == service.keys.trust_list().sequence >= 1
     sl = api.get(f"/api/v1/status-lists/{GZ_AMR}/revocation.json").json()
-    assert sl["sequence"] == service.status_list(GZ_AMR, "revocation").sequence >= 1
+    assert sl["sequence"] == service.keys.status_list(GZ_AMR, "revocation").sequence >= 1
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_an_unreadable_state_file_is_an_error_not_an_empty_state(
 ) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    (tmp_path / "tl.cose").write_bytes(service.trust_list().signed)
+    (tmp_path / "tl.cose").write_bytes(service.keys.trust_list().signed)
     root = service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
     (tmp_path / "root.pem").write_bytes(root)
     state = tmp_path / "state.json"
@@ -186,10 +186,10 @@ def test_a_worker_signs_the_trust_list_inside_a_write_transaction_after_a_key_ch
 ) -> None:
     """The hall approves a case (a write transaction on SQLite) and verifies its citations in it:
     the trust list it signs first there must need no write (the custody command numbered it)."""
-    service.rotate_key(GZ_AMR)
+    service.keys.rotate(GZ_AMR)
     worker = _second_worker(service, keys_dir, clock, demo_catalogue)
     try:
         with worker.registry.unit_of_work():  # holds SQLite's write lock on another connection
-            assert worker.trust_list().sequence == service.trust_list().sequence
+            assert worker.keys.trust_list().sequence == service.keys.trust_list().sequence
     finally:
         worker.registry.dispose()

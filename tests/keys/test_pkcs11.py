@@ -154,45 +154,45 @@ def test_the_pin_is_in_no_repr() -> None:
 def test_moving_a_department_to_the_token_keeps_licences_issued_before_the_move_valid(
     hsm_service: Elicence, clock: Clock, softhsm: SoftHsm
 ) -> None:
-    before = hsm_service.issue(GZ, food_permit("HSM-1")).licence
+    before = hsm_service.licences.issue(GZ, food_permit("HSM-1")).licence
     clock.advance(hours=1)
-    retired, new = hsm_service.enrol_token_key(GZ_AMR)
+    retired, new = hsm_service.keys.enrol_token(GZ_AMR)
     assert retired is not None and retired.status is KeyStatus.RETIRED
     assert retired.kid == before.kid
     assert (
         is_token_uri(new.key_path) and not (hsm_service.keystore.directory / new.key_path).exists()
     )
-    signer = hsm_service.signers()[GZ_AMR]
+    signer = hsm_service.keys.signers()[GZ_AMR]
     assert isinstance(signer, Pkcs11Signer)
     # the certificate is on the token beside its key, and in the store (hence the trust list)
     stored = hsm_service.keystore.certificate(new)
     assert softhsm.config.tokens().certificate(KeyUri.parse(new.key_path)) == stored
-    assert pki.issued_by(stored, hsm_service.root_certificate())
+    assert pki.issued_by(stored, hsm_service.keys.root_certificate())
     clock.advance(hours=1)
-    after = hsm_service.issue(GZ, food_permit("HSM-2")).licence
+    after = hsm_service.licences.issue(GZ, food_permit("HSM-2")).licence
     assert after.kid == new.kid != before.kid
-    assert hsm_service.verify(seal=before.seal, client=None).verdict == "valid"
-    assert hsm_service.verify(seal=after.seal, client=None).verdict == "valid"
+    assert hsm_service.verification.verify(seal=before.seal, client=None).verdict == "valid"
+    assert hsm_service.verification.verify(seal=after.seal, client=None).verdict == "valid"
     tampered = after.seal[:-6] + ("A" if after.seal[-6] != "A" else "B") + after.seal[-5:]
-    assert hsm_service.verify(seal=tampered, client=None).verdict != "valid"
-    entry = hsm_service.trust_list().entry(bytes.fromhex(before.kid))
+    assert hsm_service.verification.verify(seal=tampered, client=None).verdict != "valid"
+    entry = hsm_service.keys.trust_list().entry(bytes.fromhex(before.kid))
     assert entry is not None and entry.status == "retired"
 
 
 def test_status_and_trust_lists_signed_on_the_token_verify_offline(
     hsm_service: Elicence, clock: Clock
 ) -> None:
-    hsm_service.enrol_token_key(GZ_AMR)
-    retired, service_key = hsm_service.enrol_token_key(None)  # the service key too
+    hsm_service.keys.enrol_token(GZ_AMR)
+    retired, service_key = hsm_service.keys.enrol_token(None)  # the service key too
     assert retired is not None and is_token_uri(service_key.key_path)
-    kept = hsm_service.issue(GZ, food_permit("HSM-SL1")).licence
-    gone = hsm_service.issue(GZ, food_permit("HSM-SL2")).licence
-    hsm_service.change_status(GZ, gone.identifier, Action.REVOKE, reason="撤销 test")
+    kept = hsm_service.licences.issue(GZ, food_permit("HSM-SL1")).licence
+    gone = hsm_service.licences.issue(GZ, food_permit("HSM-SL2")).licence
+    hsm_service.licences.change_status(GZ, gone.identifier, Action.REVOKE, reason="撤销 test")
     clock.advance(minutes=1)
-    tl = hsm_service.trust_list()
+    tl = hsm_service.keys.trust_list()
     protected = cbor2.loads(cbor2.loads(tl.signed).value[0])
     assert protected[4] == bytes.fromhex(service_key.kid)  # signed by the token's service key
-    lists = [verify_status_list(sl.signed, tl) for sl in hsm_service.status_lists()]
+    lists = [verify_status_list(sl.signed, tl) for sl in hsm_service.keys.status_lists()]
     assert {sl.department for sl in lists} >= {GZ_AMR, SZ_AMR}
     offline = OfflineStatus(lists)
     assert verify_seal(kept.seal, trust_list=tl, status=offline, now=clock()).verdict == "valid"
@@ -202,10 +202,10 @@ def test_status_and_trust_lists_signed_on_the_token_verify_offline(
 def test_a_pdf_signed_on_the_token_is_valid_and_trusted_for_pdfsig(
     hsm_service: Elicence, tmp_path: Path
 ) -> None:
-    hsm_service.enrol_token_key(GZ_AMR)
-    lic = hsm_service.issue(GZ, food_permit("HSM-PDF")).licence
+    hsm_service.keys.enrol_token(GZ_AMR)
+    lic = hsm_service.licences.issue(GZ, food_permit("HSM-PDF")).licence
     path = tmp_path / "licence.pdf"
-    path.write_bytes(hsm_service.licence_pdf(ADMIN, lic.identifier))
+    path.write_bytes(hsm_service.licences.pdf(ADMIN, lic.identifier))
     out = pdfsig(path, nss_db(tmp_path / "nss", hsm_service))
     assert "Signature is Valid." in out, out
     assert "Certificate is Trusted." in out, out
@@ -215,34 +215,34 @@ def test_a_pdf_signed_on_the_token_is_valid_and_trusted_for_pdfsig(
 def test_rotation_and_compromise_of_a_token_key_stay_on_the_token(
     hsm_service: Elicence, clock: Clock
 ) -> None:
-    _, first = hsm_service.enrol_token_key(GZ_AMR)
-    early = hsm_service.issue(GZ, food_permit("HSM-R1")).licence
+    _, first = hsm_service.keys.enrol_token(GZ_AMR)
+    early = hsm_service.licences.issue(GZ, food_permit("HSM-R1")).licence
     clock.advance(hours=1)
-    retired, rotated = hsm_service.rotate_key(GZ_AMR)
+    retired, rotated = hsm_service.keys.rotate(GZ_AMR)
     assert retired is not None and retired.kid == first.kid
     assert is_token_uri(rotated.key_path) and rotated.key_path != first.key_path
     clock.advance(hours=1)
-    late = hsm_service.issue(GZ, food_permit("HSM-R2")).licence
+    late = hsm_service.licences.issue(GZ, food_permit("HSM-R2")).licence
     assert late.kid == rotated.kid
     clock.advance(hours=1)
-    revoked, replacement, resealed = hsm_service.compromise_key(
+    revoked, replacement, resealed = hsm_service.keys.compromise(
         GZ_AMR, since=late.issued_at - dt.timedelta(minutes=1)
     )
     assert revoked.kid == rotated.kid and replacement is not None
     assert is_token_uri(replacement.key_path)
     assert resealed == 1  # the licence the compromised token key sealed, re-sealed on the token
-    assert hsm_service.verify(seal=early.seal, client=None).verdict == "valid"
-    assert hsm_service.verify(seal=late.seal, client=None).verdict == "untrusted"
-    again = hsm_service.verify(identifier=late.identifier, client=None)
+    assert hsm_service.verification.verify(seal=early.seal, client=None).verdict == "valid"
+    assert hsm_service.verification.verify(seal=late.seal, client=None).verdict == "untrusted"
+    again = hsm_service.verification.verify(identifier=late.identifier, client=None)
     assert again.verdict == "valid"  # its re-sealed seal, by the replacement on the token
-    fresh = hsm_service.issue(GZ, food_permit("HSM-R3")).licence
+    fresh = hsm_service.licences.issue(GZ, food_permit("HSM-R3")).licence
     assert fresh.kid == replacement.kid
-    assert hsm_service.verify(seal=fresh.seal, client=None).verdict == "valid"
+    assert hsm_service.verification.verify(seal=fresh.seal, client=None).verdict == "valid"
 
 
 def test_enrolment_without_a_token_configured_is_refused(service: Elicence) -> None:
     with pytest.raises(KeyCustodyError, match="no PKCS#11 token is configured"):
-        service.enrol_token_key(GZ_AMR)
+        service.keys.enrol_token(GZ_AMR)
 
 
 def test_the_enrol_token_command_runs_the_ceremony_with_the_pin_from_a_file(
@@ -277,10 +277,10 @@ def test_the_enrol_token_command_runs_the_ceremony_with_the_pin_from_a_file(
 def test_a_token_that_goes_away_answers_503_and_the_service_recovers_without_a_restart(
     hsm_service: Elicence, softhsm: SoftHsm
 ) -> None:
-    hsm_service.enrol_token_key(GZ_AMR)
-    key = hsm_service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    hsm_service.keys.enrol_token(GZ_AMR)
+    key = hsm_service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     auth = {"Authorization": f"Bearer {key}"}
-    sz_key = hsm_service.add_client(name="sz", role=Role.DEPARTMENT, department=SZ_AMR).api_key
+    sz_key = hsm_service.clients.add(name="sz", role=Role.DEPARTMENT, department=SZ_AMR).api_key
     with TestClient(create_app(hsm_service), raise_server_exceptions=False) as api:
         assert (
             api.post("/api/v1/licences", json=food_permit("GONE-1"), headers=auth).status_code
@@ -311,7 +311,7 @@ def test_a_token_that_goes_away_answers_503_and_the_service_recovers_without_a_r
             "catalogue_version": hsm_service.catalogue_version(),
         }
         seal = r.json()["seal"]
-        assert hsm_service.verify(seal=seal, client=None).verdict == "valid"
+        assert hsm_service.verification.verify(seal=seal, client=None).verdict == "valid"
 
 
 def test_health_with_a_token_configured_and_no_key_store_yet_is_ok(

@@ -22,8 +22,8 @@ from tests.conftest import GZ_AMR, PASSPHRASE, Clock, food_permit
 
 
 def _client(service: Elicence):  # type: ignore[no-untyped-def]
-    return service.authenticate(
-        service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    return service.clients.authenticate(
+        service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     )
 
 
@@ -33,10 +33,10 @@ def _offline(service: Elicence) -> OfflineVerifier:
 
     root = service.keystore.root_certificate().public_bytes(serialization.Encoding.PEM)
     return OfflineVerifier.from_bytes(
-        trust_list=service.trust_list().signed,
+        trust_list=service.keys.trust_list().signed,
         root_pem=root,
         status_lists=[
-            (f"{sl.department}.{sl.purpose}", sl.signed) for sl in service.status_lists()
+            (f"{sl.department}.{sl.purpose}", sl.signed) for sl in service.keys.status_lists()
         ],
     )
 
@@ -45,16 +45,16 @@ def test_rotation_retires_the_old_key_and_its_seals_stay_valid(
     service: Elicence, clock: Clock
 ) -> None:
     client = _client(service)
-    before = service.issue(client, food_permit("ROT-1")).licence
+    before = service.licences.issue(client, food_permit("ROT-1")).licence
     clock.advance(hours=1)
-    retired, new = service.rotate_key(GZ_AMR)
+    retired, new = service.keys.rotate(GZ_AMR)
     assert retired is not None and str(retired.status) == "retired"
     clock.advance(hours=1)
-    after = service.issue(client, food_permit("ROT-2")).licence
+    after = service.licences.issue(client, food_permit("ROT-2")).licence
     assert after.kid == new.kid != before.kid
-    assert service.verify(seal=before.seal, client=None).verdict == "valid"
-    assert service.verify(seal=after.seal, client=None).verdict == "valid"
-    entry = service.trust_list().entry(bytes.fromhex(before.kid))
+    assert service.verification.verify(seal=before.seal, client=None).verdict == "valid"
+    assert service.verification.verify(seal=after.seal, client=None).verdict == "valid"
+    entry = service.keys.trust_list().entry(bytes.fromhex(before.kid))
     assert entry is not None and entry.status == "retired"
 
 
@@ -62,18 +62,18 @@ def test_a_compromised_key_is_untrusted_and_its_licences_are_resealed(
     service: Elicence, clock: Clock
 ) -> None:
     client = _client(service)
-    early = service.issue(client, food_permit("CMP-1")).licence
+    early = service.licences.issue(client, food_permit("CMP-1")).licence
     clock.advance(hours=2)
-    late = service.issue(client, food_permit("CMP-2")).licence
+    late = service.licences.issue(client, food_permit("CMP-2")).licence
     assert early.kid == late.kid
     clock.advance(hours=1)
-    revoked, new, resealed = service.compromise_key(
+    revoked, new, resealed = service.keys.compromise(
         GZ_AMR, since=early.issued_at + dt.timedelta(hours=1)
     )
     assert new is not None and str(revoked.status) == "revoked" and resealed == 2
 
     for old in (early, late):
-        report = service.verify(seal=old.seal, client=None)  # the old printed code
+        report = service.verification.verify(seal=old.seal, client=None)  # the old printed code
         assert report.verdict == "untrusted"
         failed = {str(c.name): c.detail for c in report.checks if not c.passed}
         assert "compromised" in failed["signer_valid_at_issuance"]
@@ -83,60 +83,64 @@ def test_a_compromised_key_is_untrusted_and_its_licences_are_resealed(
         # same identifier, content and status index; only iat and the signature changed
         before, after = decode_seal(old.seal).claims, decode_seal(held.seal).claims
         assert after.licence == before.licence and after.issued_at == int(clock.now.timestamp())
-        assert service.verify(identifier=old.identifier, client=None).verdict == "valid"
-        assert service.verify(seal=held.seal, client=None).verdict == "valid"
+        assert (
+            service.verification.verify(identifier=old.identifier, client=None).verdict == "valid"
+        )
+        assert service.verification.verify(seal=held.seal, client=None).verdict == "valid"
         assert _offline(service).verify(held.seal, now=clock.now).verdict == "valid"
         assert _offline(service).verify(old.seal, now=clock.now).verdict == "untrusted"
-    entry = service.trust_list().entry(bytes.fromhex(late.kid))
+    entry = service.keys.trust_list().entry(bytes.fromhex(late.kid))
     assert entry is not None and entry.status == "revoked"
     assert entry.status_since <= entry.not_before  # an older verifier's rule refuses all too
     kinds = [e.kind for e in service.registry.events(after=0, limit=100)]
     assert kinds == ["issued", "issued", "resealed", "resealed"]
     assert service.log.audit().ok
-    fresh = service.issue(client, food_permit("CMP-3")).licence  # the department goes on
+    fresh = service.licences.issue(client, food_permit("CMP-3")).licence  # the department goes on
     assert fresh.kid == new.kid
-    assert service.verify(seal=fresh.seal, client=None).verdict == "valid"
+    assert service.verification.verify(seal=fresh.seal, client=None).verdict == "valid"
 
 
 def test_compromising_a_retired_key_reseals_under_the_active_one(
     service: Elicence, clock: Clock
 ) -> None:
     client = _client(service)
-    lic = service.issue(client, food_permit("CMP-R")).licence
+    lic = service.licences.issue(client, food_permit("CMP-R")).licence
     clock.advance(hours=1)
-    retired, active = service.rotate_key(GZ_AMR)
+    retired, active = service.keys.rotate(GZ_AMR)
     assert retired is not None
     clock.advance(hours=5)
-    revoked, new, resealed = service.compromise_key(
+    revoked, new, resealed = service.keys.compromise(
         GZ_AMR, since=clock.now - dt.timedelta(hours=1), kid=lic.kid
     )
     assert new is None and resealed == 1
     assert revoked.status_since == retired.status_since  # the earlier of the two
-    assert service.verify(seal=lic.seal, client=None).verdict == "untrusted"
+    assert service.verification.verify(seal=lic.seal, client=None).verdict == "untrusted"
     held = service.registry.licence(lic.identifier)
     assert held is not None and held.kid == active.kid
-    assert service.verify(identifier=lic.identifier, client=None).verdict == "valid"
+    assert service.verification.verify(identifier=lic.identifier, client=None).verdict == "valid"
 
 
 def test_resealing_again_finds_nothing_left_and_drops_kept_pdfs(
     service: Elicence, clock: Clock
 ) -> None:
     client = _client(service)
-    lic = service.issue(client, food_permit("CMP-D")).licence
+    lic = service.licences.issue(client, food_permit("CMP-D")).licence
     service.registry.keep_document(lic.identifier, b"%PDF-old", now=clock.now)
     clock.advance(hours=1)
-    revoked, _new, resealed = service.compromise_key(GZ_AMR, since=lic.issued_at)
+    revoked, _new, resealed = service.keys.compromise(GZ_AMR, since=lic.issued_at)
     assert resealed == 1
     assert service.registry.document(lic.identifier) is None  # made again with the new seal
-    _r, again, resealed_again = service.compromise_key(GZ_AMR, since=lic.issued_at, kid=revoked.kid)
+    _r, again, resealed_again = service.keys.compromise(
+        GZ_AMR, since=lic.issued_at, kid=revoked.kid
+    )
     assert again is None and resealed_again == 0
 
 
 def test_compromise_refuses_bad_input(service: Elicence, clock: Clock) -> None:
     with pytest.raises(KeyCustodyError, match="future"):
-        service.compromise_key(GZ_AMR, since=clock.now + dt.timedelta(minutes=1))
+        service.keys.compromise(GZ_AMR, since=clock.now + dt.timedelta(minutes=1))
     with pytest.raises(KeyCustodyError, match="no key 00"):
-        service.compromise_key(GZ_AMR, since=clock.now, kid="0011223344556677")
+        service.keys.compromise(GZ_AMR, since=clock.now, kid="0011223344556677")
 
 
 def test_keys_compromise_command(service: Elicence, keys_dir: Path) -> None:
@@ -160,18 +164,18 @@ def test_the_crl_lists_a_compromised_certificate_but_not_a_retired_one(
     from cryptography import x509
 
     client = _client(service)
-    lic = service.issue(client, food_permit("CRL-1")).licence
+    lic = service.licences.issue(client, food_permit("CRL-1")).licence
     old_cert = service.keystore.certificate(
         next(e for e in service.keystore.entries() if e.kid == lic.kid)
     )
     clock.advance(hours=1)
-    retired, _new = service.rotate_key(GZ_AMR)  # a retired key is not revoked
+    retired, _new = service.keys.rotate(GZ_AMR)  # a retired key is not revoked
     assert retired is not None
     crl = x509.load_der_x509_crl(service.keystore.crl() or b"")
     assert crl.get_revoked_certificate_by_serial_number(old_cert.serial_number) is None
 
     clock.advance(hours=1)
-    service.compromise_key(GZ_AMR, since=lic.issued_at, kid=lic.kid)
+    service.keys.compromise(GZ_AMR, since=lic.issued_at, kid=lic.kid)
     crl = x509.load_der_x509_crl(service.keystore.crl() or b"")
     assert crl.is_signature_valid(service.keystore.root_certificate().public_key())  # type: ignore[arg-type]
     entry = crl.get_revoked_certificate_by_serial_number(old_cert.serial_number)
@@ -214,7 +218,7 @@ def test_seals_forged_with_the_stolen_key_verify_nowhere(
 ) -> None:
     service = any_service
     client = _client(service)
-    genuine = service.issue(client, food_permit("FORGE-1")).licence
+    genuine = service.licences.issue(client, food_permit("FORGE-1")).licence
     stolen = service.keystore.department_signers(PASSPHRASE)[GZ_AMR]
     clock.advance(hours=2)
     since = clock.now - dt.timedelta(hours=1)  # the key was stolen an hour ago
@@ -239,16 +243,16 @@ def test_seals_forged_with_the_stolen_key_verify_nowhere(
         n: "valid" for n in forgeries
     }
 
-    service.compromise_key(GZ_AMR, since=since)
+    service.keys.compromise(GZ_AMR, since=since)
     clock.advance(minutes=1)
     after = _offline(service)  # the current trust list and status lists
     for name, forged in forgeries.items():
         offline = after.verify(forged, now=clock.now)
         assert offline.verdict == "untrusted", name
         assert offline.status_checked, name
-        online = service.verify(seal=forged, client=None)
+        online = service.verification.verify(seal=forged, client=None)
         assert online.verdict in {"untrusted", "not_found"}, name
     held = service.registry.licence(genuine.identifier)
     assert held is not None
     assert after.verify(held.seal, now=clock.now).verdict == "valid"  # the re-sealed genuine one
-    assert service.verify(seal=held.seal, client=None).verdict == "valid"
+    assert service.verification.verify(seal=held.seal, client=None).verdict == "valid"

@@ -262,7 +262,7 @@ def test_garbage_is_a_trust_list_error(store: KeyStore, data: bytes) -> None:
 
 def test_service_trust_list_round_trips(service) -> None:  # type: ignore[no-untyped-def]
     """The service's own list: every department key of the store, under the root."""
-    tl = service.trust_list()
+    tl = service.keys.trust_list()
     again = verify_trust_list(tl.signed, root=service.keystore.root_certificate())
     assert {e.department for e in again.entries} == {
         e.department for e in service.keystore.entries() if e.role is KeyRole.DEPARTMENT

@@ -20,16 +20,18 @@ DEPT = Client("gz", "广州市市场监督管理局", Role.DEPARTMENT, GZ_AMR)
 
 def _history(svc: Elicence) -> list[str]:
     """Licences whose events fall on different pages: amended twice, suspended, revoked."""
-    idents = [svc.issue(DEPT, food_permit(f"AS-{n}")).licence.identifier for n in range(6)]
-    first = svc.amend(DEPT, idents[0], {"licence_number": "JY1440106000A01"}, reason="变更")
+    idents = [svc.licences.issue(DEPT, food_permit(f"AS-{n}")).licence.identifier for n in range(6)]
+    first = svc.licences.amend(
+        DEPT, idents[0], {"licence_number": "JY1440106000A01"}, reason="变更"
+    )
     assert first.new_version is not None
-    second = svc.amend(
+    second = svc.licences.amend(
         DEPT, first.new_version.identifier, {"licence_number": "JY1440106000A02"}, reason="变更"
     )
     assert second.new_version is not None
-    svc.change_status(DEPT, idents[1], Action.SUSPEND, reason="停业整顿")
-    svc.change_status(DEPT, idents[2], Action.REVOKE, reason="注销")
-    svc.change_status(DEPT, idents[1], Action.REINSTATE, reason="整改完成")
+    svc.licences.change_status(DEPT, idents[1], Action.SUSPEND, reason="停业整顿")
+    svc.licences.change_status(DEPT, idents[2], Action.REVOKE, reason="注销")
+    svc.licences.change_status(DEPT, idents[1], Action.REINSTATE, reason="整改完成")
     svc.log.checkpoint()
     return [*idents, first.new_version.identifier, second.new_version.identifier]
 
@@ -92,7 +94,7 @@ def test_the_problems_listed_are_capped_and_the_rest_counted(
     service: Elicence, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for n in range(5):
-        service.issue(DEPT, food_permit(f"CAP-{n}"))
+        service.licences.issue(DEPT, food_permit(f"CAP-{n}"))
     with service.registry.engine.begin() as c:
         c.execute(text("UPDATE licences SET status = 'revoked'"))
     monkeypatch.setattr(audit, "MAX_PROBLEMS", 2)

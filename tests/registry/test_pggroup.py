@@ -45,7 +45,7 @@ def _state(svc: Elicence) -> tuple[int, int]:
 
 
 def test_a_refused_group_stores_nothing_and_gives_its_indices_back(pg_service: Elicence) -> None:
-    first = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-1")).licence
+    first = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-1")).licence
     assert first.status_index == 0
     before = _state(pg_service)
     fresh = _another(first, "PG-GROUP-2", 1)
@@ -62,7 +62,7 @@ def test_a_refused_group_stores_nothing_and_gives_its_indices_back(pg_service: E
     assert pg_service.registry.licence(fresh.identifier) is None
     # the leader's connection was rolled back, not left in an aborted transaction, and the
     # refused group's indices are handed out again
-    second = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-3")).licence
+    second = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-3")).licence
     assert second.status_index == 1
     # the rows (bound as JSON) read back as exactly the licences issued
     assert pg_service.registry.licence(second.identifier) == second
@@ -74,7 +74,7 @@ def test_a_refused_group_stores_nothing_and_gives_its_indices_back(pg_service: E
 def test_sealing_holds_no_lock_and_a_failed_group_gives_its_indices_back(
     pg_service: Elicence,
 ) -> None:
-    pg_service.issue(_client(pg_service), food_permit("PG-GROUP-4"))
+    pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-4"))
     before = _state(pg_service)
     with (
         pytest.raises(RuntimeError, match="sealing failed"),
@@ -86,7 +86,7 @@ def test_sealing_holds_no_lock_and_a_failed_group_gives_its_indices_back(
             other.rollback()
         raise RuntimeError("sealing failed")
     assert _state(pg_service) == before
-    again = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-5")).licence
+    again = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-5")).licence
     assert again.status_index == 1
 
 
@@ -95,7 +95,7 @@ def test_indices_of_a_group_whose_commit_may_have_happened_are_never_handed_out_
 ) -> None:
     """The connection dies while the group commits: whether it committed is unknown, so its
     indices are given up (clear bits), never given to another licence."""
-    first = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-6")).licence
+    first = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-6")).licence
     fresh = _another(first, "PG-GROUP-7", 1)
     with (
         pytest.raises(RegistryError),
@@ -114,7 +114,7 @@ def test_indices_of_a_group_whose_commit_may_have_happened_are_never_handed_out_
         uow.add_licences([fresh], [new_licence_event(fresh, EventKind.ISSUED, "test")])
         uow.commit()
     # a new connection for the next group; index 1 stays unused
-    again = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-8")).licence
+    again = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-8")).licence
     assert again.status_index == 2
     assert pg_service.registry.licence(fresh.identifier) is None
     pg_service.log.checkpoint()
@@ -134,9 +134,9 @@ def test_another_process_takes_another_block(
 
     other = make_service(Registry.from_url(postgres_url), keys_dir, clock, demo_catalogue)
     try:
-        a = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-9")).licence
-        b = other.issue(_client(other), food_permit("PG-GROUP-10")).licence
-        c = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-11")).licence
+        a = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-9")).licence
+        b = other.licences.issue(_client(other), food_permit("PG-GROUP-10")).licence
+        c = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-11")).licence
         assert (a.status_index, b.status_index, c.status_index) == (0, BLOCK, 1)
         # the status list covers every reserved index; the unused ones are clear bits
         assert pg_service.registry.status_entries(GZ_AMR)[0] == 2 * BLOCK
@@ -151,7 +151,7 @@ def test_the_database_chains_events_as_the_log_format_says(pg_service: Elicence)
     with Chinese text and nested detail in the hashed JSON."""
     lic = None
     for n in range(2):
-        lic = pg_service.issue(_client(pg_service), food_permit(f"PG-GROUP-C{n}")).licence
+        lic = pg_service.licences.issue(_client(pg_service), food_permit(f"PG-GROUP-C{n}")).licence
     assert lic is not None
     fresh = _another(lic, "PG-GROUP-C2", 2)
     event = replace(
@@ -183,7 +183,7 @@ def test_the_database_chains_events_as_the_log_format_says(pg_service: Elicence)
 def test_a_group_cannot_commit_licences_before_it_has_their_indices(
     pg_service: Elicence,
 ) -> None:
-    lic = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-12")).licence
+    lic = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-12")).licence
     before = _state(pg_service)
     with (
         pytest.raises(RegistryError, match="reserve_indices"),
@@ -198,7 +198,7 @@ def test_a_group_cannot_commit_licences_before_it_has_their_indices(
 def test_a_group_goes_on_when_its_prepared_statement_is_missing(pg_service: Elicence) -> None:
     """Behind a pooler in transaction mode (pgbouncer) a group's transaction may run on a server
     connection where the statement was never prepared: it is sent whole, and nothing fails."""
-    first = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-P1")).licence
+    first = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-P1")).licence
     writer = pg_service.registry._group
     assert writer is not None and writer.prepared
     with pg_service.registry.writer_unit_of_work():  # the leader's connection, between groups
@@ -206,8 +206,8 @@ def test_a_group_goes_on_when_its_prepared_statement_is_missing(pg_service: Elic
     pg = writer._pg
     assert pg is not None
     pg.execute("DEALLOCATE elicence_group")
-    second = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-P2")).licence
-    third = pg_service.issue(_client(pg_service), food_permit("PG-GROUP-P3")).licence
+    second = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-P2")).licence
+    third = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-P3")).licence
     assert not writer.prepared
     assert [lic.status_index for lic in (first, second, third)] == [0, 1, 2]
     assert pg_service.registry.licence(third.identifier) == third

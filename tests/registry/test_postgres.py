@@ -33,9 +33,9 @@ THREADS = 8
 
 def _department(svc: Elicence, dept: str = GZ_AMR) -> Client:
     """A department client, with the signing keys loaded so that threads race on the database."""
-    svc.signers()
-    return svc.authenticate(
-        svc.add_client(name="广州市市场监督管理局", role=Role.DEPARTMENT, department=dept).api_key
+    svc.keys.signers()
+    return svc.clients.authenticate(
+        svc.clients.add(name="广州市市场监督管理局", role=Role.DEPARTMENT, department=dept).api_key
     )
 
 
@@ -92,8 +92,8 @@ def test_migrations_run_on_postgresql(pg_service: Elicence) -> None:
 def test_issue_and_verify_round_trip_on_postgresql(
     pg_api: TestClient, pg_service: Elicence
 ) -> None:
-    key = pg_service.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
-    hall = pg_service.add_client(name="hall", role=Role.HALL, department=None)
+    key = pg_service.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    hall = pg_service.clients.add(name="hall", role=Role.HALL, department=None)
     auth = {"Authorization": f"Bearer {key}"}
     r = pg_api.post("/api/v1/licences", json=food_permit(), headers=auth)
     assert r.status_code == 201, r.text
@@ -133,7 +133,7 @@ def test_issue_and_verify_round_trip_on_postgresql(
 def test_concurrent_identical_requests_make_exactly_one_licence(pg_service: Elicence) -> None:
     client = _department(pg_service)
     body = food_permit("PG-RACE-1")
-    results = _race([lambda: pg_service.issue(client, body) for _ in range(THREADS)])
+    results = _race([lambda: pg_service.licences.issue(client, body) for _ in range(THREADS)])
 
     assert all(isinstance(r, IssuanceResult) for r in results), results
     issued = [r for r in results if isinstance(r, IssuanceResult)]
@@ -153,7 +153,7 @@ def test_concurrent_different_bodies_under_one_source_ref(pg_service: Elicence) 
     bodies = [
         food_permit("PG-RACE-2", licence_number=f"JY144010600{n:05d}") for n in range(THREADS)
     ]
-    results = _race([functools.partial(pg_service.issue, client, b) for b in bodies])
+    results = _race([functools.partial(pg_service.licences.issue, client, b) for b in bodies])
 
     winners = [r for r in results if isinstance(r, IssuanceResult)]
     losers = [r for r in results if not isinstance(r, IssuanceResult)]
@@ -177,7 +177,7 @@ def test_batch_on_postgresql(pg_service: Elicence) -> None:
     items = [food_permit(f"PG-B-{n}", licence_number=f"JY{n:06d}") for n in range(50)]
     items.insert(10, bad)
     items.append(food_permit("PG-B-3", licence_number="JY000003"))  # in-batch twin
-    results = pg_service.issue_batch(client, items)
+    results = pg_service.licences.issue_batch(client, items)
 
     assert len(results) == 52
     created = [r for r in results if r.result is not None and r.result.created]
@@ -192,7 +192,7 @@ def test_batch_on_postgresql(pg_service: Elicence) -> None:
     assert _scalar(pg_service, "SELECT count(*) FROM licences") == 50
     assert _scalar(pg_service, "SELECT count(*) FROM events") == 50
 
-    again = pg_service.issue_batch(client, items)
+    again = pg_service.licences.issue_batch(client, items)
     assert sum(r.result is not None and r.result.created for r in again) == 0
     assert sum(r.result is not None and not r.result.created for r in again) == 51
     assert _scalar(pg_service, "SELECT count(*) FROM licences") == 50
@@ -203,7 +203,7 @@ def test_concurrent_overlapping_batches_store_each_source_ref_once(
 ) -> None:
     client = _department(pg_service)
     items = [food_permit(f"PG-CB-{n}", licence_number=f"JY{n:06d}") for n in range(40)]
-    results = _race([lambda: pg_service.issue_batch(client, items) for _ in range(4)])
+    results = _race([lambda: pg_service.licences.issue_batch(client, items) for _ in range(4)])
 
     assert all(isinstance(r, list) for r in results), results
     per_ref: dict[int, set[str]] = {}

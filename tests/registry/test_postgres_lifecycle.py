@@ -41,23 +41,27 @@ def _race(calls: list[Callable[[], T]]) -> list[T | Error]:
 
 
 def _department(svc: Elicence) -> Client:
-    svc.signers()
-    return svc.authenticate(
-        svc.add_client(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
+    svc.keys.signers()
+    return svc.clients.authenticate(
+        svc.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     )
 
 
 def test_racing_lifecycle_calls_end_in_one_consistent_state(pg_service: Elicence) -> None:
     client = _department(pg_service)
-    ident = pg_service.issue(client, food_permit("PG-LC-1")).licence.identifier
+    ident = pg_service.licences.issue(client, food_permit("PG-LC-1")).licence.identifier
     actions = [Action.SUSPEND, Action.REVOKE, Action.REINSTATE, Action.SUSPEND] * 2
     calls: list[Callable[[], Change]] = [
-        functools.partial(pg_service.change_status, client, ident, a, reason=f"race {n}")
+        functools.partial(pg_service.licences.change_status, client, ident, a, reason=f"race {n}")
         for n, a in enumerate(actions)
     ]
     calls += [
         functools.partial(
-            pg_service.amend, client, ident, {"licence_number": f"JY77{n:04d}"}, reason="race"
+            pg_service.licences.amend,
+            client,
+            ident,
+            {"licence_number": f"JY77{n:04d}"},
+            reason="race",
         )
         for n in range(4)
     ]
@@ -79,24 +83,28 @@ def test_racing_lifecycle_calls_end_in_one_consistent_state(pg_service: Elicence
 def test_the_chain_holds_while_issuance_and_lifecycle_interleave(pg_service: Elicence) -> None:
     client = _department(pg_service)
     idents = [
-        pg_service.issue(
+        pg_service.licences.issue(
             client, food_permit(f"PG-MIX-{n}", licence_number=f"JY{n:06d}")
         ).licence.identifier
         for n in range(6)
     ]
-    pg_service.issue(client, food_permit("PG-MIX-KEEP", licence_number="JY999999"))  # for bulk
+    pg_service.licences.issue(
+        client, food_permit("PG-MIX-KEEP", licence_number="JY999999")
+    )  # for bulk
     calls: list[Callable[[], object]] = []
     for n, ident in enumerate(idents):
         calls.append(
-            functools.partial(pg_service.change_status, client, ident, Action.REVOKE, reason="x")
+            functools.partial(
+                pg_service.licences.change_status, client, ident, Action.REVOKE, reason="x"
+            )
         )
         items = [
             food_permit(f"PG-MIX-B{n}-{i}", licence_number=f"JY8{n}{i:04d}") for i in range(20)
         ]
-        calls.append(functools.partial(pg_service.issue_batch, client, items))
+        calls.append(functools.partial(pg_service.licences.issue_batch, client, items))
     calls.append(
         functools.partial(
-            pg_service.bulk_change,
+            pg_service.licences.bulk_change,
             client,
             Action.SUSPEND,
             reason="bulk",

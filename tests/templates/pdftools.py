@@ -29,8 +29,8 @@ def issue_pdf(
 ) -> tuple[str, bytes]:
     """Issue a food permit (or ``body``) as ``department``; return (identifier, signed PDF)."""
     dept = Client("d", "dept", Role.DEPARTMENT, department)
-    lic = service.issue(dept, body or food_permit()).licence
-    return lic.identifier, service.licence_pdf(ADMIN, lic.identifier)
+    lic = service.licences.issue(dept, body or food_permit()).licence
+    return lic.identifier, service.licences.pdf(ADMIN, lic.identifier)
 
 
 def business_licence(source_ref: str = "GZ-YYZZ-0001", **over: object) -> dict[str, object]:

@@ -71,7 +71,7 @@ def test_with_a_tsa_the_signature_carries_a_timestamp(
     sig = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
     assert has_signature_timestamp(sig)
     report = verify_pdf(
-        pdf, trust_list=service.trust_list(), status=service.registry, now=service.clock()
+        pdf, trust_list=service.keys.trust_list(), status=service.registry, now=service.clock()
     )
     assert report.valid, report.checks
     assert "(B-T)" in report.checks[0].detail

@@ -64,7 +64,7 @@ def test_pdfsig_does_not_trust_it_without_our_root(service: Elicence, tmp_path: 
 def test_b_lt_embeds_the_crl_and_chain_and_stays_one_revision(
     service: Elicence, tmp_path: Path
 ) -> None:
-    service.init_keys()  # re-signs the CRL: the template's is at the end of its period
+    service.keys.init()  # re-signs the CRL: the template's is at the end of its period
     assert service.keystore.current_crl(service.clock()) is not None
     _, pdf = issue_pdf(service)
     reader = PdfFileReader(io.BytesIO(pdf))
@@ -73,7 +73,7 @@ def test_b_lt_embeds_the_crl_and_chain_and_stays_one_revision(
     assert len(dss["/Certs"]) >= 2
     assert reader.xrefs.total_revisions == 2  # reportlab's, and the signed update
     report = verify_pdf(
-        pdf, trust_list=service.trust_list(), status=service.registry, now=service.clock()
+        pdf, trust_list=service.keys.trust_list(), status=service.registry, now=service.clock()
     )
     assert report.valid, report.checks
     assert "B-B with validation data (DSS)" in report.checks[0].detail
@@ -100,9 +100,9 @@ def test_the_qr_code_decodes_with_zbarimg_and_its_seal_verifies(
     assert len(texts) == 1, texts
     lic = service.registry.licence(identifier)
     assert lic is not None
-    assert texts[0] == service.verification_url(lic.seal)
+    assert texts[0] == service.licences.verification_url(lic.seal)
     report = verify_seal(
-        texts[0], trust_list=service.trust_list(), status=service.registry, now=service.clock()
+        texts[0], trust_list=service.keys.trust_list(), status=service.registry, now=service.clock()
     )
     assert report.valid, report.checks
     # PDF metadata, QR code and registry agree
@@ -154,7 +154,7 @@ def test_an_unknown_template_gets_the_default_layout(service: Elicence) -> None:
 
 @needs_tools
 def test_english_labels_only_where_the_type_says_so(service: Elicence, tmp_path: Path) -> None:
-    lic = service.issue(GZ_CLIENT, food_permit()).licence
+    lic = service.licences.issue(GZ_CLIENT, food_permit()).licence
     catalogue = service.catalogue()
     lt = dataclasses.replace(catalogue.licence_type(lic.type_code), english_labels=False)
     renderer = service.documents.renderer
@@ -227,7 +227,7 @@ def test_a_business_scope_of_two_thousand_characters_continues_on_a_second_page(
     reader = PdfFileReader(io.BytesIO(pdf))
     assert 1 <= len(reader.root["/Pages"]["/Kids"]) <= 3
     report = verify_pdf(
-        pdf, trust_list=service.trust_list(), status=service.registry, now=service.clock()
+        pdf, trust_list=service.keys.trust_list(), status=service.registry, now=service.clock()
     )
     assert report.valid
 
@@ -285,7 +285,7 @@ def test_a_missing_font_file_is_a_clear_service_error(tmp_path: Path) -> None:
 def test_the_pdf_is_made_once_and_kept(service: Elicence) -> None:
     identifier, first = issue_pdf(service)
     assert service.registry.document(identifier) == first
-    assert service.licence_pdf(ADMIN, identifier) == first  # not re-signed
+    assert service.licences.pdf(ADMIN, identifier) == first  # not re-signed
 
 
 def test_documents_made_again_from_the_kept_signer_each_verify(service: Elicence) -> None:
@@ -298,7 +298,7 @@ def test_documents_made_again_from_the_kept_signer_each_verify(service: Elicence
     args = {
         "licence_type": catalogue.licence_type(lic.type_code),
         "department": catalogue.department(lic.department_uscc),
-        "signer": service.signers()[lic.department_uscc],
+        "signer": service.keys.signers()[lic.department_uscc],
         "root": service.keystore.root_certificate(),
         "public_base_url": service.public_base_url,
         "crl": None,
@@ -308,7 +308,7 @@ def test_documents_made_again_from_the_kept_signer_each_verify(service: Elicence
     assert len(set(made)) == 3  # a fresh ECDSA signature each time
     for pdf in made:
         report = verify_pdf(
-            pdf, trust_list=service.trust_list(), status=service.registry, now=service.clock()
+            pdf, trust_list=service.keys.trust_list(), status=service.registry, now=service.clock()
         )
         assert report.verdict == "valid", report.checks
         assert report.licence is not None and report.licence.identifier == identifier

@@ -197,11 +197,11 @@ def _issue_long(service: Elicence, codes: Iterable[str] = LONG_REQUESTS) -> dict
     for code in codes:
         department, build = LONG_REQUESTS[code]
         if department not in clients:
-            record = service.add_client(
+            record = service.clients.add(
                 name=f"dept {department}", role=Role.DEPARTMENT, department=department
             ).client
             clients[department] = Client(record.id, record.name, Role.DEPARTMENT, department)
-        issued[code] = service.issue(clients[department], build()).licence
+        issued[code] = service.licences.issue(clients[department], build()).licence
     return issued
 
 
@@ -283,7 +283,7 @@ def test_png_qr_of_every_type_decodes_to_the_verification_url_which_verifies(
         png = tmp_path / f"{code}.png"
         png.write_bytes(r.content)
         text = _decode(zbarimg, png)
-        assert text == service.verification_url(lic.seal), code
+        assert text == service.licences.verification_url(lic.seal), code
         v = api.post("/api/v1/verify", json={"seal": text})
         assert v.status_code == 200, v.text
         assert v.json()["verdict"] == "valid", (code, v.json()["checks"])

@@ -28,7 +28,7 @@ from tests.templates.pdftools import GZ_CLIENT, issue_pdf
 def check(service: Elicence, pdf: bytes, *, offline: bool = False) -> VerificationReport:
     return verify_pdf(
         pdf,
-        trust_list=service.trust_list(),
+        trust_list=service.keys.trust_list(),
         status=UnsafeSkipStatusCheck if offline else service.registry,
         now=service.clock(),
     )
@@ -39,7 +39,7 @@ def failed(report: VerificationReport) -> set[str]:
 
 
 def unsigned(service: Elicence) -> tuple[str, bytes]:
-    lic = service.issue(GZ_CLIENT, food_permit("UNSIGNED")).licence
+    lic = service.licences.issue(GZ_CLIENT, food_permit("UNSIGNED")).licence
     catalogue = service.catalogue()
     pdf = service.documents.renderer.render(
         lic,
@@ -88,7 +88,7 @@ def test_a_pdf_signed_by_a_key_outside_the_trust_list_is_untrusted(service: Elic
 
 def test_a_pdf_signed_by_another_trusted_department_is_untrusted(service: Elicence) -> None:
     seal, pdf = unsigned(service)
-    other = service.signers()[SZ_AMR]
+    other = service.keys.signers()[SZ_AMR]
     signed = PadesSigner(other, chain=[service.keystore.root_certificate()]).sign(
         pdf, info={SEAL_INFO_KEY: seal}
     )
@@ -144,7 +144,7 @@ def test_an_extra_incremental_update_is_invalid(service: Elicence) -> None:
 
 def test_an_update_swapping_in_another_licences_seal_is_invalid(service: Elicence) -> None:
     _, pdf = issue_pdf(service)
-    other = service.issue(GZ_CLIENT, food_permit("OTHER-1")).licence
+    other = service.licences.issue(GZ_CLIENT, food_permit("OTHER-1")).licence
     swapped = _incremental(_incremental(pdf, SEAL_INFO_KEY, other.seal), "/Keywords", other.seal)
     report = check(service, swapped)
     assert report.verdict is Verdict.INVALID
@@ -160,7 +160,9 @@ def test_a_seal_the_registry_does_not_hold_is_not_found(service: Elicence) -> No
         def lookup(self, identifier: str) -> RegistryRecord | None:
             return None
 
-    report = verify_pdf(pdf, trust_list=service.trust_list(), status=Empty(), now=service.clock())
+    report = verify_pdf(
+        pdf, trust_list=service.keys.trust_list(), status=Empty(), now=service.clock()
+    )
     assert report.verdict is Verdict.NOT_FOUND
 
 

@@ -64,9 +64,11 @@ def _admin() -> Client:
 def _offline(service: Elicence, *departments: str) -> tuple[TrustList, OfflineStatus]:
     """What an offline hall holds: the trust list and status lists it checked, from bytes only."""
     root_pem = service.keystore.root_certificate()
-    trust_list = verify_trust_list(service.trust_list().signed, root=root_pem)
+    trust_list = verify_trust_list(service.keys.trust_list().signed, root=root_pem)
     signed = [
-        service.status_list(d, str(p)).signed for d in departments or (GZ_AMR,) for p in Purpose
+        service.keys.status_list(d, str(p)).signed
+        for d in departments or (GZ_AMR,)
+        for p in Purpose
     ]
     return trust_list, OfflineStatus(verify_status_list(b, trust_list) for b in signed)
 
@@ -136,12 +138,12 @@ def test_lists_grow_in_blocks_of_16_kb(handed_out: int, size: int) -> None:
 
 
 def test_revoked_suspended_superseded_found_offline(service: Elicence, clock: Clock) -> None:
-    issued = [service.issue(_dept(), food_permit(f"SL-{n}")).licence for n in range(4)]
+    issued = [service.licences.issue(_dept(), food_permit(f"SL-{n}")).licence for n in range(4)]
     assert [lic.status_index for lic in issued] == [0, 1, 2, 3]
     revoked, suspended, amended, untouched = issued
-    service.change_status(_dept(), revoked.identifier, Action.REVOKE, reason="注销")
-    service.change_status(_dept(), suspended.identifier, Action.SUSPEND, reason="停业整顿")
-    change = service.amend(
+    service.licences.change_status(_dept(), revoked.identifier, Action.REVOKE, reason="注销")
+    service.licences.change_status(_dept(), suspended.identifier, Action.SUSPEND, reason="停业整顿")
+    change = service.licences.amend(
         _dept(), amended.identifier, {"licence_number": "JY1440106000NEW"}, reason="变更"
     )
     new_version = change.new_version
@@ -175,16 +177,18 @@ def test_revoked_suspended_superseded_found_offline(service: Elicence, clock: Cl
 
     # a reinstatement clears the suspension bit in the next list (the log grew: rebuilt)
     clock.advance(minutes=5)
-    service.change_status(_dept(), suspended.identifier, Action.REINSTATE, reason="整改完成")
+    service.licences.change_status(
+        _dept(), suspended.identifier, Action.REINSTATE, reason="整改完成"
+    )
     trust_list, status = _offline(service)
     assert _verify(suspended.seal, trust_list, status, clock.now).verdict is Verdict.VALID
 
 
 def test_lists_are_per_department(service: Elicence) -> None:
-    gz = service.issue(_dept(GZ_AMR), food_permit("GZ-1")).licence
-    sz = service.issue(_dept(SZ_AMR), food_permit("SZ-1")).licence
+    gz = service.licences.issue(_dept(GZ_AMR), food_permit("GZ-1")).licence
+    sz = service.licences.issue(_dept(SZ_AMR), food_permit("SZ-1")).licence
     assert gz.status_index == sz.status_index == 0  # each department counts from 0
-    service.change_status(_dept(GZ_AMR), gz.identifier, Action.REVOKE, reason="注销")
+    service.licences.change_status(_dept(GZ_AMR), gz.identifier, Action.REVOKE, reason="注销")
     trust_list, status = _offline(service, GZ_AMR, SZ_AMR)
     assert _verify(gz.seal, trust_list, status).verdict is Verdict.REVOKED
     assert _verify(sz.seal, trust_list, status).verdict is Verdict.VALID
@@ -196,9 +200,9 @@ def test_lists_are_per_department(service: Elicence) -> None:
 
 
 def test_stale_list_is_indeterminate(service: Elicence) -> None:
-    lic = service.issue(_dept(), food_permit()).licence
+    lic = service.licences.issue(_dept(), food_permit()).licence
     trust_list = verify_trust_list(
-        service.trust_list().signed, root=service.keystore.root_certificate()
+        service.keys.trust_list().signed, root=service.keystore.root_certificate()
     )
     signer = service.keystore.service_signer(PASSPHRASE)
     lists = [
@@ -226,9 +230,9 @@ def test_stale_list_is_indeterminate(service: Elicence) -> None:
 
 
 def test_the_newest_list_of_a_department_and_purpose_is_used(service: Elicence) -> None:
-    lic = service.issue(_dept(), food_permit()).licence
+    lic = service.licences.issue(_dept(), food_permit()).licence
     trust_list = verify_trust_list(
-        service.trust_list().signed, root=service.keystore.root_certificate()
+        service.keys.trust_list().signed, root=service.keystore.root_certificate()
     )
     signer = service.keystore.service_signer(PASSPHRASE)
     old = verify_status_list(_sign(signer, issued_at=NOW - HOUR), trust_list)
@@ -241,7 +245,7 @@ def test_the_newest_list_of_a_department_and_purpose_is_used(service: Elicence) 
 
 
 def test_missing_list_is_indeterminate_but_a_set_bit_still_counts(service: Elicence) -> None:
-    lic = service.issue(_dept(), food_permit()).licence
+    lic = service.licences.issue(_dept(), food_permit()).licence
     trust_list, full = _offline(service)
     partial = OfflineStatus(sl for sl in full.lists.values() if sl.purpose != "supersession")
     report = _verify(lic.seal, trust_list, partial)
@@ -249,14 +253,14 @@ def test_missing_list_is_indeterminate_but_a_set_bit_still_counts(service: Elice
     assert f"no supersession list of {GZ_AMR} is held" in _check(report, "status_lists").detail
     assert _verify(lic.seal, trust_list, OfflineStatus([])).verdict is Verdict.INDETERMINATE
     # revoked is final: a current revocation list with the bit set decides, even with a gap
-    service.change_status(_dept(), lic.identifier, Action.REVOKE, reason="注销")
+    service.licences.change_status(_dept(), lic.identifier, Action.REVOKE, reason="注销")
     trust_list, full = _offline(service)
     revocation_only = OfflineStatus([full.lists[(GZ_AMR, Purpose.REVOCATION)]])
     assert _verify(lic.seal, trust_list, revocation_only).verdict is Verdict.REVOKED
 
 
 def test_a_seal_without_a_status_index_is_indeterminate_offline(service: Elicence) -> None:
-    lic = service.issue(_dept(), food_permit()).licence
+    lic = service.licences.issue(_dept(), food_permit()).licence
     claims = decode_seal(lic.seal).claims
     sealed = claims.licence
     fields = {f: getattr(sealed, f) for f in sealed.__slots__}  # type: ignore[attr-defined]
@@ -267,7 +271,7 @@ def test_a_seal_without_a_status_index_is_indeterminate_offline(service: Elicenc
             claims.expires_at,
             type(sealed)(**{**fields, "status_index": None}),
         ),
-        service.signers()[GZ_AMR],
+        service.keys.signers()[GZ_AMR],
     )
     trust_list, status = _offline(service)
     report = _verify(older, trust_list, status)
@@ -278,7 +282,7 @@ def test_a_seal_without_a_status_index_is_indeterminate_offline(service: Elicenc
 
 
 def test_an_index_beyond_the_list_is_indeterminate(service: Elicence) -> None:
-    lic = service.issue(_dept(), food_permit()).licence
+    lic = service.licences.issue(_dept(), food_permit()).licence
     trust_list, _ = _offline(service)
     signer = service.keystore.service_signer(PASSPHRASE)
     # a list made before this department handed out index 0 would still cover it (16 KB);
@@ -293,7 +297,7 @@ def test_an_index_beyond_the_list_is_indeterminate(service: Elicence) -> None:
             claims.expires_at,
             type(sealed)(**{**fields, "status_index": MIN_BITS}),
         ),
-        service.signers()[GZ_AMR],
+        service.keys.signers()[GZ_AMR],
     )
     status = OfflineStatus(
         verify_status_list(_sign(signer, purpose=p), trust_list) for p in Purpose
@@ -306,7 +310,7 @@ def test_an_index_beyond_the_list_is_indeterminate(service: Elicence) -> None:
 def test_lists_checked_against_another_root_are_not_used(
     service: Elicence, tmp_path: Path, demo_catalogue: Any
 ) -> None:
-    lic = service.issue(_dept(), food_permit()).licence
+    lic = service.licences.issue(_dept(), food_permit()).licence
     trust_list, _ = _offline(service)
     other = _other_store(tmp_path, demo_catalogue)
     other_tl = verify_trust_list(
@@ -356,7 +360,7 @@ def _flip(data: bytes, at: int) -> bytes:
 
 def test_forged_lists_are_refused(service: Elicence, tmp_path: Path, demo_catalogue: Any) -> None:
     trust_list = verify_trust_list(
-        service.trust_list().signed, root=service.keystore.root_certificate()
+        service.keys.trust_list().signed, root=service.keystore.root_certificate()
     )
     genuine = _sign(service.keystore.service_signer(PASSPHRASE), indices=(5,))
     assert verify_status_list(genuine, trust_list).set_indices() == [5]
@@ -365,7 +369,7 @@ def test_forged_lists_are_refused(service: Elicence, tmp_path: Path, demo_catalo
     forged = {
         # a department key is certified by the root, but not for status lists
         "signed by a department key": (
-            _sign(service.signers()[GZ_AMR], indices=(5,)),
+            _sign(service.keys.signers()[GZ_AMR], indices=(5,)),
             "not certified by the root",
         ),
         "tampered bitstring": (_flip(genuine, bits_at + 4), "signature does not verify"),
@@ -440,7 +444,7 @@ def test_malformed_lists_are_refused(
     service: Elicence, payload: Mapping[int, Any], message: str
 ) -> None:
     trust_list = verify_trust_list(
-        service.trust_list().signed, root=service.keystore.root_certificate()
+        service.keys.trust_list().signed, root=service.keystore.root_certificate()
     )
     signed = sign_service_document(service.keystore.service_signer(PASSPHRASE), payload)
     with pytest.raises(StatusListError, match=message):
@@ -449,7 +453,7 @@ def test_malformed_lists_are_refused(
 
 def test_a_list_signed_outside_its_signer_validity_is_refused(service: Elicence) -> None:
     trust_list = verify_trust_list(
-        service.trust_list().signed, root=service.keystore.root_certificate()
+        service.keys.trust_list().signed, root=service.keystore.root_certificate()
     )
     signer = service.keystore.service_signer(PASSPHRASE)
     long_ago = signer.certificate.not_valid_before_utc - dt.timedelta(days=1)
@@ -458,7 +462,7 @@ def test_a_list_signed_outside_its_signer_validity_is_refused(service: Elicence)
 
 
 def test_the_wire_form_is_the_documented_cose_sign1(service: Elicence) -> None:
-    signed = service.status_list(GZ_AMR, "revocation").signed
+    signed = service.keys.status_list(GZ_AMR, "revocation").signed
     tag = cbor2.loads(signed)
     assert tag.tag == 18
     protected, unprotected, payload, signature = tag.value
@@ -486,7 +490,7 @@ def test_size_of_a_list_of_a_million_licences_with_one_percent_revoked(service: 
     revoked = rng.sample(range(licences), licences // 100)
     signer = service.keystore.service_signer(PASSPHRASE)
     trust_list = verify_trust_list(
-        service.trust_list().signed, root=service.keystore.root_certificate()
+        service.keys.trust_list().signed, root=service.keystore.root_certificate()
     )
     signed = _sign(signer, indices=tuple(revoked), size=list_size(licences))
     sl = verify_status_list(signed, trust_list)

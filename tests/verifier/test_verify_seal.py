@@ -55,7 +55,7 @@ def _client(dept: str) -> Client:
 
 
 def _issue(service: Elicence, body: dict[str, object] | None = None, dept: str = GZ_AMR) -> str:
-    return service.issue(_client(dept), body or food_permit()).licence.seal
+    return service.licences.issue(_client(dept), body or food_permit()).licence.seal
 
 
 def _check(report: VerificationReport, name: str):  # type: ignore[no-untyped-def]
@@ -84,7 +84,7 @@ def _offline(
 ) -> VerificationReport:
     report = verify_seal(
         seal,
-        trust_list=tl or service.trust_list(),
+        trust_list=tl or service.keys.trust_list(),
         status=UnsafeSkipStatusCheck,
         now=now or service.clock(),
     )
@@ -95,7 +95,10 @@ def _offline(
 
 def _online(service: Elicence, seal: str, now: dt.datetime | None = None) -> VerificationReport:
     report = verify_seal(
-        seal, trust_list=service.trust_list(), status=service.registry, now=now or service.clock()
+        seal,
+        trust_list=service.keys.trust_list(),
+        status=service.registry,
+        now=now or service.clock(),
     )
     _assert_consistent(report)
     assert report.status_checked is True
@@ -182,7 +185,7 @@ def test_every_flipped_character_is_invalid_unless_the_signed_bytes_are_unchange
     """
     seal = _issue(service)
     original = cose_bytes(seal)
-    tl = service.trust_list()
+    tl = service.keys.trust_list()
     for i in range(len("EL1:"), len(seal)):
         other = B32[(B32.index(seal[i]) + 1) % 32]
         flipped = seal[:i] + other + seal[i + 1 :]
@@ -244,7 +247,7 @@ def test_another_departments_real_key_is_never_valid(
 ) -> None:
     """GZ_AMR's licence re-signed by SZ_AMR's real key (in the trust list, may issue FOOD)."""
     seal = _issue(service)
-    sz = service.signers()[SZ_AMR]
+    sz = service.keys.signers()[SZ_AMR]
     forged = _reseal(seal, sz, **changes)
     for report in (_offline(service, forged), _online(service, forged)):
         assert report.verdict is Verdict.INVALID
@@ -257,7 +260,7 @@ def test_a_department_sealing_a_type_it_may_not_issue_is_untrusted(service: Elic
     """TH_CIVIL (marriage only) seals a food permit naming itself: consistent but unauthorised."""
     seal = _issue(service)
     ident = LicenceIdentifier(FOOD, TH_CIVIL, "0123456789ABCDEF", 1)
-    forged = _reseal(seal, service.signers()[TH_CIVIL], issuer=TH_CIVIL, identifier=str(ident))
+    forged = _reseal(seal, service.keys.signers()[TH_CIVIL], issuer=TH_CIVIL, identifier=str(ident))
     report = _offline(service, forged)
     assert report.verdict is Verdict.UNTRUSTED
     assert _failed(report) == "issuer_authorised"
@@ -296,7 +299,7 @@ def verify_trust_list_at(service: Elicence, at: dt.datetime) -> TrustList:
     """A trust list signed at ``at`` and valid for 90 days (made with the service's own keys)."""
     from elicence.formats.trustlist import sign_trust_list, verify_trust_list
 
-    current = service.trust_list()
+    current = service.keys.trust_list()
     signed = sign_trust_list(
         signer=service.keystore.service_signer(PASSPHRASE),
         root=current.root,
@@ -323,7 +326,7 @@ def test_an_exp_claim_that_disagrees_with_valid_until_is_invalid(service: Elicen
     """Even the department's own key cannot make exp say more than the licence's last day."""
     seal = _issue(service)
     later = expiry_instant(dt.date(2035, 1, 1))
-    forged = _reseal(seal, service.signers()[GZ_AMR], expires_at=later)
+    forged = _reseal(seal, service.keys.signers()[GZ_AMR], expires_at=later)
     report = _offline(service, forged)
     assert report.verdict is Verdict.INVALID
     assert _failed(report) == "issuer_consistent"
@@ -335,7 +338,7 @@ def test_an_exp_claim_that_disagrees_with_valid_until_is_invalid(service: Elicen
 
 def test_stale_trust_list_is_indeterminate(service: Elicence) -> None:
     seal = _issue(service)
-    tl = service.trust_list()
+    tl = service.keys.trust_list()
     assert _offline(service, seal, now=tl.next_update, tl=tl).verdict is Verdict.VALID
     late = tl.next_update + dt.timedelta(seconds=1)
     report = _offline(service, seal, now=late, tl=tl)
@@ -349,9 +352,9 @@ def test_key_retired_before_the_seal_is_untrusted_but_earlier_seals_stay_valid(
     service: Elicence, clock: Clock
 ) -> None:
     before = _issue(service)
-    old_signer = service.signers()[GZ_AMR]
+    old_signer = service.keys.signers()[GZ_AMR]
     clock.advance(hours=1)
-    retired, new = service.rotate_key(GZ_AMR)
+    retired, new = service.keys.rotate(GZ_AMR)
     assert retired is not None and retired.kid == old_signer.kid.hex()
     clock.advance(hours=1)
     # a seal made with the retired key after its retirement (a leaked or lingering key)
@@ -360,7 +363,7 @@ def test_key_retired_before_the_seal_is_untrusted_but_earlier_seals_stay_valid(
         SealClaims(claims.issuer, int(clock().timestamp()), claims.expires_at, claims.licence),
         old_signer,
     )
-    tl = service.trust_list()
+    tl = service.keys.trust_list()
     entry = tl.entry(old_signer.kid)
     assert entry is not None and entry.status == "retired"
     report = _offline(service, late, tl=tl)
@@ -378,7 +381,7 @@ def test_key_retired_before_the_seal_is_untrusted_but_earlier_seals_stay_valid(
 
 def test_a_seal_dated_before_its_certificate_is_untrusted(service: Elicence) -> None:
     seal = _issue(service)
-    signer = service.signers()[GZ_AMR]
+    signer = service.keys.signers()[GZ_AMR]
     early = int((signer.certificate.not_valid_before_utc - dt.timedelta(days=1)).timestamp())
     report = _offline(service, _reseal(seal, signer, issued_at=early))
     assert report.verdict is Verdict.UNTRUSTED
@@ -392,7 +395,7 @@ def test_not_in_the_registry_is_not_found(service: Elicence) -> None:
     """Sealed with the real key under a fresh identifier, but never stored."""
     seal = _issue(service)
     ident = LicenceIdentifier(FOOD, GZ_AMR, "NEVERSTORED00000", 1)
-    forged = _reseal(seal, service.signers()[GZ_AMR], identifier=str(ident))
+    forged = _reseal(seal, service.keys.signers()[GZ_AMR], identifier=str(ident))
     assert _offline(service, forged).verdict is Verdict.VALID  # offline cannot tell
     report = _online(service, forged)
     assert report.verdict is Verdict.NOT_FOUND
@@ -402,7 +405,7 @@ def test_not_in_the_registry_is_not_found(service: Elicence) -> None:
 def test_registry_holding_a_different_seal_is_invalid(service: Elicence) -> None:
     """The same claims sealed again with the same real key: a different seal text."""
     seal = _issue(service)
-    twin = _reseal(seal, service.signers()[GZ_AMR])
+    twin = _reseal(seal, service.keys.signers()[GZ_AMR])
     assert twin != seal
     assert _offline(service, twin).verdict is Verdict.VALID
     report = _online(service, twin)
@@ -438,7 +441,7 @@ def test_registry_status_decides(service: Elicence, status: str, verdict: Verdic
     by = "1.2.156.3005.2.x" if status == "superseded" else None
     report = verify_seal(
         seal,
-        trust_list=service.trust_list(),
+        trust_list=service.keys.trust_list(),
         status=_Mirror(service, status, by),
         now=service.clock(),
     )
@@ -459,7 +462,7 @@ def test_registry_dates_override_the_seals(service: Elicence) -> None:
             return dataclasses.replace(record, valid_until=dt.date(2026, 11, 27))
 
     report = verify_seal(
-        seal, trust_list=service.trust_list(), status=Shortened(service, "valid"), now=NOW
+        seal, trust_list=service.keys.trust_list(), status=Shortened(service, "valid"), now=NOW
     )
     _assert_consistent(report)
     assert report.verdict is Verdict.EXPIRED

@@ -2,11 +2,11 @@
 confirmed), revoke, and bulk import with a progress display.
 
 For a department (or an admin, where the use case allows) signed in with its API key. Issuing and
-revoking go through the same facade methods as the API (``Elicence.issue``,
-``Elicence.change_status``); the preview through ``Elicence.console.preview``, which stores and
-signs nothing. Bulk import: the page's script reads a JSON Lines file and posts it in chunks of
-:data:`CHUNK` to ``POST /console/import``, one batch issuance each (idempotent by ``source_ref``,
-so a stopped import is simply run again); the large-file importer is the CLI's.
+revoking go through the same facade methods as the API (``Elicence.licences.issue``,
+``Elicence.licences.change_status``); the preview through ``Elicence.console.preview``, which
+stores and signs nothing. Bulk import: the page's script reads a JSON Lines file and posts it in
+chunks of :data:`CHUNK` to ``POST /console/import``, one batch issuance each (idempotent by
+``source_ref``, so a stopped import is simply run again); the large-file importer is the CLI's.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def confirm(
     client = _department(w)
     if client is None:
         return w.to_signin("/console/issue")
-    result = w.svc.issue(client, _raw_from_json(request_))
+    result = w.svc.licences.issue(client, _raw_from_json(request_))
     lic = result.licence
     catalogue = w.svc.catalogue()
     lt = catalogue.licence_types.get(lic.type_code)
@@ -208,7 +208,7 @@ def revoke(
     client = _department(w)
     if client is None:
         return w.to_signin("/console/revoke")
-    change = w.svc.change_status(client, identifier.strip(), Action.REVOKE, reason=reason)
+    change = w.svc.licences.change_status(client, identifier.strip(), Action.REVOKE, reason=reason)
     return w.page("console/revoke.html", change={"identifier": change.licence.identifier})
 
 
@@ -236,7 +236,7 @@ def import_chunk(
             raise InputError("sign in to the console again", field="session")
         if len(body.items) > CHUNK:
             raise InputError(f"at most {CHUNK} items a chunk", field="items")
-        results = w.svc.issue_batch(client, body.items)
+        results = w.svc.licences.issue_batch(client, body.items)
     except Error as e:
         status, shaped = render(e)
         return ErrorResponse(shaped, status)

@@ -104,17 +104,17 @@ async def desk_check(
         svc = w.svc
         presentation = None
         if data:
-            report: VerificationReport = svc.verify_pdf(data, client=client)
+            report: VerificationReport = svc.verification.verify_pdf(data, client=client)
             overall = str(report.verdict)
         elif text.upper().startswith("EP1:") or "#EP1:" in text.upper():
             p = svc.holder.verify_presentation(text, client=client, holder=holder)
             report, presentation = p.seal, p
             overall = str(report.verdict) if p.verdict == "accepted" else str(p.verdict)
         elif text.startswith("1.2.156.3005.2."):
-            report = svc.verify(identifier=text, client=client)
+            report = svc.verification.verify(identifier=text, client=client)
             overall = str(report.verdict)
         else:
-            report = svc.verify(seal=text, client=client)
+            report = svc.verification.verify(seal=text, client=client)
             overall = str(report.verdict)
         masked = svc.holder.masked(client, report)
         out = verification_out(report, catalogue=svc.catalogue(), masked=masked)

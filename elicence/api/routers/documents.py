@@ -47,7 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 )
 def licence_pdf(identifier: str, client: RequiredClient, svc: Service) -> Response:
     """The licence as a signed PDF (PAdES), made at the first request and kept."""
-    pdf = svc.licence_pdf(client, identifier)
+    pdf = svc.licences.pdf(client, identifier)
     filename = re.sub(r"[^0-9A-Za-z.]", "", identifier) + ".pdf"
     return Response(
         pdf,
@@ -67,7 +67,7 @@ def licence_pdf(identifier: str, client: RequiredClient, svc: Service) -> Respon
 )
 def crl(svc: Service) -> Response:
     """The root's certificate revocation list (DER), signed when keys were made or rotated."""
-    return Response(svc.crl(), media_type="application/pkix-crl")
+    return Response(svc.keys.crl(), media_type="application/pkix-crl")
 
 
 _UPLOAD_DOC: dict[str, Any] = {
@@ -109,7 +109,7 @@ async def verify_pdf(request: Request, client: OptionalClient, svc: Service) -> 
 
 
 def _verify(svc: Elicence, data: bytes, client: Client | None) -> VerificationOut:
-    report = svc.verify_pdf(data, client=client)
+    report = svc.verification.verify_pdf(data, client=client)
     masked = svc.holder.masked(client, report)
     return verification_out(report, catalogue=svc.catalogue(), masked=masked)
 

@@ -234,7 +234,7 @@ def granted_licence(grant_id: str, client: RequiredClient, svc: Service) -> Any:
         grant=grant_out(grant, now),
         licence=LicenceOut(
             **licence_out(
-                lic, catalogue=svc.catalogue(), url=svc.verification_url(lic.seal), now=now
+                lic, catalogue=svc.catalogue(), url=svc.licences.verification_url(lic.seal), now=now
             )
         ),
     )

@@ -53,12 +53,12 @@ def issue_licence(
     response: Response,
 ) -> Any:
     """Issue one licence. Idempotent by ``source_ref``: a retry answers the same licence (200)."""
-    result = svc.issue(client, body)
+    result = svc.licences.issue(client, body)
     if not result.created:
         response.status_code = 200
     lic = result.licence
     out = licence_out(
-        lic, catalogue=svc.catalogue(), url=svc.verification_url(lic.seal), now=svc.clock()
+        lic, catalogue=svc.catalogue(), url=svc.licences.verification_url(lic.seal), now=svc.clock()
     )
     return {**out, "created": result.created}
 
@@ -69,7 +69,7 @@ def issue_licence(
 @edge(BATCH)
 def issue_batch(body: BatchRaw, client: RequiredClient, svc: Service) -> Any:
     """Issue up to 1,000 licences; each item has its own result (created, existing or error)."""
-    results = svc.issue_batch(client, body.items)
+    results = svc.licences.issue_batch(client, body.items)
     out = []
     for r in results:
         if r.result is not None:
@@ -80,7 +80,7 @@ def issue_batch(body: BatchRaw, client: RequiredClient, svc: Service) -> Any:
                     outcome="created" if r.result.created else "existing",
                     identifier=lic.identifier,
                     seal=lic.seal,
-                    verification_url=svc.verification_url(lic.seal),
+                    verification_url=svc.licences.verification_url(lic.seal),
                     status=str(lic.status),
                     version=lic.version,
                 )
@@ -102,9 +102,9 @@ def issue_batch(body: BatchRaw, client: RequiredClient, svc: Service) -> Any:
 @router.get("/{identifier}", response_model=LicenceOut, responses=ERRORS)
 def get_licence(identifier: str, client: RequiredClient, svc: Service) -> Any:
     """The licence with its seal and status (its own department, or an admin)."""
-    lic = svc.licence_for(client, identifier)
+    lic = svc.licences.get(client, identifier)
     return licence_out(
-        lic, catalogue=svc.catalogue(), url=svc.verification_url(lic.seal), now=svc.clock()
+        lic, catalogue=svc.catalogue(), url=svc.licences.verification_url(lic.seal), now=svc.clock()
     )
 
 
@@ -130,7 +130,7 @@ def search_licences(
         check_type_code(type_code)
     if department is not None:
         check_uscc(department, field="department")
-    found = svc.search(
+    found = svc.licences.search(
         client,
         holder_id_type=holder_id_type,
         holder_id=holder_id.strip().upper() if holder_id else None,
@@ -143,7 +143,7 @@ def search_licences(
     )
     catalogue, now = svc.catalogue(), svc.clock()
     return [
-        licence_out(lic, catalogue=catalogue, url=svc.verification_url(lic.seal), now=now)
+        licence_out(lic, catalogue=catalogue, url=svc.licences.verification_url(lic.seal), now=now)
         for lic in found
     ]
 

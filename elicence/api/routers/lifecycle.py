@@ -76,7 +76,7 @@ class BulkIn(ReasonIn):
 
 def _out(svc: Elicence, lic: Licence) -> dict[str, Any]:
     return licence_out(
-        lic, catalogue=svc.catalogue(), url=svc.verification_url(lic.seal), now=svc.clock()
+        lic, catalogue=svc.catalogue(), url=svc.licences.verification_url(lic.seal), now=svc.clock()
     )
 
 
@@ -92,7 +92,7 @@ def _change_out(svc: Elicence, change: Change) -> dict[str, Any]:
 def bulk(body: BulkIn, client: RequiredClient, svc: Service) -> Any:
     """Revoke, suspend or reinstate many licences at once (all or none), one event each."""
     holder = (body.holder.id_type, body.holder.id_number.strip().upper()) if body.holder else None
-    changes = svc.bulk_change(
+    changes = svc.licences.bulk_change(
         client,
         Action(body.action),
         reason=body.reason,
@@ -109,7 +109,9 @@ def bulk(body: BulkIn, client: RequiredClient, svc: Service) -> Any:
 
 def _status_route(action: Action) -> None:
     def change(identifier: str, body: ReasonIn, client: RequiredClient, svc: Service) -> Any:
-        return _change_out(svc, svc.change_status(client, identifier, action, reason=body.reason))
+        return _change_out(
+            svc, svc.licences.change_status(client, identifier, action, reason=body.reason)
+        )
 
     change.__name__ = f"{action}_licence"
     change.__doc__ = {
@@ -129,7 +131,7 @@ for _action in (Action.REVOKE, Action.SUSPEND, Action.REINSTATE):
 def amend_licence(identifier: str, body: AmendIn, client: RequiredClient, svc: Service) -> Any:
     """A new version with changed content; the old one becomes superseded."""
     changes = body.changes.model_dump(exclude_unset=True)
-    return _change_out(svc, svc.amend(client, identifier, changes, reason=body.reason))
+    return _change_out(svc, svc.licences.amend(client, identifier, changes, reason=body.reason))
 
 
 @router.post("/{identifier}/renew", status_code=201, responses=ERRORS)
@@ -137,5 +139,5 @@ def renew_licence(identifier: str, body: RenewIn, client: RequiredClient, svc: S
     """A new version with a new validity period under the catalogue's rule, in force from today
     (or an earlier ``valid_from``); the old version is superseded at once."""
     return _change_out(
-        svc, svc.renew(client, identifier, reason=body.reason, valid_from=body.valid_from)
+        svc, svc.licences.renew(client, identifier, reason=body.reason, valid_from=body.valid_from)
     )

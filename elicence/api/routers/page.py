@@ -77,7 +77,7 @@ Scale = Annotated[int, Query(ge=1, le=40, description="pixels (PNG) or units (SV
 
 
 def _qr(svc: Elicence, client: RequiredClient, identifier: str, kind: str, scale: int) -> bytes:
-    lic = svc.licence_for(client, identifier)
+    lic = svc.licences.get(client, identifier)
     qr = make_qr(svc.public_base_url, lic.seal)
     out = io.BytesIO()
     if kind == "svg":

@@ -219,7 +219,7 @@ def signin(
 ) -> Response:
     w = Web(request)
     w.check_csrf(csrf)
-    client = w.svc.authenticate(api_key.strip())
+    client = w.svc.clients.authenticate(api_key.strip())
     w.sign_in(w.codec.sign_in(client_id=client.id))
     return w.redirect(safe_next(next, default="/console"))
 

@@ -34,7 +34,7 @@ CACHE_CONTROL = "public, max-age=60"
 @router.get("/status-lists/{department}/{purpose}.json")
 def status_list_json(department: str, purpose: str, svc: Service) -> Any:
     """The content of a status list, decoded (``signed``: the COSE bytes in base64)."""
-    sl = svc.status_list(department, purpose)
+    sl = svc.keys.status_list(department, purpose)
     indices = sl.set_indices()
     return {
         "format": FORMAT,
@@ -58,7 +58,7 @@ def status_list_json(department: str, purpose: str, svc: Service) -> Any:
 )
 def status_list_cose(department: str, purpose: str, request: Request, svc: Service) -> Response:
     """The signed status list as raw COSE_Sign1 bytes (cacheable: ETag, If-None-Match)."""
-    sl = svc.status_list(department, purpose)
+    sl = svc.keys.status_list(department, purpose)
     etag = '"' + hashlib.sha256(sl.signed).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     asked = request.headers.get("if-none-match", "")

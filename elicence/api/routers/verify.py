@@ -25,7 +25,7 @@ def verify(body: VerifyIn, client: OptionalClient, svc: Service) -> Response:
     Charged to the verification limits before the body is read."""
     if (body.seal is None) == (body.identifier is None):
         raise InputError("give exactly one of seal and identifier", field="seal")
-    report = svc.verify(seal=body.seal, identifier=body.identifier, client=client)
+    report = svc.verification.verify(seal=body.seal, identifier=body.identifier, client=client)
     masked = svc.holder.masked(client, report)  # a hall sees it in full under a grant only
     out = verification_out(report, catalogue=svc.catalogue(), masked=masked)
     # Serialised here, once, by pydantic-core: the hot path of every hall (FastAPI would
@@ -36,7 +36,7 @@ def verify(body: VerifyIn, client: OptionalClient, svc: Service) -> Response:
 @router.get("/trust-list", dependencies=[PublicLimit], responses=RATE_LIMITED)
 def trust_list(svc: Service) -> Any:
     """The signed trust list (``signed``: base64 COSE_Sign1, docs/formats.md) and its content."""
-    tl = svc.trust_list()
+    tl = svc.keys.trust_list()
     der = serialization.Encoding.DER
     return {
         "format": "EL-TL1",
@@ -70,7 +70,7 @@ def trust_list(svc: Service) -> Any:
 )
 def trust_list_cose(svc: Service) -> Response:
     """The signed trust list as raw COSE_Sign1 bytes."""
-    return Response(svc.trust_list().signed, media_type="application/cose")
+    return Response(svc.keys.trust_list().signed, media_type="application/cose")
 
 
 @router.get(
@@ -78,5 +78,5 @@ def trust_list_cose(svc: Service) -> Response:
 )
 def root_certificate(svc: Service) -> Response:
     """The root CA certificate (PEM). Pin it out of band: fetching it here proves nothing."""
-    pem = svc.root_certificate().public_bytes(serialization.Encoding.PEM)
+    pem = svc.keys.root_certificate().public_bytes(serialization.Encoding.PEM)
     return Response(pem, media_type="application/x-pem-file")
