@@ -53,7 +53,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         if getattr(app.state, "elicence", None) is None:
             app.state.elicence = build_service(settings or Settings())
             # open every key once now (scrypt), so the first /healthz answers at once
-            await run_in_threadpool(app.state.elicence.unusable_keys)
+            await run_in_threadpool(app.state.elicence.keys.unusable)
         ticker = asyncio.create_task(_checkpoint_every_minute(app))
         yield
         ticker.cancel()
@@ -127,6 +127,6 @@ async def _checkpoint_every_minute(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(Elicence.CHECKPOINT_INTERVAL.total_seconds())
         try:
-            await run_in_threadpool(app.state.elicence.checkpoint)
+            await run_in_threadpool(app.state.elicence.log.checkpoint)
         except Exception:
             logging.getLogger("elicence.api").exception("could not sign a log checkpoint")
