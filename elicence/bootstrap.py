@@ -96,15 +96,14 @@ def assemble(
             store=hall_store,
             items=items,
             licences=catalogue,
-            citations=RegistryCitations(hall_store, trust_list=publisher.trust_list, clock=clock),
+            citations=RegistryCitations(
+                hall_store, registry=registry, trust_list=publisher.trust_list, clock=clock
+            ),
             issuer=IssuerSeam(
                 issuer,
-                catalogue=catalogue,
                 registry=registry,
-                printable=documents.renderer.check_printable,
                 after_issue=lambda: publisher.checkpoint(min_interval=Elicence.CHECKPOINT_INTERVAL),
             ),
-            usage=registry,
             calendar=holidays if holidays is not None else load_calendar(DEMO_HOLIDAYS),
             clock=clock,
             rectify_days=rectify_days,

@@ -8,13 +8,13 @@ adapters that plug the rest of elicence into the hall's seams:
 
 - :class:`ItemSource`: the item catalogue in force, cached, re-read when it changed;
 - :class:`RegistryCitations`: the hall's ``CitationChecker`` — the verifier (``verify_seal``)
-  against the trust list and the registry's status, answering the registry's unmasked record;
-- :class:`IssuerSeam`: the hall's ``LicenceIssuing`` — the issuer's checks and its idempotent
-  ``issue`` (then a log checkpoint, as every issuance through the facade);
+  against the trust list and the registry's status, answering the registry's unmasked record,
+  and the registry's usage records (用证记录, naming the case);
+- :class:`IssuerSeam`: the hall's ``LicenceIssuing`` — the issuer's check of a typed draft and
+  its idempotent ``issue_draft`` (then a log checkpoint, as every issuance through the facade);
 - :class:`GrantedOrOwn`: the hall's ``CitationPolicy`` — the applicant's own licences, or one
   its holder granted to the case or the hall (授权用证, ``app/holder.AuthorisedUse``);
-- the registry is the hall's ``UsageLog`` (usage records carry the case number) and, through
-  :class:`~elicence.registry.hall.HallStore`, its ``CaseStore``.
+- :class:`~elicence.registry.hall.HallStore` is its ``CaseStore``.
 
 Invariant: nothing here decides a hall rule; the rules are in ``elicence/hall/``.
 """
@@ -34,7 +34,7 @@ from elicence.domain.catalogue import GUANGDONG_DIVISIONS
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc
 from elicence.domain.inputs import FIRST_DAY, check_day
-from elicence.domain.licence import HolderRef, IssuanceRequest, RegistryRecord
+from elicence.domain.licence import DraftFields, HolderRef, LicenceDraft, RegistryRecord
 from elicence.errors import CatalogueError, Error, InputError, NotFoundError, PermissionDeniedError
 from elicence.formats.seal import decode_seal_text, seal_text_from
 from elicence.formats.trustlist import TrustList
@@ -67,7 +67,6 @@ from elicence.hall.steps import Steps
 from elicence.hall.submission import Submission
 from elicence.hall.workflow import CaseAction, CaseStatus
 from elicence.issuer import IssuanceService
-from elicence.issuer.validation import check_request
 from elicence.registry import Registry
 from elicence.registry.hall import HallStore
 from elicence.verifier import VerificationReport, verify_seal
@@ -155,18 +154,38 @@ class GrantedOrOwn:
 
 class RegistryCitations:
     """Verify cited e-licences — by seal (or QR URL), or by identifier from the registry —
-    with the registry read once for all of them."""
+    with the registry read once for all of them; record each use in the registry."""
 
     def __init__(
         self,
         store: HallStore,
         *,
+        registry: Registry,
         trust_list: Callable[[], TrustList],
         clock: Callable[[], dt.datetime],
     ) -> None:
         self._store = store
+        self._registry = registry
         self._trust_list = trust_list
         self._clock = clock
+
+    def record(
+        self,
+        checks: Sequence[CitationCheck],
+        *,
+        at: dt.datetime,
+        client_id: str,
+        case_number: str | None,
+    ) -> None:
+        for check in checks:
+            self._registry.record_usage(
+                at=at,
+                client_id=client_id,
+                identifier=check.identifier,
+                channel=check.presented,
+                verdict=str(check.verdict),
+                case_number=case_number,
+            )
 
     def check(self, requests: Sequence[CitationRequest]) -> list[CitationCheck]:
         now = self._clock()
@@ -195,7 +214,7 @@ class RegistryCitations:
                 presented = "identifier"
             out.append(
                 CitationCheck(
-                    str(report.verdict),
+                    report.verdict,
                     ident,
                     found[1] if found is not None else None,
                     presented,
@@ -221,33 +240,26 @@ def _why(report: VerificationReport) -> str:
 
 
 class IssuerSeam:
-    """The issuer, as the hall's ``LicenceIssuing``: check, issue (idempotent), find."""
+    """The issuer, as the hall's ``LicenceIssuing``: check a draft, issue it (idempotent by its
+    ``source_ref``, then a log checkpoint as every issuance through the facade), find."""
 
     def __init__(
         self,
         issuer: IssuanceService,
         *,
-        catalogue: CatalogueSource,
         registry: Registry,
-        printable: Callable[[IssuanceRequest], None] | None,
         after_issue: Callable[[], object],
     ) -> None:
         self._issuer = issuer
-        self._catalogue = catalogue
         self._registry = registry
-        self._printable = printable
         self._after_issue = after_issue
 
-    def check(self, raw: Mapping[str, Any], *, department: str) -> None:
-        catalogue = self._catalogue()
-        request = check_request(
-            raw, catalogue=catalogue, department=catalogue.department(department)
-        )
-        if self._printable is not None:
-            self._printable(request)
+    def check(self, draft: LicenceDraft, *, department: str, names: DraftFields) -> LicenceDraft:
+        request = self._issuer.check_draft(draft, department=department, names=names)
+        return LicenceDraft.of(request)
 
-    def issue(self, raw: Mapping[str, Any], *, department: str, actor: str) -> IssuedLicence:
-        result = self._issuer.issue(raw, department=department, actor=actor)
+    def issue(self, draft: LicenceDraft, *, department: str, actor: str) -> IssuedLicence:
+        result = self._issuer.issue_draft(draft, department=department, actor=actor)
         self._after_issue()
         return IssuedLicence(result.licence.identifier, result.created)
 

@@ -163,10 +163,11 @@ class Holders:
     # -- who -----------------------------------------------------------------------------------
 
     @staticmethod
-    def principal(ref: HolderRef, name: str) -> Client:
+    def principal(ref: HolderRef, name: str | None) -> Client:
         """The principal of a holder signed in on the web: the same ``Role.HOLDER`` client an API
-        key of that holder gives, so every read rule applies unchanged."""
-        return Client(holder_client_id(ref), name, Role.HOLDER, None, ref)
+        key of that holder gives, so every read rule applies unchanged; ``name``, the sign-in
+        identity's, is the holder's own (an application takes it as the applicant's)."""
+        return Client(holder_client_id(ref), name or str(ref), Role.HOLDER, None, ref, name or None)
 
     def client(self, client_id: str) -> Client | None:
         """An enabled API client by id (a console or desk session re-reads it on every request,

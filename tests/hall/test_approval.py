@@ -102,15 +102,15 @@ def test_a_failure_before_issuing_leaves_the_case_to_resume(
     number = reviewed(w)
     from elicence.issuer.service import IssuanceService
 
-    real = IssuanceService.issue
+    real = IssuanceService.issue_draft
 
     def no_key(self: IssuanceService, *a: Any, **kw: Any) -> Any:
         raise KeyCustodyError("the department's key is not loaded")
 
-    monkeypatch.setattr(IssuanceService, "issue", no_key)
+    monkeypatch.setattr(IssuanceService, "issue_draft", no_key)
     assert approve(w, number).status_code == 503
     assert licences_of(w, number) == []
-    monkeypatch.setattr(IssuanceService, "issue", real)
+    monkeypatch.setattr(IssuanceService, "issue_draft", real)
     done = approve(w, number)
     assert done.status_code == 200 and done.json()["licence_created"] is True
     assert len(licences_of(w, number)) == 1
