@@ -16,7 +16,8 @@ adapters that plug the rest of elicence into the hall's seams:
   its holder granted to the case or the hall (授权用证, ``app/holder.AuthorisedUse``);
 - :class:`~elicence.registry.hall.HallStore` is its ``CaseStore``.
 
-Invariant: nothing here decides a hall rule; the rules are in ``elicence/hall/``.
+Invariant: nothing here decides a hall rule; the rules are in ``elicence/hall/`` (who lists
+what: ``hall/roles``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc
 from elicence.domain.inputs import FIRST_DAY, check_day
 from elicence.domain.licence import DraftFields, HolderRef, LicenceDraft, RegistryRecord
-from elicence.errors import CatalogueError, Error, InputError, NotFoundError, PermissionDeniedError
+from elicence.errors import CatalogueError, Error, InputError, NotFoundError
 from elicence.formats.seal import decode_seal_text, seal_text_from
 from elicence.formats.trustlist import TrustList
 from elicence.hall import roles
@@ -355,18 +356,12 @@ class Hall:
                 ) from None
         if department is not None:
             department = check_uscc(department, field="department")
-        applicant: HolderRef | None = None
-        if client.role is Role.HOLDER:
-            if client.holder is None:
-                return []
-            applicant = client.holder
-        elif client.role is Role.DEPARTMENT:
-            if department is not None and department != client.department:
-                return []  # another department's cases: none of them are this clerk's
-            department = client.department
+        scope = roles.case_scope(client, department=department)
+        if scope.empty:
+            return []
         return self._store.cases(
-            department=department,
-            applicant=applicant,
+            department=scope.department,
+            applicant=scope.applicant,
             status=wanted,
             item_code=item_code,
             overdue_on=self.today() if overdue else None,
@@ -421,29 +416,27 @@ class Hall:
         return self._feedback.complain(number, raw, client=client)
 
     def complaints(self, client: Client, *, number: str | None = None) -> list[Complaint]:
-        if client.role is Role.HOLDER:
-            if client.holder is None:
-                return []
-            return self._store.complaints(applicant=client.holder, number=number)
-        if client.role is Role.DEPARTMENT:
-            return self._store.complaints(department=client.department or "-", number=number)
-        return self._store.complaints(number=number)
+        scope = roles.complaint_scope(client)
+        if scope.empty:
+            return []
+        return self._store.complaints(
+            department=scope.department, applicant=scope.applicant, number=number
+        )
 
     def answer(self, client: Client, complaint_id: int, raw: object) -> Complaint:
         return self._feedback.answer(complaint_id, raw, client=client)
 
     def rectifications(self, client: Client, *, status: str | None = None) -> list[Rectification]:
-        if client.role not in (Role.DEPARTMENT, Role.ADMIN):
-            raise PermissionDeniedError(
-                "rectification orders are for the handling department and supervisors"
-            )
+        scope = roles.rectification_scope(client)
         wanted = None
         if status is not None:
             try:
                 wanted = OrderStatus(status)
             except ValueError:
                 raise InputError("must be open or resolved", field="status") from None
-        return self._store.rectifications(department=roles.department_scope(client), status=wanted)
+        if scope.empty:
+            return []
+        return self._store.rectifications(department=scope.department, status=wanted)
 
     def resolve_rectification(self, client: Client, order_id: int, note: object) -> Rectification:
         return self._feedback.resolve_rectification(order_id, note, client=client)
