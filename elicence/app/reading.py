@@ -43,7 +43,7 @@ class LicenceReading:
         self._registry = registry
         self._catalogue = catalogue
         self._keyring = keyring
-        self._documents = documents
+        self.documents = documents
         self._public_base_url = public_base_url
         self._clock = clock
 
@@ -76,7 +76,7 @@ class LicenceReading:
         catalogue = self._catalogue()
         department = catalogue.department(lic.department_uscc)
         now = self._clock()
-        pdf = self._documents.make(
+        pdf = self.documents.make(
             lic,
             licence_type=catalogue.licence_type(lic.type_code),
             department=department,

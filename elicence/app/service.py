@@ -99,7 +99,6 @@ class Elicence:
         # CLI call methods only (tests/test_layers.py holds them to it).
         self.registry = registry
         self.keystore = keystore
-        self.documents = documents
         self.public_base_url = public_base_url.rstrip("/")
         self.clock = clock
         self.guard = guard  # rate limits (app/guard.py)
@@ -132,6 +131,15 @@ class Elicence:
             clock=clock,
         )
         self.console = Console(catalogue=catalogue, documents=documents, clock=clock)  # 草稿
+
+    @property
+    def documents(self) -> LicenceDocuments:
+        """What makes and signs the licences' PDFs (tests swap it: e.g. one with a TSA)."""
+        return self._reading.documents
+
+    @documents.setter
+    def documents(self, documents: LicenceDocuments) -> None:
+        self._reading.documents = documents
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""
