@@ -10,18 +10,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from elicence.app import access
-from elicence.app.catalogue import CatalogueSource
 from elicence.app.eventlog import EventLog
+from elicence.app.reading import LicenceReading
 from elicence.app.trail import Trail, TrailAction
 from elicence.domain.clients import Client, Role
-from elicence.domain.codes import parse_identifier
 from elicence.domain.licence import Licence
 from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
-from elicence.issuer.service import signer_for
-from elicence.keys.keyring import Keyring
-from elicence.registry import Registry
-from elicence.templates.documents import LicenceDocuments
 from elicence.templates.qr import verification_url
 
 
@@ -31,23 +26,17 @@ class Licences:
     def __init__(
         self,
         *,
-        registry: Registry,
+        reading: LicenceReading,
         issuer: IssuanceService,
         lifecycle: LifecycleService,
-        documents: LicenceDocuments,
-        keyring: Keyring,
-        catalogue: CatalogueSource,
         trail: Trail,
         log: EventLog,
         public_base_url: str,
         clock: Callable[[], dt.datetime],
     ) -> None:
-        self._registry = registry
+        self._reading = reading
         self._issuer = issuer
         self._lifecycle = lifecycle
-        self._documents = documents
-        self._keyring = keyring
-        self._catalogue = catalogue
         self._trail = trail
         self._log = log
         self._public_base_url = public_base_url
@@ -73,23 +62,12 @@ class Licences:
     # -- reading --------------------------------------------------------------------------------
 
     def get(self, client: Client, identifier: str) -> Licence:
-        ident = str(parse_identifier(identifier))
-        return access.check_may_read(client, self._registry.licence(ident), ident)
+        """One licence the client may read (404 otherwise)."""
+        return self._reading.licence_for(client, identifier)
 
     def search(self, client: Client, **filters: Any) -> list[Licence]:
-        asked = (
-            (filters["holder_id_type"], filters["holder_id"])
-            if filters.get("holder_id_type") is not None
-            else None
-        )
-        scope = access.search_scope(client, department=filters.get("department"), holder=asked)
-        if not scope.anything:
-            return []
-        filters["department"] = scope.department
-        if scope.holder is not None:
-            filters["holder_id_type"] = str(scope.holder.id_type)
-            filters["holder_id"] = scope.holder.id_number
-        return self._registry.search(**filters)
+        """Licences matching ``filters`` within what the client may see."""
+        return self._reading.search(client, **filters)
 
     def pdf(self, client: Client, identifier: str) -> bytes:
         """The signed PDF of a licence: made and kept at the first request, then served kept.
@@ -97,28 +75,8 @@ class Licences:
         An admin's download is a privileged action (the trail records it); an owner's is not."""
         if client.role is Role.ADMIN:
             with self._trail.action(TrailAction.LICENCE_PDF, client=client, target=identifier):
-                return self._pdf(client, identifier)
-        return self._pdf(client, identifier)
-
-    def _pdf(self, client: Client, identifier: str) -> bytes:
-        lic = self.get(client, identifier)
-        kept = self._registry.document(lic.identifier)
-        if kept is not None:
-            return kept
-        catalogue = self._catalogue()
-        department = catalogue.department(lic.department_uscc)
-        now = self._clock()
-        pdf = self._documents.make(
-            lic,
-            licence_type=catalogue.licence_type(lic.type_code),
-            department=department,
-            signer=signer_for(self._keyring, department),
-            root=self._keyring.root_certificate(),
-            public_base_url=self._public_base_url,
-            crl=self._keyring.current_crl(now),
-            now=now,
-        )
-        return self._registry.keep_document(lic.identifier, pdf, now=now)
+                return self._reading.pdf(client, identifier)
+        return self._reading.pdf(client, identifier)
 
     def change_status(
         self, client: Client, identifier: str, action: Action, *, reason: str

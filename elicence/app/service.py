@@ -28,6 +28,8 @@ from elicence.app.hall import Hall
 from elicence.app.holder import Holders
 from elicence.app.licences import Licences
 from elicence.app.publishing import Publisher
+from elicence.app.reading import LicenceReading
+from elicence.app.signin import SignIn
 from elicence.app.stock import StockImport
 from elicence.app.trail import Trail, TrailAction
 from elicence.app.verification import Verification
@@ -50,8 +52,6 @@ class Elicence:
     """One instance per process."""
 
     CHECKPOINT_INTERVAL = EventLog.CHECKPOINT_INTERVAL
-    holder: Holders  # the holder side (issue 8): wired by bootstrap.assemble
-    console: Console  # the department console's previews (issue 8): wired likewise
 
     def __init__(
         self,
@@ -71,12 +71,12 @@ class Elicence:
         trail: Trail,
         hall: Hall,
         stock: StockImport,
+        sign_in: SignIn,
     ) -> None:
         # Tests and operators' scripts may look at ``registry`` and ``keystore``; the API and the
         # CLI call methods only (tests/test_layers.py holds them to it).
         self.registry = registry
         self.keystore = keystore
-        self.documents = documents
         self.public_base_url = public_base_url.rstrip("/")
         self.clock = clock
         self.guard = guard  # rate limits (app/guard.py)
@@ -99,14 +99,19 @@ class Elicence:
             public_base_url=self.public_base_url,
             clock=clock,
         )
+        self._reading = LicenceReading(  # one licence, a search, a PDF (app/reading.py)
+            registry=registry,
+            catalogue=catalogue,
+            keyring=keyring,
+            documents=documents,
+            public_base_url=self.public_base_url,
+            clock=clock,
+        )
         # issuance, reading, the signed PDF and the lifecycle (app/licences.py)
         self.licences = Licences(
-            registry=registry,
+            reading=self._reading,
             issuer=issuer,
             lifecycle=lifecycle,
-            documents=documents,
-            keyring=keyring,
-            catalogue=catalogue,
             trail=trail,
             log=self.log,
             public_base_url=self.public_base_url,
@@ -115,6 +120,26 @@ class Elicence:
         # verification with a usage record (app/verification.py)
         self.verification = Verification(registry=registry, publisher=publisher, clock=clock)
         self.clients = Clients(access, trail)  # API clients and their keys (app/clients.py)
+        # the holder side (app/holder.py): reads licences as above, not through this facade
+        self.holder = Holders(
+            reading=self._reading,
+            trust_list=publisher.trust_list,
+            registry=registry,
+            access=access,
+            service_signer=keyring.service,
+            sign_in=sign_in,
+            clock=clock,
+        )
+        self.console = Console(catalogue=catalogue, documents=documents, clock=clock)  # 草稿
+
+    @property
+    def documents(self) -> LicenceDocuments:
+        """What makes and signs the licences' PDFs (tests swap it: e.g. one with a TSA)."""
+        return self._reading.documents
+
+    @documents.setter
+    def documents(self, documents: LicenceDocuments) -> None:
+        self._reading.documents = documents
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""
