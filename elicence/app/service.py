@@ -169,10 +169,15 @@ class Elicence:
         if self._keyring.root_available():
             return
         try:
-            active = {e.department for e in self._keyring.entries() if str(e.status) == "active"}
+            active = {
+                (e.department, e.algorithm)
+                for e in self._keyring.entries()
+                if str(e.status) == "active"
+            }
         except KeyCustodyError:
             active = set()
-        if not active or any(uscc not in active for uscc in catalogue.departments):
+        needed = {(u, str(a)) for u in catalogue.departments for a in catalogue.algorithms(u)}
+        if not active or not needed <= active:
             raise KeyCustodyError(
                 "new departments need keys certified by the root, which is offline: give "
                 "`--root-dir DIR` (and ELICENCE_ROOT_PASSPHRASE) to this command",
@@ -183,7 +188,10 @@ class Elicence:
         with self.trail.action(TrailAction.KEYS_INIT, client=None) as rec:
             catalogue = catalogue or self.catalogue()
             created = self._keyring.init(
-                [DepartmentName(d.uscc, d.name_zh) for d in catalogue.departments.values()],
+                [
+                    DepartmentName(d.uscc, d.name_zh, tuple(catalogue.algorithms(d.uscc)))
+                    for d in catalogue.departments.values()
+                ],
                 now=self.clock(),
                 crl_url=self.crl_url,
             )
@@ -243,6 +251,7 @@ class Elicence:
                 kid=revoked.kid,
                 actor=actor,
                 clock=self.clock,
+                algorithm=revoked.algorithm,
             )
             rec.update(resealed=resealed)
         self.checkpoint()

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.keys import pki
-from elicence.keys.signer import kid_of
+from elicence.keys.signer import ALGORITHMS, ES256, kid_of
 
 
 class KeyStatus(StrEnum):
@@ -43,9 +43,12 @@ class KeyEntry:
     status: KeyStatus
     status_since: dt.datetime
     created_at: dt.datetime
+    # what the key signs: ES256, or SM2 with SM3 (absent in manifests before SM2: ES256)
+    algorithm: str = ES256
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "algorithm": self.algorithm,
             "kid": self.kid,
             "role": str(self.role),
             "department": self.department,
@@ -69,13 +72,23 @@ class KeyEntry:
             status=KeyStatus(d["status"]),
             status_since=dt.datetime.fromisoformat(d["status_since"]),
             created_at=dt.datetime.fromisoformat(d["created_at"]),
+            algorithm=_algorithm(d.get("algorithm", ES256)),
         )
+
+
+def _algorithm(value: object) -> str:
+    if value not in ALGORITHMS:
+        raise ValueError(f"unknown key algorithm {value!r}")
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
 class DepartmentName:
     uscc: str
     name: str
+    # the algorithms its licence types sign with: a key for each (SM2 beside ES256, which its
+    # PDFs are always signed with)
+    algorithms: tuple[str, ...] = (ES256,)
 
 
 def certify(
@@ -111,6 +124,7 @@ def active_entry(
     name: str,
     now: dt.datetime,
     key_path: str | None = None,
+    algorithm: str = ES256,
 ) -> KeyEntry:
     """The manifest entry of a new active key: its files under the role's folder, named by kid
     (``key_path``: where a token keeps the key instead of a key file)."""
@@ -126,4 +140,5 @@ def active_entry(
         status=KeyStatus.ACTIVE,
         status_since=now,
         created_at=now,
+        algorithm=algorithm,
     )

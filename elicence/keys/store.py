@@ -6,7 +6,7 @@ are the ceremonies that change them. The manifest's entries are :mod:`elicence.k
 
 Invariants: a private key never touches the disk unencrypted (:mod:`elicence.keys.envelope`);
 the manifest is replaced atomically (write, fsync, rename); each department has at most one
-``active`` key.
+``active`` key per algorithm (ES256, and SM2 where one of its licence types signs with SM2).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.errors import KeyCustodyError
-from elicence.keys import pki
+from elicence.keys import pki, sm2cert
 from elicence.keys.entry import (
     DepartmentName,
     KeyEntry,
@@ -34,7 +34,10 @@ from elicence.keys.envelope import SCRYPT_LOG2_N, unseal_key
 from elicence.keys.keyfiles import CRL_FILE, KeyFiles
 from elicence.keys.pkcs11 import KeyUri, Pkcs11Signer, Tokens, is_token_uri, make_csr
 from elicence.keys.root import ROOT_KEY, RootSource
-from elicence.keys.signer import Signer, SoftwareSigner
+from elicence.keys.signer import ES256, SM2, Signer, SoftwareSigner, signer_key
+from elicence.keys.sm2 import Sm2Key
+from elicence.keys.sm2cert import Sm2Signer, seal_sm2_key, unseal_sm2_key
+from elicence.keys.sm2cert import make_csr as make_sm2_csr
 
 # what callers have always imported from here
 __all__ = ["CRL_FILE", "DepartmentName", "KeyEntry", "KeyRole", "KeyStatus", "KeyStore"]
@@ -57,20 +60,14 @@ class KeyStore(KeyFiles):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def active_entry(self, department: str) -> KeyEntry | None:
-        for e in self.entries():
-            if (
-                e.role is KeyRole.DEPARTMENT
-                and e.department == department
-                and e.status is KeyStatus.ACTIVE
-            ):
-                return e
-        return None
+    def active_entry(self, department: str, algorithm: str = ES256) -> KeyEntry | None:
+        return _active(self.entries(), department, algorithm)
 
     def department_signers(self, passphrase: str) -> dict[str, Signer]:
-        """A signer for every department with an active key."""
+        """A signer for every department's active key: under its USCC for ES256 keys, under
+        :func:`~elicence.keys.signer.signer_key` (``USCC:SM2``) for SM2 keys."""
         return {
-            e.department: self._signer(e, passphrase)
+            signer_key(e.department, e.algorithm): self._signer(e, passphrase)
             for e in self.entries()
             if e.role is KeyRole.DEPARTMENT
             and e.status is KeyStatus.ACTIVE
@@ -98,20 +95,20 @@ class KeyStore(KeyFiles):
         holders: list[tuple[str, str]] = (
             [("root", ROOT_KEY)] if (self.directory / ROOT_KEY).exists() else []
         )
-        holders += [
-            (
-                e.department if e.role is KeyRole.DEPARTMENT and e.department else "service",
-                e.key_path,
-            )
-            for e in entries
-            if e.status is KeyStatus.ACTIVE and not is_token_uri(e.key_path)
-        ]
         failed = []
         for who, rel in holders:
             try:
                 self._read_key(rel, passphrase)
             except KeyCustodyError:
                 failed.append(who)
+        for e in entries:
+            if e.status is KeyStatus.ACTIVE and not is_token_uri(e.key_path):
+                try:
+                    self._open_key_file(e, passphrase)
+                except KeyCustodyError:
+                    failed.append(
+                        e.department if e.role is KeyRole.DEPARTMENT and e.department else "service"
+                    )
         return sorted(set(failed))
 
     # -- changing --------------------------------------------------------------------------
@@ -148,11 +145,16 @@ class KeyStore(KeyFiles):
             entries: list[KeyEntry] = []
         else:
             entries = self.entries()
-        active = {e.department for e in entries if e.status is KeyStatus.ACTIVE}
+        active = {(e.department, e.algorithm) for e in entries if e.status is KeyStatus.ACTIVE}
         needs_service = not any(
             e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE for e in entries
         )
-        missing = [d for d in departments if d.uscc not in active]
+        missing = [
+            (d, algorithm)
+            for d in departments
+            for algorithm in dict.fromkeys((ES256, *d.algorithms))
+            if (d.uscc, algorithm) not in active
+        ]
         if not needs_service and not missing and self._crl_fresh(now):
             return created  # nothing to do: the root key stays untouched
         root_key = self._read_key("root.key", passphrase)
@@ -170,7 +172,7 @@ class KeyStore(KeyFiles):
                     crl_url=crl_url,
                 )
             )
-        for d in missing:
+        for d, algorithm in missing:
             created.append(
                 self._new_entry(
                     root_key,
@@ -181,6 +183,7 @@ class KeyStore(KeyFiles):
                     passphrase=passphrase,
                     now=now,
                     crl_url=crl_url,
+                    algorithm=algorithm,
                 )
             )
         self._write_manifest(entries + created)
@@ -195,26 +198,21 @@ class KeyStore(KeyFiles):
         now: dt.datetime,
         crl_url: str | None,
         on_token: bool | None = None,
+        algorithm: str = ES256,
     ) -> tuple[KeyEntry | None, KeyEntry]:
-        """Give ``department`` a new key; its active one is retired. Returns (retired, new).
+        """Give ``department`` a new key of ``algorithm``; its active one is retired. Returns
+        (retired, new).
 
         The new key is made where the active one is (a key file or the token) unless
         ``on_token`` says where: ``True`` is the key ceremony that moves a department to a token.
         """
         entries = self.entries()
-        old = next(
-            (
-                e
-                for e in entries
-                if e.role is KeyRole.DEPARTMENT
-                and e.department == department
-                and e.status is KeyStatus.ACTIVE
-            ),
-            None,
-        )
-        if old is None and not any(e.department == department for e in entries):
+        old = _active(entries, department, algorithm)
+        if old is None and not any(
+            e.department == department and e.algorithm == algorithm for e in entries
+        ):
             raise KeyCustodyError(
-                f"department {department} has no key to rotate", field="department"
+                f"department {department} has no {algorithm} key to rotate", field="department"
             )
         if on_token is None:
             on_token = old is not None and is_token_uri(old.key_path)
@@ -230,6 +228,7 @@ class KeyStore(KeyFiles):
             now=now,
             crl_url=crl_url,
             on_token=on_token,
+            algorithm=algorithm,
         )
         retired = replace(old, status=KeyStatus.RETIRED, status_since=now) if old else None
         updated = [retired if (old and e.kid == old.kid and retired) else e for e in entries]
@@ -311,7 +310,13 @@ class KeyStore(KeyFiles):
             raise KeyCustodyError(f"department {department} has no {which}", field="department")
         new = None
         if target.status is KeyStatus.ACTIVE:
-            _retired, new = self.rotate(department, passphrase=passphrase, now=now, crl_url=crl_url)
+            _retired, new = self.rotate(
+                department,
+                passphrase=passphrase,
+                now=now,
+                crl_url=crl_url,
+                algorithm=target.algorithm,
+            )
             entries = self.entries()
         current = next(e for e in entries if e.kid == target.kid)
         start = since if target.status is KeyStatus.ACTIVE else min(since, target.status_since)
@@ -336,7 +341,24 @@ class KeyStore(KeyFiles):
         now: dt.datetime,
         crl_url: str | None,
         on_token: bool = False,
+        algorithm: str = ES256,
     ) -> KeyEntry:
+        if algorithm == SM2:
+            if on_token:
+                raise KeyCustodyError(
+                    "SM2 keys are key files: PKCS#11 has no SM2 mechanism SoftHSM offers "
+                    "(ADR 0016)",
+                    field="algorithm",
+                )
+            return self._new_sm2_entry(
+                root_key,
+                root,
+                department=department,
+                name=name,
+                passphrase=passphrase,
+                now=now,
+                crl_url=crl_url,
+            )
         if on_token:
             return self._new_token_entry(
                 root_key,
@@ -400,6 +422,38 @@ class KeyStore(KeyFiles):
         self._write_cert(entry.certificate_path, cert)
         return entry
 
+    def _new_sm2_entry(
+        self,
+        root_key: ec.EllipticCurvePrivateKey,
+        root: x509.Certificate,
+        *,
+        department: str | None,
+        name: str,
+        passphrase: str,
+        now: dt.datetime,
+        crl_url: str | None,
+    ) -> KeyEntry:
+        """A department's SM2 key: made, its request signed SM3withSM2 and checked, certified by
+        the root (:mod:`elicence.keys.sm2cert`), sealed into a key file."""
+        key = Sm2Key.generate()
+        cert = sm2cert.certify(
+            root_key=root_key,
+            root=root,
+            request=make_sm2_csr(key, pki.subject_name(name, uscc=department)),
+            common_name=name,
+            uscc=department,
+            now=now,
+            crl_url=crl_url,
+        )
+        entry = active_entry(
+            cert, role=KeyRole.DEPARTMENT, department=department, name=name, now=now, algorithm=SM2
+        )
+        self._atomic_write(
+            entry.key_path, seal_sm2_key(key, passphrase, log2_n=self._scrypt_log2_n), mode=0o600
+        )
+        self._write_cert(entry.certificate_path, cert)
+        return entry
+
     def _require_tokens(self) -> Tokens:
         if self.tokens is None:
             raise KeyCustodyError(
@@ -413,7 +467,23 @@ class KeyStore(KeyFiles):
             return Pkcs11Signer(
                 self._require_tokens(), KeyUri.parse(entry.key_path), self.certificate(entry)
             )
-        return SoftwareSigner(self._read_key(entry.key_path, passphrase), self.certificate(entry))
+        key = self._open_key_file(entry, passphrase)
+        if isinstance(key, Sm2Key):
+            return Sm2Signer(key, self.certificate(entry))
+        return SoftwareSigner(key, self.certificate(entry))
+
+    def _open_key_file(
+        self, entry: KeyEntry, passphrase: str
+    ) -> ec.EllipticCurvePrivateKey | Sm2Key:
+        if entry.algorithm != SM2:
+            return self._read_key(entry.key_path, passphrase)
+        path = self.directory / entry.key_path
+        try:
+            return unseal_sm2_key(path.read_bytes(), passphrase)
+        except FileNotFoundError:
+            raise KeyCustodyError(f"key {path} is missing") from None
+        except KeyCustodyError as e:
+            raise KeyCustodyError(f"key {path}: {e.message}") from e
 
     def _read_key(self, rel: str, passphrase: str) -> ec.EllipticCurvePrivateKey:
         if rel == ROOT_KEY:
@@ -455,3 +525,18 @@ class KeyStore(KeyFiles):
     def resign_crl(self, *, passphrase: str, now: dt.datetime) -> None:
         """Sign the CRL anew (a ceremony when the root is offline: before it runs out)."""
         self._write_crl(self._root_key(passphrase), self.root_certificate(), self.entries(), now)
+
+
+def _active(entries: list[KeyEntry], department: str, algorithm: str) -> KeyEntry | None:
+    """The department's active key of ``algorithm`` (at most one)."""
+    return next(
+        (
+            e
+            for e in entries
+            if e.role is KeyRole.DEPARTMENT
+            and e.department == department
+            and e.algorithm == algorithm
+            and e.status is KeyStatus.ACTIVE
+        ),
+        None,
+    )
