@@ -23,6 +23,7 @@ from cryptography import x509
 
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.mirror import MirroredTrust
+from elicence.domain.catalogue import Catalogue, Department, SignatureAlgorithm
 from elicence.domain.codes import check_uscc
 from elicence.errors import NotFoundError
 from elicence.formats import statuslist, trustlist
@@ -107,7 +108,7 @@ class Publisher:
                     certificate=certificate,
                     status=str(e.status),
                     status_since=since,
-                    licence_types=dept.licence_types if dept else (),
+                    licence_types=_types_for(catalogue, dept, e.algorithm),
                 )
             )
         root = self._keyring.root_certificate()
@@ -241,3 +242,14 @@ class Publisher:
         self._registry.add_checkpoint(cp)
         self._last_checkpoint_at = now
         return cp
+
+
+def _types_for(catalogue: Catalogue, dept: Department | None, algorithm: str) -> tuple[str, ...]:
+    """The licence types a department key may seal, as its trust-list entry says: every type of
+    the department for its ES256 key (seals made before a type moved to SM2 stay trusted); only
+    the SM2 types for its SM2 key (ADR 0016)."""
+    if dept is None:
+        return ()
+    if algorithm == SignatureAlgorithm.ES256:
+        return dept.licence_types
+    return tuple(c for c in dept.licence_types if catalogue.licence_types[c].algorithm == algorithm)

@@ -28,6 +28,8 @@ class Verdict(StrEnum):
     NOT_FOUND = "not_found"
     INDETERMINATE = "indeterminate"  # status data missing or stale
     NOT_YET_VALID = "not_yet_valid"  # genuine and in good standing, but its first day is ahead
+    # signed with an algorithm this verifier does not know: it cannot say whether it is genuine
+    UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
 
 
 # The order in which failures outweigh each other (the first is the gravest). ``not_yet_valid``
@@ -36,6 +38,7 @@ class Verdict(StrEnum):
 GRAVITY = (
     Verdict.INVALID,
     Verdict.UNTRUSTED,
+    Verdict.UNSUPPORTED_ALGORITHM,
     Verdict.NOT_FOUND,
     Verdict.REVOKED,
     Verdict.SUPERSEDED,
