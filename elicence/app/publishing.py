@@ -31,6 +31,7 @@ from elicence.formats.eventlog import Checkpoint, sign_checkpoint
 from elicence.formats.statuslist import PURPOSE_OF_STATUS, Purpose, list_size, sign_status_list
 from elicence.formats.trustlist import TrustEntry, TrustList, sign_trust_list, verify_trust_list
 from elicence.keys.keyring import Keyring
+from elicence.keys.signer import signer_key
 from elicence.keys.store import KeyRole, KeyStatus
 from elicence.registry import Registry
 from elicence.verifier.status import StatusList, verify_status_list
@@ -202,9 +203,13 @@ class Publisher:
             now=now,
         )
         built = {}
+        # a department with an SM2 licence type signs its lists with its SM2 key (ADR 0016)
+        sm2 = signer_key(department, SignatureAlgorithm.SM2)
+        uses_sm2 = SignatureAlgorithm.SM2 in self._catalogue().algorithms(department)
+        signer = self._keyring[sm2] if uses_sm2 and sm2 in self._keyring else None
         for purpose in Purpose:
             signed = sign_status_list(
-                signer=self._keyring.service(),
+                signer=signer or self._keyring.service(),
                 department=department,
                 purpose=purpose,
                 issued_at=issued_at,

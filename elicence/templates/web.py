@@ -50,6 +50,7 @@ STATUS = {
     "accepted": ("已接受", "Accepted", "good"),
     "replayed": ("重复使用", "Used before", "bad"),
     "not_yet_valid": ("尚未生效", "Not yet valid", "warn"),
+    "unsupported_algorithm": ("签名算法不受支持", "Unsupported signature algorithm", "unknown"),
     "pending": ("未开始", "Not started", "unknown"),
     "in_force": ("生效中", "In force", "good"),
     "withdrawn": ("已撤回", "Withdrawn", "unknown"),

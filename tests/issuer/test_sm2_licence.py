@@ -7,6 +7,7 @@ verifier does not know, and the seal checked by independent implementations (the
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import shutil
 import subprocess
 import zlib
@@ -21,15 +22,15 @@ from gmssl import sm2 as pure_sm2
 from elicence.app.service import Elicence
 from elicence.domain.catalogue import SignatureAlgorithm
 from elicence.domain.clients import Client, Role
-from elicence.errors import CatalogueError, KeyCustodyError
+from elicence.errors import CatalogueError, KeyCustodyError, StatusListError
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, parse_catalogue
 from elicence.formats.seal import ALG_SM2_SM3, PREFIX, b32decode, b32encode
-from elicence.formats.statuslist import Purpose
+from elicence.formats.statuslist import MIN_BITS, Purpose, sign_status_list
 from elicence.formats.trustlist import verify_trust_list
 from elicence.issuer.lifecycle import Action
 from elicence.keys.sm2cert import Sm2Signer
 from elicence.verifier import OfflineStatus, Verdict, verify_seal, verify_status_list
-from tests.conftest import FOOD, GZ_AMR, NOW, PASSPHRASE, Clock, food_permit
+from tests.conftest import FOOD, GZ_AMR, NOW, PASSPHRASE, SZ_AMR, TH_CIVIL, Clock, food_permit
 
 OPENSSL = shutil.which("openssl")
 
@@ -252,3 +253,56 @@ def test_an_sm2_key_is_not_made_on_a_token_and_rotates_on_its_own(
             algorithm="SM2",
             on_token=True,
         )
+
+
+def test_the_status_lists_of_an_sm2_department_are_signed_with_its_sm2_key(
+    sm2_service: Elicence,
+) -> None:
+    svc = sm2_service
+    sm2_signer = svc.signers()[f"{GZ_AMR}:SM2"]
+    trust_list = verify_trust_list(svc.trust_list().signed, root=svc.root_certificate())
+    signed = svc.status_list(GZ_AMR, "revocation").signed
+    header = cbor2.loads(cbor2.loads(signed).value[0])
+    assert header[1] == ALG_SM2_SM3 and header[4] == sm2_signer.kid
+    assert verify_status_list(signed, trust_list).department == GZ_AMR
+    # a department without an SM2 type (the marriage registry) keeps the service's ES256 lists
+    other = cbor2.loads(cbor2.loads(svc.status_list(TH_CIVIL, "revocation").signed).value[0])
+    assert other[1] == -7
+    # the SM2 key of one department cannot sign another department's list
+    forged = sign_status_list(
+        signer=sm2_signer,
+        department=SZ_AMR,
+        purpose=Purpose.REVOCATION,
+        issued_at=NOW,
+        valid_until=NOW + dt.timedelta(days=1),
+        size=MIN_BITS,
+        indices=(),
+        sequence=99,
+    )
+    with pytest.raises(StatusListError, match="another department"):
+        verify_status_list(forged, trust_list)
+    # nor can a list signed SM2 with a flipped bit in its signature pass
+    obj = cbor2.loads(signed)
+    protected, unprotected, payload, signature = obj.value
+    bad = cbor2.dumps(
+        cbor2.CBORTag(
+            18, [protected, unprotected, payload, bytes([signature[0] ^ 1]) + signature[1:]]
+        )
+    )
+    with pytest.raises(StatusListError, match="does not verify"):
+        verify_status_list(bad, trust_list)
+
+
+def test_a_revoked_sm2_key_signs_no_status_list_anyone_accepts(
+    sm2_service: Elicence, clock: Clock
+) -> None:
+    svc = sm2_service
+    old = svc.signers()[f"{GZ_AMR}:SM2"]
+    lists_before = svc.status_list(GZ_AMR, "revocation").signed
+    clock.advance(hours=1)
+    revoked, _new, _count = svc.compromise_key(GZ_AMR, since=NOW, kid=old.kid.hex(), actor="test")
+    assert revoked.algorithm == "SM2" and revoked.kid == old.kid.hex()
+    trust_list = verify_trust_list(svc.trust_list().signed, root=svc.root_certificate())
+    with pytest.raises(StatusListError, match="revoked"):
+        verify_status_list(lists_before, trust_list)
+    assert svc.signers()[f"{GZ_AMR}:SM2"].kid != old.kid
