@@ -556,7 +556,7 @@ def stage_sm2_seal(n: int, raw_sign: float, raw_verify: float) -> None:
             valid_from=dt.date(2026, 11, 28),
             valid_until=None,
             version=1,
-            data={"legal_representative": "张三"},
+            data={1: "张三", 2: "餐饮服务经营者"},
         ),
     )
     el, lat = timed(n, lambda _i: seal_licence(claims, signer))

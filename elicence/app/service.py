@@ -43,7 +43,7 @@ from elicence.issuer.reseal import reseal_licences
 from elicence.issuer.service import signer_for
 from elicence.keys.keyring import Keyring
 from elicence.keys.pki import CRL_VALIDITY
-from elicence.keys.signer import Signer
+from elicence.keys.signer import ALGORITHMS, Signer
 from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
 from elicence.registry import ClientRecord, Registry
 from elicence.templates.documents import LicenceDocuments
@@ -198,10 +198,16 @@ class Elicence:
             rec["created"] = [e.kid for e in created]
         return created
 
-    def rotate_key(self, department: str) -> tuple[KeyEntry | None, KeyEntry]:
+    def rotate_key(
+        self, department: str, *, algorithm: str = "ES256"
+    ) -> tuple[KeyEntry | None, KeyEntry]:
         with self.trail.action(TrailAction.KEYS_ROTATE, client=None, target=department) as rec:
             check_uscc(department, field="department")
-            old, new = self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
+            if algorithm not in ALGORITHMS:
+                raise InputError("must be ES256 or SM2", field="algorithm")
+            old, new = self._keyring.rotate(
+                department, now=self.clock(), crl_url=self.crl_url, algorithm=algorithm
+            )
             rec.update(retired=old.kid if old else None, active=new.kid)
         self.trust_list()  # numbered now, not first inside some worker's write transaction
         return old, new
