@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 import subprocess
 import zlib
 from pathlib import Path
@@ -31,8 +30,7 @@ from elicence.issuer.lifecycle import Action
 from elicence.keys.sm2cert import Sm2Signer
 from elicence.verifier import OfflineStatus, Verdict, verify_seal, verify_status_list
 from tests.conftest import FOOD, GZ_AMR, NOW, PASSPHRASE, SZ_AMR, TH_CIVIL, Clock, food_permit
-
-OPENSSL = shutil.which("openssl")
+from tests.tools import tool
 
 
 def _gz() -> Client:
@@ -205,16 +203,16 @@ def test_openssl_reads_the_sm2_certificate_and_chains_it_to_the_root(
     pem = serialization.Encoding.PEM
     (tmp_path / "dept.pem").write_bytes(cert.public_bytes(pem))
     (tmp_path / "root.pem").write_bytes(svc.root_certificate().public_bytes(pem))
-    assert OPENSSL is not None, "the openssl command (Debian's openssl package) is needed"
+    openssl = tool("openssl")
     text = subprocess.run(
-        [OPENSSL, "x509", "-in", tmp_path / "dept.pem", "-noout", "-text"],
+        [openssl, "x509", "-in", tmp_path / "dept.pem", "-noout", "-text"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     assert "ASN1 OID: SM2" in text and GZ_AMR in text
     verified = subprocess.run(
-        [OPENSSL, "verify", "-CAfile", tmp_path / "root.pem", tmp_path / "dept.pem"],
+        [openssl, "verify", "-CAfile", tmp_path / "root.pem", tmp_path / "dept.pem"],
         check=False,
         capture_output=True,
         text=True,

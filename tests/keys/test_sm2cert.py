@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,8 +20,7 @@ from elicence.keys.entry import KeyEntry
 from elicence.keys.signer import SM2, signer_key
 from elicence.keys.store import DepartmentName, KeyStore
 from tests.conftest import GZ_AMR, NOW, PASSPHRASE
-
-OPENSSL = shutil.which("openssl")
+from tests.tools import tool
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +39,13 @@ def test_the_request_is_signed_sm3withsm2_and_openssl_verifies_it(tmp_path: Path
     request = asn1_csr.CertificationRequest.load(der)
     assert request["signature_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.501"
     assert sm2cert.csr_public_key(der) == key.public_key
-    assert OPENSSL is not None, "the openssl command (Debian's openssl package) is needed"
+    openssl = tool("openssl")
     (tmp_path / "req.der").write_bytes(der)
 
     def verify(distid: str) -> str:
         args = ["req", "-inform", "DER", "-in", tmp_path / "req.der", "-verify", "-noout"]
         done = subprocess.run(
-            [OPENSSL, *args, "-vfyopt", f"distid:{distid}"],
+            [openssl, *args, "-vfyopt", f"distid:{distid}"],
             check=False,
             capture_output=True,
             text=True,
