@@ -17,10 +17,12 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from gmssl import sm2 as pure_sm2
+from sqlalchemy import text
 
 from elicence.app.service import Elicence
 from elicence.domain.catalogue import SignatureAlgorithm
 from elicence.domain.clients import Client, Role
+from elicence.domain.codes import parse_identifier
 from elicence.errors import CatalogueError, KeyCustodyError, StatusListError
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, parse_catalogue
 from elicence.formats.seal import ALG_SM2_SM3, PREFIX, b32decode, b32encode
@@ -304,3 +306,41 @@ def test_a_revoked_sm2_key_signs_no_status_list_anyone_accepts(
     with pytest.raises(StatusListError, match="revoked"):
         verify_status_list(lists_before, trust_list)
     assert svc.signers()[f"{GZ_AMR}:SM2"].kid != old.kid
+
+
+def _unknown_alg_seal(svc: Elicence, alg: int) -> str:
+    """A seal of a licence the registry does not hold, signed by a genuine key under ``alg``."""
+    signer = svc.signers()[GZ_AMR]
+    lic = svc.issue(_gz(), food_permit(source_ref="GZ-ALG-1")).licence
+    _protected, _unprotected, payload, _signature = _cose(lic.seal)
+    assert isinstance(payload, bytes)
+    claims = cbor2.loads(payload)
+    ident = parse_identifier(claims[-65537][1])
+    claims[-65537][1] = str(dataclasses.replace(ident, serial="0" * 16))  # not in the registry
+    payload = cbor2.dumps(claims)
+    protected = cbor2.dumps({1: alg, 4: signer.kid})
+    signature = signer.sign(cbor2.dumps(["Signature1", protected, b"", payload]))
+    return PREFIX + b32encode(
+        zlib.compress(cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature])))
+    )
+
+
+def _answered_and_recorded(svc: Elicence) -> None:
+    report = svc.verify(seal=_unknown_alg_seal(svc, -8), client=None)
+    assert report.verdict is Verdict.UNSUPPORTED_ALGORITHM  # graver than not_found
+    svc.flush()
+    with svc.registry.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT verdict FROM usage_records ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+    assert stored == "unsupported_algorithm"
+
+
+def test_an_unknown_algorithm_is_answered_online_and_recorded(service: Elicence) -> None:
+    _answered_and_recorded(service)
+
+
+@pytest.mark.postgres
+def test_an_unknown_algorithm_is_recorded_on_postgresql(pg_service: Elicence) -> None:
+    # the verdict column was 16 characters before migration 0010: unsupported_algorithm is 21
+    _answered_and_recorded(pg_service)
