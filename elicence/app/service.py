@@ -41,10 +41,11 @@ from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
 from elicence.issuer.reseal import reseal_licences
 from elicence.issuer.service import signer_for
+from elicence.keys.entry import departments_of
 from elicence.keys.keyring import Keyring
 from elicence.keys.pki import CRL_VALIDITY
-from elicence.keys.signer import ALGORITHMS, Signer
-from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
+from elicence.keys.signer import Signer
+from elicence.keys.store import KeyEntry, KeyStore
 from elicence.registry import ClientRecord, Registry
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.qr import verification_url
@@ -168,16 +169,7 @@ class Elicence:
         root is offline and was not given to this command."""
         if self._keyring.root_available():
             return
-        try:
-            active = {
-                (e.department, e.algorithm)
-                for e in self._keyring.entries()
-                if str(e.status) == "active"
-            }
-        except KeyCustodyError:
-            active = set()
-        needed = {(u, str(a)) for u in catalogue.departments for a in catalogue.algorithms(u)}
-        if not active or not needed <= active:
+        if self._keyring.lacks_keys(departments_of(catalogue)):
             raise KeyCustodyError(
                 "new departments need keys certified by the root, which is offline: give "
                 "`--root-dir DIR` (and ELICENCE_ROOT_PASSPHRASE) to this command",
@@ -188,10 +180,7 @@ class Elicence:
         with self.trail.action(TrailAction.KEYS_INIT, client=None) as rec:
             catalogue = catalogue or self.catalogue()
             created = self._keyring.init(
-                [
-                    DepartmentName(d.uscc, d.name_zh, tuple(catalogue.algorithms(d.uscc)))
-                    for d in catalogue.departments.values()
-                ],
+                departments_of(catalogue),
                 now=self.clock(),
                 crl_url=self.crl_url,
             )
@@ -203,8 +192,6 @@ class Elicence:
     ) -> tuple[KeyEntry | None, KeyEntry]:
         with self.trail.action(TrailAction.KEYS_ROTATE, client=None, target=department) as rec:
             check_uscc(department, field="department")
-            if algorithm not in ALGORITHMS:
-                raise InputError("must be ES256 or SM2", field="algorithm")
             old, new = self._keyring.rotate(
                 department, now=self.clock(), crl_url=self.crl_url, algorithm=algorithm
             )

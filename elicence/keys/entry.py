@@ -15,6 +15,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from elicence.domain.catalogue import Catalogue
 from elicence.keys import pki
 from elicence.keys.signer import ALGORITHMS, ES256, kid_of
 
@@ -114,6 +115,14 @@ def certify(
         crl_url=crl_url,
         trust_list_signer=role is KeyRole.SERVICE,
     )
+
+
+def departments_of(catalogue: Catalogue) -> list[DepartmentName]:
+    """Every department of ``catalogue`` with the algorithms it needs a key for."""
+    return [
+        DepartmentName(d.uscc, d.name_zh, tuple(catalogue.algorithms(d.uscc)))
+        for d in catalogue.departments.values()
+    ]
 
 
 def active_entry(

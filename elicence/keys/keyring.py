@@ -169,6 +169,9 @@ class Keyring(Mapping[str, Signer]):
             department, passphrase=self._passphrase, now=now, crl_url=crl_url, algorithm=algorithm
         )
 
+    def lacks_keys(self, departments: Iterable[DepartmentName]) -> bool:
+        return self._store.lacks_keys(departments)
+
     def root_available(self) -> bool:
         return self._store.root_available()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from elicence.errors import KeyCustodyError
+from elicence.errors import InputError, KeyCustodyError
 from elicence.keys import pki, sm2cert
 from elicence.keys.entry import (
     DepartmentName,
@@ -149,12 +149,7 @@ class KeyStore(KeyFiles):
         needs_service = not any(
             e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE for e in entries
         )
-        missing = [
-            (d, algorithm)
-            for d in departments
-            for algorithm in dict.fromkeys((ES256, *d.algorithms))
-            if (d.uscc, algorithm) not in active
-        ]
+        missing = _missing(departments, active)
         if not needs_service and not missing and self._crl_fresh(now):
             return created  # nothing to do: the root key stays untouched
         root_key = self._read_key("root.key", passphrase)
@@ -190,6 +185,15 @@ class KeyStore(KeyFiles):
         self._write_crl(root_key, root, entries + created, now)
         return created
 
+    def lacks_keys(self, departments: Iterable[DepartmentName]) -> bool:
+        """Whether ``init`` would make a department key for ``departments`` (so needs the root)."""
+        try:
+            entries = self.entries()
+        except KeyCustodyError:
+            return True
+        active = {(e.department, e.algorithm) for e in entries if e.status is KeyStatus.ACTIVE}
+        return not active or bool(_missing(departments, active))
+
     def rotate(
         self,
         department: str,
@@ -206,6 +210,8 @@ class KeyStore(KeyFiles):
         The new key is made where the active one is (a key file or the token) unless
         ``on_token`` says where: ``True`` is the key ceremony that moves a department to a token.
         """
+        if algorithm not in (ES256, SM2):
+            raise InputError("must be ES256 or SM2", field="algorithm")
         entries = self.entries()
         old = _active(entries, department, algorithm)
         if old is None and not any(
@@ -540,3 +546,15 @@ def _active(entries: list[KeyEntry], department: str, algorithm: str) -> KeyEntr
         ),
         None,
     )
+
+
+def _missing(
+    departments: Iterable[DepartmentName], active: set[tuple[str | None, str]]
+) -> list[tuple[DepartmentName, str]]:
+    """The (department, algorithm) pairs among ``departments`` with no active key."""
+    return [
+        (d, algorithm)
+        for d in departments
+        for algorithm in dict.fromkeys((ES256, *d.algorithms))
+        if (d.uscc, algorithm) not in active
+    ]
