@@ -34,6 +34,7 @@ from elicence.api.routers import (
     page,
     portal,
     queue,
+    queue_window,
     status,
     trail,
     verify,
@@ -90,6 +91,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(console.router)
     app.include_router(console.api_router)
     app.include_router(queue.router)
+    app.include_router(queue_window.router)
     app.include_router(demo_idp.router)
     app.include_router(demo_idp.token_router)
     app.include_router(trail.router)

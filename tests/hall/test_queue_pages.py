@@ -16,9 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
+from elicence.domain.grants import GranteeKind
 from elicence.issuer.lifecycle import Action
 from tests.conftest import Clock
-from tests.hall.conftest import PNG, World
+from tests.hall.conftest import ORG, PDF, PNG, World
 from tests.holder.web import csrf_of, form_fields, sign_in_key
 
 BASE = "https://hall.example.gov.cn"  # the service's public address: cookies are Secure there
@@ -220,3 +221,96 @@ def test_an_image_upload_is_shown_inline(any_world: World, clerk: TestClient) ->
     assert re.search(
         rf'<img class="preview" src="/queue/cases/{number}/uploads/premises_layout"', page.text
     )
+
+
+# -- the window (代办) ---------------------------------------------------------------------------
+
+
+def _window_form(w: World, **over: str) -> dict[str, str]:
+    body = w.restaurant()
+    return {
+        "item_code": body["item_code"],
+        "name": "广州市天河区某某餐饮管理有限公司",
+        "id_type": "001",
+        "id_number": ORG,
+        **{f"form.{k}": v for k, v in body["form"].items()},
+        **over,
+    }
+
+
+def test_a_window_application_cites_the_licence_the_applicant_shows_as_a_live_code(
+    any_world: World,
+) -> None:
+    w = any_world
+    with TestClient(create_app(w.svc), base_url=BASE, raise_server_exceptions=False) as hall:
+        page = sign_in_key(hall, w.keys["hall"], "/queue/window?item=440106-SCJ-0001")
+        assert page.status_code == 200 and 'id="window-form"' in page.text
+        code = w.svc.holder.present(w.client("org"), w.idents["biz"]).text
+        before = len(w.svc.hall.cases(w.client("admin")))
+        r = hall.post(
+            "/queue/window",
+            data={"csrf": csrf_of(page.text), **_window_form(w, **{"code.business_licence": code})},
+            files={"premises_layout": ("layout.pdf", PDF, "application/pdf")},
+        )
+        assert r.status_code == 200, r.text
+        cases = w.svc.hall.cases(w.client("admin"))
+        assert len(cases) == before + 1
+        case = cases[0] if cases[0].channel == "window" else cases[-1]
+        assert case.channel == "window" and case.applicant.ref.id_number == ORG
+        assert case.citations[0].identifier == w.idents["biz"]
+        assert "已代办提交申请" in r.text
+        # the same code again is used up: refused, nothing stored
+        again = hall.post(
+            "/queue/window",
+            data={"csrf": csrf_of(r.text), **_window_form(w, **{"code.business_licence": code})},
+            files={"premises_layout": ("layout.pdf", PDF, "application/pdf")},
+        )
+        assert again.status_code == 422 and "licences.business_licence" in again.text
+        assert 'value="张三"' in again.text  # what was typed is kept
+        assert len(w.svc.hall.cases(w.client("admin"))) == before + 1
+
+
+def test_a_live_code_of_someone_else_is_refused_at_the_window(any_world: World) -> None:
+    w = any_world
+    with TestClient(create_app(w.svc), base_url=BASE, raise_server_exceptions=False) as hall:
+        page = sign_in_key(hall, w.keys["hall"], "/queue/window?item=440106-SCJ-0001")
+        code = w.svc.holder.present(w.client("org2"), w.idents["biz2"]).text
+        before = len(w.svc.hall.cases(w.client("admin")))
+        r = hall.post(
+            "/queue/window",
+            data={"csrf": csrf_of(page.text), **_window_form(w, **{"code.business_licence": code})},
+            files={"premises_layout": ("layout.pdf", PDF, "application/pdf")},
+        )
+        assert r.status_code == 422 and "licences.business_licence" in r.text
+        assert len(w.svc.hall.cases(w.client("admin"))) == before
+
+
+def test_a_window_application_cites_a_grant_made_on_the_spot(any_world: World) -> None:
+    w = any_world
+    hall_client = w.client("hall")
+    grant = w.svc.holder.grant(
+        w.client("org"),
+        identifier=w.idents["biz"],
+        grantee_kind=GranteeKind.HALL,
+        grantee=hall_client.id,
+        purpose="窗口代办开办餐馆",
+        valid_until=w.svc.clock() + dt.timedelta(days=30),
+    )
+    with TestClient(create_app(w.svc), base_url=BASE, raise_server_exceptions=False) as hall:
+        page = sign_in_key(
+            hall, w.keys["hall"], f"/queue/window?item=440106-SCJ-0001&id_type=001&id_number={ORG}"
+        )
+        assert f'<option value="{grant.id}">' in page.text
+        r = hall.post(
+            "/queue/window",
+            data={
+                "csrf": csrf_of(page.text),
+                **_window_form(w, **{"grant.business_licence": grant.id}),
+            },
+            files={"premises_layout": ("layout.pdf", PDF, "application/pdf")},
+        )
+        assert r.status_code == 200, r.text
+        number = re.search(r"办件 ([0-9A-Z]{21})", r.text)
+        assert number is not None
+        case = w.svc.hall.case(w.client("admin"), number.group(1))
+        assert case.citations[0].identifier == w.idents["biz"]

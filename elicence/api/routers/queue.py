@@ -304,6 +304,7 @@ DONE = {
     "approve": "已准予许可。 Approved.",
     "visit": "已记录一次到现场。 Visit counted.",
     "recheck": "已重新核验引用的证照。 Cited licences checked again.",
+    "window": "已代办提交申请。 Window application submitted.",
 }
 
 
