@@ -20,8 +20,8 @@ from elicence.domain.licence import Licence, LicenceStatus, fold_versions
 from elicence.templates.texts import CHECK_ZH, check_zh, china_time, error_zh, field_zh
 from elicence.verifier.report import CheckName
 from tests.conftest import Clock, food_permit
-from tests.holder.conftest import World
-from tests.holder.web import csrf_of, form_fields, sign_in_key
+from tests.holder.conftest import ORG_X, World
+from tests.holder.web import csrf_of, form_fields, sign_in_holder, sign_in_key
 
 BASE = "https://hall.example.gov.cn"
 
@@ -241,3 +241,26 @@ def test_the_version_in_force_comes_first_with_older_versions_under_it(world: Wo
         (v3.identifier, [2, 1]),
         ("other", []),
     ]
+
+
+def test_me_lists_the_version_in_force_first_and_folds_the_older_under_it(
+    world: World, browser: TestClient
+) -> None:
+    old = world.food["identifier"]
+    r = world.api.post(
+        f"/api/v1/licences/{old}/amend",
+        json={"reason": "经营场所变更", "changes": {"licence_number": "JY14401060000777"}},
+        headers=world.keys.h("gz_amr"),
+    )
+    assert r.status_code in (200, 201), r.text
+    new = r.json()["new_version"]["identifier"]
+    page = sign_in_holder(browser, "001", ORG_X, "某某餐饮")
+    assert page.status_code == 200
+    text = page.text
+    cards = text.split('<li class="card">')[1:]
+    assert len(cards) == 1, cards  # one licence, two versions
+    head = re.search(r'<h2><a href="/me/licences/([^"]+)"', cards[0])
+    assert head is not None and head.group(1) == new
+    folded = re.search(r'<details class="older">(.*?)</details>', cards[0], re.S)
+    assert folded is not None and f'href="/me/licences/{old}"' in folded.group(1)
+    assert "已被替代" in folded.group(1)
