@@ -121,8 +121,13 @@ def queue(request: Request, item: str = "", status: str = "") -> Response:
     wanted = status.strip() or None
     if wanted is not None and wanted not in {str(s) for s in CaseStatus}:
         raise InputError(f"must be one of {', '.join(CaseStatus)}", field="status")
-    cases = svc.hall.cases(client, status=wanted, item_code=item_code, limit=PAGE)
-    rows = [_row(svc, c, today) for c in cases if wanted is not None or c.status in WAITING]
+    # one query a state, so that finished cases never crowd waiting ones out of the page
+    states = [wanted] if wanted is not None else [str(s) for s in WAITING]
+    rows = [
+        _row(svc, c, today)
+        for state in states
+        for c in svc.hall.cases(client, status=state, item_code=item_code, limit=PAGE)
+    ]
 
     def order(r: dict[str, Any]) -> tuple[int, int, str]:
         left = r["days_left"]
