@@ -20,6 +20,7 @@ import jinja2
 
 from elicence.domain.licence import CHINA_TZ
 from elicence.templates.page import Asset, _asset, _read
+from elicence.templates.texts import check_zh, china_time, error_zh, field_zh
 
 # Like /v, plus forms posting to this origin; the desk's camera needs no media-src (a
 # MediaStream is not fetched from a URL).
@@ -131,6 +132,10 @@ def _environment() -> jinja2.Environment:
         checks=CHECKS,
         channels=CHANNELS,
         id_types=ID_TYPES,
+        check_zh=check_zh,
+        china_time=china_time,
+        error_zh=error_zh,
+        field_zh=field_zh,
     )
     return env
 
