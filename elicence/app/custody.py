@@ -19,10 +19,11 @@ from elicence.domain.codes import check_uscc
 from elicence.errors import KeyCustodyError
 from elicence.formats.trustlist import TrustList
 from elicence.issuer.reseal import reseal_licences
+from elicence.keys.entry import departments_of
 from elicence.keys.keyring import Keyring
 from elicence.keys.pki import CRL_VALIDITY
 from elicence.keys.signer import Signer
-from elicence.keys.store import DepartmentName, KeyEntry
+from elicence.keys.store import KeyEntry
 from elicence.registry import Registry
 from elicence.verifier.status import StatusList
 
@@ -56,11 +57,7 @@ class Keys:
         root is offline and was not given to this command."""
         if self._keyring.root_available():
             return
-        try:
-            active = {e.department for e in self._keyring.entries() if str(e.status) == "active"}
-        except KeyCustodyError:
-            active = set()
-        if not active or any(uscc not in active for uscc in catalogue.departments):
+        if self._keyring.lacks_keys(departments_of(catalogue)):
             raise KeyCustodyError(
                 "new departments need keys certified by the root, which is offline: give "
                 "`--root-dir DIR` (and ELICENCE_ROOT_PASSPHRASE) to this command",
@@ -71,17 +68,21 @@ class Keys:
         with self._trail.action(TrailAction.KEYS_INIT, client=None) as rec:
             catalogue = catalogue or self._catalogue()
             created = self._keyring.init(
-                [DepartmentName(d.uscc, d.name_zh) for d in catalogue.departments.values()],
+                departments_of(catalogue),
                 now=self._clock(),
                 crl_url=self.crl_url,
             )
             rec["created"] = [e.kid for e in created]
         return created
 
-    def rotate(self, department: str) -> tuple[KeyEntry | None, KeyEntry]:
+    def rotate(
+        self, department: str, *, algorithm: str = "ES256"
+    ) -> tuple[KeyEntry | None, KeyEntry]:
         with self._trail.action(TrailAction.KEYS_ROTATE, client=None, target=department) as rec:
             check_uscc(department, field="department")
-            old, new = self._keyring.rotate(department, now=self._clock(), crl_url=self.crl_url)
+            old, new = self._keyring.rotate(
+                department, now=self._clock(), crl_url=self.crl_url, algorithm=algorithm
+            )
             rec.update(retired=old.kid if old else None, active=new.kid)
         self.trust_list()  # numbered now, not first inside some worker's write transaction
         return old, new
@@ -131,6 +132,7 @@ class Keys:
                 kid=revoked.kid,
                 actor=actor,
                 clock=self._clock,
+                algorithm=revoked.algorithm,
             )
             rec.update(resealed=resealed)
         self._log.checkpoint()
