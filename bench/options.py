@@ -20,6 +20,7 @@ class Options:
     cases_only: bool = False
     usage_only: bool = False
     hsm_only: bool = False
+    http_only: bool = False
     rate_limit_backend: str = "memory"
     import_rows: int = 0
     import_backends: tuple[str, ...] = ("postgresql", "sqlite")
@@ -60,6 +61,12 @@ def parse(argv: list[str] | None = None) -> Options:
         help="run only raw ECDSA, sealing, SM2 and the SoftHSM stage (software beside token key)",
     )
     ap.add_argument(
+        "--http-only",
+        action="store_true",
+        help="run only raw ECDSA and the served stages: wrk verify, the bare-endpoint ceiling, "
+        "the load test",
+    )
+    ap.add_argument(
         "--import-rows", type=int, default=0, help="run only the stock conversion of N rows"
     )
     ap.add_argument(
@@ -75,6 +82,7 @@ def parse(argv: list[str] | None = None) -> Options:
         cases_only=a.cases_only,
         usage_only=a.usage_only,
         hsm_only=a.hsm_only,
+        http_only=a.http_only,
         rate_limit_backend=a.rate_limit_backend,
         import_rows=a.import_rows,
         import_backends=tuple(a.import_backends.split(",")),

@@ -38,6 +38,7 @@ from elicence.api.routers import (
     verify,
 )
 from elicence.api.schemas import DOCUMENTED_BODIES, add_documented_bodies
+from elicence.app import metrics
 from elicence.app.service import Elicence
 from elicence.bootstrap import build_service
 from elicence.settings import Settings
@@ -52,10 +53,12 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
             app.state.elicence = build_service(settings or Settings())
             # open every key once now (scrypt), so the first /healthz answers at once
             await run_in_threadpool(app.state.elicence.unusable_keys)
+        await run_in_threadpool(_signer_health, app.state.elicence)
         ticker = asyncio.create_task(_checkpoint_every_minute(app))
         yield
         ticker.cancel()
         app.state.elicence.flush()
+        metrics.worker_exited()
 
     app = FastAPI(
         title="elicence",
@@ -113,7 +116,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:
         svc: Elicence = app.state.elicence
-        return svc.health()
+        health = svc.health()
+        metrics.signers(svc, health.get("signers_unavailable", ()))
+        return health
 
     return app
 
@@ -126,3 +131,12 @@ async def _checkpoint_every_minute(app: FastAPI) -> None:
             await run_in_threadpool(app.state.elicence.checkpoint)
         except Exception:
             logging.getLogger("elicence.api").exception("could not sign a log checkpoint")
+        try:
+            await run_in_threadpool(_signer_health, app.state.elicence)
+        except Exception:
+            logging.getLogger("elicence.api").exception("could not check the signers")
+
+
+def _signer_health(svc: Elicence) -> None:
+    """The signers' health for the metrics (app/metrics.py)."""
+    metrics.signers(svc, svc.health().get("signers_unavailable", ()))
