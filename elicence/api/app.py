@@ -33,6 +33,8 @@ from elicence.api.routers import (
     lifecycle,
     page,
     portal,
+    signin,
+    site,
     status,
     trail,
     verify,
@@ -86,6 +88,8 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(holder.router)
     # the pages people see (issue 8): holder portal, hall desk, department console, sign-in,
     # and the 三率一数 dashboard (/dashboard, public)
+    app.include_router(site.router)
+    app.include_router(signin.router)
     app.include_router(portal.router)
     app.include_router(dashboard.router)
     app.include_router(desk.router)

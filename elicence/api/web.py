@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from fastapi import Request
@@ -28,7 +29,7 @@ from elicence.api.errors import safe_text, status_of, unavailable_message
 from elicence.app.identity import Session, SessionCodec
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
-from elicence.errors import AuthenticationError, LoginError, SettingsError
+from elicence.errors import AuthenticationError, InputError, LoginError, SettingsError
 from elicence.templates import web
 
 log = logging.getLogger("elicence.api")
@@ -147,6 +148,74 @@ class Web:
     def to_signin(self, next_path: str) -> Response:
         return self.redirect(f"/signin?next={quote(next_path)}")
 
+    def path(self) -> str:
+        """The request's path below the service's base (what ``redirect`` and ``next`` take)."""
+        path = self.request.url.path
+        return path[len(self.base) :] if self.base and path.startswith(self.base) else path
+
+
+class SignInNeededError(Exception):
+    """Raised by a page's dependency without a session: :class:`HtmlRoute` answers with
+    ``response`` (the sign-in page, or a redirect to it)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("answered before the route ran")
+        self.response = response
+
+
+@dataclass(frozen=True, slots=True)
+class HolderPage:
+    """A request of a signed-in holder: the page's :class:`Web` and the holder."""
+
+    w: Web
+    me: Client
+
+
+class HolderGuard:
+    """The one holder guard of the portal's routes, as a dependency.
+
+    On a form (``form=True``) the CSRF token is checked first, before anything else. Without a
+    holder session the request is answered: ``"page"``, the sign-in page (or an error where
+    holders' sign-in is not configured); ``"redirect"``, a redirect to ``/login``; ``"refuse"``,
+    a 401. ``next_path`` is where the sign-in comes back to, formatted with ``path`` (the
+    request's), the path parameters and, on a form, its fields.
+    """
+
+    def __init__(
+        self,
+        next_path: str = "{path}",
+        *,
+        answer: Literal["page", "redirect", "refuse"] = "page",
+        form: bool = False,
+        refusal: str = "sign in first",
+    ) -> None:
+        self.next_path = next_path
+        self.answer = answer
+        self.form = form
+        self.refusal = refusal
+
+    async def __call__(self, request: Request) -> HolderPage:
+        w = Web(request)
+        values: dict[str, str] = {"path": w.path(), **request.path_params}
+        if self.form:
+            fields = await request.form()
+            csrf = fields.get("csrf")
+            if not isinstance(csrf, str):
+                raise InputError("is required", field="csrf")
+            w.check_csrf(csrf)
+            values = {k: v for k, v in fields.items() if isinstance(v, str)} | values
+        me = w.holder()
+        if me is not None:
+            return HolderPage(w, me)
+        next_path = self.next_path.format_map(values)
+        if self.answer == "refuse":
+            raise LoginError(self.refusal)
+        if self.answer == "redirect":
+            raise SignInNeededError(w.to_login(next_path))
+        if not w.svc.holder.sign_in.holders_enabled:
+            raise LoginError("holders' sign-in is not configured here")
+        raise SignInNeededError(w.page("portal/login.html", next=next_path))
+
 
 def _who(svc: Elicence, session: Session) -> str:
     if session.holder is not None:
@@ -249,6 +318,8 @@ class HtmlRoute(EdgeRoute):
         async def page(request: Request) -> Response:
             try:
                 return await handler(request)
+            except SignInNeededError as answered:
+                return answered.response
             except errors.Error as e:
                 if isinstance(e, AuthenticationError) and e.field == "Authorization":
                     e = LoginError("the API key is not valid", field="api_key")

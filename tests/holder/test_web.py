@@ -96,6 +96,38 @@ def test_a_session_expires_on_the_server_when_idle(
     assert "统一身份认证登录" in page.text
 
 
+def test_without_a_session_every_holder_route_answers_as_before(
+    world: World, browser: TestClient
+) -> None:
+    """The one holder guard: a page shows the sign-in page, a file and a form redirect to the
+    sign-in coming back to their page, the live code is refused; a form's CSRF comes first."""
+    ident = world.food["identifier"]
+    for path in ("/me", "/me/grants", "/me/usage", "/me/tokens", f"/me/licences/{ident}"):
+        page = browser.get(path)
+        assert page.status_code == 200 and "统一身份认证登录" in page.text, path
+        assert f'/login?next={path}"' in page.text, path
+    for path in ("/pdf", "/qr.svg"):
+        r = browser.get(f"/me/licences/{ident}{path}", follow_redirects=False)
+        assert r.status_code == 303, path
+        assert r.headers["location"].endswith(f"/login?next=/me/licences/{ident}"), path
+    assert browser.get(f"/me/licences/{ident}/live.svg").status_code == 401
+    csrf = csrf_of(browser.get("/signin").text)  # the anonymous session's token
+    forms = {
+        "/me/grants": ({"identifier": ident, "purpose": "x", "days": "7"}, f"/me/licences/{ident}"),
+        "/me/grants/g_1/withdraw": ({}, "/me/grants"),
+        "/me/tokens": ({"name": "x"}, "/me/tokens"),
+        "/me/tokens/t_1/disable": ({}, "/me/tokens"),
+    }
+    for path, (fields, back) in forms.items():
+        r = browser.post(path, data={**fields, "csrf": csrf}, follow_redirects=False)
+        assert r.status_code == 303, (path, r.text[:200])
+        assert r.headers["location"].endswith(f"/login?next={back}"), path
+        refused = browser.post(path, data=fields, follow_redirects=False)
+        assert refused.status_code == 422 and "csrf" in refused.text, path
+        forged = browser.post(path, data={**fields, "csrf": "forged"}, follow_redirects=False)
+        assert forged.status_code == 401 and "csrf" in forged.text, path
+
+
 def test_a_tampered_session_cookie_is_no_session(world: World, browser: TestClient) -> None:
     _org(browser)
     cookie = browser.cookies.get("elicence_session")

@@ -1,0 +1,33 @@
+"""The site's front page and its static files (stylesheet, scripts, icon), served with a digest
+in their URL and cached for a year."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web
+from elicence.errors import NotFoundError
+from elicence.templates import web
+
+router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return Web(request).page("home.html")
+
+
+@router.get("/static/{name}")
+def static(name: str, request: Request) -> Response:
+    if name not in web.ASSETS:
+        raise NotFoundError(f"no file {name}", field="name")
+    asset = web.asset(name)
+    headers = {
+        **SECURITY_HEADERS,
+        "ETag": asset.etag,
+        "Cache-Control": f"public, max-age={asset.max_age}, immutable",
+    }
+    if asset.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
