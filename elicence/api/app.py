@@ -55,7 +55,10 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
             app.state.elicence = build_service(settings or Settings())
             # open every key once now (scrypt), so the first /healthz answers at once
             await run_in_threadpool(app.state.elicence.unusable_keys)
-        await run_in_threadpool(_signer_health, app.state.elicence)
+        try:
+            await run_in_threadpool(_signer_health, app.state.elicence)
+        except Exception:  # the metrics never stop a worker from starting
+            logging.getLogger("elicence.api").exception("could not check the signers")
         ticker = asyncio.create_task(_checkpoint_every_minute(app))
         yield
         ticker.cancel()

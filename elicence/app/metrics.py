@@ -43,6 +43,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from elicence.errors import Error
+
 if TYPE_CHECKING:
     from elicence.app.publishing import Publisher
     from elicence.app.service import Elicence
@@ -161,7 +163,11 @@ def pool_use(svc: Elicence) -> None:
 def signers(svc: Elicence, down: Iterable[str]) -> None:
     """Each department's and the service key's health (``down``: who cannot sign now)."""
     unavailable = set(down)
-    names = {*svc.catalogue().departments, "service", *unavailable}
+    try:
+        departments = set(svc.catalogue().departments)
+    except Error:  # no catalogue imported yet: no department signs
+        departments = set()
+    names = {*departments, "service", *unavailable}
     for name in names:
         SIGNER_UP.labels(name).set(0 if name in unavailable else 1)
 

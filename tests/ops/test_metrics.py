@@ -204,3 +204,16 @@ def test_served_workers_metrics_on_their_own_port(tmp_path: Path) -> None:
         server.wait(timeout=60)
     lines = [ln for ln in log.read_text().splitlines() if ln.startswith("{")]
     assert lines and all("request_id" in json.loads(ln) for ln in lines)
+
+
+def test_signer_health_before_any_catalogue_is_imported() -> None:
+    from elicence.errors import CatalogueError
+
+    class NoCatalogue:
+        def catalogue(self) -> object:
+            raise CatalogueError("no catalogue has been imported")
+
+    metrics.signers(NoCatalogue(), ["service"])  # type: ignore[arg-type]
+    assert sample(metrics.exposition_in_process(), "elicence_signer_up", signer="service") == 0
+    metrics.signers(NoCatalogue(), [])  # type: ignore[arg-type]
+    assert sample(metrics.exposition_in_process(), "elicence_signer_up", signer="service") == 1
