@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -63,7 +64,8 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         yield
         ticker.cancel()
         app.state.elicence.flush()
-        metrics.worker_exited()
+        if os.environ.get(metrics.MULTIPROC_ENV):  # served with metrics (cli serve)
+            metrics.worker_exited(os.environ[metrics.MULTIPROC_ENV])
 
     app = FastAPI(
         title="elicence",

@@ -208,7 +208,7 @@ def serve(host: str, port: int, path: Path) -> threading.Thread:
     return thread
 
 
-def worker_exited() -> None:
-    """Drop this worker's live gauges (called when a served worker shuts down)."""
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+def worker_exited(path: str) -> None:
+    """Drop this worker's live gauges from the multiprocess directory ``path`` (called when a
+    served worker shuts down)."""
+    multiprocess.mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]
