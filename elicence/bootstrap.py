@@ -14,10 +14,9 @@ from elicence.app import metrics, production
 from elicence.app.access import Access
 from elicence.app.backup import BackupSummary, restore
 from elicence.app.catalogue import CatalogueSource
-from elicence.app.console import Console
 from elicence.app.guard import NO_LIMITS, Guard, Limits
 from elicence.app.hall import GrantedOrOwn, Hall, IssuerSeam, ItemSource, RegistryCitations
-from elicence.app.holder import AuthorisedUse, Holders
+from elicence.app.holder import AuthorisedUse
 from elicence.app.mirror import MirroredTrust
 from elicence.app.production import PRIVATE_DIR
 from elicence.app.publishing import Publisher
@@ -97,15 +96,14 @@ def assemble(
             store=hall_store,
             items=items,
             licences=catalogue,
-            citations=RegistryCitations(hall_store, trust_list=publisher.trust_list, clock=clock),
+            citations=RegistryCitations(
+                hall_store, registry=registry, trust_list=publisher.trust_list, clock=clock
+            ),
             issuer=IssuerSeam(
                 issuer,
-                catalogue=catalogue,
                 registry=registry,
-                printable=documents.renderer.check_printable,
                 after_issue=lambda: publisher.checkpoint(min_interval=Elicence.CHECKPOINT_INTERVAL),
             ),
-            usage=registry,
             calendar=holidays if holidays is not None else load_calendar(DEMO_HOLIDAYS),
             clock=clock,
             rectify_days=rectify_days,
@@ -143,12 +141,6 @@ def assemble(
             checkpoint=publisher.checkpoint,
             clock=clock,
         ),
-    )
-    service.holder = Holders(
-        reader=service,
-        registry=registry,
-        access=access,
-        service_signer=keyring.service,
         sign_in=sign_in
         or SignIn(
             public_base_url=public_base_url,
@@ -156,9 +148,7 @@ def assemble(
             demo=True,
             clock=clock,
         ),
-        clock=clock,
     )
-    service.console = Console(catalogue=catalogue, documents=documents, clock=clock)
     return service
 
 

@@ -86,7 +86,7 @@ class Web:
         ref = self.codec.holder_of(self.session)
         if ref is None:
             return None
-        return self.svc.holder.principal(ref, self.session.name or str(ref))
+        return self.svc.holder.principal(ref, self.session.name)
 
     def client(self, *roles: Role) -> Client | None:
         """The API client signed in on the console or the desk, if it has one of ``roles``."""

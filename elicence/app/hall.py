@@ -8,15 +8,16 @@ adapters that plug the rest of elicence into the hall's seams:
 
 - :class:`ItemSource`: the item catalogue in force, cached, re-read when it changed;
 - :class:`RegistryCitations`: the hall's ``CitationChecker`` — the verifier (``verify_seal``)
-  against the trust list and the registry's status, answering the registry's unmasked record;
-- :class:`IssuerSeam`: the hall's ``LicenceIssuing`` — the issuer's checks and its idempotent
-  ``issue`` (then a log checkpoint, as every issuance through the facade);
+  against the trust list and the registry's status, answering the registry's unmasked record,
+  and the registry's usage records (用证记录, naming the case);
+- :class:`IssuerSeam`: the hall's ``LicenceIssuing`` — the issuer's check of a typed draft and
+  its idempotent ``issue_draft`` (then a log checkpoint, as every issuance through the facade);
 - :class:`GrantedOrOwn`: the hall's ``CitationPolicy`` — the applicant's own licences, or one
   its holder granted to the case or the hall (授权用证, ``app/holder.AuthorisedUse``);
-- the registry is the hall's ``UsageLog`` (usage records carry the case number) and, through
-  :class:`~elicence.registry.hall.HallStore`, its ``CaseStore``.
+- :class:`~elicence.registry.hall.HallStore` is its ``CaseStore``.
 
-Invariant: nothing here decides a hall rule; the rules are in ``elicence/hall/``.
+Invariant: nothing here decides a hall rule; the rules are in ``elicence/hall/`` (who lists
+what: ``hall/roles``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from elicence.domain.catalogue import GUANGDONG_DIVISIONS
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc
 from elicence.domain.inputs import FIRST_DAY, check_day
-from elicence.domain.licence import HolderRef, IssuanceRequest, RegistryRecord
-from elicence.errors import CatalogueError, Error, InputError, NotFoundError, PermissionDeniedError
+from elicence.domain.licence import DraftFields, HolderRef, LicenceDraft, RegistryRecord
+from elicence.errors import CatalogueError, Error, InputError, NotFoundError
 from elicence.formats.seal import decode_seal_text, seal_text_from
 from elicence.formats.trustlist import TrustList
 from elicence.hall import roles
@@ -67,7 +68,6 @@ from elicence.hall.steps import Steps
 from elicence.hall.submission import Submission
 from elicence.hall.workflow import CaseAction, CaseStatus
 from elicence.issuer import IssuanceService
-from elicence.issuer.validation import check_request
 from elicence.registry import Registry
 from elicence.registry.hall import HallStore
 from elicence.verifier import VerificationReport, verify_seal
@@ -155,18 +155,38 @@ class GrantedOrOwn:
 
 class RegistryCitations:
     """Verify cited e-licences — by seal (or QR URL), or by identifier from the registry —
-    with the registry read once for all of them."""
+    with the registry read once for all of them; record each use in the registry."""
 
     def __init__(
         self,
         store: HallStore,
         *,
+        registry: Registry,
         trust_list: Callable[[], TrustList],
         clock: Callable[[], dt.datetime],
     ) -> None:
         self._store = store
+        self._registry = registry
         self._trust_list = trust_list
         self._clock = clock
+
+    def record(
+        self,
+        checks: Sequence[CitationCheck],
+        *,
+        at: dt.datetime,
+        client_id: str,
+        case_number: str | None,
+    ) -> None:
+        for check in checks:
+            self._registry.record_usage(
+                at=at,
+                client_id=client_id,
+                identifier=check.identifier,
+                channel=check.presented,
+                verdict=str(check.verdict),
+                case_number=case_number,
+            )
 
     def check(self, requests: Sequence[CitationRequest]) -> list[CitationCheck]:
         now = self._clock()
@@ -195,7 +215,7 @@ class RegistryCitations:
                 presented = "identifier"
             out.append(
                 CitationCheck(
-                    str(report.verdict),
+                    report.verdict,
                     ident,
                     found[1] if found is not None else None,
                     presented,
@@ -221,33 +241,26 @@ def _why(report: VerificationReport) -> str:
 
 
 class IssuerSeam:
-    """The issuer, as the hall's ``LicenceIssuing``: check, issue (idempotent), find."""
+    """The issuer, as the hall's ``LicenceIssuing``: check a draft, issue it (idempotent by its
+    ``source_ref``, then a log checkpoint as every issuance through the facade), find."""
 
     def __init__(
         self,
         issuer: IssuanceService,
         *,
-        catalogue: CatalogueSource,
         registry: Registry,
-        printable: Callable[[IssuanceRequest], None] | None,
         after_issue: Callable[[], object],
     ) -> None:
         self._issuer = issuer
-        self._catalogue = catalogue
         self._registry = registry
-        self._printable = printable
         self._after_issue = after_issue
 
-    def check(self, raw: Mapping[str, Any], *, department: str) -> None:
-        catalogue = self._catalogue()
-        request = check_request(
-            raw, catalogue=catalogue, department=catalogue.department(department)
-        )
-        if self._printable is not None:
-            self._printable(request)
+    def check(self, draft: LicenceDraft, *, department: str, names: DraftFields) -> LicenceDraft:
+        request = self._issuer.check_draft(draft, department=department, names=names)
+        return LicenceDraft.of(request)
 
-    def issue(self, raw: Mapping[str, Any], *, department: str, actor: str) -> IssuedLicence:
-        result = self._issuer.issue(raw, department=department, actor=actor)
+    def issue(self, draft: LicenceDraft, *, department: str, actor: str) -> IssuedLicence:
+        result = self._issuer.issue_draft(draft, department=department, actor=actor)
         self._after_issue()
         return IssuedLicence(result.licence.identifier, result.created)
 
@@ -343,18 +356,12 @@ class Hall:
                 ) from None
         if department is not None:
             department = check_uscc(department, field="department")
-        applicant: HolderRef | None = None
-        if client.role is Role.HOLDER:
-            if client.holder is None:
-                return []
-            applicant = client.holder
-        elif client.role is Role.DEPARTMENT:
-            if department is not None and department != client.department:
-                return []  # another department's cases: none of them are this clerk's
-            department = client.department
+        scope = roles.case_scope(client, department=department)
+        if scope.empty:
+            return []
         return self._store.cases(
-            department=department,
-            applicant=applicant,
+            department=scope.department,
+            applicant=scope.applicant,
             status=wanted,
             item_code=item_code,
             overdue_on=self.today() if overdue else None,
@@ -409,29 +416,27 @@ class Hall:
         return self._feedback.complain(number, raw, client=client)
 
     def complaints(self, client: Client, *, number: str | None = None) -> list[Complaint]:
-        if client.role is Role.HOLDER:
-            if client.holder is None:
-                return []
-            return self._store.complaints(applicant=client.holder, number=number)
-        if client.role is Role.DEPARTMENT:
-            return self._store.complaints(department=client.department or "-", number=number)
-        return self._store.complaints(number=number)
+        scope = roles.complaint_scope(client)
+        if scope.empty:
+            return []
+        return self._store.complaints(
+            department=scope.department, applicant=scope.applicant, number=number
+        )
 
     def answer(self, client: Client, complaint_id: int, raw: object) -> Complaint:
         return self._feedback.answer(complaint_id, raw, client=client)
 
     def rectifications(self, client: Client, *, status: str | None = None) -> list[Rectification]:
-        if client.role not in (Role.DEPARTMENT, Role.ADMIN):
-            raise PermissionDeniedError(
-                "rectification orders are for the handling department and supervisors"
-            )
+        scope = roles.rectification_scope(client)
         wanted = None
         if status is not None:
             try:
                 wanted = OrderStatus(status)
             except ValueError:
                 raise InputError("must be open or resolved", field="status") from None
-        return self._store.rectifications(department=roles.department_scope(client), status=wanted)
+        if scope.empty:
+            return []
+        return self._store.rectifications(department=scope.department, status=wanted)
 
     def resolve_rectification(self, client: Client, order_id: int, note: object) -> Rectification:
         return self._feedback.resolve_rectification(order_id, note, client=client)

@@ -25,11 +25,10 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from elicence.app.access import Access, NewClient
+from elicence.app.reading import LicenceReading
 from elicence.app.signin import SignIn
-from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import parse_identifier
 from elicence.domain.grants import (
@@ -53,26 +52,12 @@ from elicence.registry.holder import HolderStore
 from elicence.verifier import VerificationReport
 from elicence.verifier.presentation import PresentationReport, verify_presentation
 
-__all__ = ["CiteDecision", "Holders", "LicenceReader", "Presentation"]
+__all__ = ["CiteDecision", "Holders", "Presentation"]
 
 MAX_TOKENS = 20  # API tokens one holder may keep at once
 # Who uses a live code up when checking it: the verifiers a holder shows it to. Anyone else only
 # looks (docs/formats.md §9.4, step 6).
 CONSUMING_ROLES = frozenset({Role.HALL, Role.DEPARTMENT, Role.ADMIN})
-
-
-class LicenceReader(Protocol):
-    """What the holder side reads through the main facade (``Elicence``)."""
-
-    def licence_for(self, client: Client, identifier: str) -> Licence: ...
-
-    def search(self, client: Client, **filters: Any) -> list[Licence]: ...
-
-    def licence_pdf(self, client: Client, identifier: str) -> bytes: ...
-
-    def trust_list(self) -> TrustList: ...
-
-    def catalogue(self) -> Catalogue: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +130,8 @@ class Holders:
     def __init__(
         self,
         *,
-        reader: LicenceReader,
+        reading: LicenceReading,
+        trust_list: Callable[[], TrustList],
         registry: Registry,
         access: Access,
         service_signer: Callable[[], Signer],
@@ -153,7 +139,8 @@ class Holders:
         clock: Callable[[], dt.datetime],
     ) -> None:
         self.sign_in = sign_in
-        self._reader = reader
+        self._reading = reading
+        self._trust_list = trust_list
         self._registry = registry
         self._store = HolderStore(registry)
         self._access = access
@@ -163,10 +150,11 @@ class Holders:
     # -- who -----------------------------------------------------------------------------------
 
     @staticmethod
-    def principal(ref: HolderRef, name: str) -> Client:
+    def principal(ref: HolderRef, name: str | None) -> Client:
         """The principal of a holder signed in on the web: the same ``Role.HOLDER`` client an API
-        key of that holder gives, so every read rule applies unchanged."""
-        return Client(holder_client_id(ref), name, Role.HOLDER, None, ref)
+        key of that holder gives, so every read rule applies unchanged; ``name``, the sign-in
+        identity's, is the holder's own (an application takes it as the applicant's)."""
+        return Client(holder_client_id(ref), name or str(ref), Role.HOLDER, None, ref, name or None)
 
     def client(self, client_id: str) -> Client | None:
         """An enabled API client by id (a console or desk session re-reads it on every request,
@@ -188,23 +176,23 @@ class Holders:
     def licences(self, client: Client) -> list[Licence]:
         """The holder's own licences, in the order they were issued."""
         _holder_of(client)
-        return self._reader.search(client, limit=1000)
+        return self._reading.search(client, limit=1000)
 
     def licence(self, client: Client, identifier: str) -> Licence:
         _holder_of(client)
-        return self._reader.licence_for(client, identifier)
+        return self._reading.licence_for(client, identifier)
 
     def pdf(self, client: Client, identifier: str) -> bytes:
         """The signed PDF (the same kept PAdES file the API serves)."""
         _holder_of(client)
-        return self._reader.licence_pdf(client, identifier)
+        return self._reading.pdf(client, identifier)
 
     # -- dynamic presentations -----------------------------------------------------------------
 
     def present(self, client: Client, identifier: str) -> Presentation:
         """A fresh presentation of one of the holder's licences, valid for ``WINDOW``."""
         ref = _holder_of(client)
-        lic = self._reader.licence_for(client, identifier)
+        lic = self._reading.licence_for(client, identifier)
         now = self._clock()
         text = sign_presentation(
             seal_cose=cose_bytes(lic.seal),
@@ -238,7 +226,7 @@ class Holders:
         consumes = operator or (client is not None and client.role in CONSUMING_ROLES)
         report = verify_presentation(
             text,
-            trust_list=self._reader.trust_list(),
+            trust_list=self._trust_list(),
             status=self._registry,
             now=now,
             holder=(str(holder.id_type), holder.id_number) if holder else None,
@@ -294,7 +282,7 @@ class Holders:
     ) -> Grant:
         """Let a hall (its client id) or a case (its number) use one of the holder's licences."""
         ref = _holder_of(client)
-        lic = self._reader.licence_for(client, identifier)  # another holder's: 404
+        lic = self._reading.licence_for(client, identifier)  # another holder's: 404
         now = self._clock()
         status = lic.effective_status(china_today(now))
         if status not in (LicenceStatus.VALID, LicenceStatus.SUSPENDED):
@@ -361,14 +349,14 @@ class Holders:
     def granted_licence(self, client: Client, grant_id: str) -> tuple[Grant, Licence]:
         """The licence a grant in force lets this hall read in full (a usage record, ``grant``)."""
         grant = self._grant_for_hall(client, grant_id)
-        lic = self._reader.licence_for(_on_behalf(client, grant), grant.identifier)
+        lic = self._reading.licence_for(_on_behalf(client, grant), grant.identifier)
         self._record_grant_use(client, grant, lic)
         return grant, lic
 
     def granted_pdf(self, client: Client, grant_id: str) -> bytes:
         """The signed PDF of the licence a grant in force lets this hall fetch."""
         grant, lic = self.granted_licence(client, grant_id)
-        return self._reader.licence_pdf(_on_behalf(client, grant), lic.identifier)
+        return self._reading.pdf(_on_behalf(client, grant), lic.identifier)
 
     def may_cite(
         self,

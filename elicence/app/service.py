@@ -28,6 +28,8 @@ from elicence.app.guard import Guard
 from elicence.app.hall import Hall
 from elicence.app.holder import Holders
 from elicence.app.publishing import Publisher
+from elicence.app.reading import LicenceReading
+from elicence.app.signin import SignIn
 from elicence.app.stock import StockImport
 from elicence.app.trail import Trail, TrailAction
 from elicence.domain.catalogue import Catalogue
@@ -40,7 +42,6 @@ from elicence.formats.trustlist import TrustList
 from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
 from elicence.issuer.reseal import reseal_licences
-from elicence.issuer.service import signer_for
 from elicence.keys.keyring import Keyring
 from elicence.keys.pki import CRL_VALIDITY
 from elicence.keys.signer import Signer
@@ -73,8 +74,6 @@ class Elicence:
 
     CHECKPOINT_INTERVAL = dt.timedelta(seconds=60)
     MAX_FEED_LIMIT = 1000
-    holder: Holders  # the holder side (issue 8): wired by bootstrap.assemble
-    console: Console  # the department console's previews (issue 8): wired likewise
 
     def __init__(
         self,
@@ -94,12 +93,12 @@ class Elicence:
         trail: Trail,
         hall: Hall,
         stock: StockImport,
+        sign_in: SignIn,
     ) -> None:
         # Tests and operators' scripts may look at ``registry`` and ``keystore``; the API and the
         # CLI call methods only (tests/test_layers.py holds them to it).
         self.registry = registry
         self.keystore = keystore
-        self.documents = documents
         self.public_base_url = public_base_url.rstrip("/")
         self.clock = clock
         self.guard = guard  # rate limits (app/guard.py)
@@ -113,6 +112,34 @@ class Elicence:
         self._lifecycle = lifecycle
         self.hall = hall  # the hall's case API (办件): its own facade (app/hall.py)
         self.stock = stock  # stock conversion: `elicence import` (app/stock.py)
+        self._reading = LicenceReading(  # one licence, a search, a PDF (app/reading.py)
+            registry=registry,
+            catalogue=catalogue,
+            keyring=keyring,
+            documents=documents,
+            public_base_url=self.public_base_url,
+            clock=clock,
+        )
+        # the holder side (app/holder.py): reads licences as above, not through this facade
+        self.holder = Holders(
+            reading=self._reading,
+            trust_list=publisher.trust_list,
+            registry=registry,
+            access=access,
+            service_signer=keyring.service,
+            sign_in=sign_in,
+            clock=clock,
+        )
+        self.console = Console(catalogue=catalogue, documents=documents, clock=clock)  # 草稿
+
+    @property
+    def documents(self) -> LicenceDocuments:
+        """What makes and signs the licences' PDFs (tests swap it: e.g. one with a TSA)."""
+        return self._reading.documents
+
+    @documents.setter
+    def documents(self, documents: LicenceDocuments) -> None:
+        self._reading.documents = documents
 
     def close(self) -> None:
         """Write what is queued (usage records) and close the database."""
@@ -297,23 +324,10 @@ class Elicence:
     # -- reading --------------------------------------------------------------------------------
 
     def licence_for(self, client: Client, identifier: str) -> Licence:
-        ident = str(parse_identifier(identifier))
-        return access.check_may_read(client, self.registry.licence(ident), ident)
+        return self._reading.licence_for(client, identifier)
 
     def search(self, client: Client, **filters: Any) -> list[Licence]:
-        asked = (
-            (filters["holder_id_type"], filters["holder_id"])
-            if filters.get("holder_id_type") is not None
-            else None
-        )
-        scope = access.search_scope(client, department=filters.get("department"), holder=asked)
-        if not scope.anything:
-            return []
-        filters["department"] = scope.department
-        if scope.holder is not None:
-            filters["holder_id_type"] = str(scope.holder.id_type)
-            filters["holder_id"] = scope.holder.id_number
-        return self.registry.search(**filters)
+        return self._reading.search(client, **filters)
 
     # -- verification ---------------------------------------------------------------------------
 
@@ -374,28 +388,8 @@ class Elicence:
         An admin's download is a privileged action (the trail records it); an owner's is not."""
         if client.role is Role.ADMIN:
             with self.trail.action(TrailAction.LICENCE_PDF, client=client, target=identifier):
-                return self._licence_pdf(client, identifier)
-        return self._licence_pdf(client, identifier)
-
-    def _licence_pdf(self, client: Client, identifier: str) -> bytes:
-        lic = self.licence_for(client, identifier)
-        kept = self.registry.document(lic.identifier)
-        if kept is not None:
-            return kept
-        catalogue = self.catalogue()
-        department = catalogue.department(lic.department_uscc)
-        now = self.clock()
-        pdf = self.documents.make(
-            lic,
-            licence_type=catalogue.licence_type(lic.type_code),
-            department=department,
-            signer=signer_for(self._keyring, department),
-            root=self._keyring.root_certificate(),
-            public_base_url=self.public_base_url,
-            crl=self._keyring.current_crl(now),
-            now=now,
-        )
-        return self.registry.keep_document(lic.identifier, pdf, now=now)
+                return self._reading.pdf(client, identifier)
+        return self._reading.pdf(client, identifier)
 
     # -- clients --------------------------------------------------------------------------------
 

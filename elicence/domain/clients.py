@@ -32,6 +32,9 @@ class Client:
     role: Role
     department: str | None  # the USCC a department client is bound to
     holder: HolderRef | None = None  # who a holder client is
+    # the holder's own name where the client knows it: a web sign-in's identity (an API key's
+    # ``name`` is only the key's label, never a holder's name)
+    holder_name: str | None = None
 
 
 def new_api_key() -> str:

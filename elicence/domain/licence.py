@@ -1,7 +1,9 @@
-"""Licence domain values: the holder, an issuance request, a stored licence and its status.
+"""Licence domain values: the holder, an issuance request and a draft, a stored licence and its
+status, and the verdict a verification reaches.
 
 Invariants: an :class:`IssuanceRequest` is only built by :func:`elicence.issuer.validation`
-after every field passed its rule; a :class:`Licence` is what the registry holds.
+after every field passed its rule; a :class:`LicenceDraft` is what a use case asks the issuer
+to issue, typed but not yet checked; a :class:`Licence` is what the registry holds.
 """
 
 from __future__ import annotations
@@ -26,6 +28,22 @@ class LicenceStatus(StrEnum):
     SUSPENDED = "suspended"  # 暂停
     REVOKED = "revoked"  # 注销
     SUPERSEDED = "superseded"  # 已被新版本替代
+
+
+class Verdict(StrEnum):
+    """What a verification concludes of a licence (the verifier's ``judge`` decides it; the
+    hall keeps the verdict a cited e-licence had)."""
+
+    VALID = "valid"
+    INVALID = "invalid"  # tampered, bad signature, inconsistent
+    UNTRUSTED = "untrusted"  # signer not in the trust list, or not trusted for this
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+    NOT_FOUND = "not_found"
+    INDETERMINATE = "indeterminate"  # status data missing or stale
+    NOT_YET_VALID = "not_yet_valid"  # genuine and in good standing, but its first day is ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +126,49 @@ class IssuanceRequest:
     valid_from: dt.date
     valid_until: dt.date | None
     data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceDraft:
+    """A licence a use case asks the issuer to issue (the hall's approval), typed but not yet
+    checked: the issuer checks it by the same rules as a request (``check_draft``).
+
+    ``licence_number`` None: the issuer numbers the licence; ``valid_until`` None: the licence
+    type's validity rule sets the last day."""
+
+    source_ref: str
+    type_code: str
+    holder: Holder
+    valid_from: dt.date
+    licence_number: str | None = None
+    valid_until: dt.date | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, request: IssuanceRequest) -> LicenceDraft:
+        """The draft that issues exactly ``request`` (its number and last day kept)."""
+        return cls(
+            source_ref=request.source_ref,
+            type_code=request.type_code,
+            holder=request.holder,
+            valid_from=request.valid_from,
+            licence_number=request.licence_number,
+            valid_until=request.valid_until,
+            data=request.data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DraftFields:
+    """The names the caller's user knows a draft's parts by, for the issuer's errors: the hall
+    checks a draft built from an application as ``form.<item>`` and ``applicant.<part>``, not
+    as the request fields ``data.<item>`` and ``holder.<part>`` it becomes."""
+
+    licence_number: str = "licence_number"
+    holder: str = "holder"  # holder.name, holder.id_type, holder.id_number
+    valid_from: str = "valid_from"
+    valid_until: str = "valid_until"
+    data: str = "data"  # data.<item>
 
 
 @dataclass(frozen=True, slots=True)

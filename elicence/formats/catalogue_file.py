@@ -26,7 +26,7 @@ from elicence.domain.catalogue import (
 )
 from elicence.domain.codes import check_type_code, check_uscc
 from elicence.errors import CatalogueError
-from elicence.formats.yamlfile import parse_yaml, rule
+from elicence.formats.yamlfile import parse_yaml, read_file, rule
 
 DEMO_CATALOGUE = Path(__file__).parent.parent / "data" / "demo_catalogue.yaml"
 
@@ -128,11 +128,7 @@ def _build(parsed: _CatalogueIn) -> Catalogue:
 
 def load_catalogue(path: Path) -> Catalogue:
     """Read, parse and check a catalogue file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise CatalogueError(f"cannot read catalogue file {path}: {e}") from e
-    return parse_catalogue(text, source=str(path))
+    return parse_catalogue(read_file(path, what="catalogue file"), source=str(path))
 
 
 def _to_type(t: _LicenceTypeIn) -> LicenceType:

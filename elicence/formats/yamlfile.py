@@ -1,6 +1,7 @@
 """Checked YAML files whose errors name the line and the field: the licence catalogue
-(``formats/catalogue_file.py``) and the hall's service-item catalogue (``hall/items_file.py``)
-both read their files through :func:`parse_yaml`.
+(``formats/catalogue_file.py``), the hall's service-item catalogue (``hall/items_file.py``) and
+its holiday calendar (``hall/calendar.py``) read their files through :func:`read_file` and
+parse them through :func:`parse_yaml` (the hall itself does no I/O).
 
 Invariants: every error is a :class:`~elicence.errors.CatalogueError` whose message starts
 ``line N of SOURCE`` where a line is known and whose ``field`` is the path a user edits
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import yaml
@@ -70,6 +72,15 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 def loc_of(path: str) -> tuple[int | str, ...]:
     """The inverse of :func:`field_path`: ``a[0].b`` → ``("a", 0, "b")``."""
     return tuple(int(i) if i else n for n, i in re.findall(r"(\w+)|\[(\d+)\]", path))
+
+
+def read_file(path: Path, *, what: str) -> str:
+    """The text of a UTF-8 input file; a :class:`CatalogueError` ("cannot read ``what`` …") if
+    it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CatalogueError(f"cannot read {what} {path}: {e}") from e
 
 
 def parse_yaml(

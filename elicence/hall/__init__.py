@@ -12,14 +12,15 @@ read 三率一数. Its modules:
 - ``calendar`` — working days and the holiday file;
 - ``cases`` — cases, citations, uploads, ratings, work orders, complaints;
 - ``application`` — checking a raw application and its uploads;
-- ``ports`` — the Protocol seams (store, verifier, issuer, usage records, citation policy) that
-  ``bootstrap`` fills, bundled as ``Seams``;
+- ``ports`` — the Protocol seams (store, verifier and its usage records, issuer, citation
+  policy) that ``bootstrap`` fills (the pure tests: in-memory fakes), bundled as ``Seams``;
 - the use cases over them: ``submission`` (apply, supplement), ``citing`` (checking cited
   e-licences), ``steps`` (the clerk's steps, visits, reading a case), ``approval`` (approve and
   issue), ``feedback`` (progress, ratings, rectification, complaints);
 - ``metrics`` — 三率一数 and the composite score, from facts.
 
 Layer: above ``formats`` and below ``issuer | verifier | templates | registry`` (so the registry
-can store its values), importing only ``domain`` and ``errors``; the verifier and the issuer
-reach it through Protocols only (docs/architecture.md).
+can store its values), importing only ``domain`` and ``errors`` (and ``formats/yamlfile``, which
+reads and parses its two files: the hall does no I/O itself); the verifier and the issuer reach
+it through Protocols only (docs/architecture.md).
 """

@@ -131,7 +131,14 @@ def _applicant(raw: object, *, client: Client, channel: Channel, item: ServiceIt
                     field="applicant",
                     code="not_applicant",
                 )
-        name = text(given.get("name") or client.name, field="applicant.name", max_length=200)
+        # the name given, else the sign-in identity's; an API key's name is only its label (an
+        # empty name is resolved by the use case, from the registry's licences of the holder)
+        name = text(
+            given.get("name") or client.holder_name,
+            field="applicant.name",
+            max_length=200,
+            required=False,
+        )
     else:
         ref = holder_ref(given.get("id_type"), given.get("id_number"), field="applicant")
         name = text(given.get("name"), field="applicant.name", max_length=200)

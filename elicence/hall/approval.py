@@ -3,7 +3,7 @@ now, through the issuer, linked to the case.
 
 Invariants:
 - an approval issues at most one licence per case, whatever is retried or interrupted: the case
-  enters ``issuing`` with its issuance request stored before the issuer is called, and the
+  enters ``issuing`` with its licence's checked draft stored before the issuer is called, and the
   issuer is idempotent by ``source_ref`` = the case number;
 - every cited e-licence is verified again before a case under review is approved, each check
   recorded (``citing``);
@@ -15,31 +15,41 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client
-from elicence.domain.licence import HolderRef, china_today
+from elicence.domain.licence import DraftFields, Holder, LicenceDraft, Verdict, china_today
 from elicence.errors import ConflictError, InputError, NotFoundError
 from elicence.hall import roles
 from elicence.hall.application import CitationIn, reason, text
-from elicence.hall.cases import Case, CaseEvent, Citation
+from elicence.hall.cases import Applicant, Case, CaseEvent, Citation
 from elicence.hall.citing import cited_licence_error, record
 from elicence.hall.numbers import case_number
 from elicence.hall.ports import (
-    VALID,
     CaseUnitOfWork,
     CitationCheck,
     CitationRequest,
     IssuedLicence,
-    LicenceIssuing,
     Seams,
 )
 from elicence.hall.workflow import CaseAction, CaseStatus, next_status
 
 A, S = CaseAction, CaseStatus
 DECISION_FIELDS = frozenset({"licence_number", "valid_until", "data", "note"})
+# An approval's draft is named as its decision is: licence_number, valid_until, data.<item>.
+DECISION_NAMES = DraftFields()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An approval's decision (准予), checked: what it sets of the licence, and a note."""
+
+    licence_number: str | None = None  # None: the issuer numbers the licence
+    valid_until: dt.date | None = None  # None: the licence type's validity rule
+    data: Mapping[str, str] = field(default_factory=dict)  # over the form's values
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +71,12 @@ class Approving:
 
         1. the case may be approved by this client, from its status (nothing written if not);
         2. from review: every cited e-licence is verified again (each check recorded);
-        3. the issuance request is built and checked (nothing written if it would not issue);
-        4. the case enters ``issuing`` with that request stored (one transaction);
+        3. the licence's draft is built and checked by the issuer, which numbers it (nothing
+           written if it would not issue);
+        4. the case enters ``issuing`` with that checked draft stored (one transaction);
         5. the issuer issues it (or answers the licence already issued under the case number);
         6. the case becomes ``approved``, linked to the licence (one transaction).
-        A retry after 5 or 6 failed resumes at 5 with the stored request: one licence, ever.
+        A retry after 5 or 6 failed resumes at 5 with the stored draft: one licence, ever.
         """
         s = self._s
         decision = _decision(raw)
@@ -97,7 +108,7 @@ class Approving:
                     status=after,
                     decided_at=now,
                     citations=rechecked,
-                    reason=decision.get("note") or case.reason,
+                    reason=decision.note or case.reason,
                     version=case.version + 1,
                 )
                 uow.save_case(approved, [CaseEvent(n, now, action, case.status, after, client.id)])
@@ -105,25 +116,27 @@ class Approving:
                 return Approval(approved, None, False)
             # 3.
             if case.status is S.ISSUING and case.issuance is not None:
-                request: Mapping[str, Any] = case.issuance  # an interrupted approval resumes
+                draft = case.issuance  # an interrupted approval resumes
                 pending = case
             else:
-                request = issuance_request(
-                    s.licences(),
-                    number=n,
-                    item_issues=issues,
-                    applicant_name=case.applicant.name,
-                    applicant=case.applicant.ref,
-                    form=case.form,
-                    today=today,
-                    decision=decision,
+                draft = s.issuer.check(
+                    licence_draft(
+                        s.licences(),
+                        number=n,
+                        item_issues=issues,
+                        applicant=case.applicant,
+                        form=case.form,
+                        today=today,
+                        decision=decision,
+                    ),
+                    department=case.department,
+                    names=DECISION_NAMES,
                 )
-                check_issuable(s.issuer, request, case.department, form_fields=False)
                 # 4.
                 pending = replace(
                     case,
                     status=after,
-                    issuance=dict(request),
+                    issuance=draft,
                     citations=rechecked,
                     version=case.version + 1,
                 )
@@ -134,7 +147,7 @@ class Approving:
                 uow.commit()
         # 5.
         try:
-            issued = s.issuer.issue(request, department=case.department, actor=client.id)
+            issued = s.issuer.issue(draft, department=case.department, actor=client.id)
         except ConflictError as e:
             if e.code != "source_ref_conflict":
                 raise
@@ -198,21 +211,19 @@ class Approving:
         done = list(zip(case.citations, checks, strict=True))
         into.extend(done)
         for i, (_c, check) in enumerate(done):
-            if check.verdict != VALID:
+            if check.verdict is not Verdict.VALID:
                 raise cited_licence_error(check, field=f"citations[{i}]", at_approval=True)
         return [replace(c, verdict=check.verdict, checked_at=now) for c, check in done]
 
 
-def _linked(
-    case: Case, issued: IssuedLicence, decision: Mapping[str, Any], now: dt.datetime
-) -> Case:
+def _linked(case: Case, issued: IssuedLicence, decision: Decision, now: dt.datetime) -> Case:
     after = next_status(case.number, case.status, A.LICENCE_ISSUED)
     return replace(
         case,
         status=after,
         licence=issued.identifier,
         decided_at=now,
-        reason=decision.get("note") or case.reason,
+        reason=decision.note or case.reason,
         version=case.version + 1,
     )
 
@@ -224,74 +235,60 @@ def _locked(uow: CaseUnitOfWork, number: str) -> Case:
     return case
 
 
-def issuance_request(
+def licence_draft(
     licences: Catalogue,
     *,
     number: str,
     item_issues: str,
-    applicant_name: str,
-    applicant: HolderRef,
+    applicant: Applicant,
     form: Mapping[str, str],
     today: dt.date,
-    decision: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The issuance request an approval makes: the applicant as holder, the form's values of
-    the type's data items (the decision's ``data`` over them), valid from today."""
+    decision: Decision,
+) -> LicenceDraft:
+    """The licence an approval issues: the applicant as holder, the form's values of the type's
+    data items (the decision's ``data`` over them), valid from today, ``source_ref`` = the case
+    number; its number and last day the decision's, or else the issuer's and the type's."""
     lt = licences.licence_type(item_issues)
     data = {d.name: form[d.name] for d in lt.data_items if d.name in form}
-    data.update(decision.get("data") or {})
-    return {
-        "source_ref": number,
-        "type_code": item_issues,
-        "licence_number": decision.get("licence_number") or number,
-        "holder": {
-            "name": applicant_name,
-            "id_type": str(applicant.id_type),
-            "id_number": applicant.id_number,
-        },
-        "valid_from": today.isoformat(),
-        "valid_until": decision.get("valid_until"),
-        "data": data,
-    }
+    data.update(decision.data)
+    return LicenceDraft(
+        source_ref=number,
+        type_code=item_issues,
+        holder=Holder(applicant.name, applicant.ref.id_type, applicant.ref.id_number),
+        valid_from=today,
+        licence_number=decision.licence_number,
+        valid_until=decision.valid_until,
+        data=data,
+    )
 
 
-def check_issuable(
-    issuer: LicenceIssuing, request: Mapping[str, Any], department: str, *, form_fields: bool
-) -> None:
-    try:
-        issuer.check(request, department=department)
-    except InputError as e:
-        field = e.field
-        if form_fields and field is not None:
-            field = field.replace("data.", "form.", 1).replace("holder.", "applicant.", 1)
-        raise InputError(e.message, field=field, code=e.code) from e
-
-
-def _decision(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+def _decision(raw: Mapping[str, Any] | None) -> Decision:
     if raw is None:
-        return {}
+        return Decision()
     if not isinstance(raw, Mapping):
         raise InputError("the decision must be a JSON object", field=None)
     unknown = set(raw) - DECISION_FIELDS
     if unknown:
         raise InputError("is not a field of an approval", field=sorted(unknown)[0])
-    out: dict[str, Any] = {}
+    number = None
     if raw.get("licence_number") is not None:
-        out["licence_number"] = text(raw["licence_number"], field="licence_number", max_length=64)
+        number = text(raw["licence_number"], field="licence_number", max_length=64)
+    valid_until = None
     if raw.get("valid_until") is not None:
-        value = raw["valid_until"]
         try:
-            out["valid_until"] = dt.date.fromisoformat(str(value)).isoformat()
+            valid_until = dt.date.fromisoformat(str(raw["valid_until"]))
         except ValueError:
             raise InputError("must be a date YYYY-MM-DD", field="valid_until") from None
     data = raw.get("data")
+    values: dict[str, str] = {}
     if data is not None:
         if not isinstance(data, Mapping):
             raise InputError("must be an object keyed by the licence's data items", field="data")
-        out["data"] = {
+        values = {
             str(k): text(v, field=f"data.{k}", max_length=2000, required=False)
             for k, v in data.items()
         }
+    note = ""
     if raw.get("note") is not None:
-        out["note"] = reason(raw["note"], required=False, field="note")
-    return out
+        note = reason(raw["note"], required=False, field="note")
+    return Decision(number, valid_until, values, note)

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from elicence.errors import CatalogueError, InputError
-from elicence.formats.yamlfile import DatesAsText
+from elicence.formats.yamlfile import parse_yaml, read_file
 
 DEMO_HOLIDAYS = Path(__file__).parent.parent / "data" / "holidays_cn.yaml"
 MAX_SPAN = 3660  # a deadline search never walks more than ten years
@@ -94,21 +93,17 @@ class _CalendarIn(BaseModel):
 
 
 def parse_calendar(text: str, *, source: str = "<holidays>") -> WorkingCalendar:
-    """Parse and check a holiday calendar file."""
-    try:
-        parsed = _CalendarIn.model_validate(yaml.load(text, Loader=DatesAsText))  # noqa: S506
-    except yaml.YAMLError as e:
-        raise CatalogueError(f"{source}: not valid YAML: {e}", field="holidays") from e
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise CatalogueError(f"{source}: {err['msg']}", field=where or "holidays") from None
+    """Parse and check a holiday calendar file; an error names its line and field, as the
+    catalogue files' do (``formats/yamlfile``)."""
+    return parse_yaml(text, _CalendarIn, _build, source=source, root_field="holidays")
+
+
+def _build(parsed: _CalendarIn) -> WorkingCalendar:
     holidays: set[dt.date] = set()
     for i, span in enumerate(parsed.holidays):
         if span.to < span.from_ or (span.to - span.from_).days > 31:
             raise CatalogueError(
-                f"{source}: a holiday runs forwards and at most a month",
-                field=f"holidays.{i}.to",
+                "a holiday runs forwards and at most a month", field=f"holidays[{i}].to"
             )
         holidays.update(_days(span.from_, span.to))
     workdays = {d.day for d in parsed.workdays}
@@ -116,23 +111,17 @@ def parse_calendar(text: str, *, source: str = "<holidays>") -> WorkingCalendar:
     for day in holidays | workdays:
         if day.year not in years:
             raise CatalogueError(
-                f"{source}: {day} is outside the years the file covers ({sorted(years)})",
-                field="years",
+                f"{day} is outside the years the file covers ({sorted(years)})", field="years"
             )
     clash = sorted(holidays & workdays)
     if clash:
-        raise CatalogueError(
-            f"{source}: {clash[0]} is both a holiday and a workday", field="workdays"
-        )
+        raise CatalogueError(f"{clash[0]} is both a holiday and a workday", field="workdays")
     return WorkingCalendar(frozenset(holidays), frozenset(workdays), years)
 
 
 def load_calendar(path: Path) -> WorkingCalendar:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise CatalogueError(f"cannot read the holiday calendar {path}: {e}") from e
-    return parse_calendar(text, source=str(path))
+    """Read (through ``formats/yamlfile``), parse and check a holiday calendar file."""
+    return parse_calendar(read_file(path, what="the holiday calendar"), source=str(path))
 
 
 def _days(first: dt.date, last: dt.date) -> Iterable[dt.date]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from elicence.domain.licence import HolderRef
+from elicence.domain.licence import HolderRef, LicenceDraft, Verdict
 from elicence.hall.items import ServiceItem
 from elicence.hall.workflow import ACTIVE, FINAL, CaseAction, CaseStatus
 
@@ -43,7 +43,7 @@ class Citation:
     identifier: str
     licence_type: str
     presented: str  # "seal" or "identifier": how the applicant gave it
-    verdict: str  # the verifier's verdict at the last check
+    verdict: Verdict  # the verifier's verdict at the last check
     checked_at: dt.datetime
 
 
@@ -114,7 +114,7 @@ class Case:
     completed_at: dt.datetime | None = None
     reason: str | None = None  # of a rejection, a refusal or a supplement request
     licence: str | None = None  # the identifier of the licence issued on approval
-    issuance: Mapping[str, object] | None = None  # the issuance request made on approval
+    issuance: LicenceDraft | None = None  # the licence to issue, as the issuer checked it
     visits: int = 0  # on-site visits (到现场次数)
     version: int = 1
     item_version: int = 0  # the version of the item catalogue it was applied under

@@ -17,11 +17,11 @@ import datetime as dt
 from collections.abc import Sequence
 
 from elicence.domain.clients import Client
-from elicence.domain.licence import HolderRef
+from elicence.domain.licence import HolderRef, Verdict
 from elicence.errors import ConflictError, Error, InputError, PermissionDeniedError
 from elicence.hall.application import CitationIn
 from elicence.hall.cases import Citation
-from elicence.hall.ports import VALID, CitationCheck, CitationRequest, Seams
+from elicence.hall.ports import CitationCheck, CitationRequest, Seams
 
 
 def verify(
@@ -59,7 +59,7 @@ def _citation_problem(
     number: str | None,
     client: Client,
 ) -> Error | None:
-    if check.verdict != VALID or check.licence is None:
+    if check.verdict is not Verdict.VALID or check.licence is None:
         return cited_licence_error(check, field=where, at_approval=False)
     lic = check.licence
     if lic.type_code != c.material.licence_type:
@@ -106,14 +106,9 @@ def record(
     now: dt.datetime,
 ) -> None:
     """A usage record (用证记录) for each check, naming the case where there is one."""
-    for _c, check in checks:
-        s.usage.record_usage(
-            at=now,
-            client_id=client.id,
-            identifier=check.identifier,
-            channel=check.presented,
-            verdict=check.verdict,
-            case_number=number,
+    if checks:
+        s.citations.record(
+            [check for _c, check in checks], at=now, client_id=client.id, case_number=number
         )
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from elicence.domain.catalogue import HolderCategory, check_division_code
 from elicence.domain.codes import check_type_code, check_uscc
 from elicence.errors import CatalogueError
-from elicence.formats.yamlfile import parse_yaml, rule
+from elicence.formats.yamlfile import parse_yaml, read_file, rule
 from elicence.hall.items import (
     ITEM_CODE_RE,
     MAX_UPLOAD_BYTES,
@@ -189,11 +189,7 @@ def parse_items(text: str, *, source: str = "<service items>") -> ItemCatalogue:
 
 def load_items(path: Path) -> ItemCatalogue:
     """Read, parse and check a service-item catalogue file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise CatalogueError(f"cannot read service-item file {path}: {e}") from e
-    return parse_items(text, source=str(path))
+    return parse_items(read_file(path, what="service-item file"), source=str(path))
 
 
 def items_from_dict(data: dict[str, Any]) -> ItemCatalogue:

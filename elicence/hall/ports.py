@@ -10,14 +10,14 @@ real ones: it sits below them (docs/architecture.md).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client
-from elicence.domain.licence import HolderRef
+from elicence.domain.licence import DraftFields, HolderRef, LicenceDraft, Verdict
 from elicence.hall.calendar import WorkingCalendar
 from elicence.hall.cases import (
     Case,
@@ -29,8 +29,6 @@ from elicence.hall.cases import (
     Upload,
 )
 from elicence.hall.items import ItemCatalogue
-
-VALID = "valid"  # the verifier's verdict for a good licence (elicence.verifier.Verdict.VALID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +43,7 @@ class CitationRequest:
 class CitationCheck:
     """What the verifier said of a cited e-licence, and the registry's record of it."""
 
-    verdict: str  # a verifier verdict: valid, invalid, untrusted, revoked, …
+    verdict: Verdict
     identifier: str | None
     licence: CitedLicence | None  # the registry's record (holder unmasked), when it has one
     presented: str  # "seal" or "identifier"
@@ -53,8 +51,22 @@ class CitationCheck:
 
 
 class CitationChecker(Protocol):
+    """The verifier over the registry's status, and the usage records (用证记录) it leaves."""
+
     def check(self, requests: Sequence[CitationRequest]) -> list[CitationCheck]:
         """One check per request, in order (the registry read once for all of them)."""
+        ...
+
+    def record(
+        self,
+        checks: Sequence[CitationCheck],
+        *,
+        at: dt.datetime,
+        client_id: str,
+        case_number: str | None,
+    ) -> None:
+        """A usage record of each check, by ``client_id``, naming the case where there is one;
+        durable when it returns."""
         ...
 
 
@@ -101,22 +113,16 @@ class IssuedLicence:
 
 
 class LicenceIssuing(Protocol):
-    def check(self, raw: Mapping[str, Any], *, department: str) -> None: ...
-    def issue(self, raw: Mapping[str, Any], *, department: str, actor: str) -> IssuedLicence: ...
+    """The issuer: it checks and issues a typed draft, idempotently by its ``source_ref``."""
+
+    def check(self, draft: LicenceDraft, *, department: str, names: DraftFields) -> LicenceDraft:
+        """The draft as the issuer will issue it — numbered if it had no number, its last day
+        set — after every rule passed (errors name each part as ``names`` say); nothing is
+        sealed or stored."""
+        ...
+
+    def issue(self, draft: LicenceDraft, *, department: str, actor: str) -> IssuedLicence: ...
     def find(self, *, department: str, source_ref: str) -> str | None: ...
-
-
-class UsageLog(Protocol):
-    def record_usage(
-        self,
-        *,
-        at: dt.datetime,
-        client_id: str | None,
-        identifier: str | None,
-        channel: str,
-        verdict: str,
-        case_number: str | None = None,
-    ) -> None: ...
 
 
 class CaseUnitOfWork(Protocol):
@@ -151,6 +157,9 @@ class CaseStore(Protocol):
     def case(self, number: str) -> Case | None: ...
     def events(self, number: str) -> list[CaseEvent]: ...
     def upload(self, number: str, material: str) -> tuple[Upload, bytes] | None: ...
+    def registered_name(self, holder: HolderRef) -> str | None:
+        """The holder's name on its latest licence in force (None: it holds none)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +171,6 @@ class Seams:
     licences: Callable[[], Catalogue]  # the licence catalogue in force
     citations: CitationChecker
     issuer: LicenceIssuing
-    usage: UsageLog
     calendar: WorkingCalendar
     clock: Callable[[], dt.datetime]
     policy: CitationPolicy = field(default_factory=OwnLicencesOnly)

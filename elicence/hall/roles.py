@@ -12,11 +12,17 @@ authenticated: an API key, or for a holder the web sign-in):
   rejects, asks for corrections and completes;
 - an **admin** supervises (效能监察): sees everything, answers complaints, follows
   rectification orders; it does not handle cases.
+
+Lists follow the same rules (:func:`case_scope`, :func:`complaint_scope`,
+:func:`rectification_scope`): a client lists only what it may read.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from elicence.domain.clients import Client, Role
+from elicence.domain.licence import HolderRef
 from elicence.errors import NotFoundError, PermissionDeniedError
 from elicence.hall.cases import Case, Channel
 from elicence.hall.items import ServiceItem
@@ -136,8 +142,50 @@ def _handles_window(client: Client, case: Case) -> bool:
     )
 
 
-def department_scope(client: Client) -> str | None:
-    """The department a listing is limited to (None: every department)."""
+# -- what a listing shows --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a list of cases, complaints or work orders is limited to for a client."""
+
+    department: str | None = None  # only this department's (None: any)
+    applicant: HolderRef | None = None  # only this applicant's (None: any)
+    empty: bool = False  # nothing at all (the client may see none of them)
+
+
+NOTHING = Scope(empty=True)
+
+
+def case_scope(client: Client, *, department: str | None = None) -> Scope:
+    """The cases ``client`` may list, within ``department`` if it asks for one: a holder its
+    own, a clerk its department's (another department's: none), the hall and admins all."""
+    if client.role is Role.HOLDER:
+        return Scope(applicant=client.holder) if client.holder is not None else NOTHING
     if client.role is Role.DEPARTMENT:
-        return client.department or "-"
-    return None
+        if client.department is None or (department not in (None, client.department)):
+            return NOTHING  # another department's cases: none of them are this clerk's
+        return Scope(department=client.department)
+    return Scope(department=department)
+
+
+def complaint_scope(client: Client) -> Scope:
+    """The complaints ``client`` may list: a holder those about its cases, a clerk those about
+    its department's, the hall and admins all."""
+    if client.role is Role.HOLDER:
+        return Scope(applicant=client.holder) if client.holder is not None else NOTHING
+    if client.role is Role.DEPARTMENT:
+        return Scope(department=client.department) if client.department else NOTHING
+    return Scope()
+
+
+def rectification_scope(client: Client) -> Scope:
+    """The rectification work orders ``client`` may list: a clerk its department's, an admin
+    (supervision) all; no one else (403)."""
+    if client.role is Role.ADMIN:
+        return Scope()
+    if client.role is Role.DEPARTMENT:
+        return Scope(department=client.department) if client.department else NOTHING
+    raise PermissionDeniedError(
+        "rectification orders are for the handling department and supervisors"
+    )

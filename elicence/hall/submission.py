@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from elicence.domain.clients import Client
-from elicence.domain.licence import china_today
+from elicence.domain.licence import DraftFields, china_today
 from elicence.errors import ConflictError, InputError, NotFoundError
 from elicence.hall import roles
 from elicence.hall.application import (
@@ -28,14 +28,17 @@ from elicence.hall.application import (
     check_uploads,
     reason,
 )
-from elicence.hall.approval import check_issuable, issuance_request
-from elicence.hall.cases import Case, CaseEvent, Upload, UploadIn
+from elicence.hall.approval import Decision, licence_draft
+from elicence.hall.cases import Applicant, Case, CaseEvent, Upload, UploadIn
 from elicence.hall.citing import citation_of, record, verify
 from elicence.hall.numbers import case_number, new_case_number
 from elicence.hall.ports import Seams
 from elicence.hall.workflow import CaseAction, CaseStatus, next_status
 
 A, S = CaseAction, CaseStatus
+# The licence an application would give is checked with its parts named as the application
+# names them: the holder is the applicant, the data items are form fields.
+APPLICATION_NAMES = DraftFields(holder="applicant", data="form")
 
 
 class Submission:
@@ -58,19 +61,20 @@ class Submission:
         item = catalogue.item(code)
         channel = roles.check_may_submit(client, item)
         app = check_application(raw, item=item, client=client, channel=channel, uploads=uploads)
+        if not app.applicant.name:
+            app = replace(app, applicant=self._registered(app.applicant))
         now = s.clock()
         if item.issues is not None:  # refuse now what approval could not issue
-            provisional = issuance_request(
+            provisional = licence_draft(
                 s.licences(),
                 number="PROVISIONAL",
                 item_issues=item.issues,
-                applicant_name=app.applicant.name,
-                applicant=app.applicant.ref,
+                applicant=app.applicant,
                 form=app.form,
                 today=china_today(now),
-                decision={},
+                decision=Decision(),
             )
-            check_issuable(s.issuer, provisional, item.department, form_fields=True)
+            s.issuer.check(provisional, department=item.department, names=APPLICATION_NAMES)
         checks = verify(s, app.citations, app.applicant.ref, client=client, now=now)
         division = catalogue.department(item.department).division_code
         stored = [(Upload.of(up, filename=name, at=now), up.content) for up, name in app.uploads]
@@ -100,6 +104,18 @@ class Submission:
             record(s, checks, client=client, number=number, now=now)
             return case
         raise ConflictError("could not draw a free case number; retry")  # pragma: no cover
+
+    def _registered(self, applicant: Applicant) -> Applicant:
+        """An online applicant that gave no name and did not sign in with an identity: named as
+        the registry's licences of the holder name it (已登记的信息), never by its API key."""
+        name = self._s.store.registered_name(applicant.ref)
+        if name is None:
+            raise InputError(
+                "is required: the applicant's name (no licence in force of this holder is on "
+                "record to take it from)",
+                field="applicant.name",
+            )
+        return replace(applicant, name=name)
 
     def supplement(
         self,

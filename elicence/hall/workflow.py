@@ -16,8 +16,9 @@ with the reason (:class:`~elicence.errors.IllegalTransitionError`, HTTP 409). Th
                                                                  completed (办结, final)
 
 Invariants: ``rejected`` and ``completed`` are final; a licence is issued only from
-``issuing``, which the case enters (once, with its issuance request stored) before the issuer is
-called, so that a retried or interrupted approval issues the same licence again, never a second.
+``issuing``, which the case enters (once, with its licence's checked draft stored) before the
+issuer is called, so that a retried or interrupted approval issues the same licence again, never
+a second.
 """
 
 from __future__ import annotations

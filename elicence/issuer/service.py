@@ -26,10 +26,12 @@ from typing import Any, Protocol
 from elicence.domain.catalogue import Catalogue, Department, HolderCategory, LicenceType
 from elicence.domain.codes import LicenceIdentifier, new_serial
 from elicence.domain.licence import (
+    DraftFields,
     EventKind,
     Holder,
     IssuanceRequest,
     Licence,
+    LicenceDraft,
     LicenceEvent,
     LicenceStatus,
     mask_id,
@@ -43,7 +45,7 @@ from elicence.errors import (
 )
 from elicence.formats.seal import SealClaims, SealedLicence, expiry_instant, seal_licence
 from elicence.issuer.groupcommit import GroupCommit
-from elicence.issuer.validation import check_request, request_hash
+from elicence.issuer.validation import check_draft, check_request, request_hash
 from elicence.keys.signer import Signer
 
 MAX_BATCH = 1000
@@ -73,6 +75,13 @@ class IssuanceStore(Protocol):
     def writer_unit_of_work(self) -> AbstractContextManager[GroupUnitOfWork]:
         """A unit of work on a connection kept for one writer at a time (the group's leader)."""
         ...
+
+
+class Printable(Protocol):
+    """Refuses (:class:`InputError`, naming the field as ``names`` say) a request whose text
+    the licence document could not print: the PDF renderer's ``check_printable``."""
+
+    def __call__(self, request: IssuanceRequest, names: DraftFields = ..., /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +127,7 @@ class IssuanceService:
         catalogue: Callable[[], Catalogue],
         signers: Mapping[str, Signer],
         clock: Callable[[], dt.datetime],
-        printable: Callable[[IssuanceRequest], None] | None = None,
+        printable: Printable | None = None,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
@@ -140,6 +149,36 @@ class IssuanceService:
         catalogue = self._catalogue()
         dept = catalogue.department(department)
         request = check_request(raw, catalogue=catalogue, department=dept)
+        return self._issue(request, catalogue, dept, actor)
+
+    def issue_draft(self, draft: LicenceDraft, *, department: str, actor: str) -> IssuanceResult:
+        """:meth:`issue` for a use case's typed draft (the hall's approval), checked by the
+        same rules; idempotent by its ``source_ref`` likewise."""
+        catalogue = self._catalogue()
+        dept = catalogue.department(department)
+        request = check_draft(draft, catalogue=catalogue, department=dept)
+        return self._issue(request, catalogue, dept, actor)
+
+    def check_draft(
+        self,
+        draft: LicenceDraft,
+        *,
+        department: str,
+        names: DraftFields = DraftFields(),  # noqa: B008 - frozen
+    ) -> IssuanceRequest:
+        """The request ``draft`` would issue (numbered if it had no number), checked as
+        :meth:`issue_draft` will check it, the licence document's printability included;
+        nothing is sealed or stored."""
+        catalogue = self._catalogue()
+        dept = catalogue.department(department)
+        request = check_draft(draft, catalogue=catalogue, department=dept, names=names)
+        if self._printable is not None:
+            self._printable(request, names)
+        return request
+
+    def _issue(
+        self, request: IssuanceRequest, catalogue: Catalogue, dept: Department, actor: str
+    ) -> IssuanceResult:
         if self._printable is not None:
             self._printable(request)
         digest = request_hash(request)

@@ -1,8 +1,10 @@
-"""Turn a raw issuance request (JSON-shaped) into a checked :class:`IssuanceRequest`.
+"""Turn a raw issuance request (JSON-shaped), or a use case's typed :class:`LicenceDraft`, into a
+checked :class:`IssuanceRequest`, by the same rules.
 
 Each rule failure raises :class:`InputError` (malformed), :class:`CatalogueError` (unknown type)
 or :class:`PermissionDeniedError` (the department may not issue the type), naming the field as a
-client sent it (``holder.id_number``, ``data.legal_representative``).
+client sent it (``holder.id_number``, ``data.legal_representative``) or, for a draft, as the
+caller's :class:`DraftFields` name it (the hall's ``form.legal_representative``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from elicence.domain.catalogue import (
     ItemType,
     LicenceType,
 )
-from elicence.domain.codes import check_resident_id, check_type_code, check_uscc
+from elicence.domain.codes import check_resident_id, check_type_code, check_uscc, new_serial
 from elicence.domain.inputs import check_day
 from elicence.domain.licence import (
+    DraftFields,
     Holder,
     IssuanceRequest,
+    LicenceDraft,
     check_holder_id,
     parse_holder_id_type,
 )
@@ -57,6 +61,8 @@ def _text(value: object, *, field: str, max_length: int, required: bool = True) 
 
 
 def _date(value: object, *, field: str) -> dt.date:
+    if isinstance(value, dt.date):  # a draft's typed date
+        return check_day(value, field=field)
     if not isinstance(value, str):
         raise InputError("must be a date YYYY-MM-DD", field=field)
     try:
@@ -66,56 +72,65 @@ def _date(value: object, *, field: str) -> dt.date:
     return check_day(day, field=field)
 
 
-def check_holder(raw: object, licence_type: LicenceType) -> Holder:
-    if not isinstance(raw, Mapping):
-        raise InputError("must be an object with name, id_type and id_number", field="holder")
-    unknown = set(raw) - {"name", "id_type", "id_number"}
+def check_holder(raw: object, licence_type: LicenceType, *, field: str = "holder") -> Holder:
+    """A request's ``holder`` object, or a draft's :class:`Holder`, checked for the type."""
+    if isinstance(raw, Holder):
+        given: Mapping[str, Any] = {
+            "name": raw.name,
+            "id_type": raw.id_type,
+            "id_number": raw.id_number,
+        }
+    elif isinstance(raw, Mapping):
+        given = raw
+    else:
+        raise InputError("must be an object with name, id_type and id_number", field=field)
+    unknown = set(given) - {"name", "id_type", "id_number"}
     if unknown:
-        raise InputError("is not a holder field", field=f"holder.{sorted(unknown)[0]}")
-    name = _text(raw.get("name"), field="holder.name", max_length=200)
-    id_type = parse_holder_id_type(raw.get("id_type"), field="holder.id_type")
+        raise InputError("is not a holder field", field=f"{field}.{sorted(unknown)[0]}")
+    name = _text(given.get("name"), field=f"{field}.name", max_length=200)
+    id_type = parse_holder_id_type(given.get("id_type"), field=f"{field}.id_type")
     category = id_type.category
     if category is not None and category is not licence_type.holder_category:
         who = "natural persons" if category is HolderCategory.NATURAL_PERSON else "organisations"
         raise InputError(
             f"id type {id_type} is for {who}; {licence_type.name_en} is issued to "
             f"{licence_type.holder_category.replace('_', ' ')}s",
-            field="holder.id_type",
+            field=f"{field}.id_type",
         )
-    raw_id = raw.get("id_number")
+    raw_id = given.get("id_number")
     if id_type not in (HolderIdType.USCC, HolderIdType.RESIDENT_ID):
-        raw_id = _text(raw_id, field="holder.id_number", max_length=64)  # control chars, length
-    id_number = check_holder_id(id_type, raw_id, field="holder.id_number")
+        raw_id = _text(raw_id, field=f"{field}.id_number", max_length=64)  # control chars, length
+    id_number = check_holder_id(id_type, raw_id, field=f"{field}.id_number")
     return Holder(name=name, id_type=id_type, id_number=id_number)
 
 
-def check_data(raw: object, licence_type: LicenceType) -> dict[str, str]:
+def check_data(raw: object, licence_type: LicenceType, *, field: str = "data") -> dict[str, str]:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise InputError("must be an object keyed by data item names", field="data")
+        raise InputError("must be an object keyed by data item names", field=field)
     for key in raw:
         if licence_type.item(str(key)) is None:
             raise InputError(
                 f"is not a data item of {licence_type.name_en} ({licence_type.code})",
-                field=f"data.{key}",
+                field=f"{field}.{key}",
             )
     out: dict[str, str] = {}
     for item in licence_type.data_items:
-        field = f"data.{item.name}"
+        where = f"{field}.{item.name}"
         value = _text(
-            raw.get(item.name), field=field, max_length=item.max_length, required=item.required
+            raw.get(item.name), field=where, max_length=item.max_length, required=item.required
         )
         if not value:
             continue
         if item.type is ItemType.DATE:
-            value = _date(value, field=field).isoformat()
+            value = _date(value, field=where).isoformat()
         elif item.type is ItemType.INTEGER and not _DIGITS.fullmatch(value):
-            raise InputError("must be a whole number", field=field)
+            raise InputError("must be a whole number", field=where)
         elif item.type is ItemType.USCC:
-            value = check_uscc(value, field=field)
+            value = check_uscc(value, field=where)
         elif item.type is ItemType.ID_NUMBER:
-            value = check_resident_id(value, field=field)
+            value = check_resident_id(value, field=where)
         out[item.name] = value
     return out
 
@@ -129,12 +144,73 @@ def check_request(
     unknown = set(raw) - REQUEST_FIELDS
     if unknown:
         raise InputError("is not a field of an issuance request", field=sorted(unknown)[0])
-    source_ref = _text(raw.get("source_ref"), field="source_ref", max_length=128)
+    return _checked(
+        raw.get("source_ref"),
+        raw.get("type_code"),
+        raw.get("licence_number"),
+        raw.get("holder"),
+        raw.get("valid_from"),
+        raw.get("valid_until"),
+        raw.get("data"),
+        catalogue=catalogue,
+        department=department,
+        names=DraftFields(),
+    )
+
+
+def check_draft(
+    draft: LicenceDraft,
+    *,
+    catalogue: Catalogue,
+    department: Department,
+    names: DraftFields = DraftFields(),  # noqa: B008 - frozen
+) -> IssuanceRequest:
+    """Check a use case's draft by the rules of a request, its errors naming each part as
+    ``names`` say. A draft without a licence number is numbered now (:func:`licence_number`)."""
+    number = draft.licence_number
+    if number is None:
+        number = licence_number(department, draft.valid_from)
+    return _checked(
+        draft.source_ref,
+        draft.type_code,
+        number,
+        draft.holder,
+        draft.valid_from,
+        draft.valid_until,
+        draft.data,
+        catalogue=catalogue,
+        department=department,
+        names=names,
+    )
+
+
+def licence_number(department: Department, valid_from: dt.date) -> str:
+    """The number (证照编号) of a licence issued without one: the issuing department's division
+    code, the year it is valid from and 10 characters 0-9A-Z from the CSPRNG
+    (``440106`` ``2026`` ``7K3QX9M2PA``), as a department numbers its own."""
+    return f"{department.division_code}{valid_from.year:04d}{new_serial()[:10]}"
+
+
+def _checked(
+    source_ref_: object,
+    type_code_: object,
+    licence_number_: object,
+    holder_: object,
+    valid_from_: object,
+    valid_until_: object,
+    data_: object,
+    *,
+    catalogue: Catalogue,
+    department: Department,
+    names: DraftFields,
+) -> IssuanceRequest:
+    """The rules of every field, in the order a request's errors are reported."""
+    source_ref = _text(source_ref_, field="source_ref", max_length=128)
     if not _SOURCE_REF_RE.fullmatch(source_ref):
         raise InputError(
             "must be 1-128 printable ASCII characters without spaces", field="source_ref"
         )
-    type_code = check_type_code(raw.get("type_code"))
+    type_code = check_type_code(type_code_)
     licence_type = catalogue.licence_type(type_code)
     if type_code not in department.licence_types:
         raise PermissionDeniedError(
@@ -143,39 +219,38 @@ def check_request(
             field="type_code",
             code="type_not_permitted",
         )
-    licence_number = _text(raw.get("licence_number"), field="licence_number", max_length=64)
-    holder = check_holder(raw.get("holder"), licence_type)
-    valid_from = _date(raw.get("valid_from"), field="valid_from")
+    number = _text(licence_number_, field=names.licence_number, max_length=64)
+    holder = check_holder(holder_, licence_type, field=names.holder)
+    valid_from = _date(valid_from_, field=names.valid_from)
     try:
         last_day = licence_type.validity.last_day(valid_from)
     except (ValueError, OverflowError):
         last_day = dt.date.max  # beyond the calendar: refused just below
     if last_day is not None:
-        last_day = check_day(last_day, field="valid_from")  # the rule's end, too, is bounded
-    raw_until = raw.get("valid_until")
+        last_day = check_day(last_day, field=names.valid_from)  # the rule's end, too, is bounded
     if licence_type.validity.long_term:
-        if raw_until is not None:
+        if valid_until_ is not None:
             raise InputError(
                 f"must be null: {licence_type.name_en} is long-term (validity rule 0/L)",
-                field="valid_until",
+                field=names.valid_until,
             )
         valid_until = None
-    elif raw_until is None:
+    elif valid_until_ is None:
         valid_until = last_day
     else:
-        valid_until = _date(raw_until, field="valid_until")
+        valid_until = _date(valid_until_, field=names.valid_until)
         if valid_until < valid_from:
-            raise InputError("must not be before valid_from", field="valid_until")
+            raise InputError(f"must not be before {names.valid_from}", field=names.valid_until)
         if last_day is not None and valid_until > last_day:
             raise InputError(
                 f"must be at most {last_day} under the validity rule {licence_type.validity}",
-                field="valid_until",
+                field=names.valid_until,
             )
-    data = check_data(raw.get("data"), licence_type)
+    data = check_data(data_, licence_type, field=names.data)
     return IssuanceRequest(
         source_ref=source_ref,
         type_code=type_code,
-        licence_number=licence_number,
+        licence_number=number,
         holder=holder,
         valid_from=valid_from,
         valid_until=valid_until,

@@ -41,7 +41,7 @@ from elicence.domain.catalogue import (
     ItemType,
     LicenceType,
 )
-from elicence.domain.licence import CHINA_TZ, IssuanceRequest, Licence
+from elicence.domain.licence import CHINA_TZ, DraftFields, IssuanceRequest, Licence
 from elicence.errors import InputError, SettingsError
 from elicence.templates.qr import make_qr
 
@@ -187,13 +187,18 @@ class LicenceRenderer:
                 missing.append(ch)
         return missing
 
-    def check_printable(self, request: IssuanceRequest) -> None:
-        """Refuse a request with text the licence font cannot print; names the field."""
+    def check_printable(
+        self,
+        request: IssuanceRequest,
+        names: DraftFields = DraftFields(),  # noqa: B008 - frozen
+    ) -> None:
+        """Refuse a request with text the licence font cannot print; names the field (as the
+        request names it, or as ``names`` say for a use case's draft)."""
         fields: list[tuple[str, str]] = [
-            ("licence_number", request.licence_number),
-            ("holder.name", request.holder.name),
-            ("holder.id_number", request.holder.id_number),
-            *((f"data.{k}", v) for k, v in request.data.items()),
+            (names.licence_number, request.licence_number),
+            (f"{names.holder}.name", request.holder.name),
+            (f"{names.holder}.id_number", request.holder.id_number),
+            *((f"{names.data}.{k}", v) for k, v in request.data.items()),
         ]
         for field, text in fields:
             missing = self.missing_glyphs(text)

@@ -14,21 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple, Protocol, TypeVar
 
+from elicence.domain.licence import Verdict as Verdict  # noqa: PLC0414 (re-exported)
 from elicence.formats.seal import SealedLicence
-
-
-class Verdict(StrEnum):
-    VALID = "valid"
-    INVALID = "invalid"  # tampered, bad signature, inconsistent
-    UNTRUSTED = "untrusted"  # signer not in the trust list, or not trusted for this
-    REVOKED = "revoked"
-    SUSPENDED = "suspended"
-    EXPIRED = "expired"
-    SUPERSEDED = "superseded"
-    NOT_FOUND = "not_found"
-    INDETERMINATE = "indeterminate"  # status data missing or stale
-    NOT_YET_VALID = "not_yet_valid"  # genuine and in good standing, but its first day is ahead
-
 
 # The order in which failures outweigh each other (the first is the gravest). ``not_yet_valid``
 # comes last, after ``indeterminate``: it is the one failure that vouches for the licence

@@ -3,6 +3,7 @@ retried, raced or interrupted; the cited e-licences are verified again first."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -102,15 +103,15 @@ def test_a_failure_before_issuing_leaves_the_case_to_resume(
     number = reviewed(w)
     from elicence.issuer.service import IssuanceService
 
-    real = IssuanceService.issue
+    real = IssuanceService.issue_draft
 
     def no_key(self: IssuanceService, *a: Any, **kw: Any) -> Any:
         raise KeyCustodyError("the department's key is not loaded")
 
-    monkeypatch.setattr(IssuanceService, "issue", no_key)
+    monkeypatch.setattr(IssuanceService, "issue_draft", no_key)
     assert approve(w, number).status_code == 503
     assert licences_of(w, number) == []
-    monkeypatch.setattr(IssuanceService, "issue", real)
+    monkeypatch.setattr(IssuanceService, "issue_draft", real)
     done = approve(w, number)
     assert done.status_code == 200 and done.json()["licence_created"] is True
     assert len(licences_of(w, number)) == 1
@@ -215,3 +216,18 @@ def test_a_refusal_is_decided_with_its_reason(any_world: World) -> None:
     assert r.json()["status"] == "refused" and r.json()["decided_at"]
     assert w.step("th_amr", number, "complete").json()["status"] == "completed"
     assert licences_of(w, number) == []
+
+
+def test_a_licence_approved_without_a_number_is_numbered_by_the_issuer(any_world: World) -> None:
+    """Not with the case number: the department's division, the year it is valid from and ten
+    characters from the CSPRNG, as a department numbers its own (and each licence its own)."""
+    w = any_world
+    numbers = []
+    for _ in range(2):
+        number = reviewed(w)
+        assert approve(w, number).status_code == 200
+        [lic] = licences_of(w, number)
+        assert lic.licence_number != number
+        assert re.fullmatch(r"4401062026[0-9A-Z]{10}", lic.licence_number), lic.licence_number
+        numbers.append(lic.licence_number)
+    assert numbers[0] != numbers[1]

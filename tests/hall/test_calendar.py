@@ -70,7 +70,7 @@ def test_adding_then_counting_gives_back_the_days(start: dt.date, days: int) -> 
         ("format: elicence-holidays/2\nyears: [2026]\n", "format"),
         (
             "format: elicence-holidays/1\nyears: [2026]\nholidays: [{from: 2026-10-07, to: 2026-10-01}]\n",
-            "holidays.0.to",
+            "holidays[0].to",
         ),
         (
             "format: elicence-holidays/1\nyears: [2026]\nholidays: [{from: 2027-10-01, to: 2027-10-03}]\n",
@@ -82,7 +82,7 @@ def test_adding_then_counting_gives_back_the_days(start: dt.date, days: int) -> 
         ),
         (
             "format: elicence-holidays/1\nyears: [2026]\nholidays: [{from: 2026-13-01, to: 2026-13-02}]\n",
-            "holidays.0.from",
+            "holidays[0].from",
         ),
     ],
     ids=["format", "backwards", "outside-years", "both", "not-a-date"],
@@ -91,6 +91,14 @@ def test_a_bad_calendar_file_is_refused(text: str, field: str) -> None:
     with pytest.raises(CatalogueError) as e:
         parse_calendar(text)
     assert e.value.field == field
+
+
+def test_a_calendar_files_error_names_its_line() -> None:
+    text = "format: elicence-holidays/1\nyears: [2026]\nholidays:\n  - {from: 2026-10-07, to: 2026-10-01}\n"
+    with pytest.raises(CatalogueError) as e:
+        parse_calendar(text, source="holidays.yaml")
+    assert e.value.field == "holidays[0].to"
+    assert e.value.message.startswith("line 4 of holidays.yaml: a holiday runs forwards")
 
 
 def test_an_empty_calendar_is_monday_to_friday() -> None:

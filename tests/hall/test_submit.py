@@ -14,11 +14,14 @@ import cbor2
 import pytest
 from sqlalchemy import text
 
+from elicence.domain.clients import Role
 from elicence.domain.codes import LicenceIdentifier
 from elicence.domain.grants import GranteeKind
+from elicence.domain.licence import HolderRef
 from elicence.formats.seal import CLAIM_LICENCE, K_HOLDER_NAME, PREFIX, cose_bytes
+from elicence.hall.cases import UploadIn
 from elicence.issuer.lifecycle import Action
-from tests.conftest import food_permit
+from tests.conftest import FOOD, food_permit
 from tests.hall.conftest import (
     BIRTH_REG,
     BUSINESS,
@@ -594,3 +597,52 @@ def test_unauthenticated_applications_are_refused(world: World) -> None:
 def test_business_licence_fixture_is_valid(world: World) -> None:
     assert world.svc.verify(seal=world.seals["biz"], client=None).verdict == "valid"
     assert business_licence("x")["type_code"] == BUSINESS
+
+
+def test_the_applicant_is_named_as_itself_not_as_its_api_key(any_world: World) -> None:
+    """An API key's name is its label (here an ERP link); the case, and the licence its
+    approval issues, name the applicant as its licences in force do — or as the application
+    or the holder's sign-in identity names it."""
+    w = any_world
+    w.add("erp", Role.HOLDER, holder=f"001:{ORG}", name="ERP 对接密钥")
+    number = w.open_restaurant_case("erp")
+    case = w.api.get(f"/api/v1/cases/{number}", headers=w.h("erp")).json()
+    assert case["applicant"]["name"] == "广州市天河区某某餐饮管理有限公司"
+    w.drive(number, "accept", "start-review", "approve")
+    [lic] = [x for x in w.svc.registry.search(type_code=FOOD, limit=100) if x.source_ref == number]
+    assert lic.holder.name == "广州市天河区某某餐饮管理有限公司"
+    named = w.restaurant(applicant={"name": "某某餐饮（天河店）"})
+    r = w.submit("erp", named, {"premises_layout": ("layout.pdf", PDF, "application/pdf")})
+    assert r.status_code == 201 and r.json()["applicant"]["name"] == "某某餐饮（天河店）"
+    web = w.svc.holder.principal(HolderRef.parse(f"001:{ORG}"), "广州某某餐饮")
+    upload = UploadIn("premises_layout", "layout.pdf", "application/pdf", PDF)
+    assert w.svc.hall.submit(web, w.restaurant(), [upload]).applicant.name == "广州某某餐饮"
+
+
+def test_an_applicant_with_no_licence_in_force_gives_its_name(world: World) -> None:
+    w = world
+    w.add("newcomer", Role.HOLDER, holder="111:440106199001011235", name="某 App 的密钥")
+    body: dict[str, Any] = {
+        "item_code": "440100-WJ-0002",  # 出生医学证明: cites no licence
+        "form": {"child_name": "王小明", "birth_date": "2026-11-20", "birth_institution": "某医院"},
+    }
+    record = {"birth_record": ("r.pdf", PDF, "application/pdf")}
+    r = w.submit("newcomer", body, record)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "applicant.name", r.text
+    nothing_written(w)
+    body["applicant"] = {"name": "王五"}
+    r = w.submit("newcomer", body, record)
+    assert r.status_code == 201 and r.json()["applicant"]["name"] == "王五", r.text
+
+
+def test_a_form_value_the_licence_font_cannot_print_is_refused_naming_the_form_field(
+    world: World,
+) -> None:
+    w = world
+    body = w.restaurant()
+    body["form"]["legal_representative"] = "𠮷田"  # U+20BB7: not in the licence font
+    r = w.submit("org", body, {"premises_layout": ("layout.pdf", PDF, "application/pdf")})
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert (err["code"], err["field"]) == ("unprintable_character", "form.legal_representative")
+    nothing_written(w)

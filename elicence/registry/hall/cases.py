@@ -40,6 +40,7 @@ from elicence.registry.hall.statements import (
     EVENTS,
     RATINGS,
     RECTIFICATIONS,
+    REGISTERED_NAME,
     UPLOADS,
 )
 
@@ -112,6 +113,16 @@ def cited(
         )
         for r in rows
     }
+
+
+def registered_name(db: Database, holder: HolderRef) -> str | None:
+    """The holder's name on its latest licence in force (None: it holds none)."""
+    with db.read() as c:
+        name: str | None = c.execute(
+            REGISTERED_NAME,
+            {"id_type": str(holder.id_type), "id_number": holder.id_number},
+        ).scalar()
+    return name
 
 
 def events(db: Database, number: str) -> list[CaseEvent]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elicence.domain.catalogue import HolderIdType
-from elicence.domain.licence import HolderRef
+from elicence.domain.licence import Holder, HolderRef, LicenceDraft, Verdict
 from elicence.hall.cases import (
     Applicant,
     Case,
@@ -54,7 +54,7 @@ def _citation_out(c: Citation) -> dict[str, Any]:
         "identifier": c.identifier,
         "licence_type": c.licence_type,
         "presented": c.presented,
-        "verdict": c.verdict,
+        "verdict": str(c.verdict),
         "checked_at": c.checked_at.isoformat(),
     }
 
@@ -65,7 +65,7 @@ def _citation_in(d: dict[str, Any]) -> Citation:
         d["identifier"],
         d["licence_type"],
         d["presented"],
-        d["verdict"],
+        Verdict(d["verdict"]),
         dt.datetime.fromisoformat(d["checked_at"]),
     )
 
@@ -92,8 +92,38 @@ def _upload_in(d: dict[str, Any]) -> Upload:
     )
 
 
-def _optional_dict(value: Any) -> dict[str, Any] | None:
-    return dict(value) if value is not None else None
+def _draft_out(draft: LicenceDraft | None) -> dict[str, Any] | None:
+    """A draft as the issuance request it stands for (the JSON an issuer takes)."""
+    if draft is None:
+        return None
+    return {
+        "source_ref": draft.source_ref,
+        "type_code": draft.type_code,
+        "licence_number": draft.licence_number,
+        "holder": {
+            "name": draft.holder.name,
+            "id_type": str(draft.holder.id_type),
+            "id_number": draft.holder.id_number,
+        },
+        "valid_from": draft.valid_from.isoformat(),
+        "valid_until": draft.valid_until.isoformat() if draft.valid_until else None,
+        "data": dict(draft.data),
+    }
+
+
+def _draft_in(d: dict[str, Any] | None) -> LicenceDraft | None:
+    if d is None:
+        return None
+    holder = d["holder"]
+    return LicenceDraft(
+        source_ref=d["source_ref"],
+        type_code=d["type_code"],
+        holder=Holder(holder["name"], HolderIdType(holder["id_type"]), holder["id_number"]),
+        valid_from=dt.date.fromisoformat(d["valid_from"]),
+        licence_number=d.get("licence_number"),
+        valid_until=dt.date.fromisoformat(d["valid_until"]) if d.get("valid_until") else None,
+        data=dict(d.get("data") or {}),
+    )
 
 
 MUTABLE: tuple[Column, ...] = (
@@ -119,7 +149,7 @@ MUTABLE: tuple[Column, ...] = (
     Column("completed_at"),
     Column("reason"),
     Column("licence"),
-    Column("issuance", _optional_dict, _optional_dict, document=True),
+    Column("issuance", _draft_out, _draft_in, document=True),
     Column("visits"),
     Column("version"),
 )

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 
+from elicence.domain.licence import LicenceStatus
 from elicence.registry.hall.rows import MUTABLE
 from elicence.registry.models import (
     HallCase,
@@ -52,6 +53,17 @@ CITED = select(
     LICENCES.c.holder_id_type,
     LICENCES.c.holder_id,
 ).where(LICENCES.c.identifier.in_(bindparam("ids", expanding=True)))
+# The name an applicant's licences give it: on its latest licence in force.
+REGISTERED_NAME = (
+    select(LICENCES.c.holder_name)
+    .where(
+        LICENCES.c.holder_id_type == bindparam("id_type"),
+        LICENCES.c.holder_id == bindparam("id_number"),
+        LICENCES.c.status == str(LicenceStatus.VALID),
+    )
+    .order_by(LICENCES.c.issued_at.desc())
+    .limit(1)
+)
 # Every mutable column; and only the state (no JSON document), when the documents are unchanged.
 UPDATE_CASE = (
     update(CASES)

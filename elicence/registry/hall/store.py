@@ -109,6 +109,10 @@ class HallStore:
         """The latest upload of a material of a case, with its bytes."""
         return cases.upload(self._db, number, material)
 
+    def registered_name(self, holder: HolderRef) -> str | None:
+        """The holder's name on its latest licence in force (None: it holds none)."""
+        return cases.registered_name(self._db, holder)
+
     def rating(self, number: str) -> Rating | None:
         return cases.rating(self._db, number)
 
