@@ -34,10 +34,11 @@ workers (``bench/bare.py``: the ceiling), then the load test, on SQLite and Post
 Profiling a stage (py-spy is in the dev tools; ``-t`` keeps the worker threads apart, ``raw``
 writes collapsed stacks to read or to feed a flame graph):
 
-  .venv/bin/py-spy record -r 250 -t -f raw -o seal.txt -- .venv/bin/python bench/bench.py --hsm-only
-  .venv/bin/py-spy record -r 250 -t -f raw -o cases.txt -- .venv/bin/python bench/bench.py --cases-only
-  .venv/bin/py-spy record -r 250 -t -f raw -o stock.txt -- .venv/bin/python bench/bench.py --import-rows 100000
-  .venv/bin/py-spy record -r 250 -t -f raw -o verify.txt --pid <a worker of elicence serve>
+  SPY="-r 250 -t -f raw"; RUN=".venv/bin/python bench/bench.py"
+  .venv/bin/py-spy record $SPY -o seal.txt -- $RUN --hsm-only
+  .venv/bin/py-spy record $SPY -o cases.txt -- $RUN --cases-only
+  .venv/bin/py-spy record $SPY -o stock.txt -- $RUN --import-rows 100000
+  .venv/bin/py-spy record $SPY -o verify.txt --pid <a worker of elicence serve>
   .venv/bin/python -m cProfile -s tottime bench/bench.py --cases-only | head -60
 
 One module a stage: common (raw ECDSA, the table of rows), memory (seal, offline verify, status
