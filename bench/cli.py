@@ -17,6 +17,7 @@ from bench.hsm import stage_hsm
 from bench.issuance import stage_backend
 from bench.memory import CLAIMS, stage_presentation, stage_seal, stage_status_list
 from bench.options import Options, parse
+from bench.pages import stage_queue_pages
 from bench.pdf import stage_pdf
 from bench.refusals import stage_refusals
 from bench.sm2 import stage_sm2
@@ -43,7 +44,7 @@ def run(opts: Options, work: Path) -> None:
     raw = raw_crypto(n)
     keys = work / "keys"
     init_keys(keys)
-    if opts.cases_only or opts.usage_only or opts.http_only:
+    if opts.cases_only or opts.usage_only or opts.http_only or opts.pages_only:
         run_backends(opts, work, keys, raw)
         return
     svc = make_service(work, f"sqlite:///{work / 'seal.db'}", keys)
@@ -86,10 +87,14 @@ def run_backends(opts: Options, work: Path, keys: Path, raw: Raw) -> None:
             if opts.usage_only:
                 stage_usage(name, url, n, work, keys, raw.sign, raw.verify)
                 continue
+            if opts.pages_only:
+                stage_queue_pages(name, url, n, work, keys, raw)
+                continue
             if not opts.cases_only:
                 stage_backend(name, url, work, keys, opts, raw)
                 stage_usage(name, url, n, work, keys, raw.sign, raw.verify)
             stage_cases(name, url, n, work, keys, raw.sign, raw.verify)
+            stage_queue_pages(name, url, n, work, keys, raw)
     finally:
         if pg_db:
             with admin.connect() as c:

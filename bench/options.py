@@ -21,6 +21,7 @@ class Options:
     usage_only: bool = False
     hsm_only: bool = False
     http_only: bool = False
+    pages_only: bool = False
     rate_limit_backend: str = "memory"
     import_rows: int = 0
     import_backends: tuple[str, ...] = ("postgresql", "sqlite")
@@ -67,6 +68,11 @@ def parse(argv: list[str] | None = None) -> Options:
         "the load test",
     )
     ap.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="run only raw ECDSA and the clerk's pages stage (queue and case page server time)",
+    )
+    ap.add_argument(
         "--import-rows", type=int, default=0, help="run only the stock conversion of N rows"
     )
     ap.add_argument(
@@ -83,6 +89,7 @@ def parse(argv: list[str] | None = None) -> Options:
         usage_only=a.usage_only,
         hsm_only=a.hsm_only,
         http_only=a.http_only,
+        pages_only=a.pages_only,
         rate_limit_backend=a.rate_limit_backend,
         import_rows=a.import_rows,
         import_backends=tuple(a.import_backends.split(",")),

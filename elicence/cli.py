@@ -350,16 +350,22 @@ def keys_list() -> None:
             f"{e.status_since:%Y-%m-%d %H:%M}Z  "
             f"valid to {cert.not_valid_after_utc:%Y-%m-%d}  {e.name}"
             + ("  [token]" if e.key_path.startswith("pkcs11:") else "")
+            + ("  [SM2]" if e.algorithm == "SM2" else "")
         )
 
 
 @keys_app.command("rotate")
 @handled
 def keys_rotate(
-    department: Annotated[str, typer.Argument(help="Department USCC.")], root_dir: RootDir = None
+    department: Annotated[str, typer.Argument(help="Department USCC.")],
+    root_dir: RootDir = None,
+    algorithm: Annotated[
+        str, typer.Option("--algorithm", help="Which of its keys: ES256 (default) or SM2.")
+    ] = "ES256",
 ) -> None:
     """Give a department a new key; its old key is retired (what it sealed stays valid)."""
-    old, new = _service(root_dir=root_dir).rotate_key(department.strip().upper())
+    svc = _service(root_dir=root_dir)
+    old, new = svc.rotate_key(department.strip().upper(), algorithm=algorithm.strip().upper())
     if old:
         typer.echo(f"retired {old.kid}")
     typer.echo(f"active  {new.kid} for {department}")

@@ -321,6 +321,16 @@ def test_keys_rotate_a_malformed_uscc_is_bad_input(data_dir: Path, uscc: str) ->
     assert (data_dir / "keys" / "manifest.json").read_bytes() == manifest
 
 
+def test_keys_rotate_names_the_algorithm_it_cannot_rotate(data_dir: Path) -> None:
+    manifest = (data_dir / "keys" / "manifest.json").read_bytes()
+    unknown = cli(data_dir, "keys", "rotate", GZ_AMR, "--algorithm", "RSA")
+    assert unknown.exit_code == 2 and "algorithm" in unknown.stderr
+    # the demo catalogue has no SM2 type, so no department has an SM2 key to rotate
+    none = cli(data_dir, "keys", "rotate", GZ_AMR, "--algorithm", "sm2")
+    assert none.exit_code != 0 and "no SM2 key" in none.stderr
+    assert (data_dir / "keys" / "manifest.json").read_bytes() == manifest
+
+
 def test_keys_rotate_a_department_without_keys_fails(data_dir: Path) -> None:
     result = cli(data_dir, "keys", "rotate", NEW_DEPT)
     assert result.exit_code != 0

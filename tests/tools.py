@@ -1,5 +1,5 @@
 """What the tests need from outside Python, found or refused in one way: with ``CI`` set a
-missing piece (PostgreSQL, Redis, Chromium, SoftHSM, poppler, qpdf, zbar, NSS) fails the test,
+missing piece (PostgreSQL, Redis, Chromium, SoftHSM, poppler, qpdf, zbar, NSS, OpenSSL) fails the test,
 so CI cannot pass by skipping; on a developer's machine it skips, naming what to install."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ PACKAGES = {
     "qpdf": "qpdf",
     "zbarimg": "zbar-tools",
     "certutil": "libnss3-tools",
+    "openssl": "openssl",
 }
 
 

@@ -34,6 +34,8 @@ from elicence.api.routers import (
     lifecycle,
     page,
     portal,
+    queue,
+    queue_window,
     signin,
     site,
     status,
@@ -100,6 +102,8 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(desk.router)
     app.include_router(console.router)
     app.include_router(console.api_router)
+    app.include_router(queue.router)
+    app.include_router(queue_window.router)
     app.include_router(demo_idp.router)
     app.include_router(demo_idp.token_router)
     app.include_router(trail.router)

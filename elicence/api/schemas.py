@@ -208,7 +208,8 @@ class SealedLicenceOut(BaseModel):
 
 class VerificationOut(BaseModel):
     verdict: Verdict = Field(
-        description="valid; or why not, gravest first: invalid, untrusted, not_found, revoked, "
+        description="valid; or why not, gravest first: invalid, untrusted, "
+        "unsupported_algorithm, not_found, revoked, "
         "superseded, suspended, expired, indeterminate, not_yet_valid (genuine and in good "
         "standing, in force from licence.valid_from) — docs/formats.md §5"
     )

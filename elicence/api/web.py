@@ -31,6 +31,7 @@ from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
 from elicence.errors import AuthenticationError, InputError, LoginError, SettingsError
 from elicence.templates import web
+from elicence.templates.texts import error_zh
 
 log = logging.getLogger("elicence.api")
 
@@ -274,6 +275,30 @@ TITLES = {
 }
 
 
+# an error's field -> the id of the console's input it names
+_INPUT_IDS = {
+    "holder.name": "holder_name",
+    "holder.id_type": "holder_id_type",
+    "holder.id_number": "holder_id",
+    "holder": "holder_id",
+}
+
+
+def error_view(exc: errors.Error, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """An error as a form shows it beside its field: Chinese first, the API's English words."""
+    field = exc.field or ""
+    input_id = _INPUT_IDS.get(field) or (
+        "data-" + field[5:] if field.startswith("data.") else field
+    )
+    return {
+        "field": safe_text(field) if field else None,
+        "input_id": input_id,
+        "code": exc.code,
+        "message": safe_text(exc.message),
+        "zh": error_zh(exc.code, exc.message, field or None, labels),
+    }
+
+
 def error_page(request: Request, exc: errors.Error) -> Response:
     status = status_of(exc)
     message = safe_text(exc.message)
@@ -295,6 +320,7 @@ def error_page(request: Request, exc: errors.Error) -> Response:
         title_zh=title[0],
         title_en=title[1],
         message=message,
+        message_zh=error_zh(exc.code, exc.message, exc.field) if status < 500 else "",
         field=safe_text(exc.field) if exc.field else None,
         code=exc.code,
         back=request.headers.get("referer") or (base(request) + "/"),

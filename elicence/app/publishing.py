@@ -23,6 +23,7 @@ from cryptography import x509
 
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.mirror import MirroredTrust
+from elicence.domain.catalogue import Catalogue, Department, SignatureAlgorithm
 from elicence.domain.codes import check_uscc
 from elicence.errors import NotFoundError
 from elicence.formats import statuslist, trustlist
@@ -30,6 +31,7 @@ from elicence.formats.eventlog import Checkpoint, sign_checkpoint
 from elicence.formats.statuslist import PURPOSE_OF_STATUS, Purpose, list_size, sign_status_list
 from elicence.formats.trustlist import TrustEntry, TrustList, sign_trust_list, verify_trust_list
 from elicence.keys.keyring import Keyring
+from elicence.keys.signer import signer_key
 from elicence.keys.store import KeyRole, KeyStatus
 from elicence.registry import Registry
 from elicence.verifier.status import StatusList, verify_status_list
@@ -108,7 +110,7 @@ class Publisher:
                     certificate=certificate,
                     status=str(e.status),
                     status_since=since,
-                    licence_types=dept.licence_types if dept else (),
+                    licence_types=_types_for(catalogue, dept, e.algorithm),
                 )
             )
         root = self._keyring.root_certificate()
@@ -202,9 +204,13 @@ class Publisher:
             now=now,
         )
         built = {}
+        # a department with an SM2 licence type signs its lists with its SM2 key (ADR 0016)
+        sm2 = signer_key(department, SignatureAlgorithm.SM2)
+        uses_sm2 = SignatureAlgorithm.SM2 in self._catalogue().algorithms(department)
+        signer = self._keyring[sm2] if uses_sm2 and sm2 in self._keyring else None
         for purpose in Purpose:
             signed = sign_status_list(
-                signer=self._keyring.service(),
+                signer=signer or self._keyring.service(),
                 department=department,
                 purpose=purpose,
                 issued_at=issued_at,
@@ -244,3 +250,14 @@ class Publisher:
         self._registry.add_checkpoint(cp)
         self._last_checkpoint_at = now
         return cp
+
+
+def _types_for(catalogue: Catalogue, dept: Department | None, algorithm: str) -> tuple[str, ...]:
+    """The licence types a department key may seal, as its trust-list entry says: every type of
+    the department for its ES256 key (seals made before a type moved to SM2 stay trusted); only
+    the SM2 types for its SM2 key (ADR 0016)."""
+    if dept is None:
+        return ()
+    if algorithm == SignatureAlgorithm.ES256:
+        return dept.licence_types
+    return tuple(c for c in dept.licence_types if catalogue.licence_types[c].algorithm == algorithm)

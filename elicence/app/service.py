@@ -42,10 +42,11 @@ from elicence.formats.trustlist import TrustList
 from elicence.issuer import BatchItemResult, IssuanceResult, IssuanceService
 from elicence.issuer.lifecycle import Action, Change, LifecycleService
 from elicence.issuer.reseal import reseal_licences
+from elicence.keys.entry import departments_of
 from elicence.keys.keyring import Keyring
 from elicence.keys.pki import CRL_VALIDITY
 from elicence.keys.signer import Signer
-from elicence.keys.store import DepartmentName, KeyEntry, KeyStore
+from elicence.keys.store import KeyEntry, KeyStore
 from elicence.registry import ClientRecord, Registry
 from elicence.templates.documents import LicenceDocuments
 from elicence.templates.qr import verification_url
@@ -195,11 +196,7 @@ class Elicence:
         root is offline and was not given to this command."""
         if self._keyring.root_available():
             return
-        try:
-            active = {e.department for e in self._keyring.entries() if str(e.status) == "active"}
-        except KeyCustodyError:
-            active = set()
-        if not active or any(uscc not in active for uscc in catalogue.departments):
+        if self._keyring.lacks_keys(departments_of(catalogue)):
             raise KeyCustodyError(
                 "new departments need keys certified by the root, which is offline: give "
                 "`--root-dir DIR` (and ELICENCE_ROOT_PASSPHRASE) to this command",
@@ -210,17 +207,21 @@ class Elicence:
         with self.trail.action(TrailAction.KEYS_INIT, client=None) as rec:
             catalogue = catalogue or self.catalogue()
             created = self._keyring.init(
-                [DepartmentName(d.uscc, d.name_zh) for d in catalogue.departments.values()],
+                departments_of(catalogue),
                 now=self.clock(),
                 crl_url=self.crl_url,
             )
             rec["created"] = [e.kid for e in created]
         return created
 
-    def rotate_key(self, department: str) -> tuple[KeyEntry | None, KeyEntry]:
+    def rotate_key(
+        self, department: str, *, algorithm: str = "ES256"
+    ) -> tuple[KeyEntry | None, KeyEntry]:
         with self.trail.action(TrailAction.KEYS_ROTATE, client=None, target=department) as rec:
             check_uscc(department, field="department")
-            old, new = self._keyring.rotate(department, now=self.clock(), crl_url=self.crl_url)
+            old, new = self._keyring.rotate(
+                department, now=self.clock(), crl_url=self.crl_url, algorithm=algorithm
+            )
             rec.update(retired=old.kid if old else None, active=new.kid)
         self.trust_list()  # numbered now, not first inside some worker's write transaction
         return old, new
@@ -270,6 +271,7 @@ class Elicence:
                 kid=revoked.kid,
                 actor=actor,
                 clock=self.clock,
+                algorithm=revoked.algorithm,
             )
             rec.update(resealed=resealed)
         self.checkpoint()

@@ -491,11 +491,12 @@ def _seal_chunk(job: _Job) -> list[_Outcome]:
             dept = catalogue.department(uscc)
             request = check_request(raw, catalogue=catalogue, department=dept)
             _WORKER["printable"](request)
+            licence_type = catalogue.licence_type(request.type_code)
             licence = new_licence(
                 request,
-                catalogue.licence_type(request.type_code),
+                licence_type,
                 dept,
-                signer_for(_WORKER["keyring"], dept),
+                signer_for(_WORKER["keyring"], dept, licence_type.algorithm),
                 digest=request_hash(request),
                 status_index=index,
                 now=job.now,

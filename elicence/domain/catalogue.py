@@ -124,6 +124,13 @@ class DataItem:
     seal_key: int | None = None  # the item's key in the seal (1-23), fixed forever for its type
 
 
+class SignatureAlgorithm(StrEnum):
+    """What a licence type's seals are signed with (its PDFs' PAdES signature is always ES256)."""
+
+    ES256 = "ES256"  # ECDSA P-256 with SHA-256
+    SM2 = "SM2"  # SM2 with SM3, GB/T 32918 / GM/T 0009 (ADR 0016)
+
+
 @dataclass(frozen=True, slots=True)
 class LicenceType:
     """One catalogue entry (目录信息) of a licence type."""
@@ -141,6 +148,7 @@ class LicenceType:
     english_labels: bool = True
     service_items: tuple[str, ...] = ()
     version: int = 1
+    algorithm: SignatureAlgorithm = SignatureAlgorithm.ES256
 
     def item(self, name: str) -> DataItem | None:
         for item in self.data_items:
@@ -240,6 +248,13 @@ class Catalogue:
                     )
             depts[d.uscc] = d
         return cls(types, depts)
+
+    def algorithms(self, uscc: str) -> tuple[SignatureAlgorithm, ...]:
+        """The signature algorithms of the licence types ``uscc`` may issue (ES256 always: its
+        PDFs are signed ES256 whatever the type's seal), ES256 first."""
+        dept = self.departments.get(uscc)
+        used = {self.licence_types[c].algorithm for c in dept.licence_types} if dept else set()
+        return (SignatureAlgorithm.ES256, *sorted(used - {SignatureAlgorithm.ES256}))
 
     def licence_type(self, code: str) -> LicenceType:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -44,6 +44,8 @@ class Verdict(StrEnum):
     NOT_FOUND = "not_found"
     INDETERMINATE = "indeterminate"  # status data missing or stale
     NOT_YET_VALID = "not_yet_valid"  # genuine and in good standing, but its first day is ahead
+    # signed with an algorithm this verifier does not know: it cannot say whether it is genuine
+    UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +228,52 @@ def mask_name(name: str) -> str:
 def china_today(now: dt.datetime) -> dt.date:
     """The calendar date in China at ``now`` (validity dates are Beijing time)."""
     return now.astimezone(CHINA_TZ).date()
+
+
+# the order a holder's licences are listed in: what can be relied on first
+_LIST_ORDER = {"valid": 0, "not_yet_valid": 1, "suspended": 2, "expired": 3, "revoked": 4}
+
+
+def fold_versions(
+    licences: Sequence[Licence], today: dt.date
+) -> list[tuple[Licence, list[Licence]]]:
+    """A holder's licences as one entry per licence: its latest version (the one in force, where
+    there is one), each with the versions it superseded, newest first. Entries in force come
+    first, then suspended, expired and revoked; within each, the latest issued first.
+
+    A version whose successor is not among ``licences`` (another holder's, after a change of
+    holder) is its own entry."""
+    by_id = {lic.identifier: lic for lic in licences}
+
+    def head(lic: Licence) -> Licence:
+        seen = {lic.identifier}
+        while lic.superseded_by is not None and lic.superseded_by in by_id:
+            lic = by_id[lic.superseded_by]
+            if lic.identifier in seen:  # a cycle cannot be stored; do not loop if it were
+                break
+            seen.add(lic.identifier)
+        return lic
+
+    groups: dict[str, list[Licence]] = {}
+    for lic in licences:
+        groups.setdefault(head(lic).identifier, []).append(lic)
+    folded = []
+    for ident, members in groups.items():
+        older = sorted(
+            (m for m in members if m.identifier != ident),
+            key=lambda m: (m.version, m.issued_at),
+            reverse=True,
+        )
+        folded.append((by_id[ident], older))
+
+    def rank(entry: tuple[Licence, list[Licence]]) -> tuple[int, float]:
+        lic = entry[0]
+        status = lic.effective_status(today)
+        if status == "valid" and today < lic.valid_from:
+            status = "not_yet_valid"
+        return (_LIST_ORDER.get(status, 5), -lic.issued_at.timestamp())
+
+    return sorted(folded, key=rank)
 
 
 class EventKind(StrEnum):

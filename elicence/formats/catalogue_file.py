@@ -20,6 +20,7 @@ from elicence.domain.catalogue import (
     IssuerLevel,
     ItemType,
     LicenceType,
+    SignatureAlgorithm,
     ValidityRule,
     check_division_code,
     check_item_name,
@@ -76,6 +77,7 @@ class _LicenceTypeIn(_Model):
     english_labels: bool = True
     service_items: list[Text] = []
     version: Annotated[int, Field(ge=1)] = 1
+    algorithm: SignatureAlgorithm = SignatureAlgorithm.ES256
 
     @field_validator("code")
     @classmethod
@@ -158,6 +160,7 @@ def _to_type(t: _LicenceTypeIn) -> LicenceType:
         english_labels=t.english_labels,
         service_items=tuple(t.service_items),
         version=t.version,
+        algorithm=t.algorithm,
     )
 
 
@@ -207,6 +210,7 @@ def licence_type_to_dict(t: LicenceType) -> dict[str, Any]:
         "english_labels": t.english_labels,
         "service_items": list(t.service_items),
         "version": t.version,
+        "algorithm": str(t.algorithm),
     }
 
 

@@ -5,6 +5,10 @@ protected header carries ``alg``, ``kid`` and ``x5chain`` (33) = the service cer
 Invariant: :func:`verify_service_document` returns a payload only after the signer certificate was
 found directly issued by the pinned root with the trust-list EKU, valid at the document's time,
 and the signature verified.
+
+A department's SM2 key signs its status lists instead of the service key (ADR 0016): the same
+envelope with ``alg`` -65537 (SM2 with SM3, ``r || s``); :func:`sign_service_document` takes the
+signer's algorithm, and :func:`document_alg` tells a verifier which path to take.
 """
 
 from __future__ import annotations
@@ -20,20 +24,25 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.errors import Error
-from elicence.keys import pki
-from elicence.keys.signer import Signer, raw_to_der
+from elicence.keys import pki, sm2
+from elicence.keys.signer import ES256, SM2, Signer, raw_to_der
 
 HEADER_ALG, HEADER_KID, HEADER_X5CHAIN = 1, 4, 33
 ALG_ES256 = -7
+ALG_SM2_SM3 = -65537  # as the EL1 seal's (formats.md §2.2)
+_ALG_OF = {ES256: ALG_ES256, SM2: ALG_SM2_SM3}
 COSE_SIGN1_TAG = 18
 
 
 def sign_service_document(signer: Signer, payload: Mapping[int, Any]) -> bytes:
     """Sign a CBOR map as a tagged COSE_Sign1 carrying the signer's certificate."""
+    alg = _ALG_OF.get(signer.algorithm)
+    if alg is None:
+        raise Error(f"a signed document cannot be signed with {signer.algorithm}")
     body = cbor2.dumps(dict(payload))
     protected = cbor2.dumps(
         {
-            HEADER_ALG: ALG_ES256,
+            HEADER_ALG: alg,
             HEADER_KID: signer.kid,
             HEADER_X5CHAIN: signer.certificate.public_bytes(serialization.Encoding.DER),
         }
@@ -100,3 +109,54 @@ def verify_service_document(
     except InvalidSignature:
         raise error(f"the {what} signature does not verify") from None
     return body
+
+
+def document_alg(signed: bytes) -> object:
+    """The ``alg`` a signed document's protected header states (None if it does not decode)."""
+    try:
+        obj = cbor2.loads(signed)
+        protected = cbor2.loads(obj.value[0])
+        return protected.get(HEADER_ALG) if isinstance(protected, Mapping) else None
+    except Exception:  # cbor2 raises several types; the full check reports it properly
+        return None
+
+
+def verify_sm2_document(
+    signed: bytes, *, sm2_public_key: bytes, error: type[Error], what: str
+) -> tuple[bytes, Mapping[Any, Any]]:
+    """Check the SM2-with-SM3 signature of a document under ``sm2_public_key`` and return its
+    kid and payload map; who may sign it (a trust list entry) is the caller's to check.
+    Any failure raises ``error``."""
+    try:
+        obj = cbor2.loads(signed)
+        protected_bytes, _unprotected, payload, signature = obj.value
+        protected = cbor2.loads(protected_bytes)
+        body = cbor2.loads(payload)
+    except Exception as e:
+        raise error(f"the {what} is not a COSE_Sign1 message") from e
+    if (
+        not isinstance(obj, cbor2.CBORTag)
+        or obj.tag != COSE_SIGN1_TAG
+        or not isinstance(protected, Mapping)
+        or not isinstance(body, Mapping)
+        or not isinstance(signature, bytes)
+        or not isinstance(protected.get(HEADER_KID), bytes)
+    ):
+        raise error(f"the {what} is not a tagged COSE_Sign1 with a kid and a map payload")
+    if protected.get(HEADER_ALG) != ALG_SM2_SM3:
+        raise error(f"the {what} is not signed with SM2")
+    message = cbor2.dumps(["Signature1", protected_bytes, b"", payload])
+    if not sm2.verify(sm2_public_key, message, signature):
+        raise error(f"the {what} signature does not verify")
+    return protected[HEADER_KID], body
+
+
+def document_kid(signed: bytes) -> bytes | None:
+    """The kid a signed document's protected header states (None if it has none)."""
+    try:
+        obj = cbor2.loads(signed)
+        protected = cbor2.loads(obj.value[0])
+        kid = protected.get(HEADER_KID) if isinstance(protected, Mapping) else None
+    except Exception:
+        return None
+    return kid if isinstance(kid, bytes) else None

@@ -1,4 +1,8 @@
-"""The EL1 seal: a licence as a tagged COSE_Sign1 (RFC 9052, ES256) over CWT claims (RFC 8392).
+"""The EL1 seal: a licence as a tagged COSE_Sign1 (RFC 9052) over CWT claims (RFC 8392).
+
+Signed ES256, or SM2 with SM3 for a licence type whose catalogue entry says ``algorithm: SM2``:
+COSE algorithm :data:`ALG_SM2_SM3` (private use), signature ``r || s`` (64 bytes), user id
+``1234567812345678`` (ADR 0016).
 
 Text form: ``EL1:`` + base32 (RFC 4648, upper case, no padding) of zlib(COSE_Sign1). The full
 specification, with a worked example, is ``docs/formats.md``. Invariants: :func:`seal_licence` only
@@ -22,11 +26,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.domain.licence import CHINA_TZ
 from elicence.errors import SealError
-from elicence.keys.signer import ES256, Signer, raw_to_der
+from elicence.keys import sm2
+from elicence.keys.signer import ECDSA_SHA256, ES256, SM2, Signer, raw_to_der
 
 PREFIX = "EL1:"
 COSE_SIGN1_TAG = 18
 ALG_ES256 = -7
+# SM2 signature with SM3 (GB/T 32918.2, GM/T 0009's default user id): no COSE value is
+# registered, so the first of the COSE Algorithms registry's private-use values (below -65536)
+ALG_SM2_SM3 = -65537
+ALG_OF = {ES256: ALG_ES256, SM2: ALG_SM2_SM3}  # a signer's algorithm -> its COSE alg
+ALG_NAMES = {ALG_ES256: "ES256", ALG_SM2_SM3: "SM2-with-SM3"}
 HEADER_ALG = 1
 HEADER_KID = 4
 CLAIM_ISS = 1
@@ -91,12 +101,19 @@ class DecodedSeal:
         """The COSE Sig_structure the signature covers."""
         return _sig_structure(self.protected, self.payload)
 
-    def signature_valid(self, public_key: ec.EllipticCurvePublicKey) -> bool:
-        """Whether the ES256 signature verifies under ``public_key``."""
-        if self.alg != ALG_ES256 or len(self.signature) != 64:
+    def signature_valid(self, public_key: ec.EllipticCurvePublicKey | bytes | None) -> bool:
+        """Whether the signature verifies under ``public_key``: a P-256 key for ES256, an SM2
+        key (``x || y``, 64 bytes) for SM2-with-SM3; False for any other pairing."""
+        if len(self.signature) != 64:
+            return False
+        if self.alg == ALG_SM2_SM3:
+            return isinstance(public_key, bytes) and sm2.verify(
+                public_key, self.signed_message(), self.signature
+            )
+        if self.alg != ALG_ES256 or not isinstance(public_key, ec.EllipticCurvePublicKey):
             return False
         try:
-            public_key.verify(raw_to_der(self.signature), self.signed_message(), ES256)
+            public_key.verify(raw_to_der(self.signature), self.signed_message(), ECDSA_SHA256)
         except InvalidSignature:
             return False
         return True
@@ -139,8 +156,8 @@ def _sig_structure(protected: bytes, payload: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=256)
-def _protected_header(kid: bytes) -> bytes:
-    return bytes(cbor2.dumps({HEADER_ALG: ALG_ES256, HEADER_KID: kid}))
+def _protected_header(kid: bytes, alg: int = ALG_ES256) -> bytes:
+    return bytes(cbor2.dumps({HEADER_ALG: alg, HEADER_KID: kid}))
 
 
 def encode_claims(claims: SealClaims) -> bytes:
@@ -170,7 +187,10 @@ def encode_claims(claims: SealClaims) -> bytes:
 
 def seal_licence(claims: SealClaims, signer: Signer) -> str:
     """Sign ``claims`` with ``signer`` and return the seal text."""
-    protected = _protected_header(signer.kid)
+    alg = ALG_OF.get(signer.algorithm)
+    if alg is None:
+        raise SealError(f"a seal cannot be signed with {signer.algorithm}")
+    protected = _protected_header(signer.kid, alg)
     payload = encode_claims(claims)
     signature = signer.sign(_sig_structure(protected, payload))
     cose = _COSE_HEAD + _bstr(protected) + _EMPTY_MAP + _bstr(payload) + _bstr(signature)

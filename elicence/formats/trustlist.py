@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import cbor2
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -25,6 +26,7 @@ from elicence.errors import TrustListError
 from elicence.formats.cose import sign_service_document, verify_service_document
 from elicence.keys import pki
 from elicence.keys.signer import Signer, kid_of
+from elicence.keys.sm2cert import sm2_public_key
 
 FORMAT = "EL-TL1"
 _END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -53,6 +55,12 @@ class TrustEntry:
     not_before: dt.datetime = _END_OF_TIME  # fail closed: an entry built without them is
     not_after: dt.datetime = _START_OF_TIME  # never within its validity
     public_key: ec.EllipticCurvePublicKey | None = None  # None: not a P-256 key
+    sm2_public_key: bytes | None = None  # x || y of an SM2 key (ADR 0016); None: not SM2
+
+    @property
+    def verification_key(self) -> ec.EllipticCurvePublicKey | bytes | None:
+        """The key a seal's signature is checked with: P-256, SM2 (bytes) or None (neither)."""
+        return self.public_key if self.public_key is not None else self.sm2_public_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +202,11 @@ def _entry(raw: Mapping[int, object], root: x509.Certificate) -> TrustEntry:
         raise TrustListError("a trust list entry has a field of the wrong type")
     if kid != kid_of(cert):
         raise TrustListError("a trust list entry's kid does not match its certificate")
-    key = cert.public_key()
+    try:
+        key: object = cert.public_key()
+    except UnsupportedAlgorithm:  # SM2: cryptography reads its certificate, not its key
+        key = None
+    p256 = key if isinstance(key, ec.EllipticCurvePublicKey) else None
     return TrustEntry(
         kid=kid,
         department=dept,
@@ -206,7 +218,6 @@ def _entry(raw: Mapping[int, object], root: x509.Certificate) -> TrustEntry:
         chains_to_root=pki.issued_by(cert, root),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        public_key=key
-        if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
-        else None,
+        public_key=p256 if p256 is not None and isinstance(p256.curve, ec.SECP256R1) else None,
+        sm2_public_key=sm2_public_key(cert) if key is None else None,
     )

@@ -351,11 +351,12 @@ class LifecycleService:
             if old.version >= 999:
                 raise IllegalTransitionError("the identifier's version cannot pass 999")
             new_ident = str(ident.with_version(old.version + 1))
-            signer = signer_for(self._signers, dept)
+            licence_type = catalogue.licence_type(request.type_code)
+            signer = signer_for(self._signers, dept, licence_type.algorithm)
             status_index = uow.reserve_status_indices(dept.uscc, 1)  # the new version's bit
             new = sealed_version(
                 request,
-                catalogue.licence_type(request.type_code),
+                licence_type,
                 dept,
                 signer,
                 identifier=new_ident,

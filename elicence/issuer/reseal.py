@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from elicence.domain.licence import EventKind, Licence, LicenceEvent
 from elicence.errors import KeyCustodyError
 from elicence.formats.seal import decode_seal, seal_licence
-from elicence.keys.signer import Signer
+from elicence.keys.signer import ES256, Signer, signer_key
 
 CHUNK = 500  # licences re-sealed per transaction
 
@@ -53,15 +53,17 @@ def reseal_licences(
     actor: str,
     clock: Callable[[], dt.datetime],
     chunk: int = CHUNK,
+    algorithm: str = ES256,
 ) -> int:
     """Re-seal every licence of ``department`` sealed by ``kid`` under the department's active
-    key; returns how many. Two passes over the registry: the second finds any licence an
-    issuance that was in flight during the first one committed under the old key."""
+    key of the same ``algorithm`` (ES256 or SM2); returns how many. Two passes over the
+    registry: the second finds any licence an issuance that was in flight during the first one
+    committed under the old key."""
     count = 0
     for _sweep in range(2):
         after = 0
         while True:
-            signer = signers.get(department)
+            signer = signers.get(signer_key(department, algorithm))
             if signer is None:
                 raise KeyCustodyError(
                     f"department {department} has no active key to re-seal with",

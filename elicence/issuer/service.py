@@ -23,7 +23,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from elicence.domain.catalogue import Catalogue, Department, HolderCategory, LicenceType
+from elicence.domain.catalogue import (
+    Catalogue,
+    Department,
+    HolderCategory,
+    LicenceType,
+    SignatureAlgorithm,
+)
 from elicence.domain.codes import LicenceIdentifier, new_serial
 from elicence.domain.licence import (
     DraftFields,
@@ -46,7 +52,7 @@ from elicence.errors import (
 from elicence.formats.seal import SealClaims, SealedLicence, expiry_instant, seal_licence
 from elicence.issuer.groupcommit import GroupCommit
 from elicence.issuer.validation import check_draft, check_request, request_hash
-from elicence.keys.signer import Signer
+from elicence.keys.signer import Signer, signer_key
 
 MAX_BATCH = 1000
 
@@ -182,12 +188,13 @@ class IssuanceService:
         if self._printable is not None:
             self._printable(request)
         digest = request_hash(request)
+        licence_type = catalogue.licence_type(request.type_code)
         item = _Checked(
             request,
             digest,
             dept,
-            catalogue.licence_type(request.type_code),
-            signer_for(self._signers, dept),
+            licence_type,
+            signer_for(self._signers, dept, licence_type.algorithm),
             actor,
         )
         stored = self._group.submit(item)
@@ -320,12 +327,11 @@ class IssuanceService:
             fresh: dict[str, Licence] = {}
             pending: list[tuple[int, Licence]] = []
             if new:
-                signer = signer_for(self._signers, dept)
                 first = uow.reserve_status_indices(dept.uscc, len(new))  # one statement
                 for k, (i, req, digest) in enumerate(new.values()):
-                    lic = self._seal(
-                        req, catalogue.licence_type(req.type_code), dept, digest, signer, first + k
-                    )
+                    lt = catalogue.licence_type(req.type_code)
+                    signer = signer_for(self._signers, dept, lt.algorithm)
+                    lic = self._seal(req, lt, dept, digest, signer, first + k)
                     fresh[req.source_ref] = lic
                     pending.append((i, lic))
             uow.add_licences(
@@ -385,12 +391,16 @@ def new_licence(
     )
 
 
-def signer_for(signers: Mapping[str, Signer], dept: Department) -> Signer:
-    """The department's active signer, or a :class:`KeyCustodyError` that says what to do."""
-    signer = signers.get(dept.uscc)
-    if signer is None:
+def signer_for(
+    signers: Mapping[str, Signer], dept: Department, algorithm: str = SignatureAlgorithm.ES256
+) -> Signer:
+    """The department's active signer of ``algorithm`` (a licence type's: ES256 or SM2), or a
+    :class:`KeyCustodyError` that says what to do."""
+    signer = signers.get(signer_key(dept.uscc, algorithm))
+    if signer is None or signer.algorithm != algorithm:
         raise KeyCustodyError(
-            f"department {dept.uscc} has no active signing key: run `elicence keys init`"
+            f"department {dept.uscc} has no active {algorithm} signing key: run `elicence keys "
+            "init`"
         )
     return signer
 

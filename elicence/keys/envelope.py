@@ -9,6 +9,8 @@ File format (ASCII armour around binary)::
     -----BEGIN ELICENCE ENCRYPTED KEY-----
     base64( b"ELK1" || log2_n (1 byte) || r (1) || p (1) || salt (16) || nonce (12)
             || AES-256-GCM(key, nonce, pkcs8_der, aad=header) )
+
+The PKCS#8 is an ECDSA P-256 key, or an SM2 key (:mod:`elicence.keys.sm2cert`).
     -----END ELICENCE ENCRYPTED KEY-----
 
 Invariant: a wrong passphrase or any changed byte is refused (GCM tag), never half-read.
@@ -42,23 +44,40 @@ def seal_key(
     key: ec.EllipticCurvePrivateKey, passphrase: str, *, log2_n: int = SCRYPT_LOG2_N
 ) -> bytes:
     """Encrypt ``key`` under ``passphrase``; returns the armoured file content."""
+    der = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return seal_der(der, passphrase, log2_n=log2_n)
+
+
+def seal_der(der: bytes, passphrase: str, *, log2_n: int = SCRYPT_LOG2_N) -> bytes:
+    """Encrypt a PKCS#8 key's DER (one ``cryptography`` cannot hold: SM2) under ``passphrase``."""
     if not passphrase:
         raise KeyCustodyError("a passphrase is required to store keys")
     if not 10 <= log2_n <= 20:
         raise KeyCustodyError("scrypt work factor must be 2^10 to 2^20")
     salt, nonce = os.urandom(16), os.urandom(12)
     header = MAGIC + bytes([log2_n, SCRYPT_R, SCRYPT_P]) + salt + nonce
-    der = key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
     body = AESGCM(_kek(passphrase, salt, log2_n, SCRYPT_R, SCRYPT_P)).encrypt(nonce, der, header)
     return b"\n".join([_BEGIN, base64.encodebytes(header + body).strip(), _END, b""])
 
 
 def unseal_key(blob: bytes, passphrase: str) -> ec.EllipticCurvePrivateKey:
     """Decrypt a key written by :func:`seal_key`."""
+    der = unseal_der(blob, passphrase)
+    try:
+        key = serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError) as e:  # an SM2 key (or another) cryptography cannot load
+        raise KeyCustodyError("is not an ECDSA P-256 private key") from e
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyCustodyError("is not an EC private key")
+    return key
+
+
+def unseal_der(blob: bytes, passphrase: str) -> bytes:
+    """Decrypt the DER a key file written by :func:`seal_der` or :func:`seal_key` holds."""
     text = blob.strip()
     if not (text.startswith(_BEGIN) and text.endswith(_END)):
         raise KeyCustodyError("is not an elicence encrypted key file")
@@ -73,10 +92,6 @@ def unseal_key(blob: bytes, passphrase: str) -> ec.EllipticCurvePrivateKey:
         raise KeyCustodyError("has unsupported scrypt parameters")
     salt, nonce, header = raw[7:23], raw[23:35], raw[:35]
     try:
-        der = AESGCM(_kek(passphrase, salt, log2_n, r, p)).decrypt(nonce, raw[35:], header)
+        return AESGCM(_kek(passphrase, salt, log2_n, r, p)).decrypt(nonce, raw[35:], header)
     except InvalidTag:
         raise KeyCustodyError("cannot be decrypted: wrong passphrase or damaged file") from None
-    key = serialization.load_der_private_key(der, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise KeyCustodyError("is not an EC private key")
-    return key

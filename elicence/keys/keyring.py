@@ -1,9 +1,10 @@
 """The keys a running service signs with, kept loaded and reloaded when the key store changes.
 
 A :class:`Keyring` is a live ``Mapping[str, Signer]`` from department USCC to that department's
-active signer: the issuer holds it and asks it for a signer, never for a key or a file. It also
-holds the passphrase, so the custody operations that need the root key (``init``, ``rotate``,
-``compromise``) go through it and nothing above ``keys/`` ever sees the passphrase.
+active ES256 signer, and from ``USCC:SM2`` to its SM2 signer (``signer_key``): the issuer holds
+it and asks it for a signer, never for a key or a file. It also holds the passphrase, so the
+custody operations that need the root key (``init``, ``rotate``, ``compromise``) go through it
+and nothing above ``keys/`` ever sees the passphrase.
 
 Invariants: the mapping is never empty while it is being replaced (a reload swaps in a complete
 new dict in one assignment); signers are reloaded only when :meth:`KeyStore.version` changed.
@@ -162,9 +163,14 @@ class Keyring(Mapping[str, Signer]):
         )
 
     def rotate(
-        self, department: str, *, now: dt.datetime, crl_url: str | None
+        self, department: str, *, now: dt.datetime, crl_url: str | None, algorithm: str = "ES256"
     ) -> tuple[KeyEntry | None, KeyEntry]:
-        return self._store.rotate(department, passphrase=self._passphrase, now=now, crl_url=crl_url)
+        return self._store.rotate(
+            department, passphrase=self._passphrase, now=now, crl_url=crl_url, algorithm=algorithm
+        )
+
+    def lacks_keys(self, departments: Iterable[DepartmentName]) -> bool:
+        return self._store.lacks_keys(departments)
 
     def root_available(self) -> bool:
         return self._store.root_available()

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from elicence.errors import KeyCustodyError, SignerUnavailableError
-from elicence.keys.signer import kid_of, raw_to_der
+from elicence.keys.signer import ES256, kid_of, raw_to_der
 
 log = logging.getLogger("elicence.keys")
 
@@ -308,6 +308,7 @@ class Pkcs11Signer:
     """A :class:`~elicence.keys.signer.Signer` whose key stays on a PKCS#11 token."""
 
     __slots__ = ("_certificate", "_kid", "_public", "_tokens", "uri")
+    algorithm = ES256  # SoftHSM's SM2 is not in PKCS#11 (ADR 0016): SM2 keys are key files
 
     def __init__(self, tokens: Tokens, uri: KeyUri, certificate: x509.Certificate) -> None:
         public = certificate.public_key()

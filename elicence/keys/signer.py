@@ -1,8 +1,10 @@
 """Key custody behind a protocol: whoever seals asks a :class:`Signer`, never for a key.
 
-``SoftwareSigner`` holds a P-256 key in memory; an HSM backend (``Pkcs11Signer``) can implement the
-same protocol later without the issuer noticing. Invariant: ``sign`` returns an ES256 signature in
-the raw ``r || s`` form of RFC 9053 (64 bytes); ``sign_der`` the same in DER for CMS and X.509.
+``SoftwareSigner`` holds a P-256 key in memory; ``Pkcs11Signer`` asks a token; the issuer never
+notices which. Invariant: ``sign`` returns a signature of the signer's ``algorithm`` in the raw
+``r || s`` form of RFC 9053 (64 bytes): ES256 for ``SoftwareSigner`` and ``Pkcs11Signer``, SM2
+with SM3 for :class:`~elicence.keys.sm2cert.Sm2Signer`; ``sign_der`` an ECDSA P-256 signature in
+DER for CMS and X.509 (an SM2 signer has none: PAdES stays ES256).
 """
 
 from __future__ import annotations
@@ -22,12 +24,22 @@ from elicence.errors import KeyCustodyError
 
 # ECDSA with SHA-256, made once (immutable): making it took 2.5 us beside a 58 us signature on
 # the shared build machine, 2026-12-05, on every seal made and verified (issue 20)
-ES256 = ec.ECDSA(hashes.SHA256())
+ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 def kid_of(certificate: x509.Certificate) -> bytes:
     """The key id of a certificate: the first 8 bytes of SHA-256 over its DER."""
     return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()[:8]
+
+
+ES256, SM2 = "ES256", "SM2"  # a signer's algorithm; SM2 means SM2 with SM3 (GM/T 0009)
+ALGORITHMS = (ES256, SM2)
+
+
+def signer_key(department: str, algorithm: str) -> str:
+    """Where a keyring holds a department's signer of ``algorithm``: its USCC for ES256 (as
+    always), ``USCC:SM2`` for SM2."""
+    return department if algorithm == ES256 else f"{department}:{algorithm}"
 
 
 @runtime_checkable
@@ -38,10 +50,15 @@ class Signer(Protocol):
     def kid(self) -> bytes: ...
 
     @property
+    def algorithm(self) -> str:
+        """What ``sign`` makes: :data:`ES256` or :data:`SM2`."""
+        ...
+
+    @property
     def certificate(self) -> x509.Certificate: ...
 
     def sign(self, message: bytes) -> bytes:
-        """ES256 over ``message``: raw ``r || s``, 64 bytes."""
+        """The signer's algorithm over ``message``: raw ``r || s``, 64 bytes."""
         ...
 
     def sign_der(self, message: bytes) -> bytes:
@@ -63,6 +80,8 @@ class SoftwareSigner:
         self._certificate = certificate
         self._kid = kid_of(certificate)
 
+    algorithm = ES256
+
     @property
     def kid(self) -> bytes:
         return self._kid
@@ -77,7 +96,7 @@ class SoftwareSigner:
         return self._key
 
     def sign_der(self, message: bytes) -> bytes:
-        return self._key.sign(message, ES256)
+        return self._key.sign(message, ECDSA_SHA256)
 
     def sign(self, message: bytes) -> bytes:
         r, s = decode_dss_signature(self.sign_der(message))

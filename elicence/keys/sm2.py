@@ -15,6 +15,7 @@ message-level ``sm2_sign`` was about a tenth as fast (measured in bench/bench.py
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import gmssl_pyx
@@ -34,6 +35,7 @@ _GY = bytes.fromhex("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E5213
 N = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
 
 
+@functools.lru_cache(maxsize=256)  # one Z per key and id: two SM3 runs saved per signature
 def z_value(public_key: bytes, user_id: bytes = DEFAULT_USER_ID) -> bytes:
     """Z of GB/T 32918.2 §5.5: SM3 over the id's bit length, the id, the curve and the key."""
     if len(public_key) != 64:

@@ -1,104 +1,49 @@
-"""A key store on disk: PEM certificates and passphrase-encrypted PKCS#8 keys, and a manifest.
+"""The key store: the custody operations on the store's files (:mod:`elicence.keys.keyfiles`).
 
-Layout under the store directory::
-
-    root.crt.pem   root.key          the root CA (its key is used only by init and rotate)
-    service/<kid>.crt.pem .key       the trust-list and checkpoint signer
-    departments/<uscc>/<kid>.crt.pem .key
-    manifest.json                        every certificate's kid, role, department and status
-    crl.der                              the root's CRL (DER), re-signed by init and rotate
+``init`` makes the root (in development; otherwise it is given offline, :mod:`elicence.keys.root`),
+the service key and a key for each department; ``rotate``, ``enrol_on_token`` and ``compromise``
+are the ceremonies that change them. The manifest's entries are :mod:`elicence.keys.entry`.
 
 Invariants: a private key never touches the disk unencrypted (:mod:`elicence.keys.envelope`);
 the manifest is replaced atomically (write, fsync, rename); each department has at most one
-``active`` key.
+``active`` key per algorithm (ES256, and SM2 where one of its licence types signs with SM2).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from elicence.errors import KeyCustodyError
-from elicence.keys import pki
-from elicence.keys.envelope import SCRYPT_LOG2_N, seal_key, unseal_key
+from elicence.errors import InputError, KeyCustodyError
+from elicence.keys import pki, sm2cert
+from elicence.keys.entry import (
+    DepartmentName,
+    KeyEntry,
+    KeyRole,
+    KeyStatus,
+    active_entry,
+    certify,
+)
+from elicence.keys.envelope import SCRYPT_LOG2_N, unseal_key
+from elicence.keys.keyfiles import CRL_FILE, KeyFiles
 from elicence.keys.pkcs11 import KeyUri, Pkcs11Signer, Tokens, is_token_uri, make_csr
 from elicence.keys.root import ROOT_KEY, RootSource
-from elicence.keys.signer import Signer, SoftwareSigner, kid_of
+from elicence.keys.signer import ES256, SM2, Signer, SoftwareSigner, signer_key
+from elicence.keys.sm2 import Sm2Key
+from elicence.keys.sm2cert import Sm2Signer, seal_sm2_key, unseal_sm2_key
+from elicence.keys.sm2cert import make_csr as make_sm2_csr
 
-CRL_FILE = "crl.der"  # the root's CRL, made with the root key by init and rotate
-
-
-class KeyStatus(StrEnum):
-    ACTIVE = "active"  # signs new seals
-    RETIRED = "retired"  # no longer signs; what it signed stays valid
-    REVOKED = "revoked"  # compromised since ``status_since``: every seal of it is untrusted
+# what callers have always imported from here
+__all__ = ["CRL_FILE", "DepartmentName", "KeyEntry", "KeyRole", "KeyStatus", "KeyStore"]
 
 
-class KeyRole(StrEnum):
-    DEPARTMENT = "department"
-    SERVICE = "service"
-
-
-@dataclass(frozen=True, slots=True)
-class KeyEntry:
-    """One certificate in the store."""
-
-    kid: str  # hex
-    role: KeyRole
-    department: str | None
-    name: str
-    certificate_path: str
-    key_path: str
-    status: KeyStatus
-    status_since: dt.datetime
-    created_at: dt.datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kid": self.kid,
-            "role": str(self.role),
-            "department": self.department,
-            "name": self.name,
-            "certificate": self.certificate_path,
-            "key": self.key_path,
-            "status": str(self.status),
-            "status_since": self.status_since.isoformat(),
-            "created_at": self.created_at.isoformat(),
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> KeyEntry:
-        return cls(
-            kid=d["kid"],
-            role=KeyRole(d["role"]),
-            department=d["department"],
-            name=d["name"],
-            certificate_path=d["certificate"],
-            key_path=d["key"],
-            status=KeyStatus(d["status"]),
-            status_since=dt.datetime.fromisoformat(d["status_since"]),
-            created_at=dt.datetime.fromisoformat(d["created_at"]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DepartmentName:
-    uscc: str
-    name: str
-
-
-class KeyStore:
+class KeyStore(KeyFiles):
     """The key store directory. Cheap to construct; reads files on demand."""
 
     ROOT_NAME = "elicence Root CA"
@@ -106,67 +51,23 @@ class KeyStore:
     def __init__(
         self, directory: Path, *, scrypt_log2_n: int = SCRYPT_LOG2_N, tokens: Tokens | None = None
     ) -> None:
-        self.directory = directory
+        super().__init__(directory, scrypt_log2_n=scrypt_log2_n)
         self.tokens = tokens  # where keys whose manifest entry is a PKCS#11 URI are reached
         # the offline root, given to one ceremony command (keys/root.py); and whether init may
         # make a root inside the store (development) or must be given one (production)
         self.root: RootSource | None = None
         self.root_in_store_allowed = True
-        self._scrypt_log2_n = scrypt_log2_n
-        self._manifest = os.fspath(directory / "manifest.json")  # stat on every signature
 
     # -- reading ---------------------------------------------------------------------------
 
-    @property
-    def initialised(self) -> bool:
-        return (self.directory / "manifest.json").is_file() and (
-            self.directory / "root.crt.pem"
-        ).is_file()
-
-    def entries(self) -> list[KeyEntry]:
-        path = self.directory / "manifest.json"
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            return [KeyEntry.from_json(e) for e in raw["certificates"]]
-        except FileNotFoundError:
-            raise KeyCustodyError(
-                f"no key store at {self.directory}: run `elicence keys init`"
-            ) from None
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise KeyCustodyError(f"key store manifest {path} is unreadable: {e}") from e
-
-    def version(self) -> tuple[int, int] | None:
-        """A token that changes whenever the manifest is replaced (None before ``init``).
-
-        Every change of the store (init, rotate, compromise) ends by replacing the manifest, so
-        a process holding loaded signers reloads them exactly when this differs.
-        """
-        try:
-            st = os.stat(self._manifest)  # a plain string: no Path objects per call
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_ino)
-
-    def root_certificate(self) -> x509.Certificate:
-        return self._read_cert("root.crt.pem")
-
-    def certificate(self, entry: KeyEntry) -> x509.Certificate:
-        return self._read_cert(entry.certificate_path)
-
-    def active_entry(self, department: str) -> KeyEntry | None:
-        for e in self.entries():
-            if (
-                e.role is KeyRole.DEPARTMENT
-                and e.department == department
-                and e.status is KeyStatus.ACTIVE
-            ):
-                return e
-        return None
+    def active_entry(self, department: str, algorithm: str = ES256) -> KeyEntry | None:
+        return _active(self.entries(), department, algorithm)
 
     def department_signers(self, passphrase: str) -> dict[str, Signer]:
-        """A signer for every department with an active key."""
+        """A signer for every department's active key: under its USCC for ES256 keys, under
+        :func:`~elicence.keys.signer.signer_key` (``USCC:SM2``) for SM2 keys."""
         return {
-            e.department: self._signer(e, passphrase)
+            signer_key(e.department, e.algorithm): self._signer(e, passphrase)
             for e in self.entries()
             if e.role is KeyRole.DEPARTMENT
             and e.status is KeyStatus.ACTIVE
@@ -194,58 +95,21 @@ class KeyStore:
         holders: list[tuple[str, str]] = (
             [("root", ROOT_KEY)] if (self.directory / ROOT_KEY).exists() else []
         )
-        holders += [
-            (
-                e.department if e.role is KeyRole.DEPARTMENT and e.department else "service",
-                e.key_path,
-            )
-            for e in entries
-            if e.status is KeyStatus.ACTIVE and not is_token_uri(e.key_path)
-        ]
         failed = []
         for who, rel in holders:
             try:
                 self._read_key(rel, passphrase)
             except KeyCustodyError:
                 failed.append(who)
+        for e in entries:
+            if e.status is KeyStatus.ACTIVE and not is_token_uri(e.key_path):
+                try:
+                    self._open_key_file(e, passphrase)
+                except KeyCustodyError:
+                    failed.append(
+                        e.department if e.role is KeyRole.DEPARTMENT and e.department else "service"
+                    )
         return sorted(set(failed))
-
-    def crl(self) -> bytes | None:
-        """The root's CRL (DER) over the store's certificates, or None if none was made yet."""
-        try:
-            return (self.directory / CRL_FILE).read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise KeyCustodyError(f"CRL {self.directory / CRL_FILE} is unreadable: {e}") from e
-
-    def current_crl(self, now: dt.datetime) -> bytes | None:
-        """The stored CRL if it is readable and ``now`` lies within its update period."""
-        der = self.crl()
-        if der is None:
-            return None
-        try:
-            crl = x509.load_der_x509_crl(der)
-        except ValueError:
-            return None
-        next_update = crl.next_update_utc
-        if next_update is None or not (crl.last_update_utc <= now < next_update):
-            return None
-        return der
-
-    def _crl_fresh(self, now: dt.datetime) -> bool:
-        """Whether the stored CRL exists and has more than half its period left."""
-        der = self.crl()
-        if der is None:
-            return False
-        try:
-            crl = x509.load_der_x509_crl(der)
-        except ValueError:
-            return False
-        next_update = crl.next_update_utc
-        if next_update is None:
-            return False
-        return now < next_update - (next_update - crl.last_update_utc) / 2
 
     # -- changing --------------------------------------------------------------------------
 
@@ -281,11 +145,11 @@ class KeyStore:
             entries: list[KeyEntry] = []
         else:
             entries = self.entries()
-        active = {e.department for e in entries if e.status is KeyStatus.ACTIVE}
+        active = {(e.department, e.algorithm) for e in entries if e.status is KeyStatus.ACTIVE}
         needs_service = not any(
             e.role is KeyRole.SERVICE and e.status is KeyStatus.ACTIVE for e in entries
         )
-        missing = [d for d in departments if d.uscc not in active]
+        missing = _missing(departments, active)
         if not needs_service and not missing and self._crl_fresh(now):
             return created  # nothing to do: the root key stays untouched
         root_key = self._read_key("root.key", passphrase)
@@ -303,7 +167,7 @@ class KeyStore:
                     crl_url=crl_url,
                 )
             )
-        for d in missing:
+        for d, algorithm in missing:
             created.append(
                 self._new_entry(
                     root_key,
@@ -314,11 +178,21 @@ class KeyStore:
                     passphrase=passphrase,
                     now=now,
                     crl_url=crl_url,
+                    algorithm=algorithm,
                 )
             )
         self._write_manifest(entries + created)
         self._write_crl(root_key, root, entries + created, now)
         return created
+
+    def lacks_keys(self, departments: Iterable[DepartmentName]) -> bool:
+        """Whether ``init`` would make a department key for ``departments`` (so needs the root)."""
+        try:
+            entries = self.entries()
+        except KeyCustodyError:
+            return True
+        active = {(e.department, e.algorithm) for e in entries if e.status is KeyStatus.ACTIVE}
+        return not active or bool(_missing(departments, active))
 
     def rotate(
         self,
@@ -328,26 +202,23 @@ class KeyStore:
         now: dt.datetime,
         crl_url: str | None,
         on_token: bool | None = None,
+        algorithm: str = ES256,
     ) -> tuple[KeyEntry | None, KeyEntry]:
-        """Give ``department`` a new key; its active one is retired. Returns (retired, new).
+        """Give ``department`` a new key of ``algorithm``; its active one is retired. Returns
+        (retired, new).
 
         The new key is made where the active one is (a key file or the token) unless
         ``on_token`` says where: ``True`` is the key ceremony that moves a department to a token.
         """
+        if algorithm not in (ES256, SM2):
+            raise InputError("must be ES256 or SM2", field="algorithm")
         entries = self.entries()
-        old = next(
-            (
-                e
-                for e in entries
-                if e.role is KeyRole.DEPARTMENT
-                and e.department == department
-                and e.status is KeyStatus.ACTIVE
-            ),
-            None,
-        )
-        if old is None and not any(e.department == department for e in entries):
+        old = _active(entries, department, algorithm)
+        if old is None and not any(
+            e.department == department and e.algorithm == algorithm for e in entries
+        ):
             raise KeyCustodyError(
-                f"department {department} has no key to rotate", field="department"
+                f"department {department} has no {algorithm} key to rotate", field="department"
             )
         if on_token is None:
             on_token = old is not None and is_token_uri(old.key_path)
@@ -363,6 +234,7 @@ class KeyStore:
             now=now,
             crl_url=crl_url,
             on_token=on_token,
+            algorithm=algorithm,
         )
         retired = replace(old, status=KeyStatus.RETIRED, status_since=now) if old else None
         updated = [retired if (old and e.kid == old.kid and retired) else e for e in entries]
@@ -444,7 +316,13 @@ class KeyStore:
             raise KeyCustodyError(f"department {department} has no {which}", field="department")
         new = None
         if target.status is KeyStatus.ACTIVE:
-            _retired, new = self.rotate(department, passphrase=passphrase, now=now, crl_url=crl_url)
+            _retired, new = self.rotate(
+                department,
+                passphrase=passphrase,
+                now=now,
+                crl_url=crl_url,
+                algorithm=target.algorithm,
+            )
             entries = self.entries()
         current = next(e for e in entries if e.kid == target.kid)
         start = since if target.status is KeyStatus.ACTIVE else min(since, target.status_since)
@@ -469,7 +347,24 @@ class KeyStore:
         now: dt.datetime,
         crl_url: str | None,
         on_token: bool = False,
+        algorithm: str = ES256,
     ) -> KeyEntry:
+        if algorithm == SM2:
+            if on_token:
+                raise KeyCustodyError(
+                    "SM2 keys are key files: PKCS#11 has no SM2 mechanism SoftHSM offers "
+                    "(ADR 0016)",
+                    field="algorithm",
+                )
+            return self._new_sm2_entry(
+                root_key,
+                root,
+                department=department,
+                name=name,
+                passphrase=passphrase,
+                now=now,
+                crl_url=crl_url,
+            )
         if on_token:
             return self._new_token_entry(
                 root_key,
@@ -481,7 +376,7 @@ class KeyStore:
                 crl_url=crl_url,
             )
         key = pki.new_key()
-        cert = _certify(
+        cert = certify(
             root_key,
             root,
             key.public_key(),
@@ -491,7 +386,7 @@ class KeyStore:
             now=now,
             crl_url=crl_url,
         )
-        entry = _active_entry(cert, role=role, department=department, name=name, now=now)
+        entry = active_entry(cert, role=role, department=department, name=name, now=now)
         self._write_key(entry.key_path, key, passphrase)
         self._write_cert(entry.certificate_path, cert)
         return entry
@@ -516,7 +411,7 @@ class KeyStore:
         request = make_csr(tokens, uri, public_key, pki.subject_name(name, uscc=department))
         if not request.is_signature_valid:
             raise KeyCustodyError("the token's certificate request does not verify")
-        cert = _certify(
+        cert = certify(
             root_key,
             root,
             request.public_key(),  # type: ignore[arg-type]
@@ -527,8 +422,40 @@ class KeyStore:
             crl_url=crl_url,
         )
         tokens.store_certificate(uri, cert)
-        entry = _active_entry(
+        entry = active_entry(
             cert, role=role, department=department, name=name, now=now, key_path=str(uri)
+        )
+        self._write_cert(entry.certificate_path, cert)
+        return entry
+
+    def _new_sm2_entry(
+        self,
+        root_key: ec.EllipticCurvePrivateKey,
+        root: x509.Certificate,
+        *,
+        department: str | None,
+        name: str,
+        passphrase: str,
+        now: dt.datetime,
+        crl_url: str | None,
+    ) -> KeyEntry:
+        """A department's SM2 key: made, its request signed SM3withSM2 and checked, certified by
+        the root (:mod:`elicence.keys.sm2cert`), sealed into a key file."""
+        key = Sm2Key.generate()
+        cert = sm2cert.certify(
+            root_key=root_key,
+            root=root,
+            request=make_sm2_csr(key, pki.subject_name(name, uscc=department)),
+            common_name=name,
+            uscc=department,
+            now=now,
+            crl_url=crl_url,
+        )
+        entry = active_entry(
+            cert, role=KeyRole.DEPARTMENT, department=department, name=name, now=now, algorithm=SM2
+        )
+        self._atomic_write(
+            entry.key_path, seal_sm2_key(key, passphrase, log2_n=self._scrypt_log2_n), mode=0o600
         )
         self._write_cert(entry.certificate_path, cert)
         return entry
@@ -546,18 +473,23 @@ class KeyStore:
             return Pkcs11Signer(
                 self._require_tokens(), KeyUri.parse(entry.key_path), self.certificate(entry)
             )
-        return SoftwareSigner(self._read_key(entry.key_path, passphrase), self.certificate(entry))
+        key = self._open_key_file(entry, passphrase)
+        if isinstance(key, Sm2Key):
+            return Sm2Signer(key, self.certificate(entry))
+        return SoftwareSigner(key, self.certificate(entry))
 
-    def _read_cert(self, rel: str) -> x509.Certificate:
-        path = self.directory / rel
+    def _open_key_file(
+        self, entry: KeyEntry, passphrase: str
+    ) -> ec.EllipticCurvePrivateKey | Sm2Key:
+        if entry.algorithm != SM2:
+            return self._read_key(entry.key_path, passphrase)
+        path = self.directory / entry.key_path
         try:
-            return x509.load_pem_x509_certificate(path.read_bytes())
+            return unseal_sm2_key(path.read_bytes(), passphrase)
         except FileNotFoundError:
-            raise KeyCustodyError(
-                f"certificate {path} is missing: run `elicence keys init`"
-            ) from None
-        except (OSError, ValueError) as e:
-            raise KeyCustodyError(f"certificate {path} is unreadable: {e}") from e
+            raise KeyCustodyError(f"key {path} is missing") from None
+        except KeyCustodyError as e:
+            raise KeyCustodyError(f"key {path}: {e.message}") from e
 
     def _read_key(self, rel: str, passphrase: str) -> ec.EllipticCurvePrivateKey:
         if rel == ROOT_KEY:
@@ -600,98 +532,29 @@ class KeyStore:
         """Sign the CRL anew (a ceremony when the root is offline: before it runs out)."""
         self._write_crl(self._root_key(passphrase), self.root_certificate(), self.entries(), now)
 
-    def _write_key(self, rel: str, key: ec.EllipticCurvePrivateKey, passphrase: str) -> None:
-        self._atomic_write(rel, seal_key(key, passphrase, log2_n=self._scrypt_log2_n), mode=0o600)
 
-    def _write_cert(self, rel: str, cert: x509.Certificate) -> None:
-        self._atomic_write(rel, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
-
-    def _write_crl(
-        self,
-        root_key: ec.EllipticCurvePrivateKey,
-        root: x509.Certificate,
-        entries: list[KeyEntry],
-        now: dt.datetime,
-    ) -> None:
-        """Sign and store the CRL: every revoked certificate, valid for CRL_VALIDITY."""
-        revoked = [
-            (self.certificate(e).serial_number, e.status_since)
+def _active(entries: list[KeyEntry], department: str, algorithm: str) -> KeyEntry | None:
+    """The department's active key of ``algorithm`` (at most one)."""
+    return next(
+        (
+            e
             for e in entries
-            if e.status is KeyStatus.REVOKED
-        ]
-        crl = pki.make_crl(root_key=root_key, root=root, revoked=revoked, now=now)
-        self._atomic_write(CRL_FILE, crl.public_bytes(serialization.Encoding.DER), mode=0o644)
-
-    def _write_manifest(self, entries: list[KeyEntry]) -> None:
-        body = json.dumps(
-            {"format": "elicence-keystore/1", "certificates": [e.to_json() for e in entries]},
-            indent=2,
-            ensure_ascii=False,
-        )
-        self._atomic_write("manifest.json", body.encode("utf-8"), mode=0o644)
-
-    def _atomic_write(self, rel: str, data: bytes, *, mode: int) -> None:
-        path = self.directory / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def _certify(
-    root_key: ec.EllipticCurvePrivateKey,
-    root: x509.Certificate,
-    public_key: ec.EllipticCurvePublicKey,
-    *,
-    role: KeyRole,
-    department: str | None,
-    name: str,
-    now: dt.datetime,
-    crl_url: str | None,
-) -> x509.Certificate:
-    """The root's certificate for a new service or department key (on a token or in a file)."""
-    return pki.make_end_entity(
-        root_key=root_key,
-        root=root,
-        public_key=public_key,
-        common_name=name,
-        uscc=department,
-        now=now,
-        validity=pki.SERVICE_VALIDITY if role is KeyRole.SERVICE else pki.DEPARTMENT_VALIDITY,
-        crl_url=crl_url,
-        trust_list_signer=role is KeyRole.SERVICE,
+            if e.role is KeyRole.DEPARTMENT
+            and e.department == department
+            and e.algorithm == algorithm
+            and e.status is KeyStatus.ACTIVE
+        ),
+        None,
     )
 
 
-def _active_entry(
-    cert: x509.Certificate,
-    *,
-    role: KeyRole,
-    department: str | None,
-    name: str,
-    now: dt.datetime,
-    key_path: str | None = None,
-) -> KeyEntry:
-    """The manifest entry of a new active key: its files under the role's folder, named by kid
-    (``key_path``: where a token keeps the key instead of a key file)."""
-    kid = kid_of(cert).hex()
-    folder = "service" if role is KeyRole.SERVICE else f"departments/{department}"
-    return KeyEntry(
-        kid=kid,
-        role=role,
-        department=department,
-        name=name,
-        certificate_path=f"{folder}/{kid}.crt.pem",
-        key_path=key_path or f"{folder}/{kid}.key",
-        status=KeyStatus.ACTIVE,
-        status_since=now,
-        created_at=now,
-    )
+def _missing(
+    departments: Iterable[DepartmentName], active: set[tuple[str | None, str]]
+) -> list[tuple[DepartmentName, str]]:
+    """The (department, algorithm) pairs among ``departments`` with no active key."""
+    return [
+        (d, algorithm)
+        for d in departments
+        for algorithm in dict.fromkeys((ES256, *d.algorithms))
+        if (d.uscc, algorithm) not in active
+    ]

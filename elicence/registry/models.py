@@ -163,7 +163,7 @@ class UsageRecord(Base):
     client_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("api_clients.id"))
     identifier: Mapped[str | None] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(16))
-    verdict: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(32))  # unsupported_algorithm: 21 (0010)
     authenticated: Mapped[bool] = mapped_column(Boolean)
     case_number: Mapped[str | None] = mapped_column(String(21))  # the case that cited it (hall)
 

@@ -20,6 +20,7 @@ import jinja2
 
 from elicence.domain.licence import CHINA_TZ
 from elicence.templates.page import Asset, _asset, _read
+from elicence.templates.texts import check_zh, china_time, error_zh, field_zh
 
 # Like /v, plus forms posting to this origin; the desk's camera needs no media-src (a
 # MediaStream is not fetched from a URL).
@@ -50,6 +51,7 @@ STATUS = {
     "accepted": ("已接受", "Accepted", "good"),
     "replayed": ("重复使用", "Used before", "bad"),
     "not_yet_valid": ("尚未生效", "Not yet valid", "warn"),
+    "unsupported_algorithm": ("签名算法不受支持", "Unsupported signature algorithm", "unknown"),
     "pending": ("未开始", "Not started", "unknown"),
     "in_force": ("生效中", "In force", "good"),
     "withdrawn": ("已撤回", "Withdrawn", "unknown"),
@@ -130,6 +132,10 @@ def _environment() -> jinja2.Environment:
         checks=CHECKS,
         channels=CHANNELS,
         id_types=ID_TYPES,
+        check_zh=check_zh,
+        china_time=china_time,
+        error_zh=error_zh,
+        field_zh=field_zh,
     )
     return env
 

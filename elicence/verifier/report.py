@@ -23,6 +23,7 @@ from elicence.formats.seal import SealedLicence
 GRAVITY = (
     Verdict.INVALID,
     Verdict.UNTRUSTED,
+    Verdict.UNSUPPORTED_ALGORITHM,
     Verdict.NOT_FOUND,
     Verdict.REVOKED,
     Verdict.SUPERSEDED,

@@ -12,7 +12,8 @@ Steps (the numbers recur in the code):
 5. it was valid when the seal was issued (iat), not retired before that time, and not revoked
    at all (a revoked key was compromised: its holder chooses iat, so no date can be trusted; the
    service re-sealed the genuine seals under a new key, ADR 0011);
-6. the ES256 signature verifies under it;
+6. the signature verifies under it: ES256, or SM2 with SM3 (ADR 0016); a COSE algorithm the
+   verifier does not know is ``unsupported_algorithm``, never ``valid``;
 7. the seal's issuer, the certificate's department and the identifier's issuer code agree, the
    identifier's check character is right and its type and version match the claims;
 8. the department is allowed to issue this licence type;
@@ -38,6 +39,7 @@ from elicence.domain.codes import parse_identifier
 from elicence.domain.licence import LicenceStatus, RegistryRecord, china_today
 from elicence.errors import InputError, SealError
 from elicence.formats.seal import (
+    ALG_NAMES,
     DecodedSeal,
     cose_bytes,
     decode_seal_text,
@@ -201,14 +203,26 @@ def seal_findings(
         )
     )
     # 6.
-    good = entry.public_key is not None and decoded.signature_valid(entry.public_key)
-    checks.append(
-        Check(
-            CheckName.SIGNATURE,
-            good,
-            "ES256 signature " + ("verifies" if good else "does not verify"),
+    algorithm = ALG_NAMES.get(decoded.alg)
+    if algorithm is None:
+        checks.append(
+            Check(
+                CheckName.SIGNATURE,
+                False,
+                f"signed with COSE algorithm {decoded.alg}, which this verifier does not know: "
+                "it cannot tell whether the seal is genuine",
+                Verdict.UNSUPPORTED_ALGORITHM,
+            )
         )
-    )
+    else:
+        good = decoded.signature_valid(entry.verification_key)
+        checks.append(
+            Check(
+                CheckName.SIGNATURE,
+                good,
+                f"{algorithm} signature " + ("verifies" if good else "does not verify"),
+            )
+        )
     # 7.
     checks.append(_issuer_consistent(decoded, entry.department))
     # 8.

@@ -23,7 +23,13 @@ from cryptography import x509
 
 from elicence.domain.codes import check_uscc
 from elicence.errors import InputError, StatusListError
-from elicence.formats.cose import verify_service_document
+from elicence.formats.cose import (
+    ALG_SM2_SM3,
+    document_alg,
+    document_kid,
+    verify_service_document,
+    verify_sm2_document,
+)
 from elicence.formats.statuslist import (
     FORMAT,
     MAX_BITS,
@@ -85,9 +91,13 @@ def verify_status_list(signed: bytes, trust_list: TrustList) -> StatusList:
     Steps:
     1. the bytes are a tagged COSE_Sign1 with ES256 and an x5chain certificate;
     2. that certificate is issued by the trust list's root and carries the trust-list EKU (the
-       service key: a department key cannot sign a status list);
+       service key: a department's ES256 key cannot sign a status list);
     3. it was valid when the list was issued;
     4. the signature verifies under it;
+    1.-4. for a list signed SM2 with SM3 (a department with an SM2 licence type, ADR 0016): its
+       kid names an SM2 key of the trust list, of the list's department, that chains to the
+       root, was valid when the list was issued and not withdrawn then (never revoked), and the
+       signature verifies under it;
     5. the payload is a well-formed EL-SL1 list: a USCC, a known purpose, valid until after
        issued at, a size that is a multiple of 131,072 bits up to 2**27, and zlib data that
        inflates to exactly size / 8 bytes; a sequence, if stated, an integer 1 to 2**63 - 1.
@@ -95,13 +105,16 @@ def verify_status_list(signed: bytes, trust_list: TrustList) -> StatusList:
     """
     root = trust_list.root
     # 1.-4.
-    body = verify_service_document(
-        signed,
-        root=root,
-        signed_at=lambda b: _time(b.get(S_ISSUED), "issued at"),
-        error=StatusListError,
-        what="status list",
-    )
+    if document_alg(signed) == ALG_SM2_SM3:
+        body = _signed_by_department_sm2_key(signed, trust_list)
+    else:
+        body = verify_service_document(
+            signed,
+            root=root,
+            signed_at=lambda b: _time(b.get(S_ISSUED), "issued at"),
+            error=StatusListError,
+            what="status list",
+        )
     # 5.
     if body.get(S_FORMAT) != FORMAT:
         raise StatusListError(f"the status list's format is not {FORMAT}")
@@ -147,6 +160,27 @@ def verify_status_list(signed: bytes, trust_list: TrustList) -> StatusList:
         root=root,
         sequence=sequence,
     )
+
+
+def _signed_by_department_sm2_key(signed: bytes, trust_list: TrustList) -> Mapping[object, object]:
+    """Steps 1-4 of :func:`verify_status_list` for a list signed by a department's SM2 key."""
+    kid = document_kid(signed)
+    entry = trust_list.entry(kid) if kid is not None else None
+    if entry is None or entry.sm2_public_key is None:
+        raise StatusListError("the status list's signer is not an SM2 key of the trust list")
+    _kid, body = verify_sm2_document(
+        signed, sm2_public_key=entry.sm2_public_key, error=StatusListError, what="status list"
+    )
+    issued_at = _time(body.get(S_ISSUED), "issued at")
+    if not entry.chains_to_root:
+        raise StatusListError("the status list's signer is not certified by the root")
+    if not entry.not_before <= issued_at <= entry.not_after:
+        raise StatusListError("the status list's signer was not valid when the list was issued")
+    if entry.status == "revoked" or (entry.status != "active" and issued_at >= entry.status_since):
+        raise StatusListError(f"the status list's signer was {entry.status} when it was issued")
+    if body.get(S_DEPARTMENT) != entry.department:
+        raise StatusListError("the status list is signed by another department's key")
+    return body
 
 
 def _inflate(data: bytes, length: int) -> bytes:

@@ -279,10 +279,30 @@ def test_metrics_as_csv(world: World) -> None:
     [
         ({"period": "2026-13"}, "period"),
         ({"period": "2026-11", "group_by": "street"}, "group_by"),
-        ({}, "period"),
+        ({"period": ""}, "period"),
     ],
-    ids=["bad-period", "bad-group", "no-period"],
+    ids=["bad-period", "bad-group", "empty-period"],
 )
 def test_bad_metrics_queries_are_422(world: World, params: dict[str, Any], field: str) -> None:
     r = world.api.get("/api/v1/metrics", params=params)
     assert r.status_code == 422 and r.json()["error"]["field"] == field
+
+
+@pytest.mark.parametrize("path", ["/api/v1/metrics", "/api/v1/metrics.csv"])
+def test_metrics_without_a_period_are_this_month_in_china_time(
+    world: World, clock: Clock, path: str
+) -> None:
+    """As the dashboard: no period is the current month, China time (16:30 UTC on the last day
+    of November is already December 1st in Beijing)."""
+    _complete(world)
+    clock.now = dt.datetime(2026, 11, 30, 16, 30, tzinfo=dt.UTC)
+    month = world.svc.hall.today().strftime("%Y-%m")
+    assert month == "2026-12"
+    plain = world.api.get(path, params={"group_by": "all"})
+    asked = world.api.get(path, params={"group_by": "all", "period": month})
+    assert plain.status_code == 200, plain.text
+    assert plain.content == asked.content
+    if path.endswith(".csv"):
+        assert 'filename="metrics-2026-12.csv"' in plain.headers["content-disposition"]
+    else:
+        assert plain.json()["period"]["label"] == "2026-12"

@@ -148,3 +148,40 @@ def test_the_production_ceremony_from_the_command_line(tmp_path: Path) -> None:
     crl = run("keys", "crl", "--root-dir", root_dir)
     assert crl.exit_code == 0 and "next update" in crl.stdout
     assert not (keys / "root.key").exists()
+
+
+def test_a_catalogue_that_moves_a_type_to_sm2_needs_the_root_for_the_new_sm2_keys(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    root_dir = tmp_path / "usb" / "root"
+    env = {
+        "ELICENCE_ENV": "production",
+        "ELICENCE_DATA_DIR": str(data),
+        "ELICENCE_PUBLIC_BASE_URL": "https://zz.gdzwfw.example.gov.cn",
+        "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret",
+        "ELICENCE_DATABASE_URL": None,
+        "ELICENCE_ROOT_PASSPHRASE": ROOT_PASSPHRASE,
+    }
+    runner = CliRunner()
+
+    def run(*args: object):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, [str(a) for a in args], env=env)
+
+    assert run("keys", "root-create", "--dir", root_dir).exit_code == 0
+    data.mkdir(mode=0o700)
+    catalogue = production_catalogue(tmp_path)
+    assert run("catalogue", "import", catalogue, "--root-dir", root_dir).exit_code == 0
+    food = "  - code: 11100000000013338W011\n"
+    text = catalogue.read_text(encoding="utf-8")
+    assert food in text
+    sm2 = tmp_path / "sm2.yaml"
+    sm2.write_text(text.replace(food, food + "    algorithm: SM2\n"), encoding="utf-8")
+    refused = run("catalogue", "import", sm2)  # every department has its P-256 key already
+    assert refused.exit_code == 3 and "--root-dir" in refused.stderr
+    imported = run("catalogue", "import", sm2, "--root-dir", root_dir)
+    assert imported.exit_code == 0, imported.output
+    listed = run("keys", "list").stdout.splitlines()
+    department = production_uscc(GZ_AMR)
+    assert any(department in line and "[SM2]" in line for line in listed)
+    assert not (data / "keys" / "root.key").exists()

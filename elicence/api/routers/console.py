@@ -20,11 +20,12 @@ from fastapi.responses import JSONResponse, Response
 from elicence.api.edge import IMPORT_CHUNK, LICENCE, EdgeRoute, decode_json, edge
 from elicence.api.errors import ErrorResponse, render
 from elicence.api.schemas import BatchRaw
-from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web
+from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web, error_view
 from elicence.domain.catalogue import HolderIdType
 from elicence.domain.clients import Client, Role
-from elicence.errors import Error, InputError
+from elicence.errors import CatalogueError, Error, InputError
 from elicence.issuer.lifecycle import Action
+from elicence.templates.texts import error_zh
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 api_router = APIRouter(
@@ -76,33 +77,83 @@ def console(request: Request) -> Response:
     return w.page("console/index.html", department_name=dept.name_zh if dept else client.name)
 
 
+def _form_from_raw(raw: dict[str, Any]) -> dict[str, Any]:
+    """The issue form's fields from an issuance request (what "back to edit" shows again)."""
+    given_holder, given_data = raw.get("holder"), raw.get("data")
+    holder: dict[str, Any] = given_holder if isinstance(given_holder, dict) else {}
+    data: dict[str, Any] = given_data if isinstance(given_data, dict) else {}
+    return {
+        "source_ref": str(raw.get("source_ref") or ""),
+        "licence_number": str(raw.get("licence_number") or ""),
+        "holder_name": str(holder.get("name") or ""),
+        "holder_id_type": str(holder.get("id_type") or ""),
+        "holder_id": str(holder.get("id_number") or ""),
+        "valid_from": str(raw.get("valid_from") or ""),
+        "valid_until": str(raw.get("valid_until") or ""),
+        "data": {str(k): str(v) for k, v in data.items()},
+    }
+
+
+def _issue_page(
+    w: Web,
+    client: Client,
+    type_code: str | None,
+    form: dict[str, Any] | None = None,
+    *,
+    error: Error | None = None,
+) -> Response:
+    catalogue = w.svc.catalogue()
+    dept = catalogue.department(client.department or "")
+    types = [catalogue.licence_types[c] for c in dept.licence_types if c in catalogue.licence_types]
+    chosen = next((t for t in types if t.code == type_code), None)
+    codes = [
+        str(code)
+        for code in HolderIdType
+        if chosen is None or code.category in (None, chosen.holder_category)
+    ]
+    blank = {
+        "source_ref": "",
+        "licence_number": "",
+        "holder_name": "",
+        "holder_id_type": codes[0] if codes else "",
+        "holder_id": "",
+        "valid_from": w.svc.hall.today().isoformat(),  # China's date, not UTC's
+        "valid_until": "",
+        "data": {},
+    }
+    shown = {**blank, **{k: v for k, v in (form or {}).items() if v}}
+    labels = {f"data.{i.name}": i.label_zh for i in chosen.data_items} if chosen else {}
+    return w.page(
+        "console/issue.html",
+        status=422 if error is not None else 200,
+        types=types,
+        chosen=chosen,
+        form=shown,
+        id_type_codes=codes,
+        error=error_view(error, labels) if error is not None else None,
+    )
+
+
 @router.get("/console/issue")
 def issue_form(request: Request, type: str | None = None) -> Response:
     w = Web(request)
     client = _department(w)
     if client is None:
         return w.to_signin("/console/issue")
-    catalogue = w.svc.catalogue()
-    dept = catalogue.department(client.department or "")
-    types = [catalogue.licence_types[c] for c in dept.licence_types if c in catalogue.licence_types]
-    chosen = next((t for t in types if t.code == type), None)
-    codes = [
-        str(code)
-        for code in HolderIdType
-        if chosen is None or code.category in (None, chosen.holder_category)
-    ]
-    today = w.svc.clock().date().isoformat()
-    form = {
-        "source_ref": "",
-        "licence_number": "",
-        "holder_name": "",
-        "holder_id_type": codes[0] if codes else "",
-        "holder_id": "",
-        "valid_from": today,
-        "valid_until": "",
-        "data": {},
-    }
-    return w.page("console/issue.html", types=types, chosen=chosen, form=form, id_type_codes=codes)
+    return _issue_page(w, client, type)
+
+
+@router.post("/console/edit")
+@edge(LICENCE)
+def edit(request: Request, csrf: Csrf, request_: Annotated[str, Form(alias="request")]) -> Response:
+    """Back from the preview to the form, with every field as it was typed."""
+    w = Web(request)
+    w.check_csrf(csrf)
+    client = _department(w)
+    if client is None:
+        return w.to_signin("/console/issue")
+    raw = _raw_from_json(request_)
+    return _issue_page(w, client, str(raw.get("type_code") or ""), _form_from_raw(raw))
 
 
 @router.post("/console/preview")
@@ -118,7 +169,10 @@ async def preview(request: Request) -> Response:
     if client is None:
         return w.to_signin("/console/issue")
     raw = _raw_from_form(form)
-    draft = await run_in_threadpool(w.svc.console.preview, client, raw)
+    try:
+        draft = await run_in_threadpool(w.svc.console.preview, client, raw)
+    except (InputError, CatalogueError) as e:  # shown beside the form, as it was typed
+        return _issue_page(w, client, raw["type_code"], _form_from_raw(raw), error=e)
     req = draft.request
     rows = [
         ("证照编号", "Licence number", req.licence_number),
@@ -239,8 +293,9 @@ def import_chunk(
         results = w.svc.issue_batch(client, body.items)
     except Error as e:
         status, shaped = render(e)
+        shaped["error"]["message_zh"] = error_zh(e.code, e.message, e.field)
         return ErrorResponse(shaped, status)
-    out = []
+    out: list[dict[str, Any]] = []
     for r in results:
         if r.result is not None:
             out.append({"index": r.index, "outcome": "created" if r.result.created else "existing"})
@@ -250,7 +305,10 @@ def import_chunk(
                 {
                     "index": r.index,
                     "outcome": "error",
-                    "error": render(r.error)[1]["error"],
+                    "error": {
+                        **render(r.error)[1]["error"],
+                        "message_zh": error_zh(r.error.code, r.error.message, r.error.field),
+                    },
                 }
             )
     return JSONResponse(

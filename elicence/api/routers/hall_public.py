@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from elicence.api.auth import RATE_LIMITED, PublicLimit, Service
 from elicence.api.edge import SMALL, Charge, EdgeRoute, edge
 from elicence.api.hall_schemas import ProgressIn, ProgressOut, metrics_rows, progress_out
+from elicence.app.service import Elicence
 from elicence.domain.licence import holder_ref
 from elicence.hall.metrics import CSV_COLUMNS, GroupBy
 from elicence.hall.numbers import case_number
@@ -23,10 +24,11 @@ router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["hall: progres
 # The shapes of the metrics queries, declared so that clients (and schemathesis) know them; the
 # domain (hall/metrics.parse_period) still checks that the dates are real.
 Period = Annotated[
-    str,
+    str | None,
     Query(
         pattern=r"^(\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?|\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2})$",
-        description="2026-11 (a month), 2026-Q4, 2026 or 2026-11-01..2026-11-30",
+        description="2026-11 (a month), 2026-Q4, 2026 or 2026-11-01..2026-11-30; "
+        "default: this month, China time (as the dashboard)",
         examples=["2026-11"],
     ),
 ]
@@ -49,14 +51,19 @@ def progress(body: ProgressIn, svc: Service) -> Any:
     return progress_out(svc.hall.progress(number, holder), catalogue=svc.hall.items())
 
 
+def _period(svc: Elicence, period: str | None) -> str:
+    """The period asked for, or this month in China time (the dashboard's default)."""
+    return period or svc.hall.today().strftime("%Y-%m")
+
+
 @router.get("/metrics", dependencies=[PublicLimit], responses=RATE_LIMITED)
 def metrics(
-    svc: Service, period: Period, group_by: By = GroupBy.DEPARTMENT, group: Group = None
+    svc: Service, period: Period = None, group_by: By = GroupBy.DEPARTMENT, group: Group = None
 ) -> dict[str, Any]:
     """三率一数 and the composite score per department, division or city (or all) in a period:
-    ``2026-11``, ``2026-Q4``, ``2026`` or ``2026-11-01..2026-11-30``. docs/metrics.md gives
-    every formula."""
-    report = svc.hall.metrics(period=period, group_by=group_by, group=group)
+    ``2026-11``, ``2026-Q4``, ``2026`` or ``2026-11-01..2026-11-30`` (default: this month,
+    China time). docs/metrics.md gives every formula."""
+    report = svc.hall.metrics(period=_period(svc, period), group_by=group_by, group=group)
     return {
         "period": {
             "label": report.period.label,
@@ -75,10 +82,10 @@ def metrics(
     responses={200: {"content": {"text/csv": {}}}, **RATE_LIMITED},
 )
 def metrics_csv(
-    svc: Service, period: Period, group_by: By = GroupBy.DEPARTMENT, group: Group = None
+    svc: Service, period: Period = None, group_by: By = GroupBy.DEPARTMENT, group: Group = None
 ) -> Response:
     """The same rows as CSV (UTF-8 with a byte-order mark, so that spreadsheets read 中文)."""
-    report = svc.hall.metrics(period=period, group_by=group_by, group=group)
+    report = svc.hall.metrics(period=_period(svc, period), group_by=group_by, group=group)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()

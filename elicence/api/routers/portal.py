@@ -23,6 +23,7 @@ from elicence.api.routers.views import grant_views, licence_view, type_names, us
 from elicence.api.web import SECURITY_HEADERS, HolderGuard, HolderPage, HtmlRoute
 from elicence.app.identity import safe_next
 from elicence.domain.grants import GranteeKind
+from elicence.domain.licence import china_today, fold_versions
 from elicence.errors import InputError
 from elicence.templates import web
 from elicence.templates.presentation import presentation_svg
@@ -47,7 +48,14 @@ def _form(next_path: str) -> HolderGuard:
 def my_licences(h: Me) -> Response:
     w = h.w
     catalogue, now = w.svc.catalogue(), w.svc.clock()
-    licences = [licence_view(lic, catalogue, now) for lic in w.svc.holder.licences(h.me)]
+    # the version in force first, the versions it replaced folded under it
+    licences = [
+        {
+            **licence_view(head, catalogue, now),
+            "older": [licence_view(o, catalogue, now) for o in older],
+        }
+        for head, older in fold_versions(w.svc.holder.licences(h.me), china_today(now))
+    ]
     return w.page("portal/licences.html", licences=licences, tab="licences")
 
 

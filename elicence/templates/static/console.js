@@ -55,13 +55,18 @@
           }).then(function (r) {
             return r.json().then(function (body) { return { ok: r.ok, body: body }; });
           }).then(function (res) {
-            if (!res.ok) { throw new Error((res.body.error && res.body.error.message) || "HTTP error"); }
+            if (!res.ok) {
+              var e = res.body.error || {};
+              throw new Error((e.message_zh ? e.message_zh + " — " : "") + (e.message || "HTTP error"));
+            }
             totals.created += res.body.created;
             totals.existing += res.body.existing;
             totals.failed += res.body.failed;
             res.body.results.forEach(function (r) {
               if (r.outcome === "error") {
-                error(partLines[r.index], (r.error.field ? r.error.field + ": " : "") + r.error.message);
+                // Chinese first (the service's words for the code and field), then the API's own
+                error(partLines[r.index], (r.error.message_zh ? r.error.message_zh + " — " : "") +
+                  (r.error.field ? r.error.field + ": " : "") + r.error.message);
               }
             });
             at += part.length;

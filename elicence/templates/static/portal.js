@@ -1,9 +1,14 @@
-// The holder's live presentation code: fetch a new one every 60 s (the page shows its expiry).
+// The holder's live presentation code: fetch a new one every 60 s (the page shows its expiry, in
+// China time as the server rendered it, whatever time zone the browser is set to).
 // Rules: only same-origin URLs from data attributes; text goes in through textContent.
 (function () {
   "use strict";
   function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function hms(d) { return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()); }
+  // China time is UTC+8 all year (no daylight saving): shift, then read the UTC fields
+  function chinaHms(d) {
+    var c = new Date(d.getTime() + 8 * 3600 * 1000);
+    return pad(c.getUTCHours()) + ":" + pad(c.getUTCMinutes()) + ":" + pad(c.getUTCSeconds());
+  }
 
   function start() {
     var box = document.getElementById("live");
@@ -19,7 +24,7 @@
       probe.onload = function () {
         img.src = fresh;
         var end = new Date(Date.now() + 90 * 1000);
-        until.textContent = hms(end);
+        until.textContent = chinaHms(end);
         until.setAttribute("datetime", end.toISOString());
       };
       probe.onerror = function () {
