@@ -16,6 +16,7 @@ from elicence.formats.seal import (
     encode_claims,
     seal_licence,
 )
+from elicence.keys.signer import ES256
 
 CLAIMS = SealClaims(
     issuer="11440100MB2D00002M",
@@ -41,6 +42,7 @@ class FixedSigner:
     """Signs with SHA-512 of the message (64 bytes, like an ES256 r || s): deterministic."""
 
     kid = bytes.fromhex("a1b2c3d4e5f60718")
+    algorithm = ES256
 
     def sign(self, message: bytes) -> bytes:
         return hashlib.sha512(message).digest()
