@@ -27,6 +27,20 @@ that many realistic paper licences across several departments and types, runs
 on PostgreSQL), then ``elicence registry audit`` on the result, with the audit's peak memory
 (ru_maxrss of its process), all beside raw ECDSA measured in the same run.
 
+``--http-only`` runs raw ECDSA and the served stages alone: wrk against ``elicence serve
+--workers 2``, then the same wrk run against a bare FastAPI endpoint on the same server and
+workers (``bench/bare.py``: the ceiling), then the load test, on SQLite and PostgreSQL.
+
+Profiling a stage (py-spy is in the dev tools; ``-t`` keeps the worker threads apart, ``raw``
+writes collapsed stacks to read or to feed a flame graph):
+
+  SPY="-r 250 -t -f raw"; RUN=".venv/bin/python bench/bench.py"
+  .venv/bin/py-spy record $SPY -o seal.txt -- $RUN --hsm-only
+  .venv/bin/py-spy record $SPY -o cases.txt -- $RUN --cases-only
+  .venv/bin/py-spy record $SPY -o stock.txt -- $RUN --import-rows 100000
+  .venv/bin/py-spy record $SPY -o verify.txt --pid <a worker of elicence serve>
+  .venv/bin/python -m cProfile -s tottime bench/bench.py --cases-only | head -60
+
 One module a stage: common (raw ECDSA, the table of rows), memory (seal, offline verify, status
 lists, presentations), refusals, pdf, sm2, hsm, issuance, usage, cases, http (the served workers
 and wrk), stock (the conversion); options holds the command line, cli runs them in order.

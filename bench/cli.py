@@ -44,7 +44,7 @@ def run(opts: Options, work: Path) -> None:
     raw = raw_crypto(n)
     keys = work / "keys"
     init_keys(keys)
-    if opts.cases_only or opts.usage_only or opts.pages_only:
+    if opts.cases_only or opts.usage_only or opts.http_only or opts.pages_only:
         run_backends(opts, work, keys, raw)
         return
     svc = make_service(work, f"sqlite:///{work / 'seal.db'}", keys)
@@ -81,6 +81,9 @@ def run_backends(opts: Options, work: Path, keys: Path, raw: Raw) -> None:
             pg_db = None
     try:
         for name, url in backends:
+            if opts.http_only:
+                stage_backend(name, url, work, keys, opts, raw)
+                continue
             if opts.usage_only:
                 stage_usage(name, url, n, work, keys, raw.sign, raw.verify)
                 continue

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,22 @@ import httpx
 from bench.common import PASSPHRASE, ROWS, Raw, food, free_port, report, timed
 from bench.options import Options
 from elicence.registry import Registry
+
+
+def wait_until_up(server: subprocess.Popen[bytes], ask: Callable[[], httpx.Response]) -> None:
+    """Wait (up to 3 minutes: a shared machine starts workers slowly) until ``ask`` is answered
+    200 by both workers' socket; fail if the server exits first."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited ({server.returncode}) before it answered")
+        try:
+            if ask().status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not answer within 3 minutes")
 
 
 def stage_http(
@@ -49,14 +66,15 @@ def stage_http(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_up(server, lambda: httpx.get(base + "/healthz"))
         h = {"Authorization": f"Bearer {batch_key}"}
         with httpx.Client(base_url=base, headers=h, timeout=60) as c:
+            if opts.http_only:
+                seal = c.post("/api/v1/licences", json=food(f"http-{run_id}-0")).json()["seal"]
+                wrk_verify(name, base, hall_key, seal)
+                stage_bare(name, hall_key, seal, raw)
+                stage_load(name, url, base, hall_key, batch_key, seal, run_id, opts, raw)
+                return
             size = 1000
             batches = max(1, n // size)
             lat = []
@@ -109,6 +127,7 @@ def stage_http(
             cl.close()
         if shutil.which("wrk"):
             wrk_verify(name, base, hall_key, seal)
+            stage_bare(name, hall_key, seal, raw)
             stage_load(name, url, base, hall_key, batch_key, seal, run_id, opts, raw)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -123,7 +142,26 @@ wrk.body = '{"seal": "%s"}'
 """
 
 
-def wrk_verify(name: str, base: str, key: str, seal: str) -> None:
+def stage_bare(name: str, key: str, seal: str, raw: Raw) -> None:
+    """The ceiling: the same wrk run against a bare FastAPI endpoint on the same server and
+    workers (bench/bare.py), right after ours."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare", "--port", str(port), "--workers", "2"],
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(server, lambda: httpx.post(base + "/api/v1/verify", json={"seal": "x"}))
+        rate = wrk_verify(f"{name} ceiling: bare FastAPI endpoint", base, key, seal)
+        print(f"    -> ceiling {rate:,.0f} req/s; {raw.beside()}")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def wrk_verify(name: str, base: str, key: str, seal: str) -> float:
     """HTTP verification driven by wrk (C, so the client takes little of the 2 cores)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_LUA % (key, seal))
@@ -156,6 +194,7 @@ def wrk_verify(name: str, base: str, key: str, seal: str) -> None:
         f"p50 {pct.get('50%', '-'):>9}  p99 {pct.get('99%', '-'):>9}  {'; '.join(non2xx)}",
         flush=True,
     )
+    return rate
 
 
 WRK_ISSUE_LUA = """

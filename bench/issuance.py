@@ -18,8 +18,14 @@ from elicence.domain.clients import Client, Role
 
 def stage_backend(name: str, url: str, work: Path, keys: Path, opts: Options, raw: Raw) -> None:
     n = opts.n
-    print(f"{name}: issuance with storage")
     svc = make_service(work, url, keys)
+    if opts.http_only:
+        batch = svc.add_client(name="bench", role=Role.DEPARTMENT, department=GZ_AMR)
+        hall = svc.add_client(name="bench hall", role=Role.HALL, department=None)
+        svc.registry.dispose()
+        stage_http(name, url, work, batch.api_key, hall.api_key, opts, raw)
+        return
+    print(f"{name}: issuance with storage")
     client = Client("bench", "bench", Role.DEPARTMENT, GZ_AMR)
     run_id = uuid.uuid4().hex[:6]
     # Warm up as a running server is: signing keys decrypted (scrypt, ~70 ms each), first

@@ -20,6 +20,7 @@ class Options:
     cases_only: bool = False
     usage_only: bool = False
     hsm_only: bool = False
+    http_only: bool = False
     pages_only: bool = False
     rate_limit_backend: str = "memory"
     import_rows: int = 0
@@ -61,6 +62,12 @@ def parse(argv: list[str] | None = None) -> Options:
         help="run only raw ECDSA, sealing, SM2 and the SoftHSM stage (software beside token key)",
     )
     ap.add_argument(
+        "--http-only",
+        action="store_true",
+        help="run only raw ECDSA and the served stages: wrk verify, the bare-endpoint ceiling, "
+        "the load test",
+    )
+    ap.add_argument(
         "--pages-only",
         action="store_true",
         help="run only raw ECDSA and the clerk's pages stage (queue and case page server time)",
@@ -81,6 +88,7 @@ def parse(argv: list[str] | None = None) -> Options:
         cases_only=a.cases_only,
         usage_only=a.usage_only,
         hsm_only=a.hsm_only,
+        http_only=a.http_only,
         pages_only=a.pages_only,
         rate_limit_backend=a.rate_limit_backend,
         import_rows=a.import_rows,

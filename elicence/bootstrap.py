@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from elicence.app import production
+from elicence.app import metrics, production
 from elicence.app.access import Access
 from elicence.app.backup import BackupSummary, restore
 from elicence.app.catalogue import CatalogueSource
@@ -85,6 +85,7 @@ def assemble(
         clock=clock,
         printable=documents.renderer.check_printable,
     )
+    metrics.instrument(issuer=issuer, registry=registry, publisher=publisher)
     hall_store = HallStore(registry)
     items = ItemSource(hall_store)
     hall = Hall(

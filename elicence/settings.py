@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     # file elicence/data/holidays_cn.yaml), and the working days a rectification order gets
     holidays_file: Path | None = None
     rectify_days: int = Field(default=15, ge=1, le=90)
+    # operators' view (app/metrics.py, app/logs.py): Prometheus metrics on their own port, off
+    # by default (never on the public port); the served workers' log format
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_dir: Path | None = None
+    log_format: Literal["json", "text"] = "json"
 
     # -- keys on a PKCS#11 token (issue 19, docs/deployment.md "Keys on a token") ---------------
     # the module (e.g. /usr/lib/softhsm/libsofthsm2.so); unset: every key is a key file

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,6 +43,7 @@ from elicence.api.routers import (
     verify,
 )
 from elicence.api.schemas import DOCUMENTED_BODIES, add_documented_bodies
+from elicence.app import metrics
 from elicence.app.service import Elicence
 from elicence.bootstrap import build_service
 from elicence.settings import Settings
@@ -56,10 +58,16 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
             app.state.elicence = build_service(settings or Settings())
             # open every key once now (scrypt), so the first /healthz answers at once
             await run_in_threadpool(app.state.elicence.keys.unusable)
+        try:
+            await run_in_threadpool(_signer_health, app.state.elicence)
+        except Exception:  # the metrics never stop a worker from starting
+            logging.getLogger("elicence.api").exception("could not check the signers")
         ticker = asyncio.create_task(_checkpoint_every_minute(app))
         yield
         ticker.cancel()
         app.state.elicence.flush()
+        if os.environ.get(metrics.MULTIPROC_ENV):  # served with metrics (cli serve)
+            metrics.worker_exited(os.environ[metrics.MULTIPROC_ENV])
 
     app = FastAPI(
         title="elicence",
@@ -121,7 +129,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:
         svc: Elicence = app.state.elicence
-        return svc.health()
+        health = svc.health()
+        metrics.signers(svc, health.get("signers_unavailable", ()))
+        return health
 
     return app
 
@@ -134,3 +144,12 @@ async def _checkpoint_every_minute(app: FastAPI) -> None:
             await run_in_threadpool(app.state.elicence.log.checkpoint)
         except Exception:
             logging.getLogger("elicence.api").exception("could not sign a log checkpoint")
+        try:
+            await run_in_threadpool(_signer_health, app.state.elicence)
+        except Exception:
+            logging.getLogger("elicence.api").exception("could not check the signers")
+
+
+def _signer_health(svc: Elicence) -> None:
+    """The signers' health for the metrics (app/metrics.py)."""
+    metrics.signers(svc, svc.health().get("signers_unavailable", ()))

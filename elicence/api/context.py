@@ -9,12 +9,14 @@ every privileged action of the request.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from elicence.app import metrics
 from elicence.app.trail import CONTEXT, RequestContext
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -22,7 +24,8 @@ HEADER = b"x-request-id"
 
 
 class RequestContextMiddleware:
-    """ASGI middleware: the client address and request id of every HTTP request."""
+    """ASGI middleware: the client address and request id of every HTTP request, and its
+    latency by route template (app/metrics.py)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,9 +51,12 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["client_address"], state["request_id"] = address, request_id
         token = CONTEXT.set(RequestContext(request_id=request_id, address=address))
+        started, status = time.perf_counter(), 500  # 500: the app raised before answering
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (HEADER, request_id.encode())]
             await send(message)
@@ -59,6 +65,15 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             CONTEXT.reset(token)
+            route = scope.get("route")
+            metrics.request_done(
+                getattr(route, "path", "unmatched"),
+                scope["method"],
+                status,
+                time.perf_counter() - started,
+            )
+            if svc is not None:
+                metrics.pool_use(svc)
 
 
 def client_address(request: Request) -> str:

@@ -176,15 +176,17 @@ class EdgeRoute(APIRoute):
 
         async def gate(request: Request) -> Response:
             policy, client = edge_of(endpoint), None
-            if needs is not None:  # 1
-                if needs == "required" and "authorization" not in request.headers:
-                    raise AuthenticationError(
-                        "this call needs an API key: Authorization: Bearer <api key>",
-                        field="Authorization",
-                    )
+            if needs == "required" and "authorization" not in request.headers:  # 1
+                raise AuthenticationError(
+                    "this call needs an API key: Authorization: Bearer <api key>",
+                    field="Authorization",
+                )
+            if policy.charge is not None:  # 1 and 2 in one trip to the thread pool
+                client = await run_in_threadpool(
+                    _authenticate_and_charge, request, policy.charge, needs is not None
+                )
+            elif needs is not None:  # 1
                 client = await run_in_threadpool(authenticate, request)
-            if policy.charge is not None:  # 2
-                await run_in_threadpool(_charge, request, policy.charge, client)
             if policy.precheck is not None:  # 3
                 answer = await run_in_threadpool(policy.precheck, request)
                 if answer is not None:
@@ -229,6 +231,14 @@ def _client_need(dependant: Any) -> str | None:
     if required_client in calls:
         return "required"
     return "optional" if optional_client in calls else None
+
+
+def _authenticate_and_charge(request: Request, charge: Charge, takes_key: bool) -> Any:
+    """Steps 1 and 2 for a route that charges a bucket: its client (None without a key, or
+    for a route that takes none), then the charge."""
+    client = authenticate(request) if takes_key else None
+    _charge(request, charge, client)
+    return client
 
 
 def _charge(request: Request, charge: Charge, client: Any) -> None:

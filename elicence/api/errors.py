@@ -105,7 +105,15 @@ def render(exc: errors.Error, rid: str | None = None) -> tuple[int, dict[str, An
     rid = rid or current_request_id()
     if status < 500:
         return status, error_body(exc.code, exc.message, exc.field)
-    log.error("request %s: %s (%s): %s", rid, status, exc.code, exc, exc_info=exc)
+    log.error(
+        "request %s: %s (%s): %s",
+        rid,
+        status,
+        exc.code,
+        exc,
+        exc_info=exc,
+        extra={"request_id": rid},
+    )
     return status, error_body(exc.code, unavailable_message(exc, rid), request=rid)
 
 
@@ -157,7 +165,9 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = allowed_methods(request)
         if exc.status_code >= 500:
             rid = request_id(request)
-            log.error("request %s: %s: %s", rid, exc.status_code, exc.detail)
+            log.error(
+                "request %s: %s: %s", rid, exc.status_code, exc.detail, extra={"request_id": rid}
+            )
             body = error_body(code, unavailable_message(None, rid), request=rid)
             return ErrorResponse(body, exc.status_code, headers=headers)
         return ErrorResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
@@ -167,7 +177,7 @@ def install(app: FastAPI) -> None:
         # Runs outside the request's middleware (Starlette's ServerErrorMiddleware): the request
         # id comes from the scope, and the response carries its header itself.
         rid = request_id(request)
-        log.error("request %s: unhandled error", rid, exc_info=exc)
+        log.error("request %s: unhandled error", rid, exc_info=exc, extra={"request_id": rid})
         body = error_body(INTERNAL_ERROR, unavailable_message(None, rid), request=rid)
         return ErrorResponse(body, 500, headers={REQUEST_ID_HEADER.decode(): rid})
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from elicence.app import metrics
 from elicence.domain.clients import Client
 from elicence.domain.limits import Network, Rate, parse_networks, parse_rate
 from elicence.errors import RateLimitedError
@@ -197,6 +198,7 @@ class Guard:
         )
         if not decision.allowed:
             wait = decision.retry_after_seconds
+            metrics.refused(str(bucket))
             raise RateLimitedError(
                 f"too many {what} (limit {rate}); try again in {wait} s",
                 retry_after=wait,

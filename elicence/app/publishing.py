@@ -69,6 +69,7 @@ class Publisher:
         self._trust_list: tuple[object, int, TrustList] | None = None
         # (department, purpose) -> (log size when built, the signed and verified list)
         self._status_lists: dict[tuple[str, Purpose], tuple[int, StatusList]] = {}
+        self.observers: list[Callable[[StatusList], None]] = []  # told of each list signed
         self._last_checkpoint_at: dt.datetime | None = None
         self._lock = threading.Lock()
 
@@ -220,6 +221,8 @@ class Publisher:
             )
             built[purpose] = verify_status_list(signed, trust_list)  # checked on the way out
             self._status_lists[(department, purpose)] = (log_size, built[purpose])
+            for observe in self.observers:  # the operators' metrics (app/metrics.py)
+                observe(built[purpose])
         return built
 
     # -- checkpoints --------------------------------------------------------------------------

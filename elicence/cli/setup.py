@@ -116,18 +116,36 @@ def serve(
     typer.echo(
         f"elicence: serving {settings.base_url} on {settings.host}:{settings.port}", err=True
     )
+    if settings.metrics_port is not None:  # before any worker starts: app/metrics.py
+        from elicence.app import metrics
+
+        metrics_dir = metrics.prepare_dir(settings.metrics_dir or settings.data_dir / "metrics")
+        os.environ[metrics.MULTIPROC_ENV] = str(metrics_dir)
+        metrics.serve(settings.metrics_host, settings.metrics_port, metrics_dir)
+        typer.echo(
+            f"elicence: metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+            err=True,
+        )
+    from elicence.app.logs import log_config
+
     config = uvicorn.Config(
         "elicence.api.asgi:app",
         host=settings.host,
         port=settings.port,
         workers=workers,
         log_level="info",
+        log_config=log_config(settings.log_format),
         access_log=False,
         # X-Forwarded-For is believed only from ELICENCE_TRUSTED_PROXIES (app/guard.py), never
         # by uvicorn's own default of trusting 127.0.0.1
         proxy_headers=False,
+        # a worker starting on a loaded machine (imports, keys opened) may take longer than
+        # uvicorn's 5 s to answer the supervisor's ping, and was killed and restarted
+        timeout_worker_healthcheck=60,
     )
-    if workers <= 1:
+    # the workers' metrics are in files only when they start with the directory set: the
+    # supervisor then runs even a single worker
+    if workers <= 1 and settings.metrics_port is None:
         uvicorn.Server(config).run()
         return
     # Bind with proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,

@@ -22,13 +22,12 @@ from typing import Any
 import cbor2
 import gmpy2
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.domain.licence import CHINA_TZ
 from elicence.errors import SealError
 from elicence.keys import sm2
-from elicence.keys.signer import ES256, SM2, Signer, raw_to_der
+from elicence.keys.signer import ECDSA_SHA256, ES256, SM2, Signer, raw_to_der
 
 PREFIX = "EL1:"
 COSE_SIGN1_TAG = 18
@@ -114,9 +113,7 @@ class DecodedSeal:
         if self.alg != ALG_ES256 or not isinstance(public_key, ec.EllipticCurvePublicKey):
             return False
         try:
-            public_key.verify(
-                raw_to_der(self.signature), self.signed_message(), ec.ECDSA(hashes.SHA256())
-            )
+            public_key.verify(raw_to_der(self.signature), self.signed_message(), ECDSA_SHA256)
         except InvalidSignature:
             return False
         return True

@@ -16,9 +16,10 @@ exactly once and gets exactly one outcome, a value or an exception; an exception
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,6 +60,8 @@ class GroupCommit(Generic[T, R]):
         self._writing = False  # a leader is writing, or has been chosen to write next
         self.groups = 0  # groups written (for tests and the benchmark)
         self.items = 0  # items written
+        # told of every group written, with its outcomes (the operators' metrics, app/metrics.py)
+        self.observers: list[Callable[[Sequence[T], Sequence[R | BaseException]], None]] = []
 
     def submit(self, item: T) -> R:
         """Write ``item`` (alone or with others); its value, or raise its exception."""
@@ -105,3 +108,14 @@ class GroupCommit(Generic[T, R]):
             slot.wake.release()
         if successor is not None:
             successor.wake.release()
+        if self.observers:  # after the callers are on their way
+            _tell(self.observers, [s.item for s in group], outcomes)
+
+
+def _tell(observers: list[Callable[..., None]], *args: Any) -> None:
+    """Tell the observers of a group; an observer that fails never fails the group."""
+    for observe in observers:
+        try:
+            observe(*args)
+        except Exception:  # pragma: no cover - a metrics bug must not fail a write
+            logging.getLogger("elicence.issuer").exception("a group commit observer failed")

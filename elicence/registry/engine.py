@@ -258,6 +258,15 @@ class Database:
                     except SQLAlchemyError:
                         conn.invalidate()
 
+    def pool_use(self) -> tuple[int, int]:
+        """Connections checked out of the pool now, and the pool's size (operators' metrics;
+        (0, 0) for a pool that does not count, such as in-memory SQLite's)."""
+        pool: Any = self.engine.pool
+        try:
+            return int(pool.checkedout()), int(pool.size())
+        except (AttributeError, NotImplementedError):
+            return 0, 0
+
     def upgrade(self) -> None:
         """Bring the schema up to date (Alembic ``upgrade head``)."""
         from elicence.registry.migrate import upgrade

@@ -16,6 +16,7 @@ caller must not answer as if it were).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,8 @@ class RowGroupCommit:
         self._writing = False  # a leader is writing, or has been chosen to write next
         self.groups = 0  # groups written (tests, the benchmark)
         self.rows = 0
+        # told of every group committed, with its rows (the operators' metrics, app/metrics.py)
+        self.observers: list[Callable[[list[dict[str, Any]]], None]] = []
 
     def add(self, row: dict[str, Any]) -> None:
         """Write ``row`` (alone or with concurrent ones); return once it is committed."""
@@ -87,3 +90,9 @@ class RowGroupCommit:
             slot.wake.release()
         if successor is not None:
             successor.wake.release()
+        if error is None:  # after the callers are on their way; an observer never fails a write
+            for observe in self.observers:
+                try:
+                    observe([s.row for s in group])
+                except Exception:  # pragma: no cover - a metrics bug
+                    logging.getLogger("elicence.registry").exception("a group observer failed")

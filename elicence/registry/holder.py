@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from elicence.domain.catalogue import HolderIdType
@@ -24,6 +24,21 @@ from elicence.registry.queries import Registry
 from elicence.registry.tables import CLIENTS, LICENCES, USAGE, ClientRecord, client_of
 
 GRANTS = cast(Table, GrantRow.__table__)
+# built once: a hall's every verification asks it (the statement's cache key is then not made
+# anew per call; issue 20)
+_GRANT_IN_FORCE = (
+    select(GRANTS)
+    .where(
+        GRANTS.c.identifier == bindparam("identifier"),
+        GRANTS.c.grantee_kind == bindparam("grantee_kind"),
+        GRANTS.c.grantee == bindparam("grantee"),
+        GRANTS.c.valid_from <= bindparam("at"),
+        GRANTS.c.valid_until > bindparam("at"),
+        or_(GRANTS.c.withdrawn_at.is_(None), GRANTS.c.withdrawn_at > bindparam("at")),
+    )
+    .order_by(GRANTS.c.created_at.desc())
+    .limit(1)
+)
 NONCES = cast(Table, PresentationNonce.__table__)
 NONCE_PURGE_EVERY = 500  # inserts between purges of expired nonces
 
@@ -110,21 +125,14 @@ class HolderStore:
 
     def grant_in_force(self, identifier: str, grantee: Grantee, *, at: dt.datetime) -> Grant | None:
         """A grant of ``identifier`` to ``grantee`` in force at ``at`` (the latest made)."""
-        q = (
-            select(GRANTS)
-            .where(
-                GRANTS.c.identifier == identifier,
-                GRANTS.c.grantee_kind == str(grantee.kind),
-                GRANTS.c.grantee == grantee.ref,
-                GRANTS.c.valid_from <= at,
-                GRANTS.c.valid_until > at,
-                or_(GRANTS.c.withdrawn_at.is_(None), GRANTS.c.withdrawn_at > at),
-            )
-            .order_by(GRANTS.c.created_at.desc())
-            .limit(1)
-        )
+        params = {
+            "identifier": identifier,
+            "grantee_kind": str(grantee.kind),
+            "grantee": grantee.ref,
+            "at": at,
+        }
         with self._registry.read() as c:
-            row = c.execute(q).first()
+            row = c.execute(_GRANT_IN_FORCE, params).first()
         return _grant_of(row) if row else None
 
     def withdraw_grant(self, grant_id: str, *, at: dt.datetime, by: str) -> bool:

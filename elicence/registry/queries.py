@@ -405,6 +405,11 @@ class Registry(Database):
             }
         )
 
+    @property
+    def usage_commit(self) -> RowGroupCommit:
+        """The group commit of usage records (its observers see each group's rows)."""
+        return self._usage
+
     def flush_usage(self) -> None:
         """Nothing to do: every usage record is committed before :meth:`record_usage` returns
         (kept for callers that flushed the old write-behind queue)."""

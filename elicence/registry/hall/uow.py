@@ -42,8 +42,10 @@ from elicence.registry.hall.statements import (
     RATINGS,
     RECTIFICATIONS,
     UPDATE_CASE,
+    UPDATE_CASE_AND_EVENT,
     UPDATE_CASE_IF,
     UPDATE_STATE,
+    UPDATE_STATE_AND_EVENT,
 )
 
 
@@ -62,6 +64,7 @@ class HallUnitOfWork:
         self._conn = conn
         self._snapshots = snapshots
         self._read: dict[str, Case] = {}  # cases read in this transaction, as read
+        self._one_statement = conn.dialect.name == "postgresql"  # a data-modifying CTE
 
     def add_case(
         self, case: Case, uploads: Sequence[tuple[Upload, bytes]], event: CaseEvent
@@ -103,7 +106,18 @@ class HallUnitOfWork:
         expected_version: int | None = None,
     ) -> bool:
         read = self._read.get(case.number)
-        if expected_version is None and read is not None and same_documents(read, case):
+        state_only = read is not None and same_documents(read, case)
+        if expected_version is None and len(events) == 1 and self._one_statement:
+            # PostgreSQL: the case and its event in one statement (statements._and_event)
+            row = mutable_values(case, STATE) if state_only else mutable_values(case)
+            values = {f"v_{k}": v for k, v in row.items()}
+            event = {f"e_{k}": v for k, v in event_values(events[0]).items()}
+            del event["e_case_number"]
+            statement = UPDATE_STATE_AND_EVENT if state_only else UPDATE_CASE_AND_EVENT
+            self._conn.execute(statement, {"n": case.number, **values, **event})
+            self._uploads(case.number, uploads)
+            return True
+        if expected_version is None and state_only:
             values = {f"v_{k}": v for k, v in mutable_values(case, STATE).items()}
             self._conn.execute(UPDATE_STATE, {"n": case.number, **values})
         elif expected_version is None:
