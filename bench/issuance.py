@@ -20,8 +20,8 @@ def stage_backend(name: str, url: str, work: Path, keys: Path, opts: Options, ra
     n = opts.n
     svc = make_service(work, url, keys)
     if opts.http_only:
-        batch = svc.add_client(name="bench", role=Role.DEPARTMENT, department=GZ_AMR)
-        hall = svc.add_client(name="bench hall", role=Role.HALL, department=None)
+        batch = svc.clients.add(name="bench", role=Role.DEPARTMENT, department=GZ_AMR)
+        hall = svc.clients.add(name="bench hall", role=Role.HALL, department=None)
         svc.registry.dispose()
         stage_http(name, url, work, batch.api_key, hall.api_key, opts, raw)
         return

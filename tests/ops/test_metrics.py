@@ -92,7 +92,7 @@ def test_signer_health_and_status_list_expiry(api: TestClient, service: Elicence
     text = metrics.exposition_in_process()
     assert sample(text, "elicence_signer_up", signer=GZ_AMR) == 1
     assert sample(text, "elicence_signer_up", signer="service") == 1
-    signed = service.status_list(GZ_AMR, "revocation")
+    signed = service.keys.status_list(GZ_AMR, "revocation")
     text = metrics.exposition_in_process()
     until = sample(
         text,
