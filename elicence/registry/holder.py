@@ -73,6 +73,34 @@ class HolderStore:
             uow.insert(GRANTS, [row])
             uow.commit()
 
+    def ensure_web_client(
+        self, *, client_id: str, name: str, holder: HolderRef, now: dt.datetime
+    ) -> None:
+        """The ``api_clients`` row of a holder signed in on the web, made once: what the holder
+        does on the hall's pages (usage records of its citations, ratings) names it as it names an
+        API client. It has no key (its ``key_hash`` is no SHA-256, so no key matches it) and is
+        disabled, so it never authenticates."""
+        with self._registry.read() as c:
+            if c.execute(select(CLIENTS.c.id).where(CLIENTS.c.id == client_id)).first():
+                return
+        row = {
+            "id": client_id,
+            "name": name[:200],
+            "role": "holder",
+            "department": None,
+            "key_hash": f"web:{client_id}",
+            "created_at": now,
+            "disabled_at": now,
+            "holder_id_type": str(holder.id_type),
+            "holder_id": holder.id_number,
+        }
+        try:
+            with self._registry.unit_of_work() as uow:
+                uow.insert(CLIENTS, [row])
+                uow.commit()
+        except IntegrityError:  # made meanwhile by another request of the same holder
+            return
+
     def grant(self, grant_id: str) -> Grant | None:
         with self._registry.read() as c:
             row = c.execute(select(GRANTS).where(GRANTS.c.id == grant_id)).first()
