@@ -230,6 +230,11 @@ def earlier_uploads(cases: Iterable[Case], material: str) -> list[dict[str, Any]
 # -- cases ---------------------------------------------------------------------------------------
 
 
+def _label(item: ServiceItem, material: str) -> str:
+    found = item.material(material)
+    return found.label_zh if found is not None else material
+
+
 def case_view(case: Case, today: dt.date, items: ItemCatalogue) -> dict[str, Any]:
     dept = items.departments.get(case.department)
     return {
@@ -256,11 +261,22 @@ def case_view(case: Case, today: dt.date, items: ItemCatalogue) -> dict[str, Any
             (f.label_zh, case.form.get(f.name, "")) for f in case.item.form if case.form.get(f.name)
         ],
         "citations": [
-            {"material": c.material, "identifier": c.identifier, "verdict": c.verdict}
+            {
+                "material": c.material,
+                "label": _label(case.item, c.material),
+                "identifier": c.identifier,
+                "verdict": c.verdict,
+            }
             for c in case.citations
         ],
         "uploads": [
-            {"material": u.material, "filename": u.filename, "size": u.size, "sha256": u.sha256}
+            {
+                "material": u.material,
+                "label": _label(case.item, u.material),
+                "filename": u.filename,
+                "size": u.size,
+                "sha256": u.sha256,
+            }
             for u in case.uploads
         ],
         "visits": case.visits,
