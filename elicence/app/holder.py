@@ -176,6 +176,14 @@ class Holders:
             client_id=client.id, name=client.name, holder=ref, now=self._clock()
         )
 
+    def favourites(self, client: Client) -> list[str]:
+        """The service items this holder marked as favourites (收藏), oldest first."""
+        return self._store.favourites(_holder_of(client))
+
+    def favour(self, client: Client, item_code: str, *, on: bool = True) -> None:
+        """Mark or unmark a service item (the caller checks that the item exists)."""
+        self._store.set_favourite(_holder_of(client), item_code, on=on, now=self._clock())
+
     def client(self, client_id: str) -> Client | None:
         """An enabled API client by id (a console or desk session re-reads it on every request,
         so disabling the client ends its sessions)."""

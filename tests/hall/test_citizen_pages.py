@@ -367,3 +367,24 @@ def test_progress_without_a_login(world: World, browser: TestClient) -> None:
     ]
     assert statuses[-1] == 429  # 5 per case number, then one a minute
     assert "请求过于频繁" in browser.post("/progress", data={**form, "holder_id": ORG}).text
+
+
+def test_favourites_are_kept_per_holder(world: World, browser: TestClient) -> None:
+    guide = browser.get(f"/services/{RESTAURANT}")
+    assert "收藏" not in guide.text  # no session: nothing to keep it for
+    _sign_in(browser)
+    guide = browser.get(f"/services/{RESTAURANT}")
+    data = {"csrf": csrf_of(guide.text), "code": RESTAURANT, "on": "1"}
+    r = browser.post("/me/favourites", data=data)
+    assert r.status_code == 200 and "已收藏" in r.text and "取消收藏" in r.text
+    assert browser.post("/me/favourites", data=data).status_code == 200  # twice: no change
+    services = browser.get("/services").text
+    assert "我的收藏" in services and f'href="/services/{RESTAURANT}"' in services
+    bad = browser.post("/me/favourites", data={**data, "code": "NOPE-0001"})
+    assert bad.status_code == 404
+    assert browser.post("/me/favourites", data={**data, "csrf": "x"}).status_code == 401
+    with _browser(world) as other:
+        _sign_in(other, ORG2, "另一家公司")
+        assert "我的收藏" not in other.get("/services").text
+    r = browser.post("/me/favourites", data={**data, "on": "0"})
+    assert "我的收藏" not in browser.get("/services").text

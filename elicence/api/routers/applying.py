@@ -366,6 +366,23 @@ async def complain(number: str, request: Request, h: MeForm) -> Response:
     return w.redirect(f"/me/cases/{number}?done=complained")
 
 
+# -- favourites (收藏) ---------------------------------------------------------------------------
+
+
+@router.post("/me/favourites")
+@edge(SMALL)
+async def favour(
+    request: Request,
+    h: Annotated[HolderPage, Depends(HolderGuard("/services", answer="redirect", form=True))],
+) -> Response:
+    form = await request.form()
+    code = _text(form, "code")
+    item = _item(h.w, code)
+    on = _text(form, "on") != "0"
+    await run_in_threadpool(h.w.svc.holder.favour, h.me, item.code, on=on)
+    return h.w.redirect(f"/services/{item.code}?done={'favoured' if on else 'unfavoured'}")
+
+
 # -- notices (办事提示) --------------------------------------------------------------------------
 
 

@@ -38,6 +38,12 @@ def services(
     w = Web(request)
     items, licences = w.svc.hall.items(), w.svc.catalogue()
     q = q.strip()[:MAX_QUERY]
+    me = w.holder()
+    favourites = [
+        item_view(items.items[c], items, licences)
+        for c in (w.svc.holder.favourites(me) if me is not None else [])
+        if c in items.items
+    ]
     views = []
     for item in items.items.values():
         dept = items.departments.get(item.department)
@@ -72,6 +78,7 @@ def services(
         kinds=sorted(kinds.items()),
         scenarios=list(items.scenarios.values()),
         filtered=bool(q or audience or department or kind),
+        favourites=favourites,
     )
 
 
@@ -87,13 +94,21 @@ def scenario(code: str, request: Request) -> Response:
 
 
 @router.get("/services/{code}")
-def guide(code: str, request: Request) -> Response:
+def guide(code: str, request: Request, done: str | None = None) -> Response:
     w = Web(request)
     items = w.svc.hall.items()
     item = items.items.get(code)
     if item is None:
         raise NotFoundError(f"no service item {code}", field="code")
-    return w.page("hall/guide.html", item=item_view(item, items, w.svc.catalogue()))
+    me = w.holder()
+    favoured = None if me is None else item.code in w.svc.holder.favourites(me)
+    notice = {"favoured": "已收藏。 Saved.", "unfavoured": "已取消收藏。 Removed."}.get(done or "")
+    return w.page(
+        "hall/guide.html",
+        item=item_view(item, items, w.svc.catalogue()),
+        favoured=favoured,
+        notice=notice,
+    )
 
 
 # -- progress without a login (进度查询) -----------------------------------------------------------
