@@ -388,3 +388,26 @@ def test_favourites_are_kept_per_holder(world: World, browser: TestClient) -> No
         assert "我的收藏" not in other.get("/services").text
     r = browser.post("/me/favourites", data={**data, "on": "0"})
     assert "我的收藏" not in browser.get("/services").text
+
+
+def test_a_bad_ratings_rectification_is_shown_to_the_applicant(
+    world: World, browser: TestClient
+) -> None:
+    _sign_in(browser)
+    number = _apply(browser, world).headers["location"].split("/")[-1].split("?")[0]
+    world.drive(number, "accept", "start-review", "approve", "complete", who="th_amr")
+    page = browser.get(f"/me/cases/{number}").text
+    bad = {f"dim.{d}": "1" for d in ("guidance", "application", "visits", "result")}
+    r = browser.post(
+        f"/me/cases/{number}/rating", data={"csrf": csrf_of(page), "stars": "1", **bad}
+    )
+    assert r.status_code == 200 and "整改工单" in r.text
+    order = world.api.get("/api/v1/rectifications", headers=world.h("th_amr")).json()[0]
+    done = world.api.post(
+        f"/api/v1/rectifications/{order['id']}/resolve",
+        json={"note": "已增加窗口人手"},
+        headers=world.h("th_amr"),
+    )
+    assert done.status_code == 200, done.text
+    page = browser.get(f"/me/cases/{number}").text
+    assert "完成整改" in page and "已增加窗口人手" in page

@@ -254,6 +254,7 @@ def _case_page(
         except NotFoundError:
             rating = None
     complaints = w.svc.hall.complaints(me, number=case.number)
+    rectification = w.svc.hall.rectification_of(me, case.number) if rating else None
     item_page = None
     if view["asks"]:
         item_page = item_view(case.item, items, w.svc.catalogue())
@@ -267,6 +268,7 @@ def _case_page(
         case=view,
         timeline=timeline_view(events),
         rating=rating,
+        rectification=rectification,
         complaints=complaints,
         supplement=item_page,
         dimensions=[(str(d), d.label_zh) for d in RatingDimension],
