@@ -28,7 +28,7 @@ from elicence.app.trail import Trail
 from elicence.domain.catalogue import Catalogue
 from elicence.errors import SettingsError
 from elicence.hall.calendar import DEMO_HOLIDAYS, WorkingCalendar, load_calendar
-from elicence.hall.service import CaseService
+from elicence.hall.ports import Seams
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
 from elicence.keys.keyring import Keyring
@@ -92,7 +92,7 @@ def assemble(
         store=hall_store,
         items=items,
         licences=catalogue,
-        cases=CaseService(
+        seams=Seams(
             store=hall_store,
             items=items,
             licences=catalogue,
@@ -110,7 +110,6 @@ def assemble(
             rectify_days=rectify_days,
             policy=GrantedOrOwn(AuthorisedUse(HolderStore(registry), clock=clock)),
         ),
-        clock=clock,
     )
     access = Access(
         registry,

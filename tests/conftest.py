@@ -25,6 +25,8 @@ from elicence.domain.clients import Role
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.keys.store import DepartmentName, KeyStore
 from elicence.registry import Registry
+from tests.browser import chromium
+from tests.tools import tool, unavailable
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 PASSPHRASE = "test-passphrase-not-secret"
@@ -36,6 +38,8 @@ FOOD = "11100000000013338W011"
 BUSINESS = "11100000000013338W001"
 MARRIAGE = "11100000000014001A001"
 BIRTH = "11100000MB0000000P002"
+__all__ = ["chromium"]  # the session's browser (tests/browser.py), a fixture for every test
+
 POSTGRES_URL = os.environ.get(
     "ELICENCE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -86,6 +90,15 @@ def make_service(registry: Registry, keys: Path, clock: Clock, demo_catalogue) -
     if registry.catalogue_version() is None:
         registry.save_catalogue(demo_catalogue, now=clock())
     return svc
+
+
+@pytest.fixture
+def pdf_tools() -> None:
+    """poppler, qpdf, zbar and NSS installed (fails on CI when one is missing, skips elsewhere)."""
+    from tests.templates.pdftools import TOOLS
+
+    for name in TOOLS:
+        tool(name)
 
 
 @pytest.fixture
@@ -220,9 +233,7 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required on CI and unreachable: {e}")
-        pytest.skip(f"PostgreSQL unreachable: {e}")
+        unavailable(f"PostgreSQL is unreachable: {e}")
     url = _postgres_admin_url().rsplit("/", 1)[0] + f"/{name}"
     yield url
     with admin.connect() as conn:
@@ -241,16 +252,17 @@ def pg_service(
     registry.dispose()
 
 
-def truncate_postgres(url: str) -> None:
-    """Empty the session database's tables, so that the next PostgreSQL test starts clean."""
+KEPT = ("alembic_version", "catalogue_versions", "api_clients", "licence_documents")
+
+
+def truncate_postgres(url: str, kept: tuple[str, ...] = KEPT) -> None:
+    """Empty the session database's tables but ``kept``, so that the next PostgreSQL test
+    starts clean. By default the schema version, the catalogue and the two tables the suite has
+    always kept stay; a table a later migration adds is emptied without anyone listing it."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     with engine.begin() as conn:
-        # every table the migrations made but these (the schema version, the catalogue, and the
-        # two the suite has always kept): a table a later migration adds is emptied without
-        # anyone having to list it here
-        kept = ("alembic_version", "catalogue_versions", "api_clients", "licence_documents")
         names = conn.execute(
             text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         ).scalars()

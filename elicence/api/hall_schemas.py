@@ -18,10 +18,10 @@ from elicence.api.schemas import Day
 from elicence.domain.licence import mask_id, mask_name
 from elicence.hall.application import MAX_SEAL_LENGTH
 from elicence.hall.cases import Case, CaseEvent, Complaint, Rating, Rectification
+from elicence.hall.feedback import MAX_COMMENT, MAX_COMPLAINT, Progress
 from elicence.hall.items import ItemCatalogue, LicenceMaterial, ServiceItem
 from elicence.hall.items_file import item_to_dict
 from elicence.hall.metrics import Metrics, Period, as_row
-from elicence.hall.service import MAX_COMMENT, MAX_COMPLAINT, Progress
 from elicence.hall.workflow import MAX_REASON, CaseAction, CaseStatus, allowed_actions
 
 

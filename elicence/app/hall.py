@@ -2,8 +2,8 @@
 
 :class:`Hall` is what the API and the CLI call (``Elicence.hall``): one method per use case,
 each given the :class:`~elicence.domain.clients.Client` the transport authenticated (by API key
-or by the holder's web sign-in: it depends on nothing else) and delegating to the
-hall's use cases (:class:`~elicence.hall.service.CaseService`). This module also holds the
+or by the holder's web sign-in: it depends on nothing else) and delegating to the hall's use
+cases (``hall/submission``, ``steps``, ``approval``, ``feedback``). This module also holds the
 adapters that plug the rest of elicence into the hall's seams:
 
 - :class:`ItemSource`: the item catalogue in force, cached, re-read when it changed;
@@ -39,6 +39,7 @@ from elicence.errors import CatalogueError, Error, InputError, NotFoundError, Pe
 from elicence.formats.seal import decode_seal_text, seal_text_from
 from elicence.formats.trustlist import TrustList
 from elicence.hall import roles
+from elicence.hall.approval import Approval, Approving
 from elicence.hall.calendar import WorkingCalendar
 from elicence.hall.cases import (
     Case,
@@ -51,6 +52,7 @@ from elicence.hall.cases import (
     Upload,
     UploadIn,
 )
+from elicence.hall.feedback import Feedback, Progress
 from elicence.hall.items import ItemCatalogue, check_against_licences
 from elicence.hall.metrics import (
     GroupBy,
@@ -60,14 +62,9 @@ from elicence.hall.metrics import (
     parse_period,
     preceding,
 )
-from elicence.hall.service import (
-    Approval,
-    CaseService,
-    CitationCheck,
-    CitationRequest,
-    IssuedLicence,
-    Progress,
-)
+from elicence.hall.ports import CitationCheck, CitationRequest, IssuedLicence, Seams
+from elicence.hall.steps import Steps
+from elicence.hall.submission import Submission
 from elicence.hall.workflow import CaseAction, CaseStatus
 from elicence.issuer import IssuanceService
 from elicence.issuer.validation import check_request
@@ -276,14 +273,17 @@ class Hall:
         store: HallStore,
         items: ItemSource,
         licences: CatalogueSource,
-        cases: CaseService,
-        clock: Callable[[], dt.datetime],
+        seams: Seams,
     ) -> None:
         self._store = store
         self._items = items
         self._licences = licences
-        self._cases = cases
-        self._clock = clock
+        self._clock = seams.clock
+        self.calendar: WorkingCalendar = seams.calendar  # the working days of deadlines
+        self._submission = Submission(seams)
+        self._steps = Steps(seams)
+        self._approving = Approving(seams)
+        self._feedback = Feedback(seams)
 
     # -- the service-item catalogue ---------------------------------------------------------
 
@@ -300,25 +300,21 @@ class Hall:
     def items_version(self) -> int | None:
         return self._store.items_version()
 
-    @property
-    def calendar(self) -> WorkingCalendar:
-        return self._cases.calendar
-
     def today(self) -> dt.date:
-        return self._cases.today()
+        return self._steps.today()
 
     # -- cases ----------------------------------------------------------------------------------
 
     def submit(
         self, client: Client, raw: Mapping[str, Any], uploads: Sequence[UploadIn] = ()
     ) -> Case:
-        return self._cases.submit(raw, uploads, client=client)
+        return self._submission.submit(raw, uploads, client=client)
 
     def case(self, client: Client, number: str) -> Case:
-        return self._cases.case_for(client, number)
+        return self._steps.case_for(client, number)
 
     def timeline(self, client: Client, number: str) -> tuple[Case, list[CaseEvent]]:
-        return self._cases.timeline(client, number)
+        return self._steps.timeline(client, number)
 
     def cases(
         self,
@@ -369,7 +365,7 @@ class Hall:
     def act(
         self, client: Client, number: str, action: CaseAction, *, reason: str | None = None
     ) -> Case:
-        return self._cases.act(number, action, client=client, reason=reason)
+        return self._steps.act(number, action, client=client, reason=reason)
 
     def supplement(
         self,
@@ -378,32 +374,32 @@ class Hall:
         raw: Mapping[str, Any],
         uploads: Sequence[UploadIn] = (),
     ) -> Case:
-        return self._cases.supplement(number, raw, uploads, client=client)
+        return self._submission.supplement(number, raw, uploads, client=client)
 
     def approve(
         self, client: Client, number: str, raw: Mapping[str, Any] | None = None
     ) -> Approval:
-        return self._cases.approve(number, raw, client=client)
+        return self._approving.approve(number, raw, client=client)
 
     def record_visit(self, client: Client, number: str, *, note: str | None = None) -> Case:
-        return self._cases.record_visit(number, client=client, note=note)
+        return self._steps.record_visit(number, client=client, note=note)
 
     def upload(self, client: Client, number: str, material: str) -> tuple[Upload, bytes]:
-        return self._cases.upload(client, number, material)
+        return self._steps.upload(client, number, material)
 
     def progress(self, number: str, holder: HolderRef) -> Progress:
         """Progress and result by case number and the applicant's id (no login)."""
-        return self._cases.progress(number, holder)
+        return self._feedback.progress(number, holder)
 
     # -- ratings, rectification, complaints -----------------------------------------------------
 
     def rate(
         self, client: Client, number: str, raw: Mapping[str, Any]
     ) -> tuple[Rating, Rectification | None]:
-        return self._cases.rate(number, raw, client=client)
+        return self._feedback.rate(number, raw, client=client)
 
     def rating(self, client: Client, number: str) -> Rating:
-        case = self._cases.case_for(client, number)
+        case = self._steps.case_for(client, number)
         rating = self._store.rating(case.number)
         if rating is None:
             raise NotFoundError(f"case {case.number} has not been rated", field="case_number")
@@ -412,12 +408,12 @@ class Hall:
     def rectification_of(self, client: Client, number: str) -> Rectification | None:
         """The rectification order a bad rating of this case opened, for whoever may read the
         case (its applicant sees what became of its 差评)."""
-        case = self._cases.case_for(client, number)
+        case = self._steps.case_for(client, number)
         orders = self._store.rectifications(department=case.department)
         return next((o for o in orders if o.number == case.number), None)
 
     def complain(self, client: Client, number: str, raw: object) -> Complaint:
-        return self._cases.complain(number, raw, client=client)
+        return self._feedback.complain(number, raw, client=client)
 
     def complaints(self, client: Client, *, number: str | None = None) -> list[Complaint]:
         if client.role is Role.HOLDER:
@@ -429,7 +425,7 @@ class Hall:
         return self._store.complaints(number=number)
 
     def answer(self, client: Client, complaint_id: int, raw: object) -> Complaint:
-        return self._cases.answer(complaint_id, raw, client=client)
+        return self._feedback.answer(complaint_id, raw, client=client)
 
     def rectifications(self, client: Client, *, status: str | None = None) -> list[Rectification]:
         if client.role not in (Role.DEPARTMENT, Role.ADMIN):
@@ -445,7 +441,7 @@ class Hall:
         return self._store.rectifications(department=roles.department_scope(client), status=wanted)
 
     def resolve_rectification(self, client: Client, order_id: int, note: object) -> Rectification:
-        return self._cases.resolve_rectification(order_id, note, client=client)
+        return self._feedback.resolve_rectification(order_id, note, client=client)
 
     # -- 三率一数 ---------------------------------------------------------------------------------
 

@@ -12,8 +12,11 @@ read 三率一数. Its modules:
 - ``calendar`` — working days and the holiday file;
 - ``cases`` — cases, citations, uploads, ratings, work orders, complaints;
 - ``application`` — checking a raw application and its uploads;
-- ``service`` — the use cases, over Protocol seams (store, verifier, issuer, usage records,
-  citation policy) that ``bootstrap`` fills;
+- ``ports`` — the Protocol seams (store, verifier, issuer, usage records, citation policy) that
+  ``bootstrap`` fills, bundled as ``Seams``;
+- the use cases over them: ``submission`` (apply, supplement), ``citing`` (checking cited
+  e-licences), ``steps`` (the clerk's steps, visits, reading a case), ``approval`` (approve and
+  issue), ``feedback`` (progress, ratings, rectification, complaints);
 - ``metrics`` — 三率一数 and the composite score, from facts.
 
 Layer: above ``formats`` and below ``issuer | verifier | templates | registry`` (so the registry

@@ -4,7 +4,7 @@ Every rule failure raises an :class:`~elicence.errors.Error` naming the field as
 it (``form.business_premises``, ``licences[1].seal``, ``uploads.premises_layout``): 422 for a
 broken rule, 413 for an upload over its material's limit, 403 for applying as someone else.
 Nothing here touches the registry or the verifier: the cited e-licences are checked afterwards,
-by the use case, through its :class:`~elicence.hall.service.CitationChecker`.
+by the use case, through its :class:`~elicence.hall.ports.CitationChecker`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from elicence.hall.items import (
     UploadMaterial,
     applicant_category,
 )
+from elicence.hall.workflow import MAX_REASON
 
 APPLICATION_FIELDS = frozenset({"item_code", "applicant", "form", "licences"})
 SUPPLEMENT_FIELDS = frozenset({"form", "licences", "note"})
@@ -76,6 +77,16 @@ def text(value: object, *, field: str, max_length: int, required: bool = True) -
     if len(out) > max_length:
         raise InputError(f"is {len(out)} characters, at most {max_length} allowed", field=field)
     return out
+
+
+def reason(value: object, *, required: bool, field: str = "reason") -> str:
+    """Why a step was taken (shown to the applicant), a note or a comment: text of at most
+    :data:`~elicence.hall.workflow.MAX_REASON` characters; "" when optional and not given."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError("is required: say why (it is shown to the applicant)", field=field)
+        return ""
+    return text(value, field=field, max_length=MAX_REASON)
 
 
 def check_application(

@@ -7,7 +7,7 @@ the schema), ``tables`` (Core tables, hot-path statements, row ↔ value convers
 (the unit of work), ``queries`` (:class:`Registry`), ``groupwrite`` (usage records committed
 in groups), ``pgcopy`` (PostgreSQL's ``COPY`` for bulk writes), ``pggroup`` (PostgreSQL's
 group-commit writer), ``stock`` (stock conversion runs), ``statecheck`` (the audit's comparison
-in the database), ``hall`` (the hall's ``HallStore``), ``holder`` (grants, holders' usage records,
+in the database), ``hall/`` (the hall's ``HallStore``), ``holder`` (grants, holders' usage records,
 presentation nonces), ``apikeys`` (API keys with expiry and rotation), ``trail`` (the audit
 trail), ``backup`` (database dumps and restores), ``migrate`` and ``migrations/`` (Alembic).
 Public entry points: :class:`Registry` and :class:`UnitOfWork`.

@@ -7,7 +7,6 @@ A phone-width screenshot of each verdict is kept under ``artifacts/`` at the rep
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,48 +22,12 @@ from elicence.domain.licence import Licence, mask_id, mask_name
 from elicence.issuer.lifecycle import Action
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
-from tests.browser import free_socket, serving
+from tests.browser import ARTIFACTS, PHONE, free_socket, serving
 from tests.conftest import GZ_AMR, PASSPHRASE, TH_CIVIL, Clock, food_permit, marriage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("ELICENCE_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-
-
-def _unavailable(why: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"the browser tests must run on CI: {why}")
-    pytest.skip(why)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        _unavailable("Playwright for Python is not installed (pip install -e '.[dev]')")
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Error as e:
-            _unavailable(f"Chromium does not start: {e}")
-        yield b
-        b.close()
 
 
 @dataclass
@@ -111,9 +74,9 @@ def live(tmp_path: Path, keys_dir: Path, clock: Clock, demo_catalogue: Any) -> I
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(chromium: Any) -> Iterator[Any]:
     """A phone-sized page that records console errors and uncaught exceptions."""
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
+    context = chromium.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
     pg = context.new_page()
     pg.problems = []
     pg.on("pageerror", lambda e: pg.problems.append(f"page error: {e}"))
@@ -346,11 +309,11 @@ def test_a_revoked_or_suspended_licence_is_never_shown_as_genuine(
 
 
 def test_the_api_docs_render_from_this_service_alone_under_the_csp(
-    live: Live, browser: Any
+    live: Live, chromium: Any
 ) -> None:
     """/docs in a real browser: Swagger UI shows the operations, every request the page makes
     goes to this service, and the CSP refuses nothing a script needs (no page error)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     requests: list[str] = []
     problems: list[str] = []

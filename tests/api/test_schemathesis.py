@@ -37,7 +37,15 @@ from elicence.issuer.lifecycle import Action
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
 from elicence.settings import Settings
-from tests.conftest import GZ_AMR, PASSPHRASE, TH_CIVIL, Clock, food_permit, marriage
+from tests.conftest import (
+    GZ_AMR,
+    PASSPHRASE,
+    TH_CIVIL,
+    Clock,
+    food_permit,
+    marriage,
+    truncate_postgres,
+)
 
 MAX_EXAMPLES = int(os.environ.get("ELICENCE_SCHEMATHESIS_EXAMPLES", "50"))
 CHECKS = [
@@ -111,13 +119,9 @@ def demo_service(
     yield svc
     svc.close()
     if request.param == "postgres":  # the session's database is shared with other modules
-        from sqlalchemy import MetaData, text
-
-        meta = MetaData()
-        meta.reflect(registry.engine)
-        names = ", ".join(t for t in meta.tables if t != "alembic_version")
-        with registry.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        truncate_postgres(
+            registry.engine.url.render_as_string(hide_password=False), ("alembic_version",)
+        )
         registry.dispose()
 
 

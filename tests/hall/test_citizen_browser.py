@@ -31,19 +31,13 @@ from elicence.hall.items_file import DEMO_ITEMS, load_items
 from elicence.hall.workflow import CaseAction
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
-from tests.api.test_page_browser import ARTIFACTS
-from tests.browser import free_socket, serving
+from tests.browser import ARTIFACTS, PHONE, TERMINAL, axe, fits, free_socket, new_page, serving
+from tests.browser import DESKTOP as PC
 from tests.conftest import PASSPHRASE, Clock
 from tests.hall.conftest import ORG, PDF, RESTAURANT, TH_AMR, business_licence
-from tests.holder.test_pages_browser import _axe, _fits, _page, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-__all__ = ["chromium"]  # the module-scoped browser fixture, shared with the holder pages
-
-PHONE = {"width": 390, "height": 844}
-PC = {"width": 1280, "height": 800}
-TERMINAL = {"width": 1080, "height": 1920}
 SIZES = (PHONE, PC, TERMINAL)
 ORG_NAME = "广州市天河区某某餐饮管理有限公司"
 
@@ -105,8 +99,8 @@ def _check(page: Any, name: str, prefix: str) -> None:
     start = page.viewport_size
     for size in SIZES:
         page.set_viewport_size(size)
-        _fits(page)
-        _axe(page)
+        fits(page)
+        axe(page)
         path = ARTIFACTS / f"{prefix}-{name}-{size['width']}x{size['height']}.png"
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 5_000
@@ -208,7 +202,7 @@ def _journey(page: Any, site: Site, tmp_path: Path, prefix: str) -> None:
 
 
 def test_the_citizen_journey_on_a_phone(site: Site, chromium: Any, tmp_path: Path) -> None:
-    page = _page(chromium, PHONE, accept_downloads=True)
+    page = new_page(chromium, PHONE, accept_downloads=True)
     try:
         _journey(page, site, tmp_path, "citizen")
         page.goto(f"{site.url}/progress")
@@ -220,7 +214,7 @@ def test_the_citizen_journey_on_a_phone(site: Site, chromium: Any, tmp_path: Pat
 def test_the_citizen_journey_at_a_terminal_ends_in_an_idle_sign_out(
     site: Site, chromium: Any, tmp_path: Path
 ) -> None:
-    page = _page(chromium, TERMINAL, accept_downloads=True)
+    page = new_page(chromium, TERMINAL, accept_downloads=True)
     try:
         page.clock.install()
         page.goto(f"{site.url}/terminal")
@@ -243,7 +237,7 @@ def test_the_citizen_journey_at_a_terminal_ends_in_an_idle_sign_out(
 def test_the_application_form_works_with_the_keyboard_alone(
     site: Site, chromium: Any, tmp_path: Path
 ) -> None:
-    page = _page(chromium, PC)
+    page = new_page(chromium, PC)
     try:
         page.goto(f"{site.url}/services/{RESTAURANT}/apply")
         page.click("text=统一身份认证登录")

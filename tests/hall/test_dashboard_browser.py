@@ -16,16 +16,12 @@ from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
 from elicence.app.service import Elicence
-from tests.browser import free_socket, serving
+from tests.browser import axe, fits, free_socket, new_page, serving, shoot
 from tests.conftest import Clock
 from tests.hall.conftest import TH_FIRE, build_world
 from tests.hall.test_dashboard import pct, seed, two
-from tests.holder.test_pages_browser import _axe, _fits, _page, chromium
-from tests.holder.test_pages_browser import _shoot as _shoot_widths
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-__all__ = ["chromium"]  # the module-scoped browser fixture, shared with the holder pages
 
 
 @dataclass
@@ -45,15 +41,15 @@ def site(service: Elicence, clock: Clock) -> Iterator[Site]:
 
 @pytest.fixture
 def phone(chromium: Any) -> Iterator[Any]:
-    pg = _page(chromium)
+    pg = new_page(chromium)
     yield pg
     pg.context.close()
 
 
 def _shoot(page: Any, name: str) -> None:
     """axe, then screenshots at phone and desktop width, fitting each; no console problem."""
-    _axe(page)
-    _shoot_widths(page, name, prefix="dashboard")
+    axe(page)
+    shoot(page, name, prefix="dashboard")
     assert page.problems == [], page.problems
 
 
@@ -115,8 +111,8 @@ def test_a_bad_period_is_a_page_naming_it(site: Site, phone: Any) -> None:
     assert answer.status == 422
     assert phone.inner_text("h1").startswith("输入有误")
     assert phone.inner_text("main code >> nth=0") == "period"
-    _axe(phone)
-    _fits(phone)
+    axe(phone)
+    fits(phone)
     # Chromium logs the document's own 4xx status; nothing else may go wrong
     assert phone.problems == [
         "console error: Failed to load resource: the server responded with a status of 422 "

@@ -1,6 +1,6 @@
 """The pages in a real browser: headless Chromium driven by Playwright against a uvicorn server.
 
-Each page is checked with axe-core (vendored, see vendor/axe-core/README.md): no violation of
+Each page is checked with axe-core (tests/browser.py; vendored, see tests/vendor/axe-core/README.md): no violation of
 impact serious or critical under WCAG 2.1 A and AA; it fits a phone's width; and it is
 photographed at 390×844 and 1280×800 into ``artifacts/``. The holder signs in through the demo
 provider's page like a person; the live code on the page is photographed and decoded with zbarimg
@@ -11,9 +11,7 @@ with its progress shown.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -28,42 +26,19 @@ from elicence.api.app import create_app
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
 from elicence.domain.licence import HolderRef, Licence
-from tests.api.test_page_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _service, _unavailable
-from tests.browser import free_socket, serving
+from tests.api.test_page_browser import _service
+from tests.browser import (
+    axe,
+    free_socket,
+    new_page,
+    serving,
+    shoot,
+)
 from tests.conftest import GZ_AMR, TH_CIVIL, Clock, food_permit, marriage
 from tests.holder.conftest import ORG_X
+from tests.tools import tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
-AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # 4.14.1
-WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        _unavailable("Playwright for Python is not installed (pip install -e '.[dev]')")
-    if not Path(CHROMIUM).exists():
-        _unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as p:
-        try:
-            b = p.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    *CHROMIUM_ARGS,
-                    "--use-fake-device-for-media-stream",
-                    "--use-fake-ui-for-media-stream",
-                ],
-            )
-        except Error as e:
-            _unavailable(f"Chromium does not start: {e}")
-        yield b
-        b.close()
 
 
 @dataclass
@@ -92,95 +67,28 @@ def site(tmp_path: Path, keys_dir: Path, clock: Clock, demo_catalogue: Any) -> I
         svc.registry.dispose()
 
 
-def _page(chromium: Any, viewport: dict[str, int] = PHONE, **context: Any) -> Any:
-    ctx = chromium.new_context(viewport=viewport, device_scale_factor=2, **context)
-    pg = ctx.new_page()
-    pg.problems = []
-    pg.on("pageerror", lambda e: pg.problems.append(f"page error: {e}"))
-    pg.on(
-        "console",
-        lambda m: (
-            pg.problems.append(f"console {m.type}: {m.text}")
-            if m.type in ("error", "warning")
-            else None
-        ),
-    )
-    return pg
-
-
 @pytest.fixture
 def phone(chromium: Any) -> Iterator[Any]:
-    pg = _page(chromium)
+    pg = new_page(chromium)
     yield pg
     pg.context.close()
 
 
-def _axe(page: Any) -> None:
-    """axe-core over the page: no serious or critical violation of WCAG 2.1 A/AA."""
-    source = AXE.read_bytes()
-    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "vendor/axe-core/axe.min.js changed"
-    page.evaluate(source.decode("utf-8"))
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG
-    )
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], bad
-    assert result["passes"], "axe checked nothing"
-
-
-def _fits(page: Any) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    viewport = page.viewport_size["width"]
-    if width > viewport:
-        culprits = page.evaluate(
-            "w => Array.from(document.querySelectorAll('body *'))"
-            ".filter(e => e.getBoundingClientRect().right > w)"
-            ".map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right)"
-            ".slice(0, 8)",
-            viewport,
-        )
-        pytest.fail(f"the page scrolls sideways: {width}px > {viewport}px: {culprits}")
-
-
-def _shoot(page: Any, name: str, *, prefix: str = "holder") -> None:
-    """Screenshots at phone and desktop width (the same page, resized), each fitting the width."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for size in (PHONE, DESKTOP):
-        page.set_viewport_size(size)
-        _fits(page)
-        path = ARTIFACTS / f"{prefix}-{name}-{size['width']}x{size['height']}.png"
-        page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 5_000
-    page.set_viewport_size(PHONE)
-
-
-def _check_page(page: Any, name: str) -> None:
-    _axe(page)
-    _shoot(page, name)
+def _checknew_page(page: Any, name: str) -> None:
+    axe(page)
+    shoot(page, name, prefix="holder")
     assert page.problems == [], page.problems
 
 
 def _sign_in_holder(page: Any, site: Site) -> None:
     page.goto(f"{site.url}/me")
     assert page.inner_text("h1").startswith("我的证照")
-    _check_page(page, "portal-sign-in")
+    _checknew_page(page, "portal-sign-in")
     page.click("text=统一身份认证登录")
     page.wait_for_selector("text=演示统一身份认证平台")
-    _check_page(page, "demo-idp")
+    _checknew_page(page, "demo-idp")
     page.click("button:has-text('广州市天河区某某餐饮管理有限公司')")
     page.wait_for_selector(".cards .card")
-
-
-def _zbarimg() -> str:
-    found = shutil.which("zbarimg")
-    if found is None:
-        _unavailable("zbarimg (Debian zbar-tools) is not installed")
-    assert found is not None
-    return found
 
 
 def test_a_holder_signs_in_sees_its_licence_and_shows_a_live_code_a_hall_accepts(
@@ -189,7 +97,7 @@ def test_a_holder_signs_in_sees_its_licence_and_shows_a_live_code_a_hall_accepts
     _sign_in_holder(phone, site)
     text = phone.inner_text("main")
     assert site.food.licence_number in text and site.wedding.licence_number not in text
-    _check_page(phone, "portal-licences")
+    _checknew_page(phone, "portal-licences")
 
     phone.click(f"a[href='/me/licences/{site.food.identifier}']")
     phone.wait_for_selector("#live-img")
@@ -200,12 +108,12 @@ def test_a_holder_signs_in_sees_its_licence_and_shows_a_live_code_a_hall_accepts
         "return i.complete && i.naturalWidth > 0; }",
         timeout=60_000,
     )
-    _check_page(phone, "portal-licence")
+    _checknew_page(phone, "portal-licence")
     # the code as the screen shows it, scanned by an independent decoder, accepted once
     shot = tmp_path / "live.png"
     phone.locator("#live-img").screenshot(path=str(shot))
     out = subprocess.run(
-        [_zbarimg(), "--quiet", "--raw", "-Sbinary", str(shot)],
+        [tool("zbarimg"), "--quiet", "--raw", "-Sbinary", str(shot)],
         capture_output=True,
         check=True,
         timeout=60,
@@ -222,23 +130,23 @@ def test_a_holder_signs_in_sees_its_licence_and_shows_a_live_code_a_hall_accepts
     phone.click("button:has-text('授权')")
     phone.wait_for_selector("text=已授权")
     assert "天河区政务服务中心" in phone.inner_text("main")
-    _check_page(phone, "portal-licence-granted")
+    _checknew_page(phone, "portal-licence-granted")
     phone.click("button:has-text('撤回授权')")
     phone.wait_for_selector("text=已撤回授权")
 
     phone.click("a[href='/me/usage']")
     phone.wait_for_selector("h1:has-text('用证记录')")
-    _check_page(phone, "portal-usage")
+    _checknew_page(phone, "portal-usage")
     phone.click("a[href='/me/tokens']")
     phone.fill("#token-name", "财务系统")
     phone.click("button:has-text('新建令牌')")
     phone.wait_for_selector("#new-key")
     assert phone.inner_text("#new-key").startswith("elk_")
-    _check_page(phone, "portal-tokens")
+    _checknew_page(phone, "portal-tokens")
 
 
 def test_the_live_code_changes_every_minute(site: Site, chromium: Any) -> None:
-    page = _page(chromium)
+    page = new_page(chromium)
     try:
         page.clock.install()
         _sign_in_holder(page, site)
@@ -270,7 +178,7 @@ def test_the_hall_desk_checks_an_uploaded_pdf_item_by_item(
     _sign_in_key(phone, site, "/desk", site.hall_key)
     assert phone.is_visible("#camera-missing")  # Chromium on Linux has no BarcodeDetector
     assert not phone.is_visible("#camera")
-    _check_page(phone, "desk")
+    _checknew_page(phone, "desk")
     owner = site.service.holder.principal(HolderRef.parse(f"001:{ORG_X}"), "x")
     pdf = tmp_path / "licence.pdf"
     made: list[bytes] = []
@@ -289,13 +197,13 @@ def test_the_hall_desk_checks_an_uploaded_pdf_item_by_item(
     assert items.count() >= 10
     assert "PDF 签名" in phone.inner_text("#result")
     assert "已部分隐藏" in phone.inner_text("#result")  # no grant: masked
-    _check_page(phone, "desk-result")
+    _checknew_page(phone, "desk-result")
 
 
 def test_the_desk_scans_a_live_code_with_the_camera(site: Site, chromium: Any) -> None:
     owner = site.service.holder.principal(HolderRef.parse(f"001:{ORG_X}"), "x")
     text = site.service.holder.present(owner, site.food.identifier).text
-    page = _page(chromium, permissions=["camera"])
+    page = new_page(chromium, permissions=["camera"])
     try:
         # Chromium on Linux has no BarcodeDetector: a stand-in that "sees" the holder's code
         page.add_init_script(
@@ -318,7 +226,7 @@ def test_the_console_previews_a_draft_confirms_it_and_imports_a_file(
 ) -> None:
     _sign_in_key(phone, site, "/console", site.dept_key)
     assert "广州市市场监督管理局" in phone.inner_text("h1")
-    _check_page(phone, "console")
+    _checknew_page(phone, "console")
     body = food_permit("BROWSER-1")
     phone.goto(f"{site.url}/console/issue?type={body['type_code']}")
     holder: dict[str, str] = body["holder"]  # type: ignore[assignment]
@@ -328,13 +236,13 @@ def test_the_console_previews_a_draft_confirms_it_and_imports_a_file(
     phone.fill("#holder_id", holder["id_number"])
     for name, value in body["data"].items():  # type: ignore[attr-defined]
         phone.fill(f"#data-{name}", value)
-    _check_page(phone, "console-issue")
+    _checknew_page(phone, "console-issue")
     before = site.service.registry.count_licences()
     phone.click("button:has-text('预览草稿')")
     phone.wait_for_selector(".draft")
     assert "草稿" in phone.inner_text(".draft-mark")
     assert site.service.registry.count_licences() == before  # nothing stored
-    _check_page(phone, "console-preview")
+    _checknew_page(phone, "console-preview")
     phone.click("#confirm")
     phone.wait_for_selector("#identifier")
     assert site.service.registry.count_licences() == before + 1
@@ -352,4 +260,4 @@ def test_the_console_previews_a_draft_confirms_it_and_imports_a_file(
     assert phone.evaluate("document.getElementById('progress').value") == 451
     assert "第 8 行" in phone.inner_text("#import-errors")
     assert site.service.registry.count_licences() == before + 451
-    _check_page(phone, "console-import")
+    _checknew_page(phone, "console-import")

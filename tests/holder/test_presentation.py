@@ -6,8 +6,6 @@ shows decodes with zbarimg (an independent decoder) to exactly the presentation 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from elicence.verifier import UnsafeSkipStatusCheck
 from elicence.verifier.presentation import PresentationVerdict, verify_presentation
 from tests.conftest import GZ_AMR, Clock
 from tests.holder.conftest import ORG_NAME, ORG_X, PERSON, World
+from tests.tools import tool
 
 PRESENT = "/api/v1/licences/{}/presentation"
 CHECK = "/api/v1/presentations/verify"
@@ -281,15 +280,6 @@ def test_base32_round_trips_for_presentations(world: World) -> None:
 # -- the QR code the holder's page shows ---------------------------------------------------------
 
 
-def _zbarimg() -> str:
-    found = shutil.which("zbarimg")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("zbarimg (Debian zbar-tools) is required on CI")
-        pytest.skip("zbarimg (Debian zbar-tools) is not installed")
-    return found
-
-
 @pytest.mark.parametrize("lic", ["food", "wedding"])
 def test_the_presentation_qr_decodes_with_zbarimg_and_verifies(
     world: World, tmp_path: Path, lic: str
@@ -302,7 +292,7 @@ def test_the_presentation_qr_decodes_with_zbarimg_and_verifies(
     png = tmp_path / "p.png"
     png.write_bytes(presentation_png(text))
     out = subprocess.run(
-        [_zbarimg(), "--quiet", "--raw", "-Sbinary", str(png)],
+        [tool("zbarimg"), "--quiet", "--raw", "-Sbinary", str(png)],
         capture_output=True,
         check=True,
         timeout=60,

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,10 +15,9 @@ from elicence.domain.clients import Client, Role
 from tests.conftest import GZ_AMR, food_permit
 
 TOOLS = ("pdfsig", "pdftotext", "pdftoppm", "qpdf", "zbarimg", "certutil")
-needs_tools = pytest.mark.skipif(
-    any(shutil.which(t) is None for t in TOOLS),
-    reason="needs poppler-utils, qpdf, zbar-tools and libnss3-tools (scripts/setup --dev)",
-)
+
+# the tests that run them: every tool of TOOLS installed (tests/conftest.py's pdf_tools fixture)
+needs_tools = pytest.mark.usefixtures("pdf_tools")
 GZ_CLIENT = Client("gz", "广州市市场监督管理局", Role.DEPARTMENT, GZ_AMR)
 ADMIN = Client("admin", "operator", Role.ADMIN, None)
 

@@ -5,8 +5,6 @@ verification URL, and that text verifies.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,6 +30,7 @@ from tests.conftest import (
     ApiKeys,
     food_permit,
 )
+from tests.tools import tool
 
 MEDICAL = "11100000MB0000000P001"
 CONSTRUCTION = "11100000000013904F001"
@@ -252,15 +251,6 @@ def test_make_qr_refuses_a_seal_above_the_limit(service: Elicence) -> None:
 # -- the QR images of the API, decoded by zbarimg ------------------------------------------------
 
 
-def _zbarimg() -> str:
-    found = shutil.which("zbarimg")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("zbarimg (Debian zbar-tools) is required on CI")
-        pytest.skip("zbarimg (Debian zbar-tools) is not installed")
-    return found
-
-
 def _decode(zbarimg: str, png: Path) -> str:
     out = subprocess.run(
         [zbarimg, "--quiet", "--raw", "-Sbinary", str(png)],
@@ -274,7 +264,7 @@ def _decode(zbarimg: str, png: Path) -> str:
 def test_png_qr_of_every_type_decodes_to_the_verification_url_which_verifies(
     service: Elicence, api: TestClient, api_keys: ApiKeys, tmp_path: Path
 ) -> None:
-    zbarimg = _zbarimg()
+    zbarimg = tool("zbarimg")
     for code, lic in _issue_long(service).items():
         r = api.get(f"/api/v1/licences/{lic.identifier}/qr.png", headers=api_keys.h("admin"))
         assert r.status_code == 200, r.text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from elicence.verifier import UnsafeSkipStatusCheck, Verdict, VerificationReport
 from elicence.verifier.pdf import MAX_PDF_BYTES, verify_pdf
 from tests.conftest import GZ_AMR, NOW, SZ_AMR, food_permit
 from tests.templates.pdftools import GZ_CLIENT, issue_pdf
+from tests.tools import tool
 
 
 def check(service: Elicence, pdf: bytes, *, offline: bool = False) -> VerificationReport:
@@ -118,14 +118,12 @@ def test_an_unsigned_pdf_is_invalid(service: Elicence) -> None:
     assert failed(report) == {"pdf_signature"}
 
 
-@pytest.mark.skipif(shutil.which("qpdf") is None, reason="needs qpdf")
 def test_a_pdf_resaved_by_qpdf_is_invalid(service: Elicence, tmp_path: Path) -> None:
+    qpdf = tool("qpdf")
     _, pdf = issue_pdf(service)
     src, dst = tmp_path / "in.pdf", tmp_path / "out.pdf"
     src.write_bytes(pdf)
-    subprocess.run(
-        ["qpdf", "--object-streams=generate", str(src), str(dst)], check=True, timeout=60
-    )
+    subprocess.run([qpdf, "--object-streams=generate", str(src), str(dst)], check=True, timeout=60)
     report = check(service, dst.read_bytes())
     assert report.verdict is Verdict.INVALID, report.checks
 

@@ -1,0 +1,33 @@
+"""elicence benchmark: raw ECDSA beside sealing, verification and issuance with storage.
+
+Run: ``.venv/bin/python bench/bench.py [--n 2000] [--postgres URL] [--no-http]`` (or
+``.venv/bin/python -m bench`` from the repository's root; the same options).
+Prints throughput and p50/p99 latency for each stage, and the raw ECDSA P-256 sign and verify
+speed measured in the same run, and a pure-Python reference (the machine is shared and noisy:
+compare ratios, not figures; noisy neighbours slow the interpreter more than OpenSSL).
+Also the hall's case path (``bench/cases.py``): a complete case — submitted citing 2 e-licences
+(both verified), accepted, reviewed, approved with its licence issued, completed — one by one and
+from 8 threads, target >= 300 complete cases/s at the service layer (issue 7).
+Targets (docs/design.md): sealing >= 50 % of raw sign, offline verify >= 60 % of raw verify,
+issuance >= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms, HTTP
+verify >= 1,000/s, a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside
+pyHanko's own signing of a tiny fixed PDF in the same run (``--pdf-only`` runs just that stage).
+Also the size and the build and verify time of a status list of 1,000,000 licences with 1 %
+revoked at random, and the time to refuse a 1,000,000-key JSON body and a 200 MB body at
+``POST /api/v1/verify`` (``bench/refusals.py``: bounded by the route's body limit, not by the body).
+
+Issue 19: SM2/SM3 sign and verify (gmssl-pyx, and the pure-Python gmssl for reference) beside
+raw ECDSA, and the department key on a SoftHSM2 token beside the software key: raw CKM_ECDSA, the
+token signer, sealing, issuance one by one and from 8 threads (``--hsm-only`` runs just these with
+raw ECDSA and sealing).
+
+``--import-rows 1000000`` runs the stock conversion instead (it takes minutes): it writes a CSV of
+that many realistic paper licences across several departments and types, runs
+``elicence import`` on it against SQLite and PostgreSQL (target: 1,000,000 rows in <= 10 minutes
+on PostgreSQL), then ``elicence registry audit`` on the result, with the audit's peak memory
+(ru_maxrss of its process), all beside raw ECDSA measured in the same run.
+
+One module a stage: common (raw ECDSA, the table of rows), memory (seal, offline verify, status
+lists, presentations), refusals, pdf, sm2, hsm, issuance, usage, cases, http (the served workers
+and wrk), stock (the conversion); options holds the command line, cli runs them in order.
+"""

@@ -1,0 +1,173 @@
+"""Reading cases and what hangs on them: a case, a filtered list, the records of cited
+licences, the timeline, an upload's bytes, the rating, work orders and complaints. Each read is
+one statement (no transaction on SQLite: one WAL snapshot)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from elicence.domain.catalogue import HolderIdType
+from elicence.domain.licence import HolderRef, LicenceStatus, RegistryRecord
+from elicence.hall.cases import (
+    Case,
+    CaseEvent,
+    CitedLicence,
+    Complaint,
+    OrderStatus,
+    Rating,
+    Rectification,
+    Upload,
+)
+from elicence.hall.workflow import ACTIVE, CaseStatus
+from elicence.registry.engine import Database
+from elicence.registry.hall.rows import (
+    case_of,
+    complaint_of,
+    event_of,
+    order_of,
+    rating_of,
+    upload_of,
+)
+from elicence.registry.hall.snapshots import ItemSnapshots
+from elicence.registry.hall.statements import (
+    CASE_BY_NUMBER,
+    CASES,
+    CITED,
+    COMPLAINTS,
+    EVENTS,
+    RATINGS,
+    RECTIFICATIONS,
+    UPLOADS,
+)
+
+
+def case(db: Database, snapshots: ItemSnapshots, number: str) -> Case | None:
+    with db.read() as c:
+        row = c.execute(CASE_BY_NUMBER, {"number": number}).first()
+    return case_of(row, snapshots) if row else None
+
+
+def cases(
+    db: Database,
+    snapshots: ItemSnapshots,
+    *,
+    department: str | None = None,
+    applicant: HolderRef | None = None,
+    status: CaseStatus | None = None,
+    item_code: str | None = None,
+    overdue_on: dt.date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Case]:
+    q = select(CASES)
+    if department is not None:
+        q = q.where(CASES.c.department == department)
+    if applicant is not None:
+        q = q.where(
+            CASES.c.applicant_id_type == str(applicant.id_type),
+            CASES.c.applicant_id == applicant.id_number,
+        )
+    if status is not None:
+        q = q.where(CASES.c.status == str(status))
+    if item_code is not None:
+        q = q.where(CASES.c.item_code == item_code)
+    if overdue_on is not None:
+        q = q.where(
+            CASES.c.status.in_([str(s) for s in ACTIVE]),
+            CASES.c.paused_since.is_(None),
+            CASES.c.due_on < overdue_on,
+        )
+    q = q.order_by(CASES.c.submitted_at, CASES.c.number).limit(limit).offset(offset)
+    with db.read() as c:
+        return [case_of(r, snapshots) for r in c.execute(q)]
+
+
+def cited(
+    db: Database, identifiers: Sequence[str]
+) -> dict[str, tuple[RegistryRecord, CitedLicence]]:
+    """The registry's records of cited licences (those it holds), by identifier."""
+    if not identifiers:
+        return {}
+    with db.read() as c:
+        rows = c.execute(CITED, {"ids": list(dict.fromkeys(identifiers))}).all()
+    return {
+        r.identifier: (
+            RegistryRecord(
+                r.identifier,
+                r.seal,
+                LicenceStatus(r.status),
+                r.valid_from,
+                r.valid_until,
+                r.superseded_by,
+            ),
+            CitedLicence(
+                r.identifier,
+                r.type_code,
+                r.department,
+                HolderRef(HolderIdType(r.holder_id_type), r.holder_id),
+            ),
+        )
+        for r in rows
+    }
+
+
+def events(db: Database, number: str) -> list[CaseEvent]:
+    with db.read() as c:
+        rows = c.execute(
+            select(EVENTS).where(EVENTS.c.case_number == number).order_by(EVENTS.c.id)
+        ).all()
+    return [event_of(r) for r in rows]
+
+
+def upload(db: Database, number: str, material: str) -> tuple[Upload, bytes] | None:
+    """The latest upload of a material of a case, with its bytes."""
+    with db.read() as c:
+        row = c.execute(
+            select(UPLOADS)
+            .where(UPLOADS.c.case_number == number, UPLOADS.c.material == material)
+            .order_by(UPLOADS.c.id.desc())
+            .limit(1)
+        ).first()
+    return upload_of(row) if row is not None else None
+
+
+def rating(db: Database, number: str) -> Rating | None:
+    with db.read() as c:
+        row = c.execute(select(RATINGS).where(RATINGS.c.case_number == number)).first()
+    return rating_of(row) if row else None
+
+
+def rectifications(
+    db: Database, *, department: str | None = None, status: OrderStatus | None = None
+) -> list[Rectification]:
+    q = select(RECTIFICATIONS).order_by(RECTIFICATIONS.c.id)
+    if department is not None:
+        q = q.where(RECTIFICATIONS.c.department == department)
+    if status is not None:
+        q = q.where(RECTIFICATIONS.c.status == str(status))
+    with db.read() as c:
+        return [order_of(r) for r in c.execute(q)]
+
+
+def complaints(
+    db: Database,
+    *,
+    department: str | None = None,
+    applicant: HolderRef | None = None,
+    number: str | None = None,
+) -> list[Complaint]:
+    q = select(COMPLAINTS).order_by(COMPLAINTS.c.id)
+    if department is not None:
+        q = q.where(COMPLAINTS.c.department == department)
+    if number is not None:
+        q = q.where(COMPLAINTS.c.case_number == number)
+    if applicant is not None:
+        q = q.join(CASES, CASES.c.number == COMPLAINTS.c.case_number).where(
+            CASES.c.applicant_id_type == str(applicant.id_type),
+            CASES.c.applicant_id == applicant.id_number,
+        )
+    with db.read() as c:
+        return [complaint_of(r) for r in c.execute(q)]

@@ -1,0 +1,183 @@
+"""One write transaction of the hall: :class:`HallUnitOfWork`, the hall's
+:class:`~elicence.hall.ports.CaseUnitOfWork`.
+
+Invariants: it only executes, the use case commits (Warehouse rule); an IntegrityError on a
+case number or a second rating becomes a :class:`~elicence.errors.ConflictError`; a case saved
+after it was read in the same transaction writes its JSON documents only if they changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from elicence.errors import ConflictError, RegistryError
+from elicence.hall.cases import Case, CaseEvent, Complaint, Rating, Rectification, Upload
+from elicence.registry.hall.rows import (
+    STATE,
+    case_of,
+    case_values,
+    complaint_of,
+    complaint_values,
+    event_values,
+    mutable_values,
+    order_of,
+    order_values,
+    rating_values,
+    same_documents,
+    upload_values,
+)
+from elicence.registry.hall.snapshots import ItemSnapshots
+from elicence.registry.hall.statements import (
+    CASE_FOR_UPDATE,
+    COMPLAINTS,
+    INSERT_CASE,
+    INSERT_EVENT,
+    INSERT_UPLOAD,
+    ITEM_CATALOGUES,
+    RATINGS,
+    RECTIFICATIONS,
+    UPDATE_CASE,
+    UPDATE_CASE_IF,
+    UPDATE_STATE,
+)
+
+
+def _rated_already(number: str) -> ConflictError:
+    return ConflictError(
+        f"case {number} was rated already: a case is rated once",
+        field="case_number",
+        code="already_rated",
+    )
+
+
+class HallUnitOfWork:
+    """One write transaction of the hall (the use case commits)."""
+
+    def __init__(self, conn: Connection, snapshots: ItemSnapshots) -> None:
+        self._conn = conn
+        self._snapshots = snapshots
+        self._read: dict[str, Case] = {}  # cases read in this transaction, as read
+
+    def add_case(
+        self, case: Case, uploads: Sequence[tuple[Upload, bytes]], event: CaseEvent
+    ) -> None:
+        try:
+            self._conn.execute(INSERT_CASE, [case_values(case)])
+        except IntegrityError as e:
+            raise ConflictError(
+                f"case number {case.number} is taken", field="case_number", code="duplicate_case"
+            ) from e
+        self._uploads(case.number, uploads)
+        self._conn.execute(INSERT_EVENT, [event_values(event)])
+
+    def _uploads(self, number: str, uploads: Sequence[tuple[Upload, bytes]]) -> None:
+        if uploads:
+            self._conn.execute(INSERT_UPLOAD, [upload_values(number, u, c) for u, c in uploads])
+
+    def add_items(self, document: dict[str, Any], *, digest: str, now: dt.datetime) -> int:
+        result = self._conn.execute(
+            insert(ITEM_CATALOGUES).returning(ITEM_CATALOGUES.c.id),
+            {"imported_at": now, "digest": digest, "document": document},
+        )
+        return int(result.scalar_one())
+
+    def case_for_update(self, number: str) -> Case | None:
+        """Read and lock a case (SELECT … FOR UPDATE on PostgreSQL; SQLite's writer lock)."""
+        row = self._conn.execute(CASE_FOR_UPDATE, {"number": number}).first()
+        if row is None:
+            return None
+        case = self._read[number] = case_of(row, self._snapshots)
+        return case
+
+    def save_case(
+        self,
+        case: Case,
+        events: Sequence[CaseEvent],
+        uploads: Sequence[tuple[Upload, bytes]] = (),
+        *,
+        expected_version: int | None = None,
+    ) -> bool:
+        read = self._read.get(case.number)
+        if expected_version is None and read is not None and same_documents(read, case):
+            values = {f"v_{k}": v for k, v in mutable_values(case, STATE).items()}
+            self._conn.execute(UPDATE_STATE, {"n": case.number, **values})
+        elif expected_version is None:
+            values = {f"v_{k}": v for k, v in mutable_values(case).items()}
+            self._conn.execute(UPDATE_CASE, {"n": case.number, **values})
+        else:
+            values = {f"v_{k}": v for k, v in mutable_values(case).items()}
+            done = self._conn.execute(
+                UPDATE_CASE_IF, {"n": case.number, "expected": expected_version, **values}
+            )
+            if done.rowcount != 1:
+                return False
+        if events:
+            self._conn.execute(INSERT_EVENT, [event_values(e) for e in events])
+        self._uploads(case.number, uploads)
+        return True
+
+    def add_rating(self, rating: Rating, *, client_id: str) -> None:
+        exists = self._conn.execute(
+            select(RATINGS.c.case_number).where(RATINGS.c.case_number == rating.number)
+        ).first()
+        if exists is not None:
+            raise _rated_already(rating.number)
+        try:
+            self._conn.execute(insert(RATINGS), [rating_values(rating, client_id=client_id)])
+        except IntegrityError as e:  # a concurrent twin won
+            raise _rated_already(rating.number) from e
+
+    def add_rectification(self, order: Rectification) -> int:
+        result = self._conn.execute(
+            insert(RECTIFICATIONS).returning(RECTIFICATIONS.c.id), order_values(order)
+        )
+        return int(result.scalar_one())
+
+    def rectification_for_update(self, order_id: int) -> Rectification | None:
+        row = self._conn.execute(
+            select(RECTIFICATIONS).where(RECTIFICATIONS.c.id == order_id).with_for_update()
+        ).first()
+        return order_of(row) if row else None
+
+    def save_rectification(self, order: Rectification) -> None:
+        self._conn.execute(
+            update(RECTIFICATIONS)
+            .where(RECTIFICATIONS.c.id == order.id)
+            .values(status=str(order.status), resolved_at=order.resolved_at, note=order.note)
+        )
+
+    def add_complaint(self, complaint: Complaint, *, client_id: str) -> int:
+        result = self._conn.execute(
+            insert(COMPLAINTS).returning(COMPLAINTS.c.id),
+            complaint_values(complaint, client_id=client_id),
+        )
+        return int(result.scalar_one())
+
+    def complaint_for_update(self, complaint_id: int) -> Complaint | None:
+        row = self._conn.execute(
+            select(COMPLAINTS).where(COMPLAINTS.c.id == complaint_id).with_for_update()
+        ).first()
+        return complaint_of(row) if row else None
+
+    def save_complaint(self, complaint: Complaint) -> None:
+        self._conn.execute(
+            update(COMPLAINTS)
+            .where(COMPLAINTS.c.id == complaint.id)
+            .values(
+                answer=complaint.answer,
+                answered_at=complaint.answered_at,
+                answered_by=complaint.answered_by,
+                substantiated=complaint.substantiated,
+            )
+        )
+
+    def commit(self) -> None:
+        try:
+            self._conn.commit()
+        except SQLAlchemyError as e:
+            raise RegistryError(f"the registry could not commit: {e}") from e
