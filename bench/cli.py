@@ -17,6 +17,7 @@ from bench.hsm import stage_hsm
 from bench.issuance import stage_backend
 from bench.memory import CLAIMS, stage_presentation, stage_seal, stage_status_list
 from bench.options import Options, parse
+from bench.pages import stage_pages
 from bench.pdf import stage_pdf
 from bench.refusals import stage_refusals
 from bench.sm2 import stage_sm2
@@ -87,6 +88,7 @@ def run_backends(opts: Options, work: Path, keys: Path, raw: Raw) -> None:
                 stage_backend(name, url, work, keys, opts, raw)
                 stage_usage(name, url, n, work, keys, raw.sign, raw.verify)
             stage_cases(name, url, n, work, keys, raw.sign, raw.verify)
+            stage_pages(name, url, n, work, keys, raw.sign, raw.verify)
     finally:
         if pg_db:
             with admin.connect() as c:
