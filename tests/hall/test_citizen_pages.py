@@ -411,3 +411,30 @@ def test_a_bad_ratings_rectification_is_shown_to_the_applicant(
     assert done.status_code == 200, done.text
     page = browser.get(f"/me/cases/{number}").text
     assert "完成整改" in page and "已增加窗口人手" in page
+
+
+def test_notices_count_unread_ones_in_the_header_until_seen(
+    world: World, browser: TestClient
+) -> None:
+    _sign_in(browser)
+    number = _apply(browser, world).headers["location"].split("/")[-1].split("?")[0]
+    assert 'class="count"' not in browser.get("/me").text  # nothing to tell yet
+    world.drive(number, "accept", "start-review", who="th_amr")
+    world.step("th_amr", number, "request-supplement", "请补充平面图比例尺")
+    me = browser.get("/me").text
+    assert re.search(r'<span class="count" aria-label="1 条未读 unread">1</span>', me)
+    seen = browser.get("/me/notices").text
+    assert "新" in seen and "请补充平面图比例尺" in seen
+    assert 'class="count"' not in browser.get("/me").text  # seen
+    assert 'class="count"' not in browser.get("/services").text
+    page = browser.get(f"/me/cases/{number}")
+    browser.post(
+        f"/me/cases/{number}/supplement",
+        data={"csrf": csrf_of(page.text), "note": "已补充"},
+        files={"upload.premises_layout": ("l.pdf", PDF, "application/pdf")},
+    )
+    assert world.step("th_amr", number, "refuse", "不符合条件").status_code == 200
+    assert 'aria-label="1 条未读 unread"' in browser.get("/me").text  # the state changed
+    with _browser(world) as other:  # another holder in another browser sees nothing of it
+        _sign_in(other, ORG2, "另一家公司")
+        assert 'class="count"' not in other.get("/me").text

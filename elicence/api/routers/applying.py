@@ -14,6 +14,7 @@ every check passed).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Annotated, Any
 
@@ -34,7 +35,14 @@ from elicence.api.routers.hall_views import (
     rule_zh,
     timeline_view,
 )
-from elicence.api.web import SECURITY_HEADERS, HolderGuard, HolderPage, HtmlRoute, Web
+from elicence.api.web import (
+    SECURITY_HEADERS,
+    HolderGuard,
+    HolderPage,
+    HtmlRoute,
+    Web,
+    set_cookie,
+)
 from elicence.domain.clients import Client
 from elicence.domain.licence import china_today
 from elicence.errors import Error, InputError, NotFoundError
@@ -223,7 +231,7 @@ def my_cases(h: Me) -> Response:
         "hall/cases.html",
         cases=[case_view(c, today, items) for c in cases],
         tab="cases",
-        notices=len(notices(w, h.me)),
+        notices=unread(w, h.me),
     )
 
 
@@ -275,7 +283,7 @@ def _case_page(
         error=error,
         notice=DONE.get(done or ""),
         tab="cases",
-        notices=len(notices(w, me)),
+        notices=unread(w, me),
         submitted=done == "submitted",
     )
 
@@ -399,6 +407,7 @@ def notices(w: Web, me: Client) -> list[dict[str, Any]]:
         if case.status.value in ("awaiting_correction", "awaiting_supplement"):
             out.append(
                 {
+                    "key": f"ask:{case.number}:{case.status}",
                     "kind": "ask",
                     "zh": f"办件 {case.number}（{case.item.name_zh}）需要补正：{case.reason or ''}",
                     "en": "A supplement is asked.",
@@ -408,6 +417,7 @@ def notices(w: Web, me: Client) -> list[dict[str, Any]]:
         elif case.decided_at is not None and now - case.decided_at < dt.timedelta(days=30):
             out.append(
                 {
+                    "key": f"state:{case.number}:{case.status}",
                     "kind": "state",
                     "zh": f"办件 {case.number}（{case.item.name_zh}）：{case.status.label_zh}",
                     "en": "A case changed state.",
@@ -421,6 +431,7 @@ def notices(w: Web, me: Client) -> list[dict[str, Any]]:
         if 0 <= left <= EXPIRING_DAYS:
             out.append(
                 {
+                    "key": f"expiring:{lic.identifier}",
                     "kind": "expiring",
                     "zh": f"证照 {lic.licence_number} 将于 {lic.valid_until.isoformat()} 到期"
                     f"（剩 {left} 天）",
@@ -435,6 +446,7 @@ def notices(w: Web, me: Client) -> list[dict[str, Any]]:
         ):
             out.append(
                 {
+                    "key": f"grant:{g.id}",
                     "kind": "grant",
                     "zh": f"授权用证（{g.purpose}）将于 {beijing(g.valid_until)}（北京时间）失效",
                     "en": "A grant is about to lapse.",
@@ -454,7 +466,34 @@ def _renewal_item(w: Web, type_code: str) -> str | None:
     return None
 
 
+SEEN_COOKIE = "elicence_seen"  # short digests of the notices this browser's holder has seen
+MAX_SEEN = 60
+
+
+def _digest(me: Client, key: str) -> str:
+    return hashlib.sha256(f"{me.id}|{key}".encode()).hexdigest()[:8]
+
+
+def _seen(w: Web) -> set[str]:
+    return set(w.request.cookies.get(SEEN_COOKIE, "").split(".")[:MAX_SEEN])
+
+
+def unread(w: Web, me: Client) -> int:
+    """How many of the holder's current notices it has not seen on ``/me/notices`` (in this
+    browser: the seen ones are kept as digests, salted with the holder, in a cookie)."""
+    seen = _seen(w)
+    return sum(1 for n in notices(w, me) if _digest(me, n["key"]) not in seen)
+
+
 @router.get("/me/notices")
 def my_notices(h: Me) -> Response:
     found = notices(h.w, h.me)
-    return h.w.page("hall/notices.html", found=found, tab="notices", notices=len(found))
+    seen = _seen(h.w)
+    for n in found:
+        n["new"] = _digest(h.me, n["key"]) not in seen
+    response = h.w.page(
+        "hall/notices.html", found=found, tab="notices", notices=sum(n["new"] for n in found)
+    )
+    digests = ".".join(_digest(h.me, n["key"]) for n in found[:MAX_SEEN])
+    set_cookie(h.w.request, response, SEEN_COOKIE, digests)
+    return response

@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
+from elicence.api.routers.applying import unread
 from elicence.api.routers.views import grant_views, licence_view, type_names, usage_views
 from elicence.api.web import SECURITY_HEADERS, HolderGuard, HolderPage, HtmlRoute
 from elicence.app.identity import safe_next
@@ -48,7 +49,9 @@ def my_licences(h: Me) -> Response:
     w = h.w
     catalogue, now = w.svc.catalogue(), w.svc.clock()
     licences = [licence_view(lic, catalogue, now) for lic in w.svc.holder.licences(h.me)]
-    return w.page("portal/licences.html", licences=licences, tab="licences")
+    return w.page(
+        "portal/licences.html", licences=licences, tab="licences", notices=unread(w, h.me)
+    )
 
 
 @router.get("/me/licences/{identifier}")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from elicence.api.edge import SMALL, Charge, edge
+from elicence.api.routers.applying import unread
 from elicence.api.routers.hall_views import (
     AUDIENCE,
     case_view,
@@ -79,6 +80,7 @@ def services(
         scenarios=list(items.scenarios.values()),
         filtered=bool(q or audience or department or kind),
         favourites=favourites,
+        notices=unread(w, me) if me is not None else 0,
     )
 
 
