@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from bench.cases import stage_cases
+from bench.citizen import stage_citizen_pages
 from bench.common import Raw, init_keys, make_service, raw_crypto, summary
 from bench.hsm import stage_hsm
 from bench.issuance import stage_backend
@@ -89,12 +90,14 @@ def run_backends(opts: Options, work: Path, keys: Path, raw: Raw) -> None:
                 continue
             if opts.pages_only:
                 stage_queue_pages(name, url, n, work, keys, raw)
+                stage_citizen_pages(name, url, n, work, keys, raw.sign, raw.verify)
                 continue
             if not opts.cases_only:
                 stage_backend(name, url, work, keys, opts, raw)
                 stage_usage(name, url, n, work, keys, raw.sign, raw.verify)
             stage_cases(name, url, n, work, keys, raw.sign, raw.verify)
             stage_queue_pages(name, url, n, work, keys, raw)
+            stage_citizen_pages(name, url, n, work, keys, raw.sign, raw.verify)
     finally:
         if pg_db:
             with admin.connect() as c:

@@ -18,6 +18,7 @@ from elicence.api import errors, hall_schemas
 from elicence.api.context import RequestContextMiddleware
 from elicence.api.edge import EdgeRoute
 from elicence.api.routers import (
+    applying,
     catalogue,
     console,
     dashboard,
@@ -36,6 +37,7 @@ from elicence.api.routers import (
     portal,
     queue,
     queue_window,
+    services,
     signin,
     site,
     status,
@@ -98,6 +100,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     app.include_router(site.router)
     app.include_router(signin.router)
     app.include_router(portal.router)
+    # the hall for citizens (issue 18): services, guides, apply, my cases, progress, notices
+    app.include_router(services.router)
+    app.include_router(applying.router)
     app.include_router(dashboard.router)
     app.include_router(desk.router)
     app.include_router(console.router)

@@ -37,6 +37,7 @@ log = logging.getLogger("elicence.api")
 
 SESSION_COOKIE = "elicence_session"
 LOGIN_COOKIE = "elicence_login"
+TERMINAL_COOKIE = "elicence_terminal"  # this browser is a hall's self-service terminal
 SECURITY_HEADERS = {
     "Content-Security-Policy": web.CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -129,6 +130,7 @@ class Web:
             csrf=self.session.csrf,
             who=self.who(),
             notice=context.pop("notice", None),
+            terminal=self.request.cookies.get(TERMINAL_COOKIE) == "1",
             **context,
         )
         return self.finish(HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS))

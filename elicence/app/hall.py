@@ -418,6 +418,13 @@ class Hall:
             raise NotFoundError(f"case {case.number} has not been rated", field="case_number")
         return rating
 
+    def rectification_of(self, client: Client, number: str) -> Rectification | None:
+        """The rectification order a bad rating of this case opened, for whoever may read the
+        case (its applicant sees what became of its 差评)."""
+        case = self._steps.case_for(client, number)
+        orders = self._store.rectifications(department=case.department)
+        return next((o for o in orders if o.number == case.number), None)
+
     def complain(self, client: Client, number: str, raw: object) -> Complaint:
         return self._feedback.complain(number, raw, client=client)
 

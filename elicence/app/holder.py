@@ -156,6 +156,22 @@ class Holders:
         identity's, is the holder's own (an application takes it as the applicant's)."""
         return Client(holder_client_id(ref), name or str(ref), Role.HOLDER, None, ref, name or None)
 
+    def enrol(self, client: Client) -> None:
+        """Give a holder signed in on the web its keyless, disabled ``api_clients`` row (once), so
+        that its citations' usage records and its ratings name it (their foreign key)."""
+        ref = _holder_of(client)
+        self._store.ensure_web_client(
+            client_id=client.id, name=client.name, holder=ref, now=self._clock()
+        )
+
+    def favourites(self, client: Client) -> list[str]:
+        """The service items this holder marked as favourites (收藏), oldest first."""
+        return self._store.favourites(_holder_of(client))
+
+    def favour(self, client: Client, item_code: str, *, on: bool = True) -> None:
+        """Mark or unmark a service item (the caller checks that the item exists)."""
+        self._store.set_favourite(_holder_of(client), item_code, on=on, now=self._clock())
+
     def client(self, client_id: str) -> Client | None:
         """An enabled API client by id (a console or desk session re-reads it on every request,
         so disabling the client ends its sessions)."""
@@ -406,12 +422,17 @@ class Holders:
     # -- API tokens of a holder (an enterprise's own systems) -----------------------------------
 
     def tokens(self, client: Client) -> list[ClientRecord]:
-        return self._store.holder_clients(_holder_of(client))
+        return self._tokens(_holder_of(client))
+
+    def _tokens(self, ref: HolderRef) -> list[ClientRecord]:
+        """The holder's API clients, less the row of its web sign-in (no key: not a token)."""
+        web = holder_client_id(ref)
+        return [t for t in self._store.holder_clients(ref) if t.id != web]
 
     def new_token(self, client: Client, *, name: str) -> NewClient:
         """An API key acting for this holder (shown once)."""
         ref = _holder_of(client)
-        live = [t for t in self._store.holder_clients(ref) if t.disabled_at is None]
+        live = [t for t in self._tokens(ref) if t.disabled_at is None]
         if len(live) >= MAX_TOKENS:
             raise ConflictError(
                 f"a holder keeps at most {MAX_TOKENS} tokens: disable one first",
@@ -425,7 +446,7 @@ class Holders:
 
     def disable_token(self, client: Client, token_id: str) -> None:
         ref = _holder_of(client)
-        if not any(t.id == token_id for t in self._store.holder_clients(ref)):
+        if not any(t.id == token_id for t in self._tokens(ref)):
             raise NotFoundError(f"no token {token_id} of this holder", field="token_id")
         self._access.disable_client(token_id)
 

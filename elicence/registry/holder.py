@@ -19,7 +19,7 @@ from elicence.domain.catalogue import HolderIdType
 from elicence.domain.grants import Grant, Grantee, GranteeKind, UsageEntry
 from elicence.domain.licence import HolderRef
 from elicence.errors import RegistryError
-from elicence.registry.models import GrantRow, PresentationNonce
+from elicence.registry.models import GrantRow, HallFavourite, PresentationNonce
 from elicence.registry.queries import Registry
 from elicence.registry.tables import CLIENTS, LICENCES, USAGE, ClientRecord, client_of
 
@@ -39,6 +39,8 @@ _GRANT_IN_FORCE = (
     .order_by(GRANTS.c.created_at.desc())
     .limit(1)
 )
+
+FAVOURITES = cast(Table, HallFavourite.__table__)
 NONCES = cast(Table, PresentationNonce.__table__)
 NONCE_PURGE_EVERY = 500  # inserts between purges of expired nonces
 
@@ -87,6 +89,68 @@ class HolderStore:
         with self._registry.unit_of_work() as uow:
             uow.insert(GRANTS, [row])
             uow.commit()
+
+    def ensure_web_client(
+        self, *, client_id: str, name: str, holder: HolderRef, now: dt.datetime
+    ) -> None:
+        """The ``api_clients`` row of a holder signed in on the web, made once: what the holder
+        does on the hall's pages (usage records of its citations, ratings) names it as it names an
+        API client. It has no key (its ``key_hash`` is no SHA-256, so no key matches it) and is
+        disabled, so it never authenticates."""
+        with self._registry.read() as c:
+            if c.execute(select(CLIENTS.c.id).where(CLIENTS.c.id == client_id)).first():
+                return
+        row = {
+            "id": client_id,
+            "name": name[:200],
+            "role": "holder",
+            "department": None,
+            "key_hash": f"web:{client_id}",
+            "created_at": now,
+            "disabled_at": now,
+            "holder_id_type": str(holder.id_type),
+            "holder_id": holder.id_number,
+        }
+        try:
+            with self._registry.write() as c:
+                c.execute(insert(CLIENTS), [row])
+        except IntegrityError:  # made meanwhile by another request of the same holder
+            return
+
+    def favourites(self, holder: HolderRef) -> list[str]:
+        """The item codes a holder marked as favourites, oldest first."""
+        with self._registry.read() as c:
+            rows = c.execute(
+                select(FAVOURITES.c.item_code)
+                .where(
+                    FAVOURITES.c.holder_id_type == str(holder.id_type),
+                    FAVOURITES.c.holder_id == holder.id_number,
+                )
+                .order_by(FAVOURITES.c.created_at, FAVOURITES.c.item_code)
+            )
+            return [r.item_code for r in rows]
+
+    def set_favourite(
+        self, holder: HolderRef, item_code: str, *, on: bool, now: dt.datetime
+    ) -> None:
+        """Mark (``on``) or unmark an item; doing either twice changes nothing."""
+        key = {"holder_id_type": str(holder.id_type), "holder_id": holder.id_number}
+        try:
+            with self._registry.write() as c:
+                if on:
+                    c.execute(
+                        insert(FAVOURITES), [{**key, "item_code": item_code, "created_at": now}]
+                    )
+                else:
+                    c.execute(
+                        delete(FAVOURITES).where(
+                            FAVOURITES.c.holder_id_type == key["holder_id_type"],
+                            FAVOURITES.c.holder_id == key["holder_id"],
+                            FAVOURITES.c.item_code == item_code,
+                        )
+                    )
+        except IntegrityError:  # marked already
+            return
 
     def grant(self, grant_id: str) -> Grant | None:
         with self._registry.read() as c:

@@ -253,6 +253,17 @@ class PresentationNonce(Base):
     expires_at: Mapped[dt.datetime]
 
 
+class HallFavourite(Base):
+    """A service item a holder marked as a favourite (收藏) on the hall's pages (migration 0012)."""
+
+    __tablename__ = "hall_favourites"
+
+    holder_id_type: Mapped[str] = mapped_column(String(3), primary_key=True)
+    holder_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[dt.datetime]
+
+
 # -- abuse resistance: API keys with expiry and rotation, the audit trail (migration 0006) ----
 
 

@@ -35,6 +35,7 @@ ASSETS = {
     "console.js": "text/javascript; charset=utf-8",
     "v-icon.svg": "image/svg+xml",
     "docs.js": "text/javascript; charset=utf-8",
+    "terminal.js": "text/javascript; charset=utf-8",
 }
 ASSET_MAX_AGE = 365 * 24 * 3600
 

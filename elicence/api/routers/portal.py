@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
+from elicence.api.routers.applying import unread
 from elicence.api.routers.views import grant_views, licence_view, type_names, usage_views
 from elicence.api.web import SECURITY_HEADERS, HolderGuard, HolderPage, HtmlRoute
 from elicence.app.identity import safe_next
@@ -56,7 +57,9 @@ def my_licences(h: Me) -> Response:
         }
         for head, older in fold_versions(w.svc.holder.licences(h.me), china_today(now))
     ]
-    return w.page("portal/licences.html", licences=licences, tab="licences")
+    return w.page(
+        "portal/licences.html", licences=licences, tab="licences", notices=unread(w, h.me)
+    )
 
 
 @router.get("/me/licences/{identifier}")

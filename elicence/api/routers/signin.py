@@ -71,7 +71,9 @@ def logout(request: Request, csrf: Csrf) -> Response:
     w = Web(request)
     w.check_csrf(csrf)
     w.sign_out()
-    return w.redirect("/")
+    response = w.redirect("/")
+    response.delete_cookie("elicence_seen", path=base(request) + "/")  # the notices seen
+    return response
 
 
 # -- console and desk sign-in (API keys) ---------------------------------------------------------

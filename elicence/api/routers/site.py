@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web
+from elicence.api.web import SECURITY_HEADERS, TERMINAL_COOKIE, HtmlRoute, Web, set_cookie
 from elicence.errors import NotFoundError
 from elicence.templates import web
 
@@ -31,3 +31,17 @@ def static(name: str, request: Request) -> Response:
     if asset.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+@router.get("/terminal")
+def terminal(request: Request, off: bool = False) -> Response:
+    """Make this browser a self-service terminal (自助终端): large targets, and signed out with
+    the screen cleared after 2 minutes without a touch (``static/terminal.js``); ``?off=1``
+    undoes it. Set up once by the hall on the terminal's browser."""
+    w = Web(request)
+    response = w.redirect("/services")
+    if off:
+        response.delete_cookie(TERMINAL_COOKIE, path=w.base + "/")
+    else:
+        set_cookie(request, response, TERMINAL_COOKIE, "1")
+    return response
