@@ -33,7 +33,7 @@ def stage_citizen_pages(
         svc.hall.import_items(load_items(DEMO_ITEMS))
     run_id = uuid.uuid4().hex[:6]
     dept = Client("bench", "bench", Role.DEPARTMENT, TH_AMR)
-    biz = svc.issue(dept, business(f"page-biz-{run_id}")).licence
+    biz = svc.licences.issue(dept, business(f"page-biz-{run_id}")).licence
     ref = HolderRef.parse(f"001:{HOLDER}")
     holder = svc.holder.principal(ref, "广州市天河区某某餐饮管理有限公司")
     svc.holder.enrol(holder)

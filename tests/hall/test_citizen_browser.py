@@ -62,9 +62,9 @@ def _serve(registry: Registry, keys: Path, clock: Clock, catalogue: Any) -> Iter
         clock=clock,
     )
     svc.hall.import_items(load_items(DEMO_ITEMS))
-    amr = svc.add_client(name="天河区市场监督管理局", role=Role.DEPARTMENT, department=TH_AMR)
-    clerk = svc.authenticate(amr.api_key)
-    business = svc.issue(clerk, business_licence("B-BIZ-1")).licence.identifier
+    amr = svc.clients.add(name="天河区市场监督管理局", role=Role.DEPARTMENT, department=TH_AMR)
+    clerk = svc.clients.authenticate(amr.api_key)
+    business = svc.licences.issue(clerk, business_licence("B-BIZ-1")).licence.identifier
     try:
         with serving(create_app(svc), sock):
             yield Site(url, svc, business)
@@ -111,7 +111,7 @@ def _check(page: Any, name: str, prefix: str) -> None:
 def _clerk_works_it_through(site: Site, number: str) -> None:
     """What the clerk's pages do, through the hall's facade: accept, review, approve, complete."""
     svc = site.service
-    clerk = next(c for c in svc.clients() if c.department == TH_AMR)
+    clerk = next(c for c in svc.clients.all() if c.department == TH_AMR)
     client = svc.holder.client(clerk.id)
     assert client is not None
     svc.hall.act(client, number, CaseAction.ACCEPT)
