@@ -390,3 +390,61 @@ def test_import_linter_reports_planted_breaches(tmp_path: Path) -> None:
     assert "elicence.domain.codes -> elicence.app.service" in out.stdout
     assert "the verifier needs no database" in out.stdout
     assert "3 kept, 2 broken" in out.stdout, out.stdout
+
+
+# -- a module's name that repeats across layers says its layer first --------------------------
+
+# the first words of the docstring of a module whose file name stands in more than one layer
+# (holder.py, trail.py, web.py, …): the reader of a stack trace or a search result sees at once
+# which holder.py it is. The command line's modules say "(command line)" in their first line.
+LAYER_PREFIX = {
+    "api": "HTTP: ",
+    "app": "Application layer: ",
+    "registry": "Registry: ",
+    "domain": "Domain: ",
+    "formats": "Wire format: ",
+    "hall": "Hall (pure): ",
+    "templates": "Templates: ",
+    "verifier": "Verifier: ",
+    "issuer": "Issuer: ",
+    "keys": "Keys: ",
+    "ratelimit": "Rate limits: ",
+}
+
+
+def unnamed_layers(root: Path) -> list[str]:
+    """The modules under ``root`` (a package directory) whose file name repeats across its
+    subpackages and whose docstring's first line does not name their layer."""
+    by_name: dict[str, list[Path]] = {}
+    for path in root.rglob("*.py"):
+        if path.name != "__init__.py" and "migrations" not in path.parts:
+            by_name.setdefault(path.name, []).append(path)
+    bad = []
+    for paths in by_name.values():
+        for path in paths if len(paths) > 1 else ():
+            parts = path.relative_to(root).parts
+            if len(parts) < 2:
+                continue  # a top-level module (errors.py) is its own layer
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            first = doc.splitlines()[0] if doc else ""
+            ok = (
+                "(command line)" in first
+                if parts[0] == "cli"
+                else first.startswith(LAYER_PREFIX.get(parts[0], "\0"))
+            )
+            if not ok:
+                bad.append(f"{path.relative_to(root)}: {first[:60]!r}")
+    return sorted(bad)
+
+
+def test_a_module_whose_name_repeats_names_its_layer_first() -> None:
+    assert unnamed_layers(PACKAGE_DIR) == []
+
+
+def test_the_layer_name_check_finds_a_planted_module(tmp_path: Path) -> None:
+    for layer, doc in [("app", "Application layer: a"), ("registry", "The holder's rows.")]:
+        (tmp_path / layer).mkdir()
+        (tmp_path / layer / "holder.py").write_text(f'"""{doc}"""\n', encoding="utf-8")
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "cli" / "holder.py").write_text('"""``elicence x`` (command line)."""\n')
+    assert unnamed_layers(tmp_path) == ['registry/holder.py: "The holder\'s rows."']

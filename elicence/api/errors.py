@@ -1,4 +1,4 @@
-"""The one place that maps elicence errors to HTTP. Every error body is
+"""HTTP: the one place that maps elicence errors to HTTP. Every error body is
 ``{"error": {"code", "message", "field"?}}``; a 5xx is a bug (or an unavailable dependency).
 
 Invariants: a 5xx body never carries an exception's own text (SQL, parameters, hosts, ports,

@@ -1,4 +1,4 @@
-"""The text rule where HTTP input enters, called by every route (``api/edge.EdgeRoute``).
+"""HTTP: the text rule where HTTP input enters, called by every route (``api/edge.EdgeRoute``).
 
 Before an operation runs, its path and query parameters, its decoded JSON body and its form
 fields (names, text values and upload file names) pass the domain's one rule

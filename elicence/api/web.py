@@ -1,4 +1,4 @@
-"""The web pages' transport: sessions in cookies, CSRF checks, HTML responses and HTML errors.
+"""HTTP: the web pages' transport: sessions in cookies, CSRF checks, HTML responses and HTML errors.
 
 Every page answers with :data:`SECURITY_HEADERS` (a strict CSP: scripts and styles from this
 origin only, forms posting to this origin only). A browser gets a session cookie on its first

@@ -1,6 +1,6 @@
-"""Backups of a service: the registry database and the key store directory, in one directory
-with a manifest of SHA-256 digests; and the restore of such a backup into a new database and an
-empty key store directory (docs/deployment.md has the procedure).
+"""Application layer: backups of a service: the registry database and the key store directory, in
+one directory with a manifest of SHA-256 digests; and the restore of such a backup into a new
+database and an empty key store directory (docs/deployment.md has the procedure).
 
 Order is the invariant that keeps a backup whole: the database is dumped *before* the key store
 is copied, and keys are never deleted (only retired or revoked), so every key that sealed a

@@ -1,4 +1,5 @@
-"""The catalogue in force, as the running service sees it: cached, re-read when it changed.
+"""Application layer: the catalogue in force, as the running service sees it: cached, re-read when
+it changed.
 
 Invariants: :meth:`CatalogueSource.current` answers the newest imported catalogue, at most
 ``RECHECK_SECONDS`` late; an import is refused if it would give a seal key another meaning than

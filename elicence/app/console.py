@@ -1,4 +1,4 @@
-"""The department console's own use case: preview a licence before issuing it.
+"""Application layer: the department console's own use case: preview a licence before issuing it.
 
 Reached as ``Elicence.console``. A preview checks the request exactly as issuance will (the
 catalogue rules, the department's right to issue the type, the licence font) and renders an

@@ -1,4 +1,5 @@
-"""The demo OpenID provider (development only): asserts whatever holder its sign-in page is given.
+"""Application layer: the demo OpenID provider (development only): asserts whatever holder its
+sign-in page is given.
 
 It stands where a provincial identity provider (e.g. 广东省统一身份认证平台) stands in production,
 and speaks the same protocol, so the relying party (:class:`~elicence.app.identity.OidcClient`)

@@ -1,4 +1,5 @@
-"""The hall's facade: the service-item catalogue, cases, ratings and complaints, 三率一数.
+"""Application layer: the hall's facade: the service-item catalogue, cases, ratings and complaints,
+三率一数.
 
 :class:`Hall` is what the API and the CLI call (``Elicence.hall``): one method per use case,
 each given the :class:`~elicence.domain.clients.Client` the transport authenticated (by API key

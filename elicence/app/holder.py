@@ -1,5 +1,6 @@
-"""The holder side (市民个人网页 / 企业专属网页): a holder's own licences, authorised use
-(授权用证), usage records, dynamic presentations, and who sees a verification in full.
+"""Application layer: the holder side (市民个人网页 / 企业专属网页): a holder's own licences,
+authorised use (授权用证), usage records, dynamic presentations, and who sees a verification in
+full.
 
 Reached as ``Elicence.holder`` (built by :func:`elicence.bootstrap.assemble`). Every use case takes
 the acting :class:`~elicence.domain.clients.Client`: a holder is a ``Role.HOLDER`` client bound to a

@@ -1,4 +1,5 @@
-"""What operators see: Prometheus metrics (``prometheus-client``), never on the public port.
+"""Application layer: what operators see: Prometheus metrics (``prometheus-client``), never on the
+public port.
 
 ``elicence serve`` with ``ELICENCE_METRICS_PORT`` set runs its workers in the library's
 multiprocess mode: each worker writes its values to memory-mapped files in the metrics

@@ -1,5 +1,5 @@
-"""Sign-in as configured: the session codec, the holders' OpenID provider (real or demo), and
-whether cookies are ``Secure``. Built by :mod:`elicence.bootstrap`; reached as
+"""Application layer: sign-in as configured: the session codec, the holders' OpenID provider (real
+or demo), and whether cookies are ``Secure``. Built by :mod:`elicence.bootstrap`; reached as
 ``Elicence.holder.sign_in``.
 
 A real provider's endpoints are read from its discovery document at the first sign-in, not at

@@ -1,5 +1,5 @@
-"""Stock conversion (存量转换): a department's existing paper licences become e-licences, from a
-CSV or JSON Lines file of millions of rows (docs/import.md).
+"""Application layer: stock conversion (存量转换): a department's existing paper licences become
+e-licences, from a CSV or JSON Lines file of millions of rows (docs/import.md).
 
 The main process reads the file in chunks, reserves each chunk's status indices, and hands the
 chunk to a pool of worker processes that check every row (``issuer.validation.check_request``,

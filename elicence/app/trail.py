@@ -1,5 +1,5 @@
-"""The audit trail of privileged actions: who did what to which target, when, from where (request
-id and address, where there was a request), and how it ended.
+"""Application layer: the audit trail of privileged actions: who did what to which target, when,
+from where (request id and address, where there was a request), and how it ended.
 
 What is recorded (docs/abuse.md has the table): lifecycle changes and bulk changes, a licence PDF
 fetched by an admin, client add / disable / key rotation, key init / rotation / compromise,

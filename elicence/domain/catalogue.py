@@ -1,4 +1,5 @@
-"""The unified licence catalogue (电子证照目录): licence types and departments, as domain values.
+"""Domain: the unified licence catalogue (电子证照目录): licence types and departments, as domain
+values.
 
 Invariants: a :class:`Catalogue` is checked whole when built: every code passes its check
 character, every department's licence types exist, and each type's data item names are unique.

@@ -1,4 +1,4 @@
-"""API clients and their keys: roles, key generation and hashing.
+"""Domain: API clients and their keys: roles, key generation and hashing.
 
 Invariant: a key is shown once, at creation; the registry holds only its SHA-256 (keys are 256-bit
 random, so a fast hash is enough: there is nothing to brute-force).

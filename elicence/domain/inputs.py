@@ -1,4 +1,4 @@
-"""The one rule for a value where it enters the service (issue 16).
+"""Domain: the one rule for a value where it enters the service (issue 16).
 
 Every text value a caller sends — JSON bodies, form fields, query and path parameters,
 multipart field values and file names, the CLI's input files — passes :func:`check_text` before

@@ -1,4 +1,4 @@
-"""The append-only event log as a hash chain, and its signed checkpoints (EL-CP1).
+"""Wire format: the append-only event log as a hash chain, and its signed checkpoints (EL-CP1).
 
 Every change to a licence is one event. Event ``n`` (``seq`` = n, counting from 1, no gaps)
 carries ``hash = SHA-256(prev_hash || canonical JSON of the event)`` where ``prev_hash`` is the

@@ -1,4 +1,5 @@
-"""EP1: a dynamic presentation of a licence, the QR code a holder's page shows for 60-90 seconds.
+"""Wire format: EP1: a dynamic presentation of a licence, the QR code a holder's page shows for
+60-90 seconds.
 
 Wire form (docs/formats.md §9): ``EP1:`` + base32 (RFC 4648, upper case, no padding) of
 zlib(COSE_Sign1). The COSE_Sign1 is ES256 under the **service key** (the trust-list signer), its

@@ -1,4 +1,5 @@
-"""The EL1 seal: a licence as a tagged COSE_Sign1 (RFC 9052) over CWT claims (RFC 8392).
+"""Wire format: the EL1 seal: a licence as a tagged COSE_Sign1 (RFC 9052) over CWT claims (RFC
+8392).
 
 Signed ES256, or SM2 with SM3 for a licence type whose catalogue entry says ``algorithm: SM2``:
 COSE algorithm :data:`ALG_SM2_SM3` (private use), signature ``r || s`` (64 bytes), user id

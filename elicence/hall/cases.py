@@ -1,5 +1,5 @@
-"""Cases (办件) and what hangs on them, as domain values: the application, cited e-licences,
-uploads, the timeline, ratings (好差评), rectification work orders and complaints.
+"""Hall (pure): cases (办件) and what hangs on them, as domain values: the application, cited
+e-licences, uploads, the timeline, ratings (好差评), rectification work orders and complaints.
 
 Invariants: a :class:`Case` carries a snapshot of the service item it was applied for (the
 catalogue may change; the case keeps what was applied for); ``due_on`` is set at acceptance and

@@ -1,4 +1,4 @@
-"""The service-item catalogue (事项目录) of the hall, as domain values.
+"""Hall (pure): the service-item catalogue (事项目录) of the hall, as domain values.
 
 A service item (服务事项) is what an applicant can apply for: its code and name, the department
 that handles it, its kind (行政许可 / 非行政许可审批 / 社会事务服务), who may apply (个人办事 /

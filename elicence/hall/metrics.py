@@ -1,4 +1,4 @@
-"""三率一数 and the composite score, computed from facts: pure formulas, no I/O.
+"""Hall (pure): 三率一数 and the composite score, computed from facts: pure formulas, no I/O.
 
 The seed's four measures ("三率一数"), per group (a department, a division, a city, or all) and
 period, every formula written out in ``docs/metrics.md`` (with a worked example a test

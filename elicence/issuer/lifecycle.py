@@ -1,4 +1,4 @@
-"""Lifecycle of an issued licence: revoke (注销), suspend, reinstate, amend, renew.
+"""Issuer: lifecycle of an issued licence: revoke (注销), suspend, reinstate, amend, renew.
 
 The rules are one explicit table, :data:`TRANSITIONS`: (stored status, action) → new status of
 the licence acted on. Anything not in the table is refused with the reason. Expiry is not an

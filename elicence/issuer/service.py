@@ -1,4 +1,4 @@
-"""Synchronous, idempotent issuance (增量同步签发), one licence or a batch.
+"""Issuer: synchronous, idempotent issuance (增量同步签发), one licence or a batch.
 
 Concurrent single issuances share transactions (group commit, docs/adr/0008-group-commit.md): the
 calling thread checks its request, then :class:`~elicence.issuer.groupcommit.GroupCommit` hands

@@ -1,4 +1,4 @@
-"""The key store: the custody operations on the store's files (:mod:`elicence.keys.keyfiles`).
+"""Keys: the key store: the custody operations on the store's files (:mod:`elicence.keys.keyfiles`).
 
 ``init`` makes the root (in development; otherwise it is given offline, :mod:`elicence.keys.root`),
 the service key and a key for each department; ``rotate``, ``enrol_on_token`` and ``compromise``

@@ -1,5 +1,5 @@
-"""Dumping and restoring the registry database: ``pg_dump``/``pg_restore`` (custom format) on
-PostgreSQL, SQLite's online backup API on SQLite.
+"""Registry: dumping and restoring the registry database: ``pg_dump``/``pg_restore`` (custom format)
+on PostgreSQL, SQLite's online backup API on SQLite.
 
 Invariants: a dump is one consistent snapshot (pg_dump's transaction, SQLite's backup API); a
 restore goes only into an empty database (no tables at all), so it never mixes two registries;

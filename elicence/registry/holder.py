@@ -1,5 +1,5 @@
-"""The registry's part for holders: grants of authorised use, the holder's usage records, the
-nonces of presentations verified online, and the client look-ups sign-in needs.
+"""Registry: the registry's part for holders: grants of authorised use, the holder's usage records,
+the nonces of presentations verified online, and the client look-ups sign-in needs.
 
 Invariants: grants are inserted and withdrawn, never updated otherwise or deleted; a nonce is
 inserted once (the primary key refuses the second, which is how a replay is caught on every

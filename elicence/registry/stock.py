@@ -1,4 +1,5 @@
-"""The registry side of stock conversion (存量转换): import runs and the chunks they store.
+"""Registry: the registry side of stock conversion (存量转换): import runs and the chunks they
+store.
 
 A run is keyed by the digest of its file and options. Each chunk of rows is stored in one
 transaction together with the run's progress (rows done, the error report's length), so a run

@@ -1,4 +1,4 @@
-"""The audit trail's storage: the append-only ``audit_trail`` table.
+"""Registry: the audit trail's storage: the append-only ``audit_trail`` table.
 
 Invariants: this module only inserts and selects (triggers made by migration 0006 refuse an
 UPDATE or DELETE on SQLite and PostgreSQL alike); a record is written in its own transaction;

@@ -1,4 +1,5 @@
-"""The unit of work: one write transaction on one connection, and the writes use cases make in it.
+"""Registry: the unit of work: one write transaction on one connection, and the writes use cases
+make in it.
 
 Invariants: repositories only execute; :meth:`UnitOfWork.commit` is the one place that commits,
 and what is not committed when the ``with`` block ends is rolled back. Appends to the event log are

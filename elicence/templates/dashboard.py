@@ -1,6 +1,6 @@
-"""What the 三率一数 dashboard (``/dashboard``) shows, from the hall's metrics: the period and
-grouping choices, a bar chart per measure over the groups, the trend of one group, and the
-same numbers as tables.
+"""Templates: what the 三率一数 dashboard (``/dashboard``) shows, from the hall's metrics: the
+period and grouping choices, a bar chart per measure over the groups, the trend of one group, and
+the same numbers as tables.
 
 Pure: it is given the metrics (``elicence.hall.metrics``) and the day, and returns the page's
 context; the router fetches, this module formats, the template lays out.

@@ -1,4 +1,4 @@
-"""Signed licence PDFs: render a licence (:mod:`.pdf`), then sign it as its department.
+"""Templates: signed licence PDFs: render a licence (:mod:`.pdf`), then sign it as its department.
 
 Signing is :mod:`.pades`.
 

@@ -1,4 +1,5 @@
-"""The public verification page ``/v``: one static HTML document, its script and its stylesheet.
+"""Templates: the public verification page ``/v``: one static HTML document, its script and its
+stylesheet.
 
 The page a licence's QR code opens. It carries no licence data: its script reads the seal after
 ``#`` (never sent to the server), asks ``POST /api/v1/verify`` anonymously and writes the answer

@@ -1,4 +1,4 @@
-"""Licence layouts and PDF rendering (reportlab), one layout per catalogue template.
+"""Templates: licence layouts and PDF rendering (reportlab), one layout per catalogue template.
 
 A licence page is A4, in Chinese, with English labels where the licence type says so: the type's
 name, the licence number, the holder, the type's data items with their catalogue labels, the

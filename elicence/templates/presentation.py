@@ -1,4 +1,4 @@
-"""The QR code of a dynamic presentation (EP1), as the holder's page shows it.
+"""Templates: the QR code of a dynamic presentation (EP1), as the holder's page shows it.
 
 One alphanumeric segment (every character of ``EP1:`` + base32 is in the QR alphanumeric set) at
 error correction L: the code lives on a screen, which is not scratched or soiled like paper, and

@@ -1,5 +1,5 @@
-"""The pages people see: the holder portal (/me), the hall desk (/desk), the department console
-(/console), sign-in pages and the demo identity provider's page, as server-rendered HTML.
+"""Templates: the pages people see: the holder portal (/me), the hall desk (/desk), the department
+console (/console), sign-in pages and the demo identity provider's page, as server-rendered HTML.
 
 Jinja2 templates under ``templates/web/`` with autoescaping on and undefined names refused;
 stylesheet and scripts are static files from this origin (``templates/static/``), served with a

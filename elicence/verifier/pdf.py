@@ -1,4 +1,5 @@
-"""Verify a signed licence PDF: its PAdES signature, its signer, and the EL1 seal it carries.
+"""Verifier: verify a signed licence PDF: its PAdES signature, its signer, and the EL1 seal it
+carries.
 
 Works with no database, like :func:`~elicence.verifier.seal.verify_seal`: give it a trust list and
 a :class:`StatusSource` (or :data:`UnsafeSkipStatusCheck`).

@@ -1,5 +1,5 @@
-"""Verify a dynamic presentation (EP1, docs/formats.md §9): offline with a trust list, or online
-with a replay check on its nonce.
+"""Verifier: verify a dynamic presentation (EP1, docs/formats.md §9): offline with a trust list, or
+online with a replay check on its nonce.
 
 Steps (the numbers recur in the code):
 1. the text is an EP1 presentation whose COSE_Sign1 and payload decode (else PresentationError);

@@ -1,4 +1,4 @@
-"""Verify an EL1 seal against a trust list and, where given, its status.
+"""Verifier: verify an EL1 seal against a trust list and, where given, its status.
 
 The status comes from the registry (a :class:`StatusSource`), from signed status lists held
 offline (:class:`~elicence.verifier.status.OfflineStatus`), or nowhere

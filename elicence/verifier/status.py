@@ -1,4 +1,5 @@
-"""Offline licence status: signed status lists EL-SL1, checked against a trust list's root.
+"""Verifier: offline licence status: signed status lists EL-SL1, checked against a trust list's
+root.
 
 A hall holding a trust list and the issuing department's three status lists (revocation,
 suspension, supersession) answers ``revoked``, ``suspended`` or ``superseded`` with no network

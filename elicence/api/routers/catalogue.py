@@ -1,4 +1,4 @@
-"""The unified licence catalogue, read-only (anyone)."""
+"""HTTP: the unified licence catalogue, read-only (anyone)."""
 
 from __future__ import annotations
 

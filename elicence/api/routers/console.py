@@ -1,5 +1,5 @@
-"""The department console (发证部门): issue with a preview marked 草稿 (nothing is signed until
-confirmed), revoke, and bulk import with a progress display.
+"""HTTP: the department console (发证部门): issue with a preview marked 草稿 (nothing is signed
+until confirmed), revoke, and bulk import with a progress display.
 
 For a department (or an admin, where the use case allows) signed in with its API key. Issuing and
 revoking go through the same facade methods as the API (``Elicence.licences.issue``,

@@ -1,5 +1,5 @@
-"""The 三率一数 dashboard (``/dashboard``): the hall's metrics for anyone, no login (the seed opens
-效能监察 to the public's supervision), as server-rendered SVG bar charts with tables, and
+"""HTTP: the 三率一数 dashboard (``/dashboard``): the hall's metrics for anyone, no login (the seed
+opens 效能监察 to the public's supervision), as server-rendered SVG bar charts with tables, and
 ``/dashboard/about``: what each figure means.
 
 Plain GET forms choose the period (default: this month in Beijing time) and the grouping; a

@@ -1,4 +1,4 @@
-"""The demo OpenID provider's HTTP face (development only): discovery, JWKS, the sign-in page
+"""HTTP: the demo OpenID provider's HTTP face (development only): discovery, JWKS, the sign-in page
 (the authorization endpoint) and the token endpoint, under ``/demo-idp``.
 
 Every route answers 404 unless the deployment enabled the demo provider, which ``Settings``

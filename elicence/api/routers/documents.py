@@ -1,4 +1,4 @@
-"""Signed licence PDFs: download (owner department, admin), verification of an upload (anyone;
+"""HTTP: signed licence PDFs: download (owner department, admin), verification of an upload (anyone;
 halls authenticated), and the root's CRL that department certificates point to.
 
 ``POST /api/v1/verify`` with a PDF upload (``multipart/form-data`` field ``file``, or an

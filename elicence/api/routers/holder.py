@@ -1,4 +1,5 @@
-"""The holder side over the API: dynamic presentations, authorised use (授权用证), usage records.
+"""HTTP: the holder side over the API: dynamic presentations, authorised use (授权用证), usage
+records.
 
 A holder (a ``holder`` API key, e.g. an enterprise's own system) makes presentations of its
 licences, grants a hall or a case the use of one licence and withdraws it, and reads who used

@@ -1,4 +1,4 @@
-"""Issuance and reading of licences (departments and admins)."""
+"""HTTP: issuance and reading of licences (departments and admins)."""
 
 from __future__ import annotations
 

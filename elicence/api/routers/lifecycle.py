@@ -1,4 +1,4 @@
-"""Lifecycle of issued licences: revoke, suspend, reinstate, amend, renew, and bulk changes.
+"""HTTP: lifecycle of issued licences: revoke, suspend, reinstate, amend, renew, and bulk changes.
 
 The issuing department or an admin; every call gives a reason. The rules are the domain's
 (``issuer/lifecycle.py``): an illegal transition is 409, another department's licence 403.

@@ -1,4 +1,4 @@
-"""The public verification page (``/v`` and its assets) and a licence's QR code image.
+"""HTTP: the public verification page (``/v`` and its assets) and a licence's QR code image.
 
 The page is static and public; the QR images follow the access rule of reading a licence (its
 own department, or an admin), since the QR carries the whole seal.

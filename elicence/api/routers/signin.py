@@ -1,4 +1,4 @@
-"""Sign-in pages: holders at ``/login`` through the OpenID provider (authorization code with
+"""HTTP: sign-in pages: holders at ``/login`` through the OpenID provider (authorization code with
 PKCE; ``/login/callback`` finishes it), console and desk users at ``/signin`` with their API key;
 ``/logout`` for both."""
 

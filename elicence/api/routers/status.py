@@ -1,4 +1,5 @@
-"""Status lists (anyone): each department's signed revocation, suspension and supersession lists.
+"""HTTP: status lists (anyone): each department's signed revocation, suspension and supersession
+lists.
 
 Wire format in docs/formats.md §8. The COSE bytes are what an offline hall keeps and checks;
 the ``.json`` view is for people and is not signed.

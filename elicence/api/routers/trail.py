@@ -1,4 +1,4 @@
-"""The audit trail of privileged actions, for admins (docs/abuse.md)."""
+"""HTTP: the audit trail of privileged actions, for admins (docs/abuse.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Verification (anyone; halls authenticated) and the trust list."""
+"""HTTP: verification (anyone; halls authenticated) and the trust list."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Reading cases and what hangs on them: a case, a filtered list, the records of cited
-licences, the timeline, an upload's bytes, the rating, work orders and complaints. Each read is
-one statement (no transaction on SQLite: one WAL snapshot)."""
+"""Registry: reading cases and what hangs on them: a case, a filtered list, the records of cited
+licences, the timeline, an upload's bytes, the rating, work orders and complaints. Each read is one
+statement (no transaction on SQLite: one WAL snapshot)."""
 
 from __future__ import annotations
 

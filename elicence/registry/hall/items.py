@@ -1,5 +1,5 @@
-"""The service-item catalogues: each import stored whole, as a new version; the one in force is
-the latest, and the one in force at an instant is the latest imported before it."""
+"""Registry: the service-item catalogues: each import stored whole, as a new version; the one in
+force is the latest, and the one in force at an instant is the latest imported before it."""
 
 from __future__ import annotations
 

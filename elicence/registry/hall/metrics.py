@@ -1,6 +1,6 @@
-"""The facts 三率一数 is computed from (``hall/metrics.py`` computes; this only reads): the cases
-completed, the ratings given and the complaints filed in a period, read in one snapshot, and the
-items of the catalogue in force at its end."""
+"""Registry: the facts 三率一数 is computed from (``hall/metrics.py`` computes; this only reads):
+the cases completed, the ratings given and the complaints filed in a period, read in one snapshot,
+and the items of the catalogue in force at its end."""
 
 from __future__ import annotations
 

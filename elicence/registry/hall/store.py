@@ -1,5 +1,5 @@
-"""The hall's store: :class:`HallStore`, on the registry's :class:`Database` (its engine, and so
-its SQLite pragmas, write lock and WAL checkpoints). It is the hall's
+"""Registry: the hall's store: :class:`HallStore`, on the registry's :class:`Database` (its engine,
+and so its SQLite pragmas, write lock and WAL checkpoints). It is the hall's
 :class:`~elicence.hall.ports.CaseStore`, and what ``app/hall.py`` reads lists and facts from."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One write transaction of the hall: :class:`HallUnitOfWork`, the hall's
+"""Registry: one write transaction of the hall: :class:`HallUnitOfWork`, the hall's
 :class:`~elicence.hall.ports.CaseUnitOfWork`.
 
 Invariants: it only executes, the use case commits (Warehouse rule); an IntegrityError on a
