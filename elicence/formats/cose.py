@@ -51,6 +51,29 @@ def sign_service_document(signer: Signer, payload: Mapping[int, Any]) -> bytes:
     return bytes(cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, body, signature])))
 
 
+def _sign1(
+    signed: bytes, *, error: type[Error], what: str
+) -> tuple[bytes, Mapping[Any, Any], bytes, Mapping[Any, Any], object] | None:
+    """A COSE_Sign1's protected header (bytes and map), payload (bytes and map) and signature;
+    None when it decodes but is not a tagged COSE_Sign1 with a map header and payload (each
+    caller says what it needed); ``error`` when it does not decode at all."""
+    try:
+        obj = cbor2.loads(signed)
+        protected_bytes, _unprotected, payload, signature = obj.value
+        protected = cbor2.loads(protected_bytes)
+        body = cbor2.loads(payload)
+    except Exception as e:
+        raise error(f"the {what} is not a COSE_Sign1 message") from e
+    if (
+        not isinstance(obj, cbor2.CBORTag)
+        or obj.tag != COSE_SIGN1_TAG
+        or not isinstance(protected, Mapping)
+        or not isinstance(body, Mapping)
+    ):
+        return None
+    return protected_bytes, protected, payload, body, signature
+
+
 def verify_service_document(
     signed: bytes,
     *,
@@ -66,20 +89,10 @@ def verify_service_document(
     4. the signature verifies. Any failure raises ``error``.
     """
     # 1.
-    try:
-        obj = cbor2.loads(signed)
-        protected_bytes, _unprotected, payload, signature = obj.value
-        protected = cbor2.loads(protected_bytes)
-        body = cbor2.loads(payload)
-    except Exception as e:
-        raise error(f"the {what} is not a COSE_Sign1 message") from e
-    if (
-        not isinstance(obj, cbor2.CBORTag)
-        or obj.tag != COSE_SIGN1_TAG
-        or not isinstance(protected, Mapping)
-        or not isinstance(body, Mapping)
-    ):
+    parts = _sign1(signed, error=error, what=what)
+    if parts is None:
         raise error(f"the {what} is not a tagged COSE_Sign1 with a map payload")
+    protected_bytes, protected, payload, body, signature = parts
     if protected.get(HEADER_ALG) != ALG_ES256 or not isinstance(signature, bytes):
         raise error(f"the {what} must be signed with ES256")
     try:
@@ -127,22 +140,13 @@ def verify_sm2_document(
     """Check the SM2-with-SM3 signature of a document under ``sm2_public_key`` and return its
     kid and payload map; who may sign it (a trust list entry) is the caller's to check.
     Any failure raises ``error``."""
-    try:
-        obj = cbor2.loads(signed)
-        protected_bytes, _unprotected, payload, signature = obj.value
-        protected = cbor2.loads(protected_bytes)
-        body = cbor2.loads(payload)
-    except Exception as e:
-        raise error(f"the {what} is not a COSE_Sign1 message") from e
-    if (
-        not isinstance(obj, cbor2.CBORTag)
-        or obj.tag != COSE_SIGN1_TAG
-        or not isinstance(protected, Mapping)
-        or not isinstance(body, Mapping)
-        or not isinstance(signature, bytes)
-        or not isinstance(protected.get(HEADER_KID), bytes)
-    ):
-        raise error(f"the {what} is not a tagged COSE_Sign1 with a kid and a map payload")
+    parts = _sign1(signed, error=error, what=what)
+    malformed = f"the {what} is not a tagged COSE_Sign1 with a kid and a map payload"
+    if parts is None:
+        raise error(malformed)
+    protected_bytes, protected, payload, body, signature = parts
+    if not isinstance(signature, bytes) or not isinstance(protected.get(HEADER_KID), bytes):
+        raise error(malformed)
     if protected.get(HEADER_ALG) != ALG_SM2_SM3:
         raise error(f"the {what} is not signed with SM2")
     message = cbor2.dumps(["Signature1", protected_bytes, b"", payload])

@@ -22,7 +22,7 @@ from elicence.domain.licence import Licence, mask_id, mask_name
 from elicence.issuer.lifecycle import Action
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
-from tests.browser import ARTIFACTS, PHONE, free_socket, serving
+from tests.browser import ARTIFACTS, PHONE, free_socket, new_page, serving
 from tests.conftest import GZ_AMR, PASSPHRASE, TH_CIVIL, Clock, food_permit, marriage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -76,20 +76,9 @@ def live(tmp_path: Path, keys_dir: Path, clock: Clock, demo_catalogue: Any) -> I
 @pytest.fixture
 def page(chromium: Any) -> Iterator[Any]:
     """A phone-sized page that records console errors and uncaught exceptions."""
-    context = chromium.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
-    pg = context.new_page()
-    pg.problems = []
-    pg.on("pageerror", lambda e: pg.problems.append(f"page error: {e}"))
-    pg.on(
-        "console",
-        lambda m: (
-            pg.problems.append(f"console {m.type}: {m.text}")
-            if m.type in ("error", "warning")
-            else None
-        ),
-    )
+    pg = new_page(chromium, PHONE, is_mobile=True)
     yield pg
-    context.close()
+    pg.context.close()
 
 
 def _open(page: Any, url: str) -> str:
