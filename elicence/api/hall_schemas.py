@@ -78,7 +78,10 @@ class DecisionIn(_In):
     licence_number: str | None = Field(
         default=None,
         max_length=64,
-        description="the paper licence number (证照编号); default the case number",
+        description=(
+            "the paper licence number (证照编号); default one the issuer makes: the "
+            "department's division code, the year and ten random characters"
+        ),
     )
     valid_until: Day | None = None
     data: dict[str, str] | None = Field(

@@ -240,7 +240,11 @@ def cases_approve(
     number: Annotated[str, typer.Argument()],
     api_key: ApiKey,
     licence_number: Annotated[
-        str | None, typer.Option(help="The licence number (default: the case number).")
+        str | None,
+        typer.Option(
+            help="The licence number (default: one the issuer makes: the department's "
+            "division code, the year and ten random characters)."
+        ),
     ] = None,
 ) -> None:
     """准予: an item that issues a licence issues it now (once per case)."""
