@@ -262,9 +262,12 @@ class Holders:
 
     # -- who sees a verification in full -------------------------------------------------------
 
-    def masked(self, client: Client | None, report: VerificationReport) -> bool:
+    def masked(
+        self, client: Client | None, report: VerificationReport, *, granted: bool | None = None
+    ) -> bool:
         """Whether ``client`` sees ``report`` masked: everyone does, except an admin, the issuing
-        department, the holder itself, and a hall holding a grant of the licence in force."""
+        department, the holder itself, and a hall holding a grant of the licence in force
+        (``granted``: whether it does, if the verification's registry read found out already)."""
         if client is None:
             return True
         if client.role is Role.ADMIN:
@@ -280,6 +283,8 @@ class Holders:
             )
             return not own
         if client.role is Role.HALL:
+            if granted is not None:
+                return not granted
             grantee = Grantee(GranteeKind.HALL, client.id)
             return self._store.grant_in_force(lic.identifier, grantee, at=self._clock()) is None
         return True

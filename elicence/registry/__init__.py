@@ -13,7 +13,7 @@ trail), ``backup`` (database dumps and restores), ``migrate`` and ``migrations/`
 Public entry points: :class:`Registry` and :class:`UnitOfWork`.
 """
 
-from elicence.registry.queries import ClientRecord, MirrorRecord, Registry
+from elicence.registry.queries import ClientRecord, MirrorRecord, Registry, VerificationLookup
 from elicence.registry.uow import UnitOfWork
 
-__all__ = ["ClientRecord", "MirrorRecord", "Registry", "UnitOfWork"]
+__all__ = ["ClientRecord", "MirrorRecord", "Registry", "UnitOfWork", "VerificationLookup"]

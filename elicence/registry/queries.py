@@ -12,18 +12,21 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from elicence.domain.catalogue import Catalogue
+from elicence.domain.grants import GranteeKind
 from elicence.domain.licence import Licence, LicenceStatus, RegistryRecord
 from elicence.errors import RegistryError
 from elicence.formats.catalogue_file import catalogue_from_dict, catalogue_to_dict
 from elicence.formats.eventlog import GENESIS, Checkpoint, LogEvent
 from elicence.registry.engine import Database, open_engine
 from elicence.registry.groupwrite import RowGroupCommit
+from elicence.registry.models import GrantRow
 from elicence.registry.tables import (
     CATALOGUES,
     CHECKPOINTS,
@@ -45,7 +48,50 @@ from elicence.registry.tables import (
     log_event_of,
 )
 
-__all__ = ["ClientRecord", "MirrorRecord", "Registry"]
+__all__ = ["ClientRecord", "MirrorRecord", "Registry", "VerificationLookup"]
+
+GRANTS = cast(Table, GrantRow.__table__)
+# a client exists and is not disabled (1), else NULL
+_USABLE = (
+    select(literal(1)).where(CLIENTS.c.id == bindparam("client"), CLIENTS.c.disabled_at.is_(None))
+).scalar_subquery()
+_GRANTED = (
+    select(literal(1))
+    .where(
+        GRANTS.c.identifier == LICENCES.c.identifier,
+        GRANTS.c.grantee_kind == str(GranteeKind.HALL),
+        GRANTS.c.grantee == bindparam("hall"),
+        GRANTS.c.valid_from <= bindparam("at", type_=GRANTS.c.valid_from.type),
+        GRANTS.c.valid_until > bindparam("at", type_=GRANTS.c.valid_until.type),
+        or_(
+            GRANTS.c.withdrawn_at.is_(None),
+            GRANTS.c.withdrawn_at > bindparam("at", type_=GRANTS.c.withdrawn_at.type),
+        ),
+    )
+    .limit(1)
+    .scalar_subquery()
+)
+# Registry.verification_lookup: the licence's record, a hall's grant in force, the client usable
+_VERIFICATION_LOOKUP = select(
+    LICENCES.c.seal,
+    LICENCES.c.status,
+    LICENCES.c.valid_from,
+    LICENCES.c.valid_until,
+    LICENCES.c.superseded_by,
+    _GRANTED,
+    _USABLE,
+).where(LICENCES.c.identifier == bindparam("identifier"))
+_USABLE_ALONE = select(_USABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationLookup:
+    """:meth:`Registry.verification_lookup`'s answer."""
+
+    record: RegistryRecord | None
+    granted: bool  # the hall asked about holds a grant of the licence in force
+    client_usable: bool  # the client asked about exists and is not disabled
+
 
 log = logging.getLogger("elicence.registry")
 
@@ -79,6 +125,31 @@ class Registry(Database):
         if row is None:
             return None
         return RegistryRecord(identifier, row[0], LicenceStatus(row[1]), row[2], row[3], row[4])
+
+    def verification_lookup(
+        self, identifier: str, *, hall: str | None, client: str | None, at: dt.datetime
+    ) -> VerificationLookup:
+        """What one verification needs of the registry, in one statement (one round trip): the
+        licence's record, whether the hall client ``hall`` holds a grant of it in force at
+        ``at`` (授权用证), and whether the client ``client`` may still act (exists and is not
+        disabled: the re-check of a cached API key)."""
+        with self.read() as c:
+            row = c.execute(
+                _VERIFICATION_LOOKUP,
+                {"identifier": identifier, "hall": hall or "", "client": client or "", "at": at},
+            ).first()
+            if row is None:  # no such licence: the client is still re-checked
+                usable = (
+                    client is not None and c.execute(_USABLE_ALONE, {"client": client}).scalar()
+                )
+                return VerificationLookup(None, False, bool(usable))
+        record = RegistryRecord(identifier, row[0], LicenceStatus(row[1]), row[2], row[3], row[4])
+        return VerificationLookup(record, hall is not None and bool(row[5]), bool(row[6]))
+
+    def client_usable(self, client: str) -> bool:
+        """Whether the client exists and is not disabled (one primary-key read)."""
+        with self.read() as c:
+            return bool(c.execute(_USABLE_ALONE, {"client": client}).scalar())
 
     def search(
         self,
