@@ -18,7 +18,7 @@ from elicence.api.auth import (
     client_refused,
     needs_recheck,
 )
-from elicence.api.edge import SMALL, Charge, EdgeRoute, edge
+from elicence.api.edge import SMALL, Charge, EdgeRoute, edge, in_thread
 from elicence.api.schemas import VerificationOut, VerifyIn, verification_json
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client
@@ -41,7 +41,7 @@ async def verify(
     try:
         # the hot path of every hall, in one trip to the thread pool: one registry read, the
         # usage record committed, the answer serialised
-        data = await run_in_threadpool(_verify, svc, body, client, recheck)
+        data = await in_thread(_verify, svc, body, client, recheck)
     except AuthenticationError:
         if not recheck:
             raise
