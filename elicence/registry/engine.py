@@ -437,6 +437,57 @@ class Database:
             raise RegistryError(f"registry failure: {e}") from e
 
 
+class DriverQuery:
+    """A Core ``SELECT`` compiled once per dialect and run on the driver's own cursor: the
+    statement's SQL text and its columns' type conversions are SQLAlchemy's, its work per
+    execution is not (about 80 µs of a verification's 100 µs read on SQLite, issue 20). For
+    the hot path's one-row reads only: ``first`` returns the first row, converted, or None.
+    A driver error becomes a :class:`RegistryError` and the connection is dropped."""
+
+    def __init__(self, statement: Any) -> None:
+        self._statement = statement
+        self._by_dialect: dict[str, tuple[Any, ...]] = {}
+        self._guard = threading.Lock()
+
+    def _compiled(self, dialect: Any) -> tuple[Any, ...]:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            with self._guard:
+                compiled = self._statement.compile(dialect=dialect)
+                binds = {
+                    name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                    for name, bind in compiled.binds.items()
+                }
+                results = [
+                    column.type.dialect_impl(dialect).result_processor(dialect, None)
+                    for column in self._statement.selected_columns
+                ]
+                found = (compiled, compiled.string, compiled.positiontup, binds, results)
+                self._by_dialect[dialect.name] = found
+        return found
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        compiled, sql, order, binds, results = self._compiled(conn.dialect)
+        values = compiled.construct_params(params)
+        for name, process in binds.items():
+            if process is not None and name in values:
+                values[name] = process(values[name])
+        args: Any = [values[name] for name in order] if order else values
+        try:
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(sql, args)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except conn.dialect.loaded_dbapi.Error as e:
+            conn.invalidate()
+            raise RegistryError(f"registry failure: {e}") from e
+        if row is None:
+            return None
+        return tuple(v if f is None else f(v) for f, v in zip(results, row, strict=True))
+
+
 def _alive(conn: Connection) -> bool:
     if conn.dialect.name != "postgresql":
         return True

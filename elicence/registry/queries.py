@@ -24,7 +24,7 @@ from elicence.domain.licence import Licence, LicenceStatus, RegistryRecord
 from elicence.errors import RegistryError
 from elicence.formats.catalogue_file import catalogue_from_dict, catalogue_to_dict
 from elicence.formats.eventlog import GENESIS, Checkpoint, LogEvent
-from elicence.registry.engine import Database, open_engine
+from elicence.registry.engine import Database, DriverQuery, open_engine
 from elicence.registry.groupwrite import RowGroupCommit
 from elicence.registry.models import GrantRow
 from elicence.registry.tables import (
@@ -72,15 +72,17 @@ _GRANTED = (
     .scalar_subquery()
 )
 # Registry.verification_lookup: the licence's record, a hall's grant in force, the client usable
-_VERIFICATION_LOOKUP = select(
-    LICENCES.c.seal,
-    LICENCES.c.status,
-    LICENCES.c.valid_from,
-    LICENCES.c.valid_until,
-    LICENCES.c.superseded_by,
-    _GRANTED,
-    _USABLE,
-).where(LICENCES.c.identifier == bindparam("identifier"))
+_VERIFICATION_LOOKUP = DriverQuery(
+    select(
+        LICENCES.c.seal,
+        LICENCES.c.status,
+        LICENCES.c.valid_from,
+        LICENCES.c.valid_until,
+        LICENCES.c.superseded_by,
+        _GRANTED,
+        _USABLE,
+    ).where(LICENCES.c.identifier == bindparam("identifier"))
+)
 _USABLE_ALONE = select(_USABLE)
 
 
@@ -134,10 +136,9 @@ class Registry(Database):
         ``at`` (授权用证), and whether the client ``client`` may still act (exists and is not
         disabled: the re-check of a cached API key)."""
         with self.read() as c:
-            row = c.execute(
-                _VERIFICATION_LOOKUP,
-                {"identifier": identifier, "hall": hall or "", "client": client or "", "at": at},
-            ).first()
+            row = _VERIFICATION_LOOKUP.first(
+                c, {"identifier": identifier, "hall": hall or "", "client": client or "", "at": at}
+            )
             if row is None:  # no such licence: the client is still re-checked
                 usable = (
                     client is not None and c.execute(_USABLE_ALONE, {"client": client}).scalar()

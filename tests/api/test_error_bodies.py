@@ -307,3 +307,24 @@ def test_a_client_that_hangs_up_mid_body_is_one_info_line_not_an_unhandled_error
     assert rid in ours[0].getMessage() and ours[0].exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_a_registry_failure_in_the_verifications_driver_read_is_503_and_the_read_recovers(
+    api: TestClient, service: Elicence, api_keys: ApiKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The verification's one read runs on the driver's cursor (registry/engine.DriverQuery):
+    a driver error is still a RegistryError (503, the details in the log), never a 500."""
+    issued = api.post("/api/v1/licences", json=food_permit(), headers=api_keys.h("gz_amr"))
+    assert issued.status_code == 201, issued.text
+    body = {"seal": issued.json()["seal"]}
+    with service.registry.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE grants RENAME TO grants_away"))
+    with caplog.at_level(logging.ERROR, logger="elicence.api"):
+        r = api.post("/api/v1/verify", json=body, headers=api_keys.h("hall"))
+    error = assert_5xx_shape(r)
+    assert r.status_code == 503 and error["code"] == "registry_error"
+    assert "grants" in caplog.text
+    with service.registry.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE grants_away RENAME TO grants"))
+    r = api.post("/api/v1/verify", json=body, headers=api_keys.h("hall"))
+    assert r.status_code == 200 and r.json()["verdict"] == "valid", r.text
