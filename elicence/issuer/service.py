@@ -1,7 +1,7 @@
 """Issuer: synchronous, idempotent issuance (增量同步签发), one licence or a batch.
 
 Concurrent single issuances share transactions (group commit, docs/adr/0008-group-commit.md): the
-calling thread checks its request, then :class:`~elicence.issuer.groupcommit.GroupCommit` hands
+calling thread checks its request, then :class:`~elicence.domain.groupcommit.GroupCommit` hands
 it, with every request queued meanwhile, to one leader that takes their status indices, seals
 them and stores them with their events in one transaction (one hold of the log's lock, one commit).
 
@@ -50,7 +50,7 @@ from elicence.errors import (
     KeyCustodyError,
 )
 from elicence.formats.seal import SealClaims, SealedLicence, expiry_instant, seal_licence
-from elicence.issuer.groupcommit import GroupCommit
+from elicence.domain.groupcommit import GroupCommit
 from elicence.issuer.validation import check_draft, check_request, request_hash
 from elicence.keys.signer import Signer, signer_key
 
