@@ -31,6 +31,7 @@ from elicence.domain.catalogue import (
     SignatureAlgorithm,
 )
 from elicence.domain.codes import LicenceIdentifier, new_serial
+from elicence.domain.groupcommit import GroupCommit
 from elicence.domain.licence import (
     DraftFields,
     EventKind,
@@ -50,7 +51,6 @@ from elicence.errors import (
     KeyCustodyError,
 )
 from elicence.formats.seal import SealClaims, SealedLicence, expiry_instant, seal_licence
-from elicence.domain.groupcommit import GroupCommit
 from elicence.issuer.validation import check_draft, check_request, request_hash
 from elicence.keys.signer import Signer, signer_key
 
