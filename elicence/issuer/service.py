@@ -40,7 +40,6 @@ from elicence.domain.licence import (
     Licence,
     LicenceDraft,
     LicenceEvent,
-    LicenceStatus,
     mask_id,
 )
 from elicence.errors import (
@@ -426,16 +425,10 @@ def sealed_version(
     claims = seal_claims(
         request.holder, request, licence_type, identifier, version, dept.uscc, now, status_index
     )
-    return Licence(
+    return Licence.of_request(
+        request,
         identifier=identifier,
-        type_code=request.type_code,
         department_uscc=dept.uscc,
-        licence_number=request.licence_number,
-        holder=request.holder,
-        valid_from=request.valid_from,
-        valid_until=request.valid_until,
-        data=request.data,
-        status=LicenceStatus.VALID,
         version=version,
         issued_at=now,
         seal=seal_licence(claims, signer),
