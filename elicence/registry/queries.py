@@ -27,6 +27,7 @@ from elicence.formats.eventlog import GENESIS, Checkpoint, LogEvent
 from elicence.registry.engine import Database, DriverQuery, open_engine
 from elicence.registry.groupwrite import RowGroupCommit
 from elicence.registry.models import GrantRow
+from elicence.registry.pgusage import RefusedRowsError, UsageWriter
 from elicence.registry.tables import (
     CATALOGUES,
     CHECKPOINTS,
@@ -104,6 +105,8 @@ class Registry(Database):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._usage = RowGroupCommit(self._write_usage)
+        # PostgreSQL: a group of usage records in one round trip (registry/pgusage.py)
+        self._pg_usage = UsageWriter(engine) if engine.dialect.name == "postgresql" else None
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
@@ -111,6 +114,8 @@ class Registry(Database):
         return cls(open_engine(url))
 
     def dispose(self) -> None:
+        if self._pg_usage is not None:
+            self._pg_usage.close()
         super().dispose()
 
     # -- licences ---------------------------------------------------------------------------
@@ -492,13 +497,17 @@ class Registry(Database):
         A row the database refuses for good (an integrity error: say, a client id it does not
         know) must not hold back every record queued behind it forever: the batch is then
         written row by row and the refused rows are logged and dropped. Any other failure (the
-        database is away) raises, and every caller of the group gets the error.
+        database is away) raises, and every caller of the group gets the error. On PostgreSQL
+        the group is one round trip (:class:`~elicence.registry.pgusage.UsageWriter`).
         """
         try:
+            if self._pg_usage is not None:
+                self._pg_usage.write(rows)
+                return
             with self.write() as c:
                 c.execute(INSERT_USAGE, rows)
             return
-        except IntegrityError:
+        except (IntegrityError, RefusedRowsError):
             pass
         except SQLAlchemyError as e:
             raise RegistryError(f"could not record verifications: {e}") from e
