@@ -14,14 +14,16 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
+from elicence.app.guard import Limits
 from elicence.app.service import Elicence
 from elicence.bootstrap import assemble
 from elicence.domain.clients import Role
@@ -301,3 +303,36 @@ def race(calls: list[Callable[[], T]]) -> list[T | Error]:
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(run, calls))
+
+
+def only_limits(**rates: Any) -> Limits:
+    """Rate limits with every bucket the settings require turned off but those ``rates`` name
+    (text forms, ``"60/min burst 1"``; other ``Limits.parse`` options pass through)."""
+    off = {
+        "verify_client": "off",
+        "verify_ip": "off",
+        "public_ip": "off",
+        "auth_failures_ip": "off",
+    }
+    return Limits.parse(**(off | rates))
+
+
+@contextmanager
+def service_per_database(
+    request: pytest.FixtureRequest, work: Path, keystore_template: Path, demo_catalogue: Any
+) -> Iterator[Elicence]:
+    """For a module's fixture parametrised by database (``"sqlite"``, ``"postgres"``): a
+    service on a copy of the session's key store in ``work``, its registry on SQLite there or
+    on the session's PostgreSQL, which is emptied afterwards (but for its schema version) so
+    that the next module starts clean."""
+    shutil.copytree(keystore_template, work / "keys")
+    url = (
+        f"sqlite:///{work / 'registry.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    svc = make_service(Registry.from_url(url), work / "keys", Clock(), demo_catalogue)
+    yield svc
+    svc.close()
+    if request.param == "postgres":
+        truncate_postgres(url, ("alembic_version",))
