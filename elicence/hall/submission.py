@@ -17,20 +17,23 @@ from dataclasses import replace
 from typing import Any
 
 from elicence.domain.clients import Client
-from elicence.domain.licence import DraftFields, china_today
-from elicence.errors import ConflictError, InputError, NotFoundError
+from elicence.domain.licence import DraftFields, HolderRef, china_today
+from elicence.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from elicence.hall import roles
 from elicence.hall.application import (
     SUPPLEMENT_FIELDS,
+    applicant_of,
     check_application,
     check_citations,
     check_form,
+    check_reuse,
     check_uploads,
     reason,
 )
 from elicence.hall.approval import Decision, licence_draft
-from elicence.hall.cases import Applicant, Case, CaseEvent, Upload, UploadIn
+from elicence.hall.cases import Applicant, Case, CaseEvent, Channel, Upload, UploadIn
 from elicence.hall.citing import citation_of, record, verify
+from elicence.hall.items import ServiceItem
 from elicence.hall.numbers import case_number, new_case_number
 from elicence.hall.ports import Seams
 from elicence.hall.workflow import CaseAction, CaseStatus, next_status
@@ -60,6 +63,14 @@ class Submission:
         item_version, catalogue = s.items()
         item = catalogue.item(code)
         channel = roles.check_may_submit(client, item)
+        if raw.get("reuse") is not None:
+            if channel is not Channel.ONLINE:
+                raise PermissionDeniedError(
+                    "only the applicant, applying online, reuses its earlier uploads",
+                    field="reuse",
+                )
+            applicant = applicant_of(raw, client=client, channel=channel, item=item)
+            uploads = [*uploads, *self._reused(raw.get("reuse"), item, applicant.ref)]
         app = check_application(raw, item=item, client=client, channel=channel, uploads=uploads)
         if not app.applicant.name:
             app = replace(app, applicant=self._registered(app.applicant))
@@ -105,6 +116,22 @@ class Submission:
             return case
         raise ConflictError("could not draw a free case number; retry")  # pragma: no cover
 
+    def _reused(self, raw: object, item: ServiceItem, holder: HolderRef) -> list[UploadIn]:
+        """The earlier uploads an application reuses, read from the applicant's own stored
+        files by SHA-256 (another holder's never: the store looks in this holder's only). They
+        are checked as any upload is, and stored again as references to the same bytes."""
+        out = []
+        for r in check_reuse(raw, item):
+            found = self._s.store.stored_upload(holder, r.sha256)
+            if found is None:
+                raise NotFoundError(
+                    "no earlier upload of this applicant has this SHA-256",
+                    field=f"reuse[{r.index}].sha256",
+                )
+            earlier, content = found
+            out.append(UploadIn(r.material.name, earlier.filename, earlier.content_type, content))
+        return out
+
     def _registered(self, applicant: Applicant) -> Applicant:
         """An online applicant that gave no name and did not sign in with an identity: named as
         the registry's licences of the holder name it (已登记的信息), never by its API key."""
@@ -141,6 +168,12 @@ class Submission:
         next_status(n, case.status, A.SUPPLEMENT)  # fail fast: nothing verified, nothing written
         form = check_form(raw.get("form"), case.item, partial=True)
         cited = check_citations(raw.get("licences"), case.item, partial=True)
+        if raw.get("reuse") is not None:
+            if client.holder != case.applicant.ref:
+                raise PermissionDeniedError(
+                    "only the applicant reuses its earlier uploads", field="reuse"
+                )
+            uploads = [*uploads, *self._reused(raw.get("reuse"), case.item, case.applicant.ref)]
         checked = check_uploads(uploads, case.item, partial=True)
         note = reason(raw.get("note"), required=False)
         now = s.clock()

@@ -128,20 +128,25 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+Where = dict[str, str]  # an API field prefix (``licences[0]``, ``reuse[1]``) → the page's field
+
+
 async def _read_application(
-    w: Web, me: Client, item: ServiceItem, form: FormData, *, partial: bool
-) -> tuple[dict[str, Any], list[UploadIn], dict[str, str], dict[str, str], list[str]]:
+    w: Web, me: Client, item: ServiceItem, form: FormData, *, partial: bool, scope: str = ""
+) -> tuple[dict[str, Any], list[UploadIn], dict[str, str], dict[str, str], Where]:
     """The page's form as the hall's application (JSON shape) and its uploads; the values and
-    choices to show again; the material of each citation, in order (to name an error's field)."""
+    choices to show again; the page field of each citation and reused upload (to name an
+    error's field). ``scope`` prefixes the material fields' names (a bundle's item's own)."""
     values = {f.name: _text(form, f"form.{f.name}").strip() for f in item.form}
     chosen: dict[str, str] = {}
     licences: list[dict[str, str]] = []
-    cited: list[str] = []
+    where: Where = {}
     uploads: list[UploadIn] = []
+    reused: list[dict[str, str]] = []
     for m in item.materials:
         if isinstance(m, LicenceMaterial):
-            pasted = _text(form, f"paste.{m.name}").strip()
-            picked = _text(form, f"licence.{m.name}").strip()
+            pasted = _text(form, f"{scope}paste.{m.name}").strip()
+            picked = _text(form, f"{scope}licence.{m.name}").strip()
             if pasted:
                 chosen[m.name] = "paste"
                 key = "seal" if ":" in pasted or "/" in pasted else "identifier"
@@ -151,31 +156,33 @@ async def _read_application(
                 licences.append({"material": m.name, "identifier": picked})
             else:
                 continue
-            cited.append(m.name)
+            where[f"licences[{len(licences) - 1}]"] = f"{scope}licence.{m.name}"
             continue
-        file = form.get(f"upload.{m.name}")
-        reuse = _text(form, f"reuse.{m.name}").strip()
+        file = form.get(f"{scope}upload.{m.name}")
+        reuse = _text(form, f"{scope}reuse.{m.name}").strip()
         if isinstance(file, UploadFile) and file.filename:
             content = await file.read()
             uploads.append(UploadIn(m.name, file.filename, file.content_type or "", bytes(content)))
-        elif reuse:
+        elif reuse:  # the SHA-256 of an earlier upload: the hall finds it among the holder's own
             chosen[m.name] = reuse
-            earlier, content = await run_in_threadpool(w.svc.hall.upload, me, reuse, m.name)
-            uploads.append(UploadIn(m.name, earlier.filename, earlier.content_type, content))
+            where[f"reuse[{len(reused)}]"] = f"{scope}upload.{m.name}"
+            reused.append({"material": m.name, "sha256": reuse})
     body: dict[str, Any] = {"licences": licences}
+    if reused:
+        body["reuse"] = reused
     filled = {k: v for k, v in values.items() if v}
     body["form"] = filled if partial else values
     if not partial:
         body["item_code"] = item.code
-    return body, uploads, values, chosen, cited
+    return body, uploads, values, chosen, where
 
 
-def _field_of(e: Error, cited: list[str]) -> str | None:
+def _field_of(e: Error, where: Where) -> str | None:
     """The page's field of an API error: ``licences[1]`` is the second citation's material."""
     field = e.field or ""
-    found = re.fullmatch(r"licences\[(\d+)\].*", field)
-    if found and int(found.group(1)) < len(cited):
-        return f"licence.{cited[int(found.group(1))]}"
+    found = re.fullmatch(r"((?:licences|reuse)\[\d+\]).*", field)
+    if found and found.group(1) in where:
+        return where[found.group(1)]
     if field.startswith("uploads."):
         return "upload." + field.removeprefix("uploads.")
     if field == "licences":
@@ -184,10 +191,10 @@ def _field_of(e: Error, cited: list[str]) -> str | None:
     return field or None
 
 
-def _error(e: Error, cited: list[str]) -> dict[str, Any]:
+def _error(e: Error, where: Where) -> dict[str, Any]:
     verdict = e.code.removeprefix("cited_licence_") if e.code.startswith("cited_licence_") else None
     return {
-        "field": _field_of(e, cited),
+        "field": _field_of(e, where),
         "api_field": e.field,
         "message": e.message,
         "zh": rule_zh(e),
@@ -202,7 +209,7 @@ async def apply(code: str, request: Request, h: ApplyForm) -> Response:
     w, me = h.w, h.me
     item = _item(w, code)
     form = await request.form()
-    cited: list[str] = []
+    cited: Where = {}
     values: dict[str, str] = {}
     chosen: dict[str, str] = {}
     try:
@@ -311,7 +318,7 @@ async def supplement(number: str, request: Request, h: MeForm) -> Response:
     w, me = h.w, h.me
     case = await run_in_threadpool(w.svc.hall.case, me, number)
     form = await request.form()
-    cited: list[str] = []
+    cited: Where = {}
     try:
         body, uploads, _values, _chosen, cited = await _read_application(
             w, me, case.item, form, partial=True
@@ -345,7 +352,7 @@ async def rate(number: str, request: Request, h: MeForm) -> Response:
         await run_in_threadpool(w.svc.holder.enrol, me)
         await run_in_threadpool(w.svc.hall.rate, me, number, raw)
     except Error as e:
-        err, code = _error(e, []), status_of(e)
+        err, code = _error(e, {}), status_of(e)
         return await run_in_threadpool(lambda: _case_page(w, me, number, error=err, status=code))
     return w.redirect(f"/me/cases/{number}?done=rated")
 
@@ -371,7 +378,7 @@ async def complain(number: str, request: Request, h: MeForm) -> Response:
         await run_in_threadpool(w.svc.holder.enrol, me)
         await run_in_threadpool(w.svc.hall.complain, me, number, {"text": text})
     except Error as e:
-        err, code = _error(e, []), status_of(e)
+        err, code = _error(e, {}), status_of(e)
         return await run_in_threadpool(lambda: _case_page(w, me, number, error=err, status=code))
     return w.redirect(f"/me/cases/{number}?done=complained")
 

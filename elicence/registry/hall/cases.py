@@ -33,6 +33,7 @@ from elicence.registry.hall.rows import (
 )
 from elicence.registry.hall.snapshots import ItemSnapshots
 from elicence.registry.hall.statements import (
+    BLOBS,
     CASE_BY_NUMBER,
     CASES,
     CITED,
@@ -41,6 +42,7 @@ from elicence.registry.hall.statements import (
     RATINGS,
     RECTIFICATIONS,
     REGISTERED_NAME,
+    UPLOAD_WITH_BYTES,
     UPLOADS,
 )
 
@@ -137,8 +139,22 @@ def upload(db: Database, number: str, material: str) -> tuple[Upload, bytes] | N
     """The latest upload of a material of a case, with its bytes."""
     with db.read() as c:
         row = c.execute(
-            select(UPLOADS)
-            .where(UPLOADS.c.case_number == number, UPLOADS.c.material == material)
+            UPLOAD_WITH_BYTES.where(UPLOADS.c.case_number == number, UPLOADS.c.material == material)
+            .order_by(UPLOADS.c.id.desc())
+            .limit(1)
+        ).first()
+    return upload_of(row) if row is not None else None
+
+
+def stored_upload(db: Database, holder: HolderRef, sha256: str) -> tuple[Upload, bytes] | None:
+    """The holder's latest upload whose blob holds this content (blobs are the holder's own)."""
+    with db.read() as c:
+        row = c.execute(
+            UPLOAD_WITH_BYTES.where(
+                BLOBS.c.holder_id_type == str(holder.id_type),
+                BLOBS.c.holder_id == holder.id_number,
+                BLOBS.c.sha256 == sha256,
+            )
             .order_by(UPLOADS.c.id.desc())
             .limit(1)
         ).first()

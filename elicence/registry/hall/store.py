@@ -109,6 +109,10 @@ class HallStore:
         """The latest upload of a material of a case, with its bytes."""
         return cases.upload(self._db, number, material)
 
+    def stored_upload(self, holder: HolderRef, sha256: str) -> tuple[Upload, bytes] | None:
+        """The holder's latest upload of this content (its blob's; another holder's never)."""
+        return cases.stored_upload(self._db, holder, sha256)
+
     def registered_name(self, holder: HolderRef) -> str | None:
         """The holder's name on its latest licence in force (None: it holds none)."""
         return cases.registered_name(self._db, holder)
