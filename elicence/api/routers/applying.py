@@ -95,10 +95,11 @@ def _form_page(
     view = item_view(item, w.svc.hall.items(), w.svc.catalogue())
     known = prefill(cases)
     mine = w.svc.holder.licences(me)
+    granted = w.svc.holder.granted_to_me(me)
     now = w.svc.clock()
     for m in view["materials"]:
         if m["licence"]:
-            m["choices"] = licence_choices(m, mine, now)
+            m["choices"] = licence_choices(m, mine, now, granted)
         else:
             m["earlier"] = earlier_uploads(cases, m["name"])
     filled = {f["name"]: known.get(f["name"], "") for f in view["form"]}
@@ -274,9 +275,10 @@ def _case_page(
     if view["asks"]:
         item_page = item_view(case.item, items, w.svc.catalogue())
         mine = w.svc.holder.licences(me)
+        granted = w.svc.holder.granted_to_me(me, case=case.number)
         for m in item_page["materials"]:
             if m["licence"]:
-                m["choices"] = licence_choices(m, mine, w.svc.clock())
+                m["choices"] = licence_choices(m, mine, w.svc.clock(), granted)
     return w.page(
         "hall/case.html",
         status=status,

@@ -11,11 +11,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from elicence.domain.catalogue import Catalogue, HolderCategory
+from elicence.domain.grants import Grant
 from elicence.domain.licence import Licence, china_today
 from elicence.errors import Error
 from elicence.hall.cases import Case, CaseEvent
 from elicence.hall.items import ItemCatalogue, LicenceMaterial, ServiceItem, UploadMaterial
 from elicence.hall.workflow import CaseAction, CaseStatus
+from elicence.templates.web import beijing
 
 AUDIENCE = {
     HolderCategory.NATURAL_PERSON: ("个人办事", "Individuals"),
@@ -186,23 +188,30 @@ def prefill(cases: Iterable[Case]) -> dict[str, str]:
 
 
 def licence_choices(
-    material: dict[str, Any], mine: Sequence[Licence], now: dt.datetime
+    material: dict[str, Any],
+    mine: Sequence[Licence],
+    now: dt.datetime,
+    granted: Sequence[tuple[Grant, Licence]] = (),
 ) -> list[dict[str, str]]:
-    """The applicant's own licences of the material's type that are in force today."""
+    """The licences of the material's type in force today that the applicant may cite: its own,
+    then those another holder granted to it (or to the case), each with who granted it."""
     today = china_today(now)
     out = []
-    for lic in mine:
+    pairs = [(lic, None) for lic in mine] + [(lic, g) for g, lic in granted]
+    for lic, grant in pairs:
         if lic.type_code != material["type_code"]:
             continue
         if lic.effective_status(today) != "valid" or today < lic.valid_from:
             continue
-        out.append(
-            {
-                "identifier": lic.identifier,
-                "number": lic.licence_number,
-                "until": lic.valid_until.isoformat() if lic.valid_until else "长期",
-            }
-        )
+        choice = {
+            "identifier": lic.identifier,
+            "number": lic.licence_number,
+            "until": lic.valid_until.isoformat() if lic.valid_until else "长期",
+        }
+        if grant is not None:
+            choice["granted_by"] = lic.holder.name
+            choice["grant_until"] = beijing(grant.valid_until)  # China time
+        out.append(choice)
     return out
 
 
