@@ -330,6 +330,15 @@ class Hall:
     ) -> Case:
         return self._submission.submit(raw, uploads, client=client)
 
+    def submit_many(
+        self,
+        client: Client,
+        applications: Sequence[tuple[Mapping[str, Any], Sequence[UploadIn]]],
+    ) -> list[Case]:
+        """A scenario bundle's applications, one case each, all stored or none (the error of
+        the first refused names ``items[i].<field>``)."""
+        return self._submission.submit_many(applications, client=client)
+
     def case(self, client: Client, number: str) -> Case:
         return self._steps.case_for(client, number)
 

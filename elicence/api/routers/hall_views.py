@@ -15,7 +15,13 @@ from elicence.domain.grants import Grant
 from elicence.domain.licence import Licence, china_today
 from elicence.errors import Error
 from elicence.hall.cases import Case, CaseEvent
-from elicence.hall.items import ItemCatalogue, LicenceMaterial, ServiceItem, UploadMaterial
+from elicence.hall.items import (
+    ItemCatalogue,
+    LicenceMaterial,
+    Scenario,
+    ServiceItem,
+    UploadMaterial,
+)
 from elicence.hall.workflow import CaseAction, CaseStatus
 from elicence.templates.web import beijing
 
@@ -313,3 +319,64 @@ def timeline_view(events: Sequence[CaseEvent]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# -- a scenario bundle's one form (一条龙) -------------------------------------------------------
+
+
+def _same_material(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a["licence"] != b["licence"]:
+        return False
+    return bool(a["type_code"] == b["type_code"] if a["licence"] else a["accept"] == b["accept"])
+
+
+def bundle_view(scenario: Scenario, items: ItemCatalogue, licences: Catalogue) -> dict[str, Any]:
+    """One form for a scenario's items applied for online: the fields and materials that two or
+    more items share by name (a material: of the same licence type, or the same file types)
+    asked once, each item's own fields grouped under it (named ``i<n>.`` on the page). Items
+    that cannot be applied for online (depth 1) are listed apart."""
+    online = [item_view(items.items[c], items, licences) for c in scenario.items]
+    offline = [v for v in online if not v["online"]]
+    online = [v for v in online if v["online"]]
+    fields: dict[str, list[dict[str, Any]]] = {}
+    materials: dict[str, list[dict[str, Any]]] = {}
+    for v in online:
+        for f in v["form"]:
+            fields.setdefault(f["name"], []).append({**f, "item": v["name"]})
+        for m in v["materials"]:
+            materials.setdefault(m["name"], []).append({**m, "item": v["name"]})
+    shared_fields = [
+        {
+            **found[0],
+            "max": min(f["max"] for f in found),
+            "required": any(f["required"] for f in found),
+            "items": [f["item"] for f in found],
+        }
+        for found in fields.values()
+        if len(found) > 1
+    ]
+    shared_materials = []
+    for found in materials.values():
+        if len(found) > 1 and all(_same_material(found[0], m) for m in found[1:]):
+            merged = {**found[0], "required": any(m["required"] for m in found)}
+            if not merged["licence"]:
+                merged["max_bytes"] = min(m["max_bytes"] for m in found)
+                merged["rule"] = min((m["rule"] for m in found), key=len)
+            shared_materials.append({**merged, "items": [m["item"] for m in found]})
+    shared = {f"form.{f['name']}" for f in shared_fields} | {
+        f"m.{m['name']}" for m in shared_materials
+    }
+    for n, v in enumerate(online):
+        v["scope"] = f"i{n}."
+        v["own_form"] = [f for f in v["form"] if f"form.{f['name']}" not in shared]
+        v["own_materials"] = [m for m in v["materials"] if f"m.{m['name']}" not in shared]
+    return {
+        "code": scenario.code,
+        "name": scenario.name_zh,
+        "description": scenario.description_zh,
+        "items": online,
+        "offline": offline,
+        "shared_form": shared_fields,
+        "shared_materials": shared_materials,
+        "shared": shared,
+    }

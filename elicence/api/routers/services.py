@@ -92,7 +92,8 @@ def scenario(code: str, request: Request) -> Response:
     if found is None:
         raise NotFoundError(f"no scenario {code}", field="code")
     views = [item_view(items.items[c], items, licences) for c in found.items]
-    return w.page("hall/scenario.html", scenario=found, items=views)
+    online = sum(1 for v in views if v["online"])
+    return w.page("hall/scenario.html", scenario=found, items=views, online=online)
 
 
 @router.get("/services/{code}")
