@@ -200,6 +200,12 @@ def _journey(page: Any, site: Site, tmp_path: Path, prefix: str) -> None:
     )
     _check(page, "apply-again", prefix)
 
+    # the bundle in one form (一条龙): the business licence once, each item's own under it
+    page.goto(f"{url}/services/scenarios/open-restaurant/apply")
+    assert page.locator("[name='licence.business_licence']").count() >= 1
+    assert page.is_visible("[name='i1.form.floor_area']")
+    _check(page, "bundle", prefix)
+
     page.goto(f"{url}/dashboard")
     assert "天河区市场监督管理局" in page.inner_text("main")
 

@@ -172,14 +172,6 @@ def item_view(item: ServiceItem, items: ItemCatalogue, licences: Catalogue) -> d
     }
 
 
-def matches(item: ServiceItem, dept_name: str, query: str) -> bool:
-    """Plain substring search over the item's name, code and department (case-insensitive)."""
-    q = query.strip().lower()
-    if not q:
-        return True
-    return q in item.name_zh.lower() or q in item.code.lower() or q in dept_name.lower()
-
-
 # -- the application form ------------------------------------------------------------------------
 
 
