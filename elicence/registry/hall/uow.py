@@ -101,7 +101,13 @@ class HallUnitOfWork:
             "created_at": upload.uploaded_at,
             "content": content,
         }
-        return int(self._conn.execute(INSERT_BLOB, row).scalar_one())
+        try:
+            return int(self._conn.execute(INSERT_BLOB, row).scalar_one())
+        except IntegrityError as e:  # the same file stored by a concurrent submission
+            raise ConflictError(
+                "the same file was being stored by another request at the same moment; retry",
+                field=f"uploads.{upload.material}",
+            ) from e
 
     def add_items(self, document: dict[str, Any], *, digest: str, now: dt.datetime) -> int:
         result = self._conn.execute(
