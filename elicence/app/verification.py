@@ -26,9 +26,16 @@ class Verification:
         self._clock = clock
 
     def verify(
-        self, *, seal: str | None = None, identifier: str | None = None, client: Client | None
+        self,
+        *,
+        seal: str | None = None,
+        identifier: str | None = None,
+        client: Client | None,
+        case_number: str | None = None,
     ) -> VerificationReport:
-        """Verify a seal (or the licence an identifier names) and record the use."""
+        """Verify a seal (or the licence an identifier names) and record the use (naming the
+        hall's case that cites the licence, where the check is made for one: a clerk's
+        re-check)."""
         if (seal is None) == (identifier is None):
             raise InputError("give exactly one of seal and identifier", field="seal")
         now = self._clock()
@@ -52,7 +59,7 @@ class Verification:
                     status=self._registry,
                     now=now,
                 )
-        self._record_use(report, ident, channel, client, now)
+        self._record_use(report, ident, channel, client, now, case_number)
         return report
 
     def verify_pdf(self, data: bytes, *, client: Client | None) -> VerificationReport:
@@ -72,6 +79,7 @@ class Verification:
         channel: str,
         client: Client | None,
         now: dt.datetime,
+        case_number: str | None = None,
     ) -> None:
         self._registry.record_usage(
             at=now,
@@ -79,4 +87,5 @@ class Verification:
             identifier=identifier,
             channel=channel,
             verdict=str(report.verdict),
+            case_number=case_number,
         )

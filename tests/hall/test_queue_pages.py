@@ -212,6 +212,27 @@ def test_a_revoked_citation_shows_on_opening_and_on_the_recheck(
     assert "刚才核验：已注销" in text and "提交时" in text
 
 
+def test_the_case_pages_checks_are_usage_records_naming_the_case(
+    any_world: World, clerk: TestClient
+) -> None:
+    """Opening the case page and the re-check button each verify the cited licence again: every
+    such check is a usage record (用证记录) under the clerk's client, naming the case."""
+    w = any_world
+    number = w.open_restaurant_case()
+    biz = w.idents["biz"]
+    before = w.svc.registry.usage(identifier=biz)
+    page = clerk.get(f"/queue/cases/{number}")
+    assert page.status_code == 200
+    r = clerk.post(f"/queue/cases/{number}/recheck", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 200
+    after = w.svc.registry.usage(identifier=biz)  # newest first
+    new = after[: len(after) - len(before)]
+    assert len(new) == 2
+    assert {(u["client_id"], u["case_number"]) for u in new} == {(w.client("th_amr").id, number)}
+    by_case = w.svc.registry.usage(case_number=number)
+    assert [u["client_id"] for u in by_case] == [w.client("th_amr").id] * 2 + [w.client("org").id]
+
+
 def test_an_image_upload_is_shown_inline(any_world: World, clerk: TestClient) -> None:
     w = any_world
     r = w.submit("org", w.restaurant(), {"premises_layout": ("layout.png", PNG, "image/png")})

@@ -166,10 +166,13 @@ def queue(request: Request, item: str = "", status: str = "") -> Response:
 
 
 def _citation_checks(svc: Elicence, client: Client, case: Case) -> list[dict[str, Any]]:
-    """Each cited e-licence verified again now (a usage record each, as every check is)."""
+    """Each cited e-licence verified again now (a usage record each, as every check is, naming
+    the case)."""
     out = []
     for c in case.citations:
-        report = svc.verification.verify(identifier=c.identifier, client=client)
+        report = svc.verification.verify(
+            identifier=c.identifier, client=client, case_number=case.number
+        )
         lic = report.licence
         out.append(
             {
