@@ -15,7 +15,14 @@ from elicence.app.access import Access
 from elicence.app.backup import BackupSummary, restore
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.guard import NO_LIMITS, Guard, Limits
-from elicence.app.hall import GrantedOrOwn, Hall, IssuerSeam, ItemSource, RegistryCitations
+from elicence.app.hall import (
+    GrantedOrOwn,
+    Hall,
+    IssuerSeam,
+    ItemSource,
+    RegistryCitations,
+    WebEnrolment,
+)
 from elicence.app.holder import AuthorisedUse
 from elicence.app.mirror import MirroredTrust
 from elicence.app.production import PRIVATE_DIR
@@ -108,6 +115,7 @@ def assemble(
             clock=clock,
             rectify_days=rectify_days,
             policy=GrantedOrOwn(AuthorisedUse(HolderStore(registry), clock=clock)),
+            enrol=WebEnrolment(HolderStore(registry), clock=clock),
         ),
     )
     access = Access(

@@ -77,6 +77,7 @@ from elicence.hall.workflow import CaseAction, CaseStatus
 from elicence.issuer import IssuanceService
 from elicence.registry import Registry
 from elicence.registry.hall import HallStore
+from elicence.registry.holder import HolderStore
 from elicence.verifier import VerificationReport, verify_seal
 
 __all__ = ["Hall", "IssuerSeam", "ItemSource", "RegistryCitations"]
@@ -158,6 +159,21 @@ class GrantedOrOwn:
             holder=licence.holder,
         )
         return decision.allowed
+
+
+class WebEnrolment:
+    """``Seams.enrol``: a holder signed in on the web gets its keyless client row
+    (``Holders.enrol``'s row), for the usage records that name it."""
+
+    def __init__(self, store: HolderStore, *, clock: Callable[[], dt.datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def __call__(self, client: Client) -> None:
+        if client.role is Role.HOLDER and client.holder is not None:
+            self._store.ensure_web_client(
+                client_id=client.id, name=client.name, holder=client.holder, now=self._clock()
+            )
 
 
 class RegistryCitations:

@@ -97,6 +97,7 @@ class Submission:
             event = CaseEvent(number, now, "submit", None, S.SUBMITTED, client.id)
             try:
                 with s.store.unit_of_work() as uow:
+                    uow.enrol(client, now)  # a web holder's row: with its first case, or never
                     uow.add_case(case, stored, event)
                     uow.commit()
             except ConflictError:

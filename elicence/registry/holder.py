@@ -24,6 +24,26 @@ from elicence.registry.queries import Registry
 from elicence.registry.tables import CLIENTS, LICENCES, USAGE, ClientRecord, client_of
 
 GRANTS = cast(Table, GrantRow.__table__)
+
+
+def web_client_row(
+    *, client_id: str, name: str, holder: HolderRef, now: dt.datetime
+) -> dict[str, Any]:
+    """The keyless, disabled ``api_clients`` row of a holder signed in on the web (its
+    ``key_hash`` is no SHA-256, so no key matches it)."""
+    return {
+        "id": client_id,
+        "name": name[:200],
+        "role": "holder",
+        "department": None,
+        "key_hash": f"web:{client_id}",
+        "created_at": now,
+        "disabled_at": now,
+        "holder_id_type": str(holder.id_type),
+        "holder_id": holder.id_number,
+    }
+
+
 # built once: a hall's every verification asks it (the statement's cache key is then not made
 # anew per call; issue 20)
 _GRANT_IN_FORCE = (
@@ -100,17 +120,7 @@ class HolderStore:
         with self._registry.read() as c:
             if c.execute(select(CLIENTS.c.id).where(CLIENTS.c.id == client_id)).first():
                 return
-        row = {
-            "id": client_id,
-            "name": name[:200],
-            "role": "holder",
-            "department": None,
-            "key_hash": f"web:{client_id}",
-            "created_at": now,
-            "disabled_at": now,
-            "holder_id_type": str(holder.id_type),
-            "holder_id": holder.id_number,
-        }
+        row = web_client_row(client_id=client_id, name=name, holder=holder, now=now)
         try:
             with self._registry.write() as c:
                 c.execute(insert(CLIENTS), [row])

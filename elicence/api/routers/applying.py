@@ -209,7 +209,8 @@ async def apply(code: str, request: Request, h: ApplyForm) -> Response:
         body, uploads, values, chosen, cited = await _read_application(
             w, me, item, form, partial=False
         )
-        await run_in_threadpool(w.svc.holder.enrol, me)
+        # no enrol here: the holder's client row is written with its first case (or with the
+        # usage records of a refused citation), never left behind by a refused application
         case = await run_in_threadpool(w.svc.hall.submit, me, body, uploads)
     except Error as e:
         err, answer, shown, picked = _error(e, cited), status_of(e), values or None, chosen

@@ -1,0 +1,114 @@
+"""What the hall's pages keep on the server rather than in one browser (issue 18): a web holder's
+client row only with what needs it (a refused application leaves none behind); on SQLite and
+PostgreSQL (``any_world``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from elicence.api.app import create_app
+from elicence.app.holder import holder_client_id
+from elicence.domain.licence import HolderRef
+from elicence.registry.tables import CLIENTS, USAGE
+from tests.hall.conftest import ORG, PDF, RESTAURANT, World
+from tests.holder.web import csrf_of, sign_in_holder
+
+BASE = "https://hall.example.gov.cn"
+ORG_NAME = "广州市天河区某某餐饮管理有限公司"
+WEB_ID = holder_client_id(HolderRef.parse(f"001:{ORG}"))
+FORM = {
+    "form.legal_representative": "张三",
+    "form.residence": "广州市天河区天河路385号",
+    "form.business_premises": "广州市天河区天河路385号首层101铺",
+    "form.main_business_format": "餐饮服务经营者",
+    "form.business_items": "热食类食品制售",
+}
+
+
+def _browser(world: World) -> TestClient:
+    return TestClient(create_app(world.svc), base_url=BASE, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def browser(any_world: World) -> Iterator[TestClient]:
+    with _browser(any_world) as c:
+        page = sign_in_holder(c, "001", ORG, ORG_NAME)
+        assert page.status_code == 200, page.text
+        yield c
+
+
+def _apply(c: TestClient, world: World, **over: Any) -> Any:
+    page = c.get(f"/services/{RESTAURANT}/apply")
+    assert page.status_code == 200, page.text
+    data = {"csrf": csrf_of(page.text), **FORM, "licence.business_licence": world.idents["biz"]}
+    data = {k: v for k, v in {**data, **over}.items() if v is not None}
+    files = {"upload.premises_layout": ("layout.pdf", PDF, "application/pdf")}
+    return c.post(f"/services/{RESTAURANT}/apply", data=data, files=files, follow_redirects=False)
+
+
+def _count(world: World, query: Any) -> int:
+    with world.svc.registry.read() as c:
+        return int(c.execute(query).scalar_one())
+
+
+def _web_rows(world: World) -> int:
+    return _count(world, select(func.count()).select_from(CLIENTS).where(CLIENTS.c.id == WEB_ID))
+
+
+def _web_usage(world: World) -> int:
+    return _count(world, select(func.count()).select_from(USAGE).where(USAGE.c.client_id == WEB_ID))
+
+
+# -- a web holder's client row: all or nothing -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"form.business_items": None},  # a required field missing
+        {"form.business_items": "x" * 5000},  # too long
+        {"licence.business_licence": "EL1:forged"},  # not a licence at all: refused unread
+    ],
+    ids=["missing", "too-long", "garbage-citation"],
+)
+def test_a_refused_web_application_leaves_no_client_row(
+    any_world: World, browser: TestClient, over: dict[str, Any]
+) -> None:
+    r = _apply(browser, any_world, **over)
+    assert 400 <= r.status_code < 500, r.text[-2000:]
+    assert _web_rows(any_world) == 0
+    assert any_world.svc.hall.cases(any_world.client("th_amr")) == []
+
+
+def test_the_row_comes_with_the_first_case_and_is_kept_once(
+    any_world: World, browser: TestClient
+) -> None:
+    assert _web_rows(any_world) == 0
+    first = _apply(browser, any_world)
+    assert first.status_code == 303, first.text[-2000:]
+    assert _web_rows(any_world) == 1
+    assert _web_usage(any_world) == 1  # the citation's check names the holder's row
+    second = _apply(browser, any_world)
+    assert second.status_code == 303, second.text[-2000:]
+    assert _web_rows(any_world) == 1
+    with any_world.svc.registry.read() as c:
+        row = c.execute(select(CLIENTS).where(CLIENTS.c.id == WEB_ID)).one()
+    assert row.disabled_at is not None and not row.key_hash.startswith(("el_", "sk"))
+    assert (row.holder_id_type, row.holder_id) == ("001", ORG)
+
+
+def test_a_refused_citation_keeps_its_usage_record_and_the_row_it_names(
+    any_world: World, browser: TestClient
+) -> None:
+    """Every check of a citation is a usage record, a refused submission's too (without a case
+    number): those records name the holder's row, so it is written with them."""
+    r = _apply(browser, any_world, **{"licence.business_licence": any_world.idents["biz2"]})
+    assert r.status_code == 403, r.text[-2000:]
+    assert any_world.svc.hall.cases(any_world.client("th_amr")) == []
+    assert _web_usage(any_world) == 1
+    assert _web_rows(any_world) == 1
