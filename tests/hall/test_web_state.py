@@ -15,7 +15,7 @@ from elicence.api.app import create_app
 from elicence.app.holder import holder_client_id
 from elicence.domain.licence import HolderRef
 from elicence.registry.tables import CLIENTS, USAGE
-from tests.hall.conftest import ORG, PDF, RESTAURANT, World
+from tests.hall.conftest import ORG, ORG2, PDF, RESTAURANT, World
 from tests.holder.web import csrf_of, sign_in_holder
 
 BASE = "https://hall.example.gov.cn"
@@ -112,3 +112,51 @@ def test_a_refused_citation_keeps_its_usage_record_and_the_row_it_names(
     assert any_world.svc.hall.cases(any_world.client("th_amr")) == []
     assert _web_usage(any_world) == 1
     assert _web_rows(any_world) == 1
+
+
+# -- notices (办事提示): read on the phone, read on the PC ------------------------------------------
+
+COUNT = 'class="count"'
+
+
+def test_notices_read_in_one_browser_are_read_in_every_browser_of_the_holder(
+    any_world: World, browser: TestClient
+) -> None:
+    w = any_world
+    first = _apply(browser, w)
+    assert first.status_code == 303, first.text[-2000:]
+    number = first.headers["location"].split("/")[-1].split("?")[0]
+    w.drive(number, "accept", "start-review", who="th_amr")
+    w.step("th_amr", number, "request-supplement", "请补充平面图比例尺")
+    with _browser(w) as pc:
+        assert sign_in_holder(pc, "001", ORG, ORG_NAME).status_code == 200
+        assert 'aria-label="1 条未读 unread"' in pc.get("/me").text
+        assert 'aria-label="1 条未读 unread"' in browser.get("/me").text
+        phone = browser.get("/me/notices").text  # read on the phone
+        assert "请补充平面图比例尺" in phone and "新 <span lang=\"en\">new</span>" in phone
+        assert COUNT not in browser.get("/me").text
+        assert COUNT not in pc.get("/me").text  # and so on the PC
+        assert COUNT not in pc.get("/services").text
+        on_pc = pc.get("/me/notices").text  # still listed there, no longer new
+        assert "请补充平面图比例尺" in on_pc and "新 <span lang=\"en\">new</span>" not in on_pc
+        # a new notice (the case decided) is unread in both again; the old one stays read
+        page = browser.get(f"/me/cases/{number}")
+        r = browser.post(
+            f"/me/cases/{number}/supplement",
+            data={"csrf": csrf_of(page.text), "note": "已补充"},
+            files={"upload.premises_layout": ("l.pdf", PDF, "application/pdf")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text[-2000:]
+        assert w.step("th_amr", number, "refuse", "不符合条件").status_code == 200
+        assert 'aria-label="1 条未读 unread"' in pc.get("/me").text
+        assert 'aria-label="1 条未读 unread"' in browser.get("/me").text
+        # signing out and in again keeps what was read: it is the holder's, not the cookie's
+        pc.get("/me/notices")
+        pc.cookies.clear()
+        assert sign_in_holder(pc, "001", ORG, ORG_NAME).status_code == 200
+        assert COUNT not in pc.get("/me").text
+        assert COUNT not in browser.get("/me").text
+    with _browser(w) as other:  # another holder has its own state (and sees nothing of these)
+        assert sign_in_holder(other, "001", ORG2, "另一家公司").status_code == 200
+        assert COUNT not in other.get("/me").text

@@ -71,9 +71,7 @@ def logout(request: Request, csrf: Csrf) -> Response:
     w = Web(request)
     w.check_csrf(csrf)
     w.sign_out()
-    response = w.redirect("/")
-    response.delete_cookie("elicence_seen", path=base(request) + "/")  # the notices seen
-    return response
+    return w.redirect("/")
 
 
 # -- console and desk sign-in (API keys) ---------------------------------------------------------
