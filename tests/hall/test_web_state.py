@@ -133,12 +133,12 @@ def test_notices_read_in_one_browser_are_read_in_every_browser_of_the_holder(
         assert 'aria-label="1 条未读 unread"' in pc.get("/me").text
         assert 'aria-label="1 条未读 unread"' in browser.get("/me").text
         phone = browser.get("/me/notices").text  # read on the phone
-        assert "请补充平面图比例尺" in phone and "新 <span lang=\"en\">new</span>" in phone
+        assert "请补充平面图比例尺" in phone and '新 <span lang="en">new</span>' in phone
         assert COUNT not in browser.get("/me").text
         assert COUNT not in pc.get("/me").text  # and so on the PC
         assert COUNT not in pc.get("/services").text
         on_pc = pc.get("/me/notices").text  # still listed there, no longer new
-        assert "请补充平面图比例尺" in on_pc and "新 <span lang=\"en\">new</span>" not in on_pc
+        assert "请补充平面图比例尺" in on_pc and '新 <span lang="en">new</span>' not in on_pc
         # a new notice (the case decided) is unread in both again; the old one stays read
         page = browser.get(f"/me/cases/{number}")
         r = browser.post(
