@@ -1,6 +1,7 @@
 """What the hall's pages keep on the server rather than in one browser (issue 18): a web holder's
-client row only with what needs it (a refused application leaves none behind); on SQLite and
-PostgreSQL (``any_world``)."""
+client row only with what needs it (a refused application leaves none behind); the notices a
+holder has read, in every browser; a terminal's idle sign-out, on the server. On SQLite and
+PostgreSQL (``any_world``), the terminal on SQLite."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from elicence.api.app import create_app
 from elicence.app.holder import holder_client_id
 from elicence.domain.licence import HolderRef
 from elicence.registry.tables import CLIENTS, USAGE
+from tests.conftest import Clock
 from tests.hall.conftest import ORG, ORG2, PDF, RESTAURANT, World
-from tests.holder.web import csrf_of, sign_in_holder
+from tests.holder.web import csrf_of, sign_in_holder, sign_in_key
 
 BASE = "https://hall.example.gov.cn"
 ORG_NAME = "广州市天河区某某餐饮管理有限公司"
@@ -160,3 +162,68 @@ def test_notices_read_in_one_browser_are_read_in_every_browser_of_the_holder(
     with _browser(w) as other:  # another holder has its own state (and sees nothing of these)
         assert sign_in_holder(other, "001", ORG2, "另一家公司").status_code == 200
         assert COUNT not in other.get("/me").text
+
+
+# -- the terminal's idle sign-out, on the server ----------------------------------------------------
+
+SIGNED_OUT = "统一身份认证登录"  # the holder's sign-in page
+
+
+def _terminal(world: World) -> TestClient:
+    c = _browser(world)
+    r = c.get("/terminal", follow_redirects=False)
+    assert r.status_code == 303 and "elicence_terminal=1" in r.headers["set-cookie"]
+    return c
+
+
+def test_a_session_signed_in_at_a_terminal_ends_two_minutes_after_its_last_request(
+    world: World, clock: Clock
+) -> None:
+    with _terminal(world) as kiosk, _browser(world) as pc:
+        assert sign_in_holder(kiosk, "001", ORG, ORG_NAME).status_code == 200
+        assert sign_in_holder(pc, "001", ORG, ORG_NAME).status_code == 200
+        assert ORG_NAME in kiosk.get("/me").text
+        for _ in range(3):  # used within 2 minutes: kept, each request counting
+            clock.advance(seconds=110)
+            assert ORG_NAME in kiosk.get("/me").text
+        cookie = kiosk.cookies.get("elicence_session")
+        clock.advance(seconds=121)
+        page = kiosk.get("/me")
+        assert SIGNED_OUT in page.text and ORG_NAME not in page.text
+        # the cookie a walked-away terminal kept is dead, in any browser, terminal or not
+        with _browser(world) as thief:
+            thief.cookies.set("elicence_session", str(cookie))
+            assert SIGNED_OUT in thief.get("/me").text
+        # a session signed in elsewhere keeps the service's idle limit (30 minutes)
+        assert ORG_NAME in pc.get("/me").text
+
+
+def test_a_clerk_signed_in_at_a_terminal_is_signed_out_too(world: World, clock: Clock) -> None:
+    with _terminal(world) as kiosk:
+        page = sign_in_key(kiosk, world.keys["th_amr"], "/queue")
+        assert page.status_code == 200 and "办件工作台" in page.text
+        assert 'class="terminal"' in page.text
+        # the terminal's cookie gone, the session keeps its limit: it is in the signed session
+        kiosk.cookies.delete("elicence_terminal")
+        clock.advance(seconds=121)
+        r = kiosk.get("/queue", follow_redirects=False)
+        assert r.status_code == 303 and "/signin" in r.headers["location"]
+
+
+def test_a_touch_on_the_terminal_keeps_the_session_and_needs_the_csrf_token(
+    world: World, clock: Clock
+) -> None:
+    with _terminal(world) as kiosk:
+        page = sign_in_holder(kiosk, "001", ORG, ORG_NAME)
+        assert 'data-alive="/terminal/alive"' in page.text and 'data-idle="120"' in page.text
+        csrf = csrf_of(page.text)
+        clock.advance(seconds=100)  # typing a long form: no page requested
+        assert kiosk.post("/terminal/alive").status_code in (401, 422)  # no token
+        assert kiosk.post("/terminal/alive", headers={"X-CSRF-Token": "forged"}).status_code == 401
+        r = kiosk.post("/terminal/alive", headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 204, r.text
+        clock.advance(seconds=100)  # 200 s after the page, 100 s after the touch
+        assert ORG_NAME in kiosk.get("/me").text
+        clock.advance(seconds=121)
+        gone = kiosk.post("/terminal/alive", headers={"X-CSRF-Token": csrf})
+        assert gone.status_code == 401  # the script clears the screen on this
