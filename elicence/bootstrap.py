@@ -34,6 +34,7 @@ from elicence.app.trail import Trail
 from elicence.domain.catalogue import Catalogue
 from elicence.errors import SettingsError
 from elicence.hall.calendar import DEMO_HOLIDAYS, WorkingCalendar, load_calendar
+from elicence.hall.items_file import DEMO_FORMS
 from elicence.hall.ports import Seams
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
@@ -69,6 +70,7 @@ def assemble(
     limiter: Limiter | None = None,
     holidays: WorkingCalendar | None = None,
     rectify_days: int = 15,
+    forms_dir: Path = DEMO_FORMS,
 ) -> Elicence:
     """The service over an open registry and a key store. Web sign-in: the development defaults,
     a demo identity provider, unless ``sign_in`` is given. Without ``limits`` nothing is rate
@@ -99,6 +101,7 @@ def assemble(
         store=hall_store,
         items=items,
         licences=catalogue,
+        forms_dir=forms_dir,
         seams=Seams(
             store=hall_store,
             items=items,
@@ -234,6 +237,7 @@ def build_service(
         else MemoryLimiter(),
         holidays=load_calendar(settings.holidays_file or DEMO_HOLIDAYS),
         rectify_days=settings.rectify_days,
+        forms_dir=settings.hall_forms_dir or DEMO_FORMS,
     )
 
 
