@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
-from elicence.app.guard import Limits
+from tests.conftest import only_limits
 from tests.hall.conftest import ORG, ORG2, PDF, RESTAURANT, TH_AMR, World
 from tests.holder.web import csrf_of, sign_in_holder
 
@@ -343,14 +343,7 @@ def test_the_case_is_followed_to_its_licence_rated_and_complained_about(
 
 def test_progress_without_a_login(world: World, browser: TestClient) -> None:
     number = world.open_restaurant_case()
-    world.svc.guard.limits = Limits.parse(
-        verify_client="off",
-        verify_ip="off",
-        public_ip="off",
-        auth_failures_ip="off",
-        progress_ip="1/h burst 100",
-        progress_case="1/min burst 5",
-    )
+    world.svc.guard.limits = only_limits(progress_ip="1/h burst 100", progress_case="1/min burst 5")
     page = browser.get("/progress")
     assert page.status_code == 200
     form = {"csrf": csrf_of(page.text), "case_number": number, "id_type": "001"}
