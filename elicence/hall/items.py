@@ -177,6 +177,7 @@ class ServiceItem:
     issues: str | None = None  # the licence type issued on approval
     guided_by: str | None = None  # the upper department that guides it (应规整下级)
     collaborating: tuple[str, ...] = ()  # departments it is handled with (协同服务)
+    keywords: tuple[str, ...] = ()  # words a citizen may search it by (检索关键词)
     fees: tuple[Fee, ...] | None = None  # None: the catalogue does not say; (): no fee at all
     places: tuple[Place, ...] = ()  # where to go if a visit is needed
     blank_forms: tuple[BlankForm, ...] = ()

@@ -54,6 +54,8 @@ FORMAT = "elicence-service-items/1"
 DEMO_ITEMS = Path(__file__).parent.parent / "data" / "demo_service_items.yaml"
 DEMO_FORMS = Path(__file__).parent.parent / "data" / "forms"  # the demo's blank forms
 
+Keyword = Annotated[str, Field(min_length=1, max_length=20)]
+
 
 class _Model(BaseModel):
     model_config = FILE_MODEL
@@ -157,6 +159,7 @@ class _ItemIn(_Model):
     issues: str | None = None
     guided_by: str | None = None
     collaborating: list[str] = []
+    keywords: Annotated[list[Keyword], Field(max_length=20)] = []
     fees: Annotated[list[_FeeIn], Field(max_length=20)] | None = None
     places: Annotated[list[_PlaceIn], Field(max_length=20)] = []
     blank_forms: Annotated[list[_BlankFormIn], Field(max_length=20)] = []
@@ -273,6 +276,7 @@ def _to_item(it: _ItemIn, i: int) -> ServiceItem:
         issues=it.issues,
         guided_by=it.guided_by,
         collaborating=tuple(it.collaborating),
+        keywords=tuple(it.keywords),
         fees=None
         if it.fees is None
         else tuple(Fee(f.label_zh, f"{f.yuan:.2f}", f.basis_zh) for f in it.fees),
@@ -317,7 +321,7 @@ def item_to_dict(item: ServiceItem) -> dict[str, Any]:
                     "upload": {"types": list(m.content_types), "max_kb": m.max_bytes // 1024},
                 }
             )
-    return {
+    out: dict[str, Any] = {
         "code": item.code,
         "name_zh": item.name_zh,
         "department": item.department,
@@ -354,6 +358,9 @@ def item_to_dict(item: ServiceItem) -> dict[str, Any]:
         ],
         "blank_forms": [{"label_zh": f.label_zh, "file": f.file} for f in item.blank_forms],
     }
+    if item.keywords:  # written only when given: older snapshots and answers stay as they were
+        out["keywords"] = list(item.keywords)
+    return out
 
 
 def items_to_dict(catalogue: ItemCatalogue) -> dict[str, Any]:

@@ -204,7 +204,7 @@ def case_of(row: Any, snapshots: ItemSnapshots, *, item: ServiceItem | None = No
     )
 
 
-def upload_values(number: str, upload: Upload, content: bytes) -> dict[str, Any]:
+def upload_values(number: str, upload: Upload, blob_id: int) -> dict[str, Any]:
     return {
         "case_number": number,
         "material": upload.material,
@@ -213,7 +213,7 @@ def upload_values(number: str, upload: Upload, content: bytes) -> dict[str, Any]
         "size": upload.size,
         "sha256": upload.sha256,
         "uploaded_at": upload.uploaded_at,
-        "content": content,
+        "blob_id": blob_id,
     }
 
 

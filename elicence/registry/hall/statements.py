@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from elicence.domain.licence import LicenceStatus
 from elicence.registry.hall.rows import MUTABLE
 from elicence.registry.models import (
+    HallBlob,
     HallCase,
     HallCaseEvent,
     HallComplaint,
@@ -29,6 +30,7 @@ from elicence.registry.tables import LICENCES
 ITEM_CATALOGUES = cast(Table, HallItemCatalogue.__table__)
 CASES = cast(Table, HallCase.__table__)
 UPLOADS = cast(Table, HallUpload.__table__)
+BLOBS = cast(Table, HallBlob.__table__)
 EVENTS = cast(Table, HallCaseEvent.__table__)
 RATINGS = cast(Table, HallRating.__table__)
 RECTIFICATIONS = cast(Table, HallRectification.__table__)
@@ -37,6 +39,23 @@ COMPLAINTS = cast(Table, HallComplaint.__table__)
 INSERT_CASE = insert(CASES)
 INSERT_EVENT = insert(EVENTS)
 INSERT_UPLOAD = insert(UPLOADS)
+INSERT_BLOB = insert(BLOBS).returning(BLOBS.c.id)
+# An applicant's blob of a content (uploads are content-addressed per applicant).
+BLOB_OF = select(BLOBS.c.id).where(
+    BLOBS.c.holder_id_type == bindparam("id_type"),
+    BLOBS.c.holder_id == bindparam("id_number"),
+    BLOBS.c.sha256 == bindparam("sha256"),
+)
+# An upload's row with its bytes (from its blob; a row the migration could not move keeps its own).
+UPLOAD_WITH_BYTES = select(
+    UPLOADS.c.material,
+    UPLOADS.c.filename,
+    UPLOADS.c.content_type,
+    UPLOADS.c.size,
+    UPLOADS.c.sha256,
+    UPLOADS.c.uploaded_at,
+    func.coalesce(BLOBS.c.content, UPLOADS.c.content).label("content"),
+).select_from(UPLOADS.outerjoin(BLOBS, BLOBS.c.id == UPLOADS.c.blob_id))
 CASE_BY_NUMBER = select(CASES).where(CASES.c.number == bindparam("number"))
 LIST_COLUMNS = tuple(c for c in CASES.c if c.name != "item")  # a list: snapshots from the cache
 ITEM_OF_CASE = select(CASES.c.item).where(CASES.c.number == bindparam("number"))

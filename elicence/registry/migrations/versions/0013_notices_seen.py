@@ -2,7 +2,7 @@
 phone, read on the PC too.
 
 Revision ID: 0013
-Revises: 0011 (re-chained by whoever merges it after another branch's 0012)
+Revises: 0012
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
