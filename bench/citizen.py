@@ -4,6 +4,7 @@ its earlier values and uploads), each request driven through the ASGI app in thi
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from pathlib import Path
@@ -69,6 +70,8 @@ def stage_citizen_pages(
     count = max(n // 10, 100)
     for label, (path, headers) in pages.items():
         anyio.run(timed, path, headers, 5)  # warm-up: templates compiled, catalogue read
+        gc.collect()
+        gc.freeze()  # as a served worker does once started (api/asgi.py: ``freeze_heap``)
         start = time.perf_counter()
         lat = anyio.run(timed, path, headers, count)
         report(f"{name}: {label}", count, time.perf_counter() - start, lat, "one at a time")
@@ -76,5 +79,6 @@ def stage_citizen_pages(
         f"    -> raw ECDSA P-256 of this run: sign {raw_sign:,.0f}/s, verify {raw_verify:,.0f}/s "
         "(a page signs and verifies nothing)"
     )
+    gc.unfreeze()
     svc.flush()
     svc.registry.dispose()

@@ -15,7 +15,14 @@ from elicence.app.access import Access
 from elicence.app.backup import BackupSummary, restore
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.guard import NO_LIMITS, Guard, Limits
-from elicence.app.hall import GrantedOrOwn, Hall, IssuerSeam, ItemSource, RegistryCitations
+from elicence.app.hall import (
+    GrantedOrOwn,
+    Hall,
+    IssuerSeam,
+    ItemSource,
+    RegistryCitations,
+    WebEnrolment,
+)
 from elicence.app.holder import AuthorisedUse
 from elicence.app.mirror import MirroredTrust
 from elicence.app.production import PRIVATE_DIR
@@ -27,6 +34,7 @@ from elicence.app.trail import Trail
 from elicence.domain.catalogue import Catalogue
 from elicence.errors import SettingsError
 from elicence.hall.calendar import DEMO_HOLIDAYS, WorkingCalendar, load_calendar
+from elicence.hall.items_file import DEMO_FORMS
 from elicence.hall.ports import Seams
 from elicence.issuer import IssuanceService
 from elicence.issuer.lifecycle import LifecycleService
@@ -62,6 +70,7 @@ def assemble(
     limiter: Limiter | None = None,
     holidays: WorkingCalendar | None = None,
     rectify_days: int = 15,
+    forms_dir: Path = DEMO_FORMS,
 ) -> Elicence:
     """The service over an open registry and a key store. Web sign-in: the development defaults,
     a demo identity provider, unless ``sign_in`` is given. Without ``limits`` nothing is rate
@@ -92,6 +101,7 @@ def assemble(
         store=hall_store,
         items=items,
         licences=catalogue,
+        forms_dir=forms_dir,
         seams=Seams(
             store=hall_store,
             items=items,
@@ -108,6 +118,7 @@ def assemble(
             clock=clock,
             rectify_days=rectify_days,
             policy=GrantedOrOwn(AuthorisedUse(HolderStore(registry), clock=clock)),
+            enrol=WebEnrolment(HolderStore(registry), clock=clock),
         ),
     )
     access = Access(
@@ -226,6 +237,7 @@ def build_service(
         else MemoryLimiter(),
         holidays=load_calendar(settings.holidays_file or DEMO_HOLIDAYS),
         rectify_days=settings.rectify_days,
+        forms_dir=settings.hall_forms_dir or DEMO_FORMS,
     )
 
 

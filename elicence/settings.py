@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # the hall: the holiday calendar case deadlines count working days in (default: the demo
     # file elicence/data/holidays_cn.yaml), and the working days a rectification order gets
     holidays_file: Path | None = None
+    # the directory of the blank forms (空白表格) the service items offer for download (default:
+    # the demo's, elicence/data/forms)
+    hall_forms_dir: Path | None = None
     rectify_days: int = Field(default=15, ge=1, le=90)
     # operators' view (app/metrics.py, app/logs.py): Prometheus metrics on their own port, off
     # by default (never on the public port); the served workers' log format

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -52,8 +53,21 @@ from elicence.bootstrap import build_service
 from elicence.settings import Settings
 
 
-def create_app(service: Elicence | None = None, settings: Settings | None = None) -> FastAPI:
-    """The ASGI app. Without ``service`` it builds one from ``settings`` (or the environment)."""
+def create_app(
+    service: Elicence | None = None,
+    settings: Settings | None = None,
+    *,
+    freeze_heap: bool = False,
+) -> FastAPI:
+    """The ASGI app. Without ``service`` it builds one from ``settings`` (or the environment).
+
+    ``freeze_heap`` (a served worker: ``api/asgi.py``): once started, every object made so far
+    — modules, the service, its catalogue, keys and templates, a few hundred thousand — is moved
+    out of the garbage collector's reach (``gc.freeze``), so that a full collection walks only
+    what requests made since. Without it a full collection walked them all, at random requests:
+    0.4-0.9 s on the shared 2-core machine, the queue page's p99 on PostgreSQL (docs/hall.md).
+    Not for tests and tools that make many apps in one process (frozen garbage is never freed).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +80,9 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         except Exception:  # the metrics never stop a worker from starting
             logging.getLogger("elicence.api").exception("could not check the signers")
         ticker = asyncio.create_task(_checkpoint_every_minute(app))
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         yield
         ticker.cancel()
         app.state.elicence.flush()
@@ -81,6 +98,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
         redoc_url=None,
     )
     app.router.route_class = EdgeRoute  # the app's own routes (/healthz) too: api/edge.py
+    app.state.freeze_heap = freeze_heap
     if service is not None:
         app.state.elicence = service
     errors.install(app)

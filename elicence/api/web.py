@@ -12,6 +12,7 @@ on a page is a page (status from ``api/errors.status_of``), never a stack trace.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ log = logging.getLogger("elicence.api")
 SESSION_COOKIE = "elicence_session"
 LOGIN_COOKIE = "elicence_login"
 TERMINAL_COOKIE = "elicence_terminal"  # this browser is a hall's self-service terminal
+# a session signed in at a terminal ends this long after its last request, on the server too
+# (the page's script signs out after as long without a touch: ``static/terminal.js``)
+TERMINAL_IDLE = dt.timedelta(minutes=2)
 SECURITY_HEADERS = {
     "Content-Security-Policy": web.CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -102,6 +106,15 @@ class Web:
     def who(self) -> str:
         return _who(self.svc, self.session)
 
+    @property
+    def terminal(self) -> bool:
+        """This browser is a hall's self-service terminal (``/terminal`` set it up)."""
+        return self.request.cookies.get(TERMINAL_COOKIE) == "1"
+
+    def idle_limit(self) -> dt.timedelta | None:
+        """The idle limit of a session signed in now: a terminal's, else the service's."""
+        return TERMINAL_IDLE if self.terminal else None
+
     def sign_in(self, session: Session) -> None:
         self.session, self._fresh = session, True
 
@@ -130,7 +143,8 @@ class Web:
             csrf=self.session.csrf,
             who=self.who(),
             notice=context.pop("notice", None),
-            terminal=self.request.cookies.get(TERMINAL_COOKIE) == "1",
+            terminal=self.terminal,
+            terminal_idle=int(TERMINAL_IDLE.total_seconds()),
             **context,
         )
         return self.finish(HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS))

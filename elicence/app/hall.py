@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from elicence.app.catalogue import CatalogueSource
@@ -62,7 +63,8 @@ from elicence.hall.cases import (
     UploadIn,
 )
 from elicence.hall.feedback import Feedback, Progress
-from elicence.hall.items import ItemCatalogue, check_against_licences
+from elicence.hall.items import BlankForm, ItemCatalogue, check_against_licences
+from elicence.hall.items_file import DEMO_FORMS
 from elicence.hall.metrics import (
     GroupBy,
     Metrics,
@@ -78,6 +80,7 @@ from elicence.hall.workflow import CaseAction, CaseStatus
 from elicence.issuer import IssuanceService
 from elicence.registry import Registry
 from elicence.registry.hall import HallStore
+from elicence.registry.holder import HolderStore
 from elicence.verifier import VerificationReport, verify_seal
 
 __all__ = ["Hall", "IssuerSeam", "ItemSource", "RegistryCitations"]
@@ -170,6 +173,21 @@ class GrantedOrOwn:
             holder=licence.holder,
         )
         return decision.allowed
+
+
+class WebEnrolment:
+    """``Seams.enrol``: a holder signed in on the web gets its keyless client row
+    (``Holders.enrol``'s row), for the usage records that name it."""
+
+    def __init__(self, store: HolderStore, *, clock: Callable[[], dt.datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def __call__(self, client: Client) -> None:
+        if client.role is Role.HOLDER and client.holder is not None:
+            self._store.ensure_web_client(
+                client_id=client.id, name=client.name, holder=client.holder, now=self._clock()
+            )
 
 
 class RegistryCitations:
@@ -306,7 +324,9 @@ class Hall:
         items: ItemSource,
         licences: CatalogueSource,
         seams: Seams,
+        forms_dir: Path = DEMO_FORMS,
     ) -> None:
+        self._forms_dir = forms_dir  # the blank forms the items offer for download
         self._store = store
         self._items = items
         self._licences = licences
@@ -320,11 +340,34 @@ class Hall:
     # -- the service-item catalogue ---------------------------------------------------------
 
     def import_items(self, catalogue: ItemCatalogue) -> int:
-        """Store a new item catalogue after checking it against the licence catalogue."""
+        """Store a new item catalogue after checking it against the licence catalogue and the
+        blank-forms directory (every form it names must be there)."""
         check_against_licences(catalogue, self._licences())
+        for i, item in enumerate(catalogue.items.values()):
+            for j, form in enumerate(item.blank_forms):
+                if not (self._forms_dir / form.file).is_file():
+                    raise CatalogueError(
+                        f"{form.file} is not in the service's blank-forms directory "
+                        "(ELICENCE_HALL_FORMS_DIR)",
+                        field=f"items[{i}].blank_forms[{j}].file",
+                    )
         version = self._store.save_items(catalogue, now=self._clock())
         self._items.changed()
         return version
+
+    def blank_form(self, code: str, file: str) -> tuple[BlankForm, bytes]:
+        """A blank form an item of the catalogue in force offers (空白表格下载); 404 for a file the
+        item does not name (so no other file of the directory, and no path, is ever read)."""
+        item = self.items().items.get(code)
+        if item is None:
+            raise NotFoundError(f"no service item {code}", field="code")
+        for form in item.blank_forms:
+            if form.file == file:
+                try:
+                    return form, (self._forms_dir / form.file).read_bytes()
+                except OSError:
+                    break
+        raise NotFoundError(f"item {item.code} offers no blank form {file}", field="file")
 
     def items(self) -> ItemCatalogue:
         return self._items.catalogue()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from elicence.app.access import Access, NewClient
@@ -176,6 +176,14 @@ class Holders:
     def favour(self, client: Client, item_code: str, *, on: bool = True) -> None:
         """Mark or unmark a service item (the caller checks that the item exists)."""
         self._store.set_favourite(_holder_of(client), item_code, on=on, now=self._clock())
+
+    def seen_notices(self, client: Client) -> set[str]:
+        """The keys of the notices (办事提示) this holder has seen, in whichever browser."""
+        return self._store.seen_notices(_holder_of(client))
+
+    def mark_notices_seen(self, client: Client, keys: Sequence[str]) -> None:
+        """The holder has seen exactly these notices (those shown on this visit)."""
+        self._store.mark_notices_seen(_holder_of(client), keys, now=self._clock())
 
     def client(self, client_id: str) -> Client | None:
         """An enabled API client by id (a console or desk session re-reads it on every request,

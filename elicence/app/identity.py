@@ -282,6 +282,7 @@ class Session:
     holder: str | None = None  # "111:11010519491231002X"
     name: str | None = None
     client_id: str | None = None  # a console or desk user: the API client signed in with
+    idle: int | None = None  # seconds: a shorter idle limit of its own (signed in at a terminal)
 
     @property
     def signed_in(self) -> bool:
@@ -314,9 +315,16 @@ class SessionCodec:
         return Session(csrf=secrets.token_urlsafe(24), started=now, seen=now)
 
     def sign_in(
-        self, *, holder: HolderRef | None = None, name: str | None = None, client_id: str | None
+        self,
+        *,
+        holder: HolderRef | None = None,
+        name: str | None = None,
+        client_id: str | None,
+        idle: dt.timedelta | None = None,
     ) -> Session:
-        """A fresh session for someone who just signed in (a new CSRF token: no fixation)."""
+        """A fresh session for someone who just signed in (a new CSRF token: no fixation);
+        ``idle``, a shorter idle limit for this session (a self-service terminal's), kept in the
+        signed cookie so that the browser cannot lengthen it."""
         now = self._now()
         return Session(
             csrf=secrets.token_urlsafe(24),
@@ -325,6 +333,7 @@ class SessionCodec:
             holder=str(holder) if holder else None,
             name=name,
             client_id=client_id,
+            idle=None if idle is None else max(1, int(idle.total_seconds())),
         )
 
     def dump(self, session: Session) -> str:
@@ -336,6 +345,8 @@ class SessionCodec:
             "n": session.name,
             "k": session.client_id,
         }
+        if session.idle is not None:
+            data["i"] = session.idle
         return str(self._sessions.dumps(data))
 
     def load(self, cookie: str | None) -> Session | None:
@@ -356,20 +367,28 @@ class SessionCodec:
                 holder=data.get("h"),
                 name=data.get("n"),
                 client_id=data.get("k"),
+                idle=None if data.get("i") is None else int(data["i"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
         now = self._now()
-        if now - session.seen > self.idle.total_seconds():
+        if now - session.seen > self._idle_of(session):
             return None
         if now - session.started > self.max_age.total_seconds():
             return None
         return session
 
+    def _idle_of(self, session: Session) -> float:
+        limit = self.idle.total_seconds()
+        return limit if session.idle is None else min(limit, session.idle)
+
     def touch(self, session: Session) -> Session | None:
-        """The session with ``seen`` moved to now, when that is worth a new cookie (> 60 s)."""
+        """The session with ``seen`` moved to now, when that is worth a new cookie (> 60 s; a
+        session with an idle limit of its own, at every request a second or more later, so that
+        it ends exactly that long after the last request)."""
         now = self._now()
-        return replace(session, seen=now) if now - session.seen > 60 else None
+        every = 60 if session.idle is None else 0
+        return replace(session, seen=now) if now - session.seen > every else None
 
     def holder_of(self, session: Session) -> HolderRef | None:
         if session.holder is None:

@@ -71,10 +71,19 @@ class Verification:
         self._clock = clock
 
     def verify(
-        self, *, seal: str | None = None, identifier: str | None = None, client: Client | None
+        self,
+        *,
+        seal: str | None = None,
+        identifier: str | None = None,
+        client: Client | None,
+        case_number: str | None = None,
     ) -> VerificationReport:
-        """Verify a seal (or the licence an identifier names) and record the use."""
-        return self.verify_seen(seal=seal, identifier=identifier, client=client).report
+        """Verify a seal (or the licence an identifier names) and record the use (naming the
+        hall's case that cites the licence, where the check is made for one: a clerk's
+        re-check)."""
+        return self.verify_seen(
+            seal=seal, identifier=identifier, client=client, case_number=case_number
+        ).report
 
     def verify_seen(
         self,
@@ -83,6 +92,7 @@ class Verification:
         identifier: str | None = None,
         client: Client | None,
         recheck: bool = False,
+        case_number: str | None = None,
     ) -> Verified:
         """:meth:`verify`, with what the answer's masking needs (a hall's grant, from the same
         registry read). ``recheck``: ``client`` came from the key cache without its re-check;
@@ -113,7 +123,7 @@ class Verification:
                 )
         if recheck and client is not None and not trip.client_usable():
             raise AuthenticationError("this API key's client is disabled", field="Authorization")
-        self._record_use(report, ident, channel, client, now)
+        self._record_use(report, ident, channel, client, now, case_number)
         return Verified(report, trip.granted(ident))
 
     def verify_pdf(self, data: bytes, *, client: Client | None) -> VerificationReport:
@@ -133,6 +143,7 @@ class Verification:
         channel: str,
         client: Client | None,
         now: dt.datetime,
+        case_number: str | None = None,
     ) -> None:
         self._registry.record_usage(
             at=now,
@@ -140,4 +151,5 @@ class Verification:
             identifier=identifier,
             channel=channel,
             verdict=str(report.verdict),
+            case_number=case_number,
         )

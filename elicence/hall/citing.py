@@ -106,8 +106,12 @@ def record(
     number: str | None,
     now: dt.datetime,
 ) -> None:
-    """A usage record (用证记录) for each check, naming the case where there is one."""
+    """A usage record (用证记录) for each check, naming the case where there is one (without
+    one, the checks of a refused submission: the client's record is made first, as they name
+    it)."""
     if checks:
+        if number is None:
+            s.enrol(client)
         s.citations.record(
             [check for _c, check in checks], at=now, client_id=client.id, case_number=number
         )

@@ -35,6 +35,10 @@ UPLOAD_TYPES = ("application/pdf", "image/jpeg", "image/png")
 ITEM_CODE_RE = re.compile(r"[0-9A-Z][0-9A-Z-]{3,39}")
 SCENARIO_CODE_RE = re.compile(r"[a-z][a-z0-9-]{1,39}")
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+# a blank form's file: a plain name in the service's forms directory (no path, no dot first)
+FORM_FILE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}\.(pdf|txt)")
+FORM_FILE_TYPES = {"pdf": "application/pdf", "txt": "text/plain; charset=utf-8"}
+PHONE_RE = re.compile(r"[0-9][0-9 ()+-]{2,29}")
 # The seed's depth levels: level 2 "网上申请到现场次数不超过2次",
 # level 3 "无需到现场或者只需到现场1次".
 MAX_VISITS_AT_DEPTH = {1: None, 2: 2, 3: 1}
@@ -107,6 +111,41 @@ Material = LicenceMaterial | UploadMaterial
 
 
 @dataclass(frozen=True, slots=True)
+class Fee:
+    """A fee of the item (收费): what, how much in yuan (``"0.00"``: free), on what basis."""
+
+    label_zh: str
+    yuan: str  # a decimal with two places
+    basis_zh: str = ""
+
+    @property
+    def free(self) -> bool:
+        return self.yuan in ("0", "0.00")
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where to go when a visit is needed (办理地点): a hall or a window, its hours, its phone."""
+
+    name_zh: str
+    address_zh: str
+    hours_zh: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BlankForm:
+    """A blank form to download (空白表格): a file of the service's forms directory."""
+
+    label_zh: str
+    file: str  # matches FORM_FILE_RE
+
+    @property
+    def content_type(self) -> str:
+        return FORM_FILE_TYPES[self.file.rsplit(".", 1)[1]]
+
+
+@dataclass(frozen=True, slots=True)
 class HallDepartment:
     """A department that handles service items: its USCC, name and GB/T 2260 division."""
 
@@ -139,6 +178,9 @@ class ServiceItem:
     guided_by: str | None = None  # the upper department that guides it (应规整下级)
     collaborating: tuple[str, ...] = ()  # departments it is handled with (协同服务)
     keywords: tuple[str, ...] = ()  # words a citizen may search it by (检索关键词)
+    fees: tuple[Fee, ...] | None = None  # None: the catalogue does not say; (): no fee at all
+    places: tuple[Place, ...] = ()  # where to go if a visit is needed
+    blank_forms: tuple[BlankForm, ...] = ()
 
     def material(self, name: str) -> Material | None:
         for m in self.materials:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,16 +29,21 @@ from elicence.formats.yamlfile import (
     rule,
 )
 from elicence.hall.items import (
+    FORM_FILE_RE,
     ITEM_CODE_RE,
     MAX_UPLOAD_BYTES,
     NAME_RE,
+    PHONE_RE,
     SCENARIO_CODE_RE,
     UPLOAD_TYPES,
+    BlankForm,
+    Fee,
     FormField,
     HallDepartment,
     ItemCatalogue,
     ItemKind,
     LicenceMaterial,
+    Place,
     Scenario,
     ScoringWeights,
     ServiceItem,
@@ -46,6 +52,7 @@ from elicence.hall.items import (
 
 FORMAT = "elicence-service-items/1"
 DEMO_ITEMS = Path(__file__).parent.parent / "data" / "demo_service_items.yaml"
+DEMO_FORMS = Path(__file__).parent.parent / "data" / "forms"  # the demo's blank forms
 
 Keyword = Annotated[str, Field(min_length=1, max_length=20)]
 
@@ -66,6 +73,38 @@ def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
 _name = _pattern(NAME_RE, "lower-case ascii, digits and _ (at most 40), starting with a letter")
 _item_code = _pattern(ITEM_CODE_RE, "4-40 characters 0-9, A-Z and -, starting with 0-9 or A-Z")
 _scenario_code = _pattern(SCENARIO_CODE_RE, "2-40 characters a-z, 0-9 and -, starting with a-z")
+_form_file = _pattern(
+    FORM_FILE_RE, "a file name of a-z, 0-9, _ and - ending in .pdf or .txt (no directory)"
+)
+_phone = _pattern(PHONE_RE, "3-30 characters: digits, spaces, ( ) + and -, starting with a digit")
+
+
+class _FeeIn(_Model):
+    label_zh: Text
+    yuan: Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)]
+    basis_zh: Annotated[str, Field(max_length=200)] = ""
+
+
+class _PlaceIn(_Model):
+    name_zh: Text
+    address_zh: Text
+    hours_zh: Annotated[str, Field(max_length=200)] = ""
+    phone: str = ""
+
+    @field_validator("phone")
+    @classmethod
+    def _p(cls, v: str) -> str:
+        return v if v == "" else _phone(v)
+
+
+class _BlankFormIn(_Model):
+    label_zh: Text
+    file: str
+
+    @field_validator("file")
+    @classmethod
+    def _f(cls, v: str) -> str:
+        return _form_file(v)
 
 
 class _FieldIn(_Model):
@@ -121,6 +160,9 @@ class _ItemIn(_Model):
     guided_by: str | None = None
     collaborating: list[str] = []
     keywords: Annotated[list[Keyword], Field(max_length=20)] = []
+    fees: Annotated[list[_FeeIn], Field(max_length=20)] | None = None
+    places: Annotated[list[_PlaceIn], Field(max_length=20)] = []
+    blank_forms: Annotated[list[_BlankFormIn], Field(max_length=20)] = []
 
     @field_validator("code")
     @classmethod
@@ -235,7 +277,21 @@ def _to_item(it: _ItemIn, i: int) -> ServiceItem:
         guided_by=it.guided_by,
         collaborating=tuple(it.collaborating),
         keywords=tuple(it.keywords),
+        fees=None
+        if it.fees is None
+        else tuple(Fee(f.label_zh, f"{f.yuan:.2f}", f.basis_zh) for f in it.fees),
+        places=tuple(Place(p.name_zh, p.address_zh, p.hours_zh, p.phone) for p in it.places),
+        blank_forms=_blank_forms(it, i),
     )
+
+
+def _blank_forms(it: _ItemIn, i: int) -> tuple[BlankForm, ...]:
+    seen: set[str] = set()
+    for j, f in enumerate(it.blank_forms):
+        if f.file in seen:
+            raise CatalogueError(f"names {f.file} twice", field=f"items[{i}].blank_forms[{j}].file")
+        seen.add(f.file)
+    return tuple(BlankForm(f.label_zh, f.file) for f in it.blank_forms)
 
 
 def item_from_dict(data: dict[str, Any]) -> ServiceItem:
@@ -288,6 +344,19 @@ def item_to_dict(item: ServiceItem) -> dict[str, Any]:
         "issues": item.issues,
         "guided_by": item.guided_by,
         "collaborating": list(item.collaborating),
+        "fees": None
+        if item.fees is None
+        else [{"label_zh": f.label_zh, "yuan": f.yuan, "basis_zh": f.basis_zh} for f in item.fees],
+        "places": [
+            {
+                "name_zh": p.name_zh,
+                "address_zh": p.address_zh,
+                "hours_zh": p.hours_zh,
+                "phone": p.phone,
+            }
+            for p in item.places
+        ],
+        "blank_forms": [{"label_zh": f.label_zh, "file": f.file} for f in item.blank_forms],
     }
     if item.keywords:  # written only when given: older snapshots and answers stay as they were
         out["keywords"] = list(item.keywords)
@@ -325,6 +394,7 @@ def items_to_dict(catalogue: ItemCatalogue) -> dict[str, Any]:
 
 
 __all__ = [
+    "DEMO_FORMS",
     "DEMO_ITEMS",
     "FORMAT",
     "UPLOAD_TYPES",

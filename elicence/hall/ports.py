@@ -126,6 +126,11 @@ class LicenceIssuing(Protocol):
 
 
 class CaseUnitOfWork(Protocol):
+    def enrol(self, client: Client, at: dt.datetime) -> None:
+        """Give a principal without a client record (a holder signed in on the web) its
+        keyless one, in this transaction; nothing for one that has it."""
+        ...
+
     def add_case(
         self, case: Case, uploads: Sequence[tuple[Upload, bytes]], event: CaseEvent
     ) -> None: ...
@@ -179,4 +184,7 @@ class Seams:
     calendar: WorkingCalendar
     clock: Callable[[], dt.datetime]
     policy: CitationPolicy = field(default_factory=OwnLicencesOnly)
+    # a principal's client record made at once (a holder on the web: the usage records of a
+    # refused submission's checks name it); the unit of work's ``enrol`` where a write follows
+    enrol: Callable[[Client], None] = field(default=lambda _client: None)
     rectify_days: int = 15  # working days a department has to answer a bad rating

@@ -176,6 +176,7 @@ class Submission:
             ]
             try:
                 with s.store.unit_of_work() as uow:
+                    uow.enrol(client, prepared[0].now)  # a web holder's row: with its first case
                     for p, case in zip(prepared, cases, strict=True):
                         event = CaseEvent(
                             case.number, p.now, "submit", None, S.SUBMITTED, client.id

@@ -19,11 +19,31 @@ from elicence.domain.catalogue import HolderIdType
 from elicence.domain.grants import Grant, Grantee, GranteeKind, UsageEntry
 from elicence.domain.licence import HolderRef
 from elicence.errors import RegistryError
-from elicence.registry.models import GrantRow, HallFavourite, PresentationNonce
+from elicence.registry.models import GrantRow, HallFavourite, HallNoticeSeen, PresentationNonce
 from elicence.registry.queries import Registry
 from elicence.registry.tables import CLIENTS, LICENCES, USAGE, ClientRecord, client_of
 
 GRANTS = cast(Table, GrantRow.__table__)
+
+
+def web_client_row(
+    *, client_id: str, name: str, holder: HolderRef, now: dt.datetime
+) -> dict[str, Any]:
+    """The keyless, disabled ``api_clients`` row of a holder signed in on the web (its
+    ``key_hash`` is no SHA-256, so no key matches it)."""
+    return {
+        "id": client_id,
+        "name": name[:200],
+        "role": "holder",
+        "department": None,
+        "key_hash": f"web:{client_id}",
+        "created_at": now,
+        "disabled_at": now,
+        "holder_id_type": str(holder.id_type),
+        "holder_id": holder.id_number,
+    }
+
+
 # built once: a hall's every verification asks it (the statement's cache key is then not made
 # anew per call; issue 20)
 _GRANT_IN_FORCE = (
@@ -41,6 +61,8 @@ _GRANT_IN_FORCE = (
 )
 
 FAVOURITES = cast(Table, HallFavourite.__table__)
+NOTICES_SEEN = cast(Table, HallNoticeSeen.__table__)
+MAX_NOTICE_KEY = 160
 NONCES = cast(Table, PresentationNonce.__table__)
 NONCE_PURGE_EVERY = 500  # inserts between purges of expired nonces
 
@@ -100,17 +122,7 @@ class HolderStore:
         with self._registry.read() as c:
             if c.execute(select(CLIENTS.c.id).where(CLIENTS.c.id == client_id)).first():
                 return
-        row = {
-            "id": client_id,
-            "name": name[:200],
-            "role": "holder",
-            "department": None,
-            "key_hash": f"web:{client_id}",
-            "created_at": now,
-            "disabled_at": now,
-            "holder_id_type": str(holder.id_type),
-            "holder_id": holder.id_number,
-        }
+        row = web_client_row(client_id=client_id, name=name, holder=holder, now=now)
         try:
             with self._registry.write() as c:
                 c.execute(insert(CLIENTS), [row])
@@ -150,6 +162,53 @@ class HolderStore:
                         )
                     )
         except IntegrityError:  # marked already
+            return
+
+    def seen_notices(self, holder: HolderRef) -> set[str]:
+        """The keys of the notices the holder has seen (in any browser)."""
+        with self._registry.read() as c:
+            rows = c.execute(
+                select(NOTICES_SEEN.c.notice_key).where(
+                    NOTICES_SEEN.c.holder_id_type == str(holder.id_type),
+                    NOTICES_SEEN.c.holder_id == holder.id_number,
+                )
+            )
+            return {r.notice_key for r in rows}
+
+    def mark_notices_seen(
+        self, holder: HolderRef, keys: Sequence[str], *, now: dt.datetime
+    ) -> None:
+        """The holder has now seen exactly ``keys`` (the notices current at this visit): keys
+        no longer current are dropped, so the table holds a holder's current notices at most,
+        and a notice that comes back later (a second supplement request) counts as new."""
+        wanted = {k for k in keys if len(k) <= MAX_NOTICE_KEY}
+        mine = and_(
+            NOTICES_SEEN.c.holder_id_type == str(holder.id_type),
+            NOTICES_SEEN.c.holder_id == holder.id_number,
+        )
+        try:
+            with self._registry.write() as c:
+                had = {
+                    r.notice_key for r in c.execute(select(NOTICES_SEEN.c.notice_key).where(mine))
+                }
+                gone = had - wanted
+                if gone:
+                    c.execute(delete(NOTICES_SEEN).where(mine, NOTICES_SEEN.c.notice_key.in_(gone)))
+                new = sorted(wanted - had)
+                if new:
+                    c.execute(
+                        insert(NOTICES_SEEN),
+                        [
+                            {
+                                "holder_id_type": str(holder.id_type),
+                                "holder_id": holder.id_number,
+                                "notice_key": k,
+                                "seen_at": now,
+                            }
+                            for k in new
+                        ],
+                    )
+        except IntegrityError:  # the same visit in another tab meanwhile: its marks stand
             return
 
     def grant(self, grant_id: str) -> Grant | None:

@@ -264,6 +264,19 @@ class HallFavourite(Base):
     created_at: Mapped[dt.datetime]
 
 
+class HallNoticeSeen(Base):
+    """A notice (办事提示) a holder has seen on ``/me/notices``, by its key (``ask:<case>:<state>``,
+    ``expiring:<identifier>``, …): the read state is the holder's, whichever browser it uses
+    (migration 0013). Only the notices current at the holder's last visit are kept."""
+
+    __tablename__ = "hall_notices_seen"
+
+    holder_id_type: Mapped[str] = mapped_column(String(3), primary_key=True)
+    holder_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    notice_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    seen_at: Mapped[dt.datetime]
+
+
 # -- abuse resistance: API keys with expiry and rotation, the audit trail (migration 0006) ----
 
 

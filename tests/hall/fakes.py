@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from elicence.domain.catalogue import Catalogue
+from elicence.domain.clients import Client
 from elicence.domain.licence import DraftFields, HolderRef, LicenceDraft, Verdict
 from elicence.errors import ConflictError, InputError
 from elicence.hall.cases import (
@@ -36,6 +37,7 @@ class _State:
     ratings: dict[str, Rating] = field(default_factory=dict)
     orders: dict[int, Rectification] = field(default_factory=dict)
     complaints: dict[int, Complaint] = field(default_factory=dict)
+    enrolled: set[str] = field(default_factory=set)  # the clients given a record by ``enrol``
 
 
 class MemoryUnitOfWork:
@@ -44,6 +46,9 @@ class MemoryUnitOfWork:
     def __init__(self, store: MemoryCaseStore) -> None:
         self._store = store
         self._state = copy.deepcopy(store.state)
+
+    def enrol(self, client: Client, at: dt.datetime) -> None:
+        self._state.enrolled.add(client.id)
 
     def add_case(
         self, case: Case, uploads: Sequence[tuple[Upload, bytes]], event: CaseEvent

@@ -194,3 +194,47 @@ def test_the_live_code_is_above_the_fold_on_a_phone(office: Office, chromium: An
         shoot(page, "licence-phone", prefix="clerk", sizes=(PHONE,))
     finally:
         page.context.close()
+
+
+# every control a finger uses on the clerk's pages at a terminal, with its height in CSS pixels
+_TARGETS = """() => [...document.querySelectorAll(
+  'main a, main button, main select, main input:not([type=hidden]), main textarea, main summary'
+)].filter(e => e.offsetParent !== null).map(e => {
+  const r = e.getBoundingClientRect();
+  return [e.tagName + (e.id ? '#' + e.id : '') + ' ' + (e.textContent || '').trim().slice(0, 20),
+          Math.round(r.height)];
+})"""
+
+
+def test_the_clerks_pages_at_a_terminal_have_large_targets_and_the_pdf_preview(
+    office: Office, chromium: Any
+) -> None:
+    """At a hall's terminal (1080×1920 portrait touch) every target of the queue, the case page
+    and the window page is at least 44 px tall (the terminal's own are 56-64 px), nothing is
+    only reachable by hovering, and the case page shows the PDF upload's preview image."""
+    page = new_page(chromium, viewport=TERMINAL)
+    try:
+        page.goto(f"{office.url}/terminal")
+        page.goto(f"{office.url}/signin?next=/queue")
+        page.fill("#api_key", office.clerk_key)
+        page.click("button:has-text('登录')")
+        page.wait_for_selector("h1:has-text('办件工作台')")
+        assert page.evaluate("document.body.classList.contains('terminal')")
+        assert page.evaluate("document.body.dataset.home") == "/queue"
+        for path in ("/queue", f"/queue/cases/{office.number}", "/queue/window"):
+            page.goto(f"{office.url}{path}")
+            small = [t for t in page.evaluate(_TARGETS) if t[1] < 44]
+            assert small == [], (path, small)
+        page.goto(f"{office.url}/queue/cases/{office.number}")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('img.preview.pdf'); "
+            "return i && i.complete && i.naturalWidth === 900; }",
+            timeout=60_000,
+        )
+        width = page.evaluate("document.querySelector('img.preview.pdf').clientWidth")
+        assert width > 600  # the page's width, not a thumbnail
+        axe(page)
+        shoot(page, "case-terminal", prefix="clerk", sizes=(TERMINAL,))
+        assert page.problems == [], page.problems
+    finally:
+        page.context.close()

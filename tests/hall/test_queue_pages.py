@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import re
 from collections.abc import Iterator
 
@@ -212,6 +213,27 @@ def test_a_revoked_citation_shows_on_opening_and_on_the_recheck(
     assert "刚才核验：已注销" in text and "提交时" in text
 
 
+def test_the_case_pages_checks_are_usage_records_naming_the_case(
+    any_world: World, clerk: TestClient
+) -> None:
+    """Opening the case page and the re-check button each verify the cited licence again: every
+    such check is a usage record (用证记录) under the clerk's client, naming the case."""
+    w = any_world
+    number = w.open_restaurant_case()
+    biz = w.idents["biz"]
+    before = w.svc.registry.usage(identifier=biz)
+    page = clerk.get(f"/queue/cases/{number}")
+    assert page.status_code == 200
+    r = clerk.post(f"/queue/cases/{number}/recheck", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 200
+    after = w.svc.registry.usage(identifier=biz)  # newest first
+    new = after[: len(after) - len(before)]
+    assert len(new) == 2
+    assert {(u["client_id"], u["case_number"]) for u in new} == {(w.client("th_amr").id, number)}
+    by_case = w.svc.registry.usage(case_number=number)
+    assert [u["client_id"] for u in by_case] == [w.client("th_amr").id] * 2 + [w.client("org").id]
+
+
 def test_an_image_upload_is_shown_inline(any_world: World, clerk: TestClient) -> None:
     w = any_world
     r = w.submit("org", w.restaurant(), {"premises_layout": ("layout.png", PNG, "image/png")})
@@ -221,6 +243,95 @@ def test_an_image_upload_is_shown_inline(any_world: World, clerk: TestClient) ->
     assert re.search(
         rf'<img class="preview" src="/queue/cases/{number}/uploads/premises_layout"', page.text
     )
+
+
+def _real_pdf(pages: int) -> bytes:
+    """A PDF PDFium renders: a black box on each A4 page (the conftest's PDF is only a head)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    c = canvas.Canvas(out, pagesize=A4)
+    for _ in range(pages):
+        c.rect(100, 400, 300, 200, fill=1)
+        c.showPage()
+    c.save()
+    return out.getvalue()
+
+
+def test_a_pdf_upload_is_previewed_inside_the_case_page_as_an_image(
+    any_world: World, clerk: TestClient
+) -> None:
+    w = any_world
+    r = w.submit(
+        "org", w.restaurant(), {"premises_layout": ("layout.pdf", _real_pdf(5), "application/pdf")}
+    )
+    assert r.status_code == 201, r.text
+    number = r.json()["number"]
+    page = clerk.get(f"/queue/cases/{number}")
+    src = f"/queue/cases/{number}/uploads/premises_layout/preview.png"
+    assert re.search(rf'<img class="preview pdf" src="{src}" alt="[^"]+"', page.text)
+    # the page frames nothing: its own policy stays as strict as every page's
+    csp = page.headers["content-security-policy"]
+    assert "frame-src" not in csp and "default-src 'none'" in csp and "img-src 'self'" in csp
+    assert page.headers["x-frame-options"] == "DENY"
+    preview = clerk.get(src)
+    assert preview.status_code == 200, preview.text
+    assert preview.headers["content-type"] == "image/png"
+    assert preview.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert preview.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert preview.headers["x-content-type-options"] == "nosniff"
+    assert preview.headers["cache-control"] == "private, no-store"
+    assert preview.headers["x-pdf-pages"] == "5"
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(preview.content))
+    assert image.width == 900 and image.height > 3 * 1200  # three A4 pages, one under another
+    assert image.convert("L").getpixel((300, 600)) < 50  # the box drawn on the first page
+    assert image.convert("L").getpixel((10, 10)) > 200
+    # the file itself: the PDF as uploaded, with its own sandboxing policy
+    raw = clerk.get(f"/queue/cases/{number}/uploads/premises_layout")
+    assert raw.content.startswith(b"%PDF-") and raw.headers["content-type"] == "application/pdf"
+    assert raw.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert raw.headers["x-content-type-options"] == "nosniff"
+    assert raw.headers["content-disposition"].startswith("inline;")
+    # another department's clerk gets no preview; a PDF PDFium cannot read is the field's error
+    with TestClient(create_app(w.svc), base_url=BASE, raise_server_exceptions=False) as other:
+        sign_in_key(other, w.keys["th_fire"], "/queue")
+        assert other.get(src).status_code == 404
+    broken = w.open_restaurant_case()  # the conftest's PDF: a head and nothing to draw
+    bad = clerk.get(f"/queue/cases/{broken}/uploads/premises_layout/preview.png")
+    assert bad.status_code == 422 and "uploads.premises_layout" in bad.text
+
+
+def test_an_image_has_no_pdf_preview(any_world: World, clerk: TestClient) -> None:
+    w = any_world
+    r = w.submit("org", w.restaurant(), {"premises_layout": ("layout.png", PNG, "image/png")})
+    number = r.json()["number"]
+    bad = clerk.get(f"/queue/cases/{number}/uploads/premises_layout/preview.png")
+    assert bad.status_code == 422 and "material" in bad.text
+
+
+def test_the_clerks_pages_take_the_terminal_layout_at_a_terminal(
+    any_world: World, clerk: TestClient
+) -> None:
+    w = any_world
+    number = w.open_restaurant_case()
+    pages = ("/queue", f"/queue/cases/{number}", "/queue/window")
+    for path in pages:  # on a PC: no terminal layout, the file opens beside the page
+        page = clerk.get(path)
+        assert page.status_code == 200 and 'class="terminal"' not in page.text, path
+    assert 'target="_blank"' in clerk.get(f"/queue/cases/{number}").text
+    assert clerk.get("/terminal", follow_redirects=False).status_code == 303
+    for path in pages:
+        page = clerk.get(path)
+        assert page.status_code == 200, path
+        assert '<html lang="zh-CN" class="terminal">' in page.text, path
+        assert 'data-home="/queue"' in page.text and 'data-idle="120"' in page.text, path
+        assert "terminal.js" in page.text, path
+        assert 'target="_blank"' not in page.text, path  # nothing opens out of the kiosk
+    css = clerk.get(re.findall(r'href="(/static/site\.css[^"]*)"', page.text)[0]).text
+    assert "body.terminal .queue h3 a" in css and ":hover" not in css
 
 
 # -- the window (代办) ---------------------------------------------------------------------------

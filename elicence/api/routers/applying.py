@@ -14,7 +14,6 @@ every check passed).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Set
 from typing import Annotated, Any
@@ -42,7 +41,6 @@ from elicence.api.web import (
     HolderPage,
     HtmlRoute,
     Web,
-    set_cookie,
 )
 from elicence.domain.clients import Client
 from elicence.domain.licence import china_today
@@ -236,7 +234,8 @@ async def apply(code: str, request: Request, h: ApplyForm) -> Response:
         body, uploads, values, chosen, cited = await read_application(
             w, me, item, form, partial=False
         )
-        await run_in_threadpool(w.svc.holder.enrol, me)
+        # no enrol here: the holder's client row is written with its first case (or with the
+        # usage records of a refused citation), never left behind by a refused application
         case = await run_in_threadpool(w.svc.hall.submit, me, body, uploads)
     except Error as e:
         err, answer, shown, picked = form_error(e, cited), status_of(e), values or None, chosen
@@ -494,34 +493,22 @@ def _renewal_item(w: Web, type_code: str) -> str | None:
     return None
 
 
-SEEN_COOKIE = "elicence_seen"  # short digests of the notices this browser's holder has seen
-MAX_SEEN = 60
-
-
-def _digest(me: Client, key: str) -> str:
-    return hashlib.sha256(f"{me.id}|{key}".encode()).hexdigest()[:8]
-
-
-def _seen(w: Web) -> set[str]:
-    return set(w.request.cookies.get(SEEN_COOKIE, "").split(".")[:MAX_SEEN])
-
-
 def unread(w: Web, me: Client) -> int:
-    """How many of the holder's current notices it has not seen on ``/me/notices`` (in this
-    browser: the seen ones are kept as digests, salted with the holder, in a cookie)."""
-    seen = _seen(w)
-    return sum(1 for n in notices(w, me) if _digest(me, n["key"]) not in seen)
+    """How many of the holder's current notices it has not seen on ``/me/notices`` — in any
+    browser: the read state is the holder's, kept on the server (``hall_notices_seen``)."""
+    seen = w.svc.holder.seen_notices(me)
+    return sum(1 for n in notices(w, me) if n["key"] not in seen)
 
 
 @router.get("/me/notices")
 def my_notices(h: Me) -> Response:
+    """The notices, the unseen ones marked 新; showing them marks them seen for the holder."""
     found = notices(h.w, h.me)
-    seen = _seen(h.w)
+    seen = h.w.svc.holder.seen_notices(h.me)
     for n in found:
-        n["new"] = _digest(h.me, n["key"]) not in seen
+        n["new"] = n["key"] not in seen
     response = h.w.page(
         "hall/notices.html", found=found, tab="notices", notices=sum(n["new"] for n in found)
     )
-    digests = ".".join(_digest(h.me, n["key"]) for n in found[:MAX_SEEN])
-    set_cookie(h.w.request, response, SEEN_COOKIE, digests)
+    h.w.svc.holder.mark_notices_seen(h.me, [n["key"] for n in found])
     return response

@@ -140,7 +140,7 @@ async def apply_bundle(code: str, request: Request, h: BundleForm) -> Response:
             chosen.update(picked)
             wheres.append(where)
             applications.append((body, uploads))
-        await run_in_threadpool(w.svc.holder.enrol, me)
+        # the holder's client row comes with the cases, in their transaction (never before)
         cases = await run_in_threadpool(w.svc.hall.submit_many, me, applications)
     except Error as e:
         err, answer = _bundle_error(e, view, wheres), status_of(e)

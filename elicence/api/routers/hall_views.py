@@ -169,6 +169,16 @@ def item_view(item: ServiceItem, items: ItemCatalogue, licences: Catalogue) -> d
         "issues": issues.name_zh if issues else None,
         "scenarios": [s for s in items.scenarios.values() if item.code in s.items],
         "online": item.depth >= 2,
+        "fees": None if item.fees is None else list(item.fees),  # None: the catalogue is silent
+        "places": list(item.places),
+        "blank_forms": [
+            {
+                "label": f.label_zh,
+                "file": f.file,
+                "kind": "PDF" if f.file.endswith(".pdf") else "TXT",
+            }
+            for f in item.blank_forms
+        ],
     }
 
 

@@ -8,9 +8,13 @@ is 404), the hall at depth 2-3 accepts and completes. Every POST carries the ses
 token; a refused step stores nothing and shows the error in Chinese beside the API's words.
 
 The case page re-checks each cited e-licence when it opens (each check a usage record under the
-clerk's client) and again on the re-check button; uploads are shown in the
-browser from this origin (images inline, PDFs in the browser's own viewer), served with a
-sandboxing policy of their own.
+clerk's client, naming the case) and again on the re-check button; uploads are shown inside the
+page: an image as it is, a PDF as its first pages rendered to one PNG on the server
+(``templates/preview.py``, ADR 0017); each served with a sandboxing policy of its own.
+
+At a hall's self-service or window terminal (a browser ``/terminal`` marked) the pages take the
+terminal layout, as the citizens' do: large targets, nothing opened in another tab, the idle
+sign-out returning to ``/queue``.
 """
 
 from __future__ import annotations
@@ -32,11 +36,19 @@ from elicence.errors import Error, InputError
 from elicence.hall.cases import Case
 from elicence.hall.roles import check_may_act, check_may_record_visit
 from elicence.hall.workflow import CaseAction, CaseStatus, allowed_actions
+from elicence.templates.preview import MAX_PAGES, pdf_preview_png
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 QUEUE_ROLES = (Role.DEPARTMENT, Role.HALL, Role.ADMIN)
 Csrf = Annotated[str, Form()]
 PAGE = 200  # cases on one page of the queue
+HOME = "/queue"  # where a terminal's idle sign-out returns a clerk's page to
+# an upload, or its preview, in the browser: its own policy, no script, no plugin, sandboxed
+UPLOAD_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, no-store",
+}
 
 # the states in which a case waits on a clerk or a window, in the order a case moves through them
 WAITING = (
@@ -162,14 +174,18 @@ def queue(request: Request, item: str = "", status: str = "") -> Response:
         chosen_status=wanted or "",
         today=today,
         clerk=client.name,
+        terminal_home=HOME,
     )
 
 
 def _citation_checks(svc: Elicence, client: Client, case: Case) -> list[dict[str, Any]]:
-    """Each cited e-licence verified again now (a usage record each, as every check is)."""
+    """Each cited e-licence verified again now (a usage record each, as every check is, naming
+    the case)."""
     out = []
     for c in case.citations:
-        report = svc.verification.verify(identifier=c.identifier, client=client)
+        report = svc.verification.verify(
+            identifier=c.identifier, client=client, case_number=case.number
+        )
         lic = report.licence
         out.append(
             {
@@ -272,6 +288,7 @@ def _case_page(
                 "size_kb": max(1, u.size // 1024),
                 "sha256": u.sha256,
                 "image": u.content_type in ("image/png", "image/jpeg"),
+                "pdf": u.content_type == "application/pdf",
             }
             for u in case.uploads
         ],
@@ -285,6 +302,8 @@ def _case_page(
         may_visit=_may(check_may_record_visit, client, case),
         error=error_view(error) if error is not None else None,
         notice=notice,
+        preview_pages=MAX_PAGES,
+        terminal_home=HOME,
     )
 
 
@@ -407,11 +426,31 @@ def upload(number: str, material: str, request: Request) -> Response:
         Response(
             content,
             media_type=found.content_type,
+            headers={**UPLOAD_HEADERS, "Content-Disposition": f'inline; filename="{ascii_name}"'},
+        )
+    )
+
+
+@router.get("/queue/cases/{number}/uploads/{material}/preview.png")
+async def upload_preview(number: str, material: str, request: Request) -> Response:
+    """A PDF upload's first pages as one PNG image, shown inside the case page (ADR 0017):
+    rendered here, so that no browser needs a PDF viewer of its own and no page frames one."""
+    w = Web(request)
+    client = _clerk(w)
+    if client is None:
+        return w.to_signin(f"/queue/cases/{number}")
+    found, content = await run_in_threadpool(w.svc.hall.upload, client, number, material)
+    if found.content_type != "application/pdf":
+        raise InputError("only a PDF upload has a preview", field="material")
+    png, pages = await run_in_threadpool(pdf_preview_png, content, field=f"uploads.{material}")
+    return w.finish(
+        Response(
+            png,
+            media_type="image/png",
             headers={
-                **SECURITY_HEADERS,
-                "Content-Security-Policy": "default-src 'none'; sandbox",
-                "Content-Disposition": f'inline; filename="{ascii_name}"',
-                "Cache-Control": "private, no-store",
+                **UPLOAD_HEADERS,
+                "Content-Disposition": 'inline; filename="preview.png"',
+                "X-PDF-Pages": str(pages),
             },
         )
     )

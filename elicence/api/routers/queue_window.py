@@ -94,6 +94,7 @@ def _window_page(
         grants=_granted(w, client, applicant),
         is_hall=client.role is Role.HALL,
         error=error_view(error) if error is not None else None,
+        terminal_home="/queue",
     )
 
 

@@ -20,7 +20,7 @@ from elicence.api.routers.hall_views import (
     rule_zh,
     timeline_view,
 )
-from elicence.api.web import HtmlRoute, Web
+from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web
 from elicence.domain.catalogue import HolderCategory
 from elicence.domain.licence import holder_ref
 from elicence.errors import Error, NotFoundError
@@ -108,6 +108,26 @@ def guide(code: str, request: Request, done: str | None = None) -> Response:
         item=item_view(item, items, w.svc.catalogue()),
         favoured=favoured,
         notice=notice,
+    )
+
+
+@router.get("/services/{code}/forms/{file}")
+def blank_form(code: str, file: str, request: Request) -> Response:
+    """A blank form the item offers (空白表格下载), as a download: only a file the item names,
+    served with a sandboxing policy of its own."""
+    w = Web(request)
+    form, content = w.svc.hall.blank_form(code, file)
+    return w.finish(
+        Response(
+            content,
+            media_type=form.content_type,
+            headers={
+                **SECURITY_HEADERS,
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Content-Disposition": f'attachment; filename="{form.file}"',
+                "Cache-Control": "public, max-age=3600",
+            },
+        )
     )
 
 

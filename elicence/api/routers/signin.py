@@ -60,7 +60,11 @@ def login_callback(
         )
     started, next_path = w.codec.load_login(request.cookies.get(LOGIN_COOKIE))
     identity = w.svc.holder.sign_in.oidc().finish(code=code, state=state, started=started)
-    w.sign_in(w.codec.sign_in(holder=identity.holder, name=identity.name, client_id=None))
+    w.sign_in(
+        w.codec.sign_in(
+            holder=identity.holder, name=identity.name, client_id=None, idle=w.idle_limit()
+        )
+    )
     response = w.redirect(next_path)
     response.delete_cookie(LOGIN_COOKIE, path=base(request) + "/")
     return response
@@ -71,9 +75,7 @@ def logout(request: Request, csrf: Csrf) -> Response:
     w = Web(request)
     w.check_csrf(csrf)
     w.sign_out()
-    response = w.redirect("/")
-    response.delete_cookie("elicence_seen", path=base(request) + "/")  # the notices seen
-    return response
+    return w.redirect("/")
 
 
 # -- console and desk sign-in (API keys) ---------------------------------------------------------
@@ -101,5 +103,5 @@ def signin(
     w = Web(request)
     w.check_csrf(csrf)
     client = w.svc.clients.authenticate(api_key.strip())
-    w.sign_in(w.codec.sign_in(client_id=client.id))
+    w.sign_in(w.codec.sign_in(client_id=client.id, idle=w.idle_limit()))
     return w.redirect(safe_next(next, default="/console"))

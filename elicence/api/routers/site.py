@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from elicence.api.web import SECURITY_HEADERS, TERMINAL_COOKIE, HtmlRoute, Web, set_cookie
-from elicence.errors import NotFoundError
+from elicence.errors import LoginError, NotFoundError
 from elicence.templates import web
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
@@ -45,3 +45,16 @@ def terminal(request: Request, off: bool = False) -> Response:
     else:
         set_cookie(request, response, TERMINAL_COOKIE, "1")
     return response
+
+
+@router.post("/terminal/alive")
+def terminal_alive(request: Request) -> Response:
+    """A terminal's page says the person is still there (a touch or a key without a request:
+    typing a long form). A session signed in at a terminal ends 2 minutes after its last request
+    on the server; this request is one. 204, or 401 once the session has ended (the script then
+    clears the screen). CSRF: the header ``X-CSRF-Token``."""
+    w = Web(request)
+    w.check_csrf(request.headers.get("x-csrf-token"))
+    if not w.session.signed_in:
+        raise LoginError("the session has ended", field="session")
+    return w.finish(Response(status_code=204, headers=SECURITY_HEADERS))

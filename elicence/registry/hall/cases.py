@@ -21,6 +21,7 @@ from elicence.hall.cases import (
     Rectification,
     Upload,
 )
+from elicence.hall.items import ServiceItem
 from elicence.hall.workflow import ACTIVE, CaseStatus
 from elicence.registry.engine import Database
 from elicence.registry.hall.rows import (
@@ -39,6 +40,8 @@ from elicence.registry.hall.statements import (
     CITED,
     COMPLAINTS,
     EVENTS,
+    ITEM_OF_CASE,
+    LIST_COLUMNS,
     RATINGS,
     RECTIFICATIONS,
     REGISTERED_NAME,
@@ -70,7 +73,10 @@ class CaseReads:
         limit: int = 100,
         offset: int = 0,
     ) -> list[Case]:
-        q = select(CASES)
+        # every column but the item's snapshot: the list takes each (catalogue version, item)
+        # parsed once from the snapshot cache, and reads a snapshot only for the pairs not
+        # cached yet (the widest column: decoding it for every row was half a queue's reads)
+        q = select(*LIST_COLUMNS)
         if department is not None:
             q = q.where(CASES.c.department == department)
         if applicant is not None:
@@ -90,7 +96,20 @@ class CaseReads:
             )
         q = q.order_by(CASES.c.submitted_at, CASES.c.number).limit(limit).offset(offset)
         with self._db.read() as c:
-            return [case_of(r, self._snapshots) for r in c.execute(q)]
+            rows = c.execute(q).all()
+        items: dict[tuple[int, str], ServiceItem] = {}
+        for r in rows:
+            key = (r.item_version, r.item_code)
+            if key not in items:
+                found = self._snapshots.cached(*key)
+                if found is None:
+                    with self._db.read() as c:
+                        doc = c.execute(ITEM_OF_CASE, {"number": r.number}).scalar_one()
+                    found = self._snapshots.get(*key, doc)
+                items[key] = found
+        return [
+            case_of(r, self._snapshots, item=items[(r.item_version, r.item_code)]) for r in rows
+        ]
 
     def cited(self, identifiers: Sequence[str]) -> dict[str, tuple[RegistryRecord, CitedLicence]]:
         """The registry's records of cited licences (those it holds), by identifier."""

@@ -29,6 +29,7 @@ from elicence.hall.cases import (
     Rectification,
     Upload,
 )
+from elicence.hall.items import ServiceItem
 from elicence.hall.items_file import item_to_dict
 from elicence.hall.workflow import CaseStatus
 from elicence.registry.hall.snapshots import ItemSnapshots
@@ -184,10 +185,12 @@ def case_values(case: Case) -> dict[str, Any]:
     }
 
 
-def case_of(row: Any, snapshots: ItemSnapshots) -> Case:
+def case_of(row: Any, snapshots: ItemSnapshots, *, item: ServiceItem | None = None) -> Case:
+    """A case of its row; ``item``, its item's snapshot where the caller has it parsed already
+    (a list reads rows without the snapshot column)."""
     return Case(
         number=row.number,
-        item=snapshots.get(row.item_version, row.item_code, row.item),
+        item=item if item is not None else snapshots.get(row.item_version, row.item_code, row.item),
         item_version=row.item_version,
         division=row.division,
         applicant=Applicant(

@@ -19,6 +19,10 @@ class ItemSnapshots:
         self._cache: dict[tuple[int, str], ServiceItem] = {}
         self._lock = threading.Lock()
 
+    def cached(self, version: int, code: str) -> ServiceItem | None:
+        """The parsed snapshot, if this process has parsed it already."""
+        return self._cache.get((version, code))
+
     def get(self, version: int, code: str, document: dict[str, Any]) -> ServiceItem:
         key = (version, code)
         found = self._cache.get(key)

@@ -57,6 +57,8 @@ UPLOAD_WITH_BYTES = select(
     func.coalesce(BLOBS.c.content, UPLOADS.c.content).label("content"),
 ).select_from(UPLOADS.outerjoin(BLOBS, BLOBS.c.id == UPLOADS.c.blob_id))
 CASE_BY_NUMBER = select(CASES).where(CASES.c.number == bindparam("number"))
+LIST_COLUMNS = tuple(c for c in CASES.c if c.name != "item")  # a list: snapshots from the cache
+ITEM_OF_CASE = select(CASES.c.item).where(CASES.c.number == bindparam("number"))
 CASE_FOR_UPDATE = CASE_BY_NUMBER.with_for_update()
 # What a citation check reads of each cited licence: the verifier's view and the holder, for all
 # of a case's citations in one statement.

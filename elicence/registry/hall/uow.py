@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from elicence.domain.clients import Client, Role
 from elicence.errors import ConflictError, RegistryError
 from elicence.hall.cases import Case, CaseEvent, Complaint, Rating, Rectification, Upload
 from elicence.registry.hall.rows import (
@@ -49,6 +51,8 @@ from elicence.registry.hall.statements import (
     UPDATE_STATE,
     UPDATE_STATE_AND_EVENT,
 )
+from elicence.registry.holder import web_client_row
+from elicence.registry.tables import CLIENTS
 
 
 def _rated_already(number: str) -> ConflictError:
@@ -67,6 +71,16 @@ class HallUnitOfWork:
         self._snapshots = snapshots
         self._read: dict[str, Case] = {}  # cases read in this transaction, as read
         self._one_statement = conn.dialect.name == "postgresql"  # a data-modifying CTE
+
+    def enrol(self, client: Client, at: dt.datetime) -> None:
+        """A holder without an ``api_clients`` row (signed in on the web) gets its keyless,
+        disabled row in this transaction, so that it exists only if the transaction commits;
+        one that has it (or another request of the same holder made it meanwhile) keeps it."""
+        if client.role is not Role.HOLDER or client.holder is None:
+            return
+        row = web_client_row(client_id=client.id, name=client.name, holder=client.holder, now=at)
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        self._conn.execute(dialect.insert(CLIENTS).on_conflict_do_nothing(), [row])
 
     def add_case(
         self, case: Case, uploads: Sequence[tuple[Upload, bytes]], event: CaseEvent
