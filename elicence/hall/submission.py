@@ -2,8 +2,8 @@
 instead of paper originals.
 
 Invariants:
-- a case is stored whole (case, uploads, first event) in one transaction after every field,
-  upload and cited e-licence passed, or not at all;
+- a case is stored whole (case, uploads, first event, the usage records of its citations) in
+  one transaction after every field, upload and cited e-licence passed, or not at all;
 - every cited e-licence is verified at submission and at each supplement (``citing``);
 - an application for an item that issues a licence is refused at once if approval could not
   issue it (the issuer checks the licence the form would give);
@@ -30,7 +30,7 @@ from elicence.hall.application import (
 )
 from elicence.hall.approval import Decision, licence_draft
 from elicence.hall.cases import Applicant, Case, CaseEvent, Upload, UploadIn
-from elicence.hall.citing import citation_of, record, verify
+from elicence.hall.citing import citation_of, record_in, verify
 from elicence.hall.numbers import case_number, new_case_number
 from elicence.hall.ports import Seams
 from elicence.hall.workflow import CaseAction, CaseStatus, next_status
@@ -98,10 +98,10 @@ class Submission:
             try:
                 with s.store.unit_of_work() as uow:
                     uow.add_case(case, stored, event)
-                    uow.commit()
+                    record_in(uow, checks, client=client, number=number, now=now)
+                    uow.commit()  # the case, its event and its citations' usage records
             except ConflictError:
                 continue  # a case number drawn twice (about 1 in 2**41 a day): draw again
-            record(s, checks, client=client, number=number, now=now)
             return case
         raise ConflictError("could not draw a free case number; retry")  # pragma: no cover
 
@@ -189,6 +189,6 @@ class Submission:
                 [CaseEvent(n, now, A.SUPPLEMENT, locked.status, after, client.id, detail)],
                 stored,
             )
+            record_in(uow, checks, client=client, number=n, now=now)
             uow.commit()
-        record(s, checks, client=client, number=n, now=now)
         return changed

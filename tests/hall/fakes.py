@@ -28,6 +28,14 @@ from elicence.hall.cases import (
 from elicence.hall.ports import CitationCheck, CitationRequest, IssuedLicence
 
 
+@dataclass(frozen=True)
+class Usage:
+    identifier: str | None
+    verdict: Verdict
+    client_id: str
+    case_number: str | None
+
+
 @dataclass
 class _State:
     cases: dict[str, Case] = field(default_factory=dict)
@@ -44,6 +52,7 @@ class MemoryUnitOfWork:
     def __init__(self, store: MemoryCaseStore) -> None:
         self._store = store
         self._state = copy.deepcopy(store.state)
+        self._usage: list[Usage] = []  # recorded with the commit
 
     def add_case(
         self, case: Case, uploads: Sequence[tuple[Upload, bytes]], event: CaseEvent
@@ -72,6 +81,16 @@ class MemoryUnitOfWork:
         self._state.events += events
         self._state.uploads += [(case.number, u, b) for u, b in uploads]
         return True
+
+    def add_usage(
+        self,
+        checks: Sequence[CitationCheck],
+        *,
+        at: dt.datetime,
+        client_id: str,
+        case_number: str,
+    ) -> None:
+        self._usage += [Usage(c.identifier, c.verdict, client_id, case_number) for c in checks]
 
     def add_rating(self, rating: Rating, *, client_id: str) -> None:
         if rating.number in self._state.ratings:
@@ -104,16 +123,22 @@ class MemoryUnitOfWork:
 
     def commit(self) -> None:
         self._store.state = self._state
+        self._store.usage += self._usage
         self._store.commits += 1
 
 
 class MemoryCaseStore:
     """The hall's ``CaseStore`` in memory; ``names`` stands for the registry's licences."""
 
-    def __init__(self, names: dict[HolderRef, str] | None = None) -> None:
+    def __init__(
+        self, names: dict[HolderRef, str] | None = None, *, usage: list[Usage] | None = None
+    ) -> None:
         self.state = _State()
         self.commits = 0
         self.names = names or {}
+        # the usage records committed with a case's step (give the citation checker's list:
+        # one log of records, whichever way each was written)
+        self.usage: list[Usage] = usage if usage is not None else []
 
     @contextmanager
     def unit_of_work(self) -> Iterator[MemoryUnitOfWork]:
@@ -131,14 +156,6 @@ class MemoryCaseStore:
 
     def registered_name(self, holder: HolderRef) -> str | None:
         return self.names.get(holder)
-
-
-@dataclass(frozen=True)
-class Usage:
-    identifier: str | None
-    verdict: Verdict
-    client_id: str
-    case_number: str | None
 
 
 class FakeCitations:
