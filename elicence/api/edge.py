@@ -37,6 +37,7 @@ from starlette.responses import Response
 from elicence.api.auth import authenticate, optional_client, required_client, service
 from elicence.api.context import client_address
 from elicence.api.inputs import check_form, check_json, check_parameters
+from elicence.domain import inputs
 from elicence.errors import AuthenticationError, MalformedBodyError, PayloadTooLargeError
 
 KIB = 1024
@@ -94,7 +95,10 @@ def decode_json(data: bytes, *, field: str | None = None) -> Any:
     part of a multipart upload). The body was bounded before (its route's limit), so this is too."""
     try:
         value = json.loads(
-            data.decode("utf-8"), object_pairs_hook=_object, parse_constant=_constant
+            data.decode("utf-8"),
+            object_pairs_hook=_object,
+            parse_constant=_constant,
+            parse_int=_int,
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         what = "is not valid JSON" if field else "the request body is not valid JSON"
@@ -107,6 +111,15 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(out) != len(pairs):
         raise ValueError("a key appears twice in one object")
     return out
+
+
+def _int(digits: str) -> int:
+    """An integer literal; one too long to be within ±2^53 is not converted at all (Python
+    refuses over 4,300 digits, with a message about its own internals) but stands in as the
+    first out-of-range value, so that :func:`check_json` refuses it with 422 naming its field."""
+    if len(digits.lstrip("-")) > len(str(inputs.MAX_JSON_INT)):
+        return inputs.MAX_JSON_INT + 1
+    return int(digits)
 
 
 def _constant(name: str) -> Any:

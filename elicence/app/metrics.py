@@ -131,7 +131,9 @@ def _issuances(items: Sequence[Any], outcomes: Sequence[Any]) -> None:
             ISSUANCES.labels(name).inc(count)
 
 
-def _usage_records(rows: list[dict[str, Any]]) -> None:
+def _usage_records(rows: Sequence[dict[str, Any]], outcomes: Sequence[Any]) -> None:
+    if any(isinstance(outcome, BaseException) for outcome in outcomes):
+        return  # the write failed: nothing was recorded
     GROUP_SIZE.labels("usage").observe(len(rows))
     counts: dict[tuple[str, str], int] = {}
     for row in rows:

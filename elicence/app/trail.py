@@ -105,26 +105,13 @@ class Trail:
         except Error as e:
             found["error"] = {"code": e.code, "message": e.message}
             outcome = Outcome.FAILED if e.kind in SERVICE_FAILURES else Outcome.REFUSED
-            self._append_after_error(action, client, target, outcome, found)
+            self._append(action, client, target, outcome, found, after_error=True)
             raise
         except Exception as e:
             found["error"] = {"code": "internal_error", "message": type(e).__name__}
-            self._append_after_error(action, client, target, Outcome.FAILED, found)
+            self._append(action, client, target, Outcome.FAILED, found, after_error=True)
             raise
         self._append(action, client, target, Outcome.OK, found)
-
-    def _append_after_error(
-        self,
-        action: TrailAction,
-        client: Client | None,
-        target: str | None,
-        outcome: Outcome,
-        detail: dict[str, Any],
-    ) -> None:
-        try:
-            self._append(action, client, target, outcome, detail)
-        except RegistryError:  # the action's own error is the one to report
-            log.exception("could not record %s %s (%s) in the audit trail", action, target, outcome)
 
     def _append(
         self,
@@ -133,19 +120,28 @@ class Trail:
         target: str | None,
         outcome: Outcome,
         detail: dict[str, Any],
+        *,
+        after_error: bool = False,
     ) -> None:
+        """Append one record. ``after_error``: the action failed, and its own error is the one
+        to report, so a failure to record it is logged instead of raised."""
         ctx = CONTEXT.get()
-        self._store.append(
-            at=self._clock(),
-            actor=ctx.actor or (client.id if client else "unknown"),
-            role=str(client.role) if client else None,
-            action=str(action),
-            target=target,
-            outcome=str(outcome),
-            detail=_jsonable(detail),
-            request_id=ctx.request_id,
-            address=ctx.address,
-        )
+        try:
+            self._store.append(
+                at=self._clock(),
+                actor=ctx.actor or (client.id if client else "unknown"),
+                role=str(client.role) if client else None,
+                action=str(action),
+                target=target,
+                outcome=str(outcome),
+                detail=_jsonable(detail),
+                request_id=ctx.request_id,
+                address=ctx.address,
+            )
+        except RegistryError:
+            if not after_error:
+                raise
+            log.exception("could not record %s %s (%s) in the audit trail", action, target, outcome)
 
     def records(self, client: Client | None, query: TrailQuery) -> list[TrailRecord]:
         """The records ``query`` asks for (oldest first), for admins and the command line only."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -45,23 +46,7 @@ def trail_list(
     )
     records = open_service().trail.records(None, query)
     if as_json:
-        print_json(
-            [
-                {
-                    "id": r.id,
-                    "at": r.at.isoformat(),
-                    "actor": r.actor,
-                    "role": r.role,
-                    "action": r.action,
-                    "target": r.target,
-                    "outcome": r.outcome,
-                    "detail": dict(r.detail),
-                    "request_id": r.request_id,
-                    "address": r.address,
-                }
-                for r in records
-            ]
-        )
+        print_json([{**asdict(r), "at": r.at.isoformat()} for r in records])
         return
     for r in records:
         where = f" from {r.address}" if r.address else ""

@@ -110,6 +110,28 @@ def check_text(
     return out
 
 
+_FORM_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def form_text(value: object, *, field: str, max_length: int, required: bool = True) -> str:
+    """A value typed into a form or a request's field, as text: a string (or an integer, read
+    as its digits), trimmed, in NFC, with no control character, at most ``max_length``
+    characters; "" when optional and empty. An :class:`InputError` naming ``field`` otherwise.
+    (The issuer's requests and the hall's applications both check their fields by it.)"""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError("is required", field=field)
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError("must be a string", field=field)
+    out = unicodedata.normalize("NFC", str(value).strip())
+    if _FORM_CONTROL.search(out):
+        raise InputError("must not contain control characters", field=field)
+    if len(out) > max_length:
+        raise InputError(f"is {len(out)} characters, at most {max_length} allowed", field=field)
+    return out
+
+
 def check_json(value: Any, *, field: str | None = None) -> Any:
     """A decoded JSON value with every string (keys too) through :func:`check_text`, numbers
     and nesting bounded; :class:`InputError` naming the first wrong place (``a.b[2].c``)."""

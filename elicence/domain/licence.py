@@ -195,6 +195,42 @@ class Licence:
     superseded_by: str | None = None
     status_index: int | None = None  # its bit in the department's status lists
 
+    @classmethod
+    def of_request(
+        cls,
+        request: IssuanceRequest,
+        *,
+        identifier: str,
+        department_uscc: str,
+        version: int,
+        issued_at: dt.datetime,
+        seal: str,
+        kid: str,
+        source_ref: str | None = None,
+        request_hash: str | None = None,
+        status_index: int | None = None,
+    ) -> Licence:
+        """The valid licence a checked request describes (issued, a new version of one, or a
+        draft's preview): its type, number, holder, validity and data are the request's."""
+        return cls(
+            identifier=identifier,
+            type_code=request.type_code,
+            department_uscc=department_uscc,
+            licence_number=request.licence_number,
+            holder=request.holder,
+            valid_from=request.valid_from,
+            valid_until=request.valid_until,
+            data=request.data,
+            status=LicenceStatus.VALID,
+            version=version,
+            issued_at=issued_at,
+            seal=seal,
+            kid=kid,
+            source_ref=source_ref,
+            request_hash=request_hash,
+            status_index=status_index,
+        )
+
     def effective_status(self, today: dt.date) -> str:
         """The status a hall sees today: the stored one, or ``expired`` past the last day."""
         if (

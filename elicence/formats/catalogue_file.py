@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from elicence.domain.catalogue import (
     Catalogue,
@@ -22,20 +22,26 @@ from elicence.domain.catalogue import (
     LicenceType,
     SignatureAlgorithm,
     ValidityRule,
-    check_division_code,
     check_item_name,
 )
 from elicence.domain.codes import check_type_code, check_uscc
 from elicence.errors import CatalogueUnavailableError
-from elicence.formats.yamlfile import parse_yaml, read_file, rule
-
-DEMO_CATALOGUE = Path(__file__).parent.parent / "data" / "demo_catalogue.yaml"
-
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+from elicence.formats.yamlfile import (
+    FILE_MODEL,
+    DepartmentIn,
+    Text,
+    from_stored,
+    parse_yaml,
+    read_file,
+    rule,
+)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
+    model_config = FILE_MODEL
+
+
+DEMO_CATALOGUE = Path(__file__).parent.parent / "data" / "demo_catalogue.yaml"
 
 
 class _DataItemIn(_Model):
@@ -91,23 +97,10 @@ class _LicenceTypeIn(_Model):
         return v
 
 
-class _DepartmentIn(_Model):
-    uscc: str
-    name_zh: Text
+class _DepartmentIn(DepartmentIn):
     name_en: Text
-    division_code: str
     level: IssuerLevel
-    licence_types: list[str] = []
-
-    @field_validator("uscc")
-    @classmethod
-    def _uscc(cls, v: str) -> str:
-        return rule(check_uscc, v)
-
-    @field_validator("division_code")
-    @classmethod
-    def _division(cls, v: str) -> str:
-        return rule(check_division_code, v)
+    licence_types: list[str] = Field(default_factory=list)
 
 
 class _CatalogueIn(_Model):
@@ -227,9 +220,6 @@ def department_to_dict(d: Department) -> dict[str, Any]:
 
 def catalogue_from_dict(data: dict[str, Any]) -> Catalogue:
     """Rebuild a catalogue from :func:`catalogue_to_dict` output (as stored in the registry)."""
-    try:
-        return _build(_CatalogueIn.model_validate(data))
-    except ValidationError as e:
-        raise CatalogueUnavailableError(
-            f"stored catalogue is malformed: {e.errors()[0]['msg']}"
-        ) from None
+    return from_stored(
+        _CatalogueIn, data, _build, what="catalogue", error=CatalogueUnavailableError
+    )

@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from elicence.domain.catalogue import check_division_code
+from elicence.domain.codes import check_uscc
 from elicence.errors import CatalogueError, InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,6 +45,50 @@ def rule(check: Callable[..., object], value: str) -> str:
     except InputError as e:
         raise ValueError(e.message) from None
     return result if isinstance(result, str) else value
+
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+# A part of a catalogue file: unknown keys refused, numbers read as text, frozen.
+FILE_MODEL = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
+
+
+class DepartmentIn(BaseModel):
+    """A department as both catalogue files name it: USCC, Chinese name, division code."""
+
+    model_config = FILE_MODEL
+
+    uscc: str
+    name_zh: Text
+    division_code: str
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        return rule(check_uscc, v)
+
+    @field_validator("division_code")
+    @classmethod
+    def _division(cls, v: str) -> str:
+        return rule(check_division_code, v)
+
+
+def from_stored(
+    model: type[M],
+    data: dict[str, Any],
+    build: Callable[[M], T],
+    *,
+    what: str,
+    error: type[CatalogueError] = CatalogueError,
+) -> T:
+    """Rebuild a value from the plain data a registry stored (a file's shape, already checked
+    once); ``error`` ("stored ``what`` is malformed: …") if it no longer fits ``model``."""
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as e:
+        raise error(f"stored {what} is malformed: {e.errors()[0]['msg']}") from None
+    return build(parsed)
 
 
 def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import parse_identifier
+from elicence.domain.inputs import form_text
 from elicence.domain.licence import HolderRef, holder_ref
 from elicence.errors import InputError, PayloadTooLargeError, PermissionDeniedError
 from elicence.hall.cases import Applicant, Channel, UploadIn
@@ -33,7 +34,6 @@ APPLICATION_FIELDS = frozenset({"item_code", "applicant", "form", "licences"})
 SUPPLEMENT_FIELDS = frozenset({"form", "licences", "note"})
 MAX_CITATIONS = 20
 MAX_SEAL_LENGTH = 8000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 # What each allowed content type must start with (the declared type is never trusted alone).
 MAGIC: Mapping[str, tuple[bytes, ...]] = {
@@ -63,22 +63,6 @@ class CheckedApplication:
     uploads: tuple[tuple[UploadIn, str], ...]  # each upload with its safe file name
 
 
-def text(value: object, *, field: str, max_length: int, required: bool = True) -> str:
-    """A text value: NFC, trimmed, no control characters, at most ``max_length``."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InputError("is required", field=field)
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InputError("must be a string", field=field)
-    out = unicodedata.normalize("NFC", str(value).strip())
-    if _CONTROL.search(out):
-        raise InputError("must not contain control characters", field=field)
-    if len(out) > max_length:
-        raise InputError(f"is {len(out)} characters, at most {max_length} allowed", field=field)
-    return out
-
-
 def reason(value: object, *, required: bool, field: str = "reason") -> str:
     """Why a step was taken (shown to the applicant), a note or a comment: text of at most
     :data:`~elicence.hall.workflow.MAX_REASON` characters; "" when optional and not given."""
@@ -86,7 +70,7 @@ def reason(value: object, *, required: bool, field: str = "reason") -> str:
         if required:
             raise InputError("is required: say why (it is shown to the applicant)", field=field)
         return ""
-    return text(value, field=field, max_length=MAX_REASON)
+    return form_text(value, field=field, max_length=MAX_REASON)
 
 
 def check_application(
@@ -133,7 +117,7 @@ def _applicant(raw: object, *, client: Client, channel: Channel, item: ServiceIt
                 )
         # the name given, else the sign-in identity's; an API key's name is only its label (an
         # empty name is resolved by the use case, from the registry's licences of the holder)
-        name = text(
+        name = form_text(
             given.get("name") or client.holder_name,
             field="applicant.name",
             max_length=200,
@@ -141,7 +125,7 @@ def _applicant(raw: object, *, client: Client, channel: Channel, item: ServiceIt
         )
     else:
         ref = holder_ref(given.get("id_type"), given.get("id_number"), field="applicant")
-        name = text(given.get("name"), field="applicant.name", max_length=200)
+        name = form_text(given.get("name"), field="applicant.name", max_length=200)
     category = applicant_category(ref.id_type)
     if category is not None and category not in item.audience:
         who = "个人办事 (natural persons)" if "natural_person" in item.audience else "企业办事"
@@ -166,7 +150,7 @@ def check_form(raw: object, item: ServiceItem, *, partial: bool) -> dict[str, st
     for f in fields:
         if partial and f.name not in raw:
             continue
-        value = text(
+        value = form_text(
             raw.get(f.name), field=f"form.{f.name}", max_length=f.max_length, required=f.required
         )
         if value:

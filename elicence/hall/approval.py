@@ -20,10 +20,11 @@ from typing import Any
 
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.clients import Client
+from elicence.domain.inputs import form_text
 from elicence.domain.licence import DraftFields, Holder, LicenceDraft, Verdict, china_today
 from elicence.errors import ConflictError, InputError, NotFoundError
 from elicence.hall import roles
-from elicence.hall.application import CitationIn, reason, text
+from elicence.hall.application import CitationIn, reason
 from elicence.hall.cases import Applicant, Case, CaseEvent, Citation
 from elicence.hall.citing import cited_licence_error, record, record_in
 from elicence.hall.numbers import case_number
@@ -290,7 +291,7 @@ def _decision(raw: Mapping[str, Any] | None) -> Decision:
         raise InputError("is not a field of an approval", field=sorted(unknown)[0])
     number = None
     if raw.get("licence_number") is not None:
-        number = text(raw["licence_number"], field="licence_number", max_length=64)
+        number = form_text(raw["licence_number"], field="licence_number", max_length=64)
     valid_until = None
     if raw.get("valid_until") is not None:
         try:
@@ -303,7 +304,7 @@ def _decision(raw: Mapping[str, Any] | None) -> Decision:
         if not isinstance(data, Mapping):
             raise InputError("must be an object keyed by the licence's data items", field="data")
         values = {
-            str(k): text(v, field=f"data.{k}", max_length=2000, required=False)
+            str(k): form_text(v, field=f"data.{k}", max_length=2000, required=False)
             for k, v in data.items()
         }
     note = ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from elicence.domain.clients import Client, Role
+from elicence.domain.inputs import form_text
 from elicence.domain.licence import HolderRef, china_today
 from elicence.errors import (
     ConflictError,
@@ -22,7 +23,7 @@ from elicence.errors import (
     PermissionDeniedError,
 )
 from elicence.hall import roles
-from elicence.hall.application import reason, text
+from elicence.hall.application import reason
 from elicence.hall.cases import (
     RECTIFY_BELOW,
     Case,
@@ -130,7 +131,7 @@ class Feedback:
         body = raw if isinstance(raw, Mapping) else {}
         if not isinstance(raw, Mapping) or set(raw) - {"text"}:
             raise InputError("a complaint is an object {text}", field="text")
-        words = text(body.get("text"), field="text", max_length=MAX_COMPLAINT)
+        words = form_text(body.get("text"), field="text", max_length=MAX_COMPLAINT)
         n = case_number(number)
         now = self._s.clock()
         with self._s.store.unit_of_work() as uow:
@@ -145,7 +146,7 @@ class Feedback:
     def answer(self, complaint_id: int, raw: object, *, client: Client) -> Complaint:
         if not isinstance(raw, Mapping) or set(raw) - {"answer", "substantiated"}:
             raise InputError("an answer is an object {answer, substantiated}", field="answer")
-        words = text(raw.get("answer"), field="answer", max_length=MAX_COMPLAINT)
+        words = form_text(raw.get("answer"), field="answer", max_length=MAX_COMPLAINT)
         substantiated = raw.get("substantiated")
         if not isinstance(substantiated, bool):
             raise InputError(

@@ -13,12 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from elicence.domain.catalogue import HolderCategory, check_division_code
+from elicence.domain.catalogue import HolderCategory
 from elicence.domain.codes import check_type_code, check_uscc
 from elicence.errors import CatalogueError
-from elicence.formats.yamlfile import parse_yaml, read_file, rule
+from elicence.formats.yamlfile import (
+    FILE_MODEL,
+    DepartmentIn,
+    Text,
+    from_stored,
+    parse_yaml,
+    read_file,
+    rule,
+)
 from elicence.hall.items import (
     ITEM_CODE_RE,
     MAX_UPLOAD_BYTES,
@@ -39,11 +47,9 @@ from elicence.hall.items import (
 FORMAT = "elicence-service-items/1"
 DEMO_ITEMS = Path(__file__).parent.parent / "data" / "demo_service_items.yaml"
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
+    model_config = FILE_MODEL
 
 
 def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
@@ -58,22 +64,6 @@ def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
 _name = _pattern(NAME_RE, "lower-case ascii, digits and _ (at most 40), starting with a letter")
 _item_code = _pattern(ITEM_CODE_RE, "4-40 characters 0-9, A-Z and -, starting with 0-9 or A-Z")
 _scenario_code = _pattern(SCENARIO_CODE_RE, "2-40 characters a-z, 0-9 and -, starting with a-z")
-
-
-class _DepartmentIn(_Model):
-    uscc: str
-    name_zh: Text
-    division_code: str
-
-    @field_validator("uscc")
-    @classmethod
-    def _uscc(cls, v: str) -> str:
-        return rule(check_uscc, v)
-
-    @field_validator("division_code")
-    @classmethod
-    def _division(cls, v: str) -> str:
-        return rule(check_division_code, v)
 
 
 class _FieldIn(_Model):
@@ -176,7 +166,7 @@ class _ScoringIn(_Model):
 
 class _FileIn(_Model):
     format: Literal["elicence-service-items/1"]
-    departments: Annotated[list[_DepartmentIn], Field(min_length=1)]
+    departments: Annotated[list[DepartmentIn], Field(min_length=1)]
     items: Annotated[list[_ItemIn], Field(min_length=1)]
     scenarios: list[_ScenarioIn] = []
     scoring: list[_ScoringIn] = []
@@ -194,12 +184,7 @@ def load_items(path: Path) -> ItemCatalogue:
 
 def items_from_dict(data: dict[str, Any]) -> ItemCatalogue:
     """Rebuild a catalogue from :func:`items_to_dict` output (as stored in the registry)."""
-    try:
-        return _build(_FileIn.model_validate(data))
-    except ValidationError as e:
-        raise CatalogueError(
-            f"stored service items are malformed: {e.errors()[0]['msg']}"
-        ) from None
+    return from_stored(_FileIn, data, _build, what="service items")
 
 
 def _build(parsed: _FileIn) -> ItemCatalogue:
@@ -251,10 +236,7 @@ def _to_item(it: _ItemIn, i: int) -> ServiceItem:
 
 def item_from_dict(data: dict[str, Any]) -> ServiceItem:
     """One item from :func:`item_to_dict` output (a case's snapshot of what it applied for)."""
-    try:
-        return _to_item(_ItemIn.model_validate(data), 0)
-    except ValidationError as e:
-        raise CatalogueError(f"stored service item is malformed: {e.errors()[0]['msg']}") from None
+    return from_stored(_ItemIn, data, lambda it: _to_item(it, 0), what="service item")
 
 
 def item_to_dict(item: ServiceItem) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Issuer: synchronous, idempotent issuance (增量同步签发), one licence or a batch.
 
 Concurrent single issuances share transactions (group commit, docs/adr/0008-group-commit.md): the
-calling thread checks its request, then :class:`~elicence.issuer.groupcommit.GroupCommit` hands
+calling thread checks its request, then :class:`~elicence.domain.groupcommit.GroupCommit` hands
 it, with every request queued meanwhile, to one leader that takes their status indices, seals
 them and stores them with their events in one transaction (one hold of the log's lock, one commit).
 
@@ -31,6 +31,7 @@ from elicence.domain.catalogue import (
     SignatureAlgorithm,
 )
 from elicence.domain.codes import LicenceIdentifier, new_serial
+from elicence.domain.groupcommit import GroupCommit
 from elicence.domain.licence import (
     DraftFields,
     EventKind,
@@ -39,7 +40,6 @@ from elicence.domain.licence import (
     Licence,
     LicenceDraft,
     LicenceEvent,
-    LicenceStatus,
     mask_id,
 )
 from elicence.errors import (
@@ -50,7 +50,6 @@ from elicence.errors import (
     KeyCustodyError,
 )
 from elicence.formats.seal import SealClaims, SealedLicence, expiry_instant, seal_licence
-from elicence.issuer.groupcommit import GroupCommit
 from elicence.issuer.validation import check_draft, check_request, request_hash
 from elicence.keys.signer import Signer, signer_key
 
@@ -426,16 +425,10 @@ def sealed_version(
     claims = seal_claims(
         request.holder, request, licence_type, identifier, version, dept.uscc, now, status_index
     )
-    return Licence(
+    return Licence.of_request(
+        request,
         identifier=identifier,
-        type_code=request.type_code,
         department_uscc=dept.uscc,
-        licence_number=request.licence_number,
-        holder=request.holder,
-        valid_from=request.valid_from,
-        valid_until=request.valid_until,
-        data=request.data,
-        status=LicenceStatus.VALID,
         version=version,
         issued_at=now,
         seal=seal_licence(claims, signer),

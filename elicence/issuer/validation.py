@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +25,7 @@ from elicence.domain.catalogue import (
     LicenceType,
 )
 from elicence.domain.codes import check_resident_id, check_type_code, check_uscc, new_serial
-from elicence.domain.inputs import check_day
+from elicence.domain.inputs import check_day, form_text
 from elicence.domain.licence import (
     DraftFields,
     Holder,
@@ -39,25 +38,9 @@ from elicence.errors import InputError, PermissionDeniedError
 
 _SOURCE_REF_RE = re.compile(r"[\x21-\x7e]{1,128}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 REQUEST_FIELDS = frozenset(
     {"source_ref", "type_code", "licence_number", "holder", "valid_from", "valid_until", "data"}
 )
-
-
-def _text(value: object, *, field: str, max_length: int, required: bool = True) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InputError("is required", field=field)
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InputError("must be a string", field=field)
-    text = unicodedata.normalize("NFC", str(value).strip())
-    if _CONTROL.search(text):
-        raise InputError("must not contain control characters", field=field)
-    if len(text) > max_length:
-        raise InputError(f"is {len(text)} characters, at most {max_length} allowed", field=field)
-    return text
 
 
 def _date(value: object, *, field: str) -> dt.date:
@@ -87,7 +70,7 @@ def check_holder(raw: object, licence_type: LicenceType, *, field: str = "holder
     unknown = set(given) - {"name", "id_type", "id_number"}
     if unknown:
         raise InputError("is not a holder field", field=f"{field}.{sorted(unknown)[0]}")
-    name = _text(given.get("name"), field=f"{field}.name", max_length=200)
+    name = form_text(given.get("name"), field=f"{field}.name", max_length=200)
     id_type = parse_holder_id_type(given.get("id_type"), field=f"{field}.id_type")
     category = id_type.category
     if category is not None and category is not licence_type.holder_category:
@@ -99,7 +82,8 @@ def check_holder(raw: object, licence_type: LicenceType, *, field: str = "holder
         )
     raw_id = given.get("id_number")
     if id_type not in (HolderIdType.USCC, HolderIdType.RESIDENT_ID):
-        raw_id = _text(raw_id, field=f"{field}.id_number", max_length=64)  # control chars, length
+        # control characters and length (the ID rule below checks the number itself)
+        raw_id = form_text(raw_id, field=f"{field}.id_number", max_length=64)
     id_number = check_holder_id(id_type, raw_id, field=f"{field}.id_number")
     return Holder(name=name, id_type=id_type, id_number=id_number)
 
@@ -118,7 +102,7 @@ def check_data(raw: object, licence_type: LicenceType, *, field: str = "data") -
     out: dict[str, str] = {}
     for item in licence_type.data_items:
         where = f"{field}.{item.name}"
-        value = _text(
+        value = form_text(
             raw.get(item.name), field=where, max_length=item.max_length, required=item.required
         )
         if not value:
@@ -205,7 +189,7 @@ def _checked(
     names: DraftFields,
 ) -> IssuanceRequest:
     """The rules of every field, in the order a request's errors are reported."""
-    source_ref = _text(source_ref_, field="source_ref", max_length=128)
+    source_ref = form_text(source_ref_, field="source_ref", max_length=128)
     if not _SOURCE_REF_RE.fullmatch(source_ref):
         raise InputError(
             "must be 1-128 printable ASCII characters without spaces", field="source_ref"
@@ -219,7 +203,7 @@ def _checked(
             field="type_code",
             code="type_not_permitted",
         )
-    number = _text(licence_number_, field=names.licence_number, max_length=64)
+    number = form_text(licence_number_, field=names.licence_number, max_length=64)
     holder = check_holder(holder_, licence_type, field=names.holder)
     valid_from = _date(valid_from_, field=names.valid_from)
     try:

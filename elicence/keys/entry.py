@@ -2,7 +2,7 @@
 
 A :class:`KeyEntry` is one line of ``manifest.json``: a certificate's kid, role, department and
 status, and where its certificate and key are (a key file under the store, or a PKCS#11 URI).
-:func:`certify` is the root's certificate for a new key; :func:`active_entry` its manifest entry.
+:class:`NewKey` is one key ceremony: the root's certificate for the new key and its manifest entry.
 """
 
 from __future__ import annotations
@@ -92,31 +92,6 @@ class DepartmentName:
     algorithms: tuple[str, ...] = (ES256,)
 
 
-def certify(
-    root_key: ec.EllipticCurvePrivateKey,
-    root: x509.Certificate,
-    public_key: ec.EllipticCurvePublicKey,
-    *,
-    role: KeyRole,
-    department: str | None,
-    name: str,
-    now: dt.datetime,
-    crl_url: str | None,
-) -> x509.Certificate:
-    """The root's certificate for a new service or department key (on a token or in a file)."""
-    return pki.make_end_entity(
-        root_key=root_key,
-        root=root,
-        public_key=public_key,
-        common_name=name,
-        uscc=department,
-        now=now,
-        validity=pki.SERVICE_VALIDITY if role is KeyRole.SERVICE else pki.DEPARTMENT_VALIDITY,
-        crl_url=crl_url,
-        trust_list_signer=role is KeyRole.SERVICE,
-    )
-
-
 def departments_of(catalogue: Catalogue) -> list[DepartmentName]:
     """Every department of ``catalogue`` with the algorithms it needs a key for."""
     return [
@@ -125,29 +100,52 @@ def departments_of(catalogue: Catalogue) -> list[DepartmentName]:
     ]
 
 
-def active_entry(
-    cert: x509.Certificate,
-    *,
-    role: KeyRole,
-    department: str | None,
-    name: str,
-    now: dt.datetime,
-    key_path: str | None = None,
-    algorithm: str = ES256,
-) -> KeyEntry:
-    """The manifest entry of a new active key: its files under the role's folder, named by kid
-    (``key_path``: where a token keeps the key instead of a key file)."""
-    kid = kid_of(cert).hex()
-    folder = "service" if role is KeyRole.SERVICE else f"departments/{department}"
-    return KeyEntry(
-        kid=kid,
-        role=role,
-        department=department,
-        name=name,
-        certificate_path=f"{folder}/{kid}.crt.pem",
-        key_path=key_path or f"{folder}/{kid}.key",
-        status=KeyStatus.ACTIVE,
-        status_since=now,
-        created_at=now,
-        algorithm=algorithm,
-    )
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """One key ceremony: which root certifies, whose key it is (``role``, ``department``,
+    ``name``), when, and the CRL its certificate names. Every way a key is made (a key file,
+    a token, SM2) certifies and enters it through this one value."""
+
+    root_key: ec.EllipticCurvePrivateKey
+    root: x509.Certificate
+    role: KeyRole
+    department: str | None
+    name: str
+    now: dt.datetime
+    crl_url: str | None
+
+    def certify(self, public_key: ec.EllipticCurvePublicKey) -> x509.Certificate:
+        """The root's certificate for the new key (on a token or in a file)."""
+        return pki.make_end_entity(
+            root_key=self.root_key,
+            root=self.root,
+            public_key=public_key,
+            common_name=self.name,
+            uscc=self.department,
+            now=self.now,
+            validity=(
+                pki.SERVICE_VALIDITY if self.role is KeyRole.SERVICE else pki.DEPARTMENT_VALIDITY
+            ),
+            crl_url=self.crl_url,
+            trust_list_signer=self.role is KeyRole.SERVICE,
+        )
+
+    def entry(
+        self, cert: x509.Certificate, *, key_path: str | None = None, algorithm: str = ES256
+    ) -> KeyEntry:
+        """The manifest entry of the new active key: its files under the role's folder, named
+        by kid (``key_path``: where a token keeps the key instead of a key file)."""
+        kid = kid_of(cert).hex()
+        folder = "service" if self.role is KeyRole.SERVICE else f"departments/{self.department}"
+        return KeyEntry(
+            kid=kid,
+            role=self.role,
+            department=self.department,
+            name=self.name,
+            certificate_path=f"{folder}/{kid}.crt.pem",
+            key_path=key_path or f"{folder}/{kid}.key",
+            status=KeyStatus.ACTIVE,
+            status_since=self.now,
+            created_at=self.now,
+            algorithm=algorithm,
+        )

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from elicence.errors import KeyCustodyError, SignerUnavailableError
-from elicence.keys.signer import ES256, kid_of, raw_to_der
+from elicence.keys.signer import ES256, Certified, raw_to_der
 
 log = logging.getLogger("elicence.keys")
 
@@ -304,10 +304,10 @@ class Tokens:
         return x509.load_der_x509_certificate(der) if der is not None else None
 
 
-class Pkcs11Signer:
+class Pkcs11Signer(Certified):
     """A :class:`~elicence.keys.signer.Signer` whose key stays on a PKCS#11 token."""
 
-    __slots__ = ("_certificate", "_kid", "_public", "_tokens", "uri")
+    __slots__ = ("_public", "_tokens", "uri")
     algorithm = ES256  # SoftHSM's SM2 is not in PKCS#11 (ADR 0016): SM2 keys are key files
 
     def __init__(self, tokens: Tokens, uri: KeyUri, certificate: x509.Certificate) -> None:
@@ -317,21 +317,12 @@ class Pkcs11Signer:
         ):
             raise KeyCustodyError("only ECDSA P-256 keys are supported")
         self._tokens = tokens
+        super().__init__(certificate)
         self.uri = uri
-        self._certificate = certificate
         self._public = public
-        self._kid = kid_of(certificate)
 
     def __repr__(self) -> str:
         return f"Pkcs11Signer(kid={self._kid.hex()})"  # no module, slot or label in logs
-
-    @property
-    def kid(self) -> bytes:
-        return self._kid
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
 
     def sign(self, message: bytes) -> bytes:
         digest = hashlib.sha256(message).digest()

@@ -66,21 +66,14 @@ class Signer(Protocol):
         ...
 
 
-class SoftwareSigner:
-    """A :class:`Signer` backed by a private key held in this process's memory."""
+class Certified:
+    """What every signer holds alike: its certificate, and the kid that names it."""
 
-    __slots__ = ("_certificate", "_key", "_kid")
+    __slots__ = ("_certificate", "_kid")
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
-        if not isinstance(key.curve, ec.SECP256R1):
-            raise KeyCustodyError("only ECDSA P-256 keys are supported")
-        if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
-            raise KeyCustodyError("the private key does not match the certificate")
-        self._key = key
+    def __init__(self, certificate: x509.Certificate) -> None:
         self._certificate = certificate
         self._kid = kid_of(certificate)
-
-    algorithm = ES256
 
     @property
     def kid(self) -> bytes:
@@ -89,6 +82,22 @@ class SoftwareSigner:
     @property
     def certificate(self) -> x509.Certificate:
         return self._certificate
+
+
+class SoftwareSigner(Certified):
+    """A :class:`Signer` backed by a private key held in this process's memory."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise KeyCustodyError("only ECDSA P-256 keys are supported")
+        if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
+            raise KeyCustodyError("the private key does not match the certificate")
+        super().__init__(certificate)
+        self._key = key
+
+    algorithm = ES256
 
     @property
     def private_key(self) -> ec.EllipticCurvePrivateKey:

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from elicence.errors import KeyCustodyError
 from elicence.keys import pki, sm2
 from elicence.keys.envelope import SCRYPT_LOG2_N, seal_der, unseal_der
-from elicence.keys.signer import SM2, kid_of
+from elicence.keys.signer import SM2, Certified
 
 # asn1crypto knows the curve's OID but not its size, which PKCS#8 needs (registering it adds a
 # name for an OID, visible to every asn1crypto user in the process: pyHanko's too, harmlessly)
@@ -203,26 +203,17 @@ def unseal_sm2_key(blob: bytes, passphrase: str) -> sm2.Sm2Key:
     return key
 
 
-class Sm2Signer:
+class Sm2Signer(Certified):
     """A :class:`~elicence.keys.signer.Signer` whose ``sign`` makes SM2-with-SM3 ``r || s``."""
 
-    __slots__ = ("_certificate", "_key", "_kid")
+    __slots__ = ("_key",)
     algorithm = SM2
 
     def __init__(self, key: sm2.Sm2Key, certificate: x509.Certificate) -> None:
         if sm2_public_key(certificate) != key.public_key:
             raise KeyCustodyError("the SM2 key does not match the certificate")
+        super().__init__(certificate)
         self._key = key
-        self._certificate = certificate
-        self._kid = kid_of(certificate)
-
-    @property
-    def kid(self) -> bytes:
-        return self._kid
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self._certificate
 
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)

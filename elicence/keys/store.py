@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from elicence.errors import InputError, KeyCustodyError
@@ -27,8 +26,7 @@ from elicence.keys.entry import (
     KeyEntry,
     KeyRole,
     KeyStatus,
-    active_entry,
-    certify,
+    NewKey,
 )
 from elicence.keys.envelope import SCRYPT_LOG2_N, unseal_key
 from elicence.keys.keyfiles import CRL_FILE, KeyFiles
@@ -155,32 +153,13 @@ class KeyStore(KeyFiles):
         root_key = self._read_key("root.key", passphrase)
         root = self.root_certificate()
         if needs_service:
-            created.append(
-                self._new_entry(
-                    root_key,
-                    root,
-                    role=KeyRole.SERVICE,
-                    department=None,
-                    name="elicence trust list signer",
-                    passphrase=passphrase,
-                    now=now,
-                    crl_url=crl_url,
-                )
+            service = NewKey(
+                root_key, root, KeyRole.SERVICE, None, "elicence trust list signer", now, crl_url
             )
+            created.append(self._new_entry(service, passphrase=passphrase))
         for d, algorithm in missing:
-            created.append(
-                self._new_entry(
-                    root_key,
-                    root,
-                    role=KeyRole.DEPARTMENT,
-                    department=d.uscc,
-                    name=d.name,
-                    passphrase=passphrase,
-                    now=now,
-                    crl_url=crl_url,
-                    algorithm=algorithm,
-                )
-            )
+            department = NewKey(root_key, root, KeyRole.DEPARTMENT, d.uscc, d.name, now, crl_url)
+            created.append(self._new_entry(department, passphrase=passphrase, algorithm=algorithm))
         self._write_manifest(entries + created)
         self._write_crl(root_key, root, entries + created, now)
         return created
@@ -225,14 +204,16 @@ class KeyStore(KeyFiles):
         root_key = self._read_key("root.key", passphrase)
         name = old.name if old else next(e.name for e in entries if e.department == department)
         new = self._new_entry(
-            root_key,
-            self.root_certificate(),
-            role=KeyRole.DEPARTMENT,
-            department=department,
-            name=name,
+            NewKey(
+                root_key,
+                self.root_certificate(),
+                KeyRole.DEPARTMENT,
+                department,
+                name,
+                now,
+                crl_url,
+            ),
             passphrase=passphrase,
-            now=now,
-            crl_url=crl_url,
             on_token=on_token,
             algorithm=algorithm,
         )
@@ -263,14 +244,9 @@ class KeyStore(KeyFiles):
         )
         root_key = self._read_key("root.key", passphrase)
         root = self.root_certificate()
+        name = old.name if old else "elicence trust list signer"
         new = self._new_token_entry(
-            root_key,
-            root,
-            role=KeyRole.SERVICE,
-            department=None,
-            name=old.name if old else "elicence trust list signer",
-            now=now,
-            crl_url=crl_url,
+            NewKey(root_key, root, KeyRole.SERVICE, None, name, now, crl_url)
         )
         retired = replace(old, status=KeyStatus.RETIRED, status_since=now) if old else None
         updated = [retired if (retired and e.kid == retired.kid) else e for e in entries]
@@ -336,18 +312,7 @@ class KeyStore(KeyFiles):
     # -- files -----------------------------------------------------------------------------
 
     def _new_entry(
-        self,
-        root_key: ec.EllipticCurvePrivateKey,
-        root: x509.Certificate,
-        *,
-        role: KeyRole,
-        department: str | None,
-        name: str,
-        passphrase: str,
-        now: dt.datetime,
-        crl_url: str | None,
-        on_token: bool = False,
-        algorithm: str = ES256,
+        self, new: NewKey, *, passphrase: str, on_token: bool = False, algorithm: str = ES256
     ) -> KeyEntry:
         if algorithm == SM2:
             if on_token:
@@ -356,104 +321,46 @@ class KeyStore(KeyFiles):
                     "(ADR 0016)",
                     field="algorithm",
                 )
-            return self._new_sm2_entry(
-                root_key,
-                root,
-                department=department,
-                name=name,
-                passphrase=passphrase,
-                now=now,
-                crl_url=crl_url,
-            )
+            return self._new_sm2_entry(new, passphrase=passphrase)
         if on_token:
-            return self._new_token_entry(
-                root_key,
-                root,
-                role=role,
-                department=department,
-                name=name,
-                now=now,
-                crl_url=crl_url,
-            )
+            return self._new_token_entry(new)
         key = pki.new_key()
-        cert = certify(
-            root_key,
-            root,
-            key.public_key(),
-            role=role,
-            department=department,
-            name=name,
-            now=now,
-            crl_url=crl_url,
-        )
-        entry = active_entry(cert, role=role, department=department, name=name, now=now)
+        cert = new.certify(key.public_key())
+        entry = new.entry(cert)
         self._write_key(entry.key_path, key, passphrase)
         self._write_cert(entry.certificate_path, cert)
         return entry
 
-    def _new_token_entry(
-        self,
-        root_key: ec.EllipticCurvePrivateKey,
-        root: x509.Certificate,
-        *,
-        role: KeyRole,
-        department: str | None,
-        name: str,
-        now: dt.datetime,
-        crl_url: str | None,
-    ) -> KeyEntry:
+    def _new_token_entry(self, new: NewKey) -> KeyEntry:
         """The key ceremony on a token: the key pair is made on the token, which signs a CSR;
         the root checks the CSR (proof of possession) and certifies its key; the certificate goes
         onto the token beside the key and into the store (hence the trust list)."""
         tokens = self._require_tokens()
-        label = f"elicence-{department or 'service'}-{now:%Y%m%dT%H%M%S}"
+        label = f"elicence-{new.department or 'service'}-{new.now:%Y%m%dT%H%M%S}"
         uri, public_key = tokens.generate(label)
-        request = make_csr(tokens, uri, public_key, pki.subject_name(name, uscc=department))
+        request = make_csr(tokens, uri, public_key, pki.subject_name(new.name, uscc=new.department))
         if not request.is_signature_valid:
             raise KeyCustodyError("the token's certificate request does not verify")
-        cert = certify(
-            root_key,
-            root,
-            request.public_key(),  # type: ignore[arg-type]
-            role=role,
-            department=department,
-            name=name,
-            now=now,
-            crl_url=crl_url,
-        )
+        cert = new.certify(request.public_key())  # type: ignore[arg-type]
         tokens.store_certificate(uri, cert)
-        entry = active_entry(
-            cert, role=role, department=department, name=name, now=now, key_path=str(uri)
-        )
+        entry = new.entry(cert, key_path=str(uri))
         self._write_cert(entry.certificate_path, cert)
         return entry
 
-    def _new_sm2_entry(
-        self,
-        root_key: ec.EllipticCurvePrivateKey,
-        root: x509.Certificate,
-        *,
-        department: str | None,
-        name: str,
-        passphrase: str,
-        now: dt.datetime,
-        crl_url: str | None,
-    ) -> KeyEntry:
+    def _new_sm2_entry(self, new: NewKey, *, passphrase: str) -> KeyEntry:
         """A department's SM2 key: made, its request signed SM3withSM2 and checked, certified by
         the root (:mod:`elicence.keys.sm2cert`), sealed into a key file."""
         key = Sm2Key.generate()
         cert = sm2cert.certify(
-            root_key=root_key,
-            root=root,
-            request=make_sm2_csr(key, pki.subject_name(name, uscc=department)),
-            common_name=name,
-            uscc=department,
-            now=now,
-            crl_url=crl_url,
+            root_key=new.root_key,
+            root=new.root,
+            request=make_sm2_csr(key, pki.subject_name(new.name, uscc=new.department)),
+            common_name=new.name,
+            uscc=new.department,
+            now=new.now,
+            crl_url=new.crl_url,
         )
-        entry = active_entry(
-            cert, role=KeyRole.DEPARTMENT, department=department, name=name, now=now, algorithm=SM2
-        )
+        entry = new.entry(cert, algorithm=SM2)
         self._atomic_write(
             entry.key_path, seal_sm2_key(key, passphrase, log2_n=self._scrypt_log2_n), mode=0o600
         )

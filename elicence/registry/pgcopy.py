@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import select
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -123,14 +124,9 @@ def licence_row(licence: Licence) -> list[Any]:
 def copy_licences(conn: Connection, licences: Sequence[Licence], *, into: str = "licences") -> None:
     """``COPY`` licences into ``licences`` (or a scratch table of the same columns)."""
     statement = COPY_LICENCES if into == "licences" else COPY_LICENCES.replace("licences", into, 1)
-    try:
-        with driver(conn).cursor() as cur, cur.copy(statement) as copy:
-            for lic in licences:
-                copy.write_row(licence_row(lic))
-    except psycopg.errors.UniqueViolation as e:
-        raise refused_error(e) from e
-    except psycopg.Error as e:
-        raise RegistryError(f"the registry refused the licences: {e}") from e
+    with _refusals("licences"), driver(conn).cursor() as cur, cur.copy(statement) as copy:
+        for lic in licences:
+            copy.write_row(licence_row(lic))
 
 
 def event_row(e: LogEvent) -> tuple[Any, ...]:
@@ -146,28 +142,29 @@ def insert_pipelined(
     group commit writes. The rows are exactly what :func:`copy_licences` and
     :func:`copy_events` would write."""
     pg = driver(conn)
-    try:
-        with pg.cursor() as cur, pg.pipeline():
-            if licences:
-                cur.executemany(INSERT_LICENCES, [licence_row(lic) for lic in licences])
-            if events:
-                cur.executemany(INSERT_EVENTS, [event_row(e) for e in events])
-    except psycopg.errors.UniqueViolation as e:
-        raise refused_error(e) from e
-    except psycopg.Error as e:
-        raise RegistryError(f"the registry refused the licences: {e}") from e
+    with _refusals("licences"), pg.cursor() as cur, pg.pipeline():
+        if licences:
+            cur.executemany(INSERT_LICENCES, [licence_row(lic) for lic in licences])
+        if events:
+            cur.executemany(INSERT_EVENTS, [event_row(e) for e in events])
 
 
 def copy_events(conn: Connection, events: Sequence[LogEvent]) -> None:
     """``COPY`` chained events into ``events``, exactly as given."""
+    with _refusals("events"), driver(conn).cursor() as cur, cur.copy(COPY_EVENTS) as copy:
+        for e in events:
+            copy.write_row(event_row(e))
+
+
+@contextmanager
+def _refusals(what: str) -> Iterator[None]:
+    """The driver's refusals of a write of ``what`` as the registry's errors."""
     try:
-        with driver(conn).cursor() as cur, cur.copy(COPY_EVENTS) as copy:
-            for e in events:
-                copy.write_row(event_row(e))
+        yield
     except psycopg.errors.UniqueViolation as e:
         raise refused_error(e) from e
     except psycopg.Error as e:
-        raise RegistryError(f"the registry refused the events: {e}") from e
+        raise RegistryError(f"the registry refused the {what}: {e}") from e
 
 
 def refused_error(e: psycopg.errors.UniqueViolation) -> RegistryError:

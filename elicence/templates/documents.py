@@ -17,7 +17,7 @@ from cryptography import x509
 from pyhanko.sign.timestamps import TimeStamper
 
 from elicence.domain.catalogue import Department, LicenceType
-from elicence.domain.licence import IssuanceRequest, Licence, LicenceStatus
+from elicence.domain.licence import IssuanceRequest, Licence
 from elicence.keys.signer import Signer
 from elicence.templates.pades import SEAL_INFO_KEY, PadesSigner, http_timestamper
 from elicence.templates.pdf import DEFAULT_FONT_PATH, LicenceRenderer
@@ -64,16 +64,10 @@ class LicenceDocuments:
         now: dt.datetime,
     ) -> bytes:
         """An unsigned preview of a licence not yet issued, marked 草稿 DRAFT (nothing sealed)."""
-        preview = Licence(
+        preview = Licence.of_request(
+            request,
             identifier="（签发时生成 made at issuance）",
-            type_code=request.type_code,
             department_uscc=department.uscc,
-            licence_number=request.licence_number,
-            holder=request.holder,
-            valid_from=request.valid_from,
-            valid_until=request.valid_until,
-            data=request.data,
-            status=LicenceStatus.VALID,
             version=1,
             issued_at=now,
             seal="",

@@ -349,6 +349,33 @@ def test_json_nested_past_the_parser_is_a_400_not_a_500(
     assert "nested too deeply" in r.json()["error"]["message"]
 
 
+def test_an_integer_of_thousands_of_digits_is_a_422_naming_its_field(any_world: World) -> None:
+    """Python refuses to convert an integer literal of over 4,300 digits, and its message named
+    its own internals (``sys.set_int_max_str_digits``) in a 400; the edge refuses such a literal
+    as out of range, naming the field, as it does 2^64, and stores nothing."""
+    before = row_counts(any_world.svc)
+    body = b'{"source_ref": "HOSTILE-INT", "data": {"business_items": ' + b"9" * 5_000 + b"}}"
+    r = any_world.api.post(
+        "/api/v1/licences", content=body, headers=_json_headers(any_world, "th_amr")
+    )
+    _refused(r, "data.business_items", "out of range")
+    assert "sys." not in r.text
+    assert row_counts(any_world.svc) == before
+
+
+def test_a_malformed_metrics_period_names_the_rule_in_words(any_world: World) -> None:
+    """The period's pattern is documented in the API's schema, but a caller who breaks it reads
+    the rule in words (a month, a quarter, a year or a range of days), not a regular expression."""
+    for period in ("2026-13", "26-11", "2026-11-01..", "x" * 40):
+        r = any_world.api.get("/api/v1/metrics", params={"period": period})
+        assert r.status_code == 422, (period, r.text)
+        error = r.json()["error"]
+        assert error["field"] == "period"
+        assert "\\d" not in error["message"] and "^(" not in error["message"], error["message"]
+        words = ("YYYY-MM", "real dates", "at most 32")
+        assert any(w in error["message"] for w in words), error["message"]
+
+
 def test_a_multipart_application_is_checked_part_by_part(any_world: World) -> None:
     """The application's JSON part, a part's name and an upload's file name pass the rule."""
     w = any_world

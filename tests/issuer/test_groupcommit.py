@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
+from elicence.domain.groupcommit import GroupCommit
 from elicence.errors import ConflictError, Error, RegistryError
 from elicence.issuer import IssuanceResult
-from elicence.issuer.groupcommit import GroupCommit
 from tests.conftest import GZ_AMR, SZ_AMR, food_permit
 
 

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from elicence.api.edge import IMPORT_CHUNK, LICENCE, EdgeRoute, decode_json, edge
 from elicence.api.errors import ErrorResponse, render
 from elicence.api.schemas import BatchRaw
-from elicence.api.web import SECURITY_HEADERS, HtmlRoute, Web, error_view
+from elicence.api.web import SECURITY_HEADERS, HtmlRoute, SignInNeededError, Web, error_view
 from elicence.domain.catalogue import HolderIdType
 from elicence.domain.clients import Client, Role
 from elicence.errors import CatalogueError, Error, InputError
@@ -35,8 +35,22 @@ CHUNK = 200
 Csrf = Annotated[str, Form()]
 
 
-def _department(w: Web) -> Client | None:
-    return w.client(Role.DEPARTMENT)
+def _department(w: Web, next_path: str) -> Client:
+    """The signed-in department (or admin); without one the request is answered with the
+    sign-in page, which comes back to ``next_path``."""
+    client = w.client(Role.DEPARTMENT)
+    if client is None:
+        raise SignInNeededError(w.to_signin(next_path))
+    return client
+
+
+def _posted_draft(request: Request, csrf: str, request_: str) -> tuple[Web, Client, dict[str, Any]]:
+    """A form that posts back the previewed draft (edit, PDF, confirm): its CSRF token checked,
+    its department signed in, the draft decoded."""
+    w = Web(request)
+    w.check_csrf(csrf)
+    client = _department(w, "/console/issue")
+    return w, client, _raw_from_json(request_)
 
 
 def _raw_from_form(form: dict[str, str]) -> dict[str, Any]:
@@ -70,9 +84,7 @@ def _raw_from_json(text: str) -> dict[str, Any]:
 @router.get("/console")
 def console(request: Request) -> Response:
     w = Web(request)
-    client = _department(w)
-    if client is None:
-        return w.to_signin("/console")
+    client = _department(w, "/console")
     dept = w.svc.catalogue().departments.get(client.department or "")
     return w.page("console/index.html", department_name=dept.name_zh if dept else client.name)
 
@@ -137,9 +149,7 @@ def _issue_page(
 @router.get("/console/issue")
 def issue_form(request: Request, type: str | None = None) -> Response:
     w = Web(request)
-    client = _department(w)
-    if client is None:
-        return w.to_signin("/console/issue")
+    client = _department(w, "/console/issue")
     return _issue_page(w, client, type)
 
 
@@ -147,12 +157,7 @@ def issue_form(request: Request, type: str | None = None) -> Response:
 @edge(LICENCE)
 def edit(request: Request, csrf: Csrf, request_: Annotated[str, Form(alias="request")]) -> Response:
     """Back from the preview to the form, with every field as it was typed."""
-    w = Web(request)
-    w.check_csrf(csrf)
-    client = _department(w)
-    if client is None:
-        return w.to_signin("/console/issue")
-    raw = _raw_from_json(request_)
+    w, client, raw = _posted_draft(request, csrf, request_)
     return _issue_page(w, client, str(raw.get("type_code") or ""), _form_from_raw(raw))
 
 
@@ -165,9 +170,7 @@ async def preview(request: Request) -> Response:
     w = Web(request)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     w.check_csrf(form.get("csrf"))
-    client = _department(w)
-    if client is None:
-        return w.to_signin("/console/issue")
+    client = _department(w, "/console/issue")
     raw = _raw_from_form(form)
     try:
         draft = await run_in_threadpool(w.svc.console.preview, client, raw)
@@ -201,12 +204,8 @@ def preview_pdf(
     request: Request, csrf: Csrf, request_: Annotated[str, Form(alias="request")]
 ) -> Response:
     """The draft as an unsigned PDF marked 草稿 DRAFT (shown in the browser, never stored)."""
-    w = Web(request)
-    w.check_csrf(csrf)
-    client = _department(w)
-    if client is None:
-        return w.to_signin("/console/issue")
-    draft = w.svc.console.preview(client, _raw_from_json(request_))
+    w, client, raw = _posted_draft(request, csrf, request_)
+    draft = w.svc.console.preview(client, raw)
     return w.finish(
         Response(
             draft.pdf,
@@ -222,12 +221,8 @@ def confirm(
     request: Request, csrf: Csrf, request_: Annotated[str, Form(alias="request")]
 ) -> Response:
     """Issue the previewed licence through the issuer (sealed, stored, logged)."""
-    w = Web(request)
-    w.check_csrf(csrf)
-    client = _department(w)
-    if client is None:
-        return w.to_signin("/console/issue")
-    result = w.svc.licences.issue(client, _raw_from_json(request_))
+    w, client, raw = _posted_draft(request, csrf, request_)
+    result = w.svc.licences.issue(client, raw)
     lic = result.licence
     catalogue = w.svc.catalogue()
     lt = catalogue.licence_types.get(lic.type_code)
@@ -245,8 +240,7 @@ def confirm(
 @router.get("/console/revoke")
 def revoke_form(request: Request) -> Response:
     w = Web(request)
-    if _department(w) is None:
-        return w.to_signin("/console/revoke")
+    _department(w, "/console/revoke")
     return w.page("console/revoke.html", change=None)
 
 
@@ -259,9 +253,7 @@ def revoke(
 ) -> Response:
     w = Web(request)
     w.check_csrf(csrf)
-    client = _department(w)
-    if client is None:
-        return w.to_signin("/console/revoke")
+    client = _department(w, "/console/revoke")
     change = w.svc.licences.change_status(client, identifier.strip(), Action.REVOKE, reason=reason)
     return w.page("console/revoke.html", change={"identifier": change.licence.identifier})
 
@@ -269,8 +261,7 @@ def revoke(
 @router.get("/console/import")
 def import_page(request: Request) -> Response:
     w = Web(request)
-    if _department(w) is None:
-        return w.to_signin("/console/import")
+    _department(w, "/console/import")
     return w.page("console/import.html", chunk=CHUNK)
 
 
@@ -285,7 +276,7 @@ def import_chunk(
     try:
         w = Web(request)
         w.check_csrf(x_csrf_token)
-        client = _department(w)
+        client = w.client(Role.DEPARTMENT)
         if client is None:
             raise InputError("sign in to the console again", field="session")
         if len(body.items) > CHUNK:

@@ -21,12 +21,15 @@ from elicence.hall.numbers import case_number
 
 router = APIRouter(route_class=EdgeRoute, prefix="/api/v1", tags=["hall: progress and metrics"])
 
-# The shapes of the metrics queries, declared so that clients (and schemathesis) know them; the
-# domain (hall/metrics.parse_period) still checks that the dates are real.
+# The shapes of the metrics queries, declared so that clients (and schemathesis) know them. The
+# pattern is documented, not enforced here: the domain (hall/metrics.parse_period) checks the
+# form and that the dates are real, and names the rule in words rather than as a regex.
+PERIOD_PATTERN = r"^(\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?|\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2})$"
 Period = Annotated[
     str | None,
     Query(
-        pattern=r"^(\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?|\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2})$",
+        max_length=32,
+        json_schema_extra={"pattern": PERIOD_PATTERN},
         description="2026-11 (a month), 2026-Q4, 2026 or 2026-11-01..2026-11-30; "
         "default: this month, China time (as the dashboard)",
         examples=["2026-11"],

@@ -72,20 +72,6 @@ def audit_trail(
     )
     records = svc.trail.records(client, query)
     return TrailPageOut(
-        records=[
-            TrailRecordOut(
-                id=r.id,
-                at=r.at,
-                actor=r.actor,
-                role=r.role,
-                action=r.action,
-                target=r.target,
-                outcome=r.outcome,
-                detail=dict(r.detail),
-                request_id=r.request_id,
-                address=r.address,
-            )
-            for r in records
-        ],
+        records=[TrailRecordOut.model_validate(r, from_attributes=True) for r in records],
         next_after=records[-1].id if records else after,
     )

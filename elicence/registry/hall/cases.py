@@ -45,140 +45,136 @@ from elicence.registry.hall.statements import (
 )
 
 
-def case(db: Database, snapshots: ItemSnapshots, number: str) -> Case | None:
-    with db.read() as c:
-        row = c.execute(CASE_BY_NUMBER, {"number": number}).first()
-    return case_of(row, snapshots) if row else None
+class CaseReads:
+    """The reads of the hall's store (:class:`~elicence.registry.hall.store.HallStore`
+    inherits them): over ``_db``, with case rows read through the item ``_snapshots``."""
 
+    _db: Database
+    _snapshots: ItemSnapshots
 
-def cases(
-    db: Database,
-    snapshots: ItemSnapshots,
-    *,
-    department: str | None = None,
-    applicant: HolderRef | None = None,
-    status: CaseStatus | None = None,
-    item_code: str | None = None,
-    overdue_on: dt.date | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[Case]:
-    q = select(CASES)
-    if department is not None:
-        q = q.where(CASES.c.department == department)
-    if applicant is not None:
-        q = q.where(
-            CASES.c.applicant_id_type == str(applicant.id_type),
-            CASES.c.applicant_id == applicant.id_number,
-        )
-    if status is not None:
-        q = q.where(CASES.c.status == str(status))
-    if item_code is not None:
-        q = q.where(CASES.c.item_code == item_code)
-    if overdue_on is not None:
-        q = q.where(
-            CASES.c.status.in_([str(s) for s in ACTIVE]),
-            CASES.c.paused_since.is_(None),
-            CASES.c.due_on < overdue_on,
-        )
-    q = q.order_by(CASES.c.submitted_at, CASES.c.number).limit(limit).offset(offset)
-    with db.read() as c:
-        return [case_of(r, snapshots) for r in c.execute(q)]
+    def case(self, number: str) -> Case | None:
+        with self._db.read() as c:
+            row = c.execute(CASE_BY_NUMBER, {"number": number}).first()
+        return case_of(row, self._snapshots) if row else None
 
+    def cases(
+        self,
+        *,
+        department: str | None = None,
+        applicant: HolderRef | None = None,
+        status: CaseStatus | None = None,
+        item_code: str | None = None,
+        overdue_on: dt.date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Case]:
+        q = select(CASES)
+        if department is not None:
+            q = q.where(CASES.c.department == department)
+        if applicant is not None:
+            q = q.where(
+                CASES.c.applicant_id_type == str(applicant.id_type),
+                CASES.c.applicant_id == applicant.id_number,
+            )
+        if status is not None:
+            q = q.where(CASES.c.status == str(status))
+        if item_code is not None:
+            q = q.where(CASES.c.item_code == item_code)
+        if overdue_on is not None:
+            q = q.where(
+                CASES.c.status.in_([str(s) for s in ACTIVE]),
+                CASES.c.paused_since.is_(None),
+                CASES.c.due_on < overdue_on,
+            )
+        q = q.order_by(CASES.c.submitted_at, CASES.c.number).limit(limit).offset(offset)
+        with self._db.read() as c:
+            return [case_of(r, self._snapshots) for r in c.execute(q)]
 
-def cited(
-    db: Database, identifiers: Sequence[str]
-) -> dict[str, tuple[RegistryRecord, CitedLicence]]:
-    """The registry's records of cited licences (those it holds), by identifier."""
-    if not identifiers:
-        return {}
-    with db.read() as c:
-        rows = c.execute(CITED, {"ids": list(dict.fromkeys(identifiers))}).all()
-    return {
-        r.identifier: (
-            RegistryRecord(
-                r.identifier,
-                r.seal,
-                LicenceStatus(r.status),
-                r.valid_from,
-                r.valid_until,
-                r.superseded_by,
-            ),
-            CitedLicence(
-                r.identifier,
-                r.type_code,
-                r.department,
-                HolderRef(HolderIdType(r.holder_id_type), r.holder_id),
-            ),
-        )
-        for r in rows
-    }
+    def cited(self, identifiers: Sequence[str]) -> dict[str, tuple[RegistryRecord, CitedLicence]]:
+        """The registry's records of cited licences (those it holds), by identifier."""
+        if not identifiers:
+            return {}
+        with self._db.read() as c:
+            rows = c.execute(CITED, {"ids": list(dict.fromkeys(identifiers))}).all()
+        return {
+            r.identifier: (
+                RegistryRecord(
+                    r.identifier,
+                    r.seal,
+                    LicenceStatus(r.status),
+                    r.valid_from,
+                    r.valid_until,
+                    r.superseded_by,
+                ),
+                CitedLicence(
+                    r.identifier,
+                    r.type_code,
+                    r.department,
+                    HolderRef(HolderIdType(r.holder_id_type), r.holder_id),
+                ),
+            )
+            for r in rows
+        }
 
+    def registered_name(self, holder: HolderRef) -> str | None:
+        """The holder's name on its latest licence in force (None: it holds none)."""
+        with self._db.read() as c:
+            name: str | None = c.execute(
+                REGISTERED_NAME,
+                {"id_type": str(holder.id_type), "id_number": holder.id_number},
+            ).scalar()
+        return name
 
-def registered_name(db: Database, holder: HolderRef) -> str | None:
-    """The holder's name on its latest licence in force (None: it holds none)."""
-    with db.read() as c:
-        name: str | None = c.execute(
-            REGISTERED_NAME,
-            {"id_type": str(holder.id_type), "id_number": holder.id_number},
-        ).scalar()
-    return name
+    def events(self, number: str) -> list[CaseEvent]:
+        with self._db.read() as c:
+            rows = c.execute(
+                select(EVENTS).where(EVENTS.c.case_number == number).order_by(EVENTS.c.id)
+            ).all()
+        return [event_of(r) for r in rows]
 
+    def upload(self, number: str, material: str) -> tuple[Upload, bytes] | None:
+        """The latest upload of a material of a case, with its bytes."""
+        with self._db.read() as c:
+            row = c.execute(
+                select(UPLOADS)
+                .where(UPLOADS.c.case_number == number, UPLOADS.c.material == material)
+                .order_by(UPLOADS.c.id.desc())
+                .limit(1)
+            ).first()
+        return upload_of(row) if row is not None else None
 
-def events(db: Database, number: str) -> list[CaseEvent]:
-    with db.read() as c:
-        rows = c.execute(
-            select(EVENTS).where(EVENTS.c.case_number == number).order_by(EVENTS.c.id)
-        ).all()
-    return [event_of(r) for r in rows]
+    def rating(self, number: str) -> Rating | None:
+        with self._db.read() as c:
+            row = c.execute(select(RATINGS).where(RATINGS.c.case_number == number)).first()
+        return rating_of(row) if row else None
 
+    def rectifications(
+        self, *, department: str | None = None, status: OrderStatus | None = None
+    ) -> list[Rectification]:
+        q = select(RECTIFICATIONS).order_by(RECTIFICATIONS.c.id)
+        if department is not None:
+            q = q.where(RECTIFICATIONS.c.department == department)
+        if status is not None:
+            q = q.where(RECTIFICATIONS.c.status == str(status))
+        with self._db.read() as c:
+            return [order_of(r) for r in c.execute(q)]
 
-def upload(db: Database, number: str, material: str) -> tuple[Upload, bytes] | None:
-    """The latest upload of a material of a case, with its bytes."""
-    with db.read() as c:
-        row = c.execute(
-            select(UPLOADS)
-            .where(UPLOADS.c.case_number == number, UPLOADS.c.material == material)
-            .order_by(UPLOADS.c.id.desc())
-            .limit(1)
-        ).first()
-    return upload_of(row) if row is not None else None
-
-
-def rating(db: Database, number: str) -> Rating | None:
-    with db.read() as c:
-        row = c.execute(select(RATINGS).where(RATINGS.c.case_number == number)).first()
-    return rating_of(row) if row else None
-
-
-def rectifications(
-    db: Database, *, department: str | None = None, status: OrderStatus | None = None
-) -> list[Rectification]:
-    q = select(RECTIFICATIONS).order_by(RECTIFICATIONS.c.id)
-    if department is not None:
-        q = q.where(RECTIFICATIONS.c.department == department)
-    if status is not None:
-        q = q.where(RECTIFICATIONS.c.status == str(status))
-    with db.read() as c:
-        return [order_of(r) for r in c.execute(q)]
-
-
-def complaints(
-    db: Database,
-    *,
-    department: str | None = None,
-    applicant: HolderRef | None = None,
-    number: str | None = None,
-) -> list[Complaint]:
-    q = select(COMPLAINTS).order_by(COMPLAINTS.c.id)
-    if department is not None:
-        q = q.where(COMPLAINTS.c.department == department)
-    if number is not None:
-        q = q.where(COMPLAINTS.c.case_number == number)
-    if applicant is not None:
-        q = q.join(CASES, CASES.c.number == COMPLAINTS.c.case_number).where(
-            CASES.c.applicant_id_type == str(applicant.id_type),
-            CASES.c.applicant_id == applicant.id_number,
-        )
-    with db.read() as c:
-        return [complaint_of(r) for r in c.execute(q)]
+    def complaints(
+        self,
+        *,
+        department: str | None = None,
+        applicant: HolderRef | None = None,
+        number: str | None = None,
+    ) -> list[Complaint]:
+        q = select(COMPLAINTS).order_by(COMPLAINTS.c.id)
+        if department is not None:
+            q = q.where(COMPLAINTS.c.department == department)
+        if number is not None:
+            q = q.where(COMPLAINTS.c.case_number == number)
+        if applicant is not None:
+            q = q.join(CASES, CASES.c.number == COMPLAINTS.c.case_number).where(
+                CASES.c.applicant_id_type == str(applicant.id_type),
+                CASES.c.applicant_id == applicant.id_number,
+            )
+        with self._db.read() as c:
+            return [complaint_of(r) for r in c.execute(q)]

@@ -5,34 +5,23 @@ and so its SQLite pragmas, write lock and WAL checkpoints). It is the hall's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.exc import IntegrityError
 
-from elicence.domain.licence import HolderRef, RegistryRecord
 from elicence.errors import RegistryError
-from elicence.hall.cases import (
-    Case,
-    CaseEvent,
-    CitedLicence,
-    Complaint,
-    OrderStatus,
-    Rating,
-    Rectification,
-    Upload,
-)
 from elicence.hall.items import ItemCatalogue
 from elicence.hall.metrics import Facts
-from elicence.hall.workflow import CaseStatus
 from elicence.registry.engine import Database, unstorable
 from elicence.registry.hall import cases, items, metrics
 from elicence.registry.hall.snapshots import ItemSnapshots
 from elicence.registry.hall.uow import HallUnitOfWork, UsageObserver
 
 
-class HallStore:
-    """The hall's tables, on the registry's database (which owns, and disposes of, the engine)."""
+class HallStore(cases.CaseReads):
+    """The hall's tables, on the registry's database (which owns, and disposes of, the engine);
+    its case reads are inherited from :class:`~elicence.registry.hall.cases.CaseReads`."""
 
     def __init__(
         self, database: Database, *, usage_observers: Sequence[UsageObserver] = ()
@@ -74,66 +63,6 @@ class HallStore:
     def items_at(self, instant: dt.datetime) -> ItemCatalogue | None:
         """The item catalogue that was in force at ``instant`` (None: none was imported yet)."""
         return items.at(self._db, instant)
-
-    # -- cases ------------------------------------------------------------------------------
-
-    def case(self, number: str) -> Case | None:
-        return cases.case(self._db, self._snapshots, number)
-
-    def cases(
-        self,
-        *,
-        department: str | None = None,
-        applicant: HolderRef | None = None,
-        status: CaseStatus | None = None,
-        item_code: str | None = None,
-        overdue_on: dt.date | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Case]:
-        return cases.cases(
-            self._db,
-            self._snapshots,
-            department=department,
-            applicant=applicant,
-            status=status,
-            item_code=item_code,
-            overdue_on=overdue_on,
-            limit=limit,
-            offset=offset,
-        )
-
-    def cited(self, identifiers: Sequence[str]) -> dict[str, tuple[RegistryRecord, CitedLicence]]:
-        """The registry's records of cited licences (those it holds), by identifier."""
-        return cases.cited(self._db, identifiers)
-
-    def events(self, number: str) -> list[CaseEvent]:
-        return cases.events(self._db, number)
-
-    def upload(self, number: str, material: str) -> tuple[Upload, bytes] | None:
-        """The latest upload of a material of a case, with its bytes."""
-        return cases.upload(self._db, number, material)
-
-    def registered_name(self, holder: HolderRef) -> str | None:
-        """The holder's name on its latest licence in force (None: it holds none)."""
-        return cases.registered_name(self._db, holder)
-
-    def rating(self, number: str) -> Rating | None:
-        return cases.rating(self._db, number)
-
-    def rectifications(
-        self, *, department: str | None = None, status: OrderStatus | None = None
-    ) -> list[Rectification]:
-        return cases.rectifications(self._db, department=department, status=status)
-
-    def complaints(
-        self,
-        *,
-        department: str | None = None,
-        applicant: HolderRef | None = None,
-        number: str | None = None,
-    ) -> list[Complaint]:
-        return cases.complaints(self._db, department=department, applicant=applicant, number=number)
 
     # -- the facts of the metrics -------------------------------------------------------------
 

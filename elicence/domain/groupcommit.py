@@ -1,5 +1,9 @@
 """Group commit: concurrent callers share one write (docs/adr/0008-group-commit.md).
 
+One discipline for both layers that need it: the issuer's single issuances
+(``issuer/service.py``) and the registry's usage records (``registry/groupwrite.py``). It lives
+here, below both, because ``registry/`` may not import ``issuer/``; it does no I/O itself.
+
 A caller :meth:`~GroupCommit.submit`\\ s an item and blocks until the item has its outcome.
 Whoever finds no write in progress becomes the *leader*: it takes the queued items (in arrival
 order, at most ``max_group``), hands them to ``write`` in one call, publishes each item's outcome
@@ -118,4 +122,4 @@ def _tell(observers: list[Callable[..., None]], *args: Any) -> None:
         try:
             observe(*args)
         except Exception:  # pragma: no cover - a metrics bug must not fail a write
-            logging.getLogger("elicence.issuer").exception("a group commit observer failed")
+            logging.getLogger("elicence").exception("a group commit observer failed")
