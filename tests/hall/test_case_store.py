@@ -6,6 +6,7 @@ after the commit."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +48,12 @@ def test_usage_records_are_committed_with_the_step_and_observed_after_it(
     w = any_world
     number = w.open_restaurant_case()
     seen: list[list[dict[str, Any]]] = []
-    store = HallStore(w.svc.registry, usage_observers=[seen.append])
+
+    def observe(rows: Sequence[dict[str, Any]], outcomes: Sequence[Any]) -> None:
+        assert list(outcomes) == [None] * len(rows)  # each written
+        seen.append(list(rows))
+
+    store = HallStore(w.svc.registry, usage_observers=[observe])
     before = w.svc.registry.usage(case_number=number)
     identifier = before[0]["identifier"]
     check = CitationCheck(Verdict.VALID, identifier, None, "identifier")

@@ -10,6 +10,7 @@ written, and read back, everywhere.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, insert, select, union_all, update
@@ -126,5 +127,7 @@ def usage_insert(count: int) -> Any:
         ).where(known)
 
     rows = [one(i) for i in range(count)]
-    source = rows[0] if count == 1 else union_all(*rows)
+    # union_all's generic signature taken as plain: mypy 2.4 crashes inferring it over *rows
+    union: Callable[..., Any] = union_all
+    source = rows[0] if count == 1 else union(*rows)
     return insert(USAGE).from_select([*_USAGE_COLUMNS, "case_number"], source).returning(USAGE.c.id)

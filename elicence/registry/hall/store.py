@@ -5,7 +5,7 @@ and so its SQLite pragmas, write lock and WAL checkpoints). It is the hall's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy.exc import IntegrityError

@@ -58,8 +58,9 @@ from elicence.registry.hall.statements import (
 )
 
 log = logging.getLogger("elicence.registry")
-# told of usage records once committed (the operators' metrics: the usage group commit's observers)
-UsageObserver = Callable[[list[dict[str, Any]]], None]
+# told of usage records once committed, as the usage group commit tells its observers (the
+# operators' metrics): the rows and an outcome per row (None: written)
+UsageObserver = Callable[[Sequence[dict[str, Any]], Sequence[Any]], None]
 
 
 def _rated_already(number: str) -> ConflictError:
@@ -264,7 +265,7 @@ class HallUnitOfWork:
         rows, self._usage = self._usage, []
         for observe in self._observers if rows else ():
             try:
-                observe(rows)
+                observe(rows, [None] * len(rows))
             except Exception:  # pragma: no cover - a metrics bug never fails a committed step
                 log.exception("a usage observer failed")
 
