@@ -37,6 +37,21 @@ def business(ref: str) -> dict[str, object]:
     }
 
 
+def application(item_code: str, *licences: dict[str, str]) -> dict[str, object]:
+    """An application of the demo restaurant for ``item_code``, citing ``licences``."""
+    return {
+        "item_code": item_code,
+        "form": {
+            "legal_representative": "张三",
+            "residence": "广州市天河区天河路385号",
+            "business_premises": "广州市天河区天河路385号首层101铺",
+            "main_business_format": "餐饮服务经营者",
+            "business_items": "热食类食品制售",
+        },
+        "licences": list(licences),
+    }
+
+
 def stage_cases(
     name: str, url: str, n: int, work: Path, keys: Path, raw_sign: float, raw_verify: float
 ) -> None:
@@ -73,24 +88,15 @@ def stage_cases(
     clerk = svc.clients.authenticate(
         svc.clients.add(name="bench clerk", role=Role.DEPARTMENT, department=TH_AMR).api_key
     )
-    application = {
-        "item_code": RENEWAL,
-        "form": {
-            "legal_representative": "张三",
-            "residence": "广州市天河区天河路385号",
-            "business_premises": "广州市天河区天河路385号首层101铺",
-            "main_business_format": "餐饮服务经营者",
-            "business_items": "热食类食品制售",
-        },
-        "licences": [
-            {"material": "business_licence", "seal": biz.seal},
-            {"material": "food_permit", "seal": food_permit.seal},
-        ],
-    }
+    renewal = application(
+        RENEWAL,
+        {"material": "business_licence", "seal": biz.seal},
+        {"material": "food_permit", "seal": food_permit.seal},
+    )
     hall = svc.hall
 
     def one(_i: int) -> None:
-        case = hall.submit(holder, application)
+        case = hall.submit(holder, renewal)
         hall.act(clerk, case.number, A.ACCEPT)
         hall.act(clerk, case.number, A.START_REVIEW)
         approval = hall.approve(clerk, case.number)

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 
 from bench.asgi import call
-from bench.cases import HOLDER, TH_AMR, business
+from bench.cases import HOLDER, TH_AMR, application, business
 from bench.common import make_service, report
 from elicence.domain.clients import Client, Role
 
@@ -37,17 +37,9 @@ def stage_citizen_pages(
     ref = HolderRef.parse(f"001:{HOLDER}")
     holder = svc.holder.principal(ref, "广州市天河区某某餐饮管理有限公司")
     svc.holder.enrol(holder)
-    earlier = {
-        "item_code": RESTAURANT,
-        "form": {
-            "legal_representative": "张三",
-            "residence": "广州市天河区天河路385号",
-            "business_premises": "广州市天河区天河路385号首层101铺",
-            "main_business_format": "餐饮服务经营者",
-            "business_items": "热食类食品制售",
-        },
-        "licences": [{"material": "business_licence", "identifier": biz.identifier}],
-    }
+    earlier = application(
+        RESTAURANT, {"material": "business_licence", "identifier": biz.identifier}
+    )
     upload = UploadIn("premises_layout", "layout.pdf", "application/pdf", LAYOUT)
     svc.hall.submit(holder, earlier, [upload])  # an earlier case: values and upload to offer
     sessions = svc.holder.sign_in.sessions

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.common import GZ_AMR, PASSPHRASE, food, make_service, report, timed
+from elicence.app.service import Elicence
 from elicence.bootstrap import assemble
 from elicence.domain.clients import Client, Role
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
@@ -76,6 +77,7 @@ def stage_hsm(n: int, work: Path, keys: Path, claims: SealClaims, raw_sign: floa
     digest = hashlib.sha256(b"benchmark").digest()
     session = pkcs11.lib(module).get_token(token_label="bench").open()
     key = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, id=signer.uri.id)
+    assert isinstance(key, pkcs11.SignMixin)
     el, _ = timed(n, lambda _i: key.sign(digest, mechanism=pkcs11.Mechanism.ECDSA))
     raw_token = report("raw CKM_ECDSA on SoftHSM (python-pkcs11)", n, el, None)
     print(f"    -> {raw_token / raw_sign:.0%} of raw sign (cryptography)")
@@ -94,14 +96,19 @@ def stage_hsm(n: int, work: Path, keys: Path, claims: SealClaims, raw_sign: floa
     threads = 8
     for name, tag, service in (("software key", "soft", soft), ("key on SoftHSM", "hsm", svc)):
         service.licences.issue(client, food(f"hsm-warm-{tag}-{run_id}"))
-        el, lat = timed(n, lambda i, s=service, w=tag: s.issue(client, food(f"h-{w}-{run_id}-{i}")))
+
+        def one(i: int, s: Elicence = service, w: str = tag) -> object:
+            return s.licences.issue(client, food(f"h-{w}-{run_id}-{i}"))
+
+        el, lat = timed(n, one)
         report(f"issue one by one (SQLite), {name}", n, el, lat)
         start = time.perf_counter()
         with ThreadPoolExecutor(threads) as ex:
             parts = list(
                 ex.map(
                     lambda k, s=service, w=tag: timed(
-                        n // threads, lambda i: s.issue(client, food(f"p-{w}-{run_id}-{k}-{i}"))
+                        n // threads,
+                        lambda i: s.licences.issue(client, food(f"p-{w}-{run_id}-{k}-{i}")),
                     )[1],
                     range(threads),
                 )

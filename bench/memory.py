@@ -29,7 +29,7 @@ CLAIMS = SealClaims(
         valid_from=dt.date(2026, 11, 28),
         valid_until=dt.date(2031, 11, 27),
         version=1,
-        data={"legal_representative": "张三", "main_business_format": "餐饮服务经营者"},
+        data={1: "张三", 2: "餐饮服务经营者"},  # by seal key, as the catalogue numbers them
     ),
 )
 

@@ -10,18 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
+from elicence.app.guard import Limits
 from elicence.app.service import Elicence
 from elicence.bootstrap import assemble
 from elicence.domain.clients import Role
+from elicence.errors import Error
 from elicence.formats.catalogue_file import DEMO_CATALOGUE, load_catalogue
 from elicence.keys.store import DepartmentName, KeyStore
 from elicence.registry import Registry
@@ -252,6 +258,16 @@ def pg_service(
     registry.dispose()
 
 
+@pytest.fixture
+def pg_other_service(
+    pg_service: Elicence, postgres_url: str, keys_dir: Path, clock: Clock, demo_catalogue
+) -> Iterator[Elicence]:  # type: ignore[no-untyped-def]
+    """A second service on ``pg_service``'s database and keys, as a second API worker is."""
+    other = make_service(Registry.from_url(postgres_url), keys_dir, clock, demo_catalogue)
+    yield other
+    other.registry.dispose()
+
+
 KEPT = ("alembic_version", "catalogue_versions", "api_clients", "licence_documents")
 
 
@@ -269,3 +285,54 @@ def truncate_postgres(url: str, kept: tuple[str, ...] = KEPT) -> None:
         tables = ", ".join(f'"{n}"' for n in sorted(names) if n not in kept)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+T = TypeVar("T")
+
+
+def race(calls: list[Callable[[], T]]) -> list[T | Error]:
+    """Run ``calls`` in threads released together by a barrier; domain errors are results."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T | Error:
+        barrier.wait(timeout=30)
+        try:
+            return call()
+        except Error as e:
+            return e
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def only_limits(**rates: Any) -> Limits:
+    """Rate limits with every bucket the settings require turned off but those ``rates`` name
+    (text forms, ``"60/min burst 1"``; other ``Limits.parse`` options pass through)."""
+    off = {
+        "verify_client": "off",
+        "verify_ip": "off",
+        "public_ip": "off",
+        "auth_failures_ip": "off",
+    }
+    return Limits.parse(**(off | rates))
+
+
+@contextmanager
+def service_per_database(
+    request: pytest.FixtureRequest, work: Path, keystore_template: Path, demo_catalogue: Any
+) -> Iterator[Elicence]:
+    """For a module's fixture parametrised by database (``"sqlite"``, ``"postgres"``): a
+    service on a copy of the session's key store in ``work``, its registry on SQLite there or
+    on the session's PostgreSQL, which is emptied afterwards (but for its schema version) so
+    that the next module starts clean."""
+    shutil.copytree(keystore_template, work / "keys")
+    url = (
+        f"sqlite:///{work / 'registry.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    svc = make_service(Registry.from_url(url), work / "keys", Clock(), demo_catalogue)
+    yield svc
+    svc.close()
+    if request.param == "postgres":
+        truncate_postgres(url, ("alembic_version",))

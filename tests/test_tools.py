@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
+from tests.tools import pytest_without_tools
+
 NEEDS = [
     "tests/templates/test_pdf.py::test_pdfsig_reports_the_signature_valid_and_the_certificate_trusted",
     "tests/verifier/test_pdf.py::test_a_pdf_resaved_by_qpdf_is_invalid",
@@ -20,29 +18,7 @@ NEEDS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("ci", ["true", ""], ids=["ci-fails", "elsewhere-skips"])
 def test_a_missing_pdf_tool_fails_on_ci_and_skips_elsewhere(tmp_path: Path, ci: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    env["PATH"] = str(tmp_path)  # no pdfsig, qpdf, zbarimg or certutil here
-    if ci:
-        env["CI"] = ci
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            *NEEDS,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
+    result = pytest_without_tools(NEEDS, path=tmp_path, ci=ci)  # no pdfsig, qpdf … here
     out = result.stdout + result.stderr
     if ci:
         assert result.returncode != 0, out

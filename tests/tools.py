@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -35,3 +39,26 @@ def tool(name: str) -> str:
     if found is None:
         unavailable(f"{name} is not installed (Debian {PACKAGES[name]}; scripts/setup --dev)")
     return found
+
+
+def pytest_without_tools(
+    tests: Iterable[str], *, path: Path, ci: str, unset: Iterable[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run ``tests`` in a child pytest whose ``PATH`` is only ``path`` (so no external program
+    is found), with ``CI`` set to ``ci`` ("" unsets it) and the variables ``unset`` removed:
+    how the rule above is shown to fail on CI and to skip elsewhere."""
+    dropped = {"CI", *unset}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env["PATH"] = str(path)
+    if ci:
+        env["CI"] = ci
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    return subprocess.run(
+        [*argv, *tests],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[1],
+        timeout=300,
+        check=False,
+    )

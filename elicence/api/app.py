@@ -19,6 +19,7 @@ from elicence.api.context import RequestContextMiddleware
 from elicence.api.edge import EdgeRoute
 from elicence.api.routers import (
     applying,
+    bundles,
     catalogue,
     console,
     dashboard,
@@ -103,6 +104,7 @@ def create_app(service: Elicence | None = None, settings: Settings | None = None
     # the hall for citizens (issue 18): services, guides, apply, my cases, progress, notices
     app.include_router(services.router)
     app.include_router(applying.router)
+    app.include_router(bundles.router)
     app.include_router(dashboard.router)
     app.include_router(desk.router)
     app.include_router(console.router)

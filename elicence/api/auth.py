@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from elicence.api.context import client_address
 from elicence.app.service import Elicence
@@ -26,14 +27,18 @@ def service(request: Request) -> Elicence:
     return svc
 
 
-_CLIENT = "elicence.client"  # where a request's authenticated client is kept (its scope state)
+CLIENT_STATE = _CLIENT = (
+    "elicence.client"  # where a request's authenticated client is kept (its scope state)
+)
+_RECHECK = "elicence.recheck"  # its client came from the cache, not yet re-checked (see below)
 
 
 def authenticate(request: Request) -> Client | None:
     """The client of the request's API key, None without an ``Authorization`` header; looked up
-    once a request (``api/edge.py`` does it before the body is read, the dependency reuses it)."""
+    once a request (``api/edge.py`` does it before the body is read, the dependency reuses it).
+    A client taken from the cache by :func:`cached_client` is re-checked here, in full."""
     state = request.scope.setdefault("state", {})
-    if _CLIENT in state:
+    if _CLIENT in state and not state.get(_RECHECK):
         known: Client | None = state[_CLIENT]
         return known
     header = request.headers.get("authorization")
@@ -52,18 +57,66 @@ def authenticate(request: Request) -> Client | None:
             svc.guard.failed_authentication(address=client_address(request))  # 429 past limit
             raise
     state[_CLIENT] = client
+    state.pop(_RECHECK, None)
     return client
 
 
-def optional_client(
+def cached_client(request: Request) -> Client | None:
+    """The client of the request's API key if the key's look-up is cached (no database trip,
+    so fit to run on the event loop), else None (the caller then runs :func:`authenticate`).
+
+    Its client's disabled flag is *not* re-read: the request is marked, and the route must
+    re-check it before it answers — the verification does, in its one query
+    (:func:`needs_recheck`); any other answer first calls :func:`authenticate`."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        return None
+    client = service(request).clients.cached(key)
+    if client is not None:
+        state = request.scope.setdefault("state", {})
+        state[_CLIENT], state[_RECHECK] = client, True
+    return client
+
+
+def needs_recheck(request: Request) -> bool:
+    """Whether the request's client came from :func:`cached_client` and is not re-checked yet."""
+    return bool(request.scope.get("state", {}).get(_RECHECK))
+
+
+def client_refused(request: Request) -> None:
+    """The route's own re-check found the request's cached client disabled: look its key up in
+    full (which refreshes the cache, charges the address and raises the 401)."""
+    state = request.scope.setdefault("state", {})
+    state[_RECHECK] = True
+    try:
+        authenticate(request)
+    finally:
+        state.pop(_RECHECK, None)  # checked now: not again on the way out
+
+
+async def _service(request: Request) -> Elicence:
+    return service(request)  # a coroutine: FastAPI runs a plain function in the thread pool
+
+
+async def optional_client(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Client | None:
+    """The request's client: found by ``api/edge.py`` before the body was read (no trip to the
+    thread pool here); looked up only for a route outside the edge."""
     del credentials  # declared for the OpenAPI document's security scheme
-    return authenticate(request)
+    state = request.scope.get("state", {})
+    if _CLIENT in state:
+        known: Client | None = state[_CLIENT]
+        return known
+    return await run_in_threadpool(authenticate, request)
 
 
-def required_client(client: Annotated[Client | None, Depends(optional_client)]) -> Client:
+async def required_client(client: Annotated[Client | None, Depends(optional_client)]) -> Client:
     if client is None:
         raise AuthenticationError(
             "this call needs an API key: Authorization: Bearer <api key>", field="Authorization"
@@ -71,7 +124,7 @@ def required_client(client: Annotated[Client | None, Depends(optional_client)]) 
     return client
 
 
-Service = Annotated[Elicence, Depends(service)]
+Service = Annotated[Elicence, Depends(_service)]
 OptionalClient = Annotated[Client | None, Depends(optional_client)]
 RequiredClient = Annotated[Client, Depends(required_client)]
 

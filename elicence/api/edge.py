@@ -21,8 +21,11 @@ that take an API key carry ``Cache-Control: no-store`` (what they say depends on
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 from collections.abc import AsyncGenerator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -34,11 +37,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from elicence.api.auth import authenticate, optional_client, required_client, service
+from elicence.api.auth import (
+    CLIENT_STATE,
+    authenticate,
+    cached_client,
+    client_refused,
+    needs_recheck,
+    optional_client,
+    required_client,
+    service,
+)
 from elicence.api.context import client_address
 from elicence.api.inputs import check_form, check_json, check_parameters
 from elicence.domain import inputs
-from elicence.errors import AuthenticationError, MalformedBodyError, PayloadTooLargeError
+from elicence.errors import AuthenticationError, Error, MalformedBodyError, PayloadTooLargeError
 
 KIB = 1024
 SMALL = 16 * KIB  # verification, progress, grants, lifecycle reasons, hall steps, page forms
@@ -66,6 +78,10 @@ class Edge:
     charge: Charge | None = None
     # a check before the body is read: a response answers the request (e.g. "sign in first")
     precheck: Callable[[Request], Response | None] | None = None
+    # the route re-checks a cached key's client itself (api/auth.cached_client), so steps 1
+    # and 2 run on the event loop, with no trip to the thread pool, when the key is cached and
+    # the rate limits are counted in this process
+    rechecks: bool = False
 
 
 def edge(
@@ -73,11 +89,15 @@ def edge(
     *,
     charge: Charge | None = None,
     precheck: Callable[[Request], Response | None] | None = None,
+    rechecks: bool = False,
 ) -> Callable[[F], F]:
-    """Declare a route's body limit, the bucket it charges and its check before reading."""
+    """Declare a route's body limit, the bucket it charges, its check before reading, and
+    whether it re-checks a cached key's client itself (``rechecks``)."""
 
     def mark(endpoint: F) -> F:
-        endpoint.__elicence_edge__ = Edge(limit, charge, precheck)  # type: ignore[attr-defined]
+        endpoint.__elicence_edge__ = Edge(  # type: ignore[attr-defined]
+            limit, charge, precheck, rechecks
+        )
         return endpoint
 
     return mark
@@ -194,7 +214,10 @@ class EdgeRoute(APIRoute):
                     "this call needs an API key: Authorization: Bearer <api key>",
                     field="Authorization",
                 )
-            if policy.charge is not None:  # 1 and 2 in one trip to the thread pool
+            if policy.charge is not None and policy.rechecks and _here(request, needs):
+                client = request.scope.get("state", {}).get(CLIENT_STATE)
+                _charge(request, policy.charge, client)
+            elif policy.charge is not None:  # 1 and 2 in one trip to the thread pool
                 client = await run_in_threadpool(
                     _authenticate_and_charge, request, policy.charge, needs is not None
                 )
@@ -227,11 +250,27 @@ class EdgeRoute(APIRoute):
                 if any(tuple(err.get("loc", ()))[:1] == ("body",) for err in e.errors()):
                     await run_in_threadpool(_bad_body, request, client)
                 raise
+            except Error:
+                if needs_recheck(request):  # a disabled client hears 401, not the error
+                    await run_in_threadpool(client_refused, request)
+                raise
             if needs is not None and "cache-control" not in response.headers:
                 response.headers["Cache-Control"] = "no-store"
             return response
 
         return gate
+
+
+_HOT_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="elicence-hot")
+R = TypeVar("R")
+
+
+async def in_thread(fn: Callable[..., R], *args: Any) -> R:
+    """``fn(*args)`` on a thread of the hot routes' own pool, in the caller's context (the
+    request id): as Starlette's ``run_in_threadpool``, for less (asyncio's executor, without
+    anyio's capacity limiter and worker bookkeeping on every call)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_HOT_POOL, contextvars.copy_context().run, fn, *args)
 
 
 def _client_need(dependant: Any) -> str | None:
@@ -252,6 +291,18 @@ def _authenticate_and_charge(request: Request, charge: Charge, takes_key: bool) 
     client = authenticate(request) if takes_key else None
     _charge(request, charge, client)
     return client
+
+
+def _here(request: Request, needs: str | None) -> bool:
+    """Whether steps 1 and 2 need no trip to the thread pool: the rate limits are counted in
+    this process, and the request has no key (or the route takes none), or one whose look-up
+    is cached (its client is then kept, unchecked: the route re-checks it)."""
+    if not service(request).guard.local:
+        return False
+    if needs is None or "authorization" not in request.headers:
+        request.scope.setdefault("state", {})[CLIENT_STATE] = None
+        return True
+    return cached_client(request) is not None
 
 
 def _charge(request: Request, charge: Charge, client: Any) -> None:

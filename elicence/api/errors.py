@@ -17,8 +17,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from elicence import errors
@@ -26,6 +27,7 @@ from elicence.api.context import HEADER as REQUEST_ID_HEADER
 from elicence.api.context import current_request_id, request_id
 
 log = logging.getLogger("elicence.api")
+CLIENT_CLOSED = 499  # the client hung up before its request was read (never sent: it is gone)
 
 # The HTTP status of each kind of error (elicence.errors.Kind; docs/errors.md).
 STATUS: dict[errors.Kind, int] = {
@@ -171,6 +173,21 @@ def install(app: FastAPI) -> None:
             body = error_body(code, unavailable_message(None, rid), request=rid)
             return ErrorResponse(body, exc.status_code, headers=headers)
         return ErrorResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _exc: ClientDisconnect) -> Response:
+        # The client hung up before its request was read (a load generator stopping, a timed
+        # out caller): nothing to answer, nothing wrong here. One line, no traceback; 499 (the
+        # status nginx logs for it) in the metrics.
+        rid = request_id(request)
+        log.info(
+            "request %s: the client disconnected before its request was read (%s %s)",
+            rid,
+            request.method,
+            request.url.path,
+            extra={"request_id": rid},
+        )
+        return Response(status_code=CLIENT_CLOSED)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,8 @@ Roles (``elicence.domain.clients.Role``): a department issues and manages its ow
 hall verifies and follows the change feed, an admin does everything, a holder (a citizen or an
 enterprise) reads and downloads its own licences. Invariants: a disabled client's key stops
 working at once, in every process (a cached key's client is re-read by primary key on every
-request); an expired or rotated-out key stops at its deadline exactly (docs/abuse.md); a
+request, or, on the verification route, by the verification's own registry read before it
+answers); an expired or rotated-out key stops at its deadline exactly (docs/abuse.md); a
 department never learns that another department's licence exists, nor a holder another
 holder's (404, not 403); a hall never reads the registry.
 """
@@ -140,6 +141,21 @@ class Access:
             hit = _Cached.of(self._keys.lookup(digest), fetched=now)  # disabled meanwhile
             self._cache[digest] = hit
         return hit.client_at(self._clock())
+
+    def cached(self, api_key: str) -> Client | None:
+        """The client of a key whose look-up is cached and working now, without a database
+        trip, else None (then call :meth:`authenticate`). Its client's disabled flag is not
+        re-read: the caller must re-check it before it answers (the verification does, in
+        its own query: ``Registry.verification_lookup``)."""
+        hit = self._cache.get(hash_api_key(api_key))
+        if (
+            hit is None
+            or hit.client is None
+            or time.monotonic() - hit.fetched > self.CLIENT_CACHE_SECONDS
+            or (hit.deadline is not None and self._clock() >= hit.deadline)
+        ):
+            return None
+        return hit.client
 
     def add_client(
         self,

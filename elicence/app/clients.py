@@ -65,6 +65,10 @@ class Clients:
     def authenticate(self, api_key: str) -> Client:
         return self._access.authenticate(api_key)
 
+    def cached(self, api_key: str) -> Client | None:
+        """The key's client from the cache, not re-checked (``Access.cached``), or None."""
+        return self._access.cached(api_key)
+
     def all(self) -> list[ClientRecord]:
         return self._access.clients()
 

@@ -123,6 +123,12 @@ class Guard:
     def backend(self) -> str:
         return self._limiter.name
 
+    @property
+    def local(self) -> bool:
+        """Whether a charge is counted in this process's memory (no I/O: fit for the event
+        loop), not in a shared store such as Redis."""
+        return self._limiter.name == "memory"
+
     def close(self) -> None:
         self._limiter.close()
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from elicence.app.catalogue import CatalogueSource
 from elicence.app.holder import AuthorisedUse
+from elicence.app.itemsearch import ItemSearch
 from elicence.domain.catalogue import GUANGDONG_DIVISIONS
 from elicence.domain.clients import Client, Role
 from elicence.domain.codes import check_uscc
@@ -92,6 +93,7 @@ class ItemSource:
     def __init__(self, store: HallStore) -> None:
         self._store = store
         self._current: tuple[int, ItemCatalogue] | None = None
+        self._search: tuple[int, ItemSearch] | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
 
@@ -110,9 +112,19 @@ class ItemSource:
                 if current is None or current[0] != version:
                     loaded = self._store.items()
                     assert loaded is not None
+                    # the search index (pinyin of every name and keyword) with each catalogue read
+                    self._search = (loaded[0], ItemSearch(loaded[1]))
                     self._current = current = loaded
                 self._checked = now
         return current
+
+    def search(self) -> ItemSearch:
+        """The search index of the catalogue in force (built when the catalogue was read)."""
+        version, catalogue = self()
+        found = self._search
+        if found is None or found[0] != version:  # pragma: no cover - set with the catalogue
+            found = self._search = (version, ItemSearch(catalogue))
+        return found[1]
 
     def catalogue(self) -> ItemCatalogue:
         return self()[1]
@@ -317,6 +329,11 @@ class Hall:
     def items(self) -> ItemCatalogue:
         return self._items.catalogue()
 
+    def find_items(self, query: str) -> list[str]:
+        """The codes of the items in force a citizen's query finds: a substring of the name,
+        code, department or a keyword, or pinyin initials or syllables (``app/itemsearch``)."""
+        return self._items.search().find(query)
+
     def items_version(self) -> int | None:
         return self._store.items_version()
 
@@ -329,6 +346,15 @@ class Hall:
         self, client: Client, raw: Mapping[str, Any], uploads: Sequence[UploadIn] = ()
     ) -> Case:
         return self._submission.submit(raw, uploads, client=client)
+
+    def submit_many(
+        self,
+        client: Client,
+        applications: Sequence[tuple[Mapping[str, Any], Sequence[UploadIn]]],
+    ) -> list[Case]:
+        """A scenario bundle's applications, one case each, all stored or none (the error of
+        the first refused names ``items[i].<field>``)."""
+        return self._submission.submit_many(applications, client=client)
 
     def case(self, client: Client, number: str) -> Case:
         return self._steps.case_for(client, number)

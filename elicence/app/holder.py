@@ -59,6 +59,7 @@ MAX_TOKENS = 20  # API tokens one holder may keep at once
 # Who uses a live code up when checking it: the verifiers a holder shows it to. Anyone else only
 # looks (docs/formats.md §9.4, step 6).
 CONSUMING_ROLES = frozenset({Role.HALL, Role.DEPARTMENT, Role.ADMIN})
+MAX_GRANTEE = 64  # the grants table's grantee column
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,9 @@ def holder_client_id(ref: HolderRef) -> str:
 
 class AuthorisedUse:
     """Whether a case may cite a licence: its applicant holds it, or the holder's grant of it to
-    the case number or to the hall handling it is in force now (授权用证). The hall's cases ask
-    it (``app/hall.GrantedOrOwn``); it reads the registry and the clock, nothing else."""
+    the case number, to the hall handling it or to the applicant is in force now (授权用证).
+    The hall's cases ask it (``app/hall.GrantedOrOwn``); it reads the registry and the clock,
+    nothing else."""
 
     def __init__(self, store: HolderStore, *, clock: Callable[[], dt.datetime]) -> None:
         self._store = store
@@ -118,11 +120,13 @@ class AuthorisedUse:
             candidates.append(Grantee(GranteeKind.CASE, case_number(case, field="case")))
         if hall is not None and hall.role is Role.HALL:
             candidates.append(Grantee(GranteeKind.HALL, hall.id))
+        asked = bool(candidates)
+        candidates.append(Grantee(GranteeKind.HOLDER, str(applicant)))  # granted to the applicant
         for grantee in candidates:
             grant = self._store.grant_in_force(ident, grantee, at=now)
             if grant is not None:
                 return CiteDecision(True, "grant", grant)
-        return CiteDecision(False, "no_grant" if candidates else "not_holder")
+        return CiteDecision(False, "no_grant" if asked else "not_holder")
 
 
 class Holders:
@@ -262,9 +266,12 @@ class Holders:
 
     # -- who sees a verification in full -------------------------------------------------------
 
-    def masked(self, client: Client | None, report: VerificationReport) -> bool:
+    def masked(
+        self, client: Client | None, report: VerificationReport, *, granted: bool | None = None
+    ) -> bool:
         """Whether ``client`` sees ``report`` masked: everyone does, except an admin, the issuing
-        department, the holder itself, and a hall holding a grant of the licence in force."""
+        department, the holder itself, and a hall holding a grant of the licence in force
+        (``granted``: whether it does, if the verification's registry read found out already)."""
         if client is None:
             return True
         if client.role is Role.ADMIN:
@@ -280,6 +287,8 @@ class Holders:
             )
             return not own
         if client.role is Role.HALL:
+            if granted is not None:
+                return not granted
             grantee = Grantee(GranteeKind.HALL, client.id)
             return self._store.grant_in_force(lic.identifier, grantee, at=self._clock()) is None
         return True
@@ -297,7 +306,8 @@ class Holders:
         valid_until: dt.datetime,
         valid_from: dt.datetime | None = None,
     ) -> Grant:
-        """Let a hall (its client id) or a case (its number) use one of the holder's licences."""
+        """Let a hall (its client id), a case (its number) or another holder (``111:id``: it
+        may then cite the licence in its own applications) use one of the holder's licences."""
         ref = _holder_of(client)
         lic = self._reading.licence_for(client, identifier)  # another holder's: 404
         now = self._clock()
@@ -313,6 +323,15 @@ class Holders:
             if hall is None or hall.role != Role.HALL or hall.disabled_at is not None:
                 raise InputError("is not a hall of this service", field="grantee.ref")
             ref_text = hall.id
+        elif grantee_kind is GranteeKind.HOLDER:
+            to = HolderRef.parse(grantee, field="grantee.ref")
+            if to == ref:
+                raise InputError(
+                    "is the holder itself: its own licences need no grant", field="grantee.ref"
+                )
+            ref_text = str(to)
+            if len(ref_text) > MAX_GRANTEE:
+                raise InputError(f"is longer than {MAX_GRANTEE} characters", field="grantee.ref")
         else:
             ref_text = case_number(grantee, field="grantee.ref")
         start, end = check_period(valid_from or now, valid_until, now=now)
@@ -362,6 +381,30 @@ class Holders:
         if identifier is not None:
             identifier = str(parse_identifier(identifier))
         return self._store.grants_of(ref, identifier=identifier)
+
+    def granted_to_me(
+        self, client: Client, *, case: str | None = None
+    ) -> list[tuple[Grant, Licence]]:
+        """Licences other holders granted to this holder — or to its case ``case`` — in force
+        now, each with the grant (newest first, one per licence): what its applications may
+        cite besides its own (the apply page offers them with one tap)."""
+        ref = _holder_of(client)
+        now = self._clock()
+        grantees = [Grantee(GranteeKind.HOLDER, str(ref))]
+        if case is not None:
+            grantees.append(Grantee(GranteeKind.CASE, case_number(case, field="case")))
+        out: list[tuple[Grant, Licence]] = []
+        seen: set[str] = set()
+        for grantee in grantees:
+            for g in self._store.grants_to(grantee, at=now):
+                if g.identifier in seen or g.holder == ref:
+                    continue
+                lic = self._registry.licence(g.identifier)
+                if lic is None:
+                    continue
+                seen.add(g.identifier)
+                out.append((g, lic))
+        return out
 
     def granted_licence(self, client: Client, grant_id: str) -> tuple[Grant, Licence]:
         """The licence a grant in force lets this hall read in full (a usage record, ``grant``)."""

@@ -32,6 +32,7 @@ class GranteeKind(StrEnum):
 
     HALL = "hall"  # a hall API client (its id): it verifies and reads the licence in full
     CASE = "case"  # a case number (办件编号) of the hall's case system: may_cite consults it
+    HOLDER = "holder"  # another holder (``111:id``): it may cite the licence in its own cases
 
 
 class GrantState(StrEnum):
@@ -99,7 +100,7 @@ def parse_grantee_kind(value: object, *, field: str = "grantee.kind") -> Grantee
     try:
         return GranteeKind(str(value))
     except ValueError:
-        raise InputError("must be 'hall' or 'case'", field=field) from None
+        raise InputError("must be 'hall', 'case' or 'holder'", field=field) from None
 
 
 def check_period(

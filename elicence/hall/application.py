@@ -30,10 +30,11 @@ from elicence.hall.items import (
 )
 from elicence.hall.workflow import MAX_REASON
 
-APPLICATION_FIELDS = frozenset({"item_code", "applicant", "form", "licences"})
-SUPPLEMENT_FIELDS = frozenset({"form", "licences", "note"})
+APPLICATION_FIELDS = frozenset({"item_code", "applicant", "form", "licences", "reuse"})
+SUPPLEMENT_FIELDS = frozenset({"form", "licences", "reuse", "note"})
 MAX_CITATIONS = 20
 MAX_SEAL_LENGTH = 8000
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 # What each allowed content type must start with (the declared type is never trusted alone).
 MAGIC: Mapping[str, tuple[bytes, ...]] = {
@@ -87,11 +88,18 @@ def check_application(
     unknown = set(raw) - APPLICATION_FIELDS
     if unknown:
         raise InputError("is not a field of an application", field=sorted(unknown)[0])
-    applicant = _applicant(raw.get("applicant"), client=client, channel=channel, item=item)
+    applicant = applicant_of(raw, client=client, channel=channel, item=item)
     form = check_form(raw.get("form"), item, partial=False)
     citations = check_citations(raw.get("licences"), item, partial=False)
     checked_uploads = check_uploads(uploads, item, partial=False)
     return CheckedApplication(item, applicant, channel, form, citations, checked_uploads)
+
+
+def applicant_of(
+    application: Mapping[str, Any], *, client: Client, channel: Channel, item: ServiceItem
+) -> Applicant:
+    """The applicant of an application: the holder itself online, the one named at a window."""
+    return _applicant(application.get("applicant"), client=client, channel=channel, item=item)
 
 
 def _applicant(raw: object, *, client: Client, channel: Channel, item: ServiceItem) -> Applicant:
@@ -214,6 +222,48 @@ def check_citations(raw: object, item: ServiceItem, *, partial: bool) -> tuple[C
                     "(its seal or identifier); no paper original is asked",
                     field="licences",
                 )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ReuseIn:
+    """An upload the applicant handed in before, named by its SHA-256, for a material."""
+
+    index: int  # its place in ``reuse`` (for error fields)
+    material: UploadMaterial
+    sha256: str
+
+
+def check_reuse(raw: object, item: ServiceItem) -> tuple[ReuseIn, ...]:
+    """``reuse``: a list of ``{material, sha256}``, an earlier upload of the applicant's for each
+    upload material (已提交过的电子材料无需重复提交); the bytes are found by the use case."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InputError("must be a list of {material, sha256}", field="reuse")
+    if len(raw) > MAX_CITATIONS:
+        raise InputError(f"has {len(raw)} items, at most {MAX_CITATIONS}", field="reuse")
+    out: list[ReuseIn] = []
+    for i, entry in enumerate(raw):
+        where = f"reuse[{i}]"
+        if not isinstance(entry, Mapping):
+            raise InputError("must be an object {material, sha256}", field=where)
+        unknown = set(entry) - {"material", "sha256"}
+        if unknown:
+            raise InputError("is not a field of a reused upload", field=f"{where}.{min(unknown)}")
+        name = entry.get("material")
+        material = item.material(name) if isinstance(name, str) else None
+        if not isinstance(material, UploadMaterial):
+            raise InputError(
+                f"is not an upload material of item {item.code}", field=f"{where}.material"
+            )
+        sha = entry.get("sha256")
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            raise InputError(
+                "must be the 64 lower-case hexadecimal digits of a SHA-256",
+                field=f"{where}.sha256",
+            )
+        out.append(ReuseIn(i, material, sha))
     return tuple(out)
 
 

@@ -77,7 +77,8 @@ def _citation_problem(
     if not s.policy.may_cite(applicant, lic, case=number, client=client):
         return PermissionDeniedError(
             f"{lic.identifier} is another holder's licence: an applicant cites its own, or "
-            "one whose holder granted its use (授权用证) to this case or to this hall",
+            "one whose holder granted its use (授权用证) to the applicant, to this case or to this "
+            "hall",
             field=where,
             code="cited_licence_not_authorised",
         )

@@ -138,6 +138,7 @@ class ServiceItem:
     issues: str | None = None  # the licence type issued on approval
     guided_by: str | None = None  # the upper department that guides it (应规整下级)
     collaborating: tuple[str, ...] = ()  # departments it is handled with (协同服务)
+    keywords: tuple[str, ...] = ()  # words a citizen may search it by (检索关键词)
 
     def material(self, name: str) -> Material | None:
         for m in self.materials:

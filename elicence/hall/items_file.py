@@ -47,6 +47,8 @@ from elicence.hall.items import (
 FORMAT = "elicence-service-items/1"
 DEMO_ITEMS = Path(__file__).parent.parent / "data" / "demo_service_items.yaml"
 
+Keyword = Annotated[str, Field(min_length=1, max_length=20)]
+
 
 class _Model(BaseModel):
     model_config = FILE_MODEL
@@ -118,6 +120,7 @@ class _ItemIn(_Model):
     issues: str | None = None
     guided_by: str | None = None
     collaborating: list[str] = []
+    keywords: Annotated[list[Keyword], Field(max_length=20)] = []
 
     @field_validator("code")
     @classmethod
@@ -231,6 +234,7 @@ def _to_item(it: _ItemIn, i: int) -> ServiceItem:
         issues=it.issues,
         guided_by=it.guided_by,
         collaborating=tuple(it.collaborating),
+        keywords=tuple(it.keywords),
     )
 
 
@@ -261,7 +265,7 @@ def item_to_dict(item: ServiceItem) -> dict[str, Any]:
                     "upload": {"types": list(m.content_types), "max_kb": m.max_bytes // 1024},
                 }
             )
-    return {
+    out: dict[str, Any] = {
         "code": item.code,
         "name_zh": item.name_zh,
         "department": item.department,
@@ -285,6 +289,9 @@ def item_to_dict(item: ServiceItem) -> dict[str, Any]:
         "guided_by": item.guided_by,
         "collaborating": list(item.collaborating),
     }
+    if item.keywords:  # written only when given: older snapshots and answers stay as they were
+        out["keywords"] = list(item.keywords)
+    return out
 
 
 def items_to_dict(catalogue: ItemCatalogue) -> dict[str, Any]:

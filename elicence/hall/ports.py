@@ -174,6 +174,11 @@ class CaseStore(Protocol):
         """The holder's name on its latest licence in force (None: it holds none)."""
         ...
 
+    def stored_upload(self, holder: HolderRef, sha256: str) -> tuple[Upload, bytes] | None:
+        """The holder's latest upload of this content, as an applicant of any of its cases
+        (None: it handed in no such file; another holder's files are never looked at)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Seams:

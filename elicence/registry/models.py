@@ -360,11 +360,36 @@ class HallCase(Base):
     version: Mapped[int] = mapped_column(Integer)
 
 
+class HallBlob(Base):
+    """The bytes of an applicant's uploads, stored once per applicant and SHA-256 (content
+    addressed): every case that hands in the same file references this one row."""
+
+    __tablename__ = "hall_blobs"
+    __table_args__ = (
+        UniqueConstraint(
+            "holder_id_type", "holder_id", "sha256", name="uq_hall_blobs_holder_sha256"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder_id_type: Mapped[str] = mapped_column(String(3))
+    holder_id: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class HallUpload(Base):
-    """The bytes of an uploaded material (never a file on a path the client chose)."""
+    """An uploaded material of a case: its name, type and hash, and a reference to the
+    applicant's blob that holds its bytes (never a file on a path the client chose). Rows from
+    before migration 0012 were moved to blobs by it; ``content`` is no longer written."""
 
     __tablename__ = "hall_uploads"
-    __table_args__ = (Index("ix_hall_uploads_case_material", "case_number", "material"),)
+    __table_args__ = (
+        Index("ix_hall_uploads_case_material", "case_number", "material"),
+        Index("ix_hall_uploads_blob", "blob_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_number: Mapped[str] = mapped_column(String(21), ForeignKey("hall_cases.number"))
@@ -374,7 +399,8 @@ class HallUpload(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[dt.datetime]
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    blob_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("hall_blobs.id"))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class HallCaseEvent(Base):

@@ -12,18 +12,22 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from elicence.domain.catalogue import Catalogue
+from elicence.domain.grants import GranteeKind
 from elicence.domain.licence import Licence, LicenceStatus, RegistryRecord
 from elicence.errors import RegistryError
 from elicence.formats.catalogue_file import catalogue_from_dict, catalogue_to_dict
 from elicence.formats.eventlog import GENESIS, Checkpoint, LogEvent
-from elicence.registry.engine import Database, open_engine
+from elicence.registry.engine import Database, DriverQuery, open_engine
 from elicence.registry.groupwrite import RowGroupCommit
+from elicence.registry.models import GrantRow
+from elicence.registry.pgusage import RefusedRowsError, UsageWriter
 from elicence.registry.tables import (
     CATALOGUES,
     CHECKPOINTS,
@@ -45,7 +49,52 @@ from elicence.registry.tables import (
     log_event_of,
 )
 
-__all__ = ["ClientRecord", "MirrorRecord", "Registry"]
+__all__ = ["ClientRecord", "MirrorRecord", "Registry", "VerificationLookup"]
+
+GRANTS = cast(Table, GrantRow.__table__)
+# a client exists and is not disabled (1), else NULL
+_USABLE = (
+    select(literal(1)).where(CLIENTS.c.id == bindparam("client"), CLIENTS.c.disabled_at.is_(None))
+).scalar_subquery()
+_GRANTED = (
+    select(literal(1))
+    .where(
+        GRANTS.c.identifier == LICENCES.c.identifier,
+        GRANTS.c.grantee_kind == str(GranteeKind.HALL),
+        GRANTS.c.grantee == bindparam("hall"),
+        GRANTS.c.valid_from <= bindparam("at", type_=GRANTS.c.valid_from.type),
+        GRANTS.c.valid_until > bindparam("at", type_=GRANTS.c.valid_until.type),
+        or_(
+            GRANTS.c.withdrawn_at.is_(None),
+            GRANTS.c.withdrawn_at > bindparam("at", type_=GRANTS.c.withdrawn_at.type),
+        ),
+    )
+    .limit(1)
+    .scalar_subquery()
+)
+# Registry.verification_lookup: the licence's record, a hall's grant in force, the client usable
+_VERIFICATION_LOOKUP = DriverQuery(
+    select(
+        LICENCES.c.seal,
+        LICENCES.c.status,
+        LICENCES.c.valid_from,
+        LICENCES.c.valid_until,
+        LICENCES.c.superseded_by,
+        _GRANTED,
+        _USABLE,
+    ).where(LICENCES.c.identifier == bindparam("identifier"))
+)
+_USABLE_ALONE = select(_USABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationLookup:
+    """:meth:`Registry.verification_lookup`'s answer."""
+
+    record: RegistryRecord | None
+    granted: bool  # the hall asked about holds a grant of the licence in force
+    client_usable: bool  # the client asked about exists and is not disabled
+
 
 log = logging.getLogger("elicence.registry")
 
@@ -56,6 +105,8 @@ class Registry(Database):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._usage = RowGroupCommit(self._write_usage)
+        # PostgreSQL: a group of usage records in one round trip (registry/pgusage.py)
+        self._pg_usage = UsageWriter(engine) if engine.dialect.name == "postgresql" else None
 
     @classmethod
     def from_url(cls, url: str) -> Registry:
@@ -63,6 +114,8 @@ class Registry(Database):
         return cls(open_engine(url))
 
     def dispose(self) -> None:
+        if self._pg_usage is not None:
+            self._pg_usage.close()
         super().dispose()
 
     # -- licences ---------------------------------------------------------------------------
@@ -79,6 +132,30 @@ class Registry(Database):
         if row is None:
             return None
         return RegistryRecord(identifier, row[0], LicenceStatus(row[1]), row[2], row[3], row[4])
+
+    def verification_lookup(
+        self, identifier: str, *, hall: str | None, client: str | None, at: dt.datetime
+    ) -> VerificationLookup:
+        """What one verification needs of the registry, in one statement (one round trip): the
+        licence's record, whether the hall client ``hall`` holds a grant of it in force at
+        ``at`` (授权用证), and whether the client ``client`` may still act (exists and is not
+        disabled: the re-check of a cached API key)."""
+        with self.read() as c:
+            row = _VERIFICATION_LOOKUP.first(
+                c, {"identifier": identifier, "hall": hall or "", "client": client or "", "at": at}
+            )
+            if row is None:  # no such licence: the client is still re-checked
+                usable = (
+                    client is not None and c.execute(_USABLE_ALONE, {"client": client}).scalar()
+                )
+                return VerificationLookup(None, False, bool(usable))
+        record = RegistryRecord(identifier, row[0], LicenceStatus(row[1]), row[2], row[3], row[4])
+        return VerificationLookup(record, hall is not None and bool(row[5]), bool(row[6]))
+
+    def client_usable(self, client: str) -> bool:
+        """Whether the client exists and is not disabled (one primary-key read)."""
+        with self.read() as c:
+            return bool(c.execute(_USABLE_ALONE, {"client": client}).scalar())
 
     def search(
         self,
@@ -420,13 +497,17 @@ class Registry(Database):
         A row the database refuses for good (an integrity error: say, a client id it does not
         know) must not hold back every record queued behind it forever: the batch is then
         written row by row and the refused rows are logged and dropped. Any other failure (the
-        database is away) raises, and every caller of the group gets the error.
+        database is away) raises, and every caller of the group gets the error. On PostgreSQL
+        the group is one round trip (:class:`~elicence.registry.pgusage.UsageWriter`).
         """
         try:
+            if self._pg_usage is not None:
+                self._pg_usage.write(rows)
+                return
             with self.write() as c:
                 c.execute(INSERT_USAGE, rows)
             return
-        except IntegrityError:
+        except (IntegrityError, RefusedRowsError):
             pass
         except SQLAlchemyError as e:
             raise RegistryError(f"could not record verifications: {e}") from e

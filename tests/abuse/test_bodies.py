@@ -26,13 +26,12 @@ from elicence.api import edge
 from elicence.api.app import create_app
 from elicence.api.edge import EdgeRoute, decode_json
 from elicence.api.routers import documents, hall_cases
-from elicence.app.guard import Limits
 from elicence.app.service import Elicence
 from elicence.domain.clients import Role
 from elicence.domain.inputs import check_json
 from elicence.errors import InputError, MalformedBodyError
 from tests.abuse.conftest import LimitedService
-from tests.conftest import GZ_AMR, ApiKeys, food_permit
+from tests.conftest import GZ_AMR, ApiKeys, food_permit, only_limits
 from tests.holder.web import sign_in_key
 
 MIB = 1024 * 1024
@@ -211,15 +210,7 @@ def test_a_bad_key_is_401_before_the_body_is_read(service: Elicence) -> None:
 def test_a_rate_limited_sender_is_refused_before_its_body_is_read(
     limited_service: LimitedService,
 ) -> None:
-    svc = limited_service(
-        Limits.parse(
-            verify_client="off",
-            verify_ip="60/min burst 1",
-            public_ip="off",
-            auth_failures_ip="off",
-            progress_ip="60/min burst 1",
-        )
-    )
+    svc = limited_service(only_limits(verify_ip="60/min burst 1", progress_ip="60/min burst 1"))
     app = create_app(svc)
     for path in ("/api/v1/verify", "/api/v1/progress"):
         body = b'{"identifier": "1.2.156.3005.2.x"}'
@@ -275,15 +266,7 @@ MALFORMED = [
 def test_malformed_bodies_are_charged_to_the_sender_then_429(
     limited_service: LimitedService, body: bytes, code: str | None, status: int
 ) -> None:
-    svc = limited_service(
-        Limits.parse(
-            verify_client="off",
-            verify_ip="off",
-            public_ip="off",
-            auth_failures_ip="off",
-            bad_bodies="60/min burst 2",
-        )
-    )
+    svc = limited_service(only_limits(bad_bodies="60/min burst 2"))
     bad = svc.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     good = svc.clients.add(name="gz2", role=Role.DEPARTMENT, department=GZ_AMR).api_key
     with TestClient(create_app(svc), raise_server_exceptions=False) as api:
@@ -306,15 +289,7 @@ def test_malformed_bodies_are_charged_to_the_sender_then_429(
 def test_unknown_keys_and_wrong_shapes_are_charged_by_address_without_a_key(
     limited_service: LimitedService,
 ) -> None:
-    svc = limited_service(
-        Limits.parse(
-            verify_client="off",
-            verify_ip="off",
-            public_ip="off",
-            auth_failures_ip="off",
-            bad_bodies="60/min burst 2",
-        )
-    )
+    svc = limited_service(only_limits(bad_bodies="60/min burst 2"))
     with TestClient(create_app(svc), raise_server_exceptions=False) as api:
         r = api.post("/api/v1/verify", json={"seal": "x", "colour": "blue"})
         assert r.status_code == 422 and r.json()["error"]["field"] == "colour"

@@ -15,7 +15,7 @@ from elicence.app.service import Elicence
 from elicence.domain.clients import Role
 from elicence.errors import AuthenticationError
 from elicence.registry import Registry
-from tests.conftest import GZ_AMR, Clock, make_service
+from tests.conftest import GZ_AMR, Clock, food_permit, make_service
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -53,3 +53,40 @@ def test_a_disabled_key_is_refused_at_once_by_another_instance(
             serving.clients.authenticate(made.api_key)
         # the client that was not disabled keeps working, from the cache
         assert serving.clients.authenticate(other.api_key).id == other.client.id
+
+
+def test_a_disabled_hall_key_is_refused_by_the_next_verification_in_another_instance(
+    two_services: tuple[Elicence, Elicence],
+) -> None:
+    """The verify route takes a cached key on the event loop and re-checks its client in the
+    verification's own registry read (issue 20): still refused at once, nothing recorded."""
+    serving, operator = two_services
+    dept = operator.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
+    hall = operator.clients.add(name="hall", role=Role.HALL, department=None)
+    other = operator.clients.add(name="hall 2", role=Role.HALL, department=None)
+    with TestClient(create_app(serving), raise_server_exceptions=False) as api:
+        issued = api.post(
+            "/api/v1/licences",
+            json=food_permit("DISABLE-VERIFY-1"),
+            headers={"Authorization": f"Bearer {dept.api_key}"},
+        )
+        assert issued.status_code == 201, issued.text
+        seal, ident = issued.json()["seal"], issued.json()["identifier"]
+        headers = {"Authorization": f"Bearer {hall.api_key}"}
+        kept = {"Authorization": f"Bearer {other.api_key}"}
+        for h in (headers, kept):  # both keys now cached by the serving instance
+            r = api.post("/api/v1/verify", json={"seal": seal}, headers=h)
+            assert r.status_code == 200 and r.json()["verdict"] == "valid", r.text
+        assert serving.clients.cached(hall.api_key) is not None  # the fast path will be taken
+        before = len(operator.registry.usage(identifier=ident, limit=1000))
+        operator.clients.disable(hall.client.id)  # the other instance: the cache is not told
+        for body in ({"seal": seal}, {"identifier": ident}, {"seal": "EL1:NOT-A-SEAL"}):
+            r = api.post("/api/v1/verify", json=body, headers=headers)
+            assert r.status_code == 401, (body, r.text)
+            assert "disabled" in r.json()["error"]["message"]
+        # an input error of a disabled client's request is a 401 too, not the error
+        r = api.post("/api/v1/verify", json={}, headers=headers)
+        assert r.status_code == 401, r.text
+        assert len(operator.registry.usage(identifier=ident, limit=1000)) == before  # nothing
+        r = api.post("/api/v1/verify", json={"seal": seal}, headers=kept)  # still cached, works
+        assert r.status_code == 200 and r.json()["verdict"] == "valid", r.text

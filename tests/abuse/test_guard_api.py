@@ -16,7 +16,7 @@ from elicence.domain.clients import Role
 from elicence.domain.limits import parse_networks
 from elicence.ratelimit import Limiter, MemoryLimiter
 from tests.abuse.conftest import LimitedService
-from tests.conftest import GZ_AMR, Clock, food_permit
+from tests.conftest import GZ_AMR, Clock, food_permit, only_limits
 
 VERIFY = "/api/v1/verify"
 LIMITS = Limits.parse(
@@ -176,13 +176,7 @@ def test_the_client_address(
 def test_x_forwarded_for_moves_the_bucket_only_behind_a_trusted_proxy(
     limited_service: LimitedService,
 ) -> None:
-    limits = Limits.parse(
-        verify_client="off",
-        verify_ip="60/min burst 1",
-        public_ip="off",
-        auth_failures_ip="off",
-        trusted_proxies=["127.0.0.1"],
-    )
+    limits = only_limits(verify_ip="60/min burst 1", trusted_proxies=["127.0.0.1"])
     svc = limited_service(limits, MemoryLimiter())
     body = {"seal": "EL1:AAAA"}
     with _client(svc, "127.0.0.1") as proxied, _client(svc, "198.51.100.1") as direct:
@@ -199,9 +193,7 @@ def test_x_forwarded_for_moves_the_bucket_only_behind_a_trusted_proxy(
 
 
 def test_limits_off_limit_nothing(limited_service: LimitedService) -> None:
-    off = Limits.parse(
-        verify_client="off", verify_ip="off", public_ip="off", auth_failures_ip="off"
-    )
+    off = only_limits()
     svc = limited_service(off)
     with _client(svc) as api:
         for _ in range(50):

@@ -263,3 +263,68 @@ def test_a_405_says_which_methods_are_allowed(
     assert r.status_code == 405, r.text
     assert set(r.headers["Allow"].split(", ")) == allowed
     assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_client_that_hangs_up_mid_body_is_one_info_line_not_an_unhandled_error(
+    service: Elicence, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under wrk, a connection closed while its body was on the way was logged as "unhandled
+    error" with a traceback, twice (ours and uvicorn's: the exception left the app). Now: one
+    info line with the request id, no traceback, nothing raised out of the app (issue 20)."""
+    import asyncio
+
+    app = create_app(service)
+    sent: list[dict[str, object]] = []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/verify",
+        "raw_path": b"/api/v1/verify",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"200")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "app": app,
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}  # gone before a byte of the body came
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(app(scope, receive, send))  # raises nothing
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [499]
+    rid = dict(starts[0]["headers"])[b"x-request-id"].decode()  # type: ignore[call-overload]
+    ours = [r for r in caplog.records if "disconnected" in r.getMessage()]
+    assert len(ours) == 1 and ours[0].levelno == logging.INFO, caplog.text
+    assert rid in ours[0].getMessage() and ours[0].exc_info is None
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_a_registry_failure_in_the_verifications_driver_read_is_503_and_the_read_recovers(
+    api: TestClient, service: Elicence, api_keys: ApiKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The verification's one read runs on the driver's cursor (registry/engine.DriverQuery):
+    a driver error is still a RegistryError (503, the details in the log), never a 500."""
+    issued = api.post("/api/v1/licences", json=food_permit(), headers=api_keys.h("gz_amr"))
+    assert issued.status_code == 201, issued.text
+    body = {"seal": issued.json()["seal"]}
+    with service.registry.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE grants RENAME TO grants_away"))
+    with caplog.at_level(logging.ERROR, logger="elicence.api"):
+        r = api.post("/api/v1/verify", json=body, headers=api_keys.h("hall"))
+    error = assert_5xx_shape(r)
+    assert r.status_code == 503 and error["code"] == "registry_error"
+    assert "grants" in caplog.text
+    with service.registry.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE grants_away RENAME TO grants"))
+    r = api.post("/api/v1/verify", json=body, headers=api_keys.h("hall"))
+    assert r.status_code == 200 and r.json()["verdict"] == "valid", r.text

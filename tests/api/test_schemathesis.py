@@ -29,22 +29,17 @@ from schemathesis.specs.openapi.checks import (
 
 from elicence.api.app import create_app
 from elicence.app.service import Elicence
-from elicence.bootstrap import assemble
 from elicence.domain.clients import Role
 from elicence.domain.licence import HolderRef
 from elicence.hall.items_file import DEMO_ITEMS, load_items
 from elicence.issuer.lifecycle import Action
-from elicence.keys.store import KeyStore
-from elicence.registry import Registry
 from elicence.settings import Settings
 from tests.conftest import (
     GZ_AMR,
-    PASSPHRASE,
     TH_CIVIL,
-    Clock,
     food_permit,
     marriage,
-    truncate_postgres,
+    service_per_database,
 )
 
 MAX_EXAMPLES = int(os.environ.get("ELICENCE_SCHEMATHESIS_EXAMPLES", "50"))
@@ -79,26 +74,14 @@ def demo_service(
 ) -> Iterator[Elicence]:  # type: ignore[no-untyped-def]
     """A service with licences of several types and statuses, and an API key of each role, on
     SQLite, then on PostgreSQL."""
-    import shutil
+    with service_per_database(
+        request, tmp_path_factory.mktemp("schemathesis"), keystore_template, demo_catalogue
+    ) as svc:
+        yield _with_demo_data(svc)
 
-    work = tmp_path_factory.mktemp("schemathesis")
-    shutil.copytree(keystore_template, work / "keys")
-    url = (
-        f"sqlite:///{work / 'registry.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    registry = Registry.from_url(url)
-    registry.upgrade()
-    clock = Clock()
-    svc = assemble(
-        registry=registry,
-        keystore=KeyStore(work / "keys", scrypt_log2_n=10),
-        passphrase=PASSPHRASE,
-        public_base_url="https://hall.example.gov.cn",
-        clock=clock,
-    )
-    registry.save_catalogue(demo_catalogue, now=clock())
+
+def _with_demo_data(svc: Elicence) -> Elicence:
+    """Licences of several types and statuses, and an API key of each role (in ``KEYS``)."""
     svc.hall.import_items(load_items(DEMO_ITEMS))  # the hall's service-item catalogue
     gz = svc.clients.add(name="gz", role=Role.DEPARTMENT, department=GZ_AMR)
     th = svc.clients.add(name="th", role=Role.DEPARTMENT, department=TH_CIVIL)
@@ -116,13 +99,7 @@ def demo_service(
     svc.licences.issue(svc.clients.authenticate(th.api_key), marriage())
     svc.licences.change_status(gz_client, issued[1].identifier, Action.REVOKE, reason="demo")
     svc.licences.change_status(gz_client, issued[2].identifier, Action.SUSPEND, reason="demo")
-    yield svc
-    svc.close()
-    if request.param == "postgres":  # the session's database is shared with other modules
-        truncate_postgres(
-            registry.engine.url.render_as_string(hide_password=False), ("alembic_version",)
-        )
-        registry.dispose()
+    return svc
 
 
 # The document is read at import (it needs no service); the service is set before any call.

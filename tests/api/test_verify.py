@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -283,3 +284,49 @@ def test_every_verification_writes_a_usage_record_with_the_client(
         service.registry.usage(identifier=food["identifier"], limit=10)[0]["client_id"]
         == (expected_clients["gz_amr"])
     )
+
+
+def test_the_fast_answer_is_byte_for_byte_what_the_model_would_write(
+    service: Elicence,
+    food: dict[str, Any],
+    wedding: dict[str, Any],
+    api: TestClient,
+    api_keys: ApiKeys,
+    clock: Clock,
+) -> None:
+    """The verify route writes its answer with orjson (issue 20); the contract is the
+    VerificationOut model's JSON: the same bytes for every kind of answer, masked or not."""
+    from elicence.api.schemas import verification_json, verification_out
+
+    parsed = parse_identifier(food["identifier"])
+    unknown = str(LicenceIdentifier(parsed.type_code, parsed.issuer_code, "Z" * 16, 1))
+    expiring = _issue(api, api_keys, "gz_amr", food_permit("EXPIRING-1", valid_until="2026-12-31"))
+    api.post(
+        f"/api/v1/licences/{wedding['identifier']}/revoke",
+        json={"reason": "issued in error"},
+        headers=api_keys.h("th_civil"),
+    )
+    asked = [
+        {"seal": food["seal"]},
+        {"seal": wedding["seal"]},  # a person: data items masked too; revoked
+        {"identifier": unknown},  # not found: no licence
+        {"seal": _tampered(food["seal"], len(food["seal"]) // 2)},  # invalid
+        {"seal": expiring["seal"]},
+    ]
+    catalogue = service.catalogue()
+    verdicts = set()
+    for moment in range(2):
+        for body in asked:
+            report = service.verification.verify(**body, client=None)
+            verdicts.add(str(report.verdict))
+            if moment:  # a time with microseconds, as a real clock's
+                report = dataclasses.replace(
+                    report, checked_at=report.checked_at.replace(microsecond=120500)
+                )
+            for masked in (True, False):
+                model = verification_out(report, catalogue=catalogue, masked=masked)
+                fast = verification_json(report, catalogue=catalogue, masked=masked)
+                assert fast == model.model_dump_json().encode(), (body, masked)
+                assert json.loads(fast) == model.model_dump(mode="json")
+        clock.advance(days=40)  # the expiring one expires
+    assert {"valid", "revoked", "not_found", "invalid", "expired"} <= verdicts

@@ -35,6 +35,26 @@ PDF = b"%PDF-1.4\n% a premises layout\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
+def restaurant_application(
+    licence: dict[str, str], *, business_items: str = "热食类食品制售", **over: Any
+) -> dict[str, Any]:
+    """An application for :data:`RESTAURANT` citing ``licence`` (``{"seal": …}`` or
+    ``{"identifier": …}``) as its business licence; ``over`` replaces top-level parts."""
+    body: dict[str, Any] = {
+        "item_code": RESTAURANT,
+        "form": {
+            "legal_representative": "张三",
+            "residence": "广州市天河区天河路385号",
+            "business_premises": "广州市天河区天河路385号首层101铺",
+            "main_business_format": "餐饮服务经营者",
+            "business_items": business_items,
+        },
+        "licences": [{"material": "business_licence", **licence}],
+    }
+    body.update(over)
+    return body
+
+
 def business_licence(
     source_ref: str, holder_id: str = ORG, name: str = "广州市天河区某某餐饮管理有限公司"
 ) -> dict[str, object]:
@@ -100,19 +120,11 @@ class World:
     # -- applying --------------------------------------------------------------------------
 
     def restaurant(self, *, seal: str | None = None, **over: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "item_code": RESTAURANT,
-            "form": {
-                "legal_representative": "张三",
-                "residence": "广州市天河区天河路385号",
-                "business_premises": "广州市天河区天河路385号首层101铺",
-                "main_business_format": "餐饮服务经营者",
-                "business_items": "热食类食品制售；冷食类食品制售",
-            },
-            "licences": [{"material": "business_licence", "seal": seal or self.seals["biz"]}],
-        }
-        body.update(over)
-        return body
+        return restaurant_application(
+            {"seal": seal or self.seals["biz"]},
+            business_items="热食类食品制售；冷食类食品制售",
+            **over,
+        )
 
     def submit(
         self,

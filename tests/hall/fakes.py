@@ -157,6 +157,14 @@ class MemoryCaseStore:
     def registered_name(self, holder: HolderRef) -> str | None:
         return self.names.get(holder)
 
+    def stored_upload(self, holder: HolderRef, sha256: str) -> tuple[Upload, bytes] | None:
+        found = [
+            (u, b)
+            for n, u, b in self.state.uploads
+            if u.sha256 == sha256 and self.state.cases[n].applicant.ref == holder
+        ]
+        return found[-1] if found else None
+
 
 class FakeCitations:
     """Answers each identifier (or seal text, read as the identifier) with the licence and

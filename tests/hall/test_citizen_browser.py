@@ -14,6 +14,7 @@ sent with the keyboard alone.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -194,8 +195,16 @@ def _journey(page: Any, site: Site, tmp_path: Path, prefix: str) -> None:
     # the second application remembers
     page.goto(f"{url}/services/{RESTAURANT}/apply")
     assert page.input_value("[name='form.business_premises']") == "广州市天河区天河路385号首层101铺"
-    assert page.is_visible(f"input[name='reuse.premises_layout'][value='{number}']")
+    assert page.is_visible(
+        f"input[name='reuse.premises_layout'][value='{hashlib.sha256(PDF).hexdigest()}']"
+    )
     _check(page, "apply-again", prefix)
+
+    # the bundle in one form (一条龙): the business licence once, each item's own under it
+    page.goto(f"{url}/services/scenarios/open-restaurant/apply")
+    assert page.locator("[name='licence.business_licence']").count() >= 1
+    assert page.is_visible("[name='i1.form.floor_area']")
+    _check(page, "bundle", prefix)
 
     page.goto(f"{url}/dashboard")
     assert "天河区市场监督管理局" in page.inner_text("main")

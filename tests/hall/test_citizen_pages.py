@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from elicence.api.app import create_app
-from elicence.app.guard import Limits
+from tests.conftest import only_limits
 from tests.hall.conftest import ORG, ORG2, PDF, RESTAURANT, TH_AMR, World
 from tests.holder.web import csrf_of, sign_in_holder
 
@@ -132,8 +132,9 @@ def test_a_citizen_applies_citing_its_licence_with_one_tap_and_uploading_a_file(
         again = c.get(f"/services/{RESTAURANT}/apply").text
         assert 'value="广州市天河区天河路385号首层101铺"' in again
         assert "已提交过的电子材料无需重复提交" in again
-        assert f'name="reuse.premises_layout" value="{number.group(1)}"' in again
-        r = _apply(c, world, files={}, **{"reuse.premises_layout": number.group(1)})
+        sha = case["uploads"][0]["sha256"]
+        assert f'name="reuse.premises_layout" value="{sha}"' in again
+        r = _apply(c, world, files={}, **{"reuse.premises_layout": sha})
         assert r.status_code == 303, r.text
         cases = _cases(world)
         assert len(cases) == 2
@@ -268,23 +269,24 @@ def test_a_holder_never_sees_another_holders_cases_or_uploads(
     world: World, browser: TestClient
 ) -> None:
     theirs = world.open_restaurant_case("org")
+    their_sha = _cases(world)[0]["uploads"][0]["sha256"]
     _sign_in(browser, ORG2, "另一家公司")
     assert theirs not in browser.get("/me/cases").text
     assert browser.get(f"/me/cases/{theirs}").status_code == 404
     assert browser.get(f"/me/cases/{theirs}/uploads/premises_layout").status_code == 404
     page = browser.get(f"/services/{RESTAURANT}/apply")
-    assert theirs not in page.text  # its upload is not offered
+    assert theirs not in page.text and their_sha not in page.text  # its upload is not offered
     r = browser.post(
         f"/services/{RESTAURANT}/apply",
         data={
             "csrf": csrf_of(page.text),
             **FORM,
             "licence.business_licence": world.idents["biz2"],
-            "reuse.premises_layout": theirs,
+            "reuse.premises_layout": their_sha,
         },
         follow_redirects=False,
     )
-    assert r.status_code == 404
+    assert r.status_code == 404 and 'id="e-upload.premises_layout"' in r.text
     assert len(_cases(world, "org2")) == 0
 
 
@@ -343,14 +345,7 @@ def test_the_case_is_followed_to_its_licence_rated_and_complained_about(
 
 def test_progress_without_a_login(world: World, browser: TestClient) -> None:
     number = world.open_restaurant_case()
-    world.svc.guard.limits = Limits.parse(
-        verify_client="off",
-        verify_ip="off",
-        public_ip="off",
-        auth_failures_ip="off",
-        progress_ip="1/h burst 100",
-        progress_case="1/min burst 5",
-    )
+    world.svc.guard.limits = only_limits(progress_ip="1/h burst 100", progress_case="1/min burst 5")
     page = browser.get("/progress")
     assert page.status_code == 200
     form = {"csrf": csrf_of(page.text), "case_number": number, "id_type": "001"}

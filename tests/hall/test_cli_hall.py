@@ -15,7 +15,14 @@ from typer.testing import Result
 
 from elicence.domain.licence import CHINA_TZ
 from tests.cli import cli
-from tests.hall.conftest import ORG, PDF, RESTAURANT, TH_AMR, business_licence
+from tests.hall.conftest import (
+    ORG,
+    PDF,
+    RESTAURANT,
+    TH_AMR,
+    business_licence,
+    restaurant_application,
+)
 
 API_KEY = re.compile(r"\belk_[A-Za-z0-9_-]{20,}")
 
@@ -110,17 +117,7 @@ def test_items_show_and_import(hall: Hall, tmp_path: Path) -> None:
 
 
 def _submit(hall: Hall, tmp_path: Path) -> str:
-    application = {
-        "item_code": RESTAURANT,
-        "form": {
-            "legal_representative": "张三",
-            "residence": "广州市天河区天河路385号",
-            "business_premises": "广州市天河区天河路385号首层101铺",
-            "main_business_format": "餐饮服务经营者",
-            "business_items": "热食类食品制售",
-        },
-        "licences": [{"material": "business_licence", "seal": hall.seal}],
-    }
+    application = restaurant_application({"seal": hall.seal})
     (tmp_path / "app.json").write_text(
         json.dumps(application, ensure_ascii=False), encoding="utf-8"
     )

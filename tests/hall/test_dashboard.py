@@ -21,7 +21,7 @@ from elicence.hall.items_file import DEMO_ITEMS, load_items
 from elicence.hall.metrics import Metrics
 from elicence.keys.store import KeyStore
 from elicence.registry import Registry
-from tests.conftest import PASSPHRASE, Clock
+from tests.conftest import PASSPHRASE, Clock, only_limits
 from tests.hall.conftest import TH_AMR, TH_FIRE, World
 from tests.hall.test_metrics import _complete, _rate
 
@@ -314,7 +314,6 @@ def test_every_dashboard_page_is_charged_to_the_public_limit(
 ) -> None:
     """A month's page costs 13 public reads (the month and the 12 of its trend), the
     explanation page 1; the clock stands still, so nothing refills."""
-    from elicence.app.guard import Limits
 
     registry = Registry.from_url(f"sqlite:///{tmp_path / 'limited.db'}")
     registry.upgrade()
@@ -325,12 +324,7 @@ def test_every_dashboard_page_is_charged_to_the_public_limit(
         passphrase=PASSPHRASE,
         public_base_url="https://hall.example.gov.cn",
         clock=clock,
-        limits=Limits.parse(
-            verify_client="off",
-            verify_ip="off",
-            public_ip="60/min burst 30",
-            auth_failures_ip="off",
-        ),
+        limits=only_limits(public_ip="60/min burst 30"),
     )
     svc.hall.import_items(load_items(DEMO_ITEMS))
     try:

@@ -207,6 +207,20 @@ BAD_FILES = [
         "Extra inputs",
     ),
     (
+        "keyword-too-long",
+        "    keywords: [开饭店, 餐馆, 餐厅, 餐饮, 食品经营许可证]",
+        "    keywords: [开饭店, 餐馆餐馆餐馆餐馆餐馆餐馆餐馆餐馆餐馆餐馆餐]",
+        "items[0].keywords[1]",
+        "at most 20",
+    ),
+    (
+        "keywords-not-a-list",
+        "    keywords: [开饭店, 餐馆, 餐厅, 餐饮, 食品经营许可证]",
+        "    keywords: 开饭店",
+        "items[0].keywords",
+        "valid list",
+    ),
+    (
         "not-a-date",
         "  - {from: 2026-01-01, capability: 0.4",
         "  - {from: 2026-13-01, capability: 0.4",

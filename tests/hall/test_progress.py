@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from elicence.app.guard import Limits
+from tests.conftest import only_limits
 from tests.hall.conftest import ORG, World
 
 
@@ -77,14 +77,7 @@ def test_bad_queries_are_422(world: World, body: dict[str, str], field: str) -> 
 def _limit(w: World, *, per_address: str, per_case: str) -> None:
     """The service's own limits for the progress query (the clock of the test world does not
     move, so a bucket refills only when a test says so)."""
-    w.svc.guard.limits = Limits.parse(
-        verify_client="off",
-        verify_ip="off",
-        public_ip="off",
-        auth_failures_ip="off",
-        progress_ip=per_address,
-        progress_case=per_case,
-    )
+    w.svc.guard.limits = only_limits(progress_ip=per_address, progress_case=per_case)
 
 
 def test_queries_are_limited_per_address(world: World) -> None:

@@ -54,7 +54,7 @@ def count(w: World, table: str) -> int:
 
 
 def nothing_written(w: World) -> None:
-    for table in ("hall_cases", "hall_uploads", "hall_case_events"):
+    for table in ("hall_cases", "hall_uploads", "hall_blobs", "hall_case_events"):
         assert count(w, table) == 0, table
 
 

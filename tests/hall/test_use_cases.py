@@ -27,7 +27,7 @@ from elicence.hall.steps import Steps
 from elicence.hall.submission import Submission
 from elicence.hall.workflow import CaseAction, CaseStatus
 from tests.conftest import BUSINESS, NOW
-from tests.hall.conftest import ORG, PDF, RESTAURANT, TH_AMR
+from tests.hall.conftest import ORG, PDF, TH_AMR, restaurant_application
 from tests.hall.fakes import FakeCitations, FakeIssuer, MemoryCaseStore
 
 ITEMS = load_items(DEMO_ITEMS)
@@ -53,19 +53,7 @@ class Hall:
     feedback: Feedback
 
     def restaurant(self, **over: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "item_code": RESTAURANT,
-            "form": {
-                "legal_representative": "张三",
-                "residence": "广州市天河区天河路385号",
-                "business_premises": "广州市天河区天河路385号首层101铺",
-                "main_business_format": "餐饮服务经营者",
-                "business_items": "热食类食品制售",
-            },
-            "licences": [{"material": "business_licence", "identifier": BIZ}],
-        }
-        body.update(over)
-        return body
+        return restaurant_application({"identifier": BIZ}, **over)
 
     def reviewed_despite_the_issuer(self) -> str:
         refused, self.issuer.refuse_item = self.issuer.refuse_item, None

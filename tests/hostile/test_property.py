@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from elicence.api.app import create_app
-from elicence.registry import Registry
-from tests.conftest import Clock, food_permit, make_service
+from tests.conftest import food_permit, service_per_database
 from tests.hall.conftest import ORG, PDF, World, build_world
 from tests.hostile.conftest import row_counts
 
@@ -330,16 +328,12 @@ def world(
     demo_catalogue: Any,
 ) -> Iterator[World]:
     """The hall's world, with an open case and a complaint, once per database."""
-    work = tmp_path_factory.mktemp("hostile")
-    shutil.copytree(keystore_template, work / "keys")
-    url = (
-        f"sqlite:///{work / 'registry.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    registry = Registry.from_url(url)
-    svc = make_service(registry, work / "keys", Clock(), demo_catalogue)
-    with TestClient(create_app(svc), raise_server_exceptions=False) as api:
+    with (
+        service_per_database(
+            request, tmp_path_factory.mktemp("hostile"), keystore_template, demo_catalogue
+        ) as svc,
+        TestClient(create_app(svc), raise_server_exceptions=False) as api,
+    ):
         w = build_world(svc, api)
         number = w.open_restaurant_case()
         r = api.post(
@@ -348,15 +342,6 @@ def world(
         assert r.status_code == 201, r.text
         w.idents["case"] = number
         yield w
-    if request.param == "postgres":
-        from sqlalchemy import MetaData, text
-
-        meta = MetaData()
-        meta.reflect(registry.engine)
-        names = ", ".join(t for t in meta.tables if t != "alembic_version")
-        with registry.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    registry.dispose()
 
 
 READS = [

@@ -169,52 +169,40 @@ def test_concurrent_single_issuances_share_commits_on_postgresql(pg_service: Eli
 
 @pytest.mark.postgres
 def test_two_processes_racing_one_source_ref_each_store_it_once(
-    pg_service: Elicence,
-    postgres_url: str,
-    keys_dir,
-    clock,
-    demo_catalogue,  # type: ignore[no-untyped-def]
+    pg_service: Elicence, pg_other_service: Elicence
 ) -> None:
     """Two services on one database (as two API workers): their groups race on the same
     source_refs; each is stored once, the losers' groups are retried item by item."""
-    from elicence.registry import Registry
-    from tests.conftest import make_service
+    other = pg_other_service
+    shared = [food_permit(f"GC-X-{n}", licence_number=f"JY{n:06d}") for n in range(40)]
+    own = [food_permit(f"GC-Y-{n}", licence_number=f"JY{n:06d}") for n in range(40)]
+    barrier = threading.Barrier(8)
 
-    other = make_service(Registry.from_url(postgres_url), keys_dir, clock, demo_catalogue)
-    try:
-        shared = [food_permit(f"GC-X-{n}", licence_number=f"JY{n:06d}") for n in range(40)]
-        own = [food_permit(f"GC-Y-{n}", licence_number=f"JY{n:06d}") for n in range(40)]
-        barrier = threading.Barrier(8)
+    def run(k: int) -> list[IssuanceResult | Error]:
+        svc = pg_service if k % 2 else other
+        barrier.wait(30)
+        out: list[IssuanceResult | Error] = []
+        for body in shared[k::4] + shared[(k + 1) % 4 :: 4] + own[k::8]:
+            try:
+                out.append(svc.licences.issue(_client(svc), body))
+            except Error as e:
+                out.append(e)
+        return out
 
-        def run(k: int) -> list[IssuanceResult | Error]:
-            svc = pg_service if k % 2 else other
-            barrier.wait(30)
-            out: list[IssuanceResult | Error] = []
-            for body in shared[k::4] + shared[(k + 1) % 4 :: 4] + own[k::8]:
-                try:
-                    out.append(svc.licences.issue(_client(svc), body))
-                except Error as e:
-                    out.append(e)
-            return out
-
-        with ThreadPoolExecutor(8) as pool:
-            results = [r for part in pool.map(run, range(8)) for r in part]
-        assert not [r for r in results if isinstance(r, Error)], results
-        by_ref: dict[str, set[str]] = {}
-        for r in results:
-            assert isinstance(r, IssuanceResult)
-            by_ref.setdefault(r.licence.source_ref or "", set()).add(r.licence.identifier)
-        assert len(by_ref) == 80 and all(len(v) == 1 for v in by_ref.values())
-        with pg_service.registry.engine.connect() as c:
-            assert c.execute(text("SELECT count(*) FROM licences")).scalar() == 80
-            assert c.execute(text("SELECT count(*) FROM events")).scalar() == 80
-            assert (
-                c.execute(text("SELECT count(DISTINCT status_index) FROM licences")).scalar() == 80
-            )
-        pg_service.log.checkpoint()
-        assert pg_service.log.audit().ok
-    finally:
-        other.registry.dispose()
+    with ThreadPoolExecutor(8) as pool:
+        results = [r for part in pool.map(run, range(8)) for r in part]
+    assert not [r for r in results if isinstance(r, Error)], results
+    by_ref: dict[str, set[str]] = {}
+    for r in results:
+        assert isinstance(r, IssuanceResult)
+        by_ref.setdefault(r.licence.source_ref or "", set()).add(r.licence.identifier)
+    assert len(by_ref) == 80 and all(len(v) == 1 for v in by_ref.values())
+    with pg_service.registry.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM licences")).scalar() == 80
+        assert c.execute(text("SELECT count(*) FROM events")).scalar() == 80
+        assert c.execute(text("SELECT count(DISTINCT status_index) FROM licences")).scalar() == 80
+    pg_service.log.checkpoint()
+    assert pg_service.log.audit().ok
 
 
 def test_a_twin_with_another_body_is_refused_after_its_first_is_stored(

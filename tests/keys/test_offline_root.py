@@ -98,6 +98,19 @@ def test_a_wrong_root_is_refused(tmp_path: Path, root: RootSource, make, rule: s
         store.rotate(GZ_AMR, passphrase=PASSPHRASE, now=NOW, crl_url=None)
 
 
+def _production(data: Path, *, root_passphrase: str | None) -> dict[str, str | None]:
+    """The environment of a production service whose data is in ``data`` (SQLite there), with
+    the root's passphrase given or not."""
+    return {
+        "ELICENCE_ENV": "production",
+        "ELICENCE_DATA_DIR": str(data),
+        "ELICENCE_PUBLIC_BASE_URL": "https://zz.gdzwfw.example.gov.cn",
+        "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret",
+        "ELICENCE_DATABASE_URL": None,
+        "ELICENCE_ROOT_PASSPHRASE": root_passphrase,
+    }
+
+
 def test_a_root_is_made_once(tmp_path: Path, root: RootSource) -> None:
     with pytest.raises(KeyCustodyError, match="already holds a root"):
         create_offline_root(root.directory, passphrase=ROOT_PASSPHRASE, now=NOW)
@@ -106,14 +119,7 @@ def test_a_root_is_made_once(tmp_path: Path, root: RootSource) -> None:
 def test_the_production_ceremony_from_the_command_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
     root_dir = tmp_path / "usb" / "root"
-    env = {
-        "ELICENCE_ENV": "production",
-        "ELICENCE_DATA_DIR": str(data),
-        "ELICENCE_PUBLIC_BASE_URL": "https://zz.gdzwfw.example.gov.cn",
-        "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret",
-        "ELICENCE_DATABASE_URL": None,
-        "ELICENCE_ROOT_PASSPHRASE": None,
-    }
+    env = _production(data, root_passphrase=None)
 
     def run(*args: object, root_passphrase: str | None = ROOT_PASSPHRASE):  # type: ignore[no-untyped-def]
         return cli(
@@ -153,14 +159,7 @@ def test_a_catalogue_that_moves_a_type_to_sm2_needs_the_root_for_the_new_sm2_key
 ) -> None:
     data = tmp_path / "data"
     root_dir = tmp_path / "usb" / "root"
-    env = {
-        "ELICENCE_ENV": "production",
-        "ELICENCE_DATA_DIR": str(data),
-        "ELICENCE_PUBLIC_BASE_URL": "https://zz.gdzwfw.example.gov.cn",
-        "ELICENCE_KEY_PASSPHRASE": "a-real-production-secret",
-        "ELICENCE_DATABASE_URL": None,
-        "ELICENCE_ROOT_PASSPHRASE": ROOT_PASSPHRASE,
-    }
+    env = _production(data, root_passphrase=ROOT_PASSPHRASE)
 
     def run(*args: object):  # type: ignore[no-untyped-def]
         return cli(None, *args, **env)

@@ -34,6 +34,7 @@ from tests.conftest import GZ_AMR, NOW, PASSPHRASE, SZ_AMR, Clock, food_permit
 from tests.pki import OutsidePki
 from tests.softhsm import PIN, SoftHsm
 from tests.templates.pdftools import ADMIN, nss_db, pdfsig
+from tests.tools import pytest_without_tools
 
 GZ = Client("gz", "广州市市场监督管理局", Role.DEPARTMENT, GZ_AMR)
 
@@ -360,30 +361,11 @@ def test_without_softhsm_the_token_tests_fail_on_ci_and_skip_elsewhere(
     tmp_path: Path, ci: str, outcome: str
 ) -> None:
     """The fixture's rule, run in a child pytest whose PATH has no softhsm2-util."""
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k not in {"CI", "SOFTHSM2_CONF"}}
-    env["PATH"] = str(tmp_path)  # no softhsm2-util here
-    if ci:
-        env["CI"] = ci
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"{__file__}::test_a_csr_made_on_the_token_proves_possession",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).parents[2],
-        timeout=300,
-        check=False,
+    result = pytest_without_tools(
+        [f"{__file__}::test_a_csr_made_on_the_token_proves_possession"],
+        path=tmp_path,  # no softhsm2-util here
+        ci=ci,
+        unset={"SOFTHSM2_CONF"},
     )
     assert outcome in result.stdout, result.stdout + result.stderr
     if ci:

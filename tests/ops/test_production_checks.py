@@ -26,6 +26,23 @@ REAL = PRODUCTION["ELICENCE_KEY_PASSPHRASE"]
 DEV = {"ELICENCE_ENV": "development"}
 
 
+def _in_production(
+    command: list[str], *, data: Path, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """``elicence <command>`` in a child process with the production settings (no other
+    ``ELICENCE_*`` of ours), its data in ``data``, and ``settings`` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELICENCE_")}
+    env |= {**PRODUCTION, "ELICENCE_DATA_DIR": str(data), **settings}
+    return subprocess.run(
+        [sys.executable, "-m", "elicence.cli", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def _installation(tmp_path: Path, *, passphrase: str | None) -> Path:
     """A data dir made in development with a real catalogue and keys sealed under
     ``passphrase`` (None: the development passphrase); no demo clients."""
@@ -87,16 +104,7 @@ def test_a_data_dir_made_by_init_demo_is_refused_by_serve_in_production(tmp_path
     before it listens (it used to serve, and the demo admin key read everything)."""
     data = tmp_path / "data"
     assert cli(data, "init").exit_code == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELICENCE_")}
-    env |= {**PRODUCTION, "ELICENCE_DATA_DIR": str(data), "ELICENCE_PORT": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "elicence.cli", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _in_production(["serve"], data=data, ELICENCE_PORT="1")
     assert done.returncode == 3, done.stderr
     assert "refuses demo data" in done.stderr
     for what in ("demo-clients.json", "enabled demo clients", "the demo catalogue",
@@ -110,19 +118,8 @@ def test_a_data_dir_made_by_init_demo_is_refused_by_serve_in_production(tmp_path
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["serve"]], ids=" ".join)
 def test_a_wrong_passphrase_refuses_to_start(tmp_path: Path, command: list[str]) -> None:
     data = _installation(tmp_path, passphrase=REAL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELICENCE_")}
-    env |= {
-        **PRODUCTION,
-        "ELICENCE_DATA_DIR": str(data),
-        "ELICENCE_KEY_PASSPHRASE": "not-the-passphrase-of-these-keys",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "elicence.cli", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = _in_production(
+        command, data=data, ELICENCE_KEY_PASSPHRASE="not-the-passphrase-of-these-keys"
     )
     assert done.returncode == 3, done.stderr
     assert "do not open with ELICENCE_KEY_PASSPHRASE" in done.stderr

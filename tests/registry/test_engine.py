@@ -141,3 +141,45 @@ def test_a_sqlite_writer_that_waits_too_long_for_its_turn_gives_up(
     with db.write() as c:  # free again
         c.execute(text("SELECT 1"))
     engine.dispose()
+
+
+def test_sqlite_writers_of_other_processes_take_turns_through_the_lock_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of several processes on one file queue on flock beside it (issue 20: SQLite's
+    busy handler let one worker starve the other's writers for up to a second). Another open
+    file description holding the turn is, to flock, another process."""
+    import fcntl
+    import os
+
+    monkeypatch.setattr(engine_module, "BUSY_SECONDS", 0.3)
+    path = tmp_path / "w.db"
+    db = Database(open_engine(f"sqlite:///{path}"))
+    with db.write() as c:
+        c.execute(text("CREATE TABLE t (x INTEGER)"))
+    for name in ("w.db-gate", "w.db-turn"):  # made private, as the database is
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    other = os.open(tmp_path / "w.db-turn", os.O_RDWR)  # the other process
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(RegistryError, match="busy"), db.write():
+            pass  # waited for its turn, then gave up as SQLite's busy timeout would
+        monkeypatch.setattr(engine_module, "BUSY_SECONDS", 30)
+        done = threading.Event()
+
+        def write() -> None:
+            with db.write() as c:
+                c.execute(text("INSERT INTO t VALUES (1)"))
+            done.set()
+
+        t = threading.Thread(target=write)
+        t.start()
+        assert not done.wait(0.1)  # waits while the other holds the turn
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    t.join(10)
+    assert done.is_set()  # its turn came when the other let go
+    with db.read() as c:
+        assert c.execute(text("SELECT count(*) FROM t")).scalar() == 1
+    db.dispose()

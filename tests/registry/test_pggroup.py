@@ -122,28 +122,19 @@ def test_indices_of_a_group_whose_commit_may_have_happened_are_never_handed_out_
 
 
 def test_another_process_takes_another_block(
-    pg_service: Elicence,
-    postgres_url: str,
-    keys_dir,
-    clock,
-    demo_catalogue,  # type: ignore[no-untyped-def]
+    pg_service: Elicence, pg_other_service: Elicence
 ) -> None:
-    from elicence.registry import Registry
     from elicence.registry.pggroup import BLOCK
-    from tests.conftest import make_service
 
-    other = make_service(Registry.from_url(postgres_url), keys_dir, clock, demo_catalogue)
-    try:
-        a = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-9")).licence
-        b = other.licences.issue(_client(other), food_permit("PG-GROUP-10")).licence
-        c = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-11")).licence
-        assert (a.status_index, b.status_index, c.status_index) == (0, BLOCK, 1)
-        # the status list covers every reserved index; the unused ones are clear bits
-        assert pg_service.registry.status_entries(GZ_AMR)[0] == 2 * BLOCK
-        pg_service.log.checkpoint()
-        assert pg_service.log.audit().ok
-    finally:
-        other.registry.dispose()
+    other = pg_other_service
+    a = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-9")).licence
+    b = other.licences.issue(_client(other), food_permit("PG-GROUP-10")).licence
+    c = pg_service.licences.issue(_client(pg_service), food_permit("PG-GROUP-11")).licence
+    assert (a.status_index, b.status_index, c.status_index) == (0, BLOCK, 1)
+    # the status list covers every reserved index; the unused ones are clear bits
+    assert pg_service.registry.status_entries(GZ_AMR)[0] == 2 * BLOCK
+    pg_service.log.checkpoint()
+    assert pg_service.log.audit().ok
 
 
 def test_the_database_chains_events_as_the_log_format_says(pg_service: Elicence) -> None:

@@ -6,10 +6,7 @@ Every test here needs a PostgreSQL server (``postgres_url`` creates a throwaway 
 from __future__ import annotations
 
 import functools
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 from alembic.config import Config
@@ -20,14 +17,13 @@ from sqlalchemy import inspect, text
 from elicence.api.app import create_app
 from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
-from elicence.errors import ConflictError, Error
+from elicence.errors import ConflictError
 from elicence.issuer import IssuanceResult
 from elicence.registry.migrate import MIGRATIONS, current
-from tests.conftest import GZ_AMR, food_permit
+from tests.conftest import GZ_AMR, food_permit, race
 
 pytestmark = pytest.mark.postgres
 
-T = TypeVar("T")
 THREADS = 8
 
 
@@ -37,21 +33,6 @@ def _department(svc: Elicence, dept: str = GZ_AMR) -> Client:
     return svc.clients.authenticate(
         svc.clients.add(name="广州市市场监督管理局", role=Role.DEPARTMENT, department=dept).api_key
     )
-
-
-def _race(calls: list[Callable[[], T]]) -> list[T | Error]:
-    """Run ``calls`` in threads released together by a barrier; domain errors are results."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T | Error:
-        barrier.wait(timeout=30)
-        try:
-            return call()
-        except Error as e:
-            return e
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def _scalar(svc: Elicence, sql: str, **params: object) -> object:
@@ -133,7 +114,7 @@ def test_issue_and_verify_round_trip_on_postgresql(
 def test_concurrent_identical_requests_make_exactly_one_licence(pg_service: Elicence) -> None:
     client = _department(pg_service)
     body = food_permit("PG-RACE-1")
-    results = _race([lambda: pg_service.licences.issue(client, body) for _ in range(THREADS)])
+    results = race([lambda: pg_service.licences.issue(client, body) for _ in range(THREADS)])
 
     assert all(isinstance(r, IssuanceResult) for r in results), results
     issued = [r for r in results if isinstance(r, IssuanceResult)]
@@ -153,7 +134,7 @@ def test_concurrent_different_bodies_under_one_source_ref(pg_service: Elicence) 
     bodies = [
         food_permit("PG-RACE-2", licence_number=f"JY144010600{n:05d}") for n in range(THREADS)
     ]
-    results = _race([functools.partial(pg_service.licences.issue, client, b) for b in bodies])
+    results = race([functools.partial(pg_service.licences.issue, client, b) for b in bodies])
 
     winners = [r for r in results if isinstance(r, IssuanceResult)]
     losers = [r for r in results if not isinstance(r, IssuanceResult)]
@@ -203,7 +184,7 @@ def test_concurrent_overlapping_batches_store_each_source_ref_once(
 ) -> None:
     client = _department(pg_service)
     items = [food_permit(f"PG-CB-{n}", licence_number=f"JY{n:06d}") for n in range(40)]
-    results = _race([lambda: pg_service.licences.issue_batch(client, items) for _ in range(4)])
+    results = race([lambda: pg_service.licences.issue_batch(client, items) for _ in range(4)])
 
     assert all(isinstance(r, list) for r in results), results
     per_ref: dict[int, set[str]] = {}

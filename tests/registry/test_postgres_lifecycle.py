@@ -8,10 +8,7 @@ while issuance and lifecycle changes interleave.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import pytest
 
@@ -20,24 +17,9 @@ from elicence.app.service import Elicence
 from elicence.domain.clients import Client, Role
 from elicence.errors import Error, IllegalTransitionError
 from elicence.issuer.lifecycle import Action, Change
-from tests.conftest import GZ_AMR, food_permit
+from tests.conftest import GZ_AMR, food_permit, race
 
 pytestmark = pytest.mark.postgres
-T = TypeVar("T")
-
-
-def _race(calls: list[Callable[[], T]]) -> list[T | Error]:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T | Error:
-        barrier.wait(timeout=30)
-        try:
-            return call()
-        except Error as e:
-            return e
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def _department(svc: Elicence) -> Client:
@@ -65,7 +47,7 @@ def test_racing_lifecycle_calls_end_in_one_consistent_state(pg_service: Elicence
         )
         for n in range(4)
     ]
-    results = _race(calls)
+    results = race(calls)
 
     assert all(isinstance(r, Change | IllegalTransitionError) for r in results), results
     succeeded = [r for r in results if isinstance(r, Change)]
@@ -111,7 +93,7 @@ def test_the_chain_holds_while_issuance_and_lifecycle_interleave(pg_service: Eli
             holder=("001", "91350100M000100Y43"),
         )
     )
-    results = _race(calls)
+    results = race(calls)
     assert not [
         r for r in results if isinstance(r, Error) and not isinstance(r, IllegalTransitionError)
     ]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from elicence.app.service import Elicence
+from elicence.domain.clients import Role
 from elicence.errors import RegistryError
 from elicence.registry.groupwrite import RowGroupCommit
 from tests.conftest import NOW
@@ -134,3 +135,34 @@ def test_a_record_the_registry_refuses_does_not_hold_back_the_others(service: El
     )  # fmt: skip
     rows = service.registry.usage()
     assert [r["identifier"] for r in rows] == ["after", "poison-2", "poison-0"]
+
+
+def test_postgresql_writes_a_group_in_one_query_and_drops_only_a_refused_row(
+    pg_service: Elicence,
+) -> None:
+    """On PostgreSQL a group is one round trip (registry/pgusage.py: BEGIN, one INSERT of the
+    rows as JSON, COMMIT); its rows read back exactly as given, and a row the database refuses
+    sends the group row by row: the others are written, the refused one dropped."""
+    registry = pg_service.registry
+    at = dt.datetime(2026, 12, 6, 2, 30, 15, 123456, tzinfo=dt.UTC)
+
+    def row(ident: str, client: str | None, case: str | None = None) -> dict[str, Any]:
+        return {
+            "at": at,
+            "client_id": client,
+            "identifier": ident,
+            "channel": "seal",
+            "verdict": "valid",
+            "authenticated": client is not None,
+            "case_number": case,
+        }
+
+    known = pg_service.clients.add(name="hall", role=Role.HALL, department=None).client.id
+    registry._write_usage([row("pg-a", known, "2026120600000001"), row("pg-b", None)])
+    registry._write_usage([row("pg-c", None), row("pg-poison", "c_unknown"), row("pg-d", known)])
+    got = {r["identifier"]: r for r in registry.usage(limit=10)}
+    assert set(got) == {"pg-a", "pg-b", "pg-c", "pg-d"}
+    assert got["pg-a"]["at"] == at and got["pg-a"]["client_id"] == known
+    assert got["pg-a"]["case_number"] == "2026120600000001"
+    assert got["pg-b"]["client_id"] is None and got["pg-d"]["client_id"] == known
+    assert registry._pg_usage is not None  # the one-query writer was the one used

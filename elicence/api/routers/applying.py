@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Set
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -61,7 +62,7 @@ EXPIRING_DAYS = 90
 GRANT_LAPSING_DAYS = 7
 
 
-def _signed_in(request: Request) -> Response | None:
+def signed_in(request: Request) -> Response | None:
     """Before an upload is read: a request without a holder session goes to sign in."""
     w = Web(request)
     return w.to_login("/me/cases") if w.holder() is None else None
@@ -95,10 +96,11 @@ def _form_page(
     view = item_view(item, w.svc.hall.items(), w.svc.catalogue())
     known = prefill(cases)
     mine = w.svc.holder.licences(me)
+    granted = w.svc.holder.granted_to_me(me)
     now = w.svc.clock()
     for m in view["materials"]:
         if m["licence"]:
-            m["choices"] = licence_choices(m, mine, now)
+            m["choices"] = licence_choices(m, mine, now, granted)
         else:
             m["earlier"] = earlier_uploads(cases, m["name"])
     filled = {f["name"]: known.get(f["name"], "") for f in view["form"]}
@@ -128,54 +130,79 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def _read_application(
-    w: Web, me: Client, item: ServiceItem, form: FormData, *, partial: bool
-) -> tuple[dict[str, Any], list[UploadIn], dict[str, str], dict[str, str], list[str]]:
+Where = dict[str, str]  # an API field prefix (``licences[0]``, ``reuse[1]``) → the page's field
+
+
+def scoped(name: str, scope: str, shared: Set[str]) -> str:
+    """A field's name on the page: a bundle's item's own field is prefixed with its ``scope``
+    (``i1.form.floor_area``); a field its items share (``form.x``, ``m.<material>``) is not."""
+    kind, _, rest = name.partition(".")
+    key = name if kind == "form" else f"m.{rest}"
+    return name if not scope or key in shared else scope + name
+
+
+async def read_application(
+    w: Web,
+    me: Client,
+    item: ServiceItem,
+    form: FormData,
+    *,
+    partial: bool,
+    scope: str = "",
+    shared: Set[str] = frozenset(),
+) -> tuple[dict[str, Any], list[UploadIn], dict[str, str], dict[str, str], Where]:
     """The page's form as the hall's application (JSON shape) and its uploads; the values and
-    choices to show again; the material of each citation, in order (to name an error's field)."""
-    values = {f.name: _text(form, f"form.{f.name}").strip() for f in item.form}
+    choices to show again (by page field); the page field of each citation and reused upload (to
+    name an error's field). ``scope`` and ``shared``: a bundle's item's fields (``scoped``)."""
+    values = {
+        f.name: _text(form, scoped(f"form.{f.name}", scope, shared)).strip() for f in item.form
+    }
     chosen: dict[str, str] = {}
     licences: list[dict[str, str]] = []
-    cited: list[str] = []
+    where: Where = {}
     uploads: list[UploadIn] = []
+    reused: list[dict[str, str]] = []
     for m in item.materials:
+        pre = scoped(f"m.{m.name}", scope, shared).removesuffix(f"m.{m.name}")
         if isinstance(m, LicenceMaterial):
-            pasted = _text(form, f"paste.{m.name}").strip()
-            picked = _text(form, f"licence.{m.name}").strip()
+            pasted = _text(form, f"{pre}paste.{m.name}").strip()
+            picked = _text(form, f"{pre}licence.{m.name}").strip()
             if pasted:
-                chosen[m.name] = "paste"
+                chosen[pre + m.name] = "paste"
                 key = "seal" if ":" in pasted or "/" in pasted else "identifier"
                 licences.append({"material": m.name, key: pasted})
             elif picked:
-                chosen[m.name] = picked
+                chosen[pre + m.name] = picked
                 licences.append({"material": m.name, "identifier": picked})
             else:
                 continue
-            cited.append(m.name)
+            where[f"licences[{len(licences) - 1}]"] = f"{pre}licence.{m.name}"
             continue
-        file = form.get(f"upload.{m.name}")
-        reuse = _text(form, f"reuse.{m.name}").strip()
+        file = form.get(f"{pre}upload.{m.name}")
+        reuse = _text(form, f"{pre}reuse.{m.name}").strip()
         if isinstance(file, UploadFile) and file.filename:
             content = await file.read()
             uploads.append(UploadIn(m.name, file.filename, file.content_type or "", bytes(content)))
-        elif reuse:
-            chosen[m.name] = reuse
-            earlier, content = await run_in_threadpool(w.svc.hall.upload, me, reuse, m.name)
-            uploads.append(UploadIn(m.name, earlier.filename, earlier.content_type, content))
+        elif reuse:  # the SHA-256 of an earlier upload: the hall finds it among the holder's own
+            chosen[pre + m.name] = reuse
+            where[f"reuse[{len(reused)}]"] = f"{pre}upload.{m.name}"
+            reused.append({"material": m.name, "sha256": reuse})
     body: dict[str, Any] = {"licences": licences}
+    if reused:
+        body["reuse"] = reused
     filled = {k: v for k, v in values.items() if v}
     body["form"] = filled if partial else values
     if not partial:
         body["item_code"] = item.code
-    return body, uploads, values, chosen, cited
+    return body, uploads, values, chosen, where
 
 
-def _field_of(e: Error, cited: list[str]) -> str | None:
+def _field_of(e: Error, where: Where) -> str | None:
     """The page's field of an API error: ``licences[1]`` is the second citation's material."""
     field = e.field or ""
-    found = re.fullmatch(r"licences\[(\d+)\].*", field)
-    if found and int(found.group(1)) < len(cited):
-        return f"licence.{cited[int(found.group(1))]}"
+    found = re.fullmatch(r"((?:licences|reuse)\[\d+\]).*", field)
+    if found and found.group(1) in where:
+        return where[found.group(1)]
     if field.startswith("uploads."):
         return "upload." + field.removeprefix("uploads.")
     if field == "licences":
@@ -184,10 +211,10 @@ def _field_of(e: Error, cited: list[str]) -> str | None:
     return field or None
 
 
-def _error(e: Error, cited: list[str]) -> dict[str, Any]:
+def form_error(e: Error, where: Where) -> dict[str, Any]:
     verdict = e.code.removeprefix("cited_licence_") if e.code.startswith("cited_licence_") else None
     return {
-        "field": _field_of(e, cited),
+        "field": _field_of(e, where),
         "api_field": e.field,
         "message": e.message,
         "zh": rule_zh(e),
@@ -197,22 +224,22 @@ def _error(e: Error, cited: list[str]) -> dict[str, Any]:
 
 
 @router.post("/services/{code}/apply")
-@edge(MAX_BODY_BYTES, precheck=_signed_in)
+@edge(MAX_BODY_BYTES, precheck=signed_in)
 async def apply(code: str, request: Request, h: ApplyForm) -> Response:
     w, me = h.w, h.me
     item = _item(w, code)
     form = await request.form()
-    cited: list[str] = []
+    cited: Where = {}
     values: dict[str, str] = {}
     chosen: dict[str, str] = {}
     try:
-        body, uploads, values, chosen, cited = await _read_application(
+        body, uploads, values, chosen, cited = await read_application(
             w, me, item, form, partial=False
         )
         await run_in_threadpool(w.svc.holder.enrol, me)
         case = await run_in_threadpool(w.svc.hall.submit, me, body, uploads)
     except Error as e:
-        err, answer, shown, picked = _error(e, cited), status_of(e), values or None, chosen
+        err, answer, shown, picked = form_error(e, cited), status_of(e), values or None, chosen
         return await run_in_threadpool(
             lambda: _form_page(w, me, item, values=shown, chosen=picked, error=err, status=answer)
         )
@@ -267,9 +294,10 @@ def _case_page(
     if view["asks"]:
         item_page = item_view(case.item, items, w.svc.catalogue())
         mine = w.svc.holder.licences(me)
+        granted = w.svc.holder.granted_to_me(me, case=case.number)
         for m in item_page["materials"]:
             if m["licence"]:
-                m["choices"] = licence_choices(m, mine, w.svc.clock())
+                m["choices"] = licence_choices(m, mine, w.svc.clock(), granted)
     return w.page(
         "hall/case.html",
         status=status,
@@ -306,14 +334,14 @@ def my_upload(number: str, material: str, h: Me) -> Response:
 
 
 @router.post("/me/cases/{number}/supplement")
-@edge(MAX_BODY_BYTES, precheck=_signed_in)
+@edge(MAX_BODY_BYTES, precheck=signed_in)
 async def supplement(number: str, request: Request, h: MeForm) -> Response:
     w, me = h.w, h.me
     case = await run_in_threadpool(w.svc.hall.case, me, number)
     form = await request.form()
-    cited: list[str] = []
+    cited: Where = {}
     try:
-        body, uploads, _values, _chosen, cited = await _read_application(
+        body, uploads, _values, _chosen, cited = await read_application(
             w, me, case.item, form, partial=True
         )
         note = _text(form, "note").strip()
@@ -322,7 +350,7 @@ async def supplement(number: str, request: Request, h: MeForm) -> Response:
         await run_in_threadpool(w.svc.holder.enrol, me)
         await run_in_threadpool(w.svc.hall.supplement, me, case.number, body, uploads)
     except Error as e:
-        err, code = _error(e, cited), status_of(e)
+        err, code = form_error(e, cited), status_of(e)
         return await run_in_threadpool(
             lambda: _case_page(w, me, case.number, error=err, status=code)
         )
@@ -345,7 +373,7 @@ async def rate(number: str, request: Request, h: MeForm) -> Response:
         await run_in_threadpool(w.svc.holder.enrol, me)
         await run_in_threadpool(w.svc.hall.rate, me, number, raw)
     except Error as e:
-        err, code = _error(e, []), status_of(e)
+        err, code = form_error(e, {}), status_of(e)
         return await run_in_threadpool(lambda: _case_page(w, me, number, error=err, status=code))
     return w.redirect(f"/me/cases/{number}?done=rated")
 
@@ -371,7 +399,7 @@ async def complain(number: str, request: Request, h: MeForm) -> Response:
         await run_in_threadpool(w.svc.holder.enrol, me)
         await run_in_threadpool(w.svc.hall.complain, me, number, {"text": text})
     except Error as e:
-        err, code = _error(e, []), status_of(e)
+        err, code = form_error(e, {}), status_of(e)
         return await run_in_threadpool(lambda: _case_page(w, me, number, error=err, status=code))
     return w.redirect(f"/me/cases/{number}?done=complained")
 

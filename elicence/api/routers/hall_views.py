@@ -11,11 +11,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from elicence.domain.catalogue import Catalogue, HolderCategory
+from elicence.domain.grants import Grant
 from elicence.domain.licence import Licence, china_today
 from elicence.errors import Error
 from elicence.hall.cases import Case, CaseEvent
-from elicence.hall.items import ItemCatalogue, LicenceMaterial, ServiceItem, UploadMaterial
+from elicence.hall.items import (
+    ItemCatalogue,
+    LicenceMaterial,
+    Scenario,
+    ServiceItem,
+    UploadMaterial,
+)
 from elicence.hall.workflow import CaseAction, CaseStatus
+from elicence.templates.web import beijing
 
 AUDIENCE = {
     HolderCategory.NATURAL_PERSON: ("个人办事", "Individuals"),
@@ -164,14 +172,6 @@ def item_view(item: ServiceItem, items: ItemCatalogue, licences: Catalogue) -> d
     }
 
 
-def matches(item: ServiceItem, dept_name: str, query: str) -> bool:
-    """Plain substring search over the item's name, code and department (case-insensitive)."""
-    q = query.strip().lower()
-    if not q:
-        return True
-    return q in item.name_zh.lower() or q in item.code.lower() or q in dept_name.lower()
-
-
 # -- the application form ------------------------------------------------------------------------
 
 
@@ -186,23 +186,30 @@ def prefill(cases: Iterable[Case]) -> dict[str, str]:
 
 
 def licence_choices(
-    material: dict[str, Any], mine: Sequence[Licence], now: dt.datetime
+    material: dict[str, Any],
+    mine: Sequence[Licence],
+    now: dt.datetime,
+    granted: Sequence[tuple[Grant, Licence]] = (),
 ) -> list[dict[str, str]]:
-    """The applicant's own licences of the material's type that are in force today."""
+    """The licences of the material's type in force today that the applicant may cite: its own,
+    then those another holder granted to it (or to the case), each with who granted it."""
     today = china_today(now)
     out = []
-    for lic in mine:
+    pairs = [(lic, None) for lic in mine] + [(lic, g) for g, lic in granted]
+    for lic, grant in pairs:
         if lic.type_code != material["type_code"]:
             continue
         if lic.effective_status(today) != "valid" or today < lic.valid_from:
             continue
-        out.append(
-            {
-                "identifier": lic.identifier,
-                "number": lic.licence_number,
-                "until": lic.valid_until.isoformat() if lic.valid_until else "长期",
-            }
-        )
+        choice = {
+            "identifier": lic.identifier,
+            "number": lic.licence_number,
+            "until": lic.valid_until.isoformat() if lic.valid_until else "长期",
+        }
+        if grant is not None:
+            choice["granted_by"] = lic.holder.name
+            choice["grant_until"] = beijing(grant.valid_until)  # China time
+        out.append(choice)
     return out
 
 
@@ -304,3 +311,64 @@ def timeline_view(events: Sequence[CaseEvent]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# -- a scenario bundle's one form (一条龙) -------------------------------------------------------
+
+
+def _same_material(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a["licence"] != b["licence"]:
+        return False
+    return bool(a["type_code"] == b["type_code"] if a["licence"] else a["accept"] == b["accept"])
+
+
+def bundle_view(scenario: Scenario, items: ItemCatalogue, licences: Catalogue) -> dict[str, Any]:
+    """One form for a scenario's items applied for online: the fields and materials that two or
+    more items share by name (a material: of the same licence type, or the same file types)
+    asked once, each item's own fields grouped under it (named ``i<n>.`` on the page). Items
+    that cannot be applied for online (depth 1) are listed apart."""
+    online = [item_view(items.items[c], items, licences) for c in scenario.items]
+    offline = [v for v in online if not v["online"]]
+    online = [v for v in online if v["online"]]
+    fields: dict[str, list[dict[str, Any]]] = {}
+    materials: dict[str, list[dict[str, Any]]] = {}
+    for v in online:
+        for f in v["form"]:
+            fields.setdefault(f["name"], []).append({**f, "item": v["name"]})
+        for m in v["materials"]:
+            materials.setdefault(m["name"], []).append({**m, "item": v["name"]})
+    shared_fields = [
+        {
+            **found[0],
+            "max": min(f["max"] for f in found),
+            "required": any(f["required"] for f in found),
+            "items": [f["item"] for f in found],
+        }
+        for found in fields.values()
+        if len(found) > 1
+    ]
+    shared_materials = []
+    for found in materials.values():
+        if len(found) > 1 and all(_same_material(found[0], m) for m in found[1:]):
+            merged = {**found[0], "required": any(m["required"] for m in found)}
+            if not merged["licence"]:
+                merged["max_bytes"] = min(m["max_bytes"] for m in found)
+                merged["rule"] = min((m["rule"] for m in found), key=len)
+            shared_materials.append({**merged, "items": [m["item"] for m in found]})
+    shared = {f"form.{f['name']}" for f in shared_fields} | {
+        f"m.{m['name']}" for m in shared_materials
+    }
+    for n, v in enumerate(online):
+        v["scope"] = f"i{n}."
+        v["own_form"] = [f for f in v["form"] if f"form.{f['name']}" not in shared]
+        v["own_materials"] = [m for m in v["materials"] if f"m.{m['name']}" not in shared]
+    return {
+        "code": scenario.code,
+        "name": scenario.name_zh,
+        "description": scenario.description_zh,
+        "items": online,
+        "offline": offline,
+        "shared_form": shared_fields,
+        "shared_materials": shared_materials,
+        "shared": shared,
+    }

@@ -43,8 +43,14 @@ class _In(BaseModel):
 
 
 class GranteeIn(_In):
-    kind: str = Field(description="'hall' (a hall client's id) or 'case' (a case number)")
-    ref: str = Field(description="the hall client's id, or the case number (办件编号)")
+    kind: str = Field(
+        description="'hall' (a hall client's id), 'case' (a case number) or 'holder' (another "
+        "holder, who may then cite the licence in its own applications)"
+    )
+    ref: str = Field(
+        description="the hall client's id, the case number (办件编号), or the holder as "
+        "id type and id number (001:91350100M000100Y43)"
+    )
 
 
 class GrantIn(_In):

@@ -23,9 +23,8 @@ from elicence.api.routers.applying import unread
 from elicence.api.routers.views import grant_views, licence_view, type_names, usage_views
 from elicence.api.web import SECURITY_HEADERS, HolderGuard, HolderPage, HtmlRoute
 from elicence.app.identity import safe_next
-from elicence.domain.grants import GranteeKind
+from elicence.domain.grants import GranteeKind, parse_grantee_kind
 from elicence.domain.licence import china_today, fold_versions
-from elicence.errors import InputError
 from elicence.templates import web
 from elicence.templates.presentation import presentation_svg
 from elicence.templates.qr import make_qr
@@ -142,17 +141,22 @@ def make_grant(
     grantee_kind: Annotated[str, Form()] = "hall",
     hall: Annotated[str, Form()] = "",
     case: Annotated[str, Form()] = "",
+    holder_id_type: Annotated[str, Form(max_length=3)] = "",
+    holder_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     w = h.w
-    kind = GranteeKind.CASE if grantee_kind == "case" else GranteeKind.HALL
-    if grantee_kind not in ("hall", "case"):
-        raise InputError("must be 'hall' or 'case'", field="grantee_kind")
+    kind = parse_grantee_kind(grantee_kind, field="grantee_kind")
+    refs = {
+        GranteeKind.HALL: hall,
+        GranteeKind.CASE: case,
+        GranteeKind.HOLDER: f"{holder_id_type}:{holder_id.strip()}",
+    }
     now = w.svc.clock()
     grant = w.svc.holder.grant(
         h.me,
         identifier=identifier,
         grantee_kind=kind,
-        grantee=hall if kind is GranteeKind.HALL else case,
+        grantee=refs[kind],
         purpose=purpose,
         valid_until=now + dt.timedelta(days=days),
     )

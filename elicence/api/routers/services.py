@@ -17,7 +17,6 @@ from elicence.api.routers.hall_views import (
     AUDIENCE,
     case_view,
     item_view,
-    matches,
     rule_zh,
     timeline_view,
 )
@@ -46,10 +45,8 @@ def services(
         if c in items.items
     ]
     views = []
-    for item in items.items.values():
-        dept = items.departments.get(item.department)
-        if not matches(item, dept.name_zh if dept else "", q):
-            continue
+    for code in w.svc.hall.find_items(q):
+        item = items.items[code]
         if audience and audience not in item.audience:
             continue
         if department and item.department != department:
@@ -92,7 +89,8 @@ def scenario(code: str, request: Request) -> Response:
     if found is None:
         raise NotFoundError(f"no scenario {code}", field="code")
     views = [item_view(items.items[c], items, licences) for c in found.items]
-    return w.page("hall/scenario.html", scenario=found, items=views)
+    online = sum(1 for v in views if v["online"])
+    return w.page("hall/scenario.html", scenario=found, items=views, online=online)
 
 
 @router.get("/services/{code}")

@@ -50,6 +50,8 @@ def grant_views(
     for g in grants:
         if g.grantee.kind is GranteeKind.HALL:
             label = halls.get(g.grantee.ref, g.grantee.ref)
+        elif g.grantee.kind is GranteeKind.HOLDER:
+            label = f"持证人 Holder {g.grantee.ref}"
         else:
             label = f"办件 Case {g.grantee.ref}"
         out.append(

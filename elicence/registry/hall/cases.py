@@ -33,6 +33,7 @@ from elicence.registry.hall.rows import (
 )
 from elicence.registry.hall.snapshots import ItemSnapshots
 from elicence.registry.hall.statements import (
+    BLOBS,
     CASE_BY_NUMBER,
     CASES,
     CITED,
@@ -41,6 +42,7 @@ from elicence.registry.hall.statements import (
     RATINGS,
     RECTIFICATIONS,
     REGISTERED_NAME,
+    UPLOAD_WITH_BYTES,
     UPLOADS,
 )
 
@@ -133,11 +135,27 @@ class CaseReads:
         return [event_of(r) for r in rows]
 
     def upload(self, number: str, material: str) -> tuple[Upload, bytes] | None:
-        """The latest upload of a material of a case, with its bytes."""
+        """The latest upload of a material of a case, with its bytes (from its blob)."""
         with self._db.read() as c:
             row = c.execute(
-                select(UPLOADS)
-                .where(UPLOADS.c.case_number == number, UPLOADS.c.material == material)
+                UPLOAD_WITH_BYTES.where(
+                    UPLOADS.c.case_number == number, UPLOADS.c.material == material
+                )
+                .order_by(UPLOADS.c.id.desc())
+                .limit(1)
+            ).first()
+        return upload_of(row) if row is not None else None
+
+    def stored_upload(self, holder: HolderRef, sha256: str) -> tuple[Upload, bytes] | None:
+        """The holder's latest upload whose blob holds this content (blobs are the holder's
+        own: another holder's file of the same hash is never found)."""
+        with self._db.read() as c:
+            row = c.execute(
+                UPLOAD_WITH_BYTES.where(
+                    BLOBS.c.holder_id_type == str(holder.id_type),
+                    BLOBS.c.holder_id == holder.id_number,
+                    BLOBS.c.sha256 == sha256,
+                )
                 .order_by(UPLOADS.c.id.desc())
                 .limit(1)
             ).first()

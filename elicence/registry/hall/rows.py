@@ -201,7 +201,7 @@ def case_of(row: Any, snapshots: ItemSnapshots) -> Case:
     )
 
 
-def upload_values(number: str, upload: Upload, content: bytes) -> dict[str, Any]:
+def upload_values(number: str, upload: Upload, blob_id: int) -> dict[str, Any]:
     return {
         "case_number": number,
         "material": upload.material,
@@ -210,7 +210,7 @@ def upload_values(number: str, upload: Upload, content: bytes) -> dict[str, Any]
         "size": upload.size,
         "sha256": upload.sha256,
         "uploaded_at": upload.uploaded_at,
-        "content": content,
+        "blob_id": blob_id,
     }
 
 

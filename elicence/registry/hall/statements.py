@@ -13,11 +13,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, select, union_all, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, union_all, update
 
 from elicence.domain.licence import LicenceStatus
 from elicence.registry.hall.rows import MUTABLE
 from elicence.registry.models import (
+    HallBlob,
     HallCase,
     HallCaseEvent,
     HallComplaint,
@@ -31,6 +32,7 @@ from elicence.registry.tables import CLIENTS, LICENCES, USAGE
 ITEM_CATALOGUES = cast(Table, HallItemCatalogue.__table__)
 CASES = cast(Table, HallCase.__table__)
 UPLOADS = cast(Table, HallUpload.__table__)
+BLOBS = cast(Table, HallBlob.__table__)
 EVENTS = cast(Table, HallCaseEvent.__table__)
 RATINGS = cast(Table, HallRating.__table__)
 RECTIFICATIONS = cast(Table, HallRectification.__table__)
@@ -39,6 +41,23 @@ COMPLAINTS = cast(Table, HallComplaint.__table__)
 INSERT_CASE = insert(CASES)
 INSERT_EVENT = insert(EVENTS)
 INSERT_UPLOAD = insert(UPLOADS)
+INSERT_BLOB = insert(BLOBS).returning(BLOBS.c.id)
+# An applicant's blob of a content (uploads are content-addressed per applicant).
+BLOB_OF = select(BLOBS.c.id).where(
+    BLOBS.c.holder_id_type == bindparam("id_type"),
+    BLOBS.c.holder_id == bindparam("id_number"),
+    BLOBS.c.sha256 == bindparam("sha256"),
+)
+# An upload's row with its bytes (from its blob; a row the migration could not move keeps its own).
+UPLOAD_WITH_BYTES = select(
+    UPLOADS.c.material,
+    UPLOADS.c.filename,
+    UPLOADS.c.content_type,
+    UPLOADS.c.size,
+    UPLOADS.c.sha256,
+    UPLOADS.c.uploaded_at,
+    func.coalesce(BLOBS.c.content, UPLOADS.c.content).label("content"),
+).select_from(UPLOADS.outerjoin(BLOBS, BLOBS.c.id == UPLOADS.c.blob_id))
 CASE_BY_NUMBER = select(CASES).where(CASES.c.number == bindparam("number"))
 CASE_FOR_UPDATE = CASE_BY_NUMBER.with_for_update()
 # What a citation check reads of each cited licence: the verifier's view and the holder, for all

@@ -39,8 +39,10 @@ from elicence.registry.hall.rows import (
 )
 from elicence.registry.hall.snapshots import ItemSnapshots
 from elicence.registry.hall.statements import (
+    BLOB_OF,
     CASE_FOR_UPDATE,
     COMPLAINTS,
+    INSERT_BLOB,
     INSERT_CASE,
     INSERT_CASE_AND_EVENT,
     INSERT_EVENT,
@@ -101,7 +103,7 @@ class HallUnitOfWork:
             raise ConflictError(
                 f"case number {case.number} is taken", field="case_number", code="duplicate_case"
             ) from e
-        self._uploads(case.number, uploads)
+        self._uploads(case, uploads)
 
     def add_usage(
         self,
@@ -141,9 +143,34 @@ class HallUnitOfWork:
             for row in rows:
                 log.error("dropped a usage record the registry refuses (no client): %r", row)
 
-    def _uploads(self, number: str, uploads: Sequence[tuple[Upload, bytes]]) -> None:
+    def _uploads(self, case: Case, uploads: Sequence[tuple[Upload, bytes]]) -> None:
+        """Each upload's row, referencing the applicant's blob of its content: the bytes are
+        stored once per applicant and SHA-256, whatever the number of cases that hand them in."""
         if uploads:
-            self._conn.execute(INSERT_UPLOAD, [upload_values(number, u, c) for u, c in uploads])
+            rows = [upload_values(case.number, u, self._blob(case, u, c)) for u, c in uploads]
+            self._conn.execute(INSERT_UPLOAD, rows)
+
+    def _blob(self, case: Case, upload: Upload, content: bytes) -> int:
+        holder = case.applicant.ref
+        key = {"id_type": str(holder.id_type), "id_number": holder.id_number}
+        found = self._conn.execute(BLOB_OF, {**key, "sha256": upload.sha256}).scalar()
+        if found is not None:
+            return int(found)
+        row = {
+            "holder_id_type": key["id_type"],
+            "holder_id": key["id_number"],
+            "sha256": upload.sha256,
+            "size": upload.size,
+            "created_at": upload.uploaded_at,
+            "content": content,
+        }
+        try:
+            return int(self._conn.execute(INSERT_BLOB, row).scalar_one())
+        except IntegrityError as e:  # the same file stored by a concurrent submission
+            raise ConflictError(
+                "the same file was being stored by another request at the same moment; retry",
+                field=f"uploads.{upload.material}",
+            ) from e
 
     def add_items(self, document: dict[str, Any], *, digest: str, now: dt.datetime) -> int:
         result = self._conn.execute(
@@ -182,7 +209,7 @@ class HallUnitOfWork:
             else:
                 statement = UPDATE_STATE_AND_EVENT if state_only else UPDATE_CASE_AND_EVENT
                 self._conn.execute(statement, params)
-            self._uploads(case.number, uploads)
+            self._uploads(case, uploads)
             return True
         if expected_version is None and state_only:
             values = {f"v_{k}": v for k, v in mutable_values(case, STATE).items()}
@@ -199,7 +226,7 @@ class HallUnitOfWork:
                 return False
         if events:
             self._conn.execute(INSERT_EVENT, [event_values(e) for e in events])
-        self._uploads(case.number, uploads)
+        self._uploads(case, uploads)
         return True
 
     def add_rating(self, rating: Rating, *, client_id: str) -> None:

@@ -1,0 +1,114 @@
+"""Registry: a group of usage records (用证记录) on PostgreSQL in one round trip.
+
+Through SQLAlchemy a group took three round trips — ``BEGIN``, the ``INSERT``, ``COMMIT`` — each
+waited for by every verification of the group (issue 20). Here the group commit's leader
+(``registry/groupwrite.py``) sends one simple-protocol query on a connection of its own, in the
+driver's autocommit mode, the transaction spelled out: ``BEGIN``; one ``INSERT … SELECT`` of the
+group's rows bound as one JSON value; ``COMMIT``. The query returns once the commit is durable
+(as ``COMMIT`` does), so a verification is still answered only after its record is committed.
+
+Invariants: the rows are written in one transaction or not at all; a transaction that did not
+commit is rolled back before the connection is used again; a connection that failed or that the
+server closed is replaced at the next group; a row the database refuses (an integrity error)
+raises :class:`RefusedRowsError`, and the caller writes the group row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from contextlib import suppress
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from elicence.errors import RegistryError
+from elicence.registry.pgcopy import driver_alive
+
+COLUMNS = ("at", "client_id", "identifier", "channel", "verdict", "authenticated", "case_number")
+INSERT_GROUP = (
+    "BEGIN; INSERT INTO usage_records "
+    "(at, client_id, identifier, channel, verdict, authenticated, case_number) "
+    "SELECT at, client_id, identifier, channel, verdict, authenticated, case_number "
+    "FROM json_populate_recordset(NULL::usage_records, %s); COMMIT"
+)
+
+
+class RefusedRowsError(Exception):
+    """The database refused a row of the group (nothing of it was written)."""
+
+
+class UsageWriter:
+    """The usage records' own PostgreSQL connection, one group at a time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._pg: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` in one transaction, in one round trip; return once committed."""
+        data = json.dumps([{c: row[c] for c in COLUMNS} for row in rows], default=_iso)
+        with self._lock:
+            pg = self._connection()
+            try:
+                psycopg.ClientCursor(pg).execute(INSERT_GROUP, (data,))
+            except psycopg.IntegrityError as e:
+                self._end(pg)
+                raise RefusedRowsError(str(e)) from e
+            except psycopg.Error as e:
+                self._end(pg)
+                raise RegistryError(f"could not record verifications: {e}") from e
+            self._end(pg)  # a commit that failed leaves the transaction open: rolled back
+
+    def close(self) -> None:
+        with self._lock:
+            pg, self._pg = self._pg, None
+            _close(pg)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        pg = self._pg
+        if pg is not None and not pg.closed and driver_alive(pg):
+            return pg
+        _close(pg)
+        self._pg = None
+        try:
+            raw = self._engine.raw_connection()  # the engine's URL and connect arguments
+            pg = raw.driver_connection
+            raw.detach()  # ours now: never handed back to the pool
+        except SQLAlchemyError as e:
+            raise RegistryError(f"could not record verifications: {e}") from e
+        assert isinstance(pg, psycopg.Connection)
+        pg.autocommit = True  # BEGIN and COMMIT are spelled out in the query
+        self._pg = pg
+        return pg
+
+    def _end(self, pg: psycopg.Connection[Any]) -> None:
+        """Roll back what did not commit; drop a connection that cannot be trusted."""
+        if pg.closed or pg.broken:
+            self._pg = None
+            _close(pg)
+            return
+        if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            try:
+                pg.execute("ROLLBACK")
+            except psycopg.Error:
+                self._pg = None
+                _close(pg)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the registry")
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a usage record")
+
+
+def _close(pg: psycopg.Connection[Any] | None) -> None:
+    if pg is not None:
+        with suppress(psycopg.Error):
+            pg.close()
