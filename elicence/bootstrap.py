@@ -95,7 +95,7 @@ def assemble(
         printable=documents.renderer.check_printable,
     )
     metrics.instrument(issuer=issuer, registry=registry, publisher=publisher)
-    hall_store = HallStore(registry)
+    hall_store = HallStore(registry, usage_observers=registry.usage_commit.observers)
     items = ItemSource(hall_store)
     hall = Hall(
         store=hall_store,

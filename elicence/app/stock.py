@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -40,12 +40,13 @@ from typing import Any
 from elicence.app.catalogue import CatalogueSource
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.codes import check_uscc
-from elicence.domain.licence import EventKind, Licence
+from elicence.domain.licence import EventKind, Holder, Licence
 from elicence.errors import Error, InputError, StockImportError
 from elicence.formats.stockfile import SourceFormat, SourceRow, count_rows, read_rows
 from elicence.issuer.service import new_licence, new_licence_event, signer_for
 from elicence.issuer.validation import check_request, request_hash
 from elicence.keys.keyring import KeyringRecipe
+from elicence.keys.signer import Signer
 from elicence.registry.stock import RunRecord, StockRegistry
 from elicence.templates.pdf import LicenceRenderer
 
@@ -242,17 +243,20 @@ class StockImport:
         with a status index reserved for each."""
         early: list[RowError] = []
         ready: list[tuple[SourceRow, str]] = []
+        known: dict[str | None, str] = {}  # a row's department as given → checked (a file has few)
         for row in chunk:
             if row.error is not None:
                 early.append(
                     RowError(row.number, row.source_ref, row.error.field, row.error.message)
                 )
                 continue
-            try:
-                dept = _department_of(row, default_dept, catalogue)
-            except Error as e:
-                early.append(RowError(row.number, row.source_ref, e.field, e.message))
-                continue
+            dept = known.get(row.department)
+            if dept is None:
+                try:
+                    dept = known[row.department] = _department_of(row, default_dept, catalogue)
+                except Error as e:
+                    early.append(RowError(row.number, row.source_ref, e.field, e.message))
+                    continue
             ready.append((row, dept))
         counts: dict[str, int] = {}
         for _, dept in ready:
@@ -323,7 +327,7 @@ class StockImport:
 # -- the pieces of a run ------------------------------------------------------------------------
 
 # a chunk handed to the workers: its early errors, its row count, its sealed outcomes to come
-_InFlight = tuple[list["RowError"], int, "Future[list[_Outcome]]"]
+_InFlight = tuple[list["RowError"], int, "Future[list[_Packed]]"]
 
 
 class _ChunkWriter:
@@ -426,7 +430,7 @@ def _chunks(rows: Iterator[SourceRow], *, skip: int, size: int) -> Iterator[list
 
 def _ready(entry: _InFlight) -> tuple[int, list[RowError], list[_Outcome]]:
     early, rows, future = entry
-    return rows, early, future.result()
+    return rows, early, [_unpack(p) for p in future.result()]
 
 
 def _open_report(path: Path, run: RunRecord) -> io.TextIOWrapper:
@@ -482,10 +486,13 @@ def _init_worker(recipe: WorkerRecipe, catalogue: Catalogue) -> None:
     _WORKER["catalogue"] = catalogue
 
 
-def _seal_chunk(job: _Job) -> list[_Outcome]:
-    """Check and seal each row of a job (in a worker process); a row's error is its outcome."""
+def _seal_chunk(job: _Job) -> list[_Packed]:
+    """Check and seal each row of a job (in a worker process); a row's error is its outcome.
+    The licences go back packed (:func:`_pack`)."""
     catalogue: Catalogue = _WORKER["catalogue"]
-    out: list[_Outcome] = []
+    # the keyring read (and its key store's version checked) once a chunk, not once a row
+    signers: dict[str, Signer] = dict(_WORKER["keyring"])
+    out: list[_Packed] = []
     for number, raw, uscc, index in job.rows:
         try:
             dept = catalogue.department(uscc)
@@ -496,13 +503,37 @@ def _seal_chunk(job: _Job) -> list[_Outcome]:
                 request,
                 licence_type,
                 dept,
-                signer_for(_WORKER["keyring"], dept, licence_type.algorithm),
+                signer_for(signers, dept, licence_type.algorithm),
                 digest=request_hash(request),
                 status_index=index,
                 now=job.now,
             )
-            out.append((number, licence))
+            out.append((number, _pack(licence)))
         except Error as e:
             ref = raw.get("source_ref")
             out.append(RowError(number, ref if isinstance(ref, str) else "", e.field, e.message))
     return out
+
+
+# A sealed licence as the workers send it back: a flat tuple of its fields (the holder's three
+# in its place). Pickling the frozen slotted dataclasses themselves costs a dataclasses.fields()
+# call per object each way, which made unpickling the main process's busiest thread (issue 20).
+_LICENCE_FIELDS = tuple(f.name for f in fields(Licence))
+_HOLDER_AT = _LICENCE_FIELDS.index("holder")
+_Packed = tuple[int, tuple[Any, ...]] | RowError
+
+
+def _pack(licence: Licence) -> tuple[Any, ...]:
+    values = [getattr(licence, name) for name in _LICENCE_FIELDS]
+    h = licence.holder
+    values[_HOLDER_AT] = (h.name, h.id_type, h.id_number)
+    return tuple(values)
+
+
+def _unpack(packed: _Packed) -> _Outcome:
+    if isinstance(packed, RowError):
+        return packed
+    number, values = packed
+    fields_ = list(values)
+    fields_[_HOLDER_AT] = Holder(*values[_HOLDER_AT])
+    return number, Licence(*fields_)

@@ -26,7 +26,7 @@ from elicence.errors import ConflictError, InputError, NotFoundError
 from elicence.hall import roles
 from elicence.hall.application import CitationIn, reason
 from elicence.hall.cases import Applicant, Case, CaseEvent, Citation
-from elicence.hall.citing import cited_licence_error, record
+from elicence.hall.citing import cited_licence_error, record, record_in
 from elicence.hall.numbers import case_number
 from elicence.hall.ports import (
     CaseUnitOfWork,
@@ -71,10 +71,12 @@ class Approving:
         the issuer, idempotently (``source_ref`` = the case number), and links it to the case.
 
         1. the case may be approved by this client, from its status (nothing written if not);
-        2. from review: every cited e-licence is verified again (each check recorded);
+        2. from review: every cited e-licence is verified again (each check recorded: with the
+           transaction of 4., or on its own if the approval stops before it commits);
         3. the licence's draft is built and checked by the issuer, which numbers it (nothing
            written if it would not issue);
-        4. the case enters ``issuing`` with that checked draft stored (one transaction);
+        4. the case enters ``issuing`` with that checked draft and the re-checks' usage records
+           stored (one transaction);
         5. the issuer issues it (or answers the licence already issued under the case number);
         6. the case becomes ``approved``, linked to the licence (one transaction).
         A retry after 5 or 6 failed resumes at 5 with the stored draft: one licence, ever.
@@ -85,8 +87,9 @@ class Approving:
         now = s.clock()
         today = china_today(now)
         rechecks: list[tuple[CitationIn | Citation, CitationCheck]] = []
-        # the re-checks' usage records are written once the case's transaction has ended (each
-        # is a durable write of its own, which must not wait on the case's write lock)
+        # the re-checks' usage records: written in the transaction that approves (or moves the
+        # case to issuing) and emptied once it committed; if it did not, written when the
+        # block ends, on their own (after the case's transaction, not waiting on its lock)
         with (
             self._recording(rechecks, client=client, number=n, now=now),
             s.store.unit_of_work() as uow,
@@ -113,7 +116,7 @@ class Approving:
                     version=case.version + 1,
                 )
                 uow.save_case(approved, [CaseEvent(n, now, action, case.status, after, client.id)])
-                uow.commit()
+                _commit_with(uow, rechecks, client=client, number=n, now=now)
                 return Approval(approved, None, False)
             # 3.
             if case.status is S.ISSUING and case.issuance is not None:
@@ -145,7 +148,7 @@ class Approving:
                     n, now, action, case.status, after, client.id, {"licence_type": issues}
                 )
                 uow.save_case(pending, [event])
-                uow.commit()
+                _commit_with(uow, rechecks, client=client, number=n, now=now)
         # 5.
         try:
             issued = s.issuer.issue(draft, department=case.department, actor=client.id)
@@ -215,6 +218,21 @@ class Approving:
             if check.verdict is not Verdict.VALID:
                 raise cited_licence_error(check, field=f"citations[{i}]", at_approval=True)
         return [replace(c, verdict=check.verdict, checked_at=now) for c, check in done]
+
+
+def _commit_with(
+    uow: CaseUnitOfWork,
+    rechecks: list[tuple[CitationIn | Citation, CitationCheck]],
+    *,
+    client: Client,
+    number: str,
+    now: dt.datetime,
+) -> None:
+    """Commit the step with the re-checks' usage records; once committed they are done (the
+    list emptied: :meth:`Approving._recording` writes only what no commit carried)."""
+    record_in(uow, rechecks, client=client, number=number, now=now)
+    uow.commit()
+    rechecks.clear()
 
 
 def _linked(case: Case, issued: IssuedLicence, decision: Decision, now: dt.datetime) -> Case:

@@ -3,7 +3,9 @@ of the material's licence type, and one the applicant may cite; the usage record
 
 Invariants:
 - every check leaves a usage record (用证记录) naming the case (none when the submission it
-  belonged to was refused, since no case exists);
+  belonged to was refused, since no case exists): written in the transaction of the step that
+  stores the case (:func:`record_in`), or, when that step does not commit, on its own
+  (:func:`record`);
 - a cited licence must be one the :class:`~elicence.hall.ports.CitationPolicy` allows: the
   service wires ``app/hall.GrantedOrOwn`` (the applicant's own, or granted to the case or the
   hall: 授权用证); :class:`~elicence.hall.ports.OwnLicencesOnly`, the default, allows only the
@@ -21,7 +23,7 @@ from elicence.domain.licence import HolderRef, Verdict
 from elicence.errors import ConflictError, Error, InputError, PermissionDeniedError
 from elicence.hall.application import CitationIn
 from elicence.hall.cases import Citation
-from elicence.hall.ports import CitationCheck, CitationRequest, Seams
+from elicence.hall.ports import CaseUnitOfWork, CitationCheck, CitationRequest, Seams
 
 
 def verify(
@@ -113,6 +115,22 @@ def record(
         if number is None:
             s.enrol(client)
         s.citations.record(
+            [check for _c, check in checks], at=now, client_id=client.id, case_number=number
+        )
+
+
+def record_in(
+    uow: CaseUnitOfWork,
+    checks: Sequence[tuple[CitationIn | Citation, CitationCheck]],
+    *,
+    client: Client,
+    number: str,
+    now: dt.datetime,
+) -> None:
+    """The usage records of ``checks``, naming the case, in the case's own transaction (``uow``
+    commits them with the step that cited the licences)."""
+    if checks:
+        uow.add_usage(
             [check for _c, check in checks], at=now, client_id=client.id, case_number=number
         )
 

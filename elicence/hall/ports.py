@@ -147,6 +147,19 @@ class CaseUnitOfWork(Protocol):
         case still has it (False, nothing written, if not)."""
         ...
 
+    def add_usage(
+        self,
+        checks: Sequence[CitationCheck],
+        *,
+        at: dt.datetime,
+        client_id: str,
+        case_number: str,
+    ) -> None:
+        """A usage record (用证记录) of each check, naming the case, written in this
+        transaction: committed with the case's step (one commit, not one more per record), and
+        gone with it if it does not commit (the caller then records them on their own)."""
+        ...
+
     def add_rating(self, rating: Rating, *, client_id: str) -> None: ...
     def add_rectification(self, order: Rectification) -> int: ...
     def rectification_for_update(self, order_id: int) -> Rectification | None: ...

@@ -2,9 +2,10 @@
 instead of paper originals.
 
 Invariants:
-- a case is stored whole (case, uploads, first event) in one transaction after every field,
-  upload and cited e-licence passed, or not at all; a scenario bundle's cases (一条龙) are all
-  stored in one transaction after every application passed, or none is;
+- a case is stored whole (case, uploads, first event, the usage records of its citations) in
+  one transaction after every field, upload and cited e-licence passed, or not at all; a
+  scenario bundle's cases (一条龙) are all stored in one transaction after every application
+  passed, or none is;
 - every cited e-licence is verified at submission and at each supplement (``citing``);
 - an application for an item that issues a licence is refused at once if approval could not
   issue it (the issuer checks the licence the form would give);
@@ -42,7 +43,7 @@ from elicence.hall.application import (
 )
 from elicence.hall.approval import Decision, licence_draft
 from elicence.hall.cases import Applicant, Case, CaseEvent, Channel, Upload, UploadIn
-from elicence.hall.citing import citation_of, record, verify
+from elicence.hall.citing import citation_of, record, record_in, verify
 from elicence.hall.items import ServiceItem
 from elicence.hall.numbers import case_number, new_case_number
 from elicence.hall.ports import CitationCheck, Seams
@@ -182,11 +183,10 @@ class Submission:
                             case.number, p.now, "submit", None, S.SUBMITTED, client.id
                         )
                         uow.add_case(case, p.stored, event)
-                    uow.commit()
+                        record_in(uow, p.checks, client=client, number=case.number, now=p.now)
+                    uow.commit()  # the cases, their events and their citations' usage records
             except ConflictError:
                 continue
-            for p, case in zip(prepared, cases, strict=True):
-                record(s, p.checks, client=client, number=case.number, now=p.now)
             return cases
         raise ConflictError("could not draw a free case number; retry")  # pragma: no cover
 
@@ -296,6 +296,6 @@ class Submission:
                 [CaseEvent(n, now, A.SUPPLEMENT, locked.status, after, client.id, detail)],
                 stored,
             )
+            record_in(uow, checks, client=client, number=n, now=now)
             uow.commit()
-        record(s, checks, client=client, number=n, now=now)
         return changed

@@ -50,6 +50,7 @@ class Keyring(Mapping[str, Signer]):
         self._passphrase = passphrase
         self._signers: dict[str, Signer] = {}
         self._service: Signer | None = None
+        self._service_version: object = None  # the key store's version it was loaded under
         self._version: object = None
         self._loaded = False
         self._lock = threading.Lock()
@@ -79,7 +80,6 @@ class Keyring(Mapping[str, Signer]):
                 return False
             signers: dict[str, Signer] = dict(self._store.department_signers(self._passphrase))
             self._signers = signers  # one assignment: readers see the old or the new dict
-            self._service = None
             self._version = version
             self._loaded = True
             return True
@@ -91,11 +91,15 @@ class Keyring(Mapping[str, Signer]):
         return self._version
 
     def service(self) -> Signer:
-        """The service signer (trust lists, status lists, checkpoints), loaded once."""
-        self.refresh()
+        """The service signer (trust lists, status lists, checkpoints), loaded once per
+        version of the key store, by itself: a process that only checkpoints (the stock
+        conversion's main process) does not open every department's key for it."""
+        version = self._store.version()
         signer = self._service
-        if signer is None:
-            signer = self._service = self._store.service_signer(self._passphrase)
+        if signer is None or version != self._service_version:
+            with self._lock:
+                signer = self._store.service_signer(self._passphrase)
+                self._service, self._service_version = signer, version
         return signer
 
     def unusable(self) -> list[str]:

@@ -29,6 +29,14 @@ from elicence.hall.cases import (
 from elicence.hall.ports import CitationCheck, CitationRequest, IssuedLicence
 
 
+@dataclass(frozen=True)
+class Usage:
+    identifier: str | None
+    verdict: Verdict
+    client_id: str
+    case_number: str | None
+
+
 @dataclass
 class _State:
     cases: dict[str, Case] = field(default_factory=dict)
@@ -46,6 +54,7 @@ class MemoryUnitOfWork:
     def __init__(self, store: MemoryCaseStore) -> None:
         self._store = store
         self._state = copy.deepcopy(store.state)
+        self._usage: list[Usage] = []  # recorded with the commit
 
     def enrol(self, client: Client, at: dt.datetime) -> None:
         self._state.enrolled.add(client.id)
@@ -78,6 +87,16 @@ class MemoryUnitOfWork:
         self._state.uploads += [(case.number, u, b) for u, b in uploads]
         return True
 
+    def add_usage(
+        self,
+        checks: Sequence[CitationCheck],
+        *,
+        at: dt.datetime,
+        client_id: str,
+        case_number: str,
+    ) -> None:
+        self._usage += [Usage(c.identifier, c.verdict, client_id, case_number) for c in checks]
+
     def add_rating(self, rating: Rating, *, client_id: str) -> None:
         if rating.number in self._state.ratings:
             raise ConflictError("rated already", code="already_rated")
@@ -109,16 +128,22 @@ class MemoryUnitOfWork:
 
     def commit(self) -> None:
         self._store.state = self._state
+        self._store.usage += self._usage
         self._store.commits += 1
 
 
 class MemoryCaseStore:
     """The hall's ``CaseStore`` in memory; ``names`` stands for the registry's licences."""
 
-    def __init__(self, names: dict[HolderRef, str] | None = None) -> None:
+    def __init__(
+        self, names: dict[HolderRef, str] | None = None, *, usage: list[Usage] | None = None
+    ) -> None:
         self.state = _State()
         self.commits = 0
         self.names = names or {}
+        # the usage records committed with a case's step (give the citation checker's list:
+        # one log of records, whichever way each was written)
+        self.usage: list[Usage] = usage if usage is not None else []
 
     @contextmanager
     def unit_of_work(self) -> Iterator[MemoryUnitOfWork]:
@@ -144,14 +169,6 @@ class MemoryCaseStore:
             if u.sha256 == sha256 and self.state.cases[n].applicant.ref == holder
         ]
         return found[-1] if found else None
-
-
-@dataclass(frozen=True)
-class Usage:
-    identifier: str | None
-    verdict: Verdict
-    client_id: str
-    case_number: str | None
 
 
 class FakeCitations:

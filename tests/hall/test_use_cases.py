@@ -70,8 +70,8 @@ class Hall:
 
 @pytest.fixture
 def hall() -> Hall:
-    store = MemoryCaseStore(names={ORG_REF: ORG_NAME})
     citations = FakeCitations()
+    store = MemoryCaseStore(names={ORG_REF: ORG_NAME}, usage=citations.usage)
     citations.hold(CitedLicence(BIZ, BUSINESS, TH_AMR, ORG_REF))
     issuer = FakeIssuer(LICENCES)
     seams = Seams(

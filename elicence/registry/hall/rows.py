@@ -224,6 +224,28 @@ def upload_of(row: Any) -> tuple[Upload, bytes]:
     return upload, bytes(row.content)
 
 
+def usage_values(
+    *,
+    at: dt.datetime,
+    client_id: str,
+    identifier: str | None,
+    channel: str,
+    verdict: str,
+    case_number: str,
+) -> dict[str, Any]:
+    """A usage record (用证记录) of a cited licence's check, as ``Registry.record_usage`` writes
+    one by itself (an authenticated client's, naming the case)."""
+    return {
+        "at": at,
+        "client_id": client_id,
+        "identifier": identifier,
+        "channel": channel,
+        "verdict": verdict,
+        "authenticated": True,
+        "case_number": case_number,
+    }
+
+
 def event_values(e: CaseEvent) -> dict[str, Any]:
     return {
         "case_number": e.number,

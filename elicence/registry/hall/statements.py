@@ -9,9 +9,11 @@ written, and read back, everywhere.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, union_all, update
 
 from elicence.domain.licence import LicenceStatus
 from elicence.registry.hall.rows import MUTABLE
@@ -25,7 +27,7 @@ from elicence.registry.models import (
     HallRectification,
     HallUpload,
 )
-from elicence.registry.tables import LICENCES
+from elicence.registry.tables import CLIENTS, LICENCES, USAGE
 
 ITEM_CATALOGUES = cast(Table, HallItemCatalogue.__table__)
 CASES = cast(Table, HallCase.__table__)
@@ -100,10 +102,10 @@ UPDATE_STATE = (
 
 
 def _and_event(changed: Any) -> Any:
-    """PostgreSQL: ``changed`` (an update of one case) and the insert of its one event in one
-    statement, ``WITH moved AS (UPDATE … RETURNING number) INSERT INTO hall_case_events SELECT
-    …``: one round trip a step instead of two (issue 20). The event is written only if the case
-    row was."""
+    """PostgreSQL: ``changed`` (an insert or an update of one case) and the insert of its one
+    event in one statement, ``WITH moved AS (UPDATE … RETURNING number) INSERT INTO
+    hall_case_events SELECT …``: one round trip a step instead of two (issue 20). The event is
+    written only if the case row was (an update whose condition failed writes neither)."""
     moved = changed.returning(CASES.c.number).cte("moved")
     columns = ("at", "action", "from_status", "to_status", "actor", "detail")
     rows = select(moved.c.number, *(bindparam(f"e_{c}", type_=EVENTS.c[c].type) for c in columns))
@@ -112,3 +114,41 @@ def _and_event(changed: Any) -> Any:
 
 UPDATE_STATE_AND_EVENT = _and_event(UPDATE_STATE)
 UPDATE_CASE_AND_EVENT = _and_event(UPDATE_CASE)
+# returns the event's case number: no row when the case had not the expected version (the
+# driver reports no row count for a statement with a data-modifying CTE)
+UPDATE_CASE_IF_AND_EVENT = _and_event(UPDATE_CASE_IF).returning(EVENTS.c.case_number)
+# a new case (every column, bound as ``c_<column>``) and its first event
+INSERT_CASE_AND_EVENT = _and_event(
+    insert(CASES).values({c.name: bindparam(f"c_{c.name}", type_=c.type) for c in CASES.c})
+)
+
+
+_USAGE_COLUMNS = ("at", "client_id", "identifier", "channel", "verdict", "authenticated")
+
+
+@functools.cache
+def usage_insert(count: int) -> Any:
+    """The usage records of ``count`` checks by one client for one case in one statement
+    (``INSERT … SELECT … WHERE EXISTS (the client) … RETURNING id``), bound as ``at``,
+    ``client_id``, ``case_number`` and ``identifier_<i>``, ``channel_<i>``, ``verdict_<i>``.
+
+    A client the ``api_clients`` table does not hold (a web sign-in never enrolled) gets no
+    record, as ``Registry.record_usage`` drops and logs a record its foreign key refuses: the
+    step that cited the licences is not failed by it (the caller sees fewer ids, and logs)."""
+    known = exists().where(CLIENTS.c.id == bindparam("client_id"))
+
+    def one(i: int) -> Any:
+        shared = {"at", "client_id", "authenticated"}
+        return select(
+            *(
+                bindparam(c if c in shared else f"{c}_{i}", type_=USAGE.c[c].type)
+                for c in _USAGE_COLUMNS
+            ),
+            bindparam("case_number", type_=USAGE.c.case_number.type),
+        ).where(known)
+
+    rows = [one(i) for i in range(count)]
+    # union_all's generic signature taken as plain: mypy 2.4 crashes inferring it over *rows
+    union: Callable[..., Any] = union_all
+    source = rows[0] if count == 1 else union(*rows)
+    return insert(USAGE).from_select([*_USAGE_COLUMNS, "case_number"], source).returning(USAGE.c.id)

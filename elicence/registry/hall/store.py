@@ -5,7 +5,7 @@ and so its SQLite pragmas, write lock and WAL checkpoints). It is the hall's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy.exc import IntegrityError
@@ -16,16 +16,21 @@ from elicence.hall.metrics import Facts
 from elicence.registry.engine import Database, unstorable
 from elicence.registry.hall import cases, items, metrics
 from elicence.registry.hall.snapshots import ItemSnapshots
-from elicence.registry.hall.uow import HallUnitOfWork
+from elicence.registry.hall.uow import HallUnitOfWork, UsageObserver
 
 
 class HallStore(cases.CaseReads):
     """The hall's tables, on the registry's database (which owns, and disposes of, the engine);
     its case reads are inherited from :class:`~elicence.registry.hall.cases.CaseReads`."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, *, usage_observers: Sequence[UsageObserver] = ()
+    ) -> None:
         self._db = database
         self._snapshots = ItemSnapshots()
+        # told of the usage records a case's step committed, as the registry's usage group
+        # commit tells its own (the composition root hands its observers' list)
+        self._usage_observers = usage_observers
 
     @contextmanager
     def unit_of_work(self) -> Iterator[HallUnitOfWork]:
@@ -33,7 +38,7 @@ class HallStore(cases.CaseReads):
         rolled back."""
         try:
             with self._db.writing() as conn:
-                yield HallUnitOfWork(conn, self._snapshots)
+                yield HallUnitOfWork(conn, self._snapshots, self._usage_observers)
         except IntegrityError as e:  # one the unit of work did not turn into a ConflictError
             raise RegistryError(f"registry failure: {e}") from e
         except UnicodeEncodeError as e:  # a driver's own encoding: rolled back

@@ -3,13 +3,17 @@
 
 Invariants: it only executes, the use case commits (Warehouse rule); an IntegrityError on a
 case number or a second rating becomes a :class:`~elicence.errors.ConflictError`; a case saved
-after it was read in the same transaction writes its JSON documents only if they changed.
+after it was read in the same transaction writes its JSON documents only if they changed; on
+PostgreSQL a case written with its one event is one statement (a data-modifying CTE); the usage
+records of a step's citations are written in its transaction, and the usage observers told of
+them only once it committed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -19,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from elicence.domain.clients import Client, Role
 from elicence.errors import ConflictError, RegistryError
 from elicence.hall.cases import Case, CaseEvent, Complaint, Rating, Rectification, Upload
+from elicence.hall.ports import CitationCheck
 from elicence.registry.hall.rows import (
     STATE,
     case_of,
@@ -32,6 +37,7 @@ from elicence.registry.hall.rows import (
     rating_values,
     same_documents,
     upload_values,
+    usage_values,
 )
 from elicence.registry.hall.snapshots import ItemSnapshots
 from elicence.registry.hall.statements import (
@@ -40,6 +46,7 @@ from elicence.registry.hall.statements import (
     COMPLAINTS,
     INSERT_BLOB,
     INSERT_CASE,
+    INSERT_CASE_AND_EVENT,
     INSERT_EVENT,
     INSERT_UPLOAD,
     ITEM_CATALOGUES,
@@ -48,11 +55,18 @@ from elicence.registry.hall.statements import (
     UPDATE_CASE,
     UPDATE_CASE_AND_EVENT,
     UPDATE_CASE_IF,
+    UPDATE_CASE_IF_AND_EVENT,
     UPDATE_STATE,
     UPDATE_STATE_AND_EVENT,
+    usage_insert,
 )
 from elicence.registry.holder import web_client_row
 from elicence.registry.tables import CLIENTS
+
+log = logging.getLogger("elicence.registry")
+# told of usage records once committed, as the usage group commit tells its observers (the
+# operators' metrics): the rows and an outcome per row (None: written)
+UsageObserver = Callable[[Sequence[dict[str, Any]], Sequence[Any]], None]
 
 
 def _rated_already(number: str) -> ConflictError:
@@ -66,9 +80,16 @@ def _rated_already(number: str) -> ConflictError:
 class HallUnitOfWork:
     """One write transaction of the hall (the use case commits)."""
 
-    def __init__(self, conn: Connection, snapshots: ItemSnapshots) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        snapshots: ItemSnapshots,
+        observers: Sequence[UsageObserver] = (),
+    ) -> None:
         self._conn = conn
         self._snapshots = snapshots
+        self._observers = observers  # told of the usage records this transaction committed
+        self._usage: list[dict[str, Any]] = []
         self._read: dict[str, Case] = {}  # cases read in this transaction, as read
         self._one_statement = conn.dialect.name == "postgresql"  # a data-modifying CTE
 
@@ -86,13 +107,55 @@ class HallUnitOfWork:
         self, case: Case, uploads: Sequence[tuple[Upload, bytes]], event: CaseEvent
     ) -> None:
         try:
-            self._conn.execute(INSERT_CASE, [case_values(case)])
+            if self._one_statement:  # the case and its event in one statement
+                values = {f"c_{k}": v for k, v in case_values(case).items()}
+                self._conn.execute(INSERT_CASE_AND_EVENT, {**values, **_event_params(event)})
+            else:
+                self._conn.execute(INSERT_CASE, [case_values(case)])
+                self._conn.execute(INSERT_EVENT, [event_values(event)])
         except IntegrityError as e:
             raise ConflictError(
                 f"case number {case.number} is taken", field="case_number", code="duplicate_case"
             ) from e
         self._uploads(case, uploads)
-        self._conn.execute(INSERT_EVENT, [event_values(event)])
+
+    def add_usage(
+        self,
+        checks: Sequence[CitationCheck],
+        *,
+        at: dt.datetime,
+        client_id: str,
+        case_number: str,
+    ) -> None:
+        """The checks' usage records, in this transaction (one multi-row insert); the usage
+        observers (the operators' metrics) are told of them once it commits."""
+        if not checks:
+            return
+        rows = [
+            usage_values(
+                at=at,
+                client_id=client_id,
+                identifier=c.identifier,
+                channel=c.presented,
+                verdict=str(c.verdict),
+                case_number=case_number,
+            )
+            for c in checks
+        ]
+        params: dict[str, Any] = {
+            "at": at,
+            "client_id": client_id,
+            "authenticated": True,
+            "case_number": case_number,
+        }
+        for i, row in enumerate(rows):
+            params.update({f"{k}_{i}": row[k] for k in ("identifier", "channel", "verdict")})
+        written = self._conn.execute(usage_insert(len(rows)), params).all()
+        if len(written) == len(rows):
+            self._usage += rows
+        else:  # the client is not stored: its foreign key would refuse them (as record_usage)
+            for row in rows:
+                log.error("dropped a usage record the registry refuses (no client): %r", row)
 
     def _uploads(self, case: Case, uploads: Sequence[tuple[Upload, bytes]]) -> None:
         """Each upload's row, referencing the applicant's blob of its content: the bytes are
@@ -148,14 +211,18 @@ class HallUnitOfWork:
     ) -> bool:
         read = self._read.get(case.number)
         state_only = read is not None and same_documents(read, case)
-        if expected_version is None and len(events) == 1 and self._one_statement:
+        if len(events) == 1 and self._one_statement:
             # PostgreSQL: the case and its event in one statement (statements._and_event)
             row = mutable_values(case, STATE) if state_only else mutable_values(case)
-            values = {f"v_{k}": v for k, v in row.items()}
-            event = {f"e_{k}": v for k, v in event_values(events[0]).items()}
-            del event["e_case_number"]
-            statement = UPDATE_STATE_AND_EVENT if state_only else UPDATE_CASE_AND_EVENT
-            self._conn.execute(statement, {"n": case.number, **values, **event})
+            params = {"n": case.number, **{f"v_{k}": v for k, v in row.items()}}
+            params.update(_event_params(events[0]))
+            if expected_version is not None:  # only if the stored case still has that version
+                params["expected"] = expected_version
+                if self._conn.execute(UPDATE_CASE_IF_AND_EVENT, params).first() is None:
+                    return False
+            else:
+                statement = UPDATE_STATE_AND_EVENT if state_only else UPDATE_CASE_AND_EVENT
+                self._conn.execute(statement, params)
             self._uploads(case, uploads)
             return True
         if expected_version is None and state_only:
@@ -236,3 +303,17 @@ class HallUnitOfWork:
             self._conn.commit()
         except SQLAlchemyError as e:
             raise RegistryError(f"the registry could not commit: {e}") from e
+        rows, self._usage = self._usage, []
+        for observe in self._observers if rows else ():
+            try:
+                observe(rows, [None] * len(rows))
+            except Exception:  # pragma: no cover - a metrics bug never fails a committed step
+                log.exception("a usage observer failed")
+
+
+def _event_params(event: CaseEvent) -> dict[str, Any]:
+    """An event's values as the one-statement forms bind them (``e_<column>``; the case
+    number comes from the case's row)."""
+    params = {f"e_{k}": v for k, v in event_values(event).items()}
+    del params["e_case_number"]
+    return params
