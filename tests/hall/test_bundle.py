@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.hall.conftest import ORG, PDF, PERSON, World
-from tests.hall.test_citizen_pages import ORG_NAME, _browser, _cases, _sign_in
 from tests.hall.test_submit import count
+from tests.hall.web import ORG_NAME, cases_of, post_raw_multipart, sign_in, web_browser
 from tests.holder.web import csrf_of, sign_in_holder
 
 RESTAURANT_BUNDLE = "/services/scenarios/open-restaurant"
@@ -57,8 +57,8 @@ def _post(c: TestClient, world: World, *, files: dict[str, Any] | None = None, *
 def test_the_bundle_form_asks_each_shared_field_once_and_groups_the_rest(
     world: World,
 ) -> None:
-    with _browser(world) as c:
-        _sign_in(c)
+    with web_browser(world) as c:
+        sign_in(c)
         scenario = c.get(RESTAURANT_BUNDLE).text
         assert f'href="{RESTAURANT_BUNDLE}/apply"' in scenario  # the one-form flow is offered
         page = c.get(f"{RESTAURANT_BUNDLE}/apply").text
@@ -75,7 +75,7 @@ def test_the_bundle_form_asks_each_shared_field_once_and_groups_the_rest(
 
 
 def test_a_shared_form_field_is_asked_once_and_given_to_each_item(world: World) -> None:
-    with _browser(world) as c:
+    with web_browser(world) as c:
         assert sign_in_holder(c, "111", PERSON, "李四").status_code == 200
         page = c.get(f"{BABY_BUNDLE}/apply")
         assert page.status_code == 200, page.text
@@ -100,7 +100,7 @@ def test_a_shared_form_field_is_asked_once_and_given_to_each_item(world: World) 
         }
         r = c.post(f"{BABY_BUNDLE}/apply", data=data, files=files, follow_redirects=False)
         assert r.status_code == 303, r.text[-2000:]
-    cases = _cases(world, "person")
+    cases = cases_of(world, "person")
     assert len(cases) == 4
     named = [c["form"].get("child_name") for c in cases]
     assert named.count("李小四") == 2
@@ -111,8 +111,8 @@ def test_a_shared_form_field_is_asked_once_and_given_to_each_item(world: World) 
 
 def test_the_bundle_is_one_case_per_item_with_a_receipt(any_world: World) -> None:
     world = any_world
-    with _browser(world) as c:
-        _sign_in(c)
+    with web_browser(world) as c:
+        sign_in(c)
         r = _post(c, world)
         assert r.status_code == 303, r.text[-3000:]
         numbers = re.findall(r"n=([0-9A-Z]{21})", r.headers["location"])
@@ -131,7 +131,7 @@ def test_the_bundle_is_one_case_per_item_with_a_receipt(any_world: World) -> Non
         other = made.json()["number"]
         shown = c.get(f"{RESTAURANT_BUNDLE}/receipt?n={numbers[0]}&n={other}").text
         assert other[:-1] not in shown and numbers[0][:-1] in shown
-    cases = {c["number"]: c for c in _cases(world)}
+    cases = {c["number"]: c for c in cases_of(world)}
     assert set(numbers) <= set(cases)
     food, fire = (cases[n] for n in numbers)
     assert food["item"]["code"] == "440106-SCJ-0001" and fire["item"]["code"] == "440106-XF-0001"
@@ -191,8 +191,8 @@ def test_the_bundle_is_one_case_per_item_with_a_receipt(any_world: World) -> Non
 def test_any_item_refused_stores_none_and_shows_the_fields_error(
     world: World, change: dict[str, str], files: dict[str, Any] | None, field: str, words: str
 ) -> None:
-    with _browser(world) as c:
-        _sign_in(c)
+    with web_browser(world) as c:
+        sign_in(c)
         if change.get("licence.business_licence") == "OTHER":
             change = {"licence.business_licence": world.idents["biz2"]}
         r = _post(c, world, files=files, **change)
@@ -205,30 +205,16 @@ def test_any_item_refused_stores_none_and_shows_the_fields_error(
 
 
 def test_a_lone_surrogate_in_a_bundle_field_is_refused_and_stores_nothing(world: World) -> None:
-    with _browser(world) as c:
-        _sign_in(c)
+    with web_browser(world) as c:
+        sign_in(c)
         page = c.get(f"{RESTAURANT_BUNDLE}/apply")
-        boundary = "b0undary"
         parts = {
             "csrf": csrf_of(page.text).encode(),
             "licence.business_licence": world.idents["biz"].encode(),
             **{k: v.encode() for k, v in OWN.items()},
             "i1.form.premises_address": b"\xed\xa0\x80",
         }
-        body = (
-            b"".join(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode()
-                + v
-                + b"\r\n"
-                for k, v in parts.items()
-            )
-            + f"--{boundary}--\r\n".encode()
-        )
-        r = c.post(
-            f"{RESTAURANT_BUNDLE}/apply",
-            content=body,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
+        r = post_raw_multipart(c, f"{RESTAURANT_BUNDLE}/apply", parts)
     assert r.status_code == 422, r.text[-1500:]
     # refused as the form is read (as on the one-item form): the field named, nothing stored
     assert "<code>i1.form.premises_address</code>" in r.text
@@ -236,11 +222,11 @@ def test_a_lone_surrogate_in_a_bundle_field_is_refused_and_stores_nothing(world:
 
 
 def test_the_bundle_form_needs_its_csrf_token_and_a_sign_in(world: World) -> None:
-    with _browser(world) as c:
+    with web_browser(world) as c:
         anonymous = c.get(f"{RESTAURANT_BUNDLE}/apply", follow_redirects=False)
         assert anonymous.status_code in (200, 303)  # the sign-in page, or a redirect to it
         assert "/login" in anonymous.headers.get("location", "") or "登录" in anonymous.text
-        _sign_in(c)
+        sign_in(c)
         for data in ({}, {"csrf": "forged"}):
             r = c.post(
                 f"{RESTAURANT_BUNDLE}/apply",

@@ -36,11 +36,11 @@ from tests.browser import ARTIFACTS, PHONE, TERMINAL, axe, fits, free_socket, ne
 from tests.browser import DESKTOP as PC
 from tests.conftest import PASSPHRASE, Clock
 from tests.hall.conftest import ORG, PDF, RESTAURANT, TH_AMR, business_licence
+from tests.hall.web import ORG_NAME
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SIZES = (PHONE, PC, TERMINAL)
-ORG_NAME = "广州市天河区某某餐饮管理有限公司"
 
 
 @dataclass

@@ -13,42 +13,23 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from elicence.api.app import create_app
 from tests.conftest import only_limits
 from tests.hall.conftest import ORG, ORG2, PDF, RESTAURANT, TH_AMR, World
-from tests.holder.web import csrf_of, sign_in_holder
-
-BASE = "https://hall.example.gov.cn"
-ORG_NAME = "广州市天河区某某餐饮管理有限公司"
-FORM = {
-    "form.legal_representative": "张三",
-    "form.residence": "广州市天河区天河路385号",
-    "form.business_premises": "广州市天河区天河路385号首层101铺",
-    "form.main_business_format": "餐饮服务经营者",
-    "form.business_items": "热食类食品制售",
-}
-
-
-def _browser(world: World) -> TestClient:
-    return TestClient(create_app(world.svc), base_url=BASE, raise_server_exceptions=False)
+from tests.hall.web import (
+    FORM,
+    ORG_NAME,
+    cases_of,
+    post_raw_multipart,
+    sign_in,
+    web_browser,
+)
+from tests.holder.web import csrf_of
 
 
 @pytest.fixture
 def browser(world: World) -> Iterator[TestClient]:
-    with _browser(world) as c:
+    with web_browser(world) as c:
         yield c
-
-
-def _sign_in(c: TestClient, holder: str = ORG, name: str = ORG_NAME) -> None:
-    page = sign_in_holder(c, "001", holder, name)
-    assert page.status_code == 200, page.text
-
-
-def _cases(world: World, who: str = "org") -> list[dict[str, Any]]:
-    r = world.api.get("/api/v1/cases", headers=world.h(who))
-    assert r.status_code == 200
-    out: list[dict[str, Any]] = r.json()
-    return out
 
 
 def _apply(c: TestClient, world: World, *, files: dict[str, Any] | None = None, **over: str) -> Any:
@@ -108,8 +89,8 @@ def test_a_citizen_applies_citing_its_licence_with_one_tap_and_uploading_a_file(
     any_world: World,
 ) -> None:
     world = any_world
-    with _browser(world) as c:
-        _sign_in(c)
+    with web_browser(world) as c:
+        sign_in(c)
         form = c.get(f"/services/{RESTAURANT}/apply")
         assert form.status_code == 200
         assert ORG_NAME in form.text and ORG in form.text  # from the sign-in
@@ -124,7 +105,7 @@ def test_a_citizen_applies_citing_its_licence_with_one_tap_and_uploading_a_file(
         assert "申请已提交" in page.text and number.group(1)[:-1] in page.text
         assert "<mark>" + number.group(1)[-1] + "</mark>" in page.text  # the check character
         assert "10 个工作日" in page.text
-        case = _cases(world)[0]
+        case = cases_of(world)[0]
         assert case["number"] == number.group(1) and case["channel"] == "online"
         assert case["citations"][0]["identifier"] == world.idents["biz"]
 
@@ -136,7 +117,7 @@ def test_a_citizen_applies_citing_its_licence_with_one_tap_and_uploading_a_file(
         assert f'name="reuse.premises_layout" value="{sha}"' in again
         r = _apply(c, world, files={}, **{"reuse.premises_layout": sha})
         assert r.status_code == 303, r.text
-        cases = _cases(world)
+        cases = cases_of(world)
         assert len(cases) == 2
         hashes = {c["uploads"][0]["sha256"] for c in cases}
         assert len(hashes) == 1  # the same content, its hash kept
@@ -200,14 +181,14 @@ def test_bad_input_on_the_form_shows_the_fields_error_and_stores_nothing(
     field: str,
     words: str,
 ) -> None:
-    _sign_in(browser)
+    sign_in(browser)
     if change.get("licence.business_licence") == "OTHER":
         change = {"licence.business_licence": world.idents["biz2"]}
     r = _apply(browser, world, files=files, **change)
     assert 400 <= r.status_code < 500, r.text
     assert f'id="e-{field}"' in r.text, r.text[-3000:]
     assert words in r.text
-    assert _cases(world) == []
+    assert cases_of(world) == []
     # what was typed is kept
     if "form.business_items" not in change:
         assert 'value="热食类食品制售"' in r.text
@@ -216,40 +197,26 @@ def test_bad_input_on_the_form_shows_the_fields_error_and_stores_nothing(
 def test_a_fifty_megabyte_upload_is_refused_unread_and_stores_nothing(
     world: World, browser: TestClient
 ) -> None:
-    _sign_in(browser)
+    sign_in(browser)
     big = b"%PDF-" + b"0" * (50 * 1024 * 1024)
     r = _apply(
         browser, world, files={"upload.premises_layout": ("big.pdf", big, "application/pdf")}
     )
     assert r.status_code == 413
-    assert _cases(world) == []
+    assert cases_of(world) == []
 
 
 def test_a_lone_surrogate_is_refused_naming_the_field(world: World, browser: TestClient) -> None:
-    _sign_in(browser)
+    sign_in(browser)
     page = browser.get(f"/services/{RESTAURANT}/apply")
-    boundary = "b0undary"
     parts = {"csrf": csrf_of(page.text).encode(), "form.business_items": b"\xed\xa0\x80"}
-    body = (
-        b"".join(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode()
-            + v
-            + b"\r\n"
-            for k, v in parts.items()
-        )
-        + f"--{boundary}--\r\n".encode()
-    )
-    r = browser.post(
-        f"/services/{RESTAURANT}/apply",
-        content=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
+    r = post_raw_multipart(browser, f"/services/{RESTAURANT}/apply", parts)
     assert r.status_code == 422 and "form.business_items" in r.text, r.text[-1500:]
-    assert _cases(world) == []
+    assert cases_of(world) == []
 
 
 def test_every_citizen_form_needs_its_csrf_token(world: World, browser: TestClient) -> None:
-    _sign_in(browser)
+    sign_in(browser)
     number = world.open_restaurant_case()
     for path in (
         f"/services/{RESTAURANT}/apply",
@@ -261,7 +228,7 @@ def test_every_citizen_form_needs_its_csrf_token(world: World, browser: TestClie
         for data in ({}, {"csrf": "forged"}):
             r = browser.post(path, data={**data, **FORM}, follow_redirects=False)
             assert r.status_code in (401, 422) and "csrf" in r.text, (path, data, r.status_code)
-    assert len(_cases(world)) == 1
+    assert len(cases_of(world)) == 1
     assert world.api.get("/api/v1/complaints", headers=world.h("org")).json() == []
 
 
@@ -269,8 +236,8 @@ def test_a_holder_never_sees_another_holders_cases_or_uploads(
     world: World, browser: TestClient
 ) -> None:
     theirs = world.open_restaurant_case("org")
-    their_sha = _cases(world)[0]["uploads"][0]["sha256"]
-    _sign_in(browser, ORG2, "另一家公司")
+    their_sha = cases_of(world)[0]["uploads"][0]["sha256"]
+    sign_in(browser, ORG2, "另一家公司")
     assert theirs not in browser.get("/me/cases").text
     assert browser.get(f"/me/cases/{theirs}").status_code == 404
     assert browser.get(f"/me/cases/{theirs}/uploads/premises_layout").status_code == 404
@@ -287,7 +254,7 @@ def test_a_holder_never_sees_another_holders_cases_or_uploads(
         follow_redirects=False,
     )
     assert r.status_code == 404 and 'id="e-upload.premises_layout"' in r.text
-    assert len(_cases(world, "org2")) == 0
+    assert len(cases_of(world, "org2")) == 0
 
 
 # -- follow, supplement, result, rate ----------------------------------------------------------
@@ -296,7 +263,7 @@ def test_a_holder_never_sees_another_holders_cases_or_uploads(
 def test_the_case_is_followed_to_its_licence_rated_and_complained_about(
     world: World, browser: TestClient
 ) -> None:
-    _sign_in(browser)
+    sign_in(browser)
     r = _apply(browser, world)
     number = r.headers["location"].split("/")[-1].split("?")[0]
     world.drive(number, "accept", "start-review", who="th_amr")
@@ -314,10 +281,10 @@ def test_the_case_is_followed_to_its_licence_rated_and_complained_about(
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
-    assert _cases(world)[0]["status"] == "under_review"
+    assert cases_of(world)[0]["status"] == "under_review"
     world.drive(number, "approve", "complete", who="th_amr")
     page = browser.get(f"/me/cases/{number}").text
-    licence = _cases(world)[0]["licence"]
+    licence = cases_of(world)[0]["licence"]
     assert licence and f"/me/licences/{licence}/pdf" in page
     assert browser.get(f"/me/licences/{licence}/pdf").content.startswith(b"%PDF-")
     assert "办件" in browser.get("/me/notices").text
@@ -368,7 +335,7 @@ def test_progress_without_a_login(world: World, browser: TestClient) -> None:
 def test_favourites_are_kept_per_holder(world: World, browser: TestClient) -> None:
     guide = browser.get(f"/services/{RESTAURANT}")
     assert "收藏" not in guide.text  # no session: nothing to keep it for
-    _sign_in(browser)
+    sign_in(browser)
     guide = browser.get(f"/services/{RESTAURANT}")
     data = {"csrf": csrf_of(guide.text), "code": RESTAURANT, "on": "1"}
     r = browser.post("/me/favourites", data=data)
@@ -379,8 +346,8 @@ def test_favourites_are_kept_per_holder(world: World, browser: TestClient) -> No
     bad = browser.post("/me/favourites", data={**data, "code": "NOPE-0001"})
     assert bad.status_code == 404
     assert browser.post("/me/favourites", data={**data, "csrf": "x"}).status_code == 401
-    with _browser(world) as other:
-        _sign_in(other, ORG2, "另一家公司")
+    with web_browser(world) as other:
+        sign_in(other, ORG2, "另一家公司")
         assert "我的收藏" not in other.get("/services").text
     r = browser.post("/me/favourites", data={**data, "on": "0"})
     assert "我的收藏" not in browser.get("/services").text
@@ -389,7 +356,7 @@ def test_favourites_are_kept_per_holder(world: World, browser: TestClient) -> No
 def test_a_bad_ratings_rectification_is_shown_to_the_applicant(
     world: World, browser: TestClient
 ) -> None:
-    _sign_in(browser)
+    sign_in(browser)
     number = _apply(browser, world).headers["location"].split("/")[-1].split("?")[0]
     world.drive(number, "accept", "start-review", "approve", "complete", who="th_amr")
     page = browser.get(f"/me/cases/{number}").text
@@ -412,7 +379,7 @@ def test_a_bad_ratings_rectification_is_shown_to_the_applicant(
 def test_notices_count_unread_ones_in_the_header_until_seen(
     world: World, browser: TestClient
 ) -> None:
-    _sign_in(browser)
+    sign_in(browser)
     number = _apply(browser, world).headers["location"].split("/")[-1].split("?")[0]
     assert 'class="count"' not in browser.get("/me").text  # nothing to tell yet
     world.drive(number, "accept", "start-review", who="th_amr")
@@ -431,6 +398,6 @@ def test_notices_count_unread_ones_in_the_header_until_seen(
     )
     assert world.step("th_amr", number, "refuse", "不符合条件").status_code == 200
     assert 'aria-label="1 条未读 unread"' in browser.get("/me").text  # the state changed
-    with _browser(world) as other:  # another holder in another browser sees nothing of it
-        _sign_in(other, ORG2, "另一家公司")
+    with web_browser(world) as other:  # another holder in another browser sees nothing of it
+        sign_in(other, ORG2, "另一家公司")
         assert 'class="count"' not in other.get("/me").text

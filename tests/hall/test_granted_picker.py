@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.hall.conftest import ORG, ORG2, RESTAURANT, World
-from tests.hall.test_citizen_pages import FORM, _browser, _cases, _sign_in
+from tests.hall.web import FORM, cases_of, sign_in, web_browser
 from tests.holder.web import csrf_of, sign_in_holder
 
 GRANTS = "/api/v1/grants"
@@ -31,7 +31,7 @@ def _grant(world: World, who: str, identifier: str, kind: str, ref: str) -> Any:
 
 @pytest.fixture
 def browser(world: World) -> Any:
-    with _browser(world) as c:
+    with web_browser(world) as c:
         yield c
 
 
@@ -49,8 +49,8 @@ def test_a_licence_granted_to_the_applicant_is_offered_and_cited_with_one_tap(
     theirs = world.idents["biz2"]
     r = _grant(world, "org2", theirs, "holder", f"001:{ORG}")
     assert r.status_code == 201, r.text
-    with _browser(world) as c:
-        _sign_in(c)
+    with web_browser(world) as c:
+        sign_in(c)
         page = c.get(f"/services/{RESTAURANT}/apply").text
         assert f'name="licence.business_licence" value="{world.idents["biz"]}"' in page  # own
         assert f'name="licence.business_licence" value="{theirs}"' in page  # granted
@@ -58,7 +58,7 @@ def test_a_licence_granted_to_the_applicant_is_offered_and_cited_with_one_tap(
         assert world.idents["food"] not in page  # not of the material's type
         done = _apply_citing(c, theirs)
         assert done.status_code == 303, done.text
-    case = _cases(world)[0]
+    case = cases_of(world)[0]
     assert case["citations"][0]["identifier"] == theirs
 
 
@@ -71,12 +71,12 @@ def test_without_a_grant_in_force_another_holders_licence_is_neither_offered_nor
     assert _grant(world, "org2", theirs, "holder", "111:11010519491231002X").status_code == 201
     r = world.api.post(f"{GRANTS}/{grant['id']}/withdraw", headers=world.h("org2"))
     assert r.status_code == 200, r.text
-    _sign_in(browser)
+    sign_in(browser)
     page = browser.get(f"/services/{RESTAURANT}/apply").text
     assert f'value="{theirs}"' not in page
     refused = _apply_citing(browser, theirs)
     assert refused.status_code == 403 and "不属于申请人" in refused.text
-    assert _cases(world) == []
+    assert cases_of(world) == []
 
 
 def test_a_licence_granted_to_the_case_is_offered_in_its_supplement_form(
@@ -87,7 +87,7 @@ def test_a_licence_granted_to_the_case_is_offered_in_its_supplement_form(
     asked = world.step("th_amr", number, "request-supplement", reason="请补充另一家公司的营业执照")
     assert asked.status_code == 200, asked.text
     theirs = world.idents["biz2"]
-    _sign_in(browser)
+    sign_in(browser)
     assert f'value="{theirs}"' not in browser.get(f"/me/cases/{number}").text
     assert _grant(world, "org2", theirs, "case", number).status_code == 201
     page = browser.get(f"/me/cases/{number}").text
@@ -98,12 +98,12 @@ def test_a_licence_granted_to_the_case_is_offered_in_its_supplement_form(
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
-    case = next(c for c in _cases(world) if c["number"] == number)
+    case = next(c for c in cases_of(world) if c["number"] == number)
     assert case["citations"][0]["identifier"] == theirs
 
 
 def test_a_holder_grants_to_another_holder_from_its_licence_page(world: World) -> None:
-    with _browser(world) as c:
+    with web_browser(world) as c:
         assert sign_in_holder(c, "001", ORG2, "另一家公司").status_code == 200
         ident = world.idents["biz2"]
         page = c.get(f"/me/licences/{ident}")

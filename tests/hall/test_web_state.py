@@ -12,28 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
-from elicence.api.app import create_app
 from elicence.app.holder import holder_client_id
 from elicence.domain.licence import HolderRef
 from elicence.registry.tables import CLIENTS, USAGE
 from tests.conftest import Clock
 from tests.hall.conftest import ORG, ORG2, PDF, RESTAURANT, World
+from tests.hall.web import FORM, ORG_NAME, web_browser
 from tests.holder.web import csrf_of, sign_in_holder, sign_in_key
 
-BASE = "https://hall.example.gov.cn"
-ORG_NAME = "广州市天河区某某餐饮管理有限公司"
 WEB_ID = holder_client_id(HolderRef.parse(f"001:{ORG}"))
-FORM = {
-    "form.legal_representative": "张三",
-    "form.residence": "广州市天河区天河路385号",
-    "form.business_premises": "广州市天河区天河路385号首层101铺",
-    "form.main_business_format": "餐饮服务经营者",
-    "form.business_items": "热食类食品制售",
-}
-
-
-def _browser(world: World) -> TestClient:
-    return TestClient(create_app(world.svc), base_url=BASE, raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -42,7 +29,7 @@ def browser(any_world: World) -> Iterator[TestClient]:
     # holder's web row an earlier test made goes, so that each test sees what it makes
     with any_world.svc.registry.engine.begin() as c:
         c.execute(delete(CLIENTS).where(CLIENTS.c.id == WEB_ID))
-    with _browser(any_world) as c:
+    with web_browser(any_world) as c:
         page = sign_in_holder(c, "001", ORG, ORG_NAME)
         assert page.status_code == 200, page.text
         yield c
@@ -134,7 +121,7 @@ def test_notices_read_in_one_browser_are_read_in_every_browser_of_the_holder(
     number = first.headers["location"].split("/")[-1].split("?")[0]
     w.drive(number, "accept", "start-review", who="th_amr")
     w.step("th_amr", number, "request-supplement", "请补充平面图比例尺")
-    with _browser(w) as pc:
+    with web_browser(w) as pc:
         assert sign_in_holder(pc, "001", ORG, ORG_NAME).status_code == 200
         assert 'aria-label="1 条未读 unread"' in pc.get("/me").text
         assert 'aria-label="1 条未读 unread"' in browser.get("/me").text
@@ -163,7 +150,7 @@ def test_notices_read_in_one_browser_are_read_in_every_browser_of_the_holder(
         assert sign_in_holder(pc, "001", ORG, ORG_NAME).status_code == 200
         assert COUNT not in pc.get("/me").text
         assert COUNT not in browser.get("/me").text
-    with _browser(w) as other:  # another holder has its own state (and sees nothing of these)
+    with web_browser(w) as other:  # another holder has its own state (and sees nothing of these)
         assert sign_in_holder(other, "001", ORG2, "另一家公司").status_code == 200
         assert COUNT not in other.get("/me").text
 
@@ -174,7 +161,7 @@ SIGNED_OUT = "统一身份认证登录"  # the holder's sign-in page
 
 
 def _terminal(world: World) -> TestClient:
-    c = _browser(world)
+    c = web_browser(world)
     r = c.get("/terminal", follow_redirects=False)
     assert r.status_code == 303 and "elicence_terminal=1" in r.headers["set-cookie"]
     return c
@@ -183,7 +170,7 @@ def _terminal(world: World) -> TestClient:
 def test_a_session_signed_in_at_a_terminal_ends_two_minutes_after_its_last_request(
     world: World, clock: Clock
 ) -> None:
-    with _terminal(world) as kiosk, _browser(world) as pc:
+    with _terminal(world) as kiosk, web_browser(world) as pc:
         assert sign_in_holder(kiosk, "001", ORG, ORG_NAME).status_code == 200
         assert sign_in_holder(pc, "001", ORG, ORG_NAME).status_code == 200
         assert ORG_NAME in kiosk.get("/me").text
@@ -195,7 +182,7 @@ def test_a_session_signed_in_at_a_terminal_ends_two_minutes_after_its_last_reque
         page = kiosk.get("/me")
         assert SIGNED_OUT in page.text and ORG_NAME not in page.text
         # the cookie a walked-away terminal kept is dead, in any browser, terminal or not
-        with _browser(world) as thief:
+        with web_browser(world) as thief:
             thief.cookies.set("elicence_session", str(cookie))
             assert SIGNED_OUT in thief.get("/me").text
         # a session signed in elsewhere keeps the service's idle limit (30 minutes)
