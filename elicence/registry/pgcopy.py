@@ -77,11 +77,16 @@ def driver_alive(pg: Any) -> bool:
     if pgconn.status != psycopg.pq.ConnStatus.OK:
         return False
     try:
-        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+        # poll, not select: select refuses a descriptor over 1023 (FD_SETSIZE), and a process
+        # holding many files and sockets would then find every connection "dead" and exhaust
+        # the pool's reconnection attempts on each checkout
+        waiting = select.poll()
+        waiting.register(pgconn.socket, select.POLLIN | select.POLLPRI)
+        readable = waiting.poll(0)
     except (psycopg.Error, OSError, ValueError):
         return False
     # An idle connection (no LISTEN here) is sent nothing; anything waiting is the server's
-    # goodbye ("terminating connection …") or the end of the stream.
+    # goodbye ("terminating connection …") or the end of the stream (POLLHUP, POLLERR).
     return not readable
 
 

@@ -3,6 +3,7 @@ PostgreSQL reads run in autocommit and pooled connections the server closed are 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -115,6 +116,41 @@ def test_postgres_reads_run_in_autocommit_and_survive_a_dropped_connection(
         ):
             time.sleep(0.01)
     assert registry.catalogue_version() is not None  # the dead connection was replaced, no error
+
+
+def test_a_postgres_connection_on_a_descriptor_over_1023_is_alive(pg_service: Elicence) -> None:
+    """The liveness check once used select(), which refuses a descriptor over 1023: in a process
+    with many files open every PostgreSQL connection was judged dead and each checkout failed
+    ("This connection is closed": the reconnection attempts exhausted). A socket moved past
+    1023 is judged by its state, alive while idle and dead once the server closes it."""
+    import resource
+
+    from elicence.registry.pgcopy import driver_alive
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    url = pg_service.registry.engine.url.set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as pg:
+        high = os.dup2(pg.pgconn.socket, 1500)
+        try:
+
+            class Moved:  # the connection as driver_alive reads it, on the high descriptor
+                pgconn = type("PG", (), {"status": pg.pgconn.status, "socket": high})()
+
+            assert driver_alive(Moved())
+            assert driver_alive(pg)
+            pid = pg.info.backend_pid
+            with psycopg.connect(url.render_as_string(hide_password=False)) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            deadline = time.monotonic() + 10  # termination is asynchronous
+            while driver_alive(Moved()) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not driver_alive(Moved())
+        finally:
+            os.close(high)
+        if soft < 2048:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_sqlite_writer_that_waits_too_long_for_its_turn_gives_up(
