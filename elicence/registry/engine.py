@@ -183,11 +183,30 @@ class _FileTurn:
     POLL = 0.0005
 
     def __init__(self, path: str) -> None:
-        self._gate = _lock_file(f"{path}-gate")
-        self._turn = _lock_file(f"{path}-turn")
-        weakref.finalize(self, _close, self._gate, self._turn)  # with the engine
+        self._path = path
+        self._gate = self._turn = -1  # opened by the first writer (under the process's lock)
+
+    def _open(self) -> None:
+        """The two files, opened once; a directory that is missing or not writable is the
+        registry's :class:`RegistryError` (as SQLite's own "unable to open" is), not a crash."""
+        if self._turn >= 0:
+            return
+        try:
+            gate = _lock_file(f"{self._path}-gate")
+            try:
+                turn = _lock_file(f"{self._path}-turn")
+            except OSError:
+                os.close(gate)
+                raise
+        except OSError as e:
+            raise RegistryError(
+                f"cannot open the registry's lock files beside {self._path}: {e.strerror}"
+            ) from None
+        self._gate, self._turn = gate, turn
+        weakref.finalize(self, _close, gate, turn)  # with the engine
 
     def acquire(self, timeout: float) -> None:
+        self._open()
         deadline = time.monotonic() + timeout
         _wait_lock(self._gate, deadline)
         try:

@@ -3,6 +3,7 @@ PostgreSQL reads run in autocommit and pooled connections the server closed are 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
@@ -132,7 +133,9 @@ def test_a_postgres_connection_on_a_descriptor_over_1023_is_alive(pg_service: El
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
     url = pg_service.registry.engine.url.set(drivername="postgresql")
     with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as pg:
-        high = os.dup2(pg.pgconn.socket, 1500)
+        # the lowest free descriptor from 1024 up (dup2 to a fixed number would close one in use)
+        high = fcntl.fcntl(pg.pgconn.socket, fcntl.F_DUPFD, 1024)
+        assert high >= 1024
         try:
 
             class Moved:  # the connection as driver_alive reads it, on the high descriptor
