@@ -5,6 +5,7 @@ statement (no transaction on SQLite: one WAL snapshot)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -37,7 +38,8 @@ from elicence.registry.hall.statements import (
     BLOBS,
     CASE_BY_NUMBER,
     CASES,
-    CITED,
+    CITED_PG,
+    CITED_SQLITE,
     COMPLAINTS,
     EVENTS,
     ITEM_OF_CASE,
@@ -115,8 +117,12 @@ class CaseReads:
         """The registry's records of cited licences (those it holds), by identifier."""
         if not identifiers:
             return {}
+        ids = list(dict.fromkeys(identifiers))
         with self._db.read() as c:
-            rows = c.execute(CITED, {"ids": list(dict.fromkeys(identifiers))}).all()
+            if c.dialect.name == "postgresql":
+                rows = c.execute(CITED_PG, {"ids": ids}).all()
+            else:
+                rows = c.execute(CITED_SQLITE, {"ids": json.dumps(ids)}).all()
         return {
             r.identifier: (
                 RegistryRecord(

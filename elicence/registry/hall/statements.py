@@ -13,7 +13,20 @@ import functools
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, insert, select, union_all, update
+from sqlalchemy import (
+    String,
+    Table,
+    any_,
+    bindparam,
+    column,
+    exists,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from elicence.domain.licence import LicenceStatus
 from elicence.registry.hall.rows import MUTABLE
@@ -64,7 +77,11 @@ ITEM_OF_CASE = select(CASES.c.item).where(CASES.c.number == bindparam("number"))
 CASE_FOR_UPDATE = CASE_BY_NUMBER.with_for_update()
 # What a citation check reads of each cited licence: the verifier's view and the holder, for all
 # of a case's citations in one statement.
-CITED = select(
+# The cited licences of a step: their identifiers bound as one value, so that the statement is
+# the same whatever their number (compiled once, prepared by the driver; an expanding ``IN`` was
+# rendered anew at each run: 7 % of a complete case's CPU). PostgreSQL takes an array
+# (``= ANY``), SQLite a JSON array (``IN (SELECT value FROM json_each(...))``).
+_CITED = select(
     LICENCES.c.identifier,
     LICENCES.c.seal,
     LICENCES.c.status,
@@ -75,7 +92,13 @@ CITED = select(
     LICENCES.c.department,
     LICENCES.c.holder_id_type,
     LICENCES.c.holder_id,
-).where(LICENCES.c.identifier.in_(bindparam("ids", expanding=True)))
+)
+CITED_PG = _CITED.where(LICENCES.c.identifier == any_(bindparam("ids", type_=ARRAY(String))))
+CITED_SQLITE = _CITED.where(
+    LICENCES.c.identifier.in_(
+        select(column("value")).select_from(func.json_each(bindparam("ids", type_=String)))
+    )
+)
 # The name an applicant's licences give it: on its latest licence in force.
 REGISTERED_NAME = (
     select(LICENCES.c.holder_name)
