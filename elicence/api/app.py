@@ -96,6 +96,10 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by routers/docs.py: no CDN, the pages' CSP
         redoc_url=None,
+        # the operators' metrics are Prometheus' (app/metrics.py), not OpenTelemetry's: off,
+        # FastAPI no longer asks for OpenTelemetry's providers on every request (5 % of a
+        # verification's event-loop time)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.router.route_class = EdgeRoute  # the app's own routes (/healthz) too: api/edge.py
     app.state.freeze_heap = freeze_heap
