@@ -82,6 +82,14 @@ _CRYPTO_CHECKS = frozenset(
 )
 _STATUS_CHECKS = frozenset({CheckName.REGISTRY_RECORD, CheckName.REGISTRY_STATUS})
 _OFFLINE_STATUS_CHECKS = frozenset({CheckName.STATUS_LISTS, CheckName.STATUS_LIST_BITS})
+_REQUIRED_ONLINE = _CRYPTO_CHECKS | _STATUS_CHECKS
+_REQUIRED_OFFLINE = _CRYPTO_CHECKS | _OFFLINE_STATUS_CHECKS
+# the checks whose outcome says the same words every time, made once (a Check is immutable)
+_DECODED = Check(CheckName.DECODE, True, "EL1 COSE_Sign1 with CWT claims")
+_CHAINED = Check(CheckName.SIGNER_CHAIN, True, "certificate issued by the root", Verdict.UNTRUSTED)
+_NOT_CHAINED = Check(
+    CheckName.SIGNER_CHAIN, False, "certificate not issued by the root", Verdict.UNTRUSTED
+)
 # a set bit, gravest first (revoked and superseded are final, a suspension may end)
 _LIST_VERDICTS = (
     (Purpose.REVOCATION, Verdict.REVOKED),
@@ -121,30 +129,26 @@ def seal_findings(
     if skip_status:
         required = _CRYPTO_CHECKS
     elif isinstance(status, OfflineStatus):
-        required = _CRYPTO_CHECKS | _OFFLINE_STATUS_CHECKS
+        required = _REQUIRED_OFFLINE
     else:
-        required = _CRYPTO_CHECKS | _STATUS_CHECKS
+        required = _REQUIRED_ONLINE
 
     found = Findings(required, status_checked=not skip_status)
     checks = found.checks
-
-    def done(**details: object) -> Findings:
-        found.details.update(details)
-        return found
+    details = found.details  # what the report says of the licence, once the seal decodes
 
     # 1.
     try:
         decoded = decode_seal_text(text)
     except SealError as e:
         checks.append(Check(CheckName.DECODE, False, f"the seal does not decode: {e.message}"))
-        return done()
+        return found
     claims = decoded.claims
-    checks.append(Check(CheckName.DECODE, True, "EL1 COSE_Sign1 with CWT claims"))
-    details: dict[str, object] = {
-        "licence": claims.licence,
-        "issuer": claims.issuer,
-        "issued_at": dt.datetime.fromtimestamp(claims.issued_at, dt.UTC),
-    }
+    checks.append(_DECODED)
+    issued_at = dt.datetime.fromtimestamp(claims.issued_at, dt.UTC)
+    details["licence"] = claims.licence
+    details["issuer"] = claims.issuer
+    details["issued_at"] = issued_at
     # 2.
     stale = trust_list.stale(now)
     checks.append(
@@ -167,21 +171,12 @@ def seal_findings(
                 Verdict.UNTRUSTED,
             )
         )
-        return done(**details)
+        return found
     checks.append(Check(CheckName.SIGNER_KNOWN, True, f"key {entry.kid.hex()} of {entry.name}"))
     # 4.
-    chained = entry.chains_to_root  # checked against the pinned root when the list was read
-    checks.append(
-        Check(
-            CheckName.SIGNER_CHAIN,
-            chained,
-            "certificate issued by the root" if chained else "certificate not issued by the root",
-            Verdict.UNTRUSTED,
-        )
-    )
+    # checked against the pinned root when the list was read
+    checks.append(_CHAINED if entry.chains_to_root else _NOT_CHAINED)
     # 5.
-    issued_at = details["issued_at"]
-    assert isinstance(issued_at, dt.datetime)
     in_period = entry.not_before <= issued_at <= entry.not_after
     withdrawn = entry.status == "revoked" or (
         entry.status != "active" and issued_at >= entry.status_since
@@ -255,7 +250,7 @@ def seal_findings(
                     Verdict.NOT_FOUND,
                 )
             )
-            return done(**details)
+            return found
         # Compare the signed bytes, not the text: deflate has slack bits, so more than one text
         # inflates to the same COSE message.
         same = record.seal == decoded.text or _cose_of(record.seal) == decoded.cose
@@ -323,7 +318,7 @@ def seal_findings(
                 + (f"to {valid_until}" if valid_until else "with no end (long-term)"),
             )
         )
-    return done(**details)
+    return found
 
 
 def _offline_status(
