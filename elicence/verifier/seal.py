@@ -47,7 +47,7 @@ from elicence.formats.seal import (
     seal_text_from,
 )
 from elicence.formats.statuslist import Purpose, bit_set
-from elicence.formats.trustlist import TrustList
+from elicence.formats.trustlist import TrustEntry, TrustList
 from elicence.verifier.report import Check, CheckName, Findings, Verdict, VerificationReport
 from elicence.verifier.status import OfflineStatus, StatusList
 
@@ -150,16 +150,8 @@ def seal_findings(
     details["issuer"] = claims.issuer
     details["issued_at"] = issued_at
     # 2.
-    stale = trust_list.stale(now)
-    checks.append(
-        Check(
-            CheckName.TRUST_LIST_CURRENT,
-            not stale,
-            f"trust list issued {_instant(trust_list.issued_at)}, "
-            f"next update {_instant(trust_list.next_update)}",
-            Verdict.INDETERMINATE,
-        )
-    )
+    current, stale = _list_checks(trust_list)
+    checks.append(stale if trust_list.stale(now) else current)
     # 3.
     entry = trust_list.entry(decoded.kid)
     if entry is None:
@@ -172,7 +164,8 @@ def seal_findings(
             )
         )
         return found
-    checks.append(Check(CheckName.SIGNER_KNOWN, True, f"key {entry.kid.hex()} of {entry.name}"))
+    known, certificate_text = _entry_texts(entry)
+    checks.append(known)
     # 4.
     # checked against the pinned root when the list was read
     checks.append(_CHAINED if entry.chains_to_root else _NOT_CHAINED)
@@ -185,15 +178,7 @@ def seal_findings(
         Check(
             CheckName.SIGNER_VALID_AT_ISSUANCE,
             in_period and not withdrawn,
-            f"sealed {_instant(issued_at)}; certificate valid "
-            f"{_instant(entry.not_before)} to {_instant(entry.not_after)}"
-            + (
-                "; key revoked (compromised): none of its seals is trusted, whatever its date"
-                if entry.status == "revoked"
-                else f"; key {entry.status} since {_instant(entry.status_since)}"
-                if entry.status != "active"
-                else ""
-            ),
+            f"sealed {_instant(issued_at)}; {certificate_text}",
             Verdict.UNTRUSTED,
         )
     )
@@ -395,6 +380,53 @@ def _cose_of(seal: str) -> bytes | None:
         return cose_bytes(seal)
     except SealError:
         return None
+
+
+# What a verification says of a trust list and of its entries depends on them alone: written once
+# per object (issue 20). Both are immutable; the cache holds the object itself, so its id() cannot
+# be reused by another while it is cached.
+_LIST_CHECKS: dict[int, tuple[TrustList, Check, Check]] = {}
+_ENTRY_TEXTS: dict[int, tuple[TrustEntry, Check, str]] = {}
+_MAX_LISTS, _MAX_ENTRIES = 8, 4096
+
+
+def _list_checks(trust_list: TrustList) -> tuple[Check, Check]:
+    """Step 2's check when the list is current, and when it is stale."""
+    hit = _LIST_CHECKS.get(id(trust_list))
+    if hit is not None and hit[0] is trust_list:
+        return hit[1], hit[2]
+    detail = (
+        f"trust list issued {_instant(trust_list.issued_at)}, "
+        f"next update {_instant(trust_list.next_update)}"
+    )
+    current = Check(CheckName.TRUST_LIST_CURRENT, True, detail, Verdict.INDETERMINATE)
+    stale = Check(CheckName.TRUST_LIST_CURRENT, False, detail, Verdict.INDETERMINATE)
+    if len(_LIST_CHECKS) >= _MAX_LISTS:
+        _LIST_CHECKS.clear()
+    _LIST_CHECKS[id(trust_list)] = (trust_list, current, stale)
+    return current, stale
+
+
+def _entry_texts(entry: TrustEntry) -> tuple[Check, str]:
+    """Step 3's check for a known key, and what step 5 says of its certificate and status."""
+    hit = _ENTRY_TEXTS.get(id(entry))
+    if hit is not None and hit[0] is entry:
+        return hit[1], hit[2]
+    known = Check(CheckName.SIGNER_KNOWN, True, f"key {entry.kid.hex()} of {entry.name}")
+    certificate = (
+        f"certificate valid {_instant(entry.not_before)} to {_instant(entry.not_after)}"
+        + (
+            "; key revoked (compromised): none of its seals is trusted, whatever its date"
+            if entry.status == "revoked"
+            else f"; key {entry.status} since {_instant(entry.status_since)}"
+            if entry.status != "active"
+            else ""
+        )
+    )
+    if len(_ENTRY_TEXTS) >= _MAX_ENTRIES:
+        _ENTRY_TEXTS.clear()
+    _ENTRY_TEXTS[id(entry)] = (entry, known, certificate)
+    return known, certificate
 
 
 @functools.lru_cache(maxsize=1024)  # the same certificate and trust-list times recur
