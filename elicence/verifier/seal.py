@@ -85,6 +85,15 @@ _OFFLINE_STATUS_CHECKS = frozenset({CheckName.STATUS_LISTS, CheckName.STATUS_LIS
 _REQUIRED_ONLINE = _CRYPTO_CHECKS | _STATUS_CHECKS
 _REQUIRED_OFFLINE = _CRYPTO_CHECKS | _OFFLINE_STATUS_CHECKS
 # the checks whose outcome says the same words every time, made once (a Check is immutable)
+_SIGNATURE_CHECKS = {
+    (algorithm, good): Check(
+        CheckName.SIGNATURE,
+        good,
+        f"{algorithm} signature " + ("verifies" if good else "does not verify"),
+    )
+    for algorithm in ALG_NAMES.values()
+    for good in (True, False)
+}
 _DECODED = Check(CheckName.DECODE, True, "EL1 COSE_Sign1 with CWT claims")
 _CHAINED = Check(CheckName.SIGNER_CHAIN, True, "certificate issued by the root", Verdict.UNTRUSTED)
 _NOT_CHAINED = Check(
@@ -195,14 +204,8 @@ def seal_findings(
             )
         )
     else:
-        good = decoded.signature_valid(entry.verification_key)
-        checks.append(
-            Check(
-                CheckName.SIGNATURE,
-                good,
-                f"{algorithm} signature " + ("verifies" if good else "does not verify"),
-            )
-        )
+        good = decoded.signature_valid(entry.verification_key) is True  # anything else fails
+        checks.append(_SIGNATURE_CHECKS[algorithm, good])
     # 7.
     checks.append(_issuer_consistent(decoded, entry.department))
     # 8.
