@@ -17,7 +17,7 @@ import functools
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 import cbor2
 import gmpy2
@@ -84,9 +84,13 @@ class SealClaims:
     licence: SealedLicence
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedSeal:
-    """A structurally sound seal whose signature has not yet been checked."""
+class DecodedSeal(NamedTuple):
+    """A structurally sound seal whose signature has not yet been checked.
+
+    A NamedTuple rather than a frozen dataclass, as a verification's ``Check``: every verification
+    makes one, and the frozen dataclass's ``__init__`` cost 0.8 us against 0.2 (issue 20). It is
+    as immutable.
+    """
 
     text: str
     cose: bytes  # the COSE_Sign1 bytes (the same for every text that encodes this seal)
@@ -347,16 +351,8 @@ def decode_seal_text(text: str) -> DecodedSeal:
     except Exception as e:
         raise SealError("protected header or payload is not valid CBOR", field="seal") from e
     alg, kid = _protected_alg_kid(protected_bytes)
-    return DecodedSeal(
-        text=text,
-        cose=cose,
-        protected=protected_bytes,
-        kid=kid,
-        alg=alg,
-        payload=payload,
-        signature=signature,
-        claims=_claims(claims_raw),
-    )
+    claims = _claims(claims_raw)
+    return DecodedSeal(text, cose, protected_bytes, kid, alg, payload, signature, claims)
 
 
 @functools.lru_cache(maxsize=256)  # one protected header per signing key: read once
