@@ -125,6 +125,11 @@ def mod37_36_check_char(text: str) -> str:
     if not _ALNUM36_RE.fullmatch(text):
         bad = next(c for c in text if c not in _ALNUM36_VALUE)
         raise InputError(f"character {bad!r} is outside 0-9A-Z", field="identifier")
+    return _mod37_36(text)
+
+
+def _mod37_36(text: str) -> str:
+    """:func:`mod37_36_check_char` over a ``text`` already known to be 0-9A-Z (no scan)."""
     p = 36
     for v in text.encode().translate(_VALUES):
         p = _STEP[p][v]
@@ -176,14 +181,17 @@ def parse_identifier(value: object, *, field: str = "identifier") -> LicenceIden
         raise InputError("must be a string (GB/T 36904 identifier)", field=field)
     text = value.strip()
     m = _IDENTIFIER_RE.fullmatch(text)
-    if m is not None and m.group(4) != "000":  # the common case: well-formed; check the check
-        ident = LicenceIdentifier(m.group(1), m.group(2), m.group(3), int(m.group(4)))
-        if ident.check != m.group(5):
-            raise InputError(
-                f"wrong check character {m.group(5)!r}, ISO 7064 MOD 37,36 gives {ident.check!r}",
-                field=field,
-            )
-        return ident
+    if m is not None:  # the common case: well-formed; check the check
+        type_code, issuer_code, serial, version, check = m.groups()
+        if version != "000":
+            # the regex admits 0-9A-Z only, and "001" is f"{1:03d}": LicenceIdentifier.check
+            expected = _mod37_36(type_code + issuer_code + serial + version)
+            if expected != check:
+                raise InputError(
+                    f"wrong check character {check!r}, ISO 7064 MOD 37,36 gives {expected!r}",
+                    field=field,
+                )
+            return LicenceIdentifier(type_code, issuer_code, serial, int(version))
     if not text.startswith(IDENTIFIER_PREFIX + "."):
         raise InputError(f"must start with {IDENTIFIER_PREFIX}. (GB/T 36904)", field=field)
     parts = text[len(IDENTIFIER_PREFIX) + 1 :].split(".")

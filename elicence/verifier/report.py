@@ -66,21 +66,15 @@ def judge(
     says something good of every other check, so it is the verdict only when every required
     check ran (else ``incomplete``); rank it after every other failure.
     """
-    worst: int | None = None
-    ran = set()
-    failed = set()
-    for c in checks:
-        if c.passed:
-            ran.add(c.name)
-        else:
-            failed.add(c.name)
-            rank = gravity.index(c.verdict_if_failed)
-            worst = rank if worst is None or rank < worst else worst
-    complete = ran | failed >= set(required)
-    if worst is not None:
-        if not complete and gravity[worst] in vouching:
+    if not isinstance(checks, list | tuple):  # read twice below
+        checks = list(checks)
+    complete = {c.name for c in checks}.issuperset(required)  # each ran, passed or failed
+    ranks = [gravity.index(c.verdict_if_failed) for c in checks if not c.passed]
+    if ranks:
+        worst = gravity[min(ranks)]
+        if not complete and worst in vouching:
             return incomplete
-        return gravity[worst]
+        return worst
     return good if complete else incomplete
 
 

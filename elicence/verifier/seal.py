@@ -47,7 +47,7 @@ from elicence.formats.seal import (
     seal_text_from,
 )
 from elicence.formats.statuslist import Purpose, bit_set
-from elicence.formats.trustlist import TrustList
+from elicence.formats.trustlist import TrustEntry, TrustList
 from elicence.verifier.report import Check, CheckName, Findings, Verdict, VerificationReport
 from elicence.verifier.status import OfflineStatus, StatusList
 
@@ -82,6 +82,23 @@ _CRYPTO_CHECKS = frozenset(
 )
 _STATUS_CHECKS = frozenset({CheckName.REGISTRY_RECORD, CheckName.REGISTRY_STATUS})
 _OFFLINE_STATUS_CHECKS = frozenset({CheckName.STATUS_LISTS, CheckName.STATUS_LIST_BITS})
+_REQUIRED_ONLINE = _CRYPTO_CHECKS | _STATUS_CHECKS
+_REQUIRED_OFFLINE = _CRYPTO_CHECKS | _OFFLINE_STATUS_CHECKS
+# the checks whose outcome says the same words every time, made once (a Check is immutable)
+_SIGNATURE_CHECKS = {
+    (algorithm, good): Check(
+        CheckName.SIGNATURE,
+        good,
+        f"{algorithm} signature " + ("verifies" if good else "does not verify"),
+    )
+    for algorithm in ALG_NAMES.values()
+    for good in (True, False)
+}
+_DECODED = Check(CheckName.DECODE, True, "EL1 COSE_Sign1 with CWT claims")
+_CHAINED = Check(CheckName.SIGNER_CHAIN, True, "certificate issued by the root", Verdict.UNTRUSTED)
+_NOT_CHAINED = Check(
+    CheckName.SIGNER_CHAIN, False, "certificate not issued by the root", Verdict.UNTRUSTED
+)
 # a set bit, gravest first (revoked and superseded are final, a suspension may end)
 _LIST_VERDICTS = (
     (Purpose.REVOCATION, Verdict.REVOKED),
@@ -121,41 +138,29 @@ def seal_findings(
     if skip_status:
         required = _CRYPTO_CHECKS
     elif isinstance(status, OfflineStatus):
-        required = _CRYPTO_CHECKS | _OFFLINE_STATUS_CHECKS
+        required = _REQUIRED_OFFLINE
     else:
-        required = _CRYPTO_CHECKS | _STATUS_CHECKS
+        required = _REQUIRED_ONLINE
 
     found = Findings(required, status_checked=not skip_status)
     checks = found.checks
-
-    def done(**details: object) -> Findings:
-        found.details.update(details)
-        return found
+    details = found.details  # what the report says of the licence, once the seal decodes
 
     # 1.
     try:
         decoded = decode_seal_text(text)
     except SealError as e:
         checks.append(Check(CheckName.DECODE, False, f"the seal does not decode: {e.message}"))
-        return done()
+        return found
     claims = decoded.claims
-    checks.append(Check(CheckName.DECODE, True, "EL1 COSE_Sign1 with CWT claims"))
-    details: dict[str, object] = {
-        "licence": claims.licence,
-        "issuer": claims.issuer,
-        "issued_at": dt.datetime.fromtimestamp(claims.issued_at, dt.UTC),
-    }
+    checks.append(_DECODED)
+    issued_at = dt.datetime.fromtimestamp(claims.issued_at, dt.UTC)
+    details["licence"] = claims.licence
+    details["issuer"] = claims.issuer
+    details["issued_at"] = issued_at
     # 2.
-    stale = trust_list.stale(now)
-    checks.append(
-        Check(
-            CheckName.TRUST_LIST_CURRENT,
-            not stale,
-            f"trust list issued {_instant(trust_list.issued_at)}, "
-            f"next update {_instant(trust_list.next_update)}",
-            Verdict.INDETERMINATE,
-        )
-    )
+    current, stale = _list_checks(trust_list)
+    checks.append(stale if trust_list.stale(now) else current)
     # 3.
     entry = trust_list.entry(decoded.kid)
     if entry is None:
@@ -167,21 +172,13 @@ def seal_findings(
                 Verdict.UNTRUSTED,
             )
         )
-        return done(**details)
-    checks.append(Check(CheckName.SIGNER_KNOWN, True, f"key {entry.kid.hex()} of {entry.name}"))
+        return found
+    known, certificate_text = _entry_texts(entry)
+    checks.append(known)
     # 4.
-    chained = entry.chains_to_root  # checked against the pinned root when the list was read
-    checks.append(
-        Check(
-            CheckName.SIGNER_CHAIN,
-            chained,
-            "certificate issued by the root" if chained else "certificate not issued by the root",
-            Verdict.UNTRUSTED,
-        )
-    )
+    # checked against the pinned root when the list was read
+    checks.append(_CHAINED if entry.chains_to_root else _NOT_CHAINED)
     # 5.
-    issued_at = details["issued_at"]
-    assert isinstance(issued_at, dt.datetime)
     in_period = entry.not_before <= issued_at <= entry.not_after
     withdrawn = entry.status == "revoked" or (
         entry.status != "active" and issued_at >= entry.status_since
@@ -190,15 +187,7 @@ def seal_findings(
         Check(
             CheckName.SIGNER_VALID_AT_ISSUANCE,
             in_period and not withdrawn,
-            f"sealed {_instant(issued_at)}; certificate valid "
-            f"{_instant(entry.not_before)} to {_instant(entry.not_after)}"
-            + (
-                "; key revoked (compromised): none of its seals is trusted, whatever its date"
-                if entry.status == "revoked"
-                else f"; key {entry.status} since {_instant(entry.status_since)}"
-                if entry.status != "active"
-                else ""
-            ),
+            f"sealed {_instant(issued_at)}; {certificate_text}",
             Verdict.UNTRUSTED,
         )
     )
@@ -215,14 +204,8 @@ def seal_findings(
             )
         )
     else:
-        good = decoded.signature_valid(entry.verification_key)
-        checks.append(
-            Check(
-                CheckName.SIGNATURE,
-                good,
-                f"{algorithm} signature " + ("verifies" if good else "does not verify"),
-            )
-        )
+        good = decoded.signature_valid(entry.verification_key) is True  # anything else fails
+        checks.append(_SIGNATURE_CHECKS[algorithm, good])
     # 7.
     checks.append(_issuer_consistent(decoded, entry.department))
     # 8.
@@ -255,7 +238,7 @@ def seal_findings(
                     Verdict.NOT_FOUND,
                 )
             )
-            return done(**details)
+            return found
         # Compare the signed bytes, not the text: deflate has slack bits, so more than one text
         # inflates to the same COSE message.
         same = record.seal == decoded.text or _cose_of(record.seal) == decoded.cose
@@ -323,7 +306,7 @@ def seal_findings(
                 + (f"to {valid_until}" if valid_until else "with no end (long-term)"),
             )
         )
-    return done(**details)
+    return found
 
 
 def _offline_status(
@@ -400,6 +383,53 @@ def _cose_of(seal: str) -> bytes | None:
         return cose_bytes(seal)
     except SealError:
         return None
+
+
+# What a verification says of a trust list and of its entries depends on them alone: written once
+# per object (issue 20). Both are immutable; the cache holds the object itself, so its id() cannot
+# be reused by another while it is cached.
+_LIST_CHECKS: dict[int, tuple[TrustList, Check, Check]] = {}
+_ENTRY_TEXTS: dict[int, tuple[TrustEntry, Check, str]] = {}
+_MAX_LISTS, _MAX_ENTRIES = 8, 4096
+
+
+def _list_checks(trust_list: TrustList) -> tuple[Check, Check]:
+    """Step 2's check when the list is current, and when it is stale."""
+    hit = _LIST_CHECKS.get(id(trust_list))
+    if hit is not None and hit[0] is trust_list:
+        return hit[1], hit[2]
+    detail = (
+        f"trust list issued {_instant(trust_list.issued_at)}, "
+        f"next update {_instant(trust_list.next_update)}"
+    )
+    current = Check(CheckName.TRUST_LIST_CURRENT, True, detail, Verdict.INDETERMINATE)
+    stale = Check(CheckName.TRUST_LIST_CURRENT, False, detail, Verdict.INDETERMINATE)
+    if len(_LIST_CHECKS) >= _MAX_LISTS:
+        _LIST_CHECKS.clear()
+    _LIST_CHECKS[id(trust_list)] = (trust_list, current, stale)
+    return current, stale
+
+
+def _entry_texts(entry: TrustEntry) -> tuple[Check, str]:
+    """Step 3's check for a known key, and what step 5 says of its certificate and status."""
+    hit = _ENTRY_TEXTS.get(id(entry))
+    if hit is not None and hit[0] is entry:
+        return hit[1], hit[2]
+    known = Check(CheckName.SIGNER_KNOWN, True, f"key {entry.kid.hex()} of {entry.name}")
+    certificate = (
+        f"certificate valid {_instant(entry.not_before)} to {_instant(entry.not_after)}"
+        + (
+            "; key revoked (compromised): none of its seals is trusted, whatever its date"
+            if entry.status == "revoked"
+            else f"; key {entry.status} since {_instant(entry.status_since)}"
+            if entry.status != "active"
+            else ""
+        )
+    )
+    if len(_ENTRY_TEXTS) >= _MAX_ENTRIES:
+        _ENTRY_TEXTS.clear()
+    _ENTRY_TEXTS[id(entry)] = (entry, known, certificate)
+    return known, certificate
 
 
 @functools.lru_cache(maxsize=1024)  # the same certificate and trust-list times recur
