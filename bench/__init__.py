@@ -10,8 +10,9 @@ Also the hall's case path (``bench/cases.py``): a complete case — submitted ci
 from 8 threads, target >= 300 complete cases/s at the service layer (issues 7 and 20).
 Targets (docs/design.md): sealing >= 50 % of raw sign, offline verify >= 70 % of raw verify,
 issuance >= 2,000/s (service) and >= 1,000/s (batch API), HTTP issuance p99 <= 20 ms (<= 15 ms
-under load), HTTP verify >= 2,000/s with p99 <= 20 ms (wrk, 8 connections), a signed licence PDF (render + QR + PAdES B-B) <= 30 ms, printed beside
-pyHanko's own signing of a tiny fixed PDF in the same run (``--pdf-only`` runs just that stage).
+under load), HTTP verify >= 2,000/s with p99 <= 20 ms (wrk, 8 connections), a signed licence
+PDF (render + QR + PAdES B-B) <= 30 ms, printed beside pyHanko's own signing of a tiny fixed PDF
+in the same run (``--pdf-only`` runs just that stage).
 Also the size and the build and verify time of a status list of 1,000,000 licences with 1 %
 revoked at random, and the time to refuse a 1,000,000-key JSON body and a 200 MB body at
 ``POST /api/v1/verify`` (``bench/refusals.py``: bounded by the route's body limit, not by the body).
