@@ -192,18 +192,30 @@ def _is_hash(value: str) -> bool:
 
 def chain(events: Sequence[LicenceEvent], *, head_seq: int, head_hash: str) -> list[LogEvent]:
     """Place new events after the head: their sequence numbers and hashes."""
+    places = place(
+        [licence_event_prefix(e) for e in events], head_seq=head_seq, head_hash=head_hash
+    )
+    return [
+        LogEvent(seq, e.at, e.kind, e.identifier, e.department, e.actor, dict(e.detail), prev, h)
+        for e, (seq, prev, h) in zip(events, places, strict=True)
+    ]
+
+
+def place(
+    prefixes: Iterable[bytes], *, head_seq: int, head_hash: str
+) -> list[tuple[int, str, str]]:
+    """``(seq, prev_hash, hash)`` of new events after the head, given each one's
+    :func:`licence_event_prefix` (made beforehand, even in another process): what :func:`chain`
+    places them at."""
     out = []
     prev, seq = head_hash, head_seq
-    for e in events:
+    prev_bytes = bytes.fromhex(prev)
+    for prefix in prefixes:
         seq += 1
-        detail = dict(e.detail)
-        digest = hashlib.sha256(
-            bytes.fromhex(prev) + licence_event_prefix(e) + seq_suffix(seq)
-        ).hexdigest()
-        out.append(
-            LogEvent(seq, e.at, e.kind, e.identifier, e.department, e.actor, detail, prev, digest)
-        )
-        prev = digest
+        digest = hashlib.sha256(prev_bytes + prefix + seq_suffix(seq)).digest()
+        h = digest.hex()
+        out.append((seq, prev, h))
+        prev, prev_bytes = h, digest
     return out
 
 
