@@ -160,13 +160,20 @@ class StockImport:
             key=key, source=str(path), department=default_dept, now=self._clock()
         )
         report = report or path.with_name(path.name + ".errors.csv")
-        total = count_rows(path, fmt)
         resumed_from = run.rows_done
-        if run.finished_at is None:
-            run = self._import(
-                path, fmt, run, catalogue, default_dept, report, total, workers, chunk_rows,
-                progress,
-            )  # fmt: skip
+        # the workers start now: they import and load while the file is counted
+        workers = max(1, workers or os.cpu_count() or 1)
+        pool = self._start_workers(workers, catalogue) if run.finished_at is None else None
+        try:
+            total = count_rows(path, fmt)
+            if pool is not None:
+                run = self._import(
+                    pool, workers, path, fmt, run, catalogue, default_dept, report, total,
+                    chunk_rows, progress,
+                )  # fmt: skip
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
         return ImportSummary(
             key=key,
             source=str(path),
@@ -181,8 +188,23 @@ class StockImport:
             seconds=time.perf_counter() - started,
         )
 
+    def _start_workers(self, workers: int, catalogue: Catalogue) -> ProcessPoolExecutor:
+        """The pool of sealing processes, started (each is given a no-op, so that all of them
+        are spawned now rather than at the first chunks)."""
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._recipe, catalogue, self._stock.rows()),
+        )
+        for _ in range(workers):
+            pool.submit(_started)
+        return pool
+
     def _import(
         self,
+        pool: ProcessPoolExecutor,
+        workers: int,
         path: Path,
         fmt: SourceFormat,
         run: RunRecord,
@@ -190,18 +212,10 @@ class StockImport:
         default_dept: str | None,
         report_path: Path,
         total: int,
-        workers: int | None,
         chunk_rows: int,
         progress: Callable[[ImportProgress], None] | None,
     ) -> RunRecord:
         report = _open_report(report_path, run)
-        workers = max(1, workers or os.cpu_count() or 1)
-        pool = ProcessPoolExecutor(
-            workers,
-            mp_context=get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self._recipe, catalogue, self._stock.rows()),
-        )
         actor = f"import:{run.key[:12]}"
         state = _RunState(run, time.monotonic())
 
@@ -236,7 +250,7 @@ class StockImport:
         finally:
             if not finished:
                 writer.abandon()  # stop after the chunk being stored (Ctrl-C, an error)
-            pool.shutdown(wait=False, cancel_futures=True)
+                pool.shutdown(wait=False, cancel_futures=True)
             report.close()
             self._checkpoint()
         return state.run
@@ -496,6 +510,10 @@ def _init_worker(recipe: WorkerRecipe, catalogue: Catalogue, rows: StockRows) ->
     _WORKER["printable"] = LicenceRenderer(recipe.font_path).check_printable
     _WORKER["catalogue"] = catalogue
     _WORKER["rows"] = rows
+
+
+def _started() -> None:
+    """A worker's first task: none (it is spawned, imports and loads for the chunks to come)."""
 
 
 class _ChunkSigners(Mapping[str, Signer]):

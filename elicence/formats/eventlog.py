@@ -48,11 +48,15 @@ def parse_instant(text: object, *, field: str = "at") -> dt.datetime:
         raise InputError(f"{text!r} is not a UTC time", field=field) from None
 
 
+# what json.dumps(value, sort_keys=True, …) makes, without making an encoder at every call
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
 def canonical_json(value: Mapping[str, Any]) -> bytes:
     """Sorted keys, no spaces, UTF-8 (not ASCII-escaped)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL(value).encode("utf-8")
 
 
 def event_hash(

@@ -119,13 +119,14 @@ RESERVE = (
 )
 
 
+# json.dumps(value, ensure_ascii=False), without making an encoder at every call
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def licence_row(licence: Licence) -> list[Any]:
     """A licence as the values of :data:`LICENCE_COLUMNS` (JSON as text)."""
     values = licence_values(licence)
-    return [
-        json.dumps(values[c], ensure_ascii=False) if c == "data" else values[c]
-        for c in LICENCE_COLUMNS
-    ]
+    return [_JSON_TEXT(values[c]) if c == "data" else values[c] for c in LICENCE_COLUMNS]
 
 
 # -- COPY's text format, written out (rows encoded where they are made, in other processes) ------
@@ -149,19 +150,38 @@ def copy_text(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not a COPY text value")
 
 
+def copy_text_line(values: list[Any]) -> str:
+    """Values as one row of ``COPY``'s text format (tab-separated :func:`copy_text`, without
+    the newline).
+
+    Most rows need no escape: they are joined as they are, and escaped value by value only when
+    the line shows a character to escape (more tabs than separators, a backslash that is not
+    one of the NULLs' ``\\N``, a newline or a carriage return)."""
+    texts = ["\\N" if v is None else v if type(v) is str else copy_text(v) for v in values]
+    line = "\t".join(texts)
+    if (
+        line.count("\t") != len(values) - 1
+        or line.count("\\") != values.count(None)
+        or "\n" in line
+        or "\r" in line
+    ):
+        line = "\t".join([copy_text(v) for v in values])
+    return line
+
+
 def licence_copy_line(licence: Licence) -> bytes:
     """A licence as one line of ``COPY licences (LICENCE_COLUMNS)`` in the text format: the
     row :func:`copy_licences` writes."""
-    return ("\t".join([copy_text(v) for v in licence_row(licence)]) + "\n").encode()
+    return (copy_text_line(licence_row(licence)) + "\n").encode()
 
 
 def event_copy_middle(event: LicenceEvent) -> bytes:
     """The columns of a new event's row between its ``seq`` and its ``prev_hash`` (``at`` to
     ``detail``) in ``COPY``'s text format: the event's place is added when it is chained
     (:func:`event_copy_line`)."""
-    detail = json.dumps(dict(event.detail), ensure_ascii=False)
-    values = (event.at, event.kind, event.identifier, event.department, event.actor, detail)
-    return "\t".join([copy_text(v) for v in values]).encode()
+    detail = _JSON_TEXT(dict(event.detail))
+    values = [event.at, event.kind, event.identifier, event.department, event.actor, detail]
+    return copy_text_line(values).encode()
 
 
 def event_copy_line(seq: int, middle: bytes, prev_hash: str, hash_: str) -> bytes:

@@ -22,6 +22,8 @@ from elicence.registry.pgcopy import (
     LICENCE_COLUMNS,
     copy_licences,
     copy_lines,
+    copy_text,
+    copy_text_line,
     event_copy_line,
     event_copy_middle,
     licence_copy_line,
@@ -66,6 +68,23 @@ def _event(lic: Licence) -> LicenceEvent:
         at=lic.issued_at,
         detail={"seal": lic.seal, "version": 1, "note": lic.data["residence"], "none": None},
     )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["plain", "广州", None, 7, dt.date(2019, 11, 28), None],
+        ["\\N", None],  # the text \N is not a NULL
+        ["a\tb", None, "c"],
+        ["a\\", None, None],
+        ["line\nbreak", "cr\r"],
+        [None, None],
+        [dt.datetime(2026, 12, 6, 5, 15, tzinfo=dt.UTC), EventKind.ISSUED, LicenceStatus.VALID],
+        [AWKWARD, "x"],
+    ],
+)
+def test_a_copy_line_escapes_what_copy_text_escapes(values: list[object]) -> None:
+    assert copy_text_line(values) == "\t".join(copy_text(v) for v in values)
 
 
 def test_events_placed_from_their_prefixes_chain_as_chain_does() -> None:
