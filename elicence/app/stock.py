@@ -1,11 +1,13 @@
 """Application layer: stock conversion (存量转换): a department's existing paper licences become
 e-licences, from a CSV or JSON Lines file of millions of rows (docs/import.md).
 
-The main process reads the file in chunks, reserves each chunk's status indices, and hands the
-chunk to a pool of worker processes that check every row (``issuer.validation.check_request``,
-the same rules as the API) and seal it; a writer thread stores the sealed chunks, in file order,
-each in one transaction with the chunk's ``issued`` events and the run's progress
-(:mod:`registry.stock`), while the next chunks are read and sealed.
+The main process reads the file in chunks (a CSV row's cells only), reserves each chunk's status
+indices, and hands the chunk to a pool of worker processes that build each row's request, check
+it (``issuer.validation.check_request``, the same rules as the API), seal it and encode the
+licence and its ``issued`` event for the database (:class:`registry.stock.StockRows`); a writer
+thread stores the sealed chunks, in file order, each in one transaction with the chunk's events
+(chained there) and the run's progress (:mod:`registry.stock`), while the next chunks are read
+and sealed.
 
 Invariants:
 - a run is keyed by the SHA-256 of its file and its department option; a rerun of the same file
