@@ -35,8 +35,21 @@ EVENT_FIELDS = ("seq", "at", "kind", "identifier", "department", "actor", "detai
 
 def instant(at: dt.datetime) -> str:
     """The canonical text of an event time: UTC, microseconds, ``Z``."""
-    text = at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-    return text + "Z"
+    last = _last_instant
+    if last[0] is at:  # the same time object as the last call's (a chunk's events share one)
+        return last[1]
+    text = at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    _remember_instant(at, text)
+    return text
+
+
+# the last (time, text) of instant(): the time object is held, so its identity is not reused
+_last_instant: tuple[object, str] = (None, "")
+
+
+def _remember_instant(at: dt.datetime, text: str) -> None:
+    global _last_instant  # noqa: PLW0603 - one tuple, swapped whole (threads read either)
+    _last_instant = (at, text)
 
 
 def parse_instant(text: object, *, field: str = "at") -> dt.datetime:

@@ -143,11 +143,27 @@ def copy_text(value: Any) -> str:
         return "\\N"
     if isinstance(value, str):
         return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
-    if isinstance(value, dt.date):  # dates, and datetimes with their offset
+    if isinstance(value, dt.datetime):  # with its offset
+        last = _last_time
+        if last[0] is value:  # the same object as the last call's (a chunk's rows share one)
+            return last[1]
+        text = value.isoformat()
+        _remember_time(value, text)
+        return text
+    if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not a COPY text value")
+
+
+# the last (time, text) of copy_text(): the time object is held, so its identity is not reused
+_last_time: tuple[object, str] = (None, "")
+
+
+def _remember_time(value: dt.datetime, text: str) -> None:
+    global _last_time  # noqa: PLW0603 - one tuple, swapped whole (threads read either)
+    _last_time = (value, text)
 
 
 def copy_text_line(values: list[Any]) -> str:
