@@ -134,6 +134,7 @@ def create_app(
     app.include_router(trail.router)
     app.include_router(docs.router)
     app.add_middleware(documents.PdfUploadDispatch)
+    app.add_middleware(verify.VerifyLane)  # the JSON verification's fast lane (before routing)
     app.add_middleware(RequestContextMiddleware)  # outermost: every request has its context
 
     def openapi() -> dict[str, Any]:

@@ -12,6 +12,11 @@ dependencies, so the order is kept here, around FastAPI's own handler). For a re
 5. the body is read up to the limit and no further (a chunked body is cut off at the limit:
    413), then, where the route takes JSON, decoded once, by :func:`decode_json`.
 
+The JSON verification, the hot path of every hall, is answered before routing by a fast lane
+(``routers/verify.VerifyLane``) that takes these steps in this order itself, with the same
+functions, and hands any request it does not answer on to its route, charged once
+(:func:`charge_once`).
+
 A malformed body (over the limit, not JSON, not the route's shape) is charged to the sender's
 ``bad-bodies`` bucket (its client, or its address without a key: ``app/guard.py``); past that
 limit the answer is 429. Invariants: no route reads more than its limit (``limit`` of
@@ -214,9 +219,9 @@ class EdgeRoute(APIRoute):
                     "this call needs an API key: Authorization: Bearer <api key>",
                     field="Authorization",
                 )
-            if policy.charge is not None and policy.rechecks and _here(request, needs):
+            if policy.charge is not None and policy.rechecks and on_the_loop(request, needs):
                 client = request.scope.get("state", {}).get(CLIENT_STATE)
-                _charge(request, policy.charge, client)
+                charge_once(request, policy.charge, client)
             elif policy.charge is not None:  # 1 and 2 in one trip to the thread pool
                 client = await run_in_threadpool(
                     _authenticate_and_charge, request, policy.charge, needs is not None
@@ -289,11 +294,11 @@ def _authenticate_and_charge(request: Request, charge: Charge, takes_key: bool) 
     """Steps 1 and 2 for a route that charges a bucket: its client (None without a key, or
     for a route that takes none), then the charge."""
     client = authenticate(request) if takes_key else None
-    _charge(request, charge, client)
+    charge_once(request, charge, client)
     return client
 
 
-def _here(request: Request, needs: str | None) -> bool:
+def on_the_loop(request: Request, needs: str | None) -> bool:
     """Whether steps 1 and 2 need no trip to the thread pool: the rate limits are counted in
     this process, and the request has no key (or the route takes none), or one whose look-up
     is cached (its client is then kept, unchecked: the route re-checks it)."""
@@ -305,7 +310,16 @@ def _here(request: Request, needs: str | None) -> bool:
     return cached_client(request) is not None
 
 
-def _charge(request: Request, charge: Charge, client: Any) -> None:
+CHARGED = "elicence.charged"  # the request's rate-limit bucket is charged (scope state)
+
+
+def charge_once(request: Request, charge: Charge, client: Any) -> None:
+    """Charge the request to its bucket, once however many times it is asked (the fast lane of
+    ``routers/verify.py`` charges before it reads, and may then hand the request on)."""
+    state = request.scope.setdefault("state", {})
+    if state.get(CHARGED):
+        return
+    state[CHARGED] = True
     guard, address = service(request).guard, client_address(request)
     if charge is Charge.PROGRESS:
         guard.progress_from(address=address)

@@ -135,14 +135,20 @@ def _loc(loc: tuple[Any, ...]) -> str | None:
     return out or None
 
 
+def domain_response(exc: errors.Error, rid: str) -> JSONResponse:
+    """The answer to a domain error: its status, its body, and the headers its status asks for
+    (``WWW-Authenticate`` with a 401, ``Retry-After`` with a 429)."""
+    status, body = render(exc, rid)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, errors.RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return ErrorResponse(body, status, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.Error)
     async def _domain(request: Request, exc: errors.Error) -> JSONResponse:
-        status, body = render(exc, request_id(request))
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if isinstance(exc, errors.RateLimitedError):
-            headers = {"Retry-After": str(exc.retry_after)}
-        return ErrorResponse(body, status, headers=headers)
+        return domain_response(exc, request_id(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

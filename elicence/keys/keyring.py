@@ -130,9 +130,25 @@ class Keyring(Mapping[str, Signer]):
         cached = self._unusable
         if cached is not None and cached[0] == version:
             return list(cached[1])
-        holders = self._store.unopenable(self._passphrase)
+        opened: dict[str, Signer] = {}
+        holders = self._store.unopenable(self._passphrase, opened)
         self._unusable = (version, holders)
+        self._adopt(version, opened)
         return list(holders)
+
+    def _adopt(self, version: object, opened: dict[str, Signer]) -> None:
+        """Keep the signers :meth:`unusable` opened, when they are the whole of this version's
+        (every active key is a file, and every one opened): a worker that checks its keys at
+        start then signs its first licence or trust list without opening them again (scrypt)."""
+        if not opened:  # nothing opened (no key store yet, or nothing opens)
+            return
+        service = opened.pop("service", None)
+        wanted = set(self._store.department_signers_keys())
+        with self._lock:
+            if service is not None and self._service_version != version:
+                self._service, self._service_version = service, version
+            if set(opened) == wanted and not (self._loaded and self._version == version):
+                self._signers, self._version, self._loaded = dict(opened), version, True
 
     def recipe(self) -> KeyringRecipe:
         """How a worker process reopens this keyring (see :class:`KeyringRecipe`)."""

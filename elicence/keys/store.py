@@ -61,6 +61,16 @@ class KeyStore(KeyFiles):
     def active_entry(self, department: str, algorithm: str = ES256) -> KeyEntry | None:
         return _active(self.entries(), department, algorithm)
 
+    def department_signers_keys(self) -> list[str]:
+        """The keys :meth:`department_signers` answers under, without opening any key."""
+        return [
+            signer_key(e.department, e.algorithm)
+            for e in self.entries()
+            if e.role is KeyRole.DEPARTMENT
+            and e.status is KeyStatus.ACTIVE
+            and e.department is not None
+        ]
+
     def department_signers(
         self, passphrase: str, *, only: Container[str] | None = None
     ) -> dict[str, Signer]:
@@ -84,10 +94,14 @@ class KeyStore(KeyFiles):
                 return self._signer(e, passphrase)
         raise KeyCustodyError("the key store has no active service key: run `elicence keys init`")
 
-    def unopenable(self, passphrase: str) -> list[str]:
+    def unopenable(self, passphrase: str, opened: dict[str, Signer] | None = None) -> list[str]:
         """Who holds an active key that does not open with ``passphrase`` (a wrong passphrase,
         a damaged or missing key file): department USCCs, ``"service"``, ``"root"``. Names no
-        file. Costs one scrypt per active key; empty before ``init`` (nothing to open)."""
+        file. Costs one scrypt per active key; empty before ``init`` (nothing to open).
+
+        ``opened``, if given, receives a signer for each active key file that opened, under
+        its :func:`signer_key` (``"service"`` for the service key): what was opened once is
+        not opened again to sign (``Keyring.unusable``)."""
         if not self.initialised:
             return []
         try:
@@ -108,11 +122,16 @@ class KeyStore(KeyFiles):
         for e in entries:
             if e.status is KeyStatus.ACTIVE and not is_token_uri(e.key_path):
                 try:
-                    self._open_key_file(e, passphrase)
+                    key = self._open_key_file(e, passphrase)
                 except KeyCustodyError:
                     failed.append(
                         e.department if e.role is KeyRole.DEPARTMENT and e.department else "service"
                     )
+                    continue
+                if opened is not None and e.role is KeyRole.SERVICE:
+                    opened["service"] = self._signer(e, passphrase, key)
+                elif opened is not None and e.department is not None:
+                    opened[signer_key(e.department, e.algorithm)] = self._signer(e, passphrase, key)
         return sorted(set(failed))
 
     # -- changing --------------------------------------------------------------------------
@@ -381,12 +400,19 @@ class KeyStore(KeyFiles):
             )
         return self.tokens
 
-    def _signer(self, entry: KeyEntry, passphrase: str) -> Signer:
+    def _signer(
+        self,
+        entry: KeyEntry,
+        passphrase: str,
+        key: ec.EllipticCurvePrivateKey | Sm2Key | None = None,
+    ) -> Signer:
+        """The entry's signer; ``key``: its key file already opened."""
         if is_token_uri(entry.key_path):
             return Pkcs11Signer(
                 self._require_tokens(), KeyUri.parse(entry.key_path), self.certificate(entry)
             )
-        key = self._open_key_file(entry, passphrase)
+        if key is None:
+            key = self._open_key_file(entry, passphrase)
         if isinstance(key, Sm2Key):
             return Sm2Signer(key, self.certificate(entry))
         return SoftwareSigner(key, self.certificate(entry))

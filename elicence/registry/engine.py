@@ -181,6 +181,7 @@ class _FileTurn:
     against writers that do not take turns (an older version, the ``sqlite3`` shell)."""
 
     POLL = 0.0005
+    QUICK_POLL, QUICK_TRIES = 0.00005, 20
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -236,10 +237,13 @@ def _try_lock(fd: int) -> bool:
 
 
 def _wait_lock(fd: int, deadline: float) -> None:
+    tries = 0
     while not _try_lock(fd):
         if time.monotonic() >= deadline:
             raise RegistryError(f"the registry stayed busy for {BUSY_SECONDS} s; retry")
-        time.sleep(_FileTurn.POLL)
+        # a write holds the turn for a tenth of a millisecond or so: look again soon at first
+        time.sleep(_FileTurn.QUICK_POLL if tries < _FileTurn.QUICK_TRIES else _FileTurn.POLL)
+        tries += 1
 
 
 def _write_turn(engine: Engine) -> AbstractContextManager[Any]:

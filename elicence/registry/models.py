@@ -90,7 +90,7 @@ class LicenceRow(Base):
     __tablename__ = "licences"
     __table_args__ = (
         UniqueConstraint("department", "source_ref", name="uq_licences_department_source_ref"),
-        Index("ix_licences_holder", "holder_id_type", "holder_id"),
+        Index("ix_licences_holder", "holder_id_type", "holder_id", "issued_at"),
         Index("ix_licences_type_code", "type_code"),
         Index("ix_licences_department_issued", "department", "issued_at"),
         Index("ix_licences_serial", "serial"),

@@ -222,6 +222,27 @@ def test_a_rate_limited_sender_is_refused_before_its_body_is_read(
         assert int(second.headers["retry-after"]) >= 1
 
 
+def test_a_verification_the_fast_lane_hands_on_is_charged_once(
+    limited_service: LimitedService,
+) -> None:
+    """Three verifications in a burst of three: the second, charged by the fast lane
+    (routers/verify.VerifyLane), is handed on to the route, which does not charge it again: the
+    third is still answered, the fourth refused."""
+    svc = limited_service(only_limits(verify_ip="60/min burst 3"))
+    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
+        answers = [
+            lambda: c.post("/api/v1/verify", json={"identifier": "1.2.156.3005.2.x"}),
+            lambda: c.post("/api/v1/verify", content=b'{"seal": 5}', headers=JSON),
+            lambda: c.post("/api/v1/verify", json={"identifier": "1.2.156.3005.2.x"}),
+        ]
+        statuses = [ask().status_code for ask in answers]
+        assert 429 not in statuses
+        assert statuses[1] == 422
+        refused = c.post("/api/v1/verify", json={"identifier": "1.2.156.3005.2.x"})
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+
+
 def test_the_desk_sends_an_anonymous_upload_to_sign_in_without_reading_it(
     service: Elicence,
 ) -> None:

@@ -65,6 +65,8 @@ def test_migrations_run_on_postgresql(pg_service: Elicence) -> None:
     } <= set(insp.get_table_names())
     uniques = {u["name"]: u["column_names"] for u in insp.get_unique_constraints("licences")}
     assert uniques["uq_licences_department_source_ref"] == ["department", "source_ref"]
+    indexes = {i["name"]: i["column_names"] for i in insp.get_indexes("licences")}
+    assert indexes["ix_licences_holder"] == ["holder_id_type", "holder_id", "issued_at"]
     issued_at = next(c for c in insp.get_columns("licences") if c["name"] == "issued_at")
     assert getattr(issued_at["type"], "timezone", False) is True
     assert pg_service.registry.catalogue_version() is not None
