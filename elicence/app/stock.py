@@ -1,11 +1,13 @@
 """Application layer: stock conversion (存量转换): a department's existing paper licences become
 e-licences, from a CSV or JSON Lines file of millions of rows (docs/import.md).
 
-The main process reads the file in chunks, reserves each chunk's status indices, and hands the
-chunk to a pool of worker processes that check every row (``issuer.validation.check_request``,
-the same rules as the API) and seal it; a writer thread stores the sealed chunks, in file order,
-each in one transaction with the chunk's ``issued`` events and the run's progress
-(:mod:`registry.stock`), while the next chunks are read and sealed.
+The main process reads the file in chunks (a CSV row's cells only), reserves each chunk's status
+indices, and hands the chunk to a pool of worker processes that build each row's request, check
+it (``issuer.validation.check_request``, the same rules as the API), seal it and encode the
+licence and its ``issued`` event for the database (:class:`registry.stock.StockRows`); a writer
+thread stores the sealed chunks, in file order, each in one transaction with the chunk's events
+(chained there) and the run's progress (:mod:`registry.stock`), while the next chunks are read
+and sealed.
 
 Invariants:
 - a run is keyed by the SHA-256 of its file and its department option; a rerun of the same file
@@ -30,9 +32,9 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -40,14 +42,14 @@ from typing import Any
 from elicence.app.catalogue import CatalogueSource
 from elicence.domain.catalogue import Catalogue
 from elicence.domain.codes import check_uscc
-from elicence.domain.licence import EventKind, Holder, Licence
+from elicence.domain.licence import EventKind
 from elicence.errors import Error, InputError, StockImportError
-from elicence.formats.stockfile import SourceFormat, SourceRow, count_rows, read_rows
+from elicence.formats.stockfile import RowLayout, SourceFormat, SourceRow, SourceRows, count_rows
 from elicence.issuer.service import new_licence, new_licence_event, signer_for
 from elicence.issuer.validation import check_request, request_hash
-from elicence.keys.keyring import KeyringRecipe
+from elicence.keys.keyring import Keyring, KeyringRecipe
 from elicence.keys.signer import Signer
-from elicence.registry.stock import RunRecord, StockRegistry
+from elicence.registry.stock import EncodedLicence, RunRecord, StockRegistry, StockRows
 from elicence.templates.pdf import LicenceRenderer
 
 CHUNK_ROWS = 1000
@@ -95,10 +97,12 @@ class RowError:
     message: str
 
 
-# (row number, raw request, department USCC, status index)
-_JobRow = tuple[int, dict[str, Any], str, int]
-# what a worker makes of a row: (row number, sealed licence), or the row's error
-_Outcome = tuple[int, Licence] | RowError
+# (row number, the row's payload (RowLayout.request makes it a raw request), department USCC,
+# status index)
+_JobRow = tuple[int, list[str] | dict[str, Any], str, int]
+# what a worker makes of a row: (row number, its sealed licence and issued event encoded for the
+# database), or the row's error
+_Outcome = tuple[int, EncodedLicence] | RowError
 
 
 @dataclass(slots=True)
@@ -113,6 +117,8 @@ class _RunState:
 class _Job:
     rows: list[_JobRow]
     now: dt.datetime
+    layout: RowLayout
+    actor: str  # of the issued events
 
 
 class StockImport:
@@ -156,13 +162,20 @@ class StockImport:
             key=key, source=str(path), department=default_dept, now=self._clock()
         )
         report = report or path.with_name(path.name + ".errors.csv")
-        total = count_rows(path, fmt)
         resumed_from = run.rows_done
-        if run.finished_at is None:
-            run = self._import(
-                path, fmt, run, catalogue, default_dept, report, total, workers, chunk_rows,
-                progress,
-            )  # fmt: skip
+        # the workers start now: they import and load while the file is counted
+        workers = max(1, workers or os.cpu_count() or 1)
+        pool = self._start_workers(workers, catalogue) if run.finished_at is None else None
+        try:
+            total = count_rows(path, fmt)
+            if pool is not None:
+                run = self._import(
+                    pool, workers, path, fmt, run, catalogue, default_dept, report, total,
+                    chunk_rows, progress,
+                )  # fmt: skip
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
         return ImportSummary(
             key=key,
             source=str(path),
@@ -177,8 +190,23 @@ class StockImport:
             seconds=time.perf_counter() - started,
         )
 
+    def _start_workers(self, workers: int, catalogue: Catalogue) -> ProcessPoolExecutor:
+        """The pool of sealing processes, started (each is given a no-op, so that all of them
+        are spawned now rather than at the first chunks)."""
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._recipe, catalogue, self._stock.rows()),
+        )
+        for _ in range(workers):
+            pool.submit(_started)
+        return pool
+
     def _import(
         self,
+        pool: ProcessPoolExecutor,
+        workers: int,
         path: Path,
         fmt: SourceFormat,
         run: RunRecord,
@@ -186,23 +214,15 @@ class StockImport:
         default_dept: str | None,
         report_path: Path,
         total: int,
-        workers: int | None,
         chunk_rows: int,
         progress: Callable[[ImportProgress], None] | None,
     ) -> RunRecord:
         report = _open_report(report_path, run)
-        workers = max(1, workers or os.cpu_count() or 1)
-        pool = ProcessPoolExecutor(
-            workers,
-            mp_context=get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self._recipe, catalogue),
-        )
         actor = f"import:{run.key[:12]}"
         state = _RunState(run, time.monotonic())
 
         def store(entry: _InFlight) -> None:  # on the writer's thread
-            state.run = self._store(state.run, report, actor, *_ready(entry))
+            state.run = self._store(state.run, report, *_ready(entry))
             _report_progress(progress, state.run, total)
             if time.monotonic() - state.checkpointed > CHECKPOINT_SECONDS:
                 self._checkpoint()
@@ -211,9 +231,10 @@ class StockImport:
         writer = _ChunkWriter(store, depth=2 * workers)
         finished = False
         try:
-            for chunk in _chunks(read_rows(path, fmt), skip=run.rows_done, size=chunk_rows):
-                early, job = self._prepare(chunk, catalogue, default_dept)
-                writer.put((early, len(chunk), pool.submit(_seal_chunk, job)))
+            with SourceRows(path, fmt) as source:
+                for chunk in _chunks(iter(source), skip=run.rows_done, size=chunk_rows):
+                    early, job = self._prepare(chunk, source.layout, catalogue, default_dept, actor)
+                    writer.put((early, len(chunk), pool.submit(_seal_chunk, job)))
             writer.close()  # every chunk stored, in order
             finished = True
             with self._stock.unit_of_work() as uow:
@@ -231,13 +252,18 @@ class StockImport:
         finally:
             if not finished:
                 writer.abandon()  # stop after the chunk being stored (Ctrl-C, an error)
-            pool.shutdown(wait=False, cancel_futures=True)
+                pool.shutdown(wait=False, cancel_futures=True)
             report.close()
             self._checkpoint()
         return state.run
 
     def _prepare(
-        self, chunk: list[SourceRow], catalogue: Catalogue, default_dept: str | None
+        self,
+        chunk: list[SourceRow],
+        layout: RowLayout,
+        catalogue: Catalogue,
+        default_dept: str | None,
+        actor: str,
     ) -> tuple[list[RowError], _Job]:
         """Rows that fail before sealing (unreadable, no department), and the job for the rest
         with a status index reserved for each."""
@@ -246,16 +272,16 @@ class StockImport:
         known: dict[str | None, str] = {}  # a row's department as given → checked (a file has few)
         for row in chunk:
             if row.error is not None:
-                early.append(
-                    RowError(row.number, row.source_ref, row.error.field, row.error.message)
-                )
+                ref = layout.source_ref(row.payload)
+                early.append(RowError(row.number, ref, row.error.field, row.error.message))
                 continue
             dept = known.get(row.department)
             if dept is None:
                 try:
                     dept = known[row.department] = _department_of(row, default_dept, catalogue)
                 except Error as e:
-                    early.append(RowError(row.number, row.source_ref, e.field, e.message))
+                    ref = layout.source_ref(row.payload)
+                    early.append(RowError(row.number, ref, e.field, e.message))
                     continue
             ready.append((row, dept))
         counts: dict[str, int] = {}
@@ -264,52 +290,53 @@ class StockImport:
         first = self._stock.reserve_status_indices(counts) if counts else {}
         rows: list[_JobRow] = []
         for row, dept in ready:
-            rows.append((row.number, row.raw, dept, first[dept]))
+            rows.append((row.number, row.payload, dept, first[dept]))
             first[dept] += 1
-        return early, _Job(rows, self._clock())
+        return early, _Job(rows, self._clock(), layout, actor)
 
     def _store(
         self,
         run: RunRecord,
         report: io.TextIOWrapper,
-        actor: str,
         rows: int,
         early: list[RowError],
         outcomes: list[_Outcome],
     ) -> RunRecord:
         """Store one sealed chunk, its events, its error lines and the run's progress."""
-        licences = [o[1] for o in outcomes if isinstance(o, tuple)]
-        numbers = {o[1].identifier: o[0] for o in outcomes if isinstance(o, tuple)}
-        errors = early + [o for o in outcomes if isinstance(o, RowError)]
+        licences: list[EncodedLicence] = []
+        numbers: dict[str, int] = {}  # identifier → row number
+        errors = list(early)
+        for o in outcomes:
+            if isinstance(o, RowError):
+                errors.append(o)
+            else:
+                licences.append(o[1])
+                numbers[o[1][0]] = o[0]
         existing = 0
         with self._stock.unit_of_work() as uow:
             inserted = uow.insert_new_licences(licences)
-            taken = [lic for lic in licences if lic.identifier not in inserted]
+            taken = [lic for lic in licences if lic[0] not in inserted]
             if taken:
-                stored = uow.stored_under(
-                    [(lic.department_uscc, lic.source_ref or "") for lic in taken]
-                )
-                for lic in taken:
-                    held = stored.get((lic.department_uscc, lic.source_ref or ""))
-                    if held is not None and held.request_hash == lic.request_hash:
+                # (identifier, department, source_ref, request_hash, …): see EncodedLicence
+                stored = uow.stored_under([(lic[1], lic[2]) for lic in taken])
+                for identifier, dept, ref, digest, *_ in taken:
+                    held = stored.get((dept, ref))
+                    if held is not None and held.request_hash == digest:
                         existing += 1
                     else:
                         errors.append(
                             RowError(
-                                numbers[lic.identifier],
-                                lic.source_ref or "",
+                                numbers[identifier],
+                                ref,
                                 "source_ref",
                                 f"was used for a different request (licence "
                                 f"{held.identifier if held else '?'})",
                             )
                         )
-            uow.append_events(
-                [
-                    new_licence_event(lic, EventKind.ISSUED, actor)
-                    for lic in licences
-                    if lic.identifier in inserted
-                ]
-            )
+            uow.append_issued(
+                licences if len(inserted) == len(licences) else
+                [lic for lic in licences if lic[0] in inserted]
+            )  # fmt: skip
             report_bytes = _write_errors(report, errors)
             run = uow.advance(
                 run,
@@ -327,7 +354,7 @@ class StockImport:
 # -- the pieces of a run ------------------------------------------------------------------------
 
 # a chunk handed to the workers: its early errors, its row count, its sealed outcomes to come
-_InFlight = tuple[list["RowError"], int, "Future[list[_Packed]]"]
+_InFlight = tuple[list["RowError"], int, "Future[list[_Outcome]]"]
 
 
 class _ChunkWriter:
@@ -430,7 +457,7 @@ def _chunks(rows: Iterator[SourceRow], *, skip: int, size: int) -> Iterator[list
 
 def _ready(entry: _InFlight) -> tuple[int, list[RowError], list[_Outcome]]:
     early, rows, future = entry
-    return rows, early, [_unpack(p) for p in future.result()]
+    return rows, early, future.result()
 
 
 def _open_report(path: Path, run: RunRecord) -> io.TextIOWrapper:
@@ -479,25 +506,58 @@ def _report_progress(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(recipe: WorkerRecipe, catalogue: Catalogue) -> None:
+def _init_worker(recipe: WorkerRecipe, catalogue: Catalogue, rows: StockRows) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C does
-    _WORKER["keyring"] = recipe.keyring.open()
+    _WORKER["keyring"] = recipe.keyring.open()  # keys are opened when a row first needs them
     _WORKER["printable"] = LicenceRenderer(recipe.font_path).check_printable
     _WORKER["catalogue"] = catalogue
+    _WORKER["rows"] = rows
 
 
-def _seal_chunk(job: _Job) -> list[_Packed]:
+def _started() -> None:
+    """A worker's first task: none (it is spawned, imports and loads for the chunks to come)."""
+
+
+class _ChunkSigners(Mapping[str, Signer]):
+    """The signers one chunk asks for, each looked up in the keyring on its first ask (the key
+    store's version checked then): a worker opens only the keys of the departments its rows
+    name, not every department's (one scrypt each)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._got: dict[str, Signer] = {}
+
+    def __getitem__(self, name: str) -> Signer:
+        signer = self._got.get(name)
+        if signer is None:
+            signer = self._keyring.signers([name])[name]  # KeyError: no such key
+            self._got[name] = signer
+        return signer
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._got)
+
+    def __len__(self) -> int:
+        return len(self._got)
+
+
+def _seal_chunk(job: _Job) -> list[_Outcome]:
     """Check and seal each row of a job (in a worker process); a row's error is its outcome.
-    The licences go back packed (:func:`_pack`)."""
+    The licences go back with their ``issued`` events, encoded for the database
+    (:class:`~elicence.registry.stock.StockRows`): flat tuples of text and bytes, cheap to send
+    and with nothing left to encode in the process that stores them."""
     catalogue: Catalogue = _WORKER["catalogue"]
-    # the keyring read (and its key store's version checked) once a chunk, not once a row
-    signers: dict[str, Signer] = dict(_WORKER["keyring"])
-    out: list[_Packed] = []
-    for number, raw, uscc, index in job.rows:
+    rows: StockRows = _WORKER["rows"]
+    printable = _WORKER["printable"]
+    signers = _ChunkSigners(_WORKER["keyring"])
+    layout, now, actor = job.layout, job.now, job.actor
+    out: list[_Outcome] = []
+    for number, payload, uscc, index in job.rows:
+        raw = layout.request(payload)
         try:
             dept = catalogue.department(uscc)
             request = check_request(raw, catalogue=catalogue, department=dept)
-            _WORKER["printable"](request)
+            printable(request)
             licence_type = catalogue.licence_type(request.type_code)
             licence = new_licence(
                 request,
@@ -506,34 +566,11 @@ def _seal_chunk(job: _Job) -> list[_Packed]:
                 signer_for(signers, dept, licence_type.algorithm),
                 digest=request_hash(request),
                 status_index=index,
-                now=job.now,
+                now=now,
             )
-            out.append((number, _pack(licence)))
+            event = new_licence_event(licence, EventKind.ISSUED, actor)
+            out.append((number, rows.encode(licence, event)))
         except Error as e:
             ref = raw.get("source_ref")
             out.append(RowError(number, ref if isinstance(ref, str) else "", e.field, e.message))
     return out
-
-
-# A sealed licence as the workers send it back: a flat tuple of its fields (the holder's three
-# in its place). Pickling the frozen slotted dataclasses themselves costs a dataclasses.fields()
-# call per object each way, which made unpickling the main process's busiest thread (issue 20).
-_LICENCE_FIELDS = tuple(f.name for f in fields(Licence))
-_HOLDER_AT = _LICENCE_FIELDS.index("holder")
-_Packed = tuple[int, tuple[Any, ...]] | RowError
-
-
-def _pack(licence: Licence) -> tuple[Any, ...]:
-    values = [getattr(licence, name) for name in _LICENCE_FIELDS]
-    h = licence.holder
-    values[_HOLDER_AT] = (h.name, h.id_type, h.id_number)
-    return tuple(values)
-
-
-def _unpack(packed: _Packed) -> _Outcome:
-    if isinstance(packed, RowError):
-        return packed
-    number, values = packed
-    fields_ = list(values)
-    fields_[_HOLDER_AT] = Holder(*values[_HOLDER_AT])
-    return number, Licence(*fields_)

@@ -35,8 +35,21 @@ EVENT_FIELDS = ("seq", "at", "kind", "identifier", "department", "actor", "detai
 
 def instant(at: dt.datetime) -> str:
     """The canonical text of an event time: UTC, microseconds, ``Z``."""
-    text = at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-    return text + "Z"
+    last = _last_instant
+    if last[0] is at:  # the same time object as the last call's (a chunk's events share one)
+        return last[1]
+    text = at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    _remember_instant(at, text)
+    return text
+
+
+# the last (time, text) of instant(): the time object is held, so its identity is not reused
+_last_instant: tuple[object, str] = (None, "")
+
+
+def _remember_instant(at: dt.datetime, text: str) -> None:
+    global _last_instant  # noqa: PLW0603 - one tuple, swapped whole (threads read either)
+    _last_instant = (at, text)
 
 
 def parse_instant(text: object, *, field: str = "at") -> dt.datetime:
@@ -48,11 +61,15 @@ def parse_instant(text: object, *, field: str = "at") -> dt.datetime:
         raise InputError(f"{text!r} is not a UTC time", field=field) from None
 
 
+# what json.dumps(value, sort_keys=True, …) makes, without making an encoder at every call
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
 def canonical_json(value: Mapping[str, Any]) -> bytes:
     """Sorted keys, no spaces, UTF-8 (not ASCII-escaped)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL(value).encode("utf-8")
 
 
 def event_hash(
@@ -192,18 +209,30 @@ def _is_hash(value: str) -> bool:
 
 def chain(events: Sequence[LicenceEvent], *, head_seq: int, head_hash: str) -> list[LogEvent]:
     """Place new events after the head: their sequence numbers and hashes."""
+    places = place(
+        [licence_event_prefix(e) for e in events], head_seq=head_seq, head_hash=head_hash
+    )
+    return [
+        LogEvent(seq, e.at, e.kind, e.identifier, e.department, e.actor, dict(e.detail), prev, h)
+        for e, (seq, prev, h) in zip(events, places, strict=True)
+    ]
+
+
+def place(
+    prefixes: Iterable[bytes], *, head_seq: int, head_hash: str
+) -> list[tuple[int, str, str]]:
+    """``(seq, prev_hash, hash)`` of new events after the head, given each one's
+    :func:`licence_event_prefix` (made beforehand, even in another process): what :func:`chain`
+    places them at."""
     out = []
     prev, seq = head_hash, head_seq
-    for e in events:
+    prev_bytes = bytes.fromhex(prev)
+    for prefix in prefixes:
         seq += 1
-        detail = dict(e.detail)
-        digest = hashlib.sha256(
-            bytes.fromhex(prev) + licence_event_prefix(e) + seq_suffix(seq)
-        ).hexdigest()
-        out.append(
-            LogEvent(seq, e.at, e.kind, e.identifier, e.department, e.actor, detail, prev, digest)
-        )
-        prev = digest
+        digest = hashlib.sha256(prev_bytes + prefix + seq_suffix(seq)).digest()
+        h = digest.hex()
+        out.append((seq, prev, h))
+        prev, prev_bytes = h, digest
     return out
 
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from elicence.domain.inputs import check_json
 from elicence.errors import InputError, StockImportError
@@ -59,36 +58,140 @@ class SourceFormat(StrEnum):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRow:
-    """One row of the input: a raw request and its department (None: the run's), or an error."""
+class SourceRow(NamedTuple):
+    """One row of the input: its payload and its department (None: the run's), or an error.
+
+    The payload is what :meth:`RowLayout.request` turns into the raw request: a CSV row's cells
+    (the request is built from them where it is checked, in a stock conversion's worker
+    processes), or a JSON Lines row's request itself. A named tuple: a file has millions of
+    rows, and the process that reads them does little else per row.
+    """
 
     number: int
-    raw: dict[str, Any]
+    payload: list[str] | dict[str, Any]
     department: str | None
     error: InputError | None = None
 
+
+class RowLayout:
+    """How a row's payload becomes a raw issuance request: the CSV header's columns, or, for JSON
+    Lines (``columns`` None), the payload is the request. Picklable (sent to worker processes)."""
+
+    __slots__ = ("_at", "_columns", "_data")
+
+    def __init__(self, columns: tuple[str, ...] | None) -> None:
+        self._columns = columns
+        at = {name: i for i, name in enumerate(columns or ())}
+        self._at = at
+        self._data = tuple(
+            (name[len(DATA_PREFIX) :], i) for name, i in at.items() if name.startswith(DATA_PREFIX)
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RowLayout, (self._columns,))
+
     @property
-    def source_ref(self) -> str:
-        ref = self.raw.get("source_ref")
-        return ref if isinstance(ref, str) else ""
+    def columns(self) -> tuple[str, ...] | None:
+        return self._columns
+
+    def request(self, payload: list[str] | dict[str, Any]) -> dict[str, Any]:
+        """The raw request of a row that was read (its error None)."""
+        if isinstance(payload, dict):
+            return payload
+        at = self._at
+
+        def value(name: str) -> str | None:
+            i = at.get(name)
+            if i is None:
+                return None
+            text = payload[i]
+            return text if text.strip() else None
+
+        return {
+            "source_ref": value("source_ref"),
+            "type_code": value("type_code"),
+            "licence_number": value("licence_number"),
+            "holder": {
+                "name": value("holder_name"),
+                "id_type": value("holder_id_type"),
+                "id_number": value("holder_id_number"),
+            },
+            "valid_from": value("valid_from"),
+            "valid_until": value("valid_until"),
+            "data": {name: payload[i] for name, i in self._data if payload[i].strip()},
+        }
+
+    def source_ref(self, payload: list[str] | dict[str, Any]) -> str:
+        """The row's ``source_ref`` as given (for the error report), empty when it has none."""
+        if isinstance(payload, dict):
+            ref = payload.get("source_ref")
+            return ref if isinstance(ref, str) else ""
+        i = self._at.get("source_ref")
+        return payload[i] if i is not None and i < len(payload) else ""
+
+
+class SourceRows:
+    """The rows of a file, in order: its :attr:`layout` is known once made (the CSV header is
+    read then, and refused if wrong); iterating reads the rows. Use it as a context manager."""
+
+    def __init__(self, path: Path, fmt: SourceFormat) -> None:
+        self._path = path
+        try:
+            self._file = path.open(encoding="utf-8-sig", newline="")
+        except OSError as e:
+            raise StockImportError(f"cannot read {path}: {e}", field="file") from e
+        try:
+            if fmt is SourceFormat.CSV:
+                self._reader: Any = csv.reader(self._file)
+                self.layout = RowLayout(self._guarded(_csv_header, self._reader))
+                self._rows: Iterator[SourceRow] = _csv_rows(self._reader, self.layout)
+            else:
+                self.layout = RowLayout(None)
+                self._rows = _jsonl_rows(self._file)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _guarded(self, read: Any, *args: Any) -> Any:
+        try:
+            return read(*args)
+        except (OSError, UnicodeDecodeError) as e:
+            raise StockImportError(f"cannot read {self._path}: {e}", field="file") from e
+
+    def __iter__(self) -> Iterator[SourceRow]:
+        try:
+            yield from self._rows
+        except (OSError, UnicodeDecodeError) as e:
+            raise StockImportError(f"cannot read {self._path}: {e}", field="file") from e
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> SourceRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def read_rows(path: Path, fmt: SourceFormat) -> Iterator[SourceRow]:
-    """Every row of the file, in order."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            if fmt is SourceFormat.CSV:
-                yield from _csv_rows(f)
-            else:
-                yield from _jsonl_rows(f)
-    except (OSError, UnicodeDecodeError) as e:
-        raise StockImportError(f"cannot read {path}: {e}", field="file") from e
+    """Every row of the file, in order (see :class:`SourceRows` for the layout as well)."""
+    with SourceRows(path, fmt) as rows:
+        yield from rows
 
 
 def count_rows(path: Path, fmt: SourceFormat) -> int:
     """How many rows :func:`read_rows` yields (a quick pass, for the progress bar)."""
-    return sum(1 for _ in read_rows(path, fmt)) if fmt is SourceFormat.CSV else _count_lines(path)
+    if fmt is not SourceFormat.CSV:
+        return _count_lines(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            _csv_header(reader)
+            # blank records are skipped as _csv_rows skips them (no cell with a non-space)
+            return sum(1 for record in reader if "".join(record).strip())
+    except (OSError, UnicodeDecodeError) as e:
+        raise StockImportError(f"cannot read {path}: {e}", field="file") from e
 
 
 def _count_lines(path: Path) -> int:
@@ -102,11 +205,11 @@ def _count_lines(path: Path) -> int:
     return n
 
 
-def _csv_rows(f: Any) -> Iterator[SourceRow]:
-    reader = csv.reader(f)
+def _csv_header(reader: Any) -> tuple[str, ...] | None:
+    """The CSV's columns (None for an empty file), refused unless they are the known ones."""
     header = next(reader, None)
     if header is None:
-        return
+        return None
     columns = [h.strip() for h in header]
     missing = [c for c in CSV_COLUMNS if c not in columns]
     unknown = [
@@ -124,45 +227,30 @@ def _csv_rows(f: Any) -> Iterator[SourceRow]:
             + ("; a column is named twice" if len(set(columns)) != len(columns) else ""),
             field="file",
         )
+    return tuple(columns)
+
+
+def _csv_rows(reader: Any, layout: RowLayout) -> Iterator[SourceRow]:
+    columns = layout.columns
+    if columns is None:  # an empty file
+        return
+    width = len(columns)
+    dept_at = columns.index("department") if "department" in columns else None
     for record in reader:
-        number = reader.line_num  # the physical line the record ended on
-        if not any(cell.strip() for cell in record):
+        if not "".join(record).strip():  # no cell with a non-space: a blank row
             continue
-        cells = dict(zip(columns, record, strict=False))
-        if len(record) != len(columns):
+        number = reader.line_num  # the physical line the record ended on
+        if len(record) != width:
             yield SourceRow(
                 number,
-                {"source_ref": cells.get("source_ref", "")},
+                record,
                 None,
-                InputError(f"has {len(record)} cells, the header {len(columns)}", field=None),
+                InputError(f"has {len(record)} cells, the header {width}", field=None),
             )
             continue
-        yield SourceRow(number, _request_of(cells), cells.get("department", "").strip() or None)
-
-
-def _request_of(cells: dict[str, str]) -> dict[str, Any]:
-    def value(name: str) -> str | None:
-        text = cells.get(name, "")
-        return text if text.strip() else None
-
-    raw: dict[str, Any] = {
-        "source_ref": value("source_ref"),
-        "type_code": value("type_code"),
-        "licence_number": value("licence_number"),
-        "holder": {
-            "name": value("holder_name"),
-            "id_type": value("holder_id_type"),
-            "id_number": value("holder_id_number"),
-        },
-        "valid_from": value("valid_from"),
-        "valid_until": value("valid_until"),
-        "data": {
-            name[len(DATA_PREFIX) :]: text
-            for name, text in cells.items()
-            if name.startswith(DATA_PREFIX) and text.strip()
-        },
-    }
-    return raw
+        yield SourceRow(
+            number, record, (record[dept_at].strip() or None) if dept_at is not None else None
+        )
 
 
 def _jsonl_rows(f: Any) -> Iterator[SourceRow]:

@@ -242,6 +242,11 @@ def _checked(
     )
 
 
+# what json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")) makes,
+# without making an encoder at every call
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
 def request_hash(request: IssuanceRequest) -> str:
     """A digest of the checked request: equal requests under one source_ref are retries."""
     canonical = {
@@ -253,5 +258,4 @@ def request_hash(request: IssuanceRequest) -> str:
         "valid_until": request.valid_until.isoformat() if request.valid_until else None,
         "data": dict(sorted(request.data.items())),
     }
-    blob = json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL(canonical).encode("utf-8")).hexdigest()

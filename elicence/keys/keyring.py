@@ -53,6 +53,8 @@ class Keyring(Mapping[str, Signer]):
         self._service_version: object = None  # the key store's version it was loaded under
         self._version: object = None
         self._loaded = False
+        self._some: dict[str, Signer] = {}  # signers opened one by one (signers())
+        self._some_version: object = None
         self._lock = threading.Lock()
         self._unusable: tuple[object, list[str]] | None = None  # (store version, holders)
 
@@ -83,6 +85,24 @@ class Keyring(Mapping[str, Signer]):
             self._version = version
             self._loaded = True
             return True
+
+    def signers(self, names: Iterable[str]) -> dict[str, Signer]:
+        """The signers of these names (department USCCs, ``USCC:SM2``) that the store holds,
+        opening only their keys (one scrypt each, once per version of the key store): a
+        process that signs for a few departments (a stock conversion's worker) does not open
+        every department's key. Names without an active key are left out."""
+        version = self._store.version()
+        with self._lock:
+            if self._loaded and version == self._version:
+                every = self._signers
+                return {n: every[n] for n in names if n in every}
+            if version != self._some_version:
+                self._some, self._some_version = {}, version
+            some = self._some
+            wanted = [n for n in names if n not in some]
+            if wanted:
+                some.update(self._store.department_signers(self._passphrase, only=set(wanted)))
+            return {n: some[n] for n in names if n in some}
 
     @property
     def version(self) -> object:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,16 +71,22 @@ class KeyStore(KeyFiles):
             and e.department is not None
         ]
 
-    def department_signers(self, passphrase: str) -> dict[str, Signer]:
+    def department_signers(
+        self, passphrase: str, *, only: Container[str] | None = None
+    ) -> dict[str, Signer]:
         """A signer for every department's active key: under its USCC for ES256 keys, under
-        :func:`~elicence.keys.signer.signer_key` (``USCC:SM2``) for SM2 keys."""
-        return {
-            signer_key(e.department, e.algorithm): self._signer(e, passphrase)
-            for e in self.entries()
-            if e.role is KeyRole.DEPARTMENT
-            and e.status is KeyStatus.ACTIVE
-            and e.department is not None
-        }
+        :func:`~elicence.keys.signer.signer_key` (``USCC:SM2``) for SM2 keys; with ``only``,
+        for those of these names alone (the other keys are not opened)."""
+        signers: dict[str, Signer] = {}
+        for e in self.entries():
+            if e.role is not KeyRole.DEPARTMENT or e.status is not KeyStatus.ACTIVE:
+                continue
+            if e.department is None:
+                continue
+            name = signer_key(e.department, e.algorithm)
+            if only is None or name in only:
+                signers[name] = self._signer(e, passphrase)
+        return signers
 
     def service_signer(self, passphrase: str) -> Signer:
         for e in self.entries():

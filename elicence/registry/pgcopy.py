@@ -17,7 +17,9 @@ to roll back.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import select
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Connection
 
-from elicence.domain.licence import Licence
+from elicence.domain.licence import Licence, LicenceEvent
 from elicence.errors import DuplicateSourceRefError, RegistryError
 from elicence.formats.eventlog import GENESIS, LogEvent
 from elicence.registry.tables import LICENCES, licence_values
@@ -117,13 +119,101 @@ RESERVE = (
 )
 
 
+# json.dumps(value, ensure_ascii=False), without making an encoder at every call
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def licence_row(licence: Licence) -> list[Any]:
     """A licence as the values of :data:`LICENCE_COLUMNS` (JSON as text)."""
     values = licence_values(licence)
-    return [
-        json.dumps(values[c], ensure_ascii=False) if c == "data" else values[c]
-        for c in LICENCE_COLUMNS
-    ]
+    return [_JSON_TEXT(values[c]) if c == "data" else values[c] for c in LICENCE_COLUMNS]
+
+
+# -- COPY's text format, written out (rows encoded where they are made, in other processes) ------
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: Any) -> str:
+    """A column value in ``COPY``'s text format: ``\\N`` for NULL, text with its backslash, tab,
+    newline and carriage return escaped, dates and times in ISO 8601 (with their offset), and
+    numbers as text: what the server reads back as the value the driver would have sent."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+    if isinstance(value, dt.datetime):  # with its offset
+        last = _last_time
+        if last[0] is value:  # the same object as the last call's (a chunk's rows share one)
+            return last[1]
+        text = value.isoformat()
+        _remember_time(value, text)
+        return text
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a COPY text value")
+
+
+# the last (time, text) of copy_text(): the time object is held, so its identity is not reused
+_last_time: tuple[object, str] = (None, "")
+
+
+def _remember_time(value: dt.datetime, text: str) -> None:
+    global _last_time  # noqa: PLW0603 - one tuple, swapped whole (threads read either)
+    _last_time = (value, text)
+
+
+def copy_text_line(values: list[Any]) -> str:
+    """Values as one row of ``COPY``'s text format (tab-separated :func:`copy_text`, without
+    the newline).
+
+    Most rows need no escape: they are joined as they are, and escaped value by value only when
+    the line shows a character to escape (more tabs than separators, a backslash that is not
+    one of the NULLs' ``\\N``, a newline or a carriage return)."""
+    texts = ["\\N" if v is None else v if type(v) is str else copy_text(v) for v in values]
+    line = "\t".join(texts)
+    if (
+        line.count("\t") != len(values) - 1
+        or line.count("\\") != values.count(None)
+        or "\n" in line
+        or "\r" in line
+    ):
+        line = "\t".join([copy_text(v) for v in values])
+    return line
+
+
+def licence_copy_line(licence: Licence) -> bytes:
+    """A licence as one line of ``COPY licences (LICENCE_COLUMNS)`` in the text format: the
+    row :func:`copy_licences` writes."""
+    return (copy_text_line(licence_row(licence)) + "\n").encode()
+
+
+def event_copy_middle(event: LicenceEvent) -> bytes:
+    """The columns of a new event's row between its ``seq`` and its ``prev_hash`` (``at`` to
+    ``detail``) in ``COPY``'s text format: the event's place is added when it is chained
+    (:func:`event_copy_line`)."""
+    detail = _JSON_TEXT(dict(event.detail))
+    values = [event.at, event.kind, event.identifier, event.department, event.actor, detail]
+    return copy_text_line(values).encode()
+
+
+def event_copy_line(seq: int, middle: bytes, prev_hash: str, hash_: str) -> bytes:
+    """A chained event as one line of ``COPY events (EVENT_COLUMNS)``: the row
+    :func:`copy_events` writes for it."""
+    return b"%d\t%s\t%s\t%s\n" % (seq, middle, prev_hash.encode(), hash_.encode())
+
+
+def copy_lines(conn: Connection, lines: Sequence[bytes], *, table: str, into: str) -> None:
+    """``COPY`` rows given as lines of the text format (from :func:`licence_copy_line` or
+    :func:`event_copy_line`) into ``table``'s columns of ``into`` (the table itself or a
+    scratch table of the same columns): one write of the whole data."""
+    columns = {"licences": LICENCE_COLUMNS, "events": EVENT_COLUMNS}[table]
+    statement = f"COPY {into} ({', '.join(columns)}) FROM STDIN"
+    with _refusals(table), driver(conn).cursor() as cur, cur.copy(statement) as copy:
+        copy.write(b"".join(lines))
 
 
 def copy_licences(conn: Connection, licences: Sequence[Licence], *, into: str = "licences") -> None:

@@ -21,14 +21,28 @@ from typing import Any, cast
 
 from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from elicence.domain.licence import Licence
+from elicence.domain.licence import Licence, LicenceEvent
 from elicence.errors import RegistryError, StockImportError
-from elicence.registry.engine import Database
+from elicence.formats.eventlog import licence_event_prefix, place
+from elicence.registry.engine import Database, unstorable
 from elicence.registry.models import ImportRun
-from elicence.registry.pgcopy import LICENCE_COLUMNS, copy_licences, driver
-from elicence.registry.tables import LICENCES, licence_of, licence_values
+from elicence.registry.pgcopy import (
+    LICENCE_COLUMNS,
+    copy_lines,
+    driver,
+    event_copy_line,
+    event_copy_middle,
+    licence_copy_line,
+)
+from elicence.registry.tables import (
+    INSERT_EVENT,
+    LICENCES,
+    integrity_error,
+    licence_of,
+    licence_values,
+)
 from elicence.registry.uow import UnitOfWork
 
 RUNS = cast(Table, ImportRun.__table__)
@@ -79,10 +93,54 @@ def _run_of(row: Any) -> RunRecord:
     )
 
 
+# A sealed licence and its ``issued`` event, encoded for the database by :class:`StockRows`:
+# (identifier, department, source_ref, request_hash, the licence's row, the event's canonical
+# JSON up to its seq (formats.eventlog.licence_event_prefix), the event's row but its place)
+EncodedLicence = tuple[str, str, str, str, Any, bytes, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StockRows:
+    """How a stock conversion's worker processes encode each sealed licence and its ``issued``
+    event for the registry's database (:meth:`StockRegistry.rows`), so that the process storing
+    them only chains the events and sends the rows: on PostgreSQL lines of ``COPY``'s text
+    format (:mod:`~elicence.registry.pgcopy`), on SQLite the values of the ``INSERT``.
+    Picklable: handed to the worker processes."""
+
+    postgres: bool
+
+    def encode(self, licence: Licence, event: LicenceEvent) -> EncodedLicence:
+        if self.postgres:
+            try:
+                row: Any = licence_copy_line(licence)
+                event_row: Any = event_copy_middle(event)
+            except UnicodeEncodeError as e:  # what the driver would have refused at COPY
+                raise unstorable() from e
+        else:
+            row = licence_values(licence)
+            event_row = {
+                "at": event.at,
+                "kind": event.kind,
+                "identifier": event.identifier,
+                "department": event.department,
+                "actor": event.actor,
+                "detail": dict(event.detail),
+            }
+        return (
+            licence.identifier,
+            licence.department_uscc,
+            licence.source_ref or "",
+            licence.request_hash or "",
+            row,
+            licence_event_prefix(event),
+            event_row,
+        )
+
+
 class StockUnitOfWork(UnitOfWork):
     """The unit of work of one chunk: new licences, their events, and the run's progress."""
 
-    def insert_new_licences(self, licences: Sequence[Licence]) -> set[str]:
+    def insert_new_licences(self, licences: Sequence[EncodedLicence]) -> set[str]:
         """Insert the licences whose (department, source_ref) is free; their identifiers.
 
         PostgreSQL: ``COPY`` into a scratch table, then one ``INSERT … SELECT … ON CONFLICT DO
@@ -97,18 +155,48 @@ class StockUnitOfWork(UnitOfWork):
             .on_conflict_do_nothing(index_elements=[LICENCES.c.department, LICENCES.c.source_ref])
             .returning(LICENCES.c.identifier)
         )
-        rows = self._conn.execute(stmt, [licence_values(lic) for lic in licences])
+        rows = self._conn.execute(stmt, [lic[4] for lic in licences])
         return {r[0] for r in rows}
 
-    def _copy_new_licences(self, licences: Sequence[Licence]) -> set[str]:
+    def _copy_new_licences(self, licences: Sequence[EncodedLicence]) -> set[str]:
         with driver(self._conn).cursor() as cur:
             cur.execute(_PG_SCRATCH)
-        copy_licences(self._conn, licences, into="elicence_import_licences")
+        copy_lines(
+            self._conn,
+            [lic[4] for lic in licences],
+            table="licences",
+            into="elicence_import_licences",
+        )
         with driver(self._conn).cursor() as cur:
             cur.execute(_PG_INSERT_NEW)
             inserted = {r[0] for r in cur.fetchall()}
             cur.execute("TRUNCATE elicence_import_licences")
         return inserted
+
+    def append_issued(self, licences: Sequence[EncodedLicence]) -> None:
+        """Chain the ``issued`` events of these licences after the log's head (taking the
+        log's lock) and insert them: the events :meth:`UnitOfWork.append_events` would
+        append for them, hashes included."""
+        if not licences:
+            return
+        seq, head = self._head if self._head is not None else self._lock_and_read_head()
+        places = place([lic[5] for lic in licences], head_seq=seq, head_hash=head)
+        if self._conn.dialect.name == "postgresql":
+            lines = [
+                event_copy_line(seq, lic[6], prev, h)
+                for lic, (seq, prev, h) in zip(licences, places, strict=True)
+            ]
+            copy_lines(self._conn, lines, table="events", into="events")
+        else:
+            rows = [
+                {**lic[6], "seq": seq, "prev_hash": prev, "hash": h}
+                for lic, (seq, prev, h) in zip(licences, places, strict=True)
+            ]
+            try:
+                self._conn.execute(INSERT_EVENT, rows).all()
+            except IntegrityError as e:
+                raise integrity_error(e) from e
+        self._head = (places[-1][0], places[-1][2])
 
     def stored_under(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Licence]:
         """The licences stored under these (department, source_ref) pairs."""
@@ -174,6 +262,10 @@ class StockRegistry:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    def rows(self) -> StockRows:
+        """How the worker processes encode sealed licences for this database."""
+        return StockRows(postgres=self._db.dialect == "postgresql")
+
     def run(self, key: str) -> RunRecord | None:
         try:
             with self._db.read() as c:
@@ -234,4 +326,4 @@ class StockRegistry:
             raise RegistryError(f"registry failure: {e}") from e
 
 
-__all__ = ["RunRecord", "StockRegistry", "StockUnitOfWork"]
+__all__ = ["EncodedLicence", "RunRecord", "StockRegistry", "StockRows", "StockUnitOfWork"]

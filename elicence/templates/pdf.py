@@ -194,6 +194,15 @@ class LicenceRenderer:
     ) -> None:
         """Refuse a request with text the licence font cannot print; names the field (as the
         request names it, or as ``names`` say for a use case's draft)."""
+        self._load()
+        printable = self._printable.issuperset  # the common case: every text printable
+        if (
+            printable(request.licence_number)
+            and printable(request.holder.name)
+            and printable(request.holder.id_number)
+            and all(map(printable, request.data.values()))
+        ):
+            return
         fields: list[tuple[str, str]] = [
             (names.licence_number, request.licence_number),
             (f"{names.holder}.name", request.holder.name),

@@ -267,3 +267,33 @@ def test_damaged_manifest_is_a_key_custody_error(store: KeyStore) -> None:
     (store.directory / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(KeyCustodyError, match="manifest"):
         store.entries()
+
+
+# -- a keyring that opens some keys only (a stock conversion's worker) --------------------------
+
+
+def test_a_keyring_opens_only_the_keys_asked_for(
+    store: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elicence.keys.keyring import Keyring
+
+    opened: list[str] = []
+    read_key = KeyStore._read_key
+
+    def counting(self: KeyStore, rel: str, passphrase: str) -> ec.EllipticCurvePrivateKey:
+        opened.append(rel)
+        return read_key(self, rel, passphrase)
+
+    monkeypatch.setattr(KeyStore, "_read_key", counting)
+    keyring = Keyring(store, passphrase=PASSPHRASE)
+    got = keyring.signers([GZ_AMR, SZ_AMR])  # SZ_AMR holds no key in this store
+    assert list(got) == [GZ_AMR]
+    active = store.active_entry(GZ_AMR)
+    assert active is not None and got[GZ_AMR].kid.hex() == active.kid
+    assert len(opened) == 1  # the one key asked for that exists, not TH_CIVIL's
+    assert keyring.signers([GZ_AMR])[GZ_AMR] is got[GZ_AMR]
+    assert len(opened) == 1  # kept while the store is unchanged
+    store.rotate(GZ_AMR, passphrase=PASSPHRASE, now=NOW + dt.timedelta(days=1), crl_url=CRL)
+    rotated = keyring.signers([GZ_AMR])[GZ_AMR]
+    assert rotated.kid != got[GZ_AMR].kid  # the store changed: opened again, the new key
+    assert keyring.signers([TH_CIVIL]).keys() == {TH_CIVIL}
