@@ -13,16 +13,9 @@ is woken exactly once (its own lock), so a group costs a wake-up per caller, not
 thread as a shared condition's ``notify_all`` would. Nothing waits on a timer: a lone caller
 writes at once (a group of one), and groups grow only as far as concurrency makes them.
 
-A committer may let ``writers`` groups be written at once (default one): an item arriving
-while that many are being written waits and joins the next group; one arriving while fewer are
-leads a group at once. For writes that do not depend on each other's order (usage records on
-PostgreSQL, each group its own transaction on its own connection), two writers halve the wait
-of a caller that arrives just after a write began.
-
-Invariants: at most ``writers`` writes run at a time per committer (one unless told); each item
-is handed to ``write`` exactly once and gets exactly one outcome, a value or an exception; an
-exception raised by ``write`` becomes the outcome of every item of that group and never kills
-the committer.
+Invariants: at most one ``write`` runs at a time per committer; each item is handed to ``write``
+exactly once and gets exactly one outcome, a value or an exception; an exception raised by
+``write`` becomes the outcome of every item of that group and never kills the committer.
 """
 
 from __future__ import annotations
@@ -63,14 +56,12 @@ class GroupCommit(Generic[T, R]):
         write: Callable[[Sequence[T]], Sequence[R | BaseException]],
         *,
         max_group: int = MAX_GROUP,
-        writers: int = 1,
     ) -> None:
         self._write = write
         self._max = max(1, max_group)
-        self._writers = max(1, writers)
         self._lock = threading.Lock()
         self._queue: list[_Slot[T, R]] = []  # callers waiting, oldest first
-        self._writing = 0  # leaders writing, or chosen to write next
+        self._writing = False  # a leader is writing, or has been chosen to write next
         self.groups = 0  # groups written (for tests and the benchmark)
         self.items = 0  # items written
         # told of every group written, with its outcomes (the operators' metrics, app/metrics.py)
@@ -81,21 +72,14 @@ class GroupCommit(Generic[T, R]):
         slot: _Slot[T, R] = _Slot(item)
         with self._lock:
             self._queue.append(slot)
-            if self._writing < self._writers:  # a writer is free: lead at once (the queue
-                self._writing += 1  # held only us: nobody waits while a writer is free)
-                slot.lead = True
+            if not self._writing:  # nobody writes: lead at once (the queue held only us)
+                self._writing = slot.lead = True
         if not slot.lead:
             slot.wake.acquire()  # woken once: with an outcome, or to lead the next group
         if not slot.done:
-            with self._lock:  # its own item, then the oldest that no other leader waits for
-                group = [slot]
-                for waiting in self._queue:
-                    if len(group) >= self._max:
-                        break
-                    if not waiting.lead:
-                        group.append(waiting)
-                taken = {id(s) for s in group}
-                self._queue = [s for s in self._queue if id(s) not in taken]
+            with self._lock:  # the leader is the oldest waiter, so its own item is taken
+                group = self._queue[: self._max]
+                del self._queue[: self._max]
             self._lead(group)
         if slot.error is not None:
             raise slot.error
@@ -118,13 +102,11 @@ class GroupCommit(Generic[T, R]):
         with self._lock:
             self.groups += 1
             self.items += len(group)
-            # the oldest waiter not chosen already leads the next group (with more than one
-            # writer, another leader may have chosen the oldest)
-            successor = next((s for s in self._queue if not s.lead), None)
+            successor = self._queue[0] if self._queue else None
             if successor is not None:
-                successor.lead = True
+                successor.lead = True  # the oldest waiter leads the next group
             else:
-                self._writing -= 1
+                self._writing = False
         # Wake exactly the callers concerned (no herd): the group's, then the next leader.
         for slot in group:
             slot.wake.release()

@@ -31,18 +31,12 @@ class RowGroupCommit(GroupCommit[Row, None]):
     exception, once per row.
     """
 
-    def __init__(
-        self,
-        write: Callable[[list[Row]], None],
-        *,
-        max_group: int = MAX_GROUP,
-        writers: int = 1,
-    ) -> None:
+    def __init__(self, write: Callable[[list[Row]], None], *, max_group: int = MAX_GROUP) -> None:
         def write_group(rows: Sequence[Row]) -> Sequence[None]:
             write(list(rows))
             return [None] * len(rows)
 
-        super().__init__(write_group, max_group=max_group, writers=writers)
+        super().__init__(write_group, max_group=max_group)
 
     def add(self, row: Row) -> None:
         """Write ``row`` (alone or with concurrent ones); return once it is committed."""

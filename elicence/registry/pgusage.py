@@ -7,8 +7,7 @@ driver's autocommit mode, the transaction spelled out: ``BEGIN``; one ``INSERT â
 group's rows bound as one JSON value; ``COMMIT``. The query returns once the commit is durable
 (as ``COMMIT`` does), so a verification is still answered only after its record is committed.
 
-Invariants: the rows are written in one transaction or not at all; a connection carries one
-group at a time; a transaction that did not
+Invariants: the rows are written in one transaction or not at all; a transaction that did not
 commit is rolled back before the connection is used again; a connection that failed or that the
 server closed is replaced at the next group; a row the database refuses (an integrity error)
 raises :class:`RefusedRowsError`, and the caller writes the group row by row.
@@ -43,43 +42,39 @@ class RefusedRowsError(Exception):
 
 
 class UsageWriter:
-    """The usage records' own PostgreSQL connections: one a group being written (as many as
-    the group commit writes at once), kept for the next groups."""
+    """The usage records' own PostgreSQL connection, one group at a time."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._idle: list[psycopg.Connection[Any]] = []  # connections no group is using
+        self._pg: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` in one transaction, in one round trip; return once committed."""
         data = json.dumps([{c: row[c] for c in COLUMNS} for row in rows], default=_iso)
-        pg = self._connection()
-        try:
-            psycopg.ClientCursor(pg).execute(INSERT_GROUP, (data,))
-        except psycopg.IntegrityError as e:
-            self._end(pg)
-            raise RefusedRowsError(str(e)) from e
-        except psycopg.Error as e:
-            self._end(pg)
-            raise RegistryError(f"could not record verifications: {e}") from e
-        self._end(pg)  # a commit that failed leaves the transaction open: rolled back
+        with self._lock:
+            pg = self._connection()
+            try:
+                psycopg.ClientCursor(pg).execute(INSERT_GROUP, (data,))
+            except psycopg.IntegrityError as e:
+                self._end(pg)
+                raise RefusedRowsError(str(e)) from e
+            except psycopg.Error as e:
+                self._end(pg)
+                raise RegistryError(f"could not record verifications: {e}") from e
+            self._end(pg)  # a commit that failed leaves the transaction open: rolled back
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, []
-        for pg in idle:
+            pg, self._pg = self._pg, None
             _close(pg)
 
     def _connection(self) -> psycopg.Connection[Any]:
-        while True:
-            with self._lock:
-                pg = self._idle.pop() if self._idle else None
-            if pg is None:
-                break
-            if not pg.closed and driver_alive(pg):
-                return pg
-            _close(pg)
+        pg = self._pg
+        if pg is not None and not pg.closed and driver_alive(pg):
+            return pg
+        _close(pg)
+        self._pg = None
         try:
             raw = self._engine.raw_connection()  # the engine's URL and connect arguments
             pg = raw.driver_connection
@@ -88,22 +83,21 @@ class UsageWriter:
             raise RegistryError(f"could not record verifications: {e}") from e
         assert isinstance(pg, psycopg.Connection)
         pg.autocommit = True  # BEGIN and COMMIT are spelled out in the query
+        self._pg = pg
         return pg
 
     def _end(self, pg: psycopg.Connection[Any]) -> None:
-        """Roll back what did not commit; keep the connection for the next group, or drop it
-        when it cannot be trusted."""
+        """Roll back what did not commit; drop a connection that cannot be trusted."""
         if pg.closed or pg.broken:
+            self._pg = None
             _close(pg)
             return
         if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             try:
                 pg.execute("ROLLBACK")
             except psycopg.Error:
+                self._pg = None
                 _close(pg)
-                return
-        with self._lock:
-            self._idle.append(pg)
 
 
 def _iso(value: object) -> str:

@@ -97,7 +97,6 @@ class VerificationLookup:
 
 
 log = logging.getLogger("elicence.registry")
-USAGE_WRITERS = 2  # groups of usage records written at once on PostgreSQL
 
 
 class Registry(Database):
@@ -105,12 +104,9 @@ class Registry(Database):
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        # PostgreSQL: a group of usage records in one round trip (registry/pgusage.py), two
-        # groups at once, each on its own connection (their order does not matter); SQLite has
-        # one writer at a time anyway
-        postgres = engine.dialect.name == "postgresql"
-        self._pg_usage = UsageWriter(engine) if postgres else None
-        self._usage = RowGroupCommit(self._write_usage, writers=USAGE_WRITERS if postgres else 1)
+        self._usage = RowGroupCommit(self._write_usage)
+        # PostgreSQL: a group of usage records in one round trip (registry/pgusage.py)
+        self._pg_usage = UsageWriter(engine) if engine.dialect.name == "postgresql" else None
 
     @classmethod
     def from_url(cls, url: str) -> Registry:

@@ -100,66 +100,6 @@ def test_groups_are_capped() -> None:
     assert all(len(g) <= 2 for g in gate.groups) and len(gate.groups) == 4
 
 
-def test_two_writers_write_two_groups_at_once_and_never_three() -> None:
-    """``writers=2``: a caller arriving while one group is written leads a second at once;
-    callers arriving while two are written wait, and share the next group."""
-    running, most, lock = [0], [0], threading.Lock()
-    first_two = threading.Barrier(2, timeout=10)  # both first groups in write at once
-    groups: list[list[int]] = []
-
-    def write(items: Sequence[int]) -> list[int | BaseException]:
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-            groups.append(list(items))
-            n = len(groups)
-        if n <= 2:
-            first_two.wait()  # fails (BrokenBarrierError) if the second never starts
-            time.sleep(0.05)  # the others queue meanwhile
-        with lock:
-            running[0] -= 1
-        return [i * 10 for i in items]
-
-    committer: GroupCommit[int, int] = GroupCommit(write, writers=2)
-    with ThreadPoolExecutor(8) as pool:
-        firsts = [pool.submit(committer.submit, i) for i in (0, 1)]
-        while len(groups) < 2:
-            time.sleep(0.001)
-        rest = [pool.submit(committer.submit, i) for i in range(2, 8)]
-        outcomes = [f.result(10) for f in [*firsts, *rest]]
-    assert outcomes == [i * 10 for i in range(8)]
-    assert most[0] == 2
-    assert sorted(i for g in groups for i in g) == list(range(8))  # each item written once
-    assert len(groups) < 8  # the six that waited shared writes
-
-
-@pytest.mark.parametrize("writers", [1, 2, 3])
-def test_many_callers_each_get_their_outcome_once_with_writers(writers: int) -> None:
-    """Many callers, writes of uneven length: every item is written once and answered once,
-    at most ``writers`` writes at a time, and nobody is left waiting (a second leader choosing
-    the waiter the first had chosen woke it twice, or left a writer counted forever)."""
-    running, most, lock = [0], [0], threading.Lock()
-    written: list[int] = []
-
-    def write(items: Sequence[int]) -> list[int | BaseException]:
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.0002 * (items[0] % 5))
-        with lock:
-            running[0] -= 1
-            written.extend(items)
-        return [i + 1 for i in items]
-
-    committer: GroupCommit[int, int] = GroupCommit(write, writers=writers, max_group=4)
-    with ThreadPoolExecutor(16) as pool:
-        outcomes = list(pool.map(committer.submit, range(400), timeout=30))
-    assert outcomes == [i + 1 for i in range(400)]
-    assert sorted(written) == list(range(400))
-    assert 1 <= most[0] <= writers
-    assert committer._writing == 0 and committer._queue == []
-
-
 # -- single issuances in groups, on SQLite and PostgreSQL ------------------------------------------
 
 
