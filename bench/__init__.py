@@ -24,8 +24,8 @@ raw ECDSA and sealing).
 
 ``--import-rows 1000000`` runs the stock conversion instead (it takes minutes): it writes a CSV of
 that many realistic paper licences across several departments and types, runs
-``elicence import`` on it against SQLite and PostgreSQL (target: 1,000,000 rows in <= 10 minutes
-on PostgreSQL), then ``elicence registry audit`` on the result, with the audit's peak memory
+``elicence import`` on it against SQLite and PostgreSQL (target: 1,000,000 rows in <= 90 s on
+PostgreSQL, issue 20), then ``elicence registry audit`` on the result, with the audit's peak memory
 (ru_maxrss of its process), all beside raw ECDSA measured in the same run.
 
 ``--http-only`` runs raw ECDSA and the served stages alone: wrk against ``elicence serve
