@@ -22,11 +22,12 @@ import json
 import re
 import select
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from elicence.domain.licence import Licence, LicenceEvent
 from elicence.errors import DuplicateSourceRefError, RegistryError
@@ -90,6 +91,43 @@ def driver_alive(pg: Any) -> bool:
     # An idle connection (no LISTEN here) is sent nothing; anything waiting is the server's
     # goodbye ("terminating connection …") or the end of the stream (POLLHUP, POLLERR).
     return not readable
+
+
+def own_connection(engine: Engine, *, failure: str) -> psycopg.Connection[Any]:
+    """A psycopg connection of ``engine``'s URL and connect arguments, detached from its pool
+    (the caller's own, for its group transactions: never handed back), in autocommit mode:
+    ``BEGIN`` and ``COMMIT`` are spelled out in the caller's queries. ``failure`` begins the
+    words of the :class:`RegistryError` raised when it cannot be opened."""
+    try:
+        raw = engine.raw_connection()
+        pg = raw.driver_connection
+        raw.detach()
+    except SQLAlchemyError as e:
+        raise RegistryError(f"{failure}: {e}") from e
+    assert isinstance(pg, psycopg.Connection)
+    pg.autocommit = True
+    return pg
+
+
+def settled(pg: psycopg.Connection[Any]) -> bool:
+    """Roll back what did not commit on a connection of :func:`own_connection`; False when the
+    connection cannot be trusted any more (closed, broken, or its rollback failed): the caller
+    then drops it (:func:`close_quietly`) and opens another for its next group."""
+    if pg.closed or pg.broken:
+        return False
+    if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        try:
+            pg.execute("ROLLBACK")
+        except psycopg.Error:
+            return False
+    return True
+
+
+def close_quietly(pg: psycopg.Connection[Any] | None) -> None:
+    """Close a connection being dropped; it failing to close is no news."""
+    if pg is not None:
+        with suppress(psycopg.Error):
+            pg.close()
 
 
 def locked_head(conn: Connection, key: int) -> tuple[int, str]:

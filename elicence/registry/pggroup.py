@@ -31,12 +31,11 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from elicence.domain.licence import Licence, LicenceEvent
 from elicence.errors import RegistryError
@@ -45,8 +44,11 @@ from elicence.registry.pgcopy import (
     EVENT_COLUMNS,
     LICENCE_COLUMNS,
     RESERVE,
+    close_quietly,
     driver_alive,
+    own_connection,
     refused_error,
+    settled,
 )
 from elicence.registry.tables import licence_values
 
@@ -73,27 +75,20 @@ class GroupWriter:
         if pg is not None and not pg.closed and driver_alive(pg):
             return pg
         self.close()
-        try:
-            raw = self._engine.raw_connection()  # the engine's URL and connect arguments
-            pg = raw.driver_connection
-            raw.detach()  # ours now: never handed back to the pool
-        except SQLAlchemyError as e:
-            raise RegistryError(f"registry failure: {e}") from e
-        assert isinstance(pg, psycopg.Connection)
-        pg.autocommit = True  # BEGIN and COMMIT are spelled out in the group's queries
+        pg = own_connection(self._engine, failure="registry failure")
         try:
             pg.execute(PREPARE_GROUP)  # the session's, outside any transaction
         except psycopg.errors.DuplicatePreparedStatement:
             pass  # a pooler's server connection that has it already
         except psycopg.Error as e:
-            _close(pg)
+            close_quietly(pg)
             raise RegistryError(f"registry failure: {e}") from e
         self._pg = pg
         return pg
 
     def close(self) -> None:
         pg, self._pg = self._pg, None
-        _close(pg)
+        close_quietly(pg)
 
     @contextmanager
     def group(self) -> Iterator[GroupTransaction]:
@@ -114,20 +109,8 @@ class GroupWriter:
 
     def _end(self, pg: psycopg.Connection[Any]) -> None:
         """Roll back what did not commit; drop a connection that cannot be trusted."""
-        if pg.closed or pg.broken:
+        if not settled(pg):
             self.close()
-            return
-        if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            try:
-                pg.execute("ROLLBACK")
-            except psycopg.Error:
-                self.close()
-
-
-def _close(pg: psycopg.Connection[Any] | None) -> None:
-    if pg is not None:
-        with suppress(psycopg.Error):
-            pg.close()
 
 
 class IndexBlocks:

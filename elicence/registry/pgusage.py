@@ -18,15 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from contextlib import suppress
 from typing import Any
 
 import psycopg
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from elicence.errors import RegistryError
-from elicence.registry.pgcopy import driver_alive
+from elicence.registry.pgcopy import close_quietly, driver_alive, own_connection, settled
 
 COLUMNS = ("at", "client_id", "identifier", "channel", "verdict", "authenticated", "case_number")
 INSERT_GROUP = (
@@ -67,37 +65,22 @@ class UsageWriter:
     def close(self) -> None:
         with self._lock:
             pg, self._pg = self._pg, None
-            _close(pg)
+            close_quietly(pg)
 
     def _connection(self) -> psycopg.Connection[Any]:
         pg = self._pg
         if pg is not None and not pg.closed and driver_alive(pg):
             return pg
-        _close(pg)
+        close_quietly(pg)
         self._pg = None
-        try:
-            raw = self._engine.raw_connection()  # the engine's URL and connect arguments
-            pg = raw.driver_connection
-            raw.detach()  # ours now: never handed back to the pool
-        except SQLAlchemyError as e:
-            raise RegistryError(f"could not record verifications: {e}") from e
-        assert isinstance(pg, psycopg.Connection)
-        pg.autocommit = True  # BEGIN and COMMIT are spelled out in the query
-        self._pg = pg
-        return pg
+        self._pg = own_connection(self._engine, failure="could not record verifications")
+        return self._pg
 
     def _end(self, pg: psycopg.Connection[Any]) -> None:
         """Roll back what did not commit; drop a connection that cannot be trusted."""
-        if pg.closed or pg.broken:
+        if not settled(pg):
             self._pg = None
-            _close(pg)
-            return
-        if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            try:
-                pg.execute("ROLLBACK")
-            except psycopg.Error:
-                self._pg = None
-                _close(pg)
+            close_quietly(pg)
 
 
 def _iso(value: object) -> str:
@@ -106,9 +89,3 @@ def _iso(value: object) -> str:
             raise ValueError("naive datetime given to the registry")
         return value.isoformat()
     raise TypeError(f"cannot store {type(value).__name__} in a usage record")
-
-
-def _close(pg: psycopg.Connection[Any] | None) -> None:
-    if pg is not None:
-        with suppress(psycopg.Error):
-            pg.close()
