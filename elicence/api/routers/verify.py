@@ -127,7 +127,11 @@ def root_certificate(svc: Service) -> Response:
 # -- the fast lane ------------------------------------------------------------------------------
 
 VERIFY_PATH = "/api/v1/verify"
-_FIELDS = {"seal": 8000, "identifier": 200}  # VerifyIn's fields and their max_length
+# VerifyIn's fields and their max_length, read from the model (one place says them)
+_FIELDS = {
+    name: next(m.max_length for m in field.metadata if hasattr(m, "max_length"))
+    for name, field in VerifyIn.model_fields.items()
+}
 
 
 class VerifyLane:
@@ -152,7 +156,8 @@ class VerifyLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not _takes(scope):
+        length = _declared(scope)
+        if length is None:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -166,7 +171,7 @@ class VerifyLane:
         except Error as e:
             await domain_response(e, request_id(request))(scope, receive, send)
             return
-        body, read = await _read_all(receive, _length(scope))
+        body, read = await _read_all(receive, length)
         fields = _plain(body) if body is not None else None
         if fields is None:  # the route's way, and its words, with what was read handed on
 
@@ -205,30 +210,29 @@ class VerifyLane:
 VERIFY_ROUTE = next(r for r in router.routes if getattr(r, "path", None) == VERIFY_PATH)
 
 
-def _length(scope: Scope) -> int:
-    return next(int(v) for k, v in scope["headers"] if k == b"content-length")
-
-
-def _takes(scope: Scope) -> bool:
-    """A JSON verification with a declared length within the route's limit, and no query."""
+def _declared(scope: Scope) -> int | None:
+    """The body's declared length, when the lane takes the request: a JSON verification with
+    one ``Content-Length`` within the route's limit, not chunked, and no query; else None."""
     if (
         scope["type"] != "http"
         or scope["method"] != "POST"
         or scope["path"] != VERIFY_PATH
         or scope["query_string"]
     ):
-        return False
+        return None
     length = json_body = None
     for name, value in scope["headers"]:
         if name == b"content-length":
             if length is not None:
-                return False  # two lengths: the route's to refuse
+                return None  # two lengths: the route's to refuse
             length = value
         elif name == b"content-type":
             json_body = value.split(b";")[0].strip().lower() == b"application/json"
         elif name == b"transfer-encoding":
-            return False
-    return bool(json_body) and length is not None and length.isdigit() and 0 < int(length) <= SMALL
+            return None
+    if not json_body or length is None or not length.isdigit() or not 0 < int(length) <= SMALL:
+        return None
+    return int(length)
 
 
 async def _read_all(receive: Receive, length: int) -> tuple[bytes | None, list[Message]]:
